@@ -1,0 +1,6 @@
+from django.urls import path
+
+from . import views
+
+app_name = "frontend"
+urlpatterns = [path("consent/", views.consent, name="consent")]

@@ -1,0 +1,50 @@
+"""One PERSONALIZATION settings dict merged over defaults, cached, reset on setting_changed
+(the django-debug-toolbar pattern)."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+from django.utils.module_loading import import_string
+
+DEFAULTS: dict[str, Any] = {
+    # Off: every PersonalizedBlock renders its fallback and no visitor is resolved.
+    "ENABLED": True,
+    "PROFILE_STORE": "personalization.profiles.memory.MemoryProfileStore",
+    "REDIS_URL": None,
+    "RETENTION_DAYS": 90,
+    "MAX_BATCH_EVENTS": 100,
+    "MAX_BATCH_BYTES": 64 * 1024,
+    "CONSENT_COOKIE": "tl_consent",
+    "VISITOR_COOKIE": "tl_vid",
+    "TIMEZONE_COOKIE": "tl_tz",
+    # How often a web process re-checks the segment table for edits made by other processes.
+    "SEGMENT_REFRESH_SECONDS": 5.0,
+}
+
+
+@cache
+def get_settings() -> dict[str, Any]:
+    return {**DEFAULTS, **getattr(settings, "PERSONALIZATION", {})}
+
+
+def get(name: str) -> Any:
+    return get_settings()[name]
+
+
+@cache
+def get_profile_store():
+    """The configured ProfileStore, built once per process."""
+    store_class = import_string(get("PROFILE_STORE"))
+    return store_class.from_settings(get_settings())
+
+
+@receiver(setting_changed)
+def _reset(*, setting: str, **kwargs: Any) -> None:
+    if setting == "PERSONALIZATION":
+        get_settings.cache_clear()
+        get_profile_store.cache_clear()

@@ -1,0 +1,3 @@
+from .base import ProfileStore
+
+__all__ = ["ProfileStore"]
