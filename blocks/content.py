@@ -6,7 +6,7 @@ from wagtail import blocks
 
 class HeroBlock(blocks.StructBlock):
     heading = blocks.CharBlock(max_length=120)
-    text = blocks.TextBlock(required=False, max_length=400)
+    subheading = blocks.TextBlock(required=False, max_length=400)
     cta_label = blocks.CharBlock(required=False, max_length=40)
     cta_url = blocks.CharBlock(required=False, max_length=300, help_text="A path such as /electronics/ or a full URL.")
 
@@ -17,7 +17,7 @@ class HeroBlock(blocks.StructBlock):
         description = "A large banner with a heading, a line of text and a call to action."
         preview_value = {
             "heading": "New season, new gear",
-            "text": "Hand-picked products for the way you live.",
+            "subheading": "Hand-picked products for the way you live.",
             "cta_label": "Shop now",
             "cta_url": "/",
         }

@@ -20,7 +20,7 @@ from .personalized import Choice, PersonalizedBlock
 
 HeroBlock.graphql_fields = [
     GraphQLString("heading", required=True),
-    GraphQLString("text"),
+    GraphQLString("subheading"),
     GraphQLString("cta_label"),
     GraphQLString("cta_url"),
 ]

@@ -12,7 +12,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from wagtail import blocks
-from wagtail.blocks.stream_block import StreamValue
+from wagtail.blocks.stream_block import StreamBlockValidationError, StreamValue
 
 from personalization import conf
 from personalization.core.selection import FALLBACK, VariantTags, choose_variant
@@ -53,7 +53,8 @@ class Choice:
 
 class PersonalizedBlock(blocks.StructBlock):
     variants = blocks.ListBlock(VariantBlock(), default=[], help_text="The first matching variant is shown.")
-    fallback = ContentStreamBlock(help_text="Shown to everyone no variant matches. Required.")
+    # Not `required=True`: the generic "This field is required" would hide why it matters.
+    fallback = ContentStreamBlock(required=False, help_text="Shown to everyone no variant matches. Required.")
 
     class Meta:
         icon = "group"
@@ -64,8 +65,9 @@ class PersonalizedBlock(blocks.StructBlock):
     def clean(self, value):
         value = super().clean(value)
         if not value["fallback"]:
+            message = ValidationError("Add fallback content: it is what every visitor no variant matches sees.")
             raise blocks.StructBlockValidationError(
-                block_errors={"fallback": ValidationError("Add fallback content: it is what everyone else sees.")}
+                block_errors={"fallback": StreamBlockValidationError(non_block_errors=[message])}
             )
         return value
 

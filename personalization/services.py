@@ -76,7 +76,7 @@ def set_consent(request: HttpRequest, response: HttpResponse, granted: Sequence[
     """Store the visitor's answer. A pseudonymous id is issued only when something was granted;
     withdrawing consent erases what was held and removes the id."""
     granted = [c for c in CONSENT_CATEGORIES if c in granted]
-    cookie = dict(max_age=CONSENT_MAX_AGE, samesite="Lax", secure=request.is_secure())
+    cookie = {"max_age": CONSENT_MAX_AGE, "samesite": "Lax", "secure": request.is_secure()}
     response.set_cookie(conf.get("CONSENT_COOKIE"), ".".join(granted) or "none", **cookie)
     existing_id = _visitor_id(request)
     if granted:

@@ -30,6 +30,8 @@ def events(request: HttpRequest) -> JsonResponse:
     if _is_cross_site(request):
         return JsonResponse({"error": "cross_site", "message": "events are accepted from this site only"}, status=403)
     visitor = resolve_visitor(request)
+    if visitor.context.device == "bot":
+        return JsonResponse({"error": "not_tracked", "message": "automated clients are not tracked"}, status=403)
     if visitor.id is None:
         return JsonResponse(
             {"error": "consent_required", "message": "no events are stored without consent"}, status=403

@@ -1,0 +1,61 @@
+# Two commands set everything up on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/tailored
+
+.PHONY: demo test test-postgres lint system-packages schema bench clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+$(VENV)/.runtime: pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e '.[postgres]'
+	touch $@
+
+$(VENV)/.dev: pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e '.[dev,postgres]'
+	touch $@ $(VENV)/.runtime
+
+## demo: install, migrate, load the demo shop and serve it on http://127.0.0.1:8000
+demo: $(VENV)/.runtime
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py load_demo
+	@echo ""
+	@echo "  Site:   http://127.0.0.1:8000/"
+	@echo "  Admin:  http://127.0.0.1:8000/admin/   (login: editor / tailored-demo)"
+	@echo "  Store:  $${REDIS_URL:-in-process memory store (set REDIS_URL for Redis)}"
+	@echo ""
+	$(PY) manage.py runserver 127.0.0.1:8000
+
+## system-packages: redis-server and chromium (Debian packages; installed when run as root)
+system-packages:
+	@bash .ci/system-packages
+
+## lint: ruff, Django checks, migrations up to date, import-linter contracts
+lint: $(VENV)/.dev
+	$(VENV)/bin/ruff check .
+	DJANGO_SETTINGS_MODULE=cms.settings.test $(PY) manage.py check --fail-level WARNING
+	DJANGO_SETTINGS_MODULE=cms.settings.test $(PY) manage.py makemigrations --check --dry-run
+	$(VENV)/bin/lint-imports
+
+## test: everything, including the Playwright journeys in tests/e2e/
+test: $(VENV)/.dev system-packages lint
+	$(VENV)/bin/pytest
+
+## test-postgres: the database tests again on the local PostgreSQL server
+test-postgres: $(VENV)/.dev system-packages
+	DATABASE_URL=$(POSTGRES_URL) $(VENV)/bin/pytest -m "not e2e"
+
+## schema: rewrite graphql/schema.graphql from the code's schema
+schema: $(VENV)/.dev
+	DJANGO_SETTINGS_MODULE=cms.settings.test $(PY) manage.py graphql_schema --schema cms.schema.schema --out graphql/schema.graphql
+
+## bench: run every benchmark script
+bench: $(VENV)/.dev system-packages
+	for script in bench/*.py; do $(PY) $$script || exit 1; done
+
+clean:
+	rm -rf $(VENV) var db.sqlite3

@@ -1,0 +1,248 @@
+"""Shared helpers for the bench scripts (not a benchmark itself; running it does nothing).
+
+Each script starts its own throwaway redis-server on a free loopback port, points Django at a
+throwaway SQLite file with the Redis profile store, migrates, measures, and tears it all down.
+"""
+
+from __future__ import annotations
+
+import atexit
+import gc
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+REDIS_SERVER = "/usr/bin/redis-server"
+
+# A current desktop Chrome on Windows: parsed as "desktop" by personalization.context.device.
+DESKTOP_CHROME_UA = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
+    "(KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
+)
+CONSENT_COOKIE_VALUE = "analytics.personalization"
+
+_started = time.perf_counter()
+
+
+def ensure_repo_on_path() -> None:
+    if str(REPO_ROOT) not in sys.path:
+        sys.path.insert(0, str(REPO_ROOT))
+
+
+def progress(message: str) -> None:
+    print(f"[{time.perf_counter() - _started:6.1f}s] {message}", flush=True)
+
+
+def _terminate_on_sigterm() -> None:
+    """Turn SIGTERM into a normal exit so the atexit clean-up (redis-server, temp dir) runs."""
+
+    def handler(signum, frame):
+        sys.exit(128 + signum)
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+def make_temp_dir(prefix: str) -> Path:
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class RedisServer:
+    """A private redis-server without persistence, killed at exit."""
+
+    def __init__(self, workdir: Path):
+        self.workdir = workdir
+        self.port: int | None = None
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self, attempts: int = 5) -> RedisServer:
+        _terminate_on_sigterm()
+        atexit.register(self.stop)
+        for _ in range(attempts):
+            port = free_port()
+            if port == 6379:  # never share the system's default instance
+                continue
+            options = {
+                "port": str(port),
+                "bind": "127.0.0.1",
+                "save": "",
+                "appendonly": "no",
+                "dir": str(self.workdir),
+                "daemonize": "no",
+                "loglevel": "warning",
+            }
+            args = [REDIS_SERVER]
+            for name, value in options.items():
+                args += [f"--{name}", value]
+            process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            if self._wait_ready(process, port):
+                self.process, self.port = process, port
+                return self
+            _kill(process)  # most likely lost the port to someone else: try another one
+        raise RuntimeError("could not start redis-server on a free loopback port")
+
+    @staticmethod
+    def _wait_ready(process: subprocess.Popen, port: int, timeout: float = 5.0) -> bool:
+        import redis
+
+        client = redis.Redis(
+            host="127.0.0.1", port=port, socket_timeout=0.2, socket_connect_timeout=0.2
+        )
+        deadline = time.monotonic() + timeout
+        try:
+            while time.monotonic() < deadline:
+                if process.poll() is not None:
+                    return False
+                try:
+                    # Ours, not some other server that answers on the same port.
+                    return client.info("server")["process_id"] == process.pid
+                except redis.RedisError:
+                    time.sleep(0.02)
+            return False
+        finally:
+            client.close()
+
+    def stop(self) -> None:
+        if self.process is not None:
+            _kill(self.process)
+            self.process = None
+
+
+def _kill(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+
+
+def setup_django(prefix: str) -> tuple[RedisServer, Path]:
+    """Start Redis, configure Django (test settings + Redis profile store + temp SQLite), migrate."""
+    ensure_repo_on_path()
+    workdir = make_temp_dir(prefix)
+    progress("starting redis-server")
+    server = RedisServer(workdir).start()
+    progress(f"redis-server ready on 127.0.0.1:{server.port}")
+
+    os.environ.pop("DATABASE_URL", None)  # always the throwaway SQLite file, never a real database
+    os.environ["DJANGO_SETTINGS_MODULE"] = "cms.settings.test"
+    os.environ["SQLITE_PATH"] = str(workdir / "bench.sqlite3")
+    os.environ["REDIS_URL"] = server.url  # base.py picks the Redis store from this
+
+    import django
+    from django.conf import settings
+
+    settings.PERSONALIZATION = {
+        "PROFILE_STORE": "personalization.profiles.redis.RedisProfileStore",
+        "REDIS_URL": server.url,
+    }
+    django.setup()
+
+    from django.core.management import call_command
+
+    progress("migrating a throwaway SQLite database")
+    call_command("migrate", verbosity=0, interactive=False)
+
+    from personalization import conf
+    from personalization.profiles.redis import RedisProfileStore
+
+    store = conf.get_profile_store()
+    assert isinstance(store, RedisProfileStore), store
+    assert store.client.connection_pool.connection_kwargs["port"] == server.port
+    assert settings.DATABASES["default"]["NAME"] == os.environ["SQLITE_PATH"]
+    return server, workdir
+
+
+def percentile(values: Sequence[float], pct: float) -> float:
+    """Linear interpolation between closest ranks (numpy's default)."""
+    ordered = sorted(values)
+    if not ordered:
+        raise ValueError("no values")
+    rank = (len(ordered) - 1) * pct / 100
+    low = int(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def run_timed(
+    fn: Callable[[Any], Any],
+    iterations: int,
+    prepare: Callable[[], Any] | None = None,
+    check: Callable[[Any], None] | None = None,
+) -> list[float]:
+    """Call fn(prepare()) `iterations` times; returns the durations in milliseconds.
+
+    Only fn is timed: building its argument (prepare) and verifying its result (check) are not.
+    """
+    samples = []
+    clock = time.perf_counter_ns
+    for _ in range(iterations):
+        arg = prepare() if prepare is not None else None
+        start = clock()
+        result = fn(arg)
+        samples.append((clock() - start) / 1e6)
+        if check is not None:
+            check(result)
+    return samples
+
+
+@dataclass(frozen=True)
+class Summary:
+    name: str
+    n: int
+    median_ms: float
+    p99_ms: float
+    mean_ms: float
+    min_ms: float
+
+    @classmethod
+    def of(cls, name: str, samples: Sequence[float]) -> Summary:
+        return cls(
+            name=name,
+            n=len(samples),
+            median_ms=statistics.median(samples),
+            p99_ms=percentile(samples, 99),
+            mean_ms=statistics.fmean(samples),
+            min_ms=min(samples),
+        )
+
+    def line(self) -> str:
+        return (
+            f"  {self.name:<28} n={self.n:<6} median={self.median_ms:8.3f} ms  "
+            f"p99={self.p99_ms:8.3f} ms  mean={self.mean_ms:8.3f} ms  min={self.min_ms:8.3f} ms"
+        )
+
+
+def quiet_gc() -> None:
+    """Collect now so a pending collection is not charged to the first timed call."""
+    gc.collect()
+
+
+def print_headline(figures: dict[str, float | int | str]) -> None:
+    print()
+    for key, value in figures.items():
+        print(f"{key}: {value:.3f}" if isinstance(value, float) else f"{key}: {value}", flush=True)

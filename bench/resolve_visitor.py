@@ -1,0 +1,319 @@
+"""How long does resolving a visitor take, warm, against a real Redis profile store?
+
+50 enabled segments with varied rules, a visitor with a non-trivial profile (recorded through
+services.record_events into RedisProfileStore), and a fresh RequestFactory request per call to
+services.resolve_visitor. Baselines measured in the same process, interleaved in rounds with the
+paths under test: a bare Redis PING and a raw pipeline of the same four commands the store's get
+sends (on an unknown visitor, and on this visitor). Breakdown paths (store.get alone, rule
+evaluation alone) show where the time goes.
+
+Run from the repository root: .venv/bin/python bench/resolve_visitor.py
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench._common import (  # noqa: E402
+    CONSENT_COOKIE_VALUE,
+    DESKTOP_CHROME_UA,
+    Summary,
+    print_headline,
+    progress,
+    quiet_gc,
+    run_timed,
+    setup_django,
+)
+
+SEGMENTS = 50
+EVENTS = 240
+WARMUP = 500
+ROUNDS = 10
+PER_ROUND = 500  # ROUNDS x PER_ROUND = 5000 timed calls per path
+CATEGORIES = ("electronics", "home-kitchen", "outdoors", "books", "fashion", "beauty")
+SEED = 20240601
+
+
+def count(category: str, hours: int, op: str, value: int) -> dict:
+    return {
+        "count": {"event": "page_view", "category": category, "within_hours": hours},
+        "op": op,
+        "value": value,
+    }
+
+
+def field(name: str, op: str, value) -> dict:
+    return {"field": name, "op": op, "value": value}
+
+
+def build_rules(rng: random.Random, n: int) -> list[dict]:
+    """A deterministic mix: plain count rules, context field rules, and nested combinations."""
+    windows = (1, 6, 12, 24, 48)
+    thresholds = (1, 2, 3, 5, 8, 13)
+    count_ops = ("gte", "gte", "gte", "gt", "lt", "lte", "eq")
+
+    def any_count() -> dict:
+        return count(
+            rng.choice(CATEGORIES),
+            rng.choice(windows),
+            rng.choice(count_ops),
+            rng.choice(thresholds),
+        )
+
+    field_rules = [
+        field("context.device", "eq", "mobile"),
+        field("context.device", "in", ["tablet", "mobile"]),
+        field("context.device", "ne", "bot"),
+        field("context.device", "eq", "desktop"),
+        field("context.daypart", "eq", "morning"),
+        field("context.daypart", "in", ["evening", "night"]),
+        field("context.daypart", "not_in", ["night"]),
+        field("context.daypart", "eq", "afternoon"),
+    ]
+
+    def any_field() -> dict:
+        return rng.choice(field_rules)
+
+    combos = [
+        lambda: {"all": [any_count(), any_field()]},
+        lambda: {"any": [any_count(), any_count()]},
+        lambda: {"not": any_count()},
+        lambda: {"all": [{"any": [any_count(), any_count(), any_count()]}, {"not": any_field()}]},
+        lambda: {"any": [{"all": [any_count(), any_field()]}, {"not": any_count()}]},
+        lambda: {
+            "all": [field("profile.page_views", "gte", rng.choice((10, 50, 200))), any_count()]
+        },
+        lambda: {"not": {"any": [any_field(), {"all": [any_count(), any_count()]}]}},
+    ]
+
+    rules: list[dict] = []
+    # The six demo-style "fans" rules first (>= 3 views in 24 hours), then the varied rest.
+    rules.extend(count(category, 24, "gte", 3) for category in CATEGORIES)
+    while len(rules) < 20:
+        rules.append(any_count())
+    rules.extend(field_rules)
+    while len(rules) < n:
+        rules.append(combos[len(rules) % len(combos)]())
+    return rules[:n]
+
+
+def create_segments(rng: random.Random) -> None:
+    from personalization.models import Segment
+
+    Segment.objects.all().delete()
+    for i, rule in enumerate(build_rules(rng, SEGMENTS)):
+        # save() compiles the rule: an invalid one would raise here, not be silently skipped.
+        Segment(
+            name=f"Bench segment {i:02d}",
+            slug=f"bench-{i:02d}",
+            enabled=True,
+            priority=rng.randint(0, 20),
+            rule=rule,
+        ).save()
+
+
+def make_request_factory(visitor_id: str):
+    from django.test import RequestFactory
+
+    factory = RequestFactory(
+        HTTP_USER_AGENT=DESKTOP_CHROME_UA, HTTP_ACCEPT_LANGUAGE="en-GB,en;q=0.9"
+    )
+    factory.cookies["tl_consent"] = CONSENT_COOKIE_VALUE
+    factory.cookies["tl_vid"] = visitor_id
+    return factory
+
+
+def record_profile(rng: random.Random, factory) -> int:
+    """EVENTS page views over the last 46 hours (inside the 48 kept hourly buckets, so reads
+    never have stale buckets to prune), skewed towards electronics and outdoors."""
+    from personalization import services
+    from personalization.core.types import Event
+
+    visitor = services.resolve_visitor(factory.get("/"))
+    assert visitor.id is not None and visitor.consent.allows_profile, visitor
+    now = time.time()
+    weights = (6, 2, 4, 1, 2, 1)
+    events = [
+        Event(
+            id=uuid.uuid4().hex,
+            type="page_view",
+            ts=now - rng.uniform(0, 46 * 3600),
+            category=category,
+            item=f"product-{rng.randint(1, 120)}",
+            url=f"/{category}/",
+        )
+        for category in rng.choices(CATEGORIES, weights=weights, k=EVENTS)
+    ]
+    stored = 0
+    for start in range(0, len(events), 60):  # batches, as the events endpoint would deliver them
+        stored += services.record_events(visitor, events[start : start + 60])
+    return stored
+
+
+def main() -> None:
+    setup_django("tl-bench-resolve-")
+
+    from personalization import conf, services
+    from personalization.context.device import device_class
+    from personalization.core.segments import matching_segments
+    from personalization.profiles.redis import RECENT_ITEMS, visitor_keys
+    from personalization.segments import segment_cache
+
+    rng = random.Random(SEED)
+    progress(f"creating {SEGMENTS} segments")
+    create_segments(rng)
+
+    visitor_id = uuid.UUID(int=rng.getrandbits(128)).hex
+    factory = make_request_factory(visitor_id)
+    stored = record_profile(rng, factory)
+    progress(
+        f"recorded {stored} page_view events for visitor {visitor_id} through RedisProfileStore"
+    )
+
+    store = conf.get_profile_store()
+    client = store.client
+    keys = visitor_keys(visitor_id)
+    empty_keys = visitor_keys(uuid.UUID(int=rng.getrandbits(128)).hex)
+    assert client.exists(*empty_keys.values()) == 0
+
+    visitor = services.resolve_visitor(factory.get("/"))
+    definitions = segment_cache.current()
+    assert len(definitions) == SEGMENTS, len(definitions)
+    assert visitor.context.device == "desktop", visitor.context
+    assert visitor.profile.page_views == EVENTS, visitor.profile
+    assert len(visitor.profile.category_views) == len(CATEGORIES), visitor.profile.category_views
+    progress(
+        f"profile: {visitor.profile.page_views} page views, "
+        f"{sum(len(b) for b in visitor.profile.category_views.values())} hourly buckets over "
+        f"{len(visitor.profile.category_views)} categories, {len(visitor.profile.recent_items)} recent items; "
+        f"matches {len(visitor.segments)}/{SEGMENTS} segments "
+        f"(device={visitor.context.device}, daypart={visitor.context.daypart})"
+    )
+    profile, context = visitor.profile, visitor.context
+
+    def redis_ping(_):
+        return client.ping()
+
+    def pipeline4(keys):
+        # The same four commands as RedisProfileStore.get, in one pipelined round trip.
+        pipe = client.pipeline(transaction=False)
+        pipe.hget(keys["p"], "page_views")
+        pipe.zmscore(keys["seen"], ["first", "last"])
+        pipe.hgetall(keys["cv"])
+        pipe.lrange(keys["items"], 0, RECENT_ITEMS - 1)
+        return pipe.execute()
+
+    def redis_roundtrip(_):
+        return pipeline4(empty_keys)  # an unknown visitor: the round trip without the payload
+
+    def redis_roundtrip_full(_):
+        return pipeline4(keys)  # this visitor: the same reply store.get has to parse
+
+    def store_get(_):
+        return store.get(visitor_id, time.time())
+
+    def rules_only(_):
+        return matching_segments(segment_cache.current(), profile, context, time.time())
+
+    def resolve(request):
+        return services.resolve_visitor(request)
+
+    def fresh_request():
+        return factory.get("/")
+
+    expected_segments = visitor.segments
+
+    def check_visitor(result) -> None:
+        # Not the segment set: hour windows may legitimately shift if the clock crosses an hour.
+        if result.id != visitor_id or result.profile.page_views != EVENTS or not result.segments:
+            raise AssertionError(f"unexpected visitor: {result}")
+
+    paths = {
+        "redis_ping": (redis_ping, None, None),
+        "redis_roundtrip": (redis_roundtrip, None, None),
+        "redis_roundtrip_full": (redis_roundtrip_full, None, None),
+        "store_get": (store_get, None, None),
+        "matching_segments": (rules_only, None, None),
+        "resolve_visitor": (resolve, fresh_request, check_visitor),
+    }
+
+    progress(f"warm-up: {WARMUP} calls per path")
+    for fn, prepare, check in paths.values():
+        run_timed(fn, WARMUP, prepare, check)
+    hits_before = device_class.cache_info().hits
+
+    samples: dict[str, list[float]] = {name: [] for name in paths}
+    for round_no in range(ROUNDS):
+        order = list(paths) if round_no % 2 == 0 else list(reversed(paths))
+        for name in order:
+            fn, prepare, check = paths[name]
+            quiet_gc()
+            samples[name].extend(run_timed(fn, PER_ROUND, prepare, check))
+        progress(
+            f"round {round_no + 1}/{ROUNDS}: resolve_visitor median so far "
+            f"{Summary.of('x', samples['resolve_visitor']).median_ms:.3f} ms"
+        )
+
+    cache = device_class.cache_info()
+    assert cache.misses <= 2 and cache.hits - hits_before >= ROUNDS * PER_ROUND, cache
+
+    summaries = {name: Summary.of(name, values) for name, values in samples.items()}
+    print()
+    print(
+        f"Results ({ROUNDS} rounds x {PER_ROUND} calls per path, after {WARMUP} warm-up calls each):"
+    )
+    for summary in summaries.values():
+        print(summary.line())
+
+    resolve_s = summaries["resolve_visitor"]
+    trip_s = summaries["redis_roundtrip"]
+    full_s = summaries["redis_roundtrip_full"]
+    ping_s = summaries["redis_ping"]
+    get_s = summaries["store_get"]
+    rules_s = summaries["matching_segments"]
+    print()
+    print("Ratios (median resolve_visitor / median baseline):")
+    print(
+        f"  vs redis_roundtrip      (4-command pipeline, empty keys):  {resolve_s.median_ms / trip_s.median_ms:6.2f}x"
+    )
+    print(
+        f"  vs redis_roundtrip_full (same keys and reply as store.get): {resolve_s.median_ms / full_s.median_ms:6.2f}x"
+    )
+    print(
+        f"  vs redis_ping:                                              {resolve_s.median_ms / ping_s.median_ms:6.2f}x"
+    )
+    print("Where the median goes (differences of medians, approximate):")
+    parts = [
+        ("round trip (4 commands, no payload)", trip_s.median_ms),
+        ("reading the reply payload (redis-py)", full_s.median_ms - trip_s.median_ms),
+        ("building the Profile (rest of store.get)", get_s.median_ms - full_s.median_ms),
+        (f"evaluating {SEGMENTS} segment rules", rules_s.median_ms),
+        ("consent, context, the rest", resolve_s.median_ms - get_s.median_ms - rules_s.median_ms),
+    ]
+    for label, value in parts:
+        print(f"  {label + ':':<44} {value:7.3f} ms")
+
+    print_headline(
+        {
+            "segments": SEGMENTS,
+            "segments_matched": len(expected_segments),
+            "redis_ping_median_ms": ping_s.median_ms,
+            "redis_roundtrip_median_ms": trip_s.median_ms,
+            "redis_roundtrip_full_median_ms": full_s.median_ms,
+            "store_get_median_ms": get_s.median_ms,
+            "matching_segments_median_ms": rules_s.median_ms,
+            "resolve_visitor_over_roundtrip_ratio": resolve_s.median_ms / trip_s.median_ms,
+            "resolve_visitor_median_ms": resolve_s.median_ms,
+            "resolve_visitor_p99_ms": resolve_s.p99_ms,
+        }
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,188 @@
+"""What does personalization add to a server-rendered page?
+
+Loads the demo shop, makes a consenting visitor an electronics fan (3 electronics page views
+recorded through the real RedisProfileStore), then renders the homepage with django.test.Client
+with personalization on (the electronics variant is chosen) and off (PERSONALIZATION["ENABLED"]
+False: every PersonalizedBlock renders its fallback and no visitor is resolved). The two modes
+alternate in rounds, in alternating order, to cancel drift; every response is checked to show
+the heading its mode must show.
+
+Run from the repository root: .venv/bin/python bench/ssr_overhead.py
+"""
+
+from __future__ import annotations
+
+import io
+import sys
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench._common import (  # noqa: E402
+    CONSENT_COOKIE_VALUE,
+    DESKTOP_CHROME_UA,
+    Summary,
+    print_headline,
+    progress,
+    quiet_gc,
+    run_timed,
+    setup_django,
+)
+
+WARMUP = 30  # per mode, before the rounds
+SETTLE = 2  # untimed requests after each switch (override_settings rebuilds the profile store)
+ROUNDS = 40
+PER_ROUND = 25  # ROUNDS x PER_ROUND = 1000 timed requests per mode; short rounds cancel drift
+REPORT_EVERY = 5  # rounds per progress line
+ELECTRONICS_HEADING = "The latest in electronics"
+FALLBACK_HEADING = "Good things for every day"
+
+
+def make_electronics_fan(visitor_id: str) -> int:
+    from django.test import RequestFactory
+
+    from personalization import services
+    from personalization.core.types import Event
+
+    factory = RequestFactory(HTTP_USER_AGENT=DESKTOP_CHROME_UA)
+    factory.cookies["tl_consent"] = CONSENT_COOKIE_VALUE
+    factory.cookies["tl_vid"] = visitor_id
+    visitor = services.resolve_visitor(factory.get("/electronics/"))
+    assert visitor.id == visitor_id and visitor.consent.allows_profile, visitor
+    now = time.time()
+    events = [
+        Event(
+            id=uuid.uuid4().hex,
+            type="page_view",
+            ts=now - 60 * (3 - i),
+            category="electronics",
+            item=f"electronics-{i}",
+            url="/electronics/",
+        )
+        for i in range(3)
+    ]
+    return services.record_events(visitor, events)
+
+
+def main() -> None:
+    setup_django("tl-bench-ssr-")
+
+    from django.conf import settings
+    from django.core.management import call_command
+    from django.db import connection
+    from django.test import Client, override_settings
+    from django.test.utils import CaptureQueriesContext
+
+    from personalization import conf
+
+    progress("loading the demo shop")
+    call_command("load_demo", stdout=io.StringIO())
+
+    visitor_id = uuid.uuid4().hex
+    stored = make_electronics_fan(visitor_id)
+    assert stored == 3, stored
+    progress(f"recorded {stored} electronics page_view events for visitor {visitor_id}")
+
+    client = Client(HTTP_USER_AGENT=DESKTOP_CHROME_UA)
+    client.cookies["tl_consent"] = CONSENT_COOKIE_VALUE
+    client.cookies["tl_vid"] = visitor_id
+
+    base = dict(settings.PERSONALIZATION)
+    modes = {
+        "personalized": ({**base, "ENABLED": True}, ELECTRONICS_HEADING, FALLBACK_HEADING),
+        "plain": ({**base, "ENABLED": False}, FALLBACK_HEADING, ELECTRONICS_HEADING),
+    }
+
+    def checker(mode: str):
+        _, expected, unexpected = modes[mode]
+
+        def check(response) -> None:
+            if response.status_code != 200:
+                raise AssertionError(f"{mode}: status {response.status_code}")
+            html = response.content.decode()
+            if expected not in html or unexpected in html:
+                raise AssertionError(
+                    f"{mode}: expected {expected!r} and not {unexpected!r} in the page"
+                )
+
+        return check
+
+    checks = {mode: checker(mode) for mode in modes}
+
+    def get_home(_):
+        return client.get("/")
+
+    def run_mode(mode: str, iterations: int) -> list[float]:
+        personalization, _, _ = modes[mode]
+        with override_settings(PERSONALIZATION=personalization):
+            assert conf.get("ENABLED") is personalization["ENABLED"]
+            run_timed(get_home, SETTLE, check=checks[mode])
+            quiet_gc()
+            return run_timed(get_home, iterations, check=checks[mode])
+
+    progress(f"warm-up: {WARMUP} requests per mode")
+    for mode in modes:
+        run_mode(mode, WARMUP)
+
+    queries = {}
+    for mode in modes:
+        with override_settings(PERSONALIZATION=modes[mode][0]):
+            from personalization.segments import segment_cache
+
+            segment_cache.current()  # so the capture below is not one of the periodic refreshes
+            with CaptureQueriesContext(connection) as captured:
+                checks[mode](client.get("/"))
+            queries[mode] = len(captured.captured_queries)
+    progress(f"database queries per request: {queries}")
+
+    samples: dict[str, list[float]] = {mode: [] for mode in modes}
+    recent: dict[str, list[float]] = {mode: [] for mode in modes}
+    for round_no in range(ROUNDS):
+        order = list(modes) if round_no % 2 == 0 else list(reversed(modes))
+        for mode in order:
+            timed = run_mode(mode, PER_ROUND)
+            samples[mode].extend(timed)
+            recent[mode].extend(timed)
+        if (round_no + 1) % REPORT_EVERY == 0:
+            on_ms = Summary.of("on", recent["personalized"]).median_ms
+            off_ms = Summary.of("off", recent["plain"]).median_ms
+            progress(
+                f"rounds {round_no + 2 - REPORT_EVERY:2d}-{round_no + 1:2d}/{ROUNDS}: median "
+                f"personalized {on_ms:.3f} ms, plain {off_ms:.3f} ms, ratio {on_ms / off_ms:.3f}"
+            )
+            recent = {mode: [] for mode in modes}
+
+    on = Summary.of("homepage personalized", samples["personalized"])
+    off = Summary.of("homepage plain", samples["plain"])
+    print()
+    print(
+        f"Results ({ROUNDS} rounds x {PER_ROUND} requests per mode, interleaved, "
+        f"after {WARMUP} warm-up requests per mode):"
+    )
+    print(on.line())
+    print(off.line())
+    print()
+    print(
+        f"Personalization adds {on.median_ms - off.median_ms:.3f} ms at the median "
+        f"({on.median_ms / off.median_ms:.3f}x) and {on.p99_ms - off.p99_ms:.3f} ms at p99 "
+        f"({on.p99_ms / off.p99_ms:.3f}x) to the homepage."
+    )
+
+    print_headline(
+        {
+            "ssr_personalized_queries": queries["personalized"],
+            "ssr_plain_queries": queries["plain"],
+            "ssr_personalized_p99_ms": on.p99_ms,
+            "ssr_plain_p99_ms": off.p99_ms,
+            "ssr_overhead_ms": on.median_ms - off.median_ms,
+            "ssr_personalized_median_ms": on.median_ms,
+            "ssr_plain_median_ms": off.median_ms,
+            "ssr_overhead_ratio": on.median_ms / off.median_ms,
+        }
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,81 @@
+"""Shared fixtures. Redis tests use a real redis-server that pytest-redis starts for the session."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+import redis
+from django.core.management import call_command
+from django.test import Client
+
+from personalization.profiles.memory import MemoryProfileStore
+from personalization.profiles.redis import RedisProfileStore
+
+DESKTOP_UA = (
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36"
+)
+MOBILE_UA = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1"
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    # Browser journeys use transactional databases that flush at teardown; run them last so the
+    # demo content loaded once for the session serves every other test.
+    items.sort(key=lambda item: "tests/e2e/" in str(item.fspath).replace("\\", "/"))
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """The demo shop, loaded once: what every database test starts from."""
+    with django_db_blocker.unblock():
+        call_command("load_demo", stdout=io.StringIO())
+
+
+@pytest.fixture
+def client():
+    """A test client that presents itself as a desktop browser (an empty User-Agent is a bot)."""
+    return Client(HTTP_USER_AGENT=DESKTOP_UA)
+
+
+@pytest.fixture
+def redis_client(redis_proc):
+    client = redis.Redis(host=redis_proc.host, port=redis_proc.port, decode_responses=True)
+    yield client
+    client.flushall()
+    client.close()
+
+
+@pytest.fixture
+def redis_url(redis_proc, redis_client):
+    return f"redis://{redis_proc.host}:{redis_proc.port}/0"
+
+
+@pytest.fixture(params=["memory", "redis"])
+def store(request):
+    """Each ProfileStore backend; contract tests run against both."""
+    if request.param == "memory":
+        return MemoryProfileStore(retention_seconds=90 * 86400)
+    client = request.getfixturevalue("redis_client")
+    return RedisProfileStore(client, retention_seconds=90 * 86400)
+
+
+@pytest.fixture
+def use_redis_store(settings, redis_url):
+    """Point the site at the session's real Redis."""
+    settings.PERSONALIZATION = {
+        "PROFILE_STORE": "personalization.profiles.redis.RedisProfileStore",
+        "REDIS_URL": redis_url,
+    }
+    return redis_url
+
+
+@pytest.fixture
+def memory_store(settings):
+    """A fresh in-process store for this test."""
+    settings.PERSONALIZATION = {"PROFILE_STORE": "personalization.profiles.memory.MemoryProfileStore"}
+    from personalization import conf
+
+    return conf.get_profile_store()

@@ -1,0 +1,68 @@
+"""resolve_visitor: one resolution per request; pages survive a dead Redis."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import RequestFactory
+
+from personalization import services
+from personalization.segments import segment_cache
+from tests.conftest import DESKTOP_UA
+from tests.helpers import CONSENT_GRANTED, make_fan
+
+pytestmark = pytest.mark.django_db
+
+VISITOR = "d" * 32
+
+
+def request_for(visitor_id=VISITOR, **meta):
+    request = RequestFactory().get("/", HTTP_USER_AGENT=DESKTOP_UA, **meta)
+    request.COOKIES.update({"tl_consent": CONSENT_GRANTED, "tl_vid": visitor_id})
+    return request
+
+
+def test_resolution_is_cached_on_the_request(memory_store):
+    request = request_for()
+    assert services.resolve_visitor(request) is services.resolve_visitor(request)
+
+
+def test_a_fan_is_in_the_fan_segment(use_redis_store):
+    make_fan(VISITOR)
+    visitor = services.resolve_visitor(request_for())
+    assert visitor.id == VISITOR
+    assert "electronics-fans" in visitor.segments
+    assert visitor.context.device == "desktop"
+
+
+def test_a_malformed_visitor_cookie_is_ignored(memory_store):
+    assert services.resolve_visitor(request_for(visitor_id="../../etc")).id is None
+
+
+def test_pages_render_with_fallbacks_when_redis_is_down(client, settings):
+    settings.PERSONALIZATION = {
+        "PROFILE_STORE": "personalization.profiles.redis.RedisProfileStore",
+        "REDIS_URL": "redis://127.0.0.1:1/0",  # nothing listens on port 1
+    }
+    client.cookies["tl_consent"] = CONSENT_GRANTED
+    client.cookies["tl_vid"] = VISITOR
+    response = client.get("/")
+    assert response.status_code == 200
+    assert "Good things for every day" in response.content.decode()
+
+
+def test_segment_edits_apply_to_the_next_request(memory_store):
+    from personalization.models import Segment
+
+    segment_cache.current()
+    Segment.objects.create(name="Desktop", slug="desktop", rule={"field": "context.device", "op": "eq", "value": "desktop"})
+    assert "desktop" in services.resolve_visitor(request_for()).segments
+
+
+def test_an_invalid_rule_cannot_be_saved():
+    from django.core.exceptions import ValidationError
+
+    from personalization.models import Segment
+
+    with pytest.raises(ValidationError) as caught:
+        Segment.objects.create(name="Bad", slug="bad", rule={"field": "context.device", "op": "eqq", "value": "mobile"})
+    assert "$.op: unknown operator 'eqq'" in str(caught.value)
