@@ -9,9 +9,11 @@ from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.contenttypes.models import ContentType
 from django.core.management.base import BaseCommand
 from django.db import transaction
-from wagtail.models import Page, Site
+from wagtail.coreutils import get_supported_content_language_variant
+from wagtail.models import Locale, Page, Site
 
 from cms.models import CategoryPage, HomePage, ProductPage
 from personalization.models import Segment
@@ -23,6 +25,15 @@ EDITOR_PASSWORD = "tailored-demo"
 
 def _read(name: str) -> dict:
     return json.loads((DEMO_DIR / name).read_text())
+
+
+def _tree_root() -> Page:
+    """Wagtail's root page, recreated (with the default locale) on a database that was flushed."""
+    root = Page.get_first_root_node()
+    if root is not None:
+        return root
+    Locale.objects.get_or_create(language_code=get_supported_content_language_variant(settings.LANGUAGE_CODE))
+    return Page.add_root(instance=Page(title="Root", slug="root", content_type=ContentType.objects.get_for_model(Page)))
 
 
 class Command(BaseCommand):
@@ -53,7 +64,7 @@ class Command(BaseCommand):
         home = HomePage.objects.first()
         if home is not None:
             return home
-        root = Page.get_first_root_node()
+        root = _tree_root()
         # Wagtail's initial "Welcome" page holds the slug "home"; the demo homepage replaces it.
         placeholders = list(root.get_children().exclude(content_type__model="homepage"))
         for page in placeholders:
