@@ -21,10 +21,17 @@ MOBILE_UA = (
 )
 
 
+def _is_e2e(item) -> bool:
+    return "tests/e2e/" in item.path.as_posix()
+
+
 def pytest_collection_modifyitems(config, items):
-    # Browser journeys use transactional databases that flush at teardown; run them last so the
-    # demo content loaded once for the session serves every other test.
-    items.sort(key=lambda item: "tests/e2e/" in str(item.fspath).replace("\\", "/"))
+    # Browser journeys are marked `e2e` and run last: they use transactional databases that flush
+    # at teardown, and the demo content loaded once for the session serves every other test.
+    for item in items:
+        if _is_e2e(item):
+            item.add_marker(pytest.mark.e2e)
+    items.sort(key=_is_e2e)
 
 
 @pytest.fixture(scope="session")
