@@ -44,19 +44,46 @@ def progress(message: str) -> None:
     print(f"[{time.perf_counter() - _started:6.1f}s] {message}", flush=True)
 
 
-def _terminate_on_sigterm() -> None:
-    """Turn SIGTERM into a normal exit so the atexit clean-up (redis-server, temp dir) runs."""
+_cleanups: list[Callable[[], None]] = []
 
-    def handler(signum, frame):
-        sys.exit(128 + signum)
 
-    signal.signal(signal.SIGTERM, handler)
+def _run_cleanups() -> None:
+    while _cleanups:
+        try:
+            _cleanups.pop()()
+        except Exception as error:  # keep cleaning up the rest
+            print(f"clean-up failed: {error}", file=sys.stderr)
+
+
+def on_exit(callback: Callable[[], None]) -> None:
+    """Run callback at exit, on SIGTERM too (newest first)."""
+    if not _cleanups:
+        atexit.register(_run_cleanups)
+        signal.signal(signal.SIGTERM, _exit_on_signal)
+    _cleanups.append(callback)
+
+
+def _exit_on_signal(signum, frame) -> None:
+    # Clean up here and leave at once: an exception raised from a signal handler can be
+    # swallowed (e.g. inside a finalizer) and let the benchmark run on.
+    _run_cleanups()
+    os._exit(128 + signum)
 
 
 def make_temp_dir(prefix: str) -> Path:
     path = Path(tempfile.mkdtemp(prefix=prefix))
-    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    on_exit(lambda: shutil.rmtree(path, ignore_errors=True))
     return path
+
+
+def _die_with_parent() -> None:
+    """In the redis-server child: get SIGTERM when the benchmark dies, even by SIGKILL (Linux)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 def free_port() -> int:
@@ -78,8 +105,7 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self, attempts: int = 5) -> RedisServer:
-        _terminate_on_sigterm()
-        atexit.register(self.stop)
+        on_exit(self.stop)
         for _ in range(attempts):
             port = free_port()
             if port == 6379:  # never share the system's default instance
@@ -96,7 +122,12 @@ class RedisServer:
             args = [REDIS_SERVER]
             for name, value in options.items():
                 args += [f"--{name}", value]
-            process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            process = subprocess.Popen(
+                args,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+            )
             if self._wait_ready(process, port):
                 self.process, self.port = process, port
                 return self
@@ -146,7 +177,9 @@ def setup_django(prefix: str) -> tuple[RedisServer, Path]:
     workdir = make_temp_dir(prefix)
     progress("starting redis-server")
     server = RedisServer(workdir).start()
-    progress(f"redis-server ready on 127.0.0.1:{server.port}")
+    progress(
+        f"redis-server ready on 127.0.0.1:{server.port}; redis-py reply parser: {redis_parser()}"
+    )
 
     os.environ.pop("DATABASE_URL", None)  # always the throwaway SQLite file, never a real database
     os.environ["DJANGO_SETTINGS_MODULE"] = "cms.settings.test"
@@ -175,6 +208,12 @@ def setup_django(prefix: str) -> tuple[RedisServer, Path]:
     assert store.client.connection_pool.connection_kwargs["port"] == server.port
     assert settings.DATABASES["default"]["NAME"] == os.environ["SQLITE_PATH"]
     return server, workdir
+
+
+def redis_parser() -> str:
+    from redis.utils import HIREDIS_AVAILABLE
+
+    return "hiredis" if HIREDIS_AVAILABLE else "python"
 
 
 def percentile(values: Sequence[float], pct: float) -> float:

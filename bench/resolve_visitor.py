@@ -27,6 +27,7 @@ from bench._common import (  # noqa: E402
     print_headline,
     progress,
     quiet_gc,
+    redis_parser,
     run_timed,
     setup_django,
 )
@@ -200,13 +201,13 @@ def main() -> None:
     def redis_ping(_):
         return client.ping()
 
-    def pipeline4(keys):
+    def pipeline4(target: dict[str, str]):
         # The same four commands as RedisProfileStore.get, in one pipelined round trip.
         pipe = client.pipeline(transaction=False)
-        pipe.hget(keys["p"], "page_views")
-        pipe.zmscore(keys["seen"], ["first", "last"])
-        pipe.hgetall(keys["cv"])
-        pipe.lrange(keys["items"], 0, RECENT_ITEMS - 1)
+        pipe.hget(target["p"], "page_views")
+        pipe.zmscore(target["seen"], ["first", "last"])
+        pipe.hgetall(target["cv"])
+        pipe.lrange(target["items"], 0, RECENT_ITEMS - 1)
         return pipe.execute()
 
     def redis_roundtrip(_):
@@ -301,6 +302,7 @@ def main() -> None:
 
     print_headline(
         {
+            "redis_parser": redis_parser(),
             "segments": SEGMENTS,
             "segments_matched": len(expected_segments),
             "redis_ping_median_ms": ping_s.median_ms,
