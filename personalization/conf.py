@@ -24,6 +24,22 @@ DEFAULTS: dict[str, Any] = {
     "TIMEZONE_COOKIE": "tl_tz",
     # How often a web process re-checks the segment table for edits made by other processes.
     "SEGMENT_REFRESH_SECONDS": 5.0,
+    # Ingestion: events per visitor per minute before 429; client event ids remembered this long.
+    "RATE_LIMIT_PER_MINUTE": 600,
+    "DEDUP_SECONDS": 24 * 3600,
+    # The Redis Stream every accepted batch is appended to (approximate MAXLEN).
+    "STREAM_MAXLEN": 1_000_000,
+    # Worker: entries read per call, and how long a pending entry may sit before another worker claims it.
+    "WORKER_BATCH": 100,
+    "WORKER_CLAIM_IDLE_SECONDS": 60,
+    # Cart abandonment: items added, no purchase within this many minutes.
+    "CART_ABANDONMENT_MINUTES": 60,
+    # Webhooks: [{"url": "https://...", "secret": "...", "topics": ["cart_abandoned"]}]
+    "WEBHOOKS": [],
+    "WEBHOOK_TIMEOUT_SECONDS": 5.0,
+    "WEBHOOK_MAX_ATTEMPTS": 8,
+    # Sessions end after this much inactivity.
+    "SESSION_GAP_SECONDS": 30 * 60,
 }
 
 

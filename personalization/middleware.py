@@ -1,7 +1,8 @@
 from django.utils.cache import patch_cache_control, patch_vary_headers
 from django.utils.functional import SimpleLazyObject
 
-from .services import resolve_visitor
+from . import conf
+from .services import CONSENT_MAX_AGE, resolve_visitor
 
 
 class VisitorMiddleware:
@@ -20,4 +21,10 @@ class VisitorMiddleware:
         if hasattr(request, "_tailored_visitor") or hasattr(request, "_tailored_consent"):
             patch_vary_headers(response, ("Cookie", "User-Agent"))
             patch_cache_control(response, private=True)
+        new_id = getattr(request, "_tailored_new_visitor_id", None)
+        if new_id:  # set at login: the visitor now goes by their user's pseudonymous id
+            response.set_cookie(
+                conf.get("VISITOR_COOKIE"), new_id, max_age=CONSENT_MAX_AGE, httponly=True,
+                samesite="Lax", secure=request.is_secure(),
+            )
         return response

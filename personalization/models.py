@@ -7,6 +7,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from personalization.core.rules import CompiledRule, RuleError, compile_rule
+from personalization.events.schema import EVENT_TYPES
 
 RULE_HELP = _(
     'A JSON condition, e.g. {"count": {"event": "page_view", "category": "electronics", '
@@ -33,7 +34,7 @@ class Segment(models.Model):
         return self.name
 
     def compiled(self) -> CompiledRule:
-        return compile_rule(self.rule)
+        return compile_rule(self.rule, known_events=EVENT_TYPES)
 
     def clean(self) -> None:
         super().clean()
@@ -46,3 +47,67 @@ class Segment(models.Model):
         # A rule is compiled when saved: a broken rule never reaches the request path.
         self.clean()
         super().save(*args, **kwargs)
+
+
+class Event(models.Model):
+    """A behavioural event persisted by the stream worker, for training and analytics.
+    Unique per (visitor, client event id): redelivered stream entries are stored once."""
+
+    visitor_id = models.CharField(max_length=64, db_index=True)
+    event_id = models.CharField(max_length=64)
+    type = models.CharField(max_length=64, db_index=True)
+    ts = models.DateTimeField(db_index=True)
+    category = models.CharField(max_length=64, blank=True)
+    item = models.CharField(max_length=64, blank=True)
+    url = models.CharField(max_length=2048, blank=True)
+    attrs = models.JSONField(default=dict, blank=True)
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["visitor_id", "event_id"], name="tl_event_unique_per_visitor")]
+        indexes = [models.Index(fields=["visitor_id", "ts"], name="tl_event_visitor_ts")]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.event_id} ({self.visitor_id[:8]})"
+
+
+class DataRightsAudit(models.Model):
+    """When a visitor exported or erased their data: what and when, by pseudonymous id only."""
+
+    class Action(models.TextChoices):
+        EXPORT = "export", _("Export")
+        ERASE = "erase", _("Erase")
+
+    action = models.CharField(max_length=16, choices=Action.choices)
+    visitor_id = models.CharField(max_length=64, db_index=True)
+    at = models.DateTimeField(auto_now_add=True)
+    detail = models.JSONField(default=dict, blank=True, help_text=_("Counts of what was exported or erased."))
+
+    class Meta:
+        ordering = ["-at"]
+
+
+class WebhookDelivery(models.Model):
+    """One webhook call (e.g. cart abandonment) and its delivery state. Failed calls are retried
+    with backoff and stay here until delivered or given up: never lost silently."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        DELIVERED = "delivered", _("Delivered")
+        FAILED = "failed", _("Failed (gave up)")
+
+    topic = models.CharField(max_length=64, db_index=True)
+    url = models.URLField(max_length=2048)
+    payload = models.JSONField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(db_index=True)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["next_attempt_at"]
+
+    def __str__(self) -> str:
+        return f"{self.topic} -> {self.url} ({self.status})"

@@ -15,7 +15,7 @@ from django.db.models import Count, Max
 
 from personalization import conf
 from personalization.core.rules import RuleError
-from personalization.core.segments import SegmentDefinition
+from personalization.core.segments import SegmentDefinition, SegmentSet
 
 from .models import Segment
 
@@ -25,21 +25,24 @@ logger = logging.getLogger(__name__)
 class SegmentCache:
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._definitions: tuple[SegmentDefinition, ...] = ()
+        self._segments = SegmentSet()
+        self._windows: frozenset = frozenset()
         self._signature: tuple | None = None
         self._checked_at = float("-inf")
 
-    def current(self) -> tuple[SegmentDefinition, ...]:
+    def current(self) -> tuple[SegmentSet, frozenset]:
+        """The enabled segments and the windowed counts their rules read."""
         now = time.monotonic()
         if now - self._checked_at < conf.get("SEGMENT_REFRESH_SECONDS"):
-            return self._definitions
+            return self._segments, self._windows
         with self._lock:
             signature = tuple(Segment.objects.aggregate(n=Count("id"), latest=Max("updated_at")).values())
             if signature != self._signature:
-                self._definitions = _load_definitions()
+                self._segments = SegmentSet(_load_definitions())
+                self._windows = self._segments.windows
                 self._signature = signature
             self._checked_at = now
-        return self._definitions
+        return self._segments, self._windows
 
     def invalidate(self) -> None:
         self._checked_at = float("-inf")

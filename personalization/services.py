@@ -3,19 +3,26 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 import re
 import time
 import uuid
 from collections.abc import Sequence
+from typing import Any
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
 from personalization import conf
 from personalization.context import context_from_request
 from personalization.core.segments import matching_segments
-from personalization.core.types import EMPTY_PROFILE, Consent, Event, Profile, Visitor
+from personalization.core.types import EMPTY_PROFILE, Consent, Event, Profile, Visitor, Window
+from personalization.profiles.base import RecordResult
 
+from .models import DataRightsAudit
+from .models import Event as StoredEvent
 from .segments import segment_cache
 
 logger = logging.getLogger(__name__)
@@ -34,8 +41,9 @@ def resolve_visitor(request: HttpRequest, now: float | None = None) -> Visitor:
     consent = read_consent(request)
     visitor_id = _visitor_id(request) if consent.allows_profile else None
     context = context_from_request(request, now)
-    profile = _read_profile(visitor_id, now) if visitor_id and context.device != "bot" else EMPTY_PROFILE
-    segments = matching_segments(segment_cache.current(), profile, context, now)
+    segment_set, windows = segment_cache.current()
+    profile = _read_profile(visitor_id, now, windows) if visitor_id and context.device != "bot" else EMPTY_PROFILE
+    segments = matching_segments(segment_set.definitions, profile, context, now)
     visitor = Visitor(id=visitor_id, consent=consent, context=context, profile=profile, segments=segments)
     request._tailored_visitor = visitor
     return visitor
@@ -63,13 +71,22 @@ def _consent_from_cookies(request: HttpRequest) -> Consent:
     )
 
 
-def record_events(visitor: Visitor, events: Sequence[Event]) -> int:
-    """Store a validated batch for a consenting visitor; returns how many events were stored.
-    Server-side events (e.g. purchases) enter here too."""
-    if visitor.id is None or not visitor.consent.allows_profile or visitor.context.device == "bot":
-        return 0
-    conf.get_profile_store().record(visitor.id, events)
-    return len(events)
+def record_events(visitor: Visitor, events: Sequence[Event], now: float | None = None) -> RecordResult:
+    """Store a validated batch for a consenting visitor: profile counters (seen by the very next
+    request), the dedup window, and the stream entry the workers persist. Server-side events
+    (purchases with their order value) enter here too; see `purchase_event`."""
+    if visitor.id is None or not visitor.consent.allows_profile or visitor.context.device == "bot" or not events:
+        return RecordResult(stored=(), duplicates=0)
+    return conf.get_profile_store().record(visitor.id, events, time.time() if now is None else now)
+
+
+def purchase_event(order_id: str, value: float, items: Sequence[int] = (), currency: str | None = None) -> Event:
+    """A server-side purchase (checkout code calls this, then `record_events`). The order id is
+    the event id, so recording the same order twice counts it once."""
+    attrs: dict[str, Any] = {"order_id": order_id, "value": float(value), "items": list(items)}
+    if currency:
+        attrs["currency"] = currency
+    return Event(id=f"order-{order_id}"[:64], type="purchase", ts=time.time(), attrs=attrs)
 
 
 def set_consent(request: HttpRequest, response: HttpResponse, granted: Sequence[str]) -> None:
@@ -78,7 +95,7 @@ def set_consent(request: HttpRequest, response: HttpResponse, granted: Sequence[
     granted = [c for c in CONSENT_CATEGORIES if c in granted]
     cookie = {"max_age": CONSENT_MAX_AGE, "samesite": "Lax", "secure": request.is_secure()}
     response.set_cookie(conf.get("CONSENT_COOKIE"), ".".join(granted) or "none", **cookie)
-    existing_id = _visitor_id(request)
+    existing_id = _cookie_visitor_id(request)
     if granted:
         response.set_cookie(conf.get("VISITOR_COOKIE"), existing_id or uuid.uuid4().hex, httponly=True, **cookie)
         return
@@ -87,18 +104,73 @@ def set_consent(request: HttpRequest, response: HttpResponse, granted: Sequence[
     response.delete_cookie(conf.get("VISITOR_COOKIE"), samesite="Lax")
 
 
-def erase_visitor(visitor_id: str) -> None:
+def erase_visitor(visitor_id: str) -> dict[str, int]:
+    """Erase the profile, the persisted events and the assignments; audited without personal data."""
     conf.get_profile_store().erase(visitor_id)
+    deleted, _ = StoredEvent.objects.filter(visitor_id=visitor_id).delete()
+    detail = {"events": deleted, "profile": 1}
+    DataRightsAudit.objects.create(action=DataRightsAudit.Action.ERASE, visitor_id=visitor_id, detail=detail)
+    return detail
+
+
+def export_visitor(visitor_id: str, consent: Consent) -> dict[str, Any]:
+    """Everything held about the visitor: profile, raw counters, events and assignments; audited."""
+    now = time.time()
+    held = conf.get_profile_store().export(visitor_id, now)
+    events = [
+        {"id": e.event_id, "type": e.type, "ts": e.ts.isoformat(), "category": e.category, "item": e.item, "url": e.url, "attrs": e.attrs}
+        for e in StoredEvent.objects.filter(visitor_id=visitor_id).order_by("ts")
+    ]
+    DataRightsAudit.objects.create(
+        action=DataRightsAudit.Action.EXPORT, visitor_id=visitor_id, detail={"events": len(events)}
+    )
+    return {
+        "visitor_id": visitor_id,
+        "exported_at": now,
+        "consent": {"analytics": consent.analytics, "personalization": consent.personalization},
+        "profile": held["profile"],
+        "counters": held["counters"],
+        "events": events,
+        "assignments": held.get("assignments", {}),
+    }
+
+
+def user_visitor_id(user_pk: object) -> str:
+    """A logged-in user's pseudonymous visitor id: stable across devices, not reversible."""
+    digest = hmac.new(settings.SECRET_KEY.encode(), f"tailored-user:{user_pk}".encode(), hashlib.sha256)
+    return digest.hexdigest()[:32]
+
+
+def link_login(request: HttpRequest, user: Any) -> None:
+    """On login, fold the anonymous profile into the user's and switch the cookie to the user's id
+    (VisitorMiddleware sets it on the response)."""
+    if not read_consent(request).allows_profile:
+        return
+    target = user_visitor_id(user.pk)
+    anonymous = _cookie_visitor_id(request)
+    if anonymous and anonymous != target:
+        try:
+            conf.get_profile_store().merge(anonymous, target, time.time())
+        except Exception as error:  # a failed merge must not fail the login
+            logger.warning("could not merge the anonymous profile on login: %s", error)
+    request._tailored_new_visitor_id = target
 
 
 def _visitor_id(request: HttpRequest) -> str | None:
+    user = getattr(request, "user", None)
+    if user is not None and user.is_authenticated:
+        return user_visitor_id(user.pk)
+    return _cookie_visitor_id(request)
+
+
+def _cookie_visitor_id(request: HttpRequest) -> str | None:
     raw = request.COOKIES.get(conf.get("VISITOR_COOKIE"), "")
     return raw if VISITOR_ID.match(raw) else None
 
 
-def _read_profile(visitor_id: str, now: float) -> Profile:
+def _read_profile(visitor_id: str, now: float, windows: frozenset[Window]) -> Profile:
     try:
-        return conf.get_profile_store().get(visitor_id, now)
+        return conf.get_profile_store().get(visitor_id, now, windows)
     except Exception as error:  # the store being down must never break a page
         logger.warning("profile store unavailable, serving defaults: %s", error)
         return Profile(visitor_id=visitor_id)

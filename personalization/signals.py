@@ -1,11 +1,19 @@
+from django.contrib.auth.signals import user_logged_in
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
 from .models import Segment
 from .segments import segment_cache
+from .services import link_login
 
 
 @receiver(post_save, sender=Segment)
 @receiver(post_delete, sender=Segment)
 def _segments_changed(**kwargs) -> None:
     segment_cache.invalidate()
+
+
+@receiver(user_logged_in)
+def _merge_on_login(sender, request, user, **kwargs) -> None:
+    if request is not None:
+        link_login(request, user)

@@ -1,4 +1,4 @@
-"""HTTP endpoints of the event pipeline."""
+"""HTTP endpoints of the event pipeline and of the visitor's data rights."""
 
 from __future__ import annotations
 
@@ -6,41 +6,85 @@ import time
 
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from personalization import conf
 
-from .events.schema import BatchError, parse_batch
-from .services import record_events, resolve_visitor
+from .events.schema import BatchError, read_batch, validate_events
+from .services import erase_visitor, export_visitor, record_events, resolve_visitor
+
+
+def _error(code: str, message: str, status: int, **extra) -> JsonResponse:
+    return JsonResponse({"error": code, "message": message, **extra}, status=status)
 
 
 def _is_cross_site(request: HttpRequest) -> bool:
-    # sendBeacon cannot carry a CSRF header, so the endpoint is CSRF-exempt and instead refuses
-    # anything a browser marks as coming from another site.
+    # sendBeacon cannot carry a CSRF header, so these endpoints are CSRF-exempt and instead
+    # refuse anything a browser marks as coming from another site.
     if request.META.get("HTTP_SEC_FETCH_SITE", "same-origin") not in ("same-origin", "none"):
         return True
     origin = request.META.get("HTTP_ORIGIN")
     return bool(origin) and origin != f"{request.scheme}://{request.get_host()}"
 
 
+def _refusal(request: HttpRequest) -> JsonResponse | None:
+    """Why this request may not touch visitor data, if it may not."""
+    if _is_cross_site(request):
+        return _error("cross_site", "accepted from this site only", 403)
+    visitor = resolve_visitor(request)
+    if visitor.context.device == "bot":
+        return _error("not_tracked", "automated clients are not tracked", 403)
+    if visitor.id is None:
+        return _error("consent_required", "nothing is stored or held without consent", 403)
+    return None
+
+
 @csrf_exempt
 @require_POST
 def events(request: HttpRequest) -> JsonResponse:
-    """POST /api/events: a JSON batch {"events": [...]}; all stored (202) or none (400)."""
-    if _is_cross_site(request):
-        return JsonResponse({"error": "cross_site", "message": "events are accepted from this site only"}, status=403)
-    visitor = resolve_visitor(request)
-    if visitor.context.device == "bot":
-        return JsonResponse({"error": "not_tracked", "message": "automated clients are not tracked"}, status=403)
-    if visitor.id is None:
-        return JsonResponse(
-            {"error": "consent_required", "message": "no events are stored without consent"}, status=403
-        )
+    """POST /api/events: a JSON batch {"events": [...]}. 202 when every event was accepted, 207
+    when some were rejected (the rest are stored), 400 when none could be, 429 past the rate limit."""
+    refusal = _refusal(request)
+    if refusal:
+        return refusal
     try:
-        batch = parse_batch(
-            request.body, time.time(), conf.get("MAX_BATCH_EVENTS"), conf.get("MAX_BATCH_BYTES")
-        )
+        items = read_batch(request.body, conf.get("MAX_BATCH_EVENTS"), conf.get("MAX_BATCH_BYTES"))
     except BatchError as error:
         return JsonResponse(error.as_json(), status=400)
-    stored = record_events(visitor, batch)
-    return JsonResponse({"accepted": stored}, status=202)
+    valid, rejections = validate_events(items, time.time())
+    rejected = [r.as_json() for r in rejections]
+    if not valid:
+        return _error("invalid_events", "no event in the batch is valid", 400, rejected=rejected)
+    result = record_events(resolve_visitor(request), valid)
+    if result.rate_limited:
+        response = _error("rate_limited", "too many events; retry in a minute", 429)
+        response["Retry-After"] = "60"
+        return response
+    body = {"accepted": len(valid), "stored": len(result.stored), "duplicates": result.duplicates, "rejected": rejected}
+    return JsonResponse(body, status=207 if rejected else 202)
+
+
+@require_GET
+def my_data(request: HttpRequest) -> JsonResponse:
+    """GET /api/me/data: everything held about the requesting visitor, as JSON."""
+    refusal = _refusal(request)
+    if refusal:
+        return refusal
+    visitor = resolve_visitor(request)
+    response = JsonResponse(export_visitor(visitor.id, visitor.consent))
+    response["Content-Disposition"] = 'attachment; filename="my-data.json"'
+    return response
+
+
+@csrf_exempt
+@require_http_methods(["DELETE"])
+def erase_me(request: HttpRequest) -> JsonResponse:
+    """DELETE /api/me: erase the profile, the events and the assignments; forget the id."""
+    refusal = _refusal(request)
+    if refusal:
+        return refusal
+    erased = erase_visitor(resolve_visitor(request).id)
+    response = JsonResponse({"erased": erased})
+    response.delete_cookie(conf.get("VISITOR_COOKIE"), samesite="Lax")
+    response.delete_cookie(conf.get("CONSENT_COOKIE"), samesite="Lax")
+    return response

@@ -15,8 +15,11 @@ VARIANT_ATTR = re.compile(r'data-tl-variant="([^"]+)"')
 def make_fan(visitor_id: str, category: str = "electronics", views: int = 3) -> None:
     """Record `views` product views of `category` for the visitor in the configured store."""
     now = time.time()
-    events = [Event(f"{category}-{i}", "page_view", ts=now - i, category=category, item=str(i + 1)) for i in range(views)]
-    conf.get_profile_store().record(visitor_id, events)
+    events = [
+        Event(f"{category}-{i}", "page_view", ts=now - i, category=category, item=str(i + 1), attrs={"page_type": "product"})
+        for i in range(views)
+    ]
+    conf.get_profile_store().record(visitor_id, events, now)
 
 
 def consent_cookies(client, visitor_id: str) -> None:

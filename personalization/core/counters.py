@@ -1,38 +1,130 @@
-"""How a batch of events changes a profile, as one delta that every store applies the same way."""
+"""How a batch of events changes a profile: one delta, computed here once, that every store
+applies the same way (the memory store in Python, the Redis store in one pipeline)."""
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from .types import Event, hour_bucket
+from .types import Event, counter_keys, hour_bucket
 
 RECENT_ITEMS = 50
+RECENT_SEARCHES = 10
+RECENT_SESSIONS = 50
+CONTENT_PAGE_TYPES = frozenset({"article"})
+
+
+@dataclass(frozen=True, slots=True)
+class PriorState:
+    """The little a delta needs to know about the profile before the batch (read in the same
+    round trip as the dedup check)."""
+
+    last_seen: float | None = None
+    session_start: float | None = None
+
+
+@dataclass(slots=True)
+class SessionDelta:
+    starts: list[float] = field(default_factory=list)  # sessions opened by this batch, oldest first
+    content_views: int = 0  # in the current session, after its start if it started in the batch
+    converted: bool = False
+
+
+@dataclass(slots=True)
+class CartDelta:
+    reset: bool = False  # a purchase emptied the cart; `changes` apply after it
+    changes: Counter = field(default_factory=Counter)  # item -> quantity change
+    updated_at: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class ProfileDelta:
-    page_views: int
     first_ts: float | None
     last_ts: float | None
-    category_hours: Mapping[tuple[str, int], int]
-    items: tuple[str, ...]  # oldest first, so pushing them in order leaves the newest on top
+    buckets: Mapping[tuple[str, int], int]  # (counter, hour bucket) -> events
+    event_counts: Mapping[str, int]
+    category_views: Mapping[str, int]
+    page_views: int
+    session: SessionDelta
+    cart: CartDelta
+    purchases: int
+    revenue: float
+    last_purchase_at: float | None
+    items: tuple[tuple[str, float], ...]  # viewed items, oldest first
+    searches: tuple[str, ...]  # oldest first
+    dwell: Mapping[str, tuple[float, int]]
+    scroll: tuple[int, int]
+    votes: Mapping[str, str]  # item -> "up" | "down", the last vote in the batch
 
     @property
     def is_empty(self) -> bool:
         return self.first_ts is None
 
 
-def delta_for(events: Sequence[Event]) -> ProfileDelta:
-    """Sum a batch: page views, per-category views per hour, and the items seen in time order."""
+def delta_for(events: Sequence[Event], prior: PriorState = PriorState(), session_gap: float = 1800.0) -> ProfileDelta:
+    """Sum a batch (in time order) into the changes it makes to a profile."""
     ordered = sorted(events, key=lambda e: e.ts)
-    page_views = [e for e in ordered if e.type == "page_view"]
-    category_hours = Counter((e.category, hour_bucket(e.ts)) for e in page_views if e.category)
+    views = [e for e in ordered if e.type == "page_view"]
+    purchases = [e for e in ordered if e.type == "purchase"]
+    dwell: dict[str, tuple[float, int]] = {}
+    for event in ordered:
+        if event.type == "dwell" and event.category:
+            seconds, count = dwell.get(event.category, (0.0, 0))
+            dwell[event.category] = (seconds + float(event.attrs["seconds"]), count + 1)
+    depths = [int(e.attrs["depth"]) for e in ordered if e.type == "scroll_depth"]
     return ProfileDelta(
-        page_views=len(page_views),
         first_ts=ordered[0].ts if ordered else None,
         last_ts=ordered[-1].ts if ordered else None,
-        category_hours=dict(category_hours),
-        items=tuple(e.item for e in page_views if e.item)[-RECENT_ITEMS:],
+        buckets=dict(Counter((key, hour_bucket(e.ts)) for e in ordered for key in counter_keys(e.type, e.category, e.item))),
+        event_counts=dict(Counter(e.type for e in ordered)),
+        category_views=dict(Counter(e.category for e in views if e.category)),
+        page_views=len(views),
+        session=_sessions(ordered, prior, session_gap),
+        cart=_cart(ordered),
+        purchases=len(purchases),
+        revenue=sum(float(e.attrs.get("value", 0)) for e in purchases),
+        last_purchase_at=purchases[-1].ts if purchases else None,
+        items=tuple((e.item, e.ts) for e in views if e.item)[-RECENT_ITEMS:],
+        searches=tuple(str(e.attrs["query"]) for e in ordered if e.type == "search")[-RECENT_SEARCHES:],
+        dwell=dwell,
+        scroll=(sum(depths), len(depths)),
+        votes={e.item: str(e.attrs["vote"]) for e in ordered if e.type == "recommendation_feedback" and e.item},
     )
+
+
+def _sessions(ordered: Sequence[Event], prior: PriorState, gap: float) -> SessionDelta:
+    """A session starts at an event more than `gap` after the last one seen; a late event
+    (older than the last seen) belongs to a session already counted."""
+    delta = SessionDelta()
+    last = prior.last_seen
+    for event in ordered:
+        if last is None or event.ts - last > gap:
+            delta.starts.append(event.ts)
+            delta.content_views, delta.converted = 0, False
+        if event.type == "page_view" and event.attrs.get("page_type") in CONTENT_PAGE_TYPES:
+            delta.content_views += 1
+        if event.type in ("purchase", "add_to_cart"):
+            delta.converted = True
+        last = event.ts if last is None else max(last, event.ts)
+    return delta
+
+
+def _cart(ordered: Sequence[Event]) -> CartDelta:
+    delta = CartDelta()
+    for event in ordered:
+        if event.type == "purchase":
+            delta.reset, delta.changes, delta.updated_at = True, Counter(), event.ts
+        elif event.type in ("add_to_cart", "remove_from_cart") and event.item:
+            quantity = int(event.attrs.get("quantity", 1))
+            delta.changes[event.item] += quantity if event.type == "add_to_cart" else -quantity
+            delta.updated_at = event.ts
+    return delta
+
+
+def apply_cart(cart: Mapping[str, int], delta: CartDelta) -> dict[str, int]:
+    """The cart after a delta: quantities never go below zero; empty lines disappear."""
+    result = {} if delta.reset else dict(cart)
+    for item, change in delta.changes.items():
+        result[item] = result.get(item, 0) + change
+    return {item: quantity for item, quantity in result.items() if quantity > 0}

@@ -6,7 +6,7 @@ A rule is one of:
     {"all": [rule, ...]}   {"any": [rule, ...]}   {"not": rule}
     {"field": "context.device", "op": "eq", "value": "mobile"}
     {"count": {"event": "page_view", "category": "electronics", "within_hours": 24},
-     "op": "gte", "value": 3}
+     "op": "gte", "value": 3}          ("category" or "item" narrow the count; both optional)
 
 Compilation checks every node and raises RuleError naming the path into the rule
 ("$.all[1].op: unknown operator 'eqq'"), so editors see exactly what to fix.
@@ -15,11 +15,13 @@ Compilation checks every node and raises RuleError naming the path into the rule
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable, Mapping
+import re
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .types import DAYPARTS, DEVICES, WEEKDAYS, Context, Profile
+from .types import DAYPARTS, DEVICES, WEEKDAYS, Context, Profile, Window, counter_keys
+from .windows import MAX_WINDOW_HOURS
 
 Predicate = Callable[[Profile, Context, float], bool]
 
@@ -33,8 +35,7 @@ COMPARISONS: dict[str, Callable[[Any, Any], bool]] = {
 }
 MEMBERSHIP = ("in", "not_in")
 ORDERING = ("gt", "gte", "lt", "lte")
-MAX_WINDOW_HOURS = 48  # hourly buckets are kept this long (see profiles)
-COUNTABLE_EVENTS = ("page_view",)
+EVENT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
 
 class RuleError(ValueError):
@@ -63,43 +64,54 @@ FIELDS: dict[str, FieldSpec] = {
 
 @dataclass(frozen=True, slots=True)
 class CompiledRule:
-    """A validated rule and its predicate. Evaluation never raises."""
+    """A validated rule and its predicate. Evaluation never raises. `windows` lists the windowed
+    counts the rule reads, so the profile store fetches exactly those in the request's round trip."""
 
     source: Mapping[str, Any]
     predicate: Predicate
+    windows: frozenset[Window] = frozenset()
 
     def matches(self, profile: Profile, context: Context, now: float) -> bool:
         return self.predicate(profile, context, now)
 
 
-def compile_rule(rule: object) -> CompiledRule:
-    """Validate `rule` and build its predicate; raises RuleError on the first problem."""
-    return CompiledRule(source=rule, predicate=_compile(rule, "$"))  # type: ignore[arg-type]
+@dataclass(slots=True)
+class _Compiler:
+    known_events: frozenset[str] | None
+    windows: set[Window]
 
 
-def _compile(node: object, path: str) -> Predicate:
+def compile_rule(rule: object, known_events: Iterable[str] | None = None) -> CompiledRule:
+    """Validate `rule` and build its predicate; raises RuleError on the first problem.
+    `known_events` (the event registry) lets counts name only event types that exist."""
+    compiler = _Compiler(frozenset(known_events) if known_events is not None else None, set())
+    predicate = _compile(rule, "$", compiler)
+    return CompiledRule(source=rule, predicate=predicate, windows=frozenset(compiler.windows))  # type: ignore[arg-type]
+
+
+def _compile(node: object, path: str, compiler: _Compiler) -> Predicate:
     if not isinstance(node, dict):
         raise RuleError(path, f"a condition must be an object, got {type(node).__name__}")
     if "all" in node or "any" in node:
-        return _compile_combinator(node, path)
+        return _compile_combinator(node, path, compiler)
     if "not" in node:
         _only_keys(node, {"not"}, path)
-        inner = _compile(node["not"], f"{path}.not")
+        inner = _compile(node["not"], f"{path}.not", compiler)
         return lambda p, c, now: not inner(p, c, now)
     if "field" in node:
         return _compile_field(node, path)
     if "count" in node:
-        return _compile_count(node, path)
+        return _compile_count(node, path, compiler)
     raise RuleError(path, "expected one of 'all', 'any', 'not', 'field' or 'count'")
 
 
-def _compile_combinator(node: dict, path: str) -> Predicate:
+def _compile_combinator(node: dict, path: str, compiler: _Compiler) -> Predicate:
     name = "all" if "all" in node else "any"
     _only_keys(node, {name}, path)
     children = node[name]
     if not isinstance(children, list) or not children:
         raise RuleError(f"{path}.{name}", "needs a non-empty list of conditions")
-    compiled = tuple(_compile(child, f"{path}.{name}[{i}]") for i, child in enumerate(children))
+    compiled = tuple(_compile(child, f"{path}.{name}[{i}]", compiler) for i, child in enumerate(children))
     if name == "all":
         return lambda p, c, now: all(pred(p, c, now) for pred in compiled)
     return lambda p, c, now: any(pred(p, c, now) for pred in compiled)
@@ -116,22 +128,30 @@ def _compile_field(node: dict, path: str) -> Predicate:
     return lambda p, c, now: test(read(p, c))
 
 
-def _compile_count(node: dict, path: str) -> Predicate:
+def _compile_count(node: dict, path: str, compiler: _Compiler) -> Predicate:
     _only_keys(node, {"count", "op", "value"}, path)
     spec, spec_path = node["count"], f"{path}.count"
     if not isinstance(spec, dict):
-        raise RuleError(spec_path, "must be an object with 'event', 'category' and 'within_hours'")
-    _only_keys(spec, {"event", "category", "within_hours"}, spec_path)
-    if spec.get("event") not in COUNTABLE_EVENTS:
-        raise RuleError(f"{spec_path}.event", f"must be one of {', '.join(COUNTABLE_EVENTS)}")
-    category = spec.get("category")
-    if not isinstance(category, str) or not category:
-        raise RuleError(f"{spec_path}.category", "must be a category slug")
+        raise RuleError(spec_path, "must be an object with 'event', 'within_hours' and optionally 'category' or 'item'")
+    _only_keys(spec, {"event", "category", "item", "within_hours"}, spec_path)
+    event = spec.get("event")
+    if not isinstance(event, str) or not EVENT_NAME.match(event):
+        raise RuleError(f"{spec_path}.event", "must be an event type name")
+    if compiler.known_events is not None and event not in compiler.known_events:
+        raise RuleError(f"{spec_path}.event", f"unknown event type {event!r}; known: {', '.join(sorted(compiler.known_events))}")
+    narrowing = {name: spec[name] for name in ("category", "item") if name in spec}
+    if len(narrowing) > 1:
+        raise RuleError(spec_path, "narrow a count by 'category' or by 'item', not both")
+    for name, value in narrowing.items():
+        if not isinstance(value, str) or not EVENT_NAME.match(value):
+            raise RuleError(f"{spec_path}.{name}", f"must be a {name} slug or id")
     hours = spec.get("within_hours")
     if not _is_int(hours) or not 1 <= hours <= MAX_WINDOW_HOURS:
         raise RuleError(f"{spec_path}.within_hours", f"must be a whole number of hours, 1 to {MAX_WINDOW_HOURS}")
+    window = Window(counter_keys(event, narrowing.get("category"), narrowing.get("item"))[-1], hours)
+    compiler.windows.add(window)
     test = _comparison(node, path, int)
-    return lambda p, c, now: test(p.views_within(category, hours, now))
+    return lambda p, c, now: test(p.count_within(window))
 
 
 def _comparison(node: dict, path: str, kind: type, choices: tuple[str, ...] = ()) -> Callable[[Any], bool]:

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from .rules import CompiledRule
-from .types import Context, Profile
+from .types import Context, Profile, Window
 
 
 @dataclass(frozen=True, slots=True)
@@ -14,6 +14,17 @@ class SegmentDefinition:
     slug: str
     rule: CompiledRule
     priority: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentSet:
+    """The enabled segments, and every windowed count their rules read (fetched with the profile)."""
+
+    definitions: tuple[SegmentDefinition, ...] = ()
+
+    @property
+    def windows(self) -> frozenset[Window]:
+        return frozenset().union(*(d.rule.windows for d in self.definitions))
 
 
 def matching_segments(

@@ -5,12 +5,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import Any
 
 DEVICES = ("mobile", "tablet", "desktop", "bot")
 DAYPARTS = ("morning", "afternoon", "evening", "night")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 _EMPTY: Mapping = MappingProxyType({})
+
+
+def _empty() -> Mapping:
+    return _EMPTY
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,27 +44,61 @@ class Context:
 
 
 @dataclass(frozen=True, slots=True)
+class Window:
+    """A count rules ask for: events matching `counter` (see `counter_keys`) in the last `hours`."""
+
+    counter: str
+    hours: int
+
+
+@dataclass(frozen=True, slots=True)
 class Profile:
     """What the profile store holds about one visitor, as read at the start of a request.
 
-    `category_views` maps a category slug to {hour bucket (epoch hours): views in that hour},
-    which keeps "at least N views within H hours" exact to the hour.
+    `windows` holds the windowed counts the enabled rules asked for (the store computes them
+    server-side from hourly and daily buckets, so a request reads a few integers, not buckets).
     """
 
     visitor_id: str | None = None
-    page_views: int = 0
     first_seen: float | None = None
     last_seen: float | None = None
-    category_views: Mapping[str, Mapping[int, int]] = field(default_factory=lambda: _EMPTY)
-    recent_items: tuple[str, ...] = ()
+    page_views: int = 0
+    sessions: int = 0
+    session_start: float | None = None
+    session_starts: tuple[float, ...] = ()  # newest first
+    session_content_views: int = 0
+    session_converted: bool = False
+    event_counts: Mapping[str, int] = field(default_factory=_empty)
+    category_views: Mapping[str, int] = field(default_factory=_empty)
+    cart: Mapping[str, int] = field(default_factory=_empty)
+    cart_updated_at: float | None = None
+    purchases: int = 0
+    lifetime_value: float = 0.0
+    last_purchase_at: float | None = None
+    recent_items: tuple[tuple[str, float], ...] = ()  # (item, ts), newest first
+    recent_searches: tuple[str, ...] = ()  # newest first
+    dwell: Mapping[str, tuple[float, int]] = field(default_factory=_empty)  # category -> (seconds, n)
+    scroll: tuple[int, int] = (0, 0)  # (sum of depths, count)
+    down_votes: frozenset[str] = frozenset()
+    windows: Mapping[Window, int] = field(default_factory=_empty)
 
-    def views_within(self, category: str, hours: int, now: float) -> int:
-        """Views of `category` in the last `hours` hours, counting the current hour."""
-        buckets = self.category_views.get(category)
-        if not buckets:
-            return 0
-        oldest = hour_bucket(now) - hours + 1
-        return sum(count for bucket, count in buckets.items() if bucket >= oldest)
+    def count_within(self, window: Window) -> int:
+        return self.windows.get(window, 0)
+
+    def sessions_within(self, seconds: float, now: float) -> int:
+        return sum(1 for start in self.session_starts if start > now - seconds)
+
+    def items_viewed_within(self, seconds: float, now: float) -> int:
+        return sum(1 for _, ts in self.recent_items if ts > now - seconds)
+
+    @property
+    def average_scroll_depth(self) -> float | None:
+        total, count = self.scroll
+        return total / count if count else None
+
+    def average_dwell(self, category: str) -> float | None:
+        seconds, count = self.dwell.get(category, (0.0, 0))
+        return seconds / count if count else None
 
 
 EMPTY_PROFILE = Profile()
@@ -67,7 +106,8 @@ EMPTY_PROFILE = Profile()
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    """One validated behavioural event. `ts` is epoch seconds (the client's clock, bounded)."""
+    """One validated behavioural event. `ts` is epoch seconds (the client's clock, bounded);
+    `attrs` holds the type's own fields (quantity, value, query, depth, seconds, vote, ...)."""
 
     id: str
     type: str
@@ -75,6 +115,7 @@ class Event:
     category: str | None = None
     item: str | None = None
     url: str | None = None
+    attrs: Mapping[str, Any] = field(default_factory=_empty)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,3 +132,13 @@ class Visitor:
 def hour_bucket(ts: float) -> int:
     """The epoch hour that contains `ts`."""
     return int(ts // 3600)
+
+
+def counter_keys(event_type: str, category: str | None = None, item: str | None = None) -> tuple[str, ...]:
+    """The windowed counters an event increments: its type, its type in its category, its type for its item."""
+    keys = [event_type]
+    if category:
+        keys.append(f"{event_type}|c:{category}")
+    if item:
+        keys.append(f"{event_type}|i:{item}")
+    return tuple(keys)

@@ -3,12 +3,20 @@ PERSONALIZATION["PROFILE_STORE"] and must pass the same contract tests (tests/pr
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
-from personalization.core.types import Event, Profile
+from personalization.core.types import Event, Profile, Window
 
-HOURLY_BUCKETS_KEPT = 48
+
+@dataclass(frozen=True, slots=True)
+class RecordResult:
+    """What `record` did: the events it stored, and how many it had already seen (dedup)."""
+
+    stored: tuple[Event, ...]
+    duplicates: int
+    rate_limited: bool = False
 
 
 @runtime_checkable
@@ -16,17 +24,59 @@ class ProfileStore(Protocol):
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any]) -> ProfileStore: ...
 
-    def get(self, visitor_id: str, now: float) -> Profile:
-        """The visitor's profile (an empty one for an unknown visitor), in one round trip."""
+    def get(self, visitor_id: str, now: float, windows: Collection[Window] = ()) -> Profile:
+        """The visitor's profile (empty for an unknown visitor) with the asked-for windowed
+        counts, in one round trip."""
 
-    def get_many(self, visitor_ids: Iterable[str], now: float) -> dict[str, Profile]:
+    def get_many(self, visitor_ids: Iterable[str], now: float, windows: Collection[Window] = ()) -> dict[str, Profile]:
         """Several profiles in one round trip."""
 
-    def record(self, visitor_id: str, events: Sequence[Event]) -> None:
-        """Apply a batch of validated events; the next `get` sees them."""
+    def record(self, visitor_id: str, events: Sequence[Event], now: float) -> RecordResult:
+        """Apply a batch of validated events, skipping event ids seen in the dedup window and
+        refusing the whole batch past the per-minute rate limit; the next `get` sees them."""
+
+    def merge(self, source_id: str, target_id: str, now: float) -> None:
+        """Fold one visitor's profile into another's (anonymous -> logged in), then remove the
+        source: counters are summed once, and replays of the source's events stay duplicates."""
 
     def erase(self, visitor_id: str) -> None:
         """Remove everything held about the visitor."""
 
+    def export(self, visitor_id: str, now: float) -> dict[str, Any]:
+        """Everything held about the visitor, as JSON-ready data."""
+
     def ping(self) -> bool:
         """True when the backend answers."""
+
+
+def profile_to_json(profile: Profile) -> dict[str, Any]:
+    """The profile as the data-export endpoint and the GraphQL API show it."""
+    scroll_total, scroll_count = profile.scroll
+    return {
+        "visitor_id": profile.visitor_id,
+        "first_seen": profile.first_seen,
+        "last_seen": profile.last_seen,
+        "page_views": profile.page_views,
+        "sessions": profile.sessions,
+        "session_start": profile.session_start,
+        "session_starts": list(profile.session_starts),
+        "event_counts": dict(profile.event_counts),
+        "category_views": dict(profile.category_views),
+        "cart": dict(profile.cart),
+        "cart_updated_at": profile.cart_updated_at,
+        "purchases": profile.purchases,
+        "lifetime_value": round(profile.lifetime_value, 2),
+        "last_purchase_at": profile.last_purchase_at,
+        "recent_items": [{"item": item, "ts": ts} for item, ts in profile.recent_items],
+        "recent_searches": list(profile.recent_searches),
+        "dwell": {
+            category: {"seconds": round(seconds, 3), "count": count, "average": round(seconds / count, 3)}
+            for category, (seconds, count) in profile.dwell.items()
+            if count
+        },
+        "scroll": {
+            "count": scroll_count,
+            "average_depth": round(scroll_total / scroll_count, 2) if scroll_count else None,
+        },
+        "down_votes": sorted(profile.down_votes),
+    }

@@ -1,87 +1,234 @@
-"""In-process profile store: the embedded default for `make demo` and tests. One process only."""
+"""In-process profile store: the embedded default for `make demo` and tests. One process only;
+it keeps the same data as the Redis store and passes the same contract tests."""
 
 from __future__ import annotations
 
+import copy
 import threading
-import time
-from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections import Counter, defaultdict
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from personalization.core.counters import RECENT_ITEMS, delta_for
-from personalization.core.types import Event, Profile, hour_bucket
+from personalization.core.counters import (
+    RECENT_ITEMS,
+    RECENT_SEARCHES,
+    RECENT_SESSIONS,
+    PriorState,
+    ProfileDelta,
+    apply_cart,
+    delta_for,
+)
+from personalization.core.types import Event, Profile, Window, hour_bucket
+from personalization.core.windows import window_count
 
-from .base import HOURLY_BUCKETS_KEPT
+from .base import RecordResult, profile_to_json
 
 
 @dataclass
 class _Record:
-    page_views: int = 0
     first_seen: float | None = None
     last_seen: float | None = None
-    category_views: dict[str, dict[int, int]] = field(default_factory=lambda: defaultdict(dict))
-    recent_items: list[str] = field(default_factory=list)
+    page_views: int = 0
+    session_starts: list[float] = field(default_factory=list)  # newest first
+    sessions: int = 0
+    session_content_views: int = 0
+    session_converted: bool = False
+    event_counts: Counter = field(default_factory=Counter)
+    category_views: Counter = field(default_factory=Counter)
+    hourly: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
+    daily: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
+    cart: dict[str, int] = field(default_factory=dict)
+    cart_updated_at: float | None = None
+    purchases: int = 0
+    lifetime_value: float = 0.0
+    last_purchase_at: float | None = None
+    items: list[tuple[str, float]] = field(default_factory=list)  # newest first
+    searches: list[str] = field(default_factory=list)  # newest first
+    dwell: dict[str, tuple[float, int]] = field(default_factory=dict)
+    scroll: tuple[int, int] = (0, 0)
+    votes: dict[str, str] = field(default_factory=dict)
+    seen_ids: dict[str, float] = field(default_factory=dict)
     expires_at: float = 0.0
 
 
 class MemoryProfileStore:
-    def __init__(self, retention_seconds: float):
+    def __init__(self, retention_seconds: float, settings: Mapping[str, Any] | None = None):
+        settings = settings or {}
         self.retention_seconds = retention_seconds
+        self.session_gap = settings.get("SESSION_GAP_SECONDS", 1800)
+        self.dedup_seconds = settings.get("DEDUP_SECONDS", 86400)
+        self.rate_limit = settings.get("RATE_LIMIT_PER_MINUTE", 600)
         self._records: dict[str, _Record] = {}
+        self._rates: dict[tuple[str, int], int] = {}
         self._lock = threading.Lock()
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any]) -> MemoryProfileStore:
-        return cls(retention_seconds=settings["RETENTION_DAYS"] * 86400)
+        return cls(retention_seconds=settings["RETENTION_DAYS"] * 86400, settings=settings)
 
-    def get(self, visitor_id: str, now: float) -> Profile:
+    def get(self, visitor_id: str, now: float, windows: Collection[Window] = ()) -> Profile:
         with self._lock:
-            record = self._live_record(visitor_id)
-            if record is None:
-                return Profile(visitor_id=visitor_id)
-            oldest = hour_bucket(now) - HOURLY_BUCKETS_KEPT + 1
-            return Profile(
-                visitor_id=visitor_id,
-                page_views=record.page_views,
-                first_seen=record.first_seen,
-                last_seen=record.last_seen,
-                category_views={
-                    category: {b: n for b, n in buckets.items() if b >= oldest}
-                    for category, buckets in record.category_views.items()
-                },
-                recent_items=tuple(record.recent_items),
-            )
+            record = self._live_record(visitor_id, now)
+            return _profile(visitor_id, record, now, windows) if record else Profile(visitor_id=visitor_id)
 
-    def get_many(self, visitor_ids: Iterable[str], now: float) -> dict[str, Profile]:
-        return {visitor_id: self.get(visitor_id, now) for visitor_id in visitor_ids}
+    def get_many(self, visitor_ids: Iterable[str], now: float, windows: Collection[Window] = ()) -> dict[str, Profile]:
+        return {visitor_id: self.get(visitor_id, now, windows) for visitor_id in visitor_ids}
 
-    def record(self, visitor_id: str, events: Sequence[Event]) -> None:
-        delta = delta_for(events)
-        if delta.is_empty:
-            return
+    def record(self, visitor_id: str, events: Sequence[Event], now: float) -> RecordResult:
         with self._lock:
-            record = self._live_record(visitor_id) or _Record()
-            record.page_views += delta.page_views
-            record.first_seen = min(filter(None, (record.first_seen, delta.first_ts)))
-            record.last_seen = max(filter(None, (record.last_seen, delta.last_ts)))
-            for (category, bucket), count in delta.category_hours.items():
-                buckets = record.category_views[category]
-                buckets[bucket] = buckets.get(bucket, 0) + count
-            record.recent_items = [*reversed(delta.items), *record.recent_items][:RECENT_ITEMS]
-            record.expires_at = time.time() + self.retention_seconds
+            minute = int(now // 60)
+            used = self._rates.get((visitor_id, minute), 0)
+            if used + len(events) > self.rate_limit:
+                return RecordResult(stored=(), duplicates=0, rate_limited=True)
+            self._rates = {k: v for k, v in self._rates.items() if k[1] >= minute}
+            self._rates[(visitor_id, minute)] = used + len(events)
+            record = self._live_record(visitor_id, now) or _Record()
+            fresh = _unseen(record, events, now, self.dedup_seconds)
+            if fresh:
+                prior = PriorState(record.last_seen, record.session_starts[0] if record.session_starts else None)
+                _apply(record, delta_for(fresh, prior, self.session_gap))
+            record.expires_at = now + self.retention_seconds
             self._records[visitor_id] = record
+            return RecordResult(stored=tuple(fresh), duplicates=len(events) - len(fresh))
+
+    def merge(self, source_id: str, target_id: str, now: float) -> None:
+        with self._lock:
+            source = self._records.pop(source_id, None)
+            if source is None or source_id == target_id:
+                return
+            target = self._live_record(target_id, now) or _Record()
+            _merge_into(target, source)
+            target.expires_at = now + self.retention_seconds
+            self._records[target_id] = target
 
     def erase(self, visitor_id: str) -> None:
         with self._lock:
             self._records.pop(visitor_id, None)
 
+    def export(self, visitor_id: str, now: float) -> dict[str, Any]:
+        with self._lock:
+            record = self._live_record(visitor_id, now)
+            profile = _profile(visitor_id, record, now, ()) if record else Profile(visitor_id=visitor_id)
+            buckets = {} if record is None else _bucket_fields(record)
+        return {"profile": profile_to_json(profile), "counters": buckets}
+
     def ping(self) -> bool:
         return True
 
-    def _live_record(self, visitor_id: str) -> _Record | None:
+    def _live_record(self, visitor_id: str, now: float) -> _Record | None:
         record = self._records.get(visitor_id)
-        if record is not None and record.expires_at < time.time():
+        if record is not None and record.expires_at < now:
             del self._records[visitor_id]
             return None
         return record
+
+
+def _unseen(record: _Record, events: Sequence[Event], now: float, dedup_seconds: float) -> list[Event]:
+    record.seen_ids = {k: ts for k, ts in record.seen_ids.items() if ts > now - dedup_seconds}
+    fresh = []
+    for event in events:
+        if event.id not in record.seen_ids:
+            record.seen_ids[event.id] = now
+            fresh.append(event)
+    return fresh
+
+
+def _apply(record: _Record, delta: ProfileDelta) -> None:
+    record.first_seen = min(filter(None, (record.first_seen, delta.first_ts)))
+    record.last_seen = max(filter(None, (record.last_seen, delta.last_ts)))
+    record.page_views += delta.page_views
+    record.event_counts.update(delta.event_counts)
+    record.category_views.update(delta.category_views)
+    for (counter, hour), count in delta.buckets.items():
+        record.hourly[counter][hour] += count
+        record.daily[counter][hour // 24] += count
+    session = delta.session
+    if session.starts:
+        record.session_starts = [*reversed(session.starts), *record.session_starts][:RECENT_SESSIONS]
+        record.sessions += len(session.starts)
+        record.session_content_views, record.session_converted = session.content_views, session.converted
+    else:
+        record.session_content_views += session.content_views
+        record.session_converted = record.session_converted or session.converted
+    if delta.cart.updated_at is not None:
+        record.cart = apply_cart(record.cart, delta.cart)
+        record.cart_updated_at = max(filter(None, (record.cart_updated_at, delta.cart.updated_at)))
+    record.purchases += delta.purchases
+    record.lifetime_value += delta.revenue
+    if delta.last_purchase_at is not None:
+        record.last_purchase_at = max(filter(None, (record.last_purchase_at, delta.last_purchase_at)))
+    record.items = sorted([*delta.items, *record.items], key=lambda pair: -pair[1])[:RECENT_ITEMS]
+    record.searches = [*reversed(delta.searches), *record.searches][:RECENT_SEARCHES]
+    for category, (seconds, count) in delta.dwell.items():
+        old_seconds, old_count = record.dwell.get(category, (0.0, 0))
+        record.dwell[category] = (old_seconds + seconds, old_count + count)
+    record.scroll = (record.scroll[0] + delta.scroll[0], record.scroll[1] + delta.scroll[1])
+    record.votes.update(delta.votes)
+
+
+def _merge_into(target: _Record, source: _Record) -> None:
+    merged = copy.deepcopy(source)
+    target.first_seen = min(filter(None, (target.first_seen, merged.first_seen)), default=None)
+    target.last_seen = max(filter(None, (target.last_seen, merged.last_seen)), default=None)
+    target.page_views += merged.page_views
+    target.sessions += merged.sessions
+    target.session_starts = sorted({*target.session_starts, *merged.session_starts}, reverse=True)[:RECENT_SESSIONS]
+    target.event_counts.update(merged.event_counts)
+    target.category_views.update(merged.category_views)
+    for counter, buckets in merged.hourly.items():
+        target.hourly[counter].update(buckets)
+    for counter, buckets in merged.daily.items():
+        target.daily[counter].update(buckets)
+    for item, quantity in merged.cart.items():
+        target.cart[item] = target.cart.get(item, 0) + quantity
+    target.cart_updated_at = max(filter(None, (target.cart_updated_at, merged.cart_updated_at)), default=None)
+    target.purchases += merged.purchases
+    target.lifetime_value += merged.lifetime_value
+    target.last_purchase_at = max(filter(None, (target.last_purchase_at, merged.last_purchase_at)), default=None)
+    target.items = sorted([*target.items, *merged.items], key=lambda pair: -pair[1])[:RECENT_ITEMS]
+    target.searches = [*merged.searches, *target.searches][:RECENT_SEARCHES]
+    for category, (seconds, count) in merged.dwell.items():
+        old_seconds, old_count = target.dwell.get(category, (0.0, 0))
+        target.dwell[category] = (old_seconds + seconds, old_count + count)
+    target.scroll = (target.scroll[0] + merged.scroll[0], target.scroll[1] + merged.scroll[1])
+    target.votes.update(merged.votes)
+    target.seen_ids.update(merged.seen_ids)
+
+
+def _profile(visitor_id: str, record: _Record, now: float, windows: Collection[Window]) -> Profile:
+    now_hour = hour_bucket(now)
+    return Profile(
+        visitor_id=visitor_id,
+        first_seen=record.first_seen,
+        last_seen=record.last_seen,
+        page_views=record.page_views,
+        sessions=record.sessions,
+        session_start=record.session_starts[0] if record.session_starts else None,
+        session_starts=tuple(record.session_starts),
+        session_content_views=record.session_content_views,
+        session_converted=record.session_converted,
+        event_counts=dict(record.event_counts),
+        category_views=dict(record.category_views),
+        cart=dict(record.cart),
+        cart_updated_at=record.cart_updated_at,
+        purchases=record.purchases,
+        lifetime_value=record.lifetime_value,
+        last_purchase_at=record.last_purchase_at,
+        recent_items=tuple(record.items),
+        recent_searches=tuple(record.searches),
+        dwell=dict(record.dwell),
+        scroll=record.scroll,
+        down_votes=frozenset(item for item, vote in record.votes.items() if vote == "down"),
+        windows={
+            w: window_count(record.hourly.get(w.counter, {}), record.daily.get(w.counter, {}), w.hours, now_hour)
+            for w in windows
+        },
+    )
+
+
+def _bucket_fields(record: _Record) -> dict[str, int]:
+    fields = {f"{c}|h{h}": n for c, buckets in record.hourly.items() for h, n in buckets.items()}
+    fields.update({f"{c}|d{d}": n for c, buckets in record.daily.items() for d, n in buckets.items()})
+    return fields
+

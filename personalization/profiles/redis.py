@@ -1,37 +1,91 @@
 """Redis profile store. Every key of one visitor shares the hash tag `{visitor}`, so the same
-code runs on Redis Cluster; reads and writes are one pipelined round trip each.
+code runs on Redis Cluster. A request reads a profile in one pipelined round trip; a batch of
+events costs two (dedup and prior state, then every write and the stream append).
 
 Keys (all expire after the retention period, renewed on every write):
-    tl:v1:{vid}:p      hash   page_views
-    tl:v1:{vid}:seen   zset   members "first"/"last" scored by epoch seconds (ZADD LT/GT keeps min/max)
-    tl:v1:{vid}:cv     hash   "<category>|<epoch hour>" -> views in that hour
-    tl:v1:{vid}:items  list   most recent item ids, newest first, capped
+    tl:v1:{vid}:p       hash    scalars (page_views, sessions, cart_updated_at, purchases, ltv, ...)
+    tl:v1:{vid}:seen    zset    "first"/"last" scored by epoch seconds (ZADD LT/GT keeps min/max)
+    tl:v1:{vid}:w       hash    time buckets "<counter>|h<epoch hour>" and "<counter>|d<epoch day>"
+    tl:v1:{vid}:t       hash    totals "e:<event type>" and "c:<category>" (page views)
+    tl:v1:{vid}:cart    hash    product id -> quantity (lines at 0 or below are ignored and pruned)
+    tl:v1:{vid}:items   list    "<item>@<ts>" viewed items, newest first, capped
+    tl:v1:{vid}:search  list    recent search terms, newest first, capped
+    tl:v1:{vid}:sess    list    session start times, newest first, capped
+    tl:v1:{vid}:dwell   hash    "<category>|s" seconds and "<category>|n" count
+    tl:v1:{vid}:votes   hash    product id -> up | down
+    tl:v1:{vid}:ids     hash    client event id -> first seen (the dedup window; expires with it)
+    tl:v1:{vid}:rate:<minute>   string  events accepted this minute (rate limit)
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 import redis
 
-from personalization.core.counters import RECENT_ITEMS, delta_for
-from personalization.core.types import Event, Profile, hour_bucket
+from personalization.core.counters import (
+    RECENT_ITEMS,
+    RECENT_SEARCHES,
+    RECENT_SESSIONS,
+    PriorState,
+    ProfileDelta,
+    delta_for,
+)
+from personalization.core.types import Event, Profile, Window, hour_bucket
+from personalization.core.windows import HOURLY_HOURS, MAX_WINDOW_HOURS
+from personalization.events.stream import STREAM_KEY, encode_batch
 
-from .base import HOURLY_BUCKETS_KEPT
+from .base import RecordResult, profile_to_json
 
 KEY_PREFIX = "tl:v1:"
-SUFFIXES = ("p", "seen", "cv", "items")
+PROFILE_KEYS = ("p", "seen", "w", "t", "cart", "items", "search", "sess", "dwell", "votes", "ids")
+INT_FIELDS = ("page_views", "sessions", "session_content_views", "purchases", "scroll_sum", "scroll_n")
+FLOAT_FIELDS = ("session_start", "cart_updated_at", "ltv", "last_purchase_at")
+
+# Sums the asked-for windows server-side, so a request reads a few integers, not every bucket.
+# Mirrors personalization.core.windows.window_buckets (the reference implementation).
+WINDOWS_LUA = """
+local now_hour = tonumber(ARGV[1])
+local hourly_hours = tonumber(ARGV[2])
+local result = {}
+for i = 3, #ARGV, 2 do
+  local counter, hours = ARGV[i], tonumber(ARGV[i + 1])
+  local fields = {}
+  if hours <= hourly_hours then
+    for b = now_hour - hours + 1, now_hour do fields[#fields + 1] = counter .. '|h' .. b end
+  else
+    local today = math.floor(now_hour / 24)
+    for d = today - math.ceil(hours / 24) + 1, today do fields[#fields + 1] = counter .. '|d' .. d end
+  end
+  local total = 0
+  for _, value in ipairs(redis.call('HMGET', KEYS[1], unpack(fields))) do
+    if value then total = total + tonumber(value) end
+  end
+  result[#result + 1] = total
+end
+return result
+"""
 
 
 def visitor_keys(visitor_id: str) -> dict[str, str]:
-    return {suffix: f"{KEY_PREFIX}{{{visitor_id}}}:{suffix}" for suffix in SUFFIXES}
+    return {suffix: f"{KEY_PREFIX}{{{visitor_id}}}:{suffix}" for suffix in PROFILE_KEYS}
+
+
+def rate_key(visitor_id: str, minute: int) -> str:
+    return f"{KEY_PREFIX}{{{visitor_id}}}:rate:{minute}"
 
 
 class RedisProfileStore:
-    def __init__(self, client: redis.Redis, retention_seconds: int):
+    def __init__(self, client: redis.Redis, retention_seconds: int, settings: Mapping[str, Any] | None = None):
+        settings = settings or {}
         self.client = client
         self.retention_seconds = retention_seconds
+        self.session_gap = settings.get("SESSION_GAP_SECONDS", 1800)
+        self.dedup_seconds = int(settings.get("DEDUP_SECONDS", 86400))
+        self.rate_limit = settings.get("RATE_LIMIT_PER_MINUTE", 600)
+        self.stream_maxlen = settings.get("STREAM_MAXLEN", 1_000_000)
+        self._windows_script = client.register_script(WINDOWS_LUA)
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any]) -> RedisProfileStore:
@@ -39,63 +93,131 @@ class RedisProfileStore:
         if not url:
             raise ValueError("PERSONALIZATION['REDIS_URL'] is required by RedisProfileStore")
         # Short timeouts: a page must still render (with fallbacks) when Redis is slow or down.
-        client = redis.Redis.from_url(
-            url, decode_responses=True, socket_timeout=0.5, socket_connect_timeout=0.5
-        )
-        return cls(client, retention_seconds=int(settings["RETENTION_DAYS"] * 86400))
+        client = redis.Redis.from_url(url, decode_responses=True, socket_timeout=0.5, socket_connect_timeout=0.5)
+        return cls(client, retention_seconds=int(settings["RETENTION_DAYS"] * 86400), settings=settings)
 
-    def get(self, visitor_id: str, now: float) -> Profile:
-        return self.get_many([visitor_id], now)[visitor_id]
+    # Reading
 
-    def get_many(self, visitor_ids: Iterable[str], now: float) -> dict[str, Profile]:
+    def get(self, visitor_id: str, now: float, windows: Collection[Window] = ()) -> Profile:
+        return self.get_many([visitor_id], now, windows)[visitor_id]
+
+    def get_many(self, visitor_ids: Iterable[str], now: float, windows: Collection[Window] = ()) -> dict[str, Profile]:
         ids = list(dict.fromkeys(visitor_ids))
+        windows = tuple(windows)
         pipe = self.client.pipeline(transaction=False)
         for visitor_id in ids:
-            keys = visitor_keys(visitor_id)
-            pipe.hget(keys["p"], "page_views")
-            pipe.zmscore(keys["seen"], ["first", "last"])
-            pipe.hgetall(keys["cv"])
-            pipe.lrange(keys["items"], 0, RECENT_ITEMS - 1)
+            self._queue_read(pipe, visitor_keys(visitor_id), windows, now)
         replies = pipe.execute()
-        profiles, stale = {}, {}
-        for i, visitor_id in enumerate(ids):
-            page_views, seen, cv, items = replies[4 * i : 4 * i + 4]
-            category_views, stale_fields = _parse_category_views(cv, now)
-            if stale_fields:
-                stale[visitor_keys(visitor_id)["cv"]] = stale_fields
-            profiles[visitor_id] = Profile(
-                visitor_id=visitor_id,
-                page_views=int(page_views or 0),
-                first_seen=seen[0],
-                last_seen=seen[1],
-                category_views=category_views,
-                recent_items=tuple(items),
-            )
-        if stale:
-            self._prune(stale)
-        return profiles
+        per_visitor = len(replies) // max(len(ids), 1)
+        return {
+            visitor_id: _parse_profile(visitor_id, replies[i * per_visitor : (i + 1) * per_visitor], windows)
+            for i, visitor_id in enumerate(ids)
+        }
 
-    def record(self, visitor_id: str, events: Sequence[Event]) -> None:
-        delta = delta_for(events)
-        if delta.is_empty:
-            return
+    def _queue_read(self, pipe, keys: dict[str, str], windows: tuple[Window, ...], now: float) -> None:
+        pipe.hgetall(keys["p"])
+        pipe.zmscore(keys["seen"], ["first", "last"])
+        pipe.hgetall(keys["t"])
+        pipe.hgetall(keys["cart"])
+        pipe.lrange(keys["items"], 0, RECENT_ITEMS - 1)
+        pipe.lrange(keys["search"], 0, RECENT_SEARCHES - 1)
+        pipe.lrange(keys["sess"], 0, RECENT_SESSIONS - 1)
+        pipe.hgetall(keys["dwell"])
+        pipe.hgetall(keys["votes"])
+        args: list[Any] = [hour_bucket(now), HOURLY_HOURS]
+        for window in windows:
+            args += [window.counter, min(window.hours, MAX_WINDOW_HOURS)]
+        self._windows_script(keys=[keys["w"]], args=args, client=pipe)
+
+    # Writing
+
+    def record(self, visitor_id: str, events: Sequence[Event], now: float) -> RecordResult:
+        if not events:
+            return RecordResult(stored=(), duplicates=0)
         keys = visitor_keys(visitor_id)
-        pipe = self.client.pipeline(transaction=True)
-        if delta.page_views:
-            pipe.hincrby(keys["p"], "page_views", delta.page_views)
-        pipe.zadd(keys["seen"], {"first": delta.first_ts}, lt=True)
-        pipe.zadd(keys["seen"], {"last": delta.last_ts}, gt=True)
-        for (category, bucket), count in delta.category_hours.items():
-            pipe.hincrby(keys["cv"], f"{category}|{bucket}", count)
-        if delta.items:
-            pipe.lpush(keys["items"], *delta.items)
-            pipe.ltrim(keys["items"], 0, RECENT_ITEMS - 1)
+        minute = int(now // 60)
+        # Round trip 1: rate limit, dedup (HSETNX answers per event), and the prior state.
+        pipe = self.client.pipeline(transaction=False)
+        pipe.incrby(rate_key(visitor_id, minute), len(events))
+        pipe.expire(rate_key(visitor_id, minute), 120)
+        for event in events:
+            pipe.hsetnx(keys["ids"], event.id, int(now))
+        pipe.expire(keys["ids"], self.dedup_seconds)
+        pipe.zscore(keys["seen"], "last")
+        pipe.hget(keys["p"], "session_start")
+        pipe.get(f"{keys['w']}:pruned")
+        replies = pipe.execute()
+        used, marks = replies[0], replies[2 : 2 + len(events)]
+        fresh = [event for event, is_new in zip(events, marks, strict=True) if is_new]
+        if used > self.rate_limit:
+            # Unmark what this refused batch marked, so a retry after the limit is not a "duplicate".
+            if fresh:
+                self.client.hdel(keys["ids"], *[event.id for event in fresh])
+            return RecordResult(stored=(), duplicates=0, rate_limited=True)
+        if fresh:
+            prior = PriorState(last_seen=replies[-3], session_start=_float(replies[-2]))
+            self._write(visitor_id, keys, fresh, delta_for(fresh, prior, self.session_gap))
+            if replies[-1] != str(hour_bucket(now)):
+                self._prune_buckets(keys["w"], now)
+        return RecordResult(stored=tuple(fresh), duplicates=len(events) - len(fresh))
+
+    def _write(self, visitor_id: str, keys: dict[str, str], events: list[Event], delta: ProfileDelta) -> None:
+        """Round trip 2: every change of the delta, and the stream entry for the workers."""
+        pipe = self.client.pipeline(transaction=False)
+        _queue_counters(pipe, keys, delta)
+        _queue_session(pipe, keys, delta)
+        _queue_cart_and_purchases(pipe, keys, delta)
+        _queue_recent(pipe, keys, delta)
         for key in keys.values():
             pipe.expire(key, self.retention_seconds)
+        pipe.xadd(STREAM_KEY, encode_batch(visitor_id, events), maxlen=self.stream_maxlen, approximate=True)
         pipe.execute()
 
+    def _prune_buckets(self, bucket_key: str, now: float) -> None:
+        """Drop buckets that fell out of their window: once per visitor per hour (the marker holding
+        the last pruned hour is read in the dedup round trip), so it costs one extra trip per hour."""
+        hour = hour_bucket(now)
+        self.client.set(f"{bucket_key}:pruned", hour, ex=self.retention_seconds)
+        oldest_hour, oldest_day = hour - HOURLY_HOURS, (hour - MAX_WINDOW_HOURS) // 24
+        stale = [name for name in self.client.hkeys(bucket_key) if _is_stale(name, oldest_hour, oldest_day)]
+        if stale:
+            self.client.hdel(bucket_key, *stale)
+
+    def merge(self, source_id: str, target_id: str, now: float) -> None:
+        if source_id == target_id:
+            return
+        source, target = visitor_keys(source_id), visitor_keys(target_id)
+        if not self.client.exists(*source.values()):
+            return
+        dumped = self._read_raw(source)
+        pipe = self.client.pipeline(transaction=False)
+        _queue_merge(pipe, target, dumped)
+        for key in target.values():
+            pipe.expire(key, self.retention_seconds)
+        pipe.delete(*source.values())
+        pipe.execute()
+
+    def _read_raw(self, keys: dict[str, str]) -> dict[str, Any]:
+        pipe = self.client.pipeline(transaction=False)
+        for suffix in ("p", "w", "t", "cart", "dwell", "votes", "ids"):
+            pipe.hgetall(keys[suffix])
+        pipe.zmscore(keys["seen"], ["first", "last"])
+        for suffix in ("items", "search", "sess"):
+            pipe.lrange(keys[suffix], 0, -1)
+        names = ("p", "w", "t", "cart", "dwell", "votes", "ids", "seen", "items", "search", "sess")
+        return dict(zip(names, pipe.execute(), strict=True))
+
     def erase(self, visitor_id: str) -> None:
-        self.client.delete(*visitor_keys(visitor_id).values())
+        keys = visitor_keys(visitor_id)
+        rate_keys = list(self.client.scan_iter(match=f"{KEY_PREFIX}{{{visitor_id}}}:rate:*", count=100))
+        self.client.delete(*keys.values(), f"{keys['w']}:pruned", *rate_keys)
+
+    def export(self, visitor_id: str, now: float) -> dict[str, Any]:
+        keys = visitor_keys(visitor_id)
+        return {
+            "profile": profile_to_json(self.get(visitor_id, now)),
+            "counters": {name: int(value) for name, value in self.client.hgetall(keys["w"]).items()},
+        }
 
     def ping(self) -> bool:
         try:
@@ -103,23 +225,146 @@ class RedisProfileStore:
         except redis.RedisError:
             return False
 
-    def _prune(self, stale: dict[str, list[str]]) -> None:
-        """Drop hour buckets that fell out of the window; rare (once an hour per active visitor)."""
-        pipe = self.client.pipeline(transaction=False)
-        for key, fields in stale.items():
-            pipe.hdel(key, *fields)
-        pipe.execute()
+
+def _queue_counters(pipe, keys: dict[str, str], delta: ProfileDelta) -> None:
+    days: dict[tuple[str, int], int] = {}
+    for (counter, hour), count in delta.buckets.items():
+        pipe.hincrby(keys["w"], f"{counter}|h{hour}", count)
+        days[(counter, hour // 24)] = days.get((counter, hour // 24), 0) + count
+    for (counter, day), count in days.items():
+        pipe.hincrby(keys["w"], f"{counter}|d{day}", count)
+    for event_type, count in delta.event_counts.items():
+        pipe.hincrby(keys["t"], f"e:{event_type}", count)
+    for category, count in delta.category_views.items():
+        pipe.hincrby(keys["t"], f"c:{category}", count)
+    if delta.page_views:
+        pipe.hincrby(keys["p"], "page_views", delta.page_views)
+    pipe.zadd(keys["seen"], {"first": delta.first_ts}, lt=True)
+    pipe.zadd(keys["seen"], {"last": delta.last_ts}, gt=True)
 
 
-def _parse_category_views(raw: dict[str, str], now: float) -> tuple[dict[str, dict[int, int]], list[str]]:
-    oldest = hour_bucket(now) - HOURLY_BUCKETS_KEPT + 1
-    views: dict[str, dict[int, int]] = {}
-    stale: list[str] = []
-    for name, count in raw.items():
-        category, _, bucket_text = name.rpartition("|")
-        bucket = int(bucket_text)
-        if bucket < oldest:
-            stale.append(name)
-        else:
-            views.setdefault(category, {})[bucket] = int(count)
-    return views, stale
+def _queue_session(pipe, keys: dict[str, str], delta: ProfileDelta) -> None:
+    session = delta.session
+    if session.starts:
+        pipe.hincrby(keys["p"], "sessions", len(session.starts))
+        pipe.hset(keys["p"], mapping={
+            "session_start": session.starts[-1],
+            "session_content_views": session.content_views,
+            "session_converted": int(session.converted),
+        })
+        pipe.lpush(keys["sess"], *session.starts)
+        pipe.ltrim(keys["sess"], 0, RECENT_SESSIONS - 1)
+    else:
+        if session.content_views:
+            pipe.hincrby(keys["p"], "session_content_views", session.content_views)
+        if session.converted:
+            pipe.hset(keys["p"], "session_converted", 1)
+
+
+def _queue_cart_and_purchases(pipe, keys: dict[str, str], delta: ProfileDelta) -> None:
+    cart = delta.cart
+    if cart.reset:
+        pipe.delete(keys["cart"])
+    for item, change in cart.changes.items():
+        pipe.hincrby(keys["cart"], item, change)
+    if cart.updated_at is not None:
+        pipe.hset(keys["p"], "cart_updated_at", cart.updated_at)
+    if delta.purchases:
+        pipe.hincrby(keys["p"], "purchases", delta.purchases)
+        pipe.hincrbyfloat(keys["p"], "ltv", delta.revenue)
+        pipe.hset(keys["p"], "last_purchase_at", delta.last_purchase_at)
+    for category, (seconds, count) in delta.dwell.items():
+        pipe.hincrbyfloat(keys["dwell"], f"{category}|s", seconds)
+        pipe.hincrby(keys["dwell"], f"{category}|n", count)
+    if delta.scroll[1]:
+        pipe.hincrby(keys["p"], "scroll_sum", delta.scroll[0])
+        pipe.hincrby(keys["p"], "scroll_n", delta.scroll[1])
+    if delta.votes:
+        pipe.hset(keys["votes"], mapping=delta.votes)
+
+
+def _queue_recent(pipe, keys: dict[str, str], delta: ProfileDelta) -> None:
+    if delta.items:
+        pipe.lpush(keys["items"], *[f"{item}@{ts}" for item, ts in delta.items])
+        pipe.ltrim(keys["items"], 0, RECENT_ITEMS - 1)
+    if delta.searches:
+        pipe.lpush(keys["search"], *delta.searches)
+        pipe.ltrim(keys["search"], 0, RECENT_SEARCHES - 1)
+
+
+def _queue_merge(pipe, target: dict[str, str], raw: dict[str, Any]) -> None:
+    """Sum the source's counters into the target (once: the source is deleted in the same pipeline)."""
+    for suffix in ("w", "t", "cart"):
+        for name, value in raw[suffix].items():
+            pipe.hincrby(target[suffix], name, int(value))
+    for name, value in raw["dwell"].items():
+        pipe.hincrbyfloat(target["dwell"], name, float(value))
+    for name in INT_FIELDS:
+        if name in raw["p"] and name not in ("session_content_views",):
+            pipe.hincrby(target["p"], name, int(raw["p"][name]))
+    if "ltv" in raw["p"]:
+        pipe.hincrbyfloat(target["p"], "ltv", float(raw["p"]["ltv"]))
+    for name in ("session_start", "cart_updated_at", "last_purchase_at"):
+        if name in raw["p"]:
+            pipe.hset(target["p"], name, raw["p"][name])
+    first, last = raw["seen"]
+    if first is not None:
+        pipe.zadd(target["seen"], {"first": first}, lt=True)
+        pipe.zadd(target["seen"], {"last": last}, gt=True)
+    if raw["votes"]:
+        pipe.hset(target["votes"], mapping=raw["votes"])
+    if raw["ids"]:
+        pipe.hset(target["ids"], mapping=raw["ids"])
+    for suffix, cap in (("items", RECENT_ITEMS), ("search", RECENT_SEARCHES), ("sess", RECENT_SESSIONS)):
+        if raw[suffix]:
+            pipe.rpush(target[suffix], *raw[suffix])
+            pipe.ltrim(target[suffix], 0, cap - 1)
+
+
+def _parse_profile(visitor_id: str, replies: list[Any], windows: tuple[Window, ...]) -> Profile:
+    scalars, seen, totals, cart, items, searches, sessions, dwell, votes, window_counts = replies
+    scroll = (int(scalars.get("scroll_sum", 0)), int(scalars.get("scroll_n", 0)))
+    return Profile(
+        visitor_id=visitor_id,
+        first_seen=seen[0],
+        last_seen=seen[1],
+        page_views=int(scalars.get("page_views", 0)),
+        sessions=int(scalars.get("sessions", 0)),
+        session_start=_float(scalars.get("session_start")),
+        session_starts=tuple(sorted((float(s) for s in sessions), reverse=True)),
+        session_content_views=int(scalars.get("session_content_views", 0)),
+        session_converted=scalars.get("session_converted") == "1",
+        event_counts={name[2:]: int(v) for name, v in totals.items() if name.startswith("e:")},
+        category_views={name[2:]: int(v) for name, v in totals.items() if name.startswith("c:")},
+        cart={item: int(q) for item, q in cart.items() if int(q) > 0},
+        cart_updated_at=_float(scalars.get("cart_updated_at")),
+        purchases=int(scalars.get("purchases", 0)),
+        lifetime_value=float(scalars.get("ltv", 0.0)),
+        last_purchase_at=_float(scalars.get("last_purchase_at")),
+        recent_items=tuple(sorted((_item(entry) for entry in items), key=lambda pair: -pair[1])),
+        recent_searches=tuple(searches),
+        dwell=_dwell(dwell),
+        scroll=scroll,
+        down_votes=frozenset(item for item, vote in votes.items() if vote == "down"),
+        windows=dict(zip(windows, (int(n) for n in window_counts), strict=True)),
+    )
+
+
+def _dwell(raw: dict[str, str]) -> dict[str, tuple[float, int]]:
+    categories = {name.rpartition("|")[0] for name in raw}
+    return {c: (float(raw.get(f"{c}|s", 0.0)), int(raw.get(f"{c}|n", 0))) for c in categories}
+
+
+def _item(entry: str) -> tuple[str, float]:
+    item, _, ts = entry.rpartition("@")
+    return item, float(ts)
+
+
+def _float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def _is_stale(name: str, oldest_hour: int, oldest_day: int) -> bool:
+    bucket = name.rpartition("|")[2]
+    number = int(bucket[1:])
+    return number < oldest_hour if bucket[0] == "h" else number < oldest_day

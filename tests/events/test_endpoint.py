@@ -38,15 +38,41 @@ def _fresh_store(memory_store):
 def test_a_good_batch_is_stored(client):
     response = post(client, {"events": [page_view("e1"), page_view("e2", product_id=3)]})
     assert response.status_code == 202
-    assert response.json() == {"accepted": 2}
+    assert response.json() == {"accepted": 2, "stored": 2, "duplicates": 0, "rejected": []}
     assert stored_page_views() == 2
 
 
-def test_a_bad_event_rejects_the_batch_and_stores_nothing(client):
-    response = post(client, {"events": [page_view("e1"), page_view("e2", category=7)]})
+def test_a_partly_bad_batch_stores_the_good_events_and_answers_207(client):
+    response = post(client, {"events": [page_view("e1"), page_view("e2", category=7), page_view("e3")]})
+    assert response.status_code == 207
+    assert response.json()["rejected"] == [{"index": 1, "field": "category", "reason": "must be a string, got int"}]
+    assert response.json()["stored"] == 2
+    assert stored_page_views() == 2
+
+
+def test_a_batch_with_no_valid_event_is_a_400(client):
+    response = post(client, {"events": [page_view("e1", category=7)]})
     assert response.status_code == 400
-    assert response.json() == {"error": "invalid_event", "message": "must be a string, got int", "index": 1, "field": "category"}
+    assert response.json()["error"] == "invalid_events"
+    assert response.json()["rejected"][0]["field"] == "category"
     assert stored_page_views() == 0
+
+
+def test_resending_a_batch_stores_it_once(client):
+    post(client, {"events": [page_view("e1"), page_view("e2")]})
+    again = post(client, {"events": [page_view("e1"), page_view("e2")]})
+    assert again.status_code == 202
+    assert again.json()["duplicates"] == 2
+    assert stored_page_views() == 2
+
+
+def test_past_the_rate_limit_the_answer_is_429(client, settings):
+    settings.PERSONALIZATION = {**settings.PERSONALIZATION, "RATE_LIMIT_PER_MINUTE": 3}
+    assert post(client, {"events": [page_view("e1"), page_view("e2")]}).status_code == 202
+    response = post(client, {"events": [page_view("e3"), page_view("e4")]})
+    assert response.status_code == 429
+    assert response["Retry-After"] == "60"
+    assert stored_page_views() == 2
 
 
 @pytest.mark.parametrize(
@@ -55,7 +81,7 @@ def test_a_bad_event_rejects_the_batch_and_stores_nothing(client):
         (b"{oops", "malformed_json"),
         ({"events": [page_view(f"e{i}") for i in range(101)]}, "batch_too_large"),
         ({"events": [page_view(url="/" + "x" * 70_000)]}, "body_too_large"),
-        ({"events": [{"type": "nope", "id": "x", "ts": 1}]}, "invalid_event"),
+        ({"events": [{"type": "nope", "id": "x", "ts": 1}]}, "invalid_events"),
     ],
 )
 def test_bad_requests_get_a_400_with_a_json_reason(client, body, error):

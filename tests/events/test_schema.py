@@ -1,34 +1,34 @@
-"""Batch validation: the first problem is reported with its index and field."""
+"""Event validation: unreadable batches are refused whole; each event is judged on its own."""
 
 import json
 
 import pytest
 
-from personalization.events.schema import BatchError, parse_batch
+from personalization.events.schema import (
+    EVENT_TYPES,
+    BatchError,
+    Rejection,
+    read_batch,
+    validate_events,
+)
 
 NOW = 1_764_000_000.0
 NOW_MS = int(NOW * 1000)
-
-
-def batch(*events) -> bytes:
-    return json.dumps({"events": list(events)}).encode()
 
 
 def good(**overrides):
     return {"type": "page_view", "id": "evt-1", "ts": NOW_MS, "category": "electronics", "product_id": 12, **overrides}
 
 
-def parse(body: bytes):
-    return parse_batch(body, NOW, max_events=100, max_bytes=64 * 1024)
-
-
-def test_a_good_batch_becomes_events():
-    (event,) = parse(batch(good()))
+def test_a_good_event_becomes_an_event():
+    (event,), rejected = validate_events([good(page_type="product")], NOW)
+    assert rejected == []
     assert (event.id, event.type, event.ts, event.category, event.item) == ("evt-1", "page_view", NOW, "electronics", "12")
+    assert event.attrs == {"page_type": "product"}
 
 
 @pytest.mark.parametrize(
-    ("event", "field", "message"),
+    ("event", "field", "reason"),
     [
         (good(type="teleport"), "type", "unknown event type 'teleport'"),
         ({k: v for k, v in good().items() if k != "id"}, "id", "required"),
@@ -40,14 +40,35 @@ def test_a_good_batch_becomes_events():
         (good(colour="red"), "colour", "unexpected field"),
         (good(ts=NOW_MS + 6 * 60 * 1000), "ts", "future"),
         (good(ts=NOW_MS - 8 * 86400 * 1000), "ts", "7 days old"),
+        ({"type": "scroll_depth", "id": "s", "ts": NOW_MS, "depth": 60}, "depth", "one of 25, 50, 75, 100"),
+        ({"type": "dwell", "id": "d", "ts": NOW_MS, "seconds": float("nan")}, "seconds", "number"),
+        ({"type": "purchase", "id": "p", "ts": NOW_MS, "order_id": "o1", "value": -1}, "value", "at least 0"),
+        ({"type": "purchase", "id": "p", "ts": NOW_MS, "order_id": "o1", "value": 5, "items": ["x"]}, "items", "list of product ids"),
+        ({"type": "recommendation_feedback", "id": "r", "ts": NOW_MS, "product_id": 3, "vote": "meh"}, "vote", "one of up, down"),
+        ({"type": "search", "id": "q", "ts": NOW_MS, "query": "x" * 201}, "query", "at most 200"),
+        ("not an object", None, "must be an object"),
     ],
 )
-def test_a_bad_event_names_its_index_and_field(event, field, message):
-    with pytest.raises(BatchError) as caught:
-        parse(batch(good(id="ok-0"), event))
-    assert caught.value.index == 1
-    assert caught.value.field == field
-    assert message in caught.value.message
+def test_a_bad_event_is_rejected_with_its_index_field_and_reason(event, field, reason):
+    events, rejected = validate_events([good(id="ok-0"), event], NOW)
+    assert [e.id for e in events] == ["ok-0"]
+    assert rejected == [Rejection(1, field, rejected[0].reason)]
+    assert reason in rejected[0].reason
+
+
+def test_every_built_in_type_accepts_a_minimal_event():
+    minimal = {
+        "page_view": {}, "click": {"target": "hero"}, "scroll_depth": {"depth": 25}, "dwell": {"seconds": 3.5},
+        "add_to_cart": {"product_id": 1}, "remove_from_cart": {"product_id": 1},
+        "purchase": {"order_id": "o-1", "value": 10}, "search": {"query": "tent"},
+        "filter_change": {"filter": "sort", "value": "price"}, "video_play": {"video": "intro"},
+        "video_pause": {"video": "intro", "position": 3.2}, "form_submit": {"form": "newsletter"},
+        "recommendation_feedback": {"product_id": 2, "vote": "up"},
+    }
+    assert set(minimal) <= set(EVENT_TYPES)
+    items = [{"type": kind, "id": f"e{i}", "ts": NOW_MS, **fields} for i, (kind, fields) in enumerate(minimal.items())]
+    events, rejected = validate_events(items, NOW)
+    assert rejected == [] and len(events) == len(minimal)
 
 
 @pytest.mark.parametrize(
@@ -58,12 +79,12 @@ def test_a_bad_event_names_its_index_and_field(event, field, message):
         (b"[]", "invalid_batch"),
         (b'{"events": {}}', "invalid_batch"),
         (b'{"events": []}', "invalid_batch"),
-        (batch(*[good(id=f"e{i}") for i in range(101)]), "batch_too_large"),
+        (json.dumps({"events": [good(id=f"e{i}") for i in range(101)]}).encode(), "batch_too_large"),
         (b" " * (64 * 1024 + 1), "body_too_large"),
     ],
 )
-def test_a_bad_batch_is_refused_whole(body, code):
+def test_an_unreadable_batch_is_refused_whole(body, code):
     with pytest.raises(BatchError) as caught:
-        parse(body)
+        read_batch(body, max_events=100, max_bytes=64 * 1024)
     assert caught.value.code == code
     assert caught.value.as_json()["error"] == code

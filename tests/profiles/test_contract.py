@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import time
 
-from personalization.core.types import Event, hour_bucket
+from personalization.core.types import Event, Window
 from personalization.profiles import ProfileStore
 
 NOW = time.time()
+BOOKS_24H = Window("page_view|c:books", 24)
+ELECTRONICS_24H = Window("page_view|c:electronics", 24)
 
 
-def view(event_id: str, category: str, item: str, hours_ago: float = 0.0) -> Event:
-    return Event(event_id, "page_view", ts=NOW - hours_ago * 3600, category=category, item=item)
+def ev(event_id: str, kind: str = "page_view", hours_ago: float = 0.0, category: str | None = "books", item: str | None = None, **attrs) -> Event:
+    return Event(event_id, kind, ts=NOW - hours_ago * 3600, category=category, item=item, attrs=attrs)
 
 
 def test_backend_satisfies_the_protocol(store):
@@ -20,64 +22,126 @@ def test_backend_satisfies_the_protocol(store):
 
 
 def test_unknown_visitor_has_an_empty_profile(store):
-    profile = store.get("0" * 32, NOW)
+    profile = store.get("0" * 32, NOW, [BOOKS_24H])
     assert profile.visitor_id == "0" * 32
-    assert profile.page_views == 0
-    assert profile.last_seen is None
-    assert dict(profile.category_views) == {}
-    assert profile.recent_items == ()
+    assert (profile.page_views, profile.last_seen, profile.recent_items, dict(profile.cart)) == (0, None, (), {})
+    assert profile.count_within(BOOKS_24H) == 0
 
 
-def test_recorded_views_are_read_back_in_hour_buckets(store):
-    store.record("v1", [view("a", "electronics", "11"), view("b", "electronics", "12"), view("c", "books", "13", hours_ago=5)])
-    profile = store.get("v1", NOW)
-    assert profile.page_views == 3
-    assert profile.category_views["electronics"] == {hour_bucket(NOW): 2}
-    assert profile.category_views["books"] == {hour_bucket(NOW - 5 * 3600): 1}
-    assert profile.views_within("electronics", 24, NOW) == 2
-    assert profile.recent_items == ("12", "11", "13")  # newest first; equal times keep batch order
+def test_windowed_counts_are_exact_to_the_hour(store):
+    store.record("v1", [ev("a", item="1"), ev("b", item="2", hours_ago=23.5), ev("c", hours_ago=24.5), ev("d", category="electronics")], NOW)
+    profile = store.get("v1", NOW, [BOOKS_24H, ELECTRONICS_24H, Window("page_view|c:books", 1), Window("page_view|i:2", 48), Window("page_view", 2160)])
+    assert profile.count_within(BOOKS_24H) == 2
+    assert profile.count_within(Window("page_view|c:books", 1)) == 1
+    assert profile.count_within(ELECTRONICS_24H) == 1
+    assert profile.count_within(Window("page_view|i:2", 48)) == 1
+    assert profile.count_within(Window("page_view", 2160)) == 4
+    assert profile.page_views == 4
+    assert dict(profile.category_views) == {"books": 3, "electronics": 1}
+
+
+def test_duplicate_event_ids_are_counted_once(store):
+    first = store.record("v1", [ev("a"), ev("b")], NOW)
+    again = store.record("v1", [ev("b"), ev("c")], NOW)
+    assert (len(first.stored), first.duplicates) == (2, 0)
+    assert ([e.id for e in again.stored], again.duplicates) == (["c"], 1)
+    assert store.get("v1", NOW).page_views == 3
+
+
+def test_the_rate_limit_refuses_whole_batches_and_forgets_them(store):
+    store.rate_limit = 3
+    assert len(store.record("v1", [ev("a"), ev("b")], NOW).stored) == 2
+    refused = store.record("v1", [ev("c"), ev("d")], NOW)
+    assert refused.rate_limited and refused.stored == ()
+    assert store.get("v1", NOW).page_views == 2
+    later = store.record("v1", [ev("c"), ev("d")], NOW + 61)  # the next minute: not duplicates
+    assert len(later.stored) == 2
 
 
 def test_recent_items_are_newest_first_across_batches(store):
-    store.record("v1", [view("a", "books", "1", hours_ago=2), view("b", "books", "2", hours_ago=1)])
-    store.record("v1", [view("c", "books", "3")])
-    assert store.get("v1", NOW).recent_items == ("3", "2", "1")
+    store.record("v1", [ev("a", item="1", hours_ago=2), ev("b", item="2", hours_ago=1)], NOW)
+    store.record("v1", [ev("c", item="3")], NOW)
+    assert [item for item, _ in store.get("v1", NOW).recent_items] == ["3", "2", "1"]
 
 
 def test_first_and_last_seen_keep_the_extremes(store):
-    store.record("v1", [view("a", "books", "1", hours_ago=1)])
-    store.record("v1", [view("b", "books", "2", hours_ago=3)])  # a late, older batch
+    store.record("v1", [ev("a", hours_ago=1)], NOW)
+    store.record("v1", [ev("b", hours_ago=3)], NOW)  # a late, older batch
     profile = store.get("v1", NOW)
-    assert profile.first_seen == NOW - 3 * 3600
-    assert profile.last_seen == NOW - 3600
+    assert (profile.first_seen, profile.last_seen) == (NOW - 3 * 3600, NOW - 3600)
 
 
-def test_buckets_older_than_the_window_are_dropped(store):
-    store.record("v1", [view("a", "books", "1", hours_ago=60), view("b", "books", "2")])
+def test_sessions_follow_inactivity_gaps(store):
+    store.record("v1", [ev("a", hours_ago=5), ev("b", hours_ago=4.9)], NOW)
+    store.record("v1", [ev("c", hours_ago=1)], NOW)
+    store.record("v1", [ev("d", hours_ago=0.9)], NOW)
     profile = store.get("v1", NOW)
-    assert profile.category_views["books"] == {hour_bucket(NOW): 1}
-    assert store.get("v1", NOW).category_views["books"] == {hour_bucket(NOW): 1}
+    assert profile.sessions == 2
+    assert profile.session_start == NOW - 3600
+    assert profile.sessions_within(7 * 86400, NOW) == 2
 
 
-def test_visitors_are_isolated(store):
-    store.record("v1", [view("a", "books", "1")])
-    assert store.get("v2", NOW).page_views == 0
+def test_cart_purchases_and_lifetime_value(store):
+    store.record("v1", [ev("a", "add_to_cart", item="7", quantity=2), ev("b", "add_to_cart", item="8")], NOW)
+    store.record("v1", [ev("c", "remove_from_cart", item="7")], NOW)
+    assert dict(store.get("v1", NOW).cart) == {"7": 1, "8": 1}
+    store.record("v1", [ev("d", "purchase", order_id="o1", value=120.5, hours_ago=-0.01)], NOW)
+    profile = store.get("v1", NOW)
+    assert dict(profile.cart) == {}
+    assert (profile.purchases, profile.lifetime_value) == (1, 120.5)
+    assert profile.last_purchase_at is not None and profile.cart_updated_at is not None
 
 
-def test_get_many_reads_several_profiles(store):
-    store.record("v1", [view("a", "books", "1")])
-    store.record("v2", [view("b", "books", "2"), view("c", "books", "3")])
-    profiles = store.get_many(["v1", "v2", "v3"], NOW)
-    assert {k: p.page_views for k, p in profiles.items()} == {"v1": 1, "v2": 2, "v3": 0}
+def test_dwell_scroll_searches_votes_and_event_counts(store):
+    store.record("v1", [
+        ev("a", "dwell", seconds=10.0), ev("b", "dwell", seconds=20.0),
+        ev("c", "scroll_depth", depth=50), ev("d", "scroll_depth", depth=100),
+        ev("e", "search", query="tent"), ev("f", "search", query="boots", hours_ago=-0.001),
+        ev("g", "recommendation_feedback", item="3", vote="down"), ev("h", "click", target="hero"),
+    ], NOW)
+    profile = store.get("v1", NOW)
+    assert profile.average_dwell("books") == 15.0
+    assert profile.average_scroll_depth == 75.0
+    assert profile.recent_searches == ("boots", "tent")
+    assert profile.down_votes == {"3"}
+    assert profile.event_counts["click"] == 1 and profile.event_counts["dwell"] == 2
+
+
+def test_visitors_are_isolated_and_read_together(store):
+    store.record("v1", [ev("a")], NOW)
+    store.record("v2", [ev("b"), ev("c")], NOW)
+    profiles = store.get_many(["v1", "v2", "v3"], NOW, [BOOKS_24H])
+    assert {k: p.count_within(BOOKS_24H) for k, p in profiles.items()} == {"v1": 1, "v2": 2, "v3": 0}
+
+
+def test_merge_sums_once_and_removes_the_source(store):
+    store.record("anon", [ev("a", item="1"), ev("b", "add_to_cart", item="7")], NOW)
+    store.record("user", [ev("c", item="2"), ev("d", "add_to_cart", item="7")], NOW)
+    store.merge("anon", "user", NOW)
+    store.merge("anon", "user", NOW)  # a second merge finds nothing to add
+    user = store.get("user", NOW, [BOOKS_24H])
+    assert user.page_views == 2 and user.count_within(BOOKS_24H) == 2
+    assert dict(user.cart) == {"7": 2}
+    assert store.get("anon", NOW).page_views == 0
+    assert store.record("user", [ev("a")], NOW).duplicates == 1  # the source's events stay seen
 
 
 def test_erase_removes_everything(store):
-    store.record("v1", [view("a", "books", "1")])
+    store.record("v1", [ev("a", item="1"), ev("b", "add_to_cart", item="7")], NOW)
     store.erase("v1")
-    profile = store.get("v1", NOW)
-    assert profile.page_views == 0 and profile.recent_items == () and dict(profile.category_views) == {}
+    profile = store.get("v1", NOW, [BOOKS_24H])
+    assert (profile.page_views, profile.recent_items, dict(profile.cart), profile.count_within(BOOKS_24H)) == (0, (), {}, 0)
+    assert store.export("v1", NOW)["counters"] == {}
+
+
+def test_export_holds_the_profile_and_raw_counters(store):
+    store.record("v1", [ev("a", item="1")], NOW)
+    exported = store.export("v1", NOW)
+    assert exported["profile"]["page_views"] == 1
+    assert exported["profile"]["recent_items"][0]["item"] == "1"
+    assert any(name.startswith("page_view|c:books|h") for name in exported["counters"])
 
 
 def test_empty_batch_changes_nothing(store):
-    store.record("v1", [])
+    assert store.record("v1", [], NOW).stored == ()
     assert store.get("v1", NOW).page_views == 0

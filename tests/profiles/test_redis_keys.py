@@ -1,6 +1,9 @@
-"""Redis specifics: keys share one hash tag per visitor and expire with the retention period."""
+"""Redis specifics: keys share one hash tag per visitor and expire; batches reach the stream."""
+
+import time
 
 from personalization.core.types import Event
+from personalization.events.stream import STREAM_KEY, decode_entry
 from personalization.profiles.redis import RedisProfileStore
 
 RETENTION = 90 * 86400
@@ -8,8 +11,31 @@ RETENTION = 90 * 86400
 
 def test_every_key_of_a_visitor_shares_its_hash_tag_and_expires(redis_client):
     store = RedisProfileStore(redis_client, retention_seconds=RETENTION)
-    store.record("abc", [Event("e1", "page_view", ts=1_764_000_000.0, category="books", item="7")])
-    keys = sorted(redis_client.keys("*"))
-    assert keys == ["tl:v1:{abc}:cv", "tl:v1:{abc}:items", "tl:v1:{abc}:p", "tl:v1:{abc}:seen"]
-    for key in keys:
+    now = time.time()
+    store.record("abc", [Event("e1", "page_view", ts=now, category="books", item="7"), Event("e2", "add_to_cart", ts=now, item="7")], now)
+    visitor_keys = [k for k in redis_client.keys("tl:v1:{abc}:*") if ":rate:" not in k and not k.endswith(":pruned")]
+    assert {k.split(":")[-1] for k in visitor_keys} >= {"p", "seen", "w", "t", "cart", "items", "sess", "ids"}
+    for key in visitor_keys:
         assert 0 < redis_client.ttl(key) <= RETENTION
+    assert all(k.startswith("tl:v1:{abc}:") for k in redis_client.keys("tl:v1:{*"))
+
+
+def test_each_batch_is_one_stream_entry_with_only_new_events(redis_client):
+    store = RedisProfileStore(redis_client, retention_seconds=RETENTION)
+    now = time.time()
+    store.record("abc", [Event("e1", "page_view", ts=now), Event("e2", "page_view", ts=now)], now)
+    store.record("abc", [Event("e2", "page_view", ts=now), Event("e3", "search", ts=now, attrs={"query": "tent"})], now)
+    entries = redis_client.xrange(STREAM_KEY)
+    decoded = [decode_entry(fields) for _, fields in entries]
+    assert [(visitor, [e.id for e in events]) for visitor, events in decoded] == [("abc", ["e1", "e2"]), ("abc", ["e3"])]
+    assert decoded[1][1][0].attrs == {"query": "tent"}
+
+
+def test_stale_buckets_are_pruned(redis_client):
+    store = RedisProfileStore(redis_client, retention_seconds=RETENTION)
+    now = time.time()
+    store.record("abc", [Event("old", "page_view", ts=now - 60 * 3600, category="books")], now - 60 * 3600)
+    store.record("abc", [Event("new", "page_view", ts=now, category="books")], now)
+    fields = redis_client.hkeys("tl:v1:{abc}:w")
+    assert all(not (name.split("|")[-1].startswith("h") and int(name.split("|")[-1][1:]) < int(now // 3600) - 48) for name in fields)
+    assert any(name.endswith(f"|d{int(now // 3600) // 24}") for name in fields)

@@ -1,0 +1,102 @@
+"""Every visitor can export and erase what is held about them; both actions are audited."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+
+from personalization import conf
+from personalization.models import DataRightsAudit, Event
+from personalization.services import user_visitor_id
+from tests.helpers import consent_cookies
+
+pytestmark = pytest.mark.django_db
+
+VISITOR = "c" * 32
+
+
+@pytest.fixture(autouse=True)
+def _store(memory_store):
+    return memory_store
+
+
+def send(client, *events, prefix="e"):
+    body = {"events": [{"id": f"{prefix}{i}", "ts": int(time.time() * 1000), **e} for i, e in enumerate(events)]}
+    return client.post("/api/events", json.dumps(body), content_type="application/json")
+
+
+def test_export_holds_the_profile_events_and_no_raw_ip(client):
+    consent_cookies(client, VISITOR)
+    send(client, {"type": "page_view", "category": "books", "product_id": 4}, {"type": "add_to_cart", "product_id": 4})
+    Event.objects.create(visitor_id=VISITOR, event_id="e0", type="page_view", ts=timezone.now(), category="books")
+    response = client.get("/api/me/data", REMOTE_ADDR="203.0.113.9")
+    assert response.status_code == 200
+    data = response.json()
+    assert data["visitor_id"] == VISITOR
+    assert data["profile"]["cart"] == {"4": 1}
+    assert data["profile"]["event_counts"] == {"page_view": 1, "add_to_cart": 1}
+    assert [e["id"] for e in data["events"]] == ["e0"]
+    assert "203.0.113.9" not in response.content.decode()
+    audit = DataRightsAudit.objects.get(action="export")
+    assert audit.visitor_id == VISITOR and audit.detail == {"events": 1}
+
+
+def test_erase_removes_profile_events_and_the_id(client):
+    consent_cookies(client, VISITOR)
+    send(client, {"type": "page_view", "category": "books"})
+    Event.objects.create(visitor_id=VISITOR, event_id="e0", type="page_view", ts=timezone.now())
+    Event.objects.create(visitor_id="other", event_id="e0", type="page_view", ts=timezone.now())
+    response = client.delete("/api/me")
+    assert response.status_code == 200
+    assert response.json()["erased"]["events"] == 1
+    assert response.cookies["tl_vid"].value == ""
+    assert conf.get_profile_store().get(VISITOR, time.time()).page_views == 0
+    assert list(Event.objects.values_list("visitor_id", flat=True)) == ["other"]
+    assert DataRightsAudit.objects.filter(action="erase", visitor_id=VISITOR).exists()
+
+
+def test_without_consent_nothing_is_held(client):
+    assert client.get("/api/me/data").status_code == 403
+    assert client.delete("/api/me").status_code == 403
+
+
+def test_cross_site_requests_are_refused(client):
+    consent_cookies(client, VISITOR)
+    response = client.delete("/api/me", HTTP_ORIGIN="https://evil.example", HTTP_SEC_FETCH_SITE="cross-site")
+    assert response.status_code == 403
+    assert not DataRightsAudit.objects.exists()
+
+
+def test_login_merges_the_anonymous_profile_into_the_users(client):
+    user = get_user_model().objects.create_user("shopper", password="pw-shopper-123")
+    consent_cookies(client, VISITOR)
+    send(client, {"type": "page_view", "category": "books"}, {"type": "add_to_cart", "product_id": 9})
+    # Log in through a real login form, so the response carries the switched cookie.
+    response = client.post("/admin/login/", {"username": "shopper", "password": "pw-shopper-123"})
+    assert response.status_code == 302
+    user_id = user_visitor_id(user.pk)
+    assert response.cookies["tl_vid"].value == user_id
+    store = conf.get_profile_store()
+    merged = store.get(user_id, time.time())
+    assert merged.page_views == 1 and dict(merged.cart) == {"9": 1}
+    assert store.get(VISITOR, time.time()).page_views == 0
+    # After login the visitor is known by the user's id, whatever the cookie says.
+    assert send(client, {"type": "page_view", "category": "books"}, prefix="after-login-").status_code == 202
+    assert store.get(user_id, time.time()).page_views == 2
+
+
+def test_server_side_purchases_go_through_record_events(rf):
+    from personalization.services import purchase_event, record_events, resolve_visitor
+
+    request = rf.get("/", HTTP_USER_AGENT="Mozilla/5.0 (X11; Linux x86_64) Chrome/131.0")
+    request.COOKIES.update({"tl_consent": "analytics.personalization", "tl_vid": VISITOR})
+    visitor = resolve_visitor(request)
+    first = record_events(visitor, [purchase_event("A-1", 199.0, items=[3, 4])])
+    again = record_events(visitor, [purchase_event("A-1", 199.0, items=[3, 4])])
+    assert (len(first.stored), again.duplicates) == (1, 1)
+    profile = conf.get_profile_store().get(VISITOR, time.time())
+    assert (profile.purchases, profile.lifetime_value) == (1, 199.0)
