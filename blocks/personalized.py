@@ -28,13 +28,21 @@ def segment_choices() -> list[tuple[str, str]]:
     return [(s.slug, s.name) for s in Segment.objects.order_by("name").only("slug", "name")]
 
 
+class SlugsBlock(blocks.MultipleChoiceBlock):
+    """A multiple choice stored as plain slugs. Loading a page skips the choice lookup (which for
+    segments is a query) so rendering costs no query per tag; choices still validate on save."""
+
+    def to_python(self, value):
+        if value is None:
+            return []
+        return [str(v) for v in value] if isinstance(value, (list, tuple)) else [str(value)]
+
+
 class VariantBlock(blocks.StructBlock):
     label = blocks.CharBlock(required=False, max_length=80, help_text="For editors, e.g. 'Electronics fans'.")
-    segments = blocks.MultipleChoiceBlock(
-        choices=segment_choices, required=False, help_text="Shown to visitors in any of these segments."
-    )
-    devices = blocks.MultipleChoiceBlock(choices=[(d, d.title()) for d in DEVICES if d != "bot"], required=False)
-    dayparts = blocks.MultipleChoiceBlock(choices=[(d, d.title()) for d in DAYPARTS], required=False)
+    segments = SlugsBlock(choices=segment_choices, required=False, help_text="Shown to visitors in any of these segments.")
+    devices = SlugsBlock(choices=[(d, d.title()) for d in DEVICES if d != "bot"], required=False)
+    dayparts = SlugsBlock(choices=[(d, d.title()) for d in DAYPARTS], required=False)
     content = ContentStreamBlock()
 
     class Meta:

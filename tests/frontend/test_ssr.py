@@ -79,3 +79,20 @@ def test_personalization_off_renders_fallbacks_for_everyone(client, settings):
     consent_cookies(client, FAN)
     settings.PERSONALIZATION = {**settings.PERSONALIZATION, "ENABLED": False}
     assert FALLBACK_HERO in client.get("/").content.decode()
+
+
+def test_personalizing_the_homepage_costs_no_extra_query(client, settings):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    make_fan(FAN)
+    consent_cookies(client, FAN)
+    client.get("/")  # warm the segment cache and the site root
+    with CaptureQueriesContext(connection) as personalized:
+        assert ELECTRONICS_HERO in client.get("/").content.decode()
+    settings.PERSONALIZATION = {**settings.PERSONALIZATION, "ENABLED": False}
+    client.get("/")
+    with CaptureQueriesContext(connection) as plain:
+        assert FALLBACK_HERO in client.get("/").content.decode()
+    assert len(personalized) == len(plain), [q["sql"] for q in personalized]
+    assert not any("personalization_segment" in q["sql"] for q in personalized)
