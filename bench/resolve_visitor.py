@@ -3,7 +3,7 @@
 50 enabled segments with varied rules, a visitor with a non-trivial profile (recorded through
 services.record_events into RedisProfileStore), and a fresh RequestFactory request per call to
 services.resolve_visitor. Baselines measured in the same process, interleaved in rounds with the
-paths under test: a bare Redis PING and a raw pipeline of the same four commands the store's get
+paths under test: a bare Redis PING and a raw pipeline of the same commands the store's get
 sends (on an unknown visitor, and on this visitor). Breakdown paths (store.get alone, rule
 evaluation alone) show where the time goes.
 
@@ -153,7 +153,7 @@ def record_profile(rng: random.Random, factory) -> int:
     ]
     stored = 0
     for start in range(0, len(events), 60):  # batches, as the events endpoint would deliver them
-        stored += services.record_events(visitor, events[start : start + 60])
+        stored += len(services.record_events(visitor, events[start : start + 60]).stored)
     return stored
 
 
@@ -163,7 +163,7 @@ def main() -> None:
     from personalization import conf, services
     from personalization.context.device import device_class
     from personalization.core.segments import matching_segments
-    from personalization.profiles.redis import RECENT_ITEMS, visitor_keys
+    from personalization.profiles.redis import visitor_keys
     from personalization.segments import segment_cache
 
     rng = random.Random(SEED)
@@ -184,14 +184,14 @@ def main() -> None:
     assert client.exists(*empty_keys.values()) == 0
 
     visitor = services.resolve_visitor(factory.get("/"))
-    definitions = segment_cache.current()
-    assert len(definitions) == SEGMENTS, len(definitions)
+    segment_set, windows = segment_cache.current()
+    assert len(segment_set.definitions) == SEGMENTS, len(segment_set.definitions)
     assert visitor.context.device == "desktop", visitor.context
     assert visitor.profile.page_views == EVENTS, visitor.profile
     assert len(visitor.profile.category_views) == len(CATEGORIES), visitor.profile.category_views
     progress(
         f"profile: {visitor.profile.page_views} page views, "
-        f"{sum(len(b) for b in visitor.profile.category_views.values())} hourly buckets over "
+        f"{len(windows)} windowed counts read server-side over "
         f"{len(visitor.profile.category_views)} categories, {len(visitor.profile.recent_items)} recent items; "
         f"matches {len(visitor.segments)}/{SEGMENTS} segments "
         f"(device={visitor.context.device}, daypart={visitor.context.daypart})"
@@ -202,12 +202,9 @@ def main() -> None:
         return client.ping()
 
     def pipeline4(target: dict[str, str]):
-        # The same four commands as RedisProfileStore.get, in one pipelined round trip.
+        # The same commands as RedisProfileStore.get, in one pipelined round trip, unparsed.
         pipe = client.pipeline(transaction=False)
-        pipe.hget(target["p"], "page_views")
-        pipe.zmscore(target["seen"], ["first", "last"])
-        pipe.hgetall(target["cv"])
-        pipe.lrange(target["items"], 0, RECENT_ITEMS - 1)
+        store._queue_read(pipe, target, tuple(windows), time.time())
         return pipe.execute()
 
     def redis_roundtrip(_):
@@ -217,10 +214,10 @@ def main() -> None:
         return pipeline4(keys)  # this visitor: the same reply store.get has to parse
 
     def store_get(_):
-        return store.get(visitor_id, time.time())
+        return store.get(visitor_id, time.time(), windows)
 
     def rules_only(_):
-        return matching_segments(segment_cache.current(), profile, context, time.time())
+        return matching_segments(segment_set.definitions, profile, context, time.time())
 
     def resolve(request):
         return services.resolve_visitor(request)
@@ -281,7 +278,7 @@ def main() -> None:
     print()
     print("Ratios (median resolve_visitor / median baseline):")
     print(
-        f"  vs redis_roundtrip      (4-command pipeline, empty keys):  {resolve_s.median_ms / trip_s.median_ms:6.2f}x"
+        f"  vs redis_roundtrip      (store.get pipeline, empty keys):  {resolve_s.median_ms / trip_s.median_ms:6.2f}x"
     )
     print(
         f"  vs redis_roundtrip_full (same keys and reply as store.get): {resolve_s.median_ms / full_s.median_ms:6.2f}x"
@@ -291,7 +288,7 @@ def main() -> None:
     )
     print("Where the median goes (differences of medians, approximate):")
     parts = [
-        ("round trip (4 commands, no payload)", trip_s.median_ms),
+        ("round trip (store.get commands, no payload)", trip_s.median_ms),
         ("reading the reply payload (redis-py)", full_s.median_ms - trip_s.median_ms),
         ("building the Profile (rest of store.get)", get_s.median_ms - full_s.median_ms),
         (f"evaluating {SEGMENTS} segment rules", rules_s.median_ms),

@@ -63,7 +63,7 @@ def make_electronics_fan(visitor_id: str) -> int:
         )
         for i in range(3)
     ]
-    return services.record_events(visitor, events)
+    return len(services.record_events(visitor, events).stored)
 
 
 def main() -> None:

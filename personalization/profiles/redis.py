@@ -48,21 +48,29 @@ FLOAT_FIELDS = ("session_start", "cart_updated_at", "ltv", "last_purchase_at")
 WINDOWS_LUA = """
 local now_hour = tonumber(ARGV[1])
 local hourly_hours = tonumber(ARGV[2])
-local result = {}
+local today = math.floor(now_hour / 24)
+local result, totals = {}, {}
 for i = 3, #ARGV, 2 do
   local counter, hours = ARGV[i], tonumber(ARGV[i + 1])
-  local fields = {}
-  if hours <= hourly_hours then
-    for b = now_hour - hours + 1, now_hour do fields[#fields + 1] = counter .. '|h' .. b end
-  else
-    local today = math.floor(now_hour / 24)
-    for d = today - math.ceil(hours / 24) + 1, today do fields[#fields + 1] = counter .. '|d' .. d end
+  local hourly = hours <= hourly_hours
+  local span = hourly and hours or math.ceil(hours / 24)
+  local group = counter .. (hourly and '|h' or '|d')
+  -- Windows arrive longest first, so each counter's buckets are read once (one HMGET) and every
+  -- shorter window of that counter is a prefix sum of the same reply.
+  local running = totals[group]
+  if running == nil then
+    local newest = hourly and now_hour or today
+    local fields = {}
+    for k = 0, span - 1 do fields[k + 1] = group .. (newest - k) end
+    running = {}
+    local sum = 0
+    for k, value in ipairs(redis.call('HMGET', KEYS[1], unpack(fields))) do
+      if value then sum = sum + tonumber(value) end
+      running[k] = sum
+    end
+    totals[group] = running
   end
-  local total = 0
-  for _, value in ipairs(redis.call('HMGET', KEYS[1], unpack(fields))) do
-    if value then total = total + tonumber(value) end
-  end
-  result[#result + 1] = total
+  result[#result + 1] = running[span]
 end
 return result
 """
@@ -85,7 +93,7 @@ class RedisProfileStore:
         self.dedup_seconds = int(settings.get("DEDUP_SECONDS", 86400))
         self.rate_limit = settings.get("RATE_LIMIT_PER_MINUTE", 600)
         self.stream_maxlen = settings.get("STREAM_MAXLEN", 1_000_000)
-        self._windows_script = client.register_script(WINDOWS_LUA)
+        self._windows_sha: str | None = None
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any]) -> RedisProfileStore:
@@ -104,15 +112,24 @@ class RedisProfileStore:
     def get_many(self, visitor_ids: Iterable[str], now: float, windows: Collection[Window] = ()) -> dict[str, Profile]:
         ids = list(dict.fromkeys(visitor_ids))
         windows = tuple(windows)
-        pipe = self.client.pipeline(transaction=False)
-        for visitor_id in ids:
-            self._queue_read(pipe, visitor_keys(visitor_id), windows, now)
-        replies = pipe.execute()
+        try:
+            replies = self._read(ids, windows, now)
+        except redis.exceptions.NoScriptError:  # Redis restarted or its scripts were flushed
+            self._windows_sha = None
+            replies = self._read(ids, windows, now)
         per_visitor = len(replies) // max(len(ids), 1)
         return {
             visitor_id: _parse_profile(visitor_id, replies[i * per_visitor : (i + 1) * per_visitor], windows)
             for i, visitor_id in enumerate(ids)
         }
+
+    def _read(self, ids: list[str], windows: tuple[Window, ...], now: float) -> list[Any]:
+        if self._windows_sha is None:
+            self._windows_sha = self.client.script_load(WINDOWS_LUA)
+        pipe = self.client.pipeline(transaction=False)
+        for visitor_id in ids:
+            self._queue_read(pipe, visitor_keys(visitor_id), windows, now)
+        return pipe.execute()
 
     def _queue_read(self, pipe, keys: dict[str, str], windows: tuple[Window, ...], now: float) -> None:
         pipe.hgetall(keys["p"])
@@ -125,9 +142,10 @@ class RedisProfileStore:
         pipe.hgetall(keys["dwell"])
         pipe.hgetall(keys["votes"])
         args: list[Any] = [hour_bucket(now), HOURLY_HOURS]
-        for window in windows:
+        for window in _longest_first(windows):
             args += [window.counter, min(window.hours, MAX_WINDOW_HOURS)]
-        self._windows_script(keys=[keys["w"]], args=args, client=pipe)
+        # EVALSHA directly: redis-py's Script objects add a SCRIPT EXISTS round trip per pipeline.
+        pipe.evalsha(self._windows_sha, 1, keys["w"], *args)
 
     # Writing
 
@@ -346,8 +364,13 @@ def _parse_profile(visitor_id: str, replies: list[Any], windows: tuple[Window, .
         dwell=_dwell(dwell),
         scroll=scroll,
         down_votes=frozenset(item for item, vote in votes.items() if vote == "down"),
-        windows=dict(zip(windows, (int(n) for n in window_counts), strict=True)),
+        windows=dict(zip(_longest_first(windows), (int(n) for n in window_counts), strict=True)),
     )
+
+
+def _longest_first(windows: tuple[Window, ...]) -> list[Window]:
+    """The order the windows script needs (see WINDOWS_LUA); replies come back in this order."""
+    return sorted(windows, key=lambda w: -w.hours)
 
 
 def _dwell(raw: dict[str, str]) -> dict[str, tuple[float, int]]:
