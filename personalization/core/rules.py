@@ -20,7 +20,16 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .types import DAYPARTS, DEVICES, WEEKDAYS, Context, Profile, Window, counter_keys
+from .types import (
+    DAYPARTS,
+    DEVICES,
+    ITEM_COUNTED_EVENTS,
+    WEEKDAYS,
+    Context,
+    Profile,
+    Window,
+    counter_keys,
+)
 from .windows import MAX_WINDOW_HOURS
 
 Predicate = Callable[[Profile, Context, float], bool]
@@ -145,6 +154,8 @@ def _compile_count(node: dict, path: str, compiler: _Compiler) -> Predicate:
     for name, value in narrowing.items():
         if not isinstance(value, str) or not EVENT_NAME.match(value):
             raise RuleError(f"{spec_path}.{name}", f"must be a {name} slug or id")
+    if "item" in narrowing and event not in ITEM_COUNTED_EVENTS:
+        raise RuleError(f"{spec_path}.item", f"per-item counts exist for {', '.join(sorted(ITEM_COUNTED_EVENTS))} only")
     hours = spec.get("within_hours")
     if not _is_int(hours) or not 1 <= hours <= MAX_WINDOW_HOURS:
         raise RuleError(f"{spec_path}.within_hours", f"must be a whole number of hours, 1 to {MAX_WINDOW_HOURS}")

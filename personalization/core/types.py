@@ -134,11 +134,17 @@ def hour_bucket(ts: float) -> int:
     return int(ts // 3600)
 
 
+# Per-item windowed counts are kept for these types only: they are what item rules and
+# recommendations ask about, and per-item buckets for every click would multiply the writes.
+ITEM_COUNTED_EVENTS = frozenset({"page_view", "add_to_cart"})
+
+
 def counter_keys(event_type: str, category: str | None = None, item: str | None = None) -> tuple[str, ...]:
-    """The windowed counters an event increments: its type, its type in its category, its type for its item."""
+    """The windowed counters an event increments: its type, its type in its category, and (for
+    ITEM_COUNTED_EVENTS) its type for its item."""
     keys = [event_type]
     if category:
         keys.append(f"{event_type}|c:{category}")
-    if item:
+    if item and event_type in ITEM_COUNTED_EVENTS:
         keys.append(f"{event_type}|i:{item}")
     return tuple(keys)

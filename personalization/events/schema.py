@@ -198,6 +198,8 @@ def _kind_problem(value: object, kind: type) -> str | None:
         return f"must be a number, got {type(value).__name__}"
     if kind is str and not isinstance(value, str):
         return f"must be a string, got {type(value).__name__}"
+    if kind is str and "\x00" in value:  # PostgreSQL cannot store NUL in text
+        return "must not contain NUL characters"
     if kind is list and not (
         isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value)
     ):

@@ -76,6 +76,37 @@ return result
 """
 
 
+# Rate limit, dedup and prior state in one atomic call. A refused batch consumes no quota and
+# marks no id, so its retry after the limit is not taken for a duplicate.
+PREPARE_LUA = """
+local n = #ARGV - 4
+local used = tonumber(redis.call('GET', KEYS[2]) or '0')
+if used + n > tonumber(ARGV[3]) then return {-1} end
+redis.call('INCRBY', KEYS[2], n)
+redis.call('EXPIRE', KEYS[2], ARGV[4])
+local fresh = {}
+for i = 5, #ARGV do fresh[#fresh + 1] = redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[1]) end
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+return {used + n, redis.call('ZSCORE', KEYS[3], 'last'), redis.call('HGET', KEYS[4], 'session_start'),
+        redis.call('GET', KEYS[5]), fresh}
+"""
+
+# Many increments of one hash in one command: redis-py's per-command cost, not Redis, is what a
+# batch of events pays for, so the counters go over as one call per hash.
+INCREMENT_LUA = """
+local command = ARGV[1] == 'float' and 'HINCRBYFLOAT' or 'HINCRBY'
+for i = 2, #ARGV, 2 do redis.call(command, KEYS[1], ARGV[i], ARGV[i + 1]) end
+return 1
+"""
+
+EXPIRE_LUA = """
+for _, key in ipairs(KEYS) do redis.call('EXPIRE', key, ARGV[1]) end
+return 1
+"""
+
+SCRIPTS = {"windows": WINDOWS_LUA, "prepare": PREPARE_LUA, "increment": INCREMENT_LUA, "expire": EXPIRE_LUA}
+
+
 def visitor_keys(visitor_id: str) -> dict[str, str]:
     return {suffix: f"{KEY_PREFIX}{{{visitor_id}}}:{suffix}" for suffix in PROFILE_KEYS}
 
@@ -93,7 +124,7 @@ class RedisProfileStore:
         self.dedup_seconds = int(settings.get("DEDUP_SECONDS", 86400))
         self.rate_limit = settings.get("RATE_LIMIT_PER_MINUTE", 600)
         self.stream_maxlen = settings.get("STREAM_MAXLEN", 1_000_000)
-        self._windows_sha: str | None = None
+        self._shas: dict[str, str] = {}
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any]) -> RedisProfileStore:
@@ -112,20 +143,25 @@ class RedisProfileStore:
     def get_many(self, visitor_ids: Iterable[str], now: float, windows: Collection[Window] = ()) -> dict[str, Profile]:
         ids = list(dict.fromkeys(visitor_ids))
         windows = tuple(windows)
-        try:
-            replies = self._read(ids, windows, now)
-        except redis.exceptions.NoScriptError:  # Redis restarted or its scripts were flushed
-            self._windows_sha = None
-            replies = self._read(ids, windows, now)
+        replies = self._with_scripts(lambda: self._read(ids, windows, now))
         per_visitor = len(replies) // max(len(ids), 1)
         return {
             visitor_id: _parse_profile(visitor_id, replies[i * per_visitor : (i + 1) * per_visitor], windows)
             for i, visitor_id in enumerate(ids)
         }
 
+    def _with_scripts(self, call):
+        """Run `call` with the Lua scripts loaded (once per process, again after a Redis restart).
+        EVALSHA is used directly: redis-py's Script objects add a SCRIPT EXISTS trip per pipeline."""
+        if not self._shas:
+            self._shas = {name: self.client.script_load(source) for name, source in SCRIPTS.items()}
+        try:
+            return call()
+        except redis.exceptions.NoScriptError:
+            self._shas = {}
+            return self._with_scripts(call)
+
     def _read(self, ids: list[str], windows: tuple[Window, ...], now: float) -> list[Any]:
-        if self._windows_sha is None:
-            self._windows_sha = self.client.script_load(WINDOWS_LUA)
         pipe = self.client.pipeline(transaction=False)
         for visitor_id in ids:
             self._queue_read(pipe, visitor_keys(visitor_id), windows, now)
@@ -144,50 +180,46 @@ class RedisProfileStore:
         args: list[Any] = [hour_bucket(now), HOURLY_HOURS]
         for window in _longest_first(windows):
             args += [window.counter, min(window.hours, MAX_WINDOW_HOURS)]
-        # EVALSHA directly: redis-py's Script objects add a SCRIPT EXISTS round trip per pipeline.
-        pipe.evalsha(self._windows_sha, 1, keys["w"], *args)
+        pipe.evalsha(self._shas["windows"], 1, keys["w"], *args)
 
     # Writing
 
     def record(self, visitor_id: str, events: Sequence[Event], now: float) -> RecordResult:
         if not events:
             return RecordResult(stored=(), duplicates=0)
+        return self._with_scripts(lambda: self._record(visitor_id, events, now))
+
+    def _record(self, visitor_id: str, events: Sequence[Event], now: float) -> RecordResult:
         keys = visitor_keys(visitor_id)
-        minute = int(now // 60)
-        # Round trip 1: rate limit, dedup (HSETNX answers per event), and the prior state.
-        pipe = self.client.pipeline(transaction=False)
-        pipe.incrby(rate_key(visitor_id, minute), len(events))
-        pipe.expire(rate_key(visitor_id, minute), 120)
-        for event in events:
-            pipe.hsetnx(keys["ids"], event.id, int(now))
-        pipe.expire(keys["ids"], self.dedup_seconds)
-        pipe.zscore(keys["seen"], "last")
-        pipe.hget(keys["p"], "session_start")
-        pipe.get(f"{keys['w']}:pruned")
-        replies = pipe.execute()
-        used, marks = replies[0], replies[2 : 2 + len(events)]
-        fresh = [event for event, is_new in zip(events, marks, strict=True) if is_new]
-        if used > self.rate_limit:
-            # Unmark what this refused batch marked, so a retry after the limit is not a "duplicate".
-            if fresh:
-                self.client.hdel(keys["ids"], *[event.id for event in fresh])
+        # Round trip 1: rate limit, dedup and the prior state (PREPARE_LUA).
+        prepare_keys = [keys["ids"], rate_key(visitor_id, int(now // 60)), keys["seen"], keys["p"], f"{keys['w']}:pruned"]
+        args = [int(now), self.dedup_seconds, self.rate_limit, 120, *(event.id for event in events)]
+        reply = self.client.evalsha(self._shas["prepare"], len(prepare_keys), *prepare_keys, *args)
+        if reply[0] == -1:
             return RecordResult(stored=(), duplicates=0, rate_limited=True)
+        _, last_seen, session_start, pruned_hour, marks = reply
+        fresh = [event for event, is_new in zip(events, marks, strict=True) if is_new]
         if fresh:
-            prior = PriorState(last_seen=replies[-3], session_start=_float(replies[-2]))
+            prior = PriorState(last_seen=_float(last_seen), session_start=_float(session_start))
             self._write(visitor_id, keys, fresh, delta_for(fresh, prior, self.session_gap))
-            if replies[-1] != str(hour_bucket(now)):
+            if pruned_hour != str(hour_bucket(now)):
                 self._prune_buckets(keys["w"], now)
         return RecordResult(stored=tuple(fresh), duplicates=len(events) - len(fresh))
 
     def _write(self, visitor_id: str, keys: dict[str, str], events: list[Event], delta: ProfileDelta) -> None:
         """Round trip 2: every change of the delta, and the stream entry for the workers."""
         pipe = self.client.pipeline(transaction=False)
-        _queue_counters(pipe, keys, delta)
-        _queue_session(pipe, keys, delta)
-        _queue_cart_and_purchases(pipe, keys, delta)
+        increments: dict[str, dict[str, float]] = {suffix: {} for suffix in ("w", "t", "p", "cart", "dwell")}
+        _count(increments, delta)
+        _queue_session(pipe, keys, delta, increments["p"])
+        _queue_cart_and_purchases(pipe, keys, delta, increments)
         _queue_recent(pipe, keys, delta)
-        for key in keys.values():
-            pipe.expire(key, self.retention_seconds)
+        for suffix, fields in increments.items():
+            if fields:
+                mode = "float" if suffix == "dwell" else "int"
+                flat = [part for name, amount in fields.items() for part in (name, amount)]
+                pipe.evalsha(self._shas["increment"], 1, keys[suffix], mode, *flat)
+        pipe.evalsha(self._shas["expire"], len(keys), *keys.values(), self.retention_seconds)
         pipe.xadd(STREAM_KEY, encode_batch(visitor_id, events), maxlen=self.stream_maxlen, approximate=True)
         pipe.execute()
 
@@ -244,27 +276,25 @@ class RedisProfileStore:
             return False
 
 
-def _queue_counters(pipe, keys: dict[str, str], delta: ProfileDelta) -> None:
-    days: dict[tuple[str, int], int] = {}
+def _count(increments: dict[str, dict[str, float]], delta: ProfileDelta) -> None:
+    """The delta's integer counters, grouped by the hash they live in."""
+    buckets = increments["w"]
     for (counter, hour), count in delta.buckets.items():
-        pipe.hincrby(keys["w"], f"{counter}|h{hour}", count)
-        days[(counter, hour // 24)] = days.get((counter, hour // 24), 0) + count
-    for (counter, day), count in days.items():
-        pipe.hincrby(keys["w"], f"{counter}|d{day}", count)
-    for event_type, count in delta.event_counts.items():
-        pipe.hincrby(keys["t"], f"e:{event_type}", count)
-    for category, count in delta.category_views.items():
-        pipe.hincrby(keys["t"], f"c:{category}", count)
+        buckets[f"{counter}|h{hour}"] = count
+        day = f"{counter}|d{hour // 24}"
+        buckets[day] = buckets.get(day, 0) + count
+    increments["t"].update({f"e:{kind}": n for kind, n in delta.event_counts.items()})
+    increments["t"].update({f"c:{category}": n for category, n in delta.category_views.items()})
     if delta.page_views:
-        pipe.hincrby(keys["p"], "page_views", delta.page_views)
+        increments["p"]["page_views"] = delta.page_views
+
+
+def _queue_session(pipe, keys: dict[str, str], delta: ProfileDelta, scalars: dict[str, float]) -> None:
     pipe.zadd(keys["seen"], {"first": delta.first_ts}, lt=True)
     pipe.zadd(keys["seen"], {"last": delta.last_ts}, gt=True)
-
-
-def _queue_session(pipe, keys: dict[str, str], delta: ProfileDelta) -> None:
     session = delta.session
     if session.starts:
-        pipe.hincrby(keys["p"], "sessions", len(session.starts))
+        scalars["sessions"] = len(session.starts)
         pipe.hset(keys["p"], mapping={
             "session_start": session.starts[-1],
             "session_content_views": session.content_views,
@@ -274,29 +304,27 @@ def _queue_session(pipe, keys: dict[str, str], delta: ProfileDelta) -> None:
         pipe.ltrim(keys["sess"], 0, RECENT_SESSIONS - 1)
     else:
         if session.content_views:
-            pipe.hincrby(keys["p"], "session_content_views", session.content_views)
+            scalars["session_content_views"] = session.content_views
         if session.converted:
             pipe.hset(keys["p"], "session_converted", 1)
 
 
-def _queue_cart_and_purchases(pipe, keys: dict[str, str], delta: ProfileDelta) -> None:
-    cart = delta.cart
+def _queue_cart_and_purchases(pipe, keys: dict[str, str], delta: ProfileDelta, increments: dict[str, dict[str, float]]) -> None:
+    cart, scalars = delta.cart, increments["p"]
     if cart.reset:
-        pipe.delete(keys["cart"])
-    for item, change in cart.changes.items():
-        pipe.hincrby(keys["cart"], item, change)
+        pipe.delete(keys["cart"])  # queued before the increments, which run after the other commands
+    increments["cart"].update(cart.changes)
     if cart.updated_at is not None:
         pipe.hset(keys["p"], "cart_updated_at", cart.updated_at)
     if delta.purchases:
-        pipe.hincrby(keys["p"], "purchases", delta.purchases)
+        scalars["purchases"] = delta.purchases
         pipe.hincrbyfloat(keys["p"], "ltv", delta.revenue)
         pipe.hset(keys["p"], "last_purchase_at", delta.last_purchase_at)
     for category, (seconds, count) in delta.dwell.items():
-        pipe.hincrbyfloat(keys["dwell"], f"{category}|s", seconds)
-        pipe.hincrby(keys["dwell"], f"{category}|n", count)
+        increments["dwell"][f"{category}|s"] = seconds
+        increments["dwell"][f"{category}|n"] = count
     if delta.scroll[1]:
-        pipe.hincrby(keys["p"], "scroll_sum", delta.scroll[0])
-        pipe.hincrby(keys["p"], "scroll_n", delta.scroll[1])
+        scalars["scroll_sum"], scalars["scroll_n"] = delta.scroll
     if delta.votes:
         pipe.hset(keys["votes"], mapping=delta.votes)
 

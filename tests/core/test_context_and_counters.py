@@ -24,6 +24,7 @@ def ev(event_id, kind, ts, **fields):
 def test_counter_keys_narrow_by_category_and_item():
     assert counter_keys("page_view", "books", "7") == ("page_view", "page_view|c:books", "page_view|i:7")
     assert counter_keys("search") == ("search",)
+    assert counter_keys("click", None, "7") == ("click",)  # per-item counts only for views and carts
 
 
 def test_delta_counts_views_per_hour_and_orders_items():

@@ -47,6 +47,7 @@ def test_a_good_event_becomes_an_event():
         ({"type": "recommendation_feedback", "id": "r", "ts": NOW_MS, "product_id": 3, "vote": "meh"}, "vote", "one of up, down"),
         ({"type": "search", "id": "q", "ts": NOW_MS, "query": "x" * 201}, "query", "at most 200"),
         ("not an object", None, "must be an object"),
+        ({"type": "search", "id": "q", "ts": NOW_MS, "query": "te\x00nt"}, "query", "NUL"),
     ],
 )
 def test_a_bad_event_is_rejected_with_its_index_field_and_reason(event, field, reason):

@@ -29,7 +29,9 @@ def test_unknown_visitor_has_an_empty_profile(store):
 
 
 def test_windowed_counts_are_exact_to_the_hour(store):
-    store.record("v1", [ev("a", item="1"), ev("b", item="2", hours_ago=23.5), ev("c", hours_ago=24.5), ev("d", category="electronics")], NOW)
+    # A 24-hour window is the current hour and the 23 before it, whatever the minute now.
+
+    store.record("v1", [ev("a", item="1"), ev("b", item="2", hours_ago=22.5), ev("c", hours_ago=25.5), ev("d", category="electronics")], NOW)
     profile = store.get("v1", NOW, [BOOKS_24H, ELECTRONICS_24H, Window("page_view|c:books", 1), Window("page_view|i:2", 48), Window("page_view", 2160)])
     assert profile.count_within(BOOKS_24H) == 2
     assert profile.count_within(Window("page_view|c:books", 1)) == 1

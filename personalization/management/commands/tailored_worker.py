@@ -1,0 +1,64 @@
+"""`manage.py tailored_worker`: one consumer of the event stream (run as many as needed).
+
+The loop itself lives in `personalization.worker`; this command only reads options, connects and
+turns SIGTERM/SIGINT into a graceful stop (the batch in hand is finished and acknowledged)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+
+from django.core.management.base import BaseCommand, CommandError
+
+from personalization import conf, worker
+
+
+class Command(BaseCommand):
+    help = (
+        "Consume the Redis event stream as a member of the tl-workers group: persist events, "
+        "detect abandoned carts, deliver webhooks. Stops gracefully on SIGTERM/SIGINT."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--name",
+            default=f"{socket.gethostname()}-{os.getpid()}",
+            help="Consumer name in the group (default: host-pid). Reuse it to resume a crashed worker's entries at once.",
+        )
+        parser.add_argument("--once", action="store_true", help="Run one turn of the loop, then exit.")
+        parser.add_argument(
+            "--block-ms", type=int, default=2000,
+            help="How long a read waits for new entries (0: never waits). Also bounds how late a stop request is seen.",
+        )
+        parser.add_argument("--batch", type=int, default=None, help="Entries per read (default: WORKER_BATCH).")
+        parser.add_argument(
+            "--claim-idle-seconds", type=float, default=None,
+            help="Claim entries another consumer left unacknowledged this long (default: WORKER_CLAIM_IDLE_SECONDS).",
+        )
+
+    def handle(self, *args, **options):
+        url = conf.get("REDIS_URL")
+        if not url:
+            raise CommandError("PERSONALIZATION['REDIS_URL'] is not set: the worker reads the Redis event stream.")
+        consumer = worker.Consumer.from_settings(
+            options["name"],
+            batch=options["batch"],
+            block_ms=options["block_ms"],
+            claim_idle_seconds=options["claim_idle_seconds"],
+        )
+        client = worker.connect(url, consumer.block_ms)
+        stop = threading.Event()
+        worker.install_signal_handlers(stop)
+        self.stdout.write(
+            f"worker {consumer.name}: consuming {worker.STREAM_KEY} as group {worker.CONSUMER_GROUP} "
+            f"(batch {consumer.batch}, claim after {consumer.claim_idle_seconds:g} s idle)"
+        )
+        try:
+            total = worker.run(client, consumer, stop, report=self.stdout.write, once=options["once"])
+        finally:
+            worker.leave_group(client, consumer)
+            client.close()
+        self.stdout.write(
+            self.style.SUCCESS(f"worker {consumer.name}: stopped after {total.entries} entries, {total.events} events")
+        )

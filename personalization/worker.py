@@ -1,0 +1,506 @@
+"""The stream worker: persists the events of `tl:v1:events`, watches carts, sends webhooks.
+
+Run N of them (`manage.py tailored_worker --name worker-1`), each a consumer in the group
+`tl-workers`. Each turn of the loop (`process_once`):
+
+1. claims entries that another consumer read but never acknowledged for longer than
+   WORKER_CLAIM_IDLE_SECONDS (XAUTOCLAIM): that consumer died mid-batch;
+2. reads new entries (XREADGROUP, at most WORKER_BATCH, blocking a little when idle);
+3. persists all their events with one bulk insert in one transaction, updates the cart watch, and
+   only then acknowledges the entries (XACK). Delivery is at least once; the unique constraint on
+   (visitor, event id) makes the rows exactly once;
+4. fires `cart_abandoned` for the carts that are due, and sends the webhooks that are due.
+
+An entry that cannot be decoded or stored (a poison entry) is logged, acknowledged and counted:
+it never blocks the stream. A transient failure (Redis or the database unreachable) leaves the
+entries unacknowledged, so they are claimed again once idle.
+
+The cart watch is the sorted set `tl:v1:cart-watch`: visitor id -> the epoch second their cart
+counts as abandoned (latest add_to_cart + CART_ABANDONMENT_MINUTES). It is only a schedule: what
+the cart holds is computed from the persisted `Event` rows when the time comes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from datetime import UTC, datetime
+from typing import Any
+
+import redis
+from django.db import (
+    DataError,
+    IntegrityError,
+    OperationalError,
+    close_old_connections,
+    transaction,
+)
+from django.db.models import Max
+
+from personalization import conf, webhooks
+from personalization.core.types import Event
+from personalization.events.stream import CONSUMER_GROUP, STREAM_KEY, decode_entry
+from personalization.models import Event as EventRow
+from personalization.models import WebhookDelivery
+
+logger = logging.getLogger(__name__)
+
+CART_WATCH_KEY = "tl:v1:cart-watch"
+CART_ABANDONED = "cart_abandoned"
+CART_TYPES = ("add_to_cart", "remove_from_cart")
+# A worker holds a due cart this long while it builds the webhook; if it dies, the cart comes due
+# again when the lease runs out (and the duplicate check in `abandon_cart` stops a second webhook).
+CART_LEASE_SECONDS = 300
+DUE_CARTS_PER_TURN = 100
+# Pause after an error before the next turn: doubles per consecutive error, up to this.
+MAX_ERROR_PAUSE_SECONDS = 30.0
+UNREACHABLE = (redis.ConnectionError, redis.TimeoutError, OperationalError)
+
+# A purchase ends the watch only when the watched add_to_cart is not later than the purchase: a
+# redelivered old purchase must not cancel the watch of a newer cart.
+UNWATCH_IF_NOT_LATER = """
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if score and tonumber(score) <= tonumber(ARGV[2]) then
+    return redis.call('ZREM', KEYS[1], ARGV[1])
+end
+return 0
+"""
+# Atomically take a due cart: exactly one worker sees its score <= now and moves it to the lease.
+CLAIM_IF_DUE = """
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if score and tonumber(score) <= tonumber(ARGV[2]) then
+    redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
+    return 1
+end
+return 0
+"""
+# Drop the watch unless a new add_to_cart moved it while we held the lease.
+RELEASE_IF_LEASED = """
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if score and tonumber(score) == tonumber(ARGV[2]) then
+    return redis.call('ZREM', KEYS[1], ARGV[1])
+end
+return 0
+"""
+
+StreamEntry = tuple[str, Mapping[str, str] | None]
+
+
+@dataclass
+class Consumer:
+    """One worker's identity in the group and its loop settings."""
+
+    name: str
+    batch: int = 100
+    block_ms: int = 2000
+    claim_idle_seconds: float = 60.0
+    # Where the next XAUTOCLAIM scan of the pending list starts ("0-0": from the beginning).
+    claim_cursor: str = "0-0"
+
+    @classmethod
+    def from_settings(cls, name: str, **overrides: Any) -> Consumer:
+        values = {
+            "batch": int(conf.get("WORKER_BATCH")),
+            "claim_idle_seconds": float(conf.get("WORKER_CLAIM_IDLE_SECONDS")),
+        }
+        values.update({key: value for key, value in overrides.items() if value is not None})
+        return cls(name=name, **values)
+
+
+@dataclass
+class StepResult:
+    """What one or more turns of the loop did."""
+
+    entries: int = 0
+    events: int = 0
+    poison: int = 0
+    carts_abandoned: int = 0
+    webhooks_delivered: int = 0
+    webhooks_retrying: int = 0
+    webhooks_failed: int = 0
+
+    def __add__(self, other: StepResult) -> StepResult:
+        return StepResult(**{f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(self)})
+
+    def __bool__(self) -> bool:
+        return any(getattr(self, f.name) for f in fields(self))
+
+    def describe(self) -> str:
+        text = f"{self.entries} entries, {self.events} events, {self.poison} poison"
+        if self.carts_abandoned:
+            text += f", {self.carts_abandoned} carts abandoned"
+        if self.webhooks_delivered or self.webhooks_retrying or self.webhooks_failed:
+            text += (
+                f", webhooks {self.webhooks_delivered} delivered / {self.webhooks_retrying} retrying"
+                f" / {self.webhooks_failed} failed"
+            )
+        return text
+
+
+@dataclass
+class DecodedEntry:
+    entry_id: str
+    visitor_id: str
+    events: list[Event]
+    rows: list[EventRow] = field(default_factory=list)
+
+
+def connect(url: str, block_ms: int) -> redis.Redis:
+    """A Redis client for the worker: unlike the web's, its socket timeout outlasts a blocking read."""
+    return redis.Redis.from_url(
+        url,
+        decode_responses=True,
+        socket_timeout=block_ms / 1000 + 10,
+        socket_connect_timeout=5,
+        health_check_interval=30,
+    )
+
+
+def ensure_group(client: redis.Redis) -> None:
+    """Create the consumer group (and the stream) if missing; it starts at the stream's beginning."""
+    try:
+        client.xgroup_create(STREAM_KEY, CONSUMER_GROUP, id="0", mkstream=True)
+    except redis.ResponseError as exc:
+        if "BUSYGROUP" not in str(exc):
+            raise
+
+
+def claim_stale(client: redis.Redis, consumer: Consumer) -> list[StreamEntry]:
+    """Take over entries another consumer read and left unacknowledged for too long."""
+    cursor, entries, *_deleted = client.xautoclaim(
+        STREAM_KEY,
+        CONSUMER_GROUP,
+        consumer.name,
+        min_idle_time=int(consumer.claim_idle_seconds * 1000),
+        start_id=consumer.claim_cursor,
+        count=consumer.batch,
+    )
+    # Redis scans the pending list a slice at a time; the cursor resumes the scan next turn.
+    consumer.claim_cursor = cursor
+    if entries:
+        logger.warning("%s claimed %d stale entries from dead consumers", consumer.name, len(entries))
+    return entries
+
+
+def read_new(client: redis.Redis, consumer: Consumer, count: int, block: bool = True) -> list[StreamEntry]:
+    """Entries never delivered to any consumer of the group."""
+    # XREADGROUP's BLOCK 0 waits forever: "don't block" must be no BLOCK at all.
+    block_ms = consumer.block_ms if block and consumer.block_ms > 0 else None
+    response = client.xreadgroup(CONSUMER_GROUP, consumer.name, {STREAM_KEY: ">"}, count=count, block=block_ms)
+    return _stream_entries(response)
+
+
+def read_own_pending(client: redis.Redis, consumer: Consumer) -> list[StreamEntry]:
+    """Entries this consumer name read before a restart and never acknowledged."""
+    response = client.xreadgroup(CONSUMER_GROUP, consumer.name, {STREAM_KEY: "0"}, count=consumer.batch)
+    return _stream_entries(response)
+
+
+def _stream_entries(response: Any) -> list[StreamEntry]:
+    # The RESP2 answer of a one-stream read: [[stream, [(id, fields), ...]]] or None.
+    return [entry for _stream, entries in response or () for entry in entries]
+
+
+# -- Processing a batch ---------------------------------------------------------------------------
+
+
+def handle_entries(client: redis.Redis, entries: Sequence[StreamEntry]) -> StepResult:
+    """Persist, watch carts, then acknowledge: the heart of at-least-once delivery."""
+    if not entries:
+        return StepResult()
+    decoded, poison_ids = decode_entries(entries)
+    refused_ids = persist(decoded)
+    stored = [entry for entry in decoded if entry.entry_id not in refused_ids]
+    watch_carts(client, stored, delay_seconds=float(conf.get("CART_ABANDONMENT_MINUTES")) * 60)
+    # Acknowledged only now that the rows are committed: a crash before this line means the
+    # entries are claimed and processed again, and the unique constraint ignores the repeats.
+    client.xack(STREAM_KEY, CONSUMER_GROUP, *[entry_id for entry_id, _fields in entries])
+    return StepResult(
+        entries=len(entries),
+        events=sum(len(entry.events) for entry in stored),
+        poison=len(poison_ids) + len(refused_ids),
+    )
+
+
+def decode_entries(entries: Iterable[StreamEntry]) -> tuple[list[DecodedEntry], list[str]]:
+    """Decode entries into rows; the ids of entries that cannot be decoded (poison) apart."""
+    decoded: list[DecodedEntry] = []
+    poison: list[str] = []
+    for entry_id, entry_fields in entries:
+        try:
+            # A trimmed entry claimed from the pending list comes back without fields.
+            visitor_id, events = decode_entry(entry_fields or {})
+            decoded.append(DecodedEntry(entry_id, visitor_id, events, [event_row(visitor_id, e) for e in events]))
+        except Exception as exc:
+            # Whatever is wrong with one entry must not stop the others: log it and move on.
+            logger.error("poison entry %s skipped: %s: %s", entry_id, type(exc).__name__, exc)
+            poison.append(entry_id)
+    return decoded, poison
+
+
+def event_row(visitor_id: str, event: Event) -> EventRow:
+    """The database row of one event; ValueError when a field cannot be stored as it is."""
+    row = EventRow(
+        visitor_id=visitor_id,
+        event_id=event.id,
+        type=event.type,
+        ts=datetime.fromtimestamp(event.ts, tz=UTC),
+        category=event.category or "",
+        item=event.item or "",
+        url=event.url or "",
+        attrs=dict(event.attrs),
+    )
+    # Checked here because SQLite neither enforces lengths nor (under INSERT OR IGNORE) reports
+    # a missing value: the entry would vanish on SQLite and fail the batch on PostgreSQL.
+    for name in ("visitor_id", "event_id", "type", "category", "item", "url"):
+        value = getattr(row, name)
+        if not isinstance(value, str) or len(value) > EventRow._meta.get_field(name).max_length:
+            raise ValueError(f"{name} is not a string of at most the column's length: {value!r:.80}")
+    if not (row.visitor_id and row.event_id and row.type):
+        raise ValueError("visitor_id, event_id and type are required")
+    return row
+
+
+def persist(decoded: Sequence[DecodedEntry]) -> set[str]:
+    """Insert every row in one transaction; returns the ids of entries the database refused.
+
+    Repeats are ignored (ON CONFLICT DO NOTHING). If the database refuses the batch's data, each
+    entry is retried alone so one bad entry costs only itself. Connection errors propagate: the
+    entries then stay unacknowledged and are retried.
+    """
+    try:
+        _insert([row for entry in decoded for row in entry.rows])
+        return set()
+    except (DataError, IntegrityError) as exc:
+        logger.warning("batch refused by the database (%s); storing its entries one by one", exc)
+    refused: set[str] = set()
+    for entry in decoded:
+        try:
+            _insert(entry.rows)
+        except (DataError, IntegrityError) as exc:
+            logger.error("poison entry %s refused by the database: %s", entry.entry_id, exc)
+            refused.add(entry.entry_id)
+    return refused
+
+
+def _insert(rows: list[EventRow]) -> None:
+    with transaction.atomic():
+        EventRow.objects.bulk_create(rows, ignore_conflicts=True)
+
+
+# -- Cart abandonment -----------------------------------------------------------------------------
+
+
+def watch_carts(client: redis.Redis, decoded: Iterable[DecodedEntry], delay_seconds: float) -> None:
+    """Schedule (or push back) the abandonment check of visitors who added to their cart, and end
+    it for visitors who bought; one pipelined round trip."""
+    latest_add: dict[str, float] = {}
+    latest_purchase: dict[str, float] = {}
+    by_type = {"add_to_cart": latest_add, "purchase": latest_purchase}
+    for entry in decoded:
+        for event in entry.events:
+            latest = by_type.get(event.type)
+            if latest is not None:
+                latest[entry.visitor_id] = max(event.ts, latest.get(entry.visitor_id, event.ts))
+    if not latest_add and not latest_purchase:
+        return
+    unwatch = client.register_script(UNWATCH_IF_NOT_LATER)
+    pipe = client.pipeline(transaction=False)
+    for visitor_id, ts in latest_add.items():
+        # GT: a redelivered older add_to_cart never moves the check earlier.
+        pipe.zadd(CART_WATCH_KEY, {visitor_id: ts + delay_seconds}, gt=True)
+    for visitor_id, ts in latest_purchase.items():
+        unwatch(keys=[CART_WATCH_KEY], args=[visitor_id, ts + delay_seconds], client=pipe)
+    pipe.execute()
+
+
+def claim_due_cart(client: redis.Redis, visitor_id: str, now: float) -> float | None:
+    """Take a due cart for this worker: the lease's score, or None when it is not due (any more).
+    Atomic, so of two workers popping the same cart exactly one wins."""
+    lease_until = now + CART_LEASE_SECONDS
+    won = client.register_script(CLAIM_IF_DUE)(keys=[CART_WATCH_KEY], args=[visitor_id, now, lease_until])
+    return lease_until if won else None
+
+
+# Event times go through the database at microsecond precision (rounded): compare with slack.
+TIME_TOLERANCE = 1e-3
+
+
+def fire_due_carts(client: redis.Redis, now: float) -> int:
+    """Enqueue `cart_abandoned` for every due cart this worker wins; returns how many fired."""
+    due = client.zrangebyscore(CART_WATCH_KEY, "-inf", now, start=0, num=DUE_CARTS_PER_TURN)
+    delay_seconds = float(conf.get("CART_ABANDONMENT_MINUTES")) * 60
+    release = client.register_script(RELEASE_IF_LEASED)
+    fired = 0
+    for visitor_id in due:
+        lease_until = claim_due_cart(client, visitor_id, now)
+        if lease_until is None:
+            continue  # another worker took it
+        fired += abandon_cart(client, visitor_id, now, delay_seconds)
+        release(keys=[CART_WATCH_KEY], args=[visitor_id, lease_until])
+    return fired
+
+
+def abandon_cart(client: redis.Redis, visitor_id: str, now: float, delay_seconds: float) -> bool:
+    """Enqueue the `cart_abandoned` webhook for one visitor whose check is due, if the cart (as the
+    database has it) still holds items and has been left alone long enough."""
+    if not webhooks.subscribers(CART_ABANDONED):
+        return False
+    items, updated_at = open_cart(visitor_id)
+    if not items or updated_at is None:
+        return False
+    if updated_at + delay_seconds > now + TIME_TOLERANCE:
+        # The database knows a newer cart event than the watch did (its ZADD is on its way):
+        # check again later rather than fire early. This replaces the lease, which is kept.
+        client.zadd(CART_WATCH_KEY, {visitor_id: updated_at + delay_seconds})
+        return False
+    payload = {
+        "topic": CART_ABANDONED,
+        "visitor_id": visitor_id,
+        "detected_at": _iso(now),
+        "items": items,
+        "cart_updated_at": _iso(updated_at),
+    }
+    # A worker that died after enqueuing but before releasing its lease leaves the cart to fire
+    # again: the same visitor and cart time means the same abandonment.
+    if WebhookDelivery.objects.filter(
+        topic=CART_ABANDONED, payload__visitor_id=visitor_id, payload__cart_updated_at=payload["cart_updated_at"]
+    ).exists():
+        return False
+    webhooks.enqueue(CART_ABANDONED, payload, now=datetime.fromtimestamp(now, tz=UTC))
+    return True
+
+
+def open_cart(visitor_id: str) -> tuple[list[int | str], float | None]:
+    """The product ids still in the visitor's cart (added and not removed since their last
+    purchase, in the order first added) and the epoch time the cart last changed."""
+    last_purchase = EventRow.objects.filter(visitor_id=visitor_id, type="purchase").aggregate(last=Max("ts"))["last"]
+    events = EventRow.objects.filter(visitor_id=visitor_id, type__in=CART_TYPES).exclude(item="")
+    if last_purchase is not None:
+        events = events.filter(ts__gt=last_purchase)
+    quantities: dict[str, int] = {}
+    updated_at = None
+    for kind, item, attrs, ts in events.order_by("ts", "pk").values_list("type", "item", "attrs", "ts"):
+        quantity = attrs.get("quantity") if isinstance(attrs, dict) else None
+        if kind == "add_to_cart":
+            quantities[item] = quantities.get(item, 0) + (quantity if isinstance(quantity, int) else 1)
+        else:
+            # A removal without a quantity takes the whole line out.
+            quantities[item] = (quantities.get(item, 0) - quantity) if isinstance(quantity, int) else 0
+        updated_at = ts.timestamp()
+    items = [int(item) if item.isdigit() else item for item, left in quantities.items() if left > 0]
+    return items, updated_at
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, tz=UTC).isoformat()
+
+
+# -- The loop -------------------------------------------------------------------------------------
+
+
+def process_once(client: redis.Redis, consumer: Consumer, now: float | None = None) -> StepResult:
+    """One turn of the loop: claim stale entries, read new ones, process them, fire due carts and
+    send due webhooks. `now` (epoch seconds) is for tests; it defaults to the clock."""
+    entries = claim_stale(client, consumer)
+    if len(entries) < consumer.batch:
+        # Block only when there is nothing to do yet, so claimed work is not held up.
+        entries += read_new(client, consumer, consumer.batch - len(entries), block=not entries)
+    result = handle_entries(client, entries)
+    now = time.time() if now is None else now
+    result.carts_abandoned = fire_due_carts(client, now)
+    sent = webhooks.deliver_due(datetime.fromtimestamp(now, tz=UTC))
+    result.webhooks_delivered, result.webhooks_retrying, result.webhooks_failed = (
+        sent["delivered"], sent["retrying"], sent["failed"],
+    )
+    return result
+
+
+def recover_own_pending(client: redis.Redis, consumer: Consumer) -> StepResult:
+    """Process what this consumer name read before a restart and never acknowledged, so a worker
+    restarted under the same name does not wait for the claim idle time to pass."""
+    total = StepResult()
+    while entries := read_own_pending(client, consumer):
+        total += handle_entries(client, entries)
+    return total
+
+
+def run(
+    client: redis.Redis,
+    consumer: Consumer,
+    stop: threading.Event,
+    report: Callable[[str], None],
+    once: bool = False,
+    report_every: float = 5.0,
+) -> StepResult:
+    """Loop until `stop` is set (or one turn with `once`), reporting progress every few seconds.
+    Errors are logged and the loop goes on after a pause; the batch in hand is always finished."""
+    total = pending = StepResult()
+    last_report, errors, recovered = time.monotonic(), 0, False
+    while not stop.is_set():
+        try:
+            result = StepResult()
+            if not recovered:
+                ensure_group(client)
+                result, recovered = recover_own_pending(client, consumer), True
+            result += process_once(client, consumer)
+            errors = 0
+        except Exception as exc:
+            if once:
+                raise
+            errors += 1
+            pause = min(2.0 ** (errors - 1), MAX_ERROR_PAUSE_SECONDS)
+            # An unreachable service is said in one line; anything else gets its traceback.
+            logger.error(
+                "worker %s: turn failed (%s: %s); retrying in %.0f s",
+                consumer.name, type(exc).__name__, exc, pause,
+                exc_info=not isinstance(exc, UNREACHABLE),
+            )
+            _after_error(client)
+            stop.wait(pause)
+            continue
+        total, pending = total + result, pending + result
+        if pending and (once or time.monotonic() - last_report >= report_every):
+            report(f"{consumer.name}: {pending.describe()} (total {total.entries} entries, {total.events} events)")
+            pending, last_report = StepResult(), time.monotonic()
+        if once:
+            break
+    if pending:
+        report(f"{consumer.name}: {pending.describe()} (total {total.entries} entries, {total.events} events)")
+    return total
+
+
+def _after_error(client: redis.Redis) -> None:
+    # A dropped database connection is replaced on the next query; a deleted stream (FLUSHALL,
+    # a new Redis) gets its group back.
+    close_old_connections()
+    with contextlib.suppress(redis.RedisError):
+        ensure_group(client)
+
+
+def leave_group(client: redis.Redis, consumer: Consumer) -> None:
+    """Remove this consumer from the group when it holds no pending entries, so short-lived names
+    (host-pid) do not pile up in XINFO CONSUMERS. A consumer with pending entries is kept: deleting
+    it would drop them."""
+    try:
+        pending = client.xpending_range(STREAM_KEY, CONSUMER_GROUP, "-", "+", 1, consumername=consumer.name)
+        if not pending:
+            client.xgroup_delconsumer(STREAM_KEY, CONSUMER_GROUP, consumer.name)
+    except redis.RedisError as exc:
+        logger.warning("worker %s could not leave the group: %s", consumer.name, exc)
+
+
+def install_signal_handlers(stop: threading.Event) -> None:
+    """SIGTERM and SIGINT ask the loop to stop after the batch in hand."""
+
+    def request_stop(signum: int, _frame: Any) -> None:
+        logger.info("received %s: stopping after the current batch", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
