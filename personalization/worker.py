@@ -319,21 +319,21 @@ def watch_carts(client: redis.Redis, decoded: Iterable[DecodedEntry], delay_seco
     pipe.execute()
 
 
-def claim_due_cart(client: redis.Redis, visitor_id: str, now: float) -> float | None:
-    """Take a due cart for this worker: the lease's score, or None when it is not due (any more).
-    Atomic, so of two workers popping the same cart exactly one wins."""
-    lease_until = now + CART_LEASE_SECONDS
-    won = client.register_script(CLAIM_IF_DUE)(keys=[CART_WATCH_KEY], args=[visitor_id, now, lease_until])
-    return lease_until if won else None
-
-
 # Event times go through the database at microsecond precision (rounded): compare with slack.
 TIME_TOLERANCE = 1e-3
 
 
+def claim_due_cart(client: redis.Redis, visitor_id: str, now: float) -> float | None:
+    """Take a due cart for this worker: the lease's score, or None when it is not due (any more).
+    Atomic, so of two workers popping the same cart exactly one wins."""
+    lease_until = now + CART_LEASE_SECONDS
+    won = client.register_script(CLAIM_IF_DUE)(keys=[CART_WATCH_KEY], args=[visitor_id, now + TIME_TOLERANCE, lease_until])
+    return lease_until if won else None
+
+
 def fire_due_carts(client: redis.Redis, now: float) -> int:
     """Enqueue `cart_abandoned` for every due cart this worker wins; returns how many fired."""
-    due = client.zrangebyscore(CART_WATCH_KEY, "-inf", now, start=0, num=DUE_CARTS_PER_TURN)
+    due = client.zrangebyscore(CART_WATCH_KEY, "-inf", now + TIME_TOLERANCE, start=0, num=DUE_CARTS_PER_TURN)
     delay_seconds = float(conf.get("CART_ABANDONMENT_MINUTES")) * 60
     release = client.register_script(RELEASE_IF_LEASED)
     fired = 0

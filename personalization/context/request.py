@@ -1,4 +1,9 @@
-"""Build the request's Context: device, and daypart/weekday in the visitor's local time."""
+"""Build the request's Context from the request alone: device, geo, visitor-local time,
+referrer and campaign, locale, and (from a cache only) weather.
+
+Everything here is header parsing plus cached lookups; the only I/O is the weather cache read,
+skipped entirely unless WEATHER_API_URL is configured, and memoized per process (see weather).
+"""
 
 from __future__ import annotations
 
@@ -14,7 +19,14 @@ from personalization import conf
 from personalization.core.context import daypart, weekday
 from personalization.core.types import Context
 
-from .device import device_class
+from .device import device_facts
+from .geo import GeoFacts, geo_from_request, zone_name_for
+from .locale import locale_from_header
+from .referrer import referrer_facts
+from .weather import weather_for
+
+MAX_USER_AGENT_CHARS = 512
+MAX_ZONE_CHARS = 64
 
 
 @lru_cache(maxsize=512)
@@ -25,18 +37,70 @@ def _zone(name: str) -> ZoneInfo | None:
         return None
 
 
-def visitor_zone(request: HttpRequest) -> ZoneInfo:
-    """The visitor's timezone from the client-hint cookie tracker.js sets, else the site's."""
-    hinted = unquote(request.COOKIES.get(conf.get("TIMEZONE_COOKIE"), ""))
-    zone = _zone(hinted[:64]) if hinted else None
-    return zone or _zone(settings.TIME_ZONE) or ZoneInfo("UTC")
+def visitor_zone(request: HttpRequest, geo: GeoFacts | None = None) -> tuple[ZoneInfo, str | None]:
+    """The visitor's timezone and its name, from the first source that knows it:
+
+    1. geo, where the country or region has exactly one zone (geo.zone_name_for);
+    2. the client-hint cookie tracker.js sets from the browser (TIMEZONE_COOKIE, "tl_tz"), which
+       also answers for multi-timezone countries better than any guess would;
+    3. the site's TIME_ZONE: local time is then the site's, and the name is None (unknown).
+    """
+    if (
+        geo is not None
+        and (name := zone_name_for(geo.country, geo.region))
+        and (zone := _zone(name))
+    ):
+        return zone, name
+    hinted = unquote(request.COOKIES.get(conf.get("TIMEZONE_COOKIE"), ""))[:MAX_ZONE_CHARS]
+    if hinted and (zone := _zone(hinted)):
+        return zone, zone.key
+    return _zone(settings.TIME_ZONE) or ZoneInfo("UTC"), None
+
+
+@lru_cache(maxsize=64)
+def _own_hosts(host: str, extra: tuple[str, ...]) -> frozenset[str]:
+    names = {host, *extra}
+    return frozenset(name.lower().removeprefix("www.") for name in names if name)
+
+
+def own_hosts(request: HttpRequest) -> frozenset[str]:
+    """This site's host names (without "www."): the request's host plus REFERRER_INTERNAL_HOSTS.
+    Read from the header, not get_host(), which raises on hosts ALLOWED_HOSTS does not allow."""
+    host = request.META.get("HTTP_HOST") or request.META.get("SERVER_NAME") or ""
+    host = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+    extra = conf.get_settings().get("REFERRER_INTERNAL_HOSTS", ())
+    return _own_hosts(host.lower()[:255], tuple(extra))
 
 
 def context_from_request(request: HttpRequest, now: float) -> Context:
-    local = datetime.fromtimestamp(now, UTC).astimezone(visitor_zone(request))
+    """Every context fact this request establishes; what it cannot establish stays None."""
+    meta = request.META
+    device = device_facts(meta.get("HTTP_USER_AGENT", "")[:MAX_USER_AGENT_CHARS])
+    geo = geo_from_request(request)
+    zone, zone_name = visitor_zone(request, geo)
+    local = datetime.fromtimestamp(now, UTC).astimezone(zone)
+    referrer = referrer_facts(
+        meta.get("HTTP_REFERER", ""), meta.get("QUERY_STRING", ""), own_hosts(request)
+    )
+    weather = None
+    if geo.country is not None and conf.get_settings().get("WEATHER_API_URL"):
+        weather = weather_for(geo.region, geo.country)
     return Context(
-        device=device_class(request.META.get("HTTP_USER_AGENT", "")[:512]),
+        device=device.device,
+        browser=device.browser,
+        os=device.os,
         daypart=daypart(local.hour),
         weekday=weekday(local),
         local_hour=local.hour,
+        timezone=zone_name,
+        country=geo.country,
+        region=geo.region,
+        city=geo.city,
+        referrer_class=referrer.referrer_class,
+        utm_source=referrer.utm_source,
+        utm_medium=referrer.utm_medium,
+        utm_campaign=referrer.utm_campaign,
+        locale=locale_from_header(meta.get("HTTP_ACCEPT_LANGUAGE", "")),
+        weather=weather.condition if weather else None,
+        temperature_c=weather.temperature_c if weather else None,
     )

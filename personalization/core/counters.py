@@ -34,6 +34,7 @@ class SessionDelta:
 @dataclass(slots=True)
 class CartDelta:
     reset: bool = False  # a purchase emptied the cart; `changes` apply after it
+    cleared: set[str] = field(default_factory=set)  # lines removed whole; `changes` apply after
     changes: Counter = field(default_factory=Counter)  # item -> quantity change
     updated_at: float | None = None
 
@@ -69,7 +70,8 @@ def delta_for(events: Sequence[Event], prior: PriorState = PriorState(), session
     purchases = [e for e in ordered if e.type == "purchase"]
     dwell: dict[str, tuple[float, int]] = {}
     for event in ordered:
-        if event.type == "dwell" and event.category:
+        # Section dwell (attrs["section"]) is part of the page's time, not another visit.
+        if event.type == "dwell" and event.category and "section" not in event.attrs:
             seconds, count = dwell.get(event.category, (0.0, 0))
             dwell[event.category] = (seconds + float(event.attrs["seconds"]), count + 1)
     depths = [int(e.attrs["depth"]) for e in ordered if e.type == "scroll_depth"]
@@ -111,20 +113,32 @@ def _sessions(ordered: Sequence[Event], prior: PriorState, gap: float) -> Sessio
 
 
 def _cart(ordered: Sequence[Event]) -> CartDelta:
+    """Adds count their quantity (default 1); a removal with a quantity takes that many off, one
+    without takes the whole line out (what a "Remove" button means); a purchase empties the cart."""
     delta = CartDelta()
     for event in ordered:
         if event.type == "purchase":
-            delta.reset, delta.changes, delta.updated_at = True, Counter(), event.ts
-        elif event.type in ("add_to_cart", "remove_from_cart") and event.item:
-            quantity = int(event.attrs.get("quantity", 1))
-            delta.changes[event.item] += quantity if event.type == "add_to_cart" else -quantity
-            delta.updated_at = event.ts
+            delta.reset, delta.cleared, delta.changes, delta.updated_at = True, set(), Counter(), event.ts
+            continue
+        if event.type not in ("add_to_cart", "remove_from_cart") or not event.item:
+            continue
+        quantity = event.attrs.get("quantity")
+        if event.type == "add_to_cart":
+            delta.changes[event.item] += int(quantity or 1)
+        elif quantity is None:
+            delta.cleared.add(event.item)
+            delta.changes.pop(event.item, None)
+        else:
+            delta.changes[event.item] -= int(quantity)
+        delta.updated_at = event.ts
     return delta
 
 
 def apply_cart(cart: Mapping[str, int], delta: CartDelta) -> dict[str, int]:
     """The cart after a delta: quantities never go below zero; empty lines disappear."""
     result = {} if delta.reset else dict(cart)
+    for item in delta.cleared:
+        result.pop(item, None)
     for item, change in delta.changes.items():
         result[item] = result.get(item, 0) + change
     return {item: quantity for item, quantity in result.items() if quantity > 0}

@@ -1,15 +1,23 @@
 """The rule language: a JSON condition tree, compiled once (when a segment is saved or loaded)
-into a predicate that is evaluated many times per second.
+into a tree of conditions that is evaluated many times per second.
 
 A rule is one of:
 
     {"all": [rule, ...]}   {"any": [rule, ...]}   {"not": rule}
-    {"field": "context.device", "op": "eq", "value": "mobile"}
+    {"field": "context.device", "op": "eq", "value": "mobile"}          (fields: core.fields)
     {"count": {"event": "page_view", "category": "electronics", "within_hours": 24},
-     "op": "gte", "value": 3}          ("category" or "item" narrow the count; both optional)
+     "op": "gte", "value": 3}            (optionally narrowed by "category" or "item")
+    {"avg_dwell": {"category": "books"}, "op": "gte", "value": 30}       (seconds per visit)
+    {"sequence": {"views": 3, "within_minutes": 10}}   (at least 3 product views in 10 minutes)
+    {"cart_abandoned": {"idle_minutes": 60}}   (cart not empty, unchanged 60 min, not bought)
+
+Operators: eq, ne, in, not_in, gt, gte, lt, lte, between ([low, high], inclusive), contains
+(substring, or membership for list fields) and matches (a regular expression, at most 200
+characters, searched in at most 500 characters of the value).
 
 Compilation checks every node and raises RuleError naming the path into the rule
-("$.all[1].op: unknown operator 'eqq'"), so editors see exactly what to fix.
+("$.all[1].op: unknown operator 'eqq'"), so editors see exactly what to fix. A compiled rule
+also explains itself: which conditions held and the value each one saw.
 """
 
 from __future__ import annotations
@@ -20,31 +28,21 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .types import (
-    DAYPARTS,
-    DEVICES,
-    ITEM_COUNTED_EVENTS,
-    WEEKDAYS,
-    Context,
-    Profile,
-    Window,
-    counter_keys,
-)
+from .fields import FLAG, NUMBER, TEXT, TEXTS, Reader, lookup
+from .types import ITEM_COUNTED_EVENTS, Context, Profile, Window, counter_keys
 from .windows import MAX_WINDOW_HOURS
 
-Predicate = Callable[[Profile, Context, float], bool]
-
-COMPARISONS: dict[str, Callable[[Any, Any], bool]] = {
-    "eq": operator.eq,
-    "ne": operator.ne,
-    "gt": operator.gt,
-    "gte": operator.ge,
-    "lt": operator.lt,
-    "lte": operator.le,
-}
-MEMBERSHIP = ("in", "not_in")
-ORDERING = ("gt", "gte", "lt", "lte")
+Test = Callable[[Any], bool]
 EVENT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+MAX_PATTERN = 200
+MAX_MATCHED_TEXT = 500
+OPERATORS_BY_KIND = {
+    NUMBER: ("eq", "ne", "gt", "gte", "lt", "lte", "between", "in", "not_in"),
+    TEXT: ("eq", "ne", "in", "not_in", "contains", "matches"),
+    FLAG: ("eq", "ne"),
+    TEXTS: ("contains",),
+}
+ORDERED = {"gt": operator.gt, "gte": operator.ge, "lt": operator.lt, "lte": operator.le}
 
 
 class RuleError(ValueError):
@@ -56,32 +54,64 @@ class RuleError(ValueError):
         self.message = message
 
 
-@dataclass(frozen=True, slots=True)
-class FieldSpec:
-    kind: type
-    read: Callable[[Profile, Context], Any]
-    choices: tuple[str, ...] = ()
+class Condition:
+    """A compiled node. `holds` is the hot path; `explain` reports what each leaf saw."""
+
+    source: Mapping[str, Any]
+
+    def holds(self, profile: Profile, context: Context, now: float) -> bool:
+        raise NotImplementedError
+
+    def explain(self, profile: Profile, context: Context, now: float) -> dict[str, Any]:
+        raise NotImplementedError
 
 
-FIELDS: dict[str, FieldSpec] = {
-    "context.device": FieldSpec(str, lambda p, c: c.device, DEVICES),
-    "context.daypart": FieldSpec(str, lambda p, c: c.daypart, DAYPARTS),
-    "context.weekday": FieldSpec(str, lambda p, c: c.weekday, WEEKDAYS),
-    "profile.page_views": FieldSpec(int, lambda p, c: p.page_views),
-}
+@dataclass(slots=True)
+class Combination(Condition):
+    source: Mapping[str, Any]
+    kind: str  # all | any | not
+    children: tuple[Condition, ...]
+
+    def holds(self, profile: Profile, context: Context, now: float) -> bool:
+        if self.kind == "all":
+            return all(child.holds(profile, context, now) for child in self.children)
+        if self.kind == "any":
+            return any(child.holds(profile, context, now) for child in self.children)
+        return not self.children[0].holds(profile, context, now)
+
+    def explain(self, profile: Profile, context: Context, now: float) -> dict[str, Any]:
+        children = [child.explain(profile, context, now) for child in self.children]
+        return {"condition": self.kind, "matched": self.holds(profile, context, now), "children": children}
+
+
+@dataclass(slots=True)
+class Leaf(Condition):
+    source: Mapping[str, Any]
+    read: Reader
+    test: Test
+
+    def holds(self, profile: Profile, context: Context, now: float) -> bool:
+        return self.test(self.read(profile, context, now))
+
+    def explain(self, profile: Profile, context: Context, now: float) -> dict[str, Any]:
+        seen = self.read(profile, context, now)
+        return {"condition": dict(self.source), "saw": _plain(seen), "matched": self.test(seen)}
 
 
 @dataclass(frozen=True, slots=True)
 class CompiledRule:
-    """A validated rule and its predicate. Evaluation never raises. `windows` lists the windowed
-    counts the rule reads, so the profile store fetches exactly those in the request's round trip."""
+    """A validated rule. Evaluation never raises. `windows` lists the windowed counts the rule
+    reads, so the profile store fetches exactly those in the request's one round trip."""
 
     source: Mapping[str, Any]
-    predicate: Predicate
+    root: Condition
     windows: frozenset[Window] = frozenset()
 
     def matches(self, profile: Profile, context: Context, now: float) -> bool:
-        return self.predicate(profile, context, now)
+        return self.root.holds(profile, context, now)
+
+    def explain(self, profile: Profile, context: Context, now: float) -> dict[str, Any]:
+        return self.root.explain(profile, context, now)
 
 
 @dataclass(slots=True)
@@ -91,58 +121,45 @@ class _Compiler:
 
 
 def compile_rule(rule: object, known_events: Iterable[str] | None = None) -> CompiledRule:
-    """Validate `rule` and build its predicate; raises RuleError on the first problem.
+    """Validate `rule` and build its condition tree; raises RuleError on the first problem.
     `known_events` (the event registry) lets counts name only event types that exist."""
     compiler = _Compiler(frozenset(known_events) if known_events is not None else None, set())
-    predicate = _compile(rule, "$", compiler)
-    return CompiledRule(source=rule, predicate=predicate, windows=frozenset(compiler.windows))  # type: ignore[arg-type]
+    root = _compile(rule, "$", compiler)
+    return CompiledRule(source=rule, root=root, windows=frozenset(compiler.windows))  # type: ignore[arg-type]
 
 
-def _compile(node: object, path: str, compiler: _Compiler) -> Predicate:
+def _compile(node: object, path: str, compiler: _Compiler) -> Condition:
     if not isinstance(node, dict):
         raise RuleError(path, f"a condition must be an object, got {type(node).__name__}")
-    if "all" in node or "any" in node:
-        return _compile_combinator(node, path, compiler)
+    for kind in ("all", "any"):
+        if kind in node:
+            _only_keys(node, {kind}, path)
+            children = node[kind]
+            if not isinstance(children, list) or not children:
+                raise RuleError(f"{path}.{kind}", "needs a non-empty list of conditions")
+            compiled = tuple(_compile(child, f"{path}.{kind}[{i}]", compiler) for i, child in enumerate(children))
+            return Combination(node, kind, compiled)
     if "not" in node:
         _only_keys(node, {"not"}, path)
-        inner = _compile(node["not"], f"{path}.not", compiler)
-        return lambda p, c, now: not inner(p, c, now)
-    if "field" in node:
-        return _compile_field(node, path)
-    if "count" in node:
-        return _compile_count(node, path, compiler)
-    raise RuleError(path, "expected one of 'all', 'any', 'not', 'field' or 'count'")
+        return Combination(node, "not", (_compile(node["not"], f"{path}.not", compiler),))
+    for name, build in LEAVES.items():
+        if name in node:
+            return build(node, path, compiler)
+    known = ", ".join(["all", "any", "not", *LEAVES])
+    raise RuleError(path, f"expected one of {known}")
 
 
-def _compile_combinator(node: dict, path: str, compiler: _Compiler) -> Predicate:
-    name = "all" if "all" in node else "any"
-    _only_keys(node, {name}, path)
-    children = node[name]
-    if not isinstance(children, list) or not children:
-        raise RuleError(f"{path}.{name}", "needs a non-empty list of conditions")
-    compiled = tuple(_compile(child, f"{path}.{name}[{i}]", compiler) for i, child in enumerate(children))
-    if name == "all":
-        return lambda p, c, now: all(pred(p, c, now) for pred in compiled)
-    return lambda p, c, now: any(pred(p, c, now) for pred in compiled)
-
-
-def _compile_field(node: dict, path: str) -> Predicate:
+def _field(node: dict, path: str, compiler: _Compiler) -> Condition:
     _only_keys(node, {"field", "op", "value"}, path)
-    name = node["field"]
-    spec = FIELDS.get(name) if isinstance(name, str) else None
+    spec = lookup(node["field"])
     if spec is None:
-        raise RuleError(f"{path}.field", f"unknown field {name!r}; known: {', '.join(FIELDS)}")
-    test = _comparison(node, path, spec.kind, spec.choices)
-    read = spec.read
-    return lambda p, c, now: test(read(p, c))
+        raise RuleError(f"{path}.field", f"unknown field {node['field']!r}; see the field list in the docs")
+    return Leaf(node, spec.read, _comparison(node, path, spec.kind, spec.choices))
 
 
-def _compile_count(node: dict, path: str, compiler: _Compiler) -> Predicate:
+def _count(node: dict, path: str, compiler: _Compiler) -> Condition:
     _only_keys(node, {"count", "op", "value"}, path)
-    spec, spec_path = node["count"], f"{path}.count"
-    if not isinstance(spec, dict):
-        raise RuleError(spec_path, "must be an object with 'event', 'within_hours' and optionally 'category' or 'item'")
-    _only_keys(spec, {"event", "category", "item", "within_hours"}, spec_path)
+    spec, spec_path = _spec(node, "count", path, {"event", "category", "item", "within_hours"})
     event = spec.get("event")
     if not isinstance(event, str) or not EVENT_NAME.match(event):
         raise RuleError(f"{spec_path}.event", "must be an event type name")
@@ -156,50 +173,132 @@ def _compile_count(node: dict, path: str, compiler: _Compiler) -> Predicate:
             raise RuleError(f"{spec_path}.{name}", f"must be a {name} slug or id")
     if "item" in narrowing and event not in ITEM_COUNTED_EVENTS:
         raise RuleError(f"{spec_path}.item", f"per-item counts exist for {', '.join(sorted(ITEM_COUNTED_EVENTS))} only")
-    hours = spec.get("within_hours")
-    if not _is_int(hours) or not 1 <= hours <= MAX_WINDOW_HOURS:
-        raise RuleError(f"{spec_path}.within_hours", f"must be a whole number of hours, 1 to {MAX_WINDOW_HOURS}")
+    hours = _whole(spec.get("within_hours"), f"{spec_path}.within_hours", 1, MAX_WINDOW_HOURS, "hours")
     window = Window(counter_keys(event, narrowing.get("category"), narrowing.get("item"))[-1], hours)
     compiler.windows.add(window)
-    test = _comparison(node, path, int)
-    return lambda p, c, now: test(p.count_within(window))
+    return Leaf(node, lambda p, c, now: p.count_within(window), _comparison(node, path, NUMBER))
 
 
-def _comparison(node: dict, path: str, kind: type, choices: tuple[str, ...] = ()) -> Callable[[Any], bool]:
-    op = node.get("op")
-    value = node.get("value")
-    if op in MEMBERSHIP:
+def _avg_dwell(node: dict, path: str, compiler: _Compiler) -> Condition:
+    _only_keys(node, {"avg_dwell", "op", "value"}, path)
+    spec, spec_path = _spec(node, "avg_dwell", path, {"category"})
+    category = spec.get("category")
+    if not isinstance(category, str) or not EVENT_NAME.match(category):
+        raise RuleError(f"{spec_path}.category", "must be a category slug")
+    return Leaf(node, lambda p, c, now: p.average_dwell(category), _comparison(node, path, NUMBER))
+
+
+def _sequence(node: dict, path: str, compiler: _Compiler) -> Condition:
+    _only_keys(node, {"sequence"}, path)
+    spec, spec_path = _spec(node, "sequence", path, {"views", "within_minutes"})
+    views = _whole(spec.get("views"), f"{spec_path}.views", 1, 50, "product views")
+    seconds = 60 * _whole(spec.get("within_minutes"), f"{spec_path}.within_minutes", 1, 7 * 24 * 60, "minutes")
+    return Leaf(node, lambda p, c, now: p.items_viewed_within(seconds, now), lambda seen: seen >= views)
+
+
+def _cart_abandoned(node: dict, path: str, compiler: _Compiler) -> Condition:
+    _only_keys(node, {"cart_abandoned"}, path)
+    spec, spec_path = _spec(node, "cart_abandoned", path, {"idle_minutes"})
+    idle = 60 * _whole(spec.get("idle_minutes"), f"{spec_path}.idle_minutes", 1, 90 * 24 * 60, "minutes")
+
+    def idle_seconds(p: Profile, c: Context, now: float) -> float | None:
+        bought_since = p.last_purchase_at is not None and p.cart_updated_at is not None and p.last_purchase_at >= p.cart_updated_at
+        if not p.cart or p.cart_updated_at is None or bought_since:
+            return None
+        return now - p.cart_updated_at
+
+    return Leaf(node, idle_seconds, lambda seen: seen is not None and seen >= idle)
+
+
+LEAVES: dict[str, Callable[[dict, str, _Compiler], Condition]] = {
+    "field": _field,
+    "count": _count,
+    "avg_dwell": _avg_dwell,
+    "sequence": _sequence,
+    "cart_abandoned": _cart_abandoned,
+}
+
+
+def _comparison(node: dict, path: str, kind: str, choices: tuple[str, ...] = ()) -> Test:
+    op, value = node.get("op"), node.get("value")
+    allowed = OPERATORS_BY_KIND[kind]
+    if op not in allowed:
+        raise RuleError(f"{path}.op", f"unknown operator {op!r} for this {kind} condition; use one of {', '.join(allowed)}")
+    value_path = f"{path}.value"
+    if op in ("in", "not_in"):
         if not isinstance(value, list) or not value:
-            raise RuleError(f"{path}.value", f"'{op}' needs a non-empty list")
+            raise RuleError(value_path, f"'{op}' needs a non-empty list")
         for i, item in enumerate(value):
-            _check_value(item, kind, choices, f"{path}.value[{i}]")
+            _check_value(item, kind, choices, f"{value_path}[{i}]")
         members = frozenset(value)
         return (lambda v: v in members) if op == "in" else (lambda v: v not in members)
-    if op not in COMPARISONS:
-        known = ", ".join([*COMPARISONS, *MEMBERSHIP])
-        raise RuleError(f"{path}.op", f"unknown operator {op!r}; known: {known}")
-    if op in ORDERING and kind is str:
-        raise RuleError(f"{path}.op", f"'{op}' compares numbers; this field holds text")
-    _check_value(value, kind, choices, f"{path}.value")
-    compare = COMPARISONS[op]
-    # A missing fact (None) never satisfies an ordering, and only equals nothing.
-    return lambda v: v is not None and compare(v, value)
+    if op == "between":
+        if not isinstance(value, list) or len(value) != 2 or not all(_is_number(v) for v in value) or value[0] > value[1]:
+            raise RuleError(value_path, "'between' needs [low, high] with low <= high")
+        low, high = value
+        return lambda v: v is not None and low <= v <= high
+    if op == "contains":
+        if not isinstance(value, str) or not value:
+            raise RuleError(value_path, "'contains' needs a non-empty text")
+        return lambda v: v is not None and value in v
+    if op == "matches":
+        return _regex_test(value, value_path)
+    _check_value(value, kind, choices, value_path)
+    if op in ORDERED:
+        compare = ORDERED[op]
+        return lambda v: v is not None and compare(v, value)
+    return (lambda v: v == value) if op == "eq" else (lambda v: v != value)
 
 
-def _check_value(value: object, kind: type, choices: tuple[str, ...], path: str) -> None:
-    if kind is int and not _is_int(value):
-        raise RuleError(path, f"must be a whole number, got {value!r}")
-    if kind is str and not isinstance(value, str):
+def _regex_test(pattern: object, path: str) -> Test:
+    if not isinstance(pattern, str) or not pattern or len(pattern) > MAX_PATTERN:
+        raise RuleError(path, f"'matches' needs a regular expression of 1 to {MAX_PATTERN} characters")
+    try:
+        compiled = re.compile(pattern)
+    except re.error as error:
+        raise RuleError(path, f"not a valid regular expression: {error}") from None
+    return lambda v: isinstance(v, str) and compiled.search(v[:MAX_MATCHED_TEXT]) is not None
+
+
+def _check_value(value: object, kind: str, choices: tuple[str, ...], path: str) -> None:
+    if kind == NUMBER and not _is_number(value):
+        raise RuleError(path, f"must be a number, got {value!r}")
+    if kind == TEXT and not isinstance(value, str):
         raise RuleError(path, f"must be text, got {value!r}")
+    if kind == FLAG and not isinstance(value, bool):
+        raise RuleError(path, f"must be true or false, got {value!r}")
     if choices and value not in choices:
         raise RuleError(path, f"must be one of {', '.join(choices)}, got {value!r}")
 
 
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+def _spec(node: dict, name: str, path: str, allowed: set[str]) -> tuple[dict, str]:
+    spec, spec_path = node[name], f"{path}.{name}"
+    if not isinstance(spec, dict):
+        raise RuleError(spec_path, f"must be an object with {', '.join(sorted(allowed))}")
+    _only_keys(spec, allowed, spec_path)
+    return spec, spec_path
+
+
+def _whole(value: object, path: str, low: int, high: int, unit: str) -> int:
+    if not _is_number(value) or not float(value).is_integer() or not low <= value <= high:  # type: ignore[arg-type]
+        raise RuleError(path, f"must be a whole number of {unit}, {low} to {high}")
+    return int(value)  # type: ignore[arg-type]
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _only_keys(node: dict, allowed: set[str], path: str) -> None:
     unexpected = sorted(set(node) - allowed)
     if unexpected:
         raise RuleError(f"{path}.{unexpected[0]}", f"unexpected key; allowed here: {', '.join(sorted(allowed))}")
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-friendly copy of a seen value (tuples become lists, floats are rounded)."""
+    if isinstance(value, tuple):
+        return list(value)
+    if isinstance(value, float):
+        return round(value, 3)
+    return value

@@ -33,14 +33,32 @@ class Consent:
         return self.personalization and not self.opted_out_by_browser
 
 
+REFERRER_CLASSES = ("search", "social", "email", "direct", "campaign", "other")
+WEATHER_CONDITIONS = ("clear", "clouds", "rain", "snow", "storm", "fog")
+
+
 @dataclass(frozen=True, slots=True)
 class Context:
-    """Facts about this request only; never stored."""
+    """Facts about this request only; never stored. A fact nobody could establish is None
+    (geo is never guessed)."""
 
     device: str = "desktop"
+    browser: str | None = None
+    os: str | None = None
     daypart: str | None = None
     weekday: str | None = None
     local_hour: int | None = None
+    timezone: str | None = None
+    country: str | None = None  # ISO 3166-1 alpha-2, upper case
+    region: str | None = None  # ISO 3166-2 subdivision code, e.g. "GB-ENG" or "US-CA"
+    city: str | None = None
+    referrer_class: str | None = None  # one of REFERRER_CLASSES
+    utm_source: str | None = None
+    utm_medium: str | None = None
+    utm_campaign: str | None = None
+    locale: str | None = None  # primary language tag, e.g. "en" or "de-CH"
+    weather: str | None = None  # one of WEATHER_CONDITIONS
+    temperature_c: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +98,11 @@ class Profile:
     dwell: Mapping[str, tuple[float, int]] = field(default_factory=_empty)  # category -> (seconds, n)
     scroll: tuple[int, int] = (0, 0)  # (sum of depths, count)
     down_votes: frozenset[str] = frozenset()
+    last_device: str | None = None  # where the visitor last sent events from (for live counts)
+    last_country: str | None = None
+    persona: str | None = None
+    scores: Mapping[str, float] = field(default_factory=_empty)  # model scores, e.g. churn_risk
+    preferences: tuple[str, ...] = ()  # categories chosen in the onboarding survey
     windows: Mapping[Window, int] = field(default_factory=_empty)
 
     def count_within(self, window: Window) -> int:
@@ -127,6 +150,17 @@ class Visitor:
     context: Context
     profile: Profile
     segments: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """What a batch's request knew about the visitor, kept with the profile: the device and
+    country (so segment counts outside a request can evaluate them) and the segments matched
+    (counted per day for segment sizes over time)."""
+
+    device: str | None = None
+    country: str | None = None
+    segments: frozenset[str] = frozenset()
 
 
 def hour_bucket(ts: float) -> int:

@@ -7,7 +7,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
-from personalization.core.types import Event, Profile, Window
+from personalization.core.types import Event, Profile, Snapshot, Window
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,9 +31,16 @@ class ProfileStore(Protocol):
     def get_many(self, visitor_ids: Iterable[str], now: float, windows: Collection[Window] = ()) -> dict[str, Profile]:
         """Several profiles in one round trip."""
 
-    def record(self, visitor_id: str, events: Sequence[Event], now: float) -> RecordResult:
+    def record(self, visitor_id: str, events: Sequence[Event], now: float, snapshot: Snapshot | None = None) -> RecordResult:
         """Apply a batch of validated events, skipping event ids seen in the dedup window and
-        refusing the whole batch past the per-minute rate limit; the next `get` sees them."""
+        refusing the whole batch past the per-minute rate limit; the next `get` sees them. The
+        snapshot (device, country, segments) is kept for live counts and daily segment sizes."""
+
+    def recent_visitors(self, since: float, limit: int) -> list[str]:
+        """Visitors who sent events since `since`, most recent first."""
+
+    def segment_sizes(self, slug: str, days: int, now: float) -> list[tuple[int, int]]:
+        """(epoch day, distinct visitors) for the last `days` days, oldest first (HyperLogLog)."""
 
     def merge(self, source_id: str, target_id: str, now: float) -> None:
         """Fold one visitor's profile into another's (anonymous -> logged in), then remove the
@@ -79,4 +86,9 @@ def profile_to_json(profile: Profile) -> dict[str, Any]:
             "average_depth": round(scroll_total / scroll_count, 2) if scroll_count else None,
         },
         "down_votes": sorted(profile.down_votes),
+        "last_device": profile.last_device,
+        "last_country": profile.last_country,
+        "persona": profile.persona,
+        "scores": dict(profile.scores),
+        "preferences": list(profile.preferences),
     }

@@ -19,7 +19,7 @@ from personalization.core.counters import (
     apply_cart,
     delta_for,
 )
-from personalization.core.types import Event, Profile, Window, hour_bucket
+from personalization.core.types import Event, Profile, Snapshot, Window, hour_bucket
 from personalization.core.windows import window_count
 
 from .base import RecordResult, profile_to_json
@@ -48,6 +48,11 @@ class _Record:
     dwell: dict[str, tuple[float, int]] = field(default_factory=dict)
     scroll: tuple[int, int] = (0, 0)
     votes: dict[str, str] = field(default_factory=dict)
+    last_device: str | None = None
+    last_country: str | None = None
+    persona: str | None = None
+    scores: dict[str, float] = field(default_factory=dict)
+    preferences: list[str] = field(default_factory=list)
     seen_ids: dict[str, float] = field(default_factory=dict)
     expires_at: float = 0.0
 
@@ -61,6 +66,7 @@ class MemoryProfileStore:
         self.rate_limit = settings.get("RATE_LIMIT_PER_MINUTE", 600)
         self._records: dict[str, _Record] = {}
         self._rates: dict[tuple[str, int], int] = {}
+        self._members: dict[tuple[str, int], set[str]] = defaultdict(set)  # (segment, day) -> visitors
         self._lock = threading.Lock()
 
     @classmethod
@@ -75,7 +81,7 @@ class MemoryProfileStore:
     def get_many(self, visitor_ids: Iterable[str], now: float, windows: Collection[Window] = ()) -> dict[str, Profile]:
         return {visitor_id: self.get(visitor_id, now, windows) for visitor_id in visitor_ids}
 
-    def record(self, visitor_id: str, events: Sequence[Event], now: float) -> RecordResult:
+    def record(self, visitor_id: str, events: Sequence[Event], now: float, snapshot: Snapshot | None = None) -> RecordResult:
         with self._lock:
             minute = int(now // 60)
             used = self._rates.get((visitor_id, minute), 0)
@@ -88,9 +94,28 @@ class MemoryProfileStore:
             if fresh:
                 prior = PriorState(record.last_seen, record.session_starts[0] if record.session_starts else None)
                 _apply(record, delta_for(fresh, prior, self.session_gap))
+                self._keep_snapshot(visitor_id, record, snapshot, now)
             record.expires_at = now + self.retention_seconds
             self._records[visitor_id] = record
             return RecordResult(stored=tuple(fresh), duplicates=len(events) - len(fresh))
+
+    def _keep_snapshot(self, visitor_id: str, record: _Record, snapshot: Snapshot | None, now: float) -> None:
+        if snapshot is None:
+            return
+        record.last_device = snapshot.device or record.last_device
+        record.last_country = snapshot.country or record.last_country
+        for slug in snapshot.segments:
+            self._members[(slug, int(now // 86400))].add(visitor_id)
+
+    def recent_visitors(self, since: float, limit: int) -> list[str]:
+        with self._lock:
+            recent = [(r.last_seen, v) for v, r in self._records.items() if r.last_seen and r.last_seen >= since]
+        return [visitor for _, visitor in sorted(recent, reverse=True)[:limit]]
+
+    def segment_sizes(self, slug: str, days: int, now: float) -> list[tuple[int, int]]:
+        today = int(now // 86400)
+        with self._lock:
+            return [(day, len(self._members.get((slug, day), ()))) for day in range(today - days + 1, today + 1)]
 
     def merge(self, source_id: str, target_id: str, now: float) -> None:
         with self._lock:
@@ -194,6 +219,8 @@ def _merge_into(target: _Record, source: _Record) -> None:
     target.scroll = (target.scroll[0] + merged.scroll[0], target.scroll[1] + merged.scroll[1])
     target.votes.update(merged.votes)
     target.seen_ids.update(merged.seen_ids)
+    target.last_device = target.last_device or merged.last_device
+    target.last_country = target.last_country or merged.last_country
 
 
 def _profile(visitor_id: str, record: _Record, now: float, windows: Collection[Window]) -> Profile:
@@ -220,6 +247,11 @@ def _profile(visitor_id: str, record: _Record, now: float, windows: Collection[W
         dwell=dict(record.dwell),
         scroll=record.scroll,
         down_votes=frozenset(item for item, vote in record.votes.items() if vote == "down"),
+        last_device=record.last_device,
+        last_country=record.last_country,
+        persona=record.persona,
+        scores=dict(record.scores),
+        preferences=tuple(record.preferences),
         windows={
             w: window_count(record.hourly.get(w.counter, {}), record.daily.get(w.counter, {}), w.hours, now_hour)
             for w in windows

@@ -14,6 +14,9 @@ Keys (all expire after the retention period, renewed on every write):
     tl:v1:{vid}:dwell   hash    "<category>|s" seconds and "<category>|n" count
     tl:v1:{vid}:votes   hash    product id -> up | down
     tl:v1:{vid}:ids     hash    client event id -> first seen (the dedup window; expires with it)
+    tl:v1:{vid}:m       hash    model outputs: persona, score:<name>, and onboarding preferences
+    tl:v1:recent        zset    visitor -> last event time, the last 7 days (live segment counts)
+    tl:v1:seg:{slug}:<day>  HyperLogLog of the visitors who matched the segment that day
     tl:v1:{vid}:rate:<minute>   string  events accepted this minute (rate limit)
 """
 
@@ -32,14 +35,17 @@ from personalization.core.counters import (
     ProfileDelta,
     delta_for,
 )
-from personalization.core.types import Event, Profile, Window, hour_bucket
+from personalization.core.types import Event, Profile, Snapshot, Window, hour_bucket
 from personalization.core.windows import HOURLY_HOURS, MAX_WINDOW_HOURS
 from personalization.events.stream import STREAM_KEY, encode_batch
 
 from .base import RecordResult, profile_to_json
 
 KEY_PREFIX = "tl:v1:"
-PROFILE_KEYS = ("p", "seen", "w", "t", "cart", "items", "search", "sess", "dwell", "votes", "ids")
+PROFILE_KEYS = ("p", "seen", "w", "t", "cart", "items", "search", "sess", "dwell", "votes", "ids", "m")
+RECENT_KEY = "tl:v1:recent"  # zset: visitor -> last event time (for live segment counts)
+RECENT_KEEP_SECONDS = 7 * 86400
+SEGMENT_DAYS_KEPT = 400
 INT_FIELDS = ("page_views", "sessions", "session_content_views", "purchases", "scroll_sum", "scroll_n")
 FLOAT_FIELDS = ("session_start", "cart_updated_at", "ltv", "last_purchase_at")
 
@@ -109,6 +115,10 @@ SCRIPTS = {"windows": WINDOWS_LUA, "prepare": PREPARE_LUA, "increment": INCREMEN
 
 def visitor_keys(visitor_id: str) -> dict[str, str]:
     return {suffix: f"{KEY_PREFIX}{{{visitor_id}}}:{suffix}" for suffix in PROFILE_KEYS}
+
+
+def segment_key(slug: str, day: int) -> str:
+    return f"{KEY_PREFIX}seg:{{{slug}}}:{day}"
 
 
 def rate_key(visitor_id: str, minute: int) -> str:
@@ -181,15 +191,16 @@ class RedisProfileStore:
         for window in _longest_first(windows):
             args += [window.counter, min(window.hours, MAX_WINDOW_HOURS)]
         pipe.evalsha(self._shas["windows"], 1, keys["w"], *args)
+        pipe.hgetall(keys["m"])
 
     # Writing
 
-    def record(self, visitor_id: str, events: Sequence[Event], now: float) -> RecordResult:
+    def record(self, visitor_id: str, events: Sequence[Event], now: float, snapshot: Snapshot | None = None) -> RecordResult:
         if not events:
             return RecordResult(stored=(), duplicates=0)
-        return self._with_scripts(lambda: self._record(visitor_id, events, now))
+        return self._with_scripts(lambda: self._record(visitor_id, events, now, snapshot))
 
-    def _record(self, visitor_id: str, events: Sequence[Event], now: float) -> RecordResult:
+    def _record(self, visitor_id: str, events: Sequence[Event], now: float, snapshot: Snapshot | None) -> RecordResult:
         keys = visitor_keys(visitor_id)
         # Round trip 1: rate limit, dedup and the prior state (PREPARE_LUA).
         prepare_keys = [keys["ids"], rate_key(visitor_id, int(now // 60)), keys["seen"], keys["p"], f"{keys['w']}:pruned"]
@@ -201,14 +212,16 @@ class RedisProfileStore:
         fresh = [event for event, is_new in zip(events, marks, strict=True) if is_new]
         if fresh:
             prior = PriorState(last_seen=_float(last_seen), session_start=_float(session_start))
-            self._write(visitor_id, keys, fresh, delta_for(fresh, prior, self.session_gap))
+            self._write(visitor_id, keys, fresh, delta_for(fresh, prior, self.session_gap), snapshot, now)
             if pruned_hour != str(hour_bucket(now)):
                 self._prune_buckets(keys["w"], now)
         return RecordResult(stored=tuple(fresh), duplicates=len(events) - len(fresh))
 
-    def _write(self, visitor_id: str, keys: dict[str, str], events: list[Event], delta: ProfileDelta) -> None:
-        """Round trip 2: every change of the delta, and the stream entry for the workers."""
+    def _write(self, visitor_id: str, keys: dict[str, str], events: list[Event], delta: ProfileDelta, snapshot: Snapshot | None, now: float) -> None:
+        """Round trip 2: every change of the delta, the snapshot, and the stream entry."""
         pipe = self.client.pipeline(transaction=False)
+        if snapshot is not None:
+            _queue_snapshot(pipe, visitor_id, keys, snapshot, now)
         increments: dict[str, dict[str, float]] = {suffix: {} for suffix in ("w", "t", "p", "cart", "dwell")}
         _count(increments, delta)
         _queue_session(pipe, keys, delta, increments["p"])
@@ -222,6 +235,17 @@ class RedisProfileStore:
         pipe.evalsha(self._shas["expire"], len(keys), *keys.values(), self.retention_seconds)
         pipe.xadd(STREAM_KEY, encode_batch(visitor_id, events), maxlen=self.stream_maxlen, approximate=True)
         pipe.execute()
+
+    def recent_visitors(self, since: float, limit: int) -> list[str]:
+        return self.client.zrevrangebyscore(RECENT_KEY, "+inf", since, start=0, num=limit)
+
+    def segment_sizes(self, slug: str, days: int, now: float) -> list[tuple[int, int]]:
+        today = int(now // 86400)
+        span = range(today - days + 1, today + 1)
+        pipe = self.client.pipeline(transaction=False)
+        for day in span:
+            pipe.pfcount(segment_key(slug, day))
+        return list(zip(span, pipe.execute(), strict=True))
 
     def _prune_buckets(self, bucket_key: str, now: float) -> None:
         """Drop buckets that fell out of their window: once per visitor per hour (the marker holding
@@ -276,6 +300,18 @@ class RedisProfileStore:
             return False
 
 
+def _queue_snapshot(pipe, visitor_id: str, keys: dict[str, str], snapshot: Snapshot, now: float) -> None:
+    known = {name: value for name, value in (("last_device", snapshot.device), ("last_country", snapshot.country)) if value}
+    if known:
+        pipe.hset(keys["p"], mapping=known)
+    pipe.zadd(RECENT_KEY, {visitor_id: now})
+    pipe.zremrangebyscore(RECENT_KEY, "-inf", now - RECENT_KEEP_SECONDS)
+    day = int(now // 86400)
+    for slug in snapshot.segments:
+        pipe.pfadd(segment_key(slug, day), visitor_id)
+        pipe.expire(segment_key(slug, day), SEGMENT_DAYS_KEPT * 86400)
+
+
 def _count(increments: dict[str, dict[str, float]], delta: ProfileDelta) -> None:
     """The delta's integer counters, grouped by the hash they live in."""
     buckets = increments["w"]
@@ -311,8 +347,11 @@ def _queue_session(pipe, keys: dict[str, str], delta: ProfileDelta, scalars: dic
 
 def _queue_cart_and_purchases(pipe, keys: dict[str, str], delta: ProfileDelta, increments: dict[str, dict[str, float]]) -> None:
     cart, scalars = delta.cart, increments["p"]
+    # Queued before the increments, which run after the other commands of the pipeline.
     if cart.reset:
-        pipe.delete(keys["cart"])  # queued before the increments, which run after the other commands
+        pipe.delete(keys["cart"])
+    if cart.cleared:
+        pipe.hdel(keys["cart"], *cart.cleared)
     increments["cart"].update(cart.changes)
     if cart.updated_at is not None:
         pipe.hset(keys["p"], "cart_updated_at", cart.updated_at)
@@ -368,7 +407,7 @@ def _queue_merge(pipe, target: dict[str, str], raw: dict[str, Any]) -> None:
 
 
 def _parse_profile(visitor_id: str, replies: list[Any], windows: tuple[Window, ...]) -> Profile:
-    scalars, seen, totals, cart, items, searches, sessions, dwell, votes, window_counts = replies
+    scalars, seen, totals, cart, items, searches, sessions, dwell, votes, window_counts, model = replies
     scroll = (int(scalars.get("scroll_sum", 0)), int(scalars.get("scroll_n", 0)))
     return Profile(
         visitor_id=visitor_id,
@@ -392,6 +431,11 @@ def _parse_profile(visitor_id: str, replies: list[Any], windows: tuple[Window, .
         dwell=_dwell(dwell),
         scroll=scroll,
         down_votes=frozenset(item for item, vote in votes.items() if vote == "down"),
+        last_device=scalars.get("last_device"),
+        last_country=scalars.get("last_country"),
+        persona=model.get("persona"),
+        scores={name[6:]: float(v) for name, v in model.items() if name.startswith("score:")},
+        preferences=tuple(filter(None, model.get("preferences", "").split(","))),
         windows=dict(zip(_longest_first(windows), (int(n) for n in window_counts), strict=True)),
     )
 

@@ -72,7 +72,7 @@ def test_content_views_and_conversion_are_per_session():
 def test_cart_adds_removes_and_purchase_resets():
     delta = delta_for([
         ev("a", "add_to_cart", 1, item="7", quantity=2),
-        ev("b", "remove_from_cart", 2, item="7"),
+        ev("b", "remove_from_cart", 2, item="7", quantity=1),
         ev("c", "add_to_cart", 3, item="8"),
     ])
     assert apply_cart({"9": 1}, delta.cart) == {"9": 1, "7": 1, "8": 1}
@@ -80,6 +80,8 @@ def test_cart_adds_removes_and_purchase_resets():
     assert apply_cart({"9": 1}, after_purchase.cart) == {"8": 1}
     assert (after_purchase.purchases, after_purchase.revenue) == (1, 30.0)
     assert apply_cart({"7": 1}, delta_for([ev("r", "remove_from_cart", 1, item="7", quantity=5)]).cart) == {}
+    whole_line = delta_for([ev("a", "add_to_cart", 1, item="7", quantity=3), ev("r", "remove_from_cart", 2, item="7"), ev("b", "add_to_cart", 3, item="7")])
+    assert apply_cart({"7": 4}, whole_line.cart) == {"7": 1}  # a removal without quantity empties the line
 
 
 def test_dwell_scroll_searches_and_votes():

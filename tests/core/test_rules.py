@@ -27,7 +27,26 @@ def profile_from_spec(data: dict, rule: CompiledRule) -> Profile:
         for hour, count in buckets.items():
             daily[counter][hour // 24] = daily[counter].get(hour // 24, 0) + count
     windows = {w: window_count(hourly.get(w.counter, {}), daily.get(w.counter, {}), w.hours, now_hour) for w in rule.windows}
-    return Profile(visitor_id="v", page_views=data.get("page_views", 0), windows=windows)
+    hours, minutes = (lambda n: NOW - n * 3600), (lambda n: NOW - n * 60)
+    optional = {
+        "last_seen": hours(data["last_seen_hours_ago"]) if "last_seen_hours_ago" in data else None,
+        "cart_updated_at": minutes(data["cart_changed_minutes_ago"]) if "cart_changed_minutes_ago" in data else None,
+        "last_purchase_at": minutes(data["purchase_minutes_ago"]) if "purchase_minutes_ago" in data else None,
+    }
+    return Profile(
+        visitor_id="v",
+        page_views=data.get("page_views", 0),
+        session_starts=tuple(hours(n) for n in data.get("session_hours_ago", [])),
+        cart=data.get("cart", {}),
+        lifetime_value=data.get("lifetime_value", 0.0),
+        dwell={category: tuple(pair) for category, pair in data.get("dwell", {}).items()},
+        recent_items=tuple((f"item-{i}", minutes(n)) for i, n in enumerate(data.get("item_view_minutes_ago", []))),
+        recent_searches=tuple(data.get("recent_searches", [])),
+        persona=data.get("persona"),
+        scores=data.get("scores", {}),
+        windows=windows,
+        **optional,
+    )
 
 
 @pytest.mark.parametrize("case", SPEC["cases"], ids=[c["name"] for c in SPEC["cases"]])
@@ -46,8 +65,8 @@ def test_invalid_rule_names_its_path(case):
     assert str(caught.value).startswith(case["path"] + ": ")
 
 
-def test_error_message_lists_known_operators():
-    with pytest.raises(RuleError, match="unknown operator 'eqq'; known: eq, ne"):
+def test_error_message_lists_the_operators_that_apply():
+    with pytest.raises(RuleError, match="unknown operator 'eqq' for this text condition; use one of eq, ne, in"):
         compile_rule({"field": "context.device", "op": "eqq", "value": "mobile"})
 
 
@@ -72,3 +91,15 @@ def test_a_rule_lists_the_windows_it_reads():
         ]}
     )
     assert {(w.counter, w.hours) for w in rule.windows} == {("page_view|c:books", 24), ("purchase", 168)}
+
+
+def test_explain_reports_what_each_condition_saw():
+    rule = compile_rule({"all": [
+        {"field": "context.device", "op": "eq", "value": "mobile"},
+        {"count": {"event": "page_view", "category": "books", "within_hours": 24}, "op": "gte", "value": 3},
+    ]})
+    window = next(iter(rule.windows))
+    explained = rule.explain(Profile(windows={window: 2}), Context(device="mobile"), NOW)
+    assert explained["condition"] == "all" and explained["matched"] is False
+    assert [(c["saw"], c["matched"]) for c in explained["children"]] == [("mobile", True), (2, False)]
+    assert explained["children"][1]["condition"]["count"]["category"] == "books"

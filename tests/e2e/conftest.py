@@ -12,7 +12,11 @@ from django.core.management import call_command
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 
 CHROMIUM = "/usr/bin/chromium"
+# Headless Chromium announces itself as "HeadlessChrome", which Tailored (rightly) treats as a bot.
+DESKTOP_CHROME = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36"
 CHROMIUM_ARGS = [
+    # Beacons sent while a page unloads carry the browser's own User-Agent, not the context's.
+    f"--user-agent={DESKTOP_CHROME}",
     "--no-sandbox",
     "--disable-gpu",
     "--disable-background-networking",
@@ -21,8 +25,6 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     "--disable-quic",
 ]
-# Headless Chromium announces itself as "HeadlessChrome", which Tailored (rightly) treats as a bot.
-DESKTOP_CHROME = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36"
 
 
 @pytest.fixture(scope="session")

@@ -85,8 +85,10 @@ def test_sessions_follow_inactivity_gaps(store):
 
 def test_cart_purchases_and_lifetime_value(store):
     store.record("v1", [ev("a", "add_to_cart", item="7", quantity=2), ev("b", "add_to_cart", item="8")], NOW)
-    store.record("v1", [ev("c", "remove_from_cart", item="7")], NOW)
+    store.record("v1", [ev("c", "remove_from_cart", item="7", quantity=1)], NOW)
     assert dict(store.get("v1", NOW).cart) == {"7": 1, "8": 1}
+    store.record("v1", [ev("c2", "remove_from_cart", item="8")], NOW)  # the whole line
+    assert dict(store.get("v1", NOW).cart) == {"7": 1}
     store.record("v1", [ev("d", "purchase", order_id="o1", value=120.5, hours_ago=-0.01)], NOW)
     profile = store.get("v1", NOW)
     assert dict(profile.cart) == {}

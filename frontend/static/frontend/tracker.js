@@ -1,73 +1,166 @@
-/* Tailored tracker: plain JavaScript, no build step.
- * Sends behavioural events to /api/events only after consent, and never when the browser
- * asks not to be tracked (Global Privacy Control). */
+/* Tailored tracker: plain JS, no build step (DESIGN.md section 4). */
 (function () {
-  "use strict";
-  var body = document.body;
-  var endpoint = body.getAttribute("data-tl-endpoint") || "/api/events";
+"use strict";
+var d = document, body = d.body, nav = navigator, endpoint = body.dataset.tlEndpoint || "/api/events";
+var queue = [], sent = 0, timer = 0, retryTimer = 0, backoff = 5e3, viewed;
 
-  // Timezone client hint: lets dayparts follow the visitor's clock. Not an identifier.
-  try {
-    var zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
-    if (zone && document.cookie.indexOf("tl_tz=" + encodeURIComponent(zone)) === -1) {
-      document.cookie = "tl_tz=" + encodeURIComponent(zone) + ";path=/;max-age=31536000;SameSite=Lax";
-    }
-  } catch (e) { /* no Intl: the site's timezone is used */ }
+// Timezone hint so dayparts follow the visitor's clock; not an identifier.
+try { var zone = "tl_tz=" + encodeURIComponent(Intl.DateTimeFormat().resolvedOptions().timeZone); } catch (e) {}
+if (zone && d.cookie.indexOf(zone) < 0) d.cookie = zone + ";path=/;max-age=31536000;SameSite=Lax";
 
-  function trackingAllowed() {
-    return body.getAttribute("data-tl-consent") === "granted" && navigator.globalPrivacyControl !== true;
-  }
+function allowed() { return body.dataset.tlConsent === "granted" && !nav.globalPrivacyControl; }
+function product(el) { return +(el.closest("[data-tl-product]") || body).dataset.tlProduct || undefined; }
+function json(events) { return JSON.stringify({ events: events }); }
+function on(target, type, fn, options) { target.addEventListener(type, fn, options); }
 
-  function eventId() {
-    if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
-    var bytes = new Uint8Array(16);
-    crypto.getRandomValues(bytes);
-    return Array.prototype.map.call(bytes, function (b) { return ("0" + b.toString(16)).slice(-2); }).join("");
-  }
+// localStorage may be unavailable or full: then we keep less.
+function load(key) { try { return JSON.parse(localStorage.getItem(key)); } catch (e) {} }
+function save(key, value) { try { value ? localStorage.setItem(key, JSON.stringify(value)) : localStorage.removeItem(key); } catch (e) {} }
 
-  function send(events) {
-    return fetch(endpoint, {
-      method: "POST",
-      credentials: "same-origin",
-      keepalive: true,
-      headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ events: events })
-    });
-  }
+function track(type, fields) {
+  if (!allowed()) return null;
+  var event = { type: type, ts: Date.now(), url: location.pathname, category: body.dataset.tlCategory };
+  // Ids make a resend idempotent; randomUUID needs a secure context.
+  event.id = crypto.randomUUID ? crypto.randomUUID() : Math.random().toString(36).slice(2) + event.ts;
+  for (var key in fields) event[key] = fields[key];  // undefined values vanish in JSON
+  queue.push(event);
+  if (queue.length >= 20) flush();
+  else timer = timer || setTimeout(flush, 2e3);
+  return event;
+}
 
-  function track(type, fields) {
-    if (!trackingAllowed()) return null;
-    var event = { type: type, id: eventId(), ts: Date.now(), url: location.pathname };
-    for (var key in fields) { if (fields[key] !== undefined) event[key] = fields[key]; }
-    return send([event]);
-  }
+// The endpoint takes 100 events and 64 KiB per batch at most: halve until it fits.
+function batches(events) {
+  if (events.length <= 100 && new Blob([json(events)]).size < 6e4) return [events];
+  var half = Math.ceil(events.length / 2);
+  return events.length < 2 ? [] : batches(events.slice(0, half)).concat(batches(events.slice(half)));
+}
 
-  function csrfToken() {
-    var meta = document.querySelector('meta[name="csrf-token"]');
-    return meta ? meta.getAttribute("content") : "";
-  }
+// Undelivered events wait here (max 200, oldest dropped and counted) for a retry with backoff.
+function stash(events) {
+  var stored = (load("tl_queue") || []).concat(events), over = stored.length - 200;
+  if (over > 0) { stored = stored.slice(over); save("tl_dropped", (load("tl_dropped") || 0) + over); }
+  save("tl_queue", stored);
+  retryTimer = retryTimer || setTimeout(function () { retryTimer = 0; backoff = Math.min(backoff * 2, 3e5); flush(); }, backoff);
+}
 
-  window.tailored = {
-    track: track,
-    consent: {
-      /* For a consent-management platform: tailored.consent.set({analytics: true, personalization: true}) */
-      set: function (choices) {
-        return fetch("/consent/", {
-          method: "POST",
-          credentials: "same-origin",
-          headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken() },
-          body: JSON.stringify({ analytics: !!choices.analytics, personalization: !!choices.personalization })
-        }).then(function (response) {
-          if (response.ok) body.setAttribute("data-tl-consent", choices.personalization ? "granted" : "declined");
-          return response;
-        });
-      }
-    }
-  };
+// One batch at a time: keeps the arrival order and the 64 KiB keepalive budget.
+function post(list) {
+  var batch = list.shift();
+  batch && fetch(endpoint, { method: "POST", keepalive: true, headers: { "Content-Type": "application/json" }, body: json(batch) }).then(function (r) {
+    if (r.ok) { sent += batch.length; backoff = 5e3; }
+    // 429 and 5xx may pass later; a 400 or 403 never will.
+    else if (r.status === 429 || r.status >= 500) stash(batch);
+  }, function () { stash(batch); }).then(function () { post(list); });
+}
 
-  var product = body.getAttribute("data-tl-product");
-  track("page_view", {
-    product_id: product ? parseInt(product, 10) : undefined,
-    category: body.getAttribute("data-tl-category") || undefined
+function beacon(batch) {
+  if (!nav.sendBeacon(endpoint, new Blob([json(batch)], { type: "application/json" }))) stash(batch);
+}
+
+// The queue plus what earlier pages stored; a page going away beacons (beacons outlive it).
+function flush(leaving) {
+  clearTimeout(timer); timer = 0;
+  var events = allowed() ? (load("tl_queue") || []).concat(queue) : [];
+  queue = []; save("tl_queue");
+  if (!events.length) return;
+  if (nav.onLine === false) stash(events);
+  else leaving === true ? batches(events).forEach(beacon) : post(batches(events));
+}
+
+function start() {
+  // Once per page, also when consent comes after the page loaded.
+  if (!viewed) viewed = track("page_view", { product_id: product(body), page_type: body.dataset.tlPageType });
+  flush();
+}
+
+// Repeat clicks on one element within 400 ms count once.
+var lastEl, lastAt = 0;
+on(d, "click", function (e) {
+  var el = e.target.closest("[data-track],[data-tl-action],[data-tl-feedback],[id],[role],a,button");
+  if (!el || !allowed() || (el === lastEl && e.timeStamp - lastAt < 400)) return;
+  lastEl = el; lastAt = e.timeStamp;
+  var id = product(el), data = el.dataset, action = data.tlAction, add = action === "add_to_cart", vote = data.tlFeedback;
+  var target = data.track || el.id || el.getAttribute("role") || (el.tagName === "A" ? "link" : el.tagName.toLowerCase());
+  track("click", { target: target.slice(0, 128), x: e.pageX | 0, y: e.pageY | 0, product_id: id });
+  if (!id) return;
+  if (add || action === "remove_from_cart") track(action, { product_id: id, quantity: +data.tlQuantity || 1, price: add && +data.tlPrice || undefined });
+  if (vote === "up" || vote === "down") track("recommendation_feedback", { product_id: id, vote: vote });
+});
+
+// Each depth once per page; measured at most every 200 ms.
+var depths = [25, 50, 75, 100], scrollWait = 0;
+on(window, "scroll", function () {
+  scrollWait = scrollWait || setTimeout(function () {
+    scrollWait = 0;
+    var seen = (scrollY + innerHeight + 2) * 100 / d.documentElement.scrollHeight;
+    while (allowed() && seen >= depths[0]) track("scroll_depth", { depth: depths.shift() });
+  }, 200);
+});
+
+on(d, "submit", function (e) {
+  var form = e.target, query = ((form.elements.q || {}).value || "").trim(), name = form.id || form.getAttribute("name");
+  if ("tlSearch" in form.dataset) query && track("search", { query: query.slice(0, 200) });
+  else if (name && !("tlConsentForm" in form.dataset)) track("form_submit", { form: name });
+});
+
+on(d, "change", function (e) {
+  var f = e.target.closest("[data-tl-filter]");
+  if (f) track("filter_change", { filter: f.dataset.tlFilter || e.target.name, value: e.target.value.slice(0, 128) });
+});
+
+// Media events do not bubble: capture them.
+function media(e) {
+  var m = e.target;
+  track(e.type === "play" ? "video_play" : "video_pause", { video: (m.id || m.currentSrc).slice(0, 256), position: m.currentTime });
+}
+on(d, "play", media, true);
+on(d, "pause", media, true);
+
+// Dwell: visible seconds on the page and in each [data-track-section], sent on leaving.
+var sections = [{ el: body, total: 0, visible: true, since: d.hidden ? 0 : Date.now() }];
+function clock(s, now, stop) {
+  if (s.since) s.total += (now - s.since) / 1e3;
+  s.since = !stop && s.visible ? now : 0;
+}
+var observer = window.IntersectionObserver && new IntersectionObserver(function (entries) {
+  entries.forEach(function (en) { en.target._tl.visible = en.isIntersecting; clock(en.target._tl, Date.now(), d.hidden); });
+});
+[].forEach.call(observer ? d.querySelectorAll("[data-track-section]") : [], function (el) {
+  sections.push(el._tl = { el: el, name: el.dataset.trackSection, total: 0 });
+  observer.observe(el);
+});
+function visibility(e) {
+  var now = Date.now(), leaving = e.type === "pagehide" || d.hidden;
+  sections.forEach(function (s) {
+    clock(s, now, leaving);
+    if (leaving && s.total) track("dwell", { seconds: +s.total.toFixed(1), section: s.name, product_id: product(s.el) });
+    if (leaving) s.total = 0;
   });
+  if (leaving) flush(true);
+}
+on(d, "visibilitychange", visibility);
+on(window, "pagehide", visibility);
+on(window, "online", flush);
+
+// For a consent-management platform: tailored.consent.set({personalization: true}).
+function setConsent(choices) {
+  var meta = d.querySelector("meta[name=csrf-token]"), granted = !!choices.personalization;
+  return fetch("/consent/", {
+    method: "POST", headers: { "Content-Type": "application/json", "X-CSRFToken": meta ? meta.content : "" },
+    body: JSON.stringify({ analytics: !!choices.analytics, personalization: granted })
+  }).then(function (r) {
+    // Withdrawn: start() then forgets what was stored.
+    if (r.ok) { body.dataset.tlConsent = granted ? "granted" : "declined"; start(); }
+    return r;
+  });
+}
+
+window.tailored = {
+  track: track,
+  flush: flush,
+  stats: function () { return { queued: queue.length + (load("tl_queue") || []).length, dropped: load("tl_dropped") || 0, sent: sent }; },
+  consent: { set: setConsent }
+};
+start();
 })();

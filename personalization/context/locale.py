@@ -1,0 +1,57 @@
+"""The visitor's preferred language from Accept-Language: the best-quality well-formed tag,
+normalized to language[-Script][-REGION] ("EN-us" -> "en-US", "zh-hant-tw" -> "zh-Hant-TW")."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+MAX_HEADER_CHARS = 512
+MAX_ENTRIES = 16
+LANGUAGE = re.compile(r"^[a-z]{2,3}$")
+SCRIPT = re.compile(r"^[a-z]{4}$")
+REGION = re.compile(r"^(?:[a-z]{2}|[0-9]{3})$")
+SUBTAG = re.compile(r"^[a-z0-9]{1,8}$")
+
+
+def normalize_tag(tag: str) -> str | None:
+    """A BCP 47 tag reduced to language, script and region; None when it is not well formed.
+    Variants and extensions are dropped: no rule needs them and they multiply distinct values."""
+    subtags = tag.strip().lower().replace("_", "-").split("-")
+    if not LANGUAGE.match(subtags[0]) or not all(SUBTAG.match(part) for part in subtags[1:]):
+        return None
+    parts = [subtags[0]]
+    rest = subtags[1:]
+    if rest and SCRIPT.match(rest[0]):
+        parts.append(rest.pop(0).title())
+    if rest and REGION.match(rest[0]):
+        parts.append(rest[0].upper())
+    return "-".join(parts)
+
+
+def _quality(params: list[str]) -> float | None:
+    for param in params:
+        name, _, value = param.strip().partition("=")
+        if name.strip().lower() == "q":
+            try:
+                quality = float(value)
+            except ValueError:
+                return None
+            return quality if 0.0 <= quality <= 1.0 else None
+    return 1.0
+
+
+@lru_cache(maxsize=1024)
+def locale_from_header(accept_language: str) -> str | None:
+    """The first well-formed tag by quality (ties keep header order); "*" and q=0 are skipped.
+    Cached: browsers send a handful of distinct Accept-Language values."""
+    candidates: list[tuple[float, int, str]] = []
+    for index, entry in enumerate(accept_language[:MAX_HEADER_CHARS].split(",")[:MAX_ENTRIES]):
+        tag, *params = entry.split(";")
+        quality = _quality(params)
+        if not quality:
+            continue
+        normalized = normalize_tag(tag)
+        if normalized is not None:
+            candidates.append((-quality, index, normalized))
+    return min(candidates)[2] if candidates else None
