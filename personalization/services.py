@@ -10,15 +10,28 @@ import re
 import time
 import uuid
 from collections.abc import Sequence
+from datetime import UTC, date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
 from personalization import conf
 from personalization.context import context_from_request
+from personalization.core.context import daypart, weekday
+from personalization.core.rules import CompiledRule
 from personalization.core.segments import matching_segments
-from personalization.core.types import EMPTY_PROFILE, Consent, Event, Profile, Visitor, Window
+from personalization.core.types import (
+    EMPTY_PROFILE,
+    Consent,
+    Context,
+    Event,
+    Profile,
+    Snapshot,
+    Visitor,
+    Window,
+)
 from personalization.profiles.base import RecordResult
 
 from .models import DataRightsAudit
@@ -77,7 +90,51 @@ def record_events(visitor: Visitor, events: Sequence[Event], now: float | None =
     (purchases with their order value) enter here too; see `purchase_event`."""
     if visitor.id is None or not visitor.consent.allows_profile or visitor.context.device == "bot" or not events:
         return RecordResult(stored=(), duplicates=0)
-    return conf.get_profile_store().record(visitor.id, events, time.time() if now is None else now)
+    snapshot = Snapshot(device=visitor.context.device, country=visitor.context.country, segments=visitor.segments)
+    return conf.get_profile_store().record(visitor.id, events, time.time() if now is None else now, snapshot)
+
+
+def live_count(rule: CompiledRule, now: float | None = None, hours: int = 24, limit: int = 10_000) -> tuple[int, int]:
+    """How many of the visitors active in the last `hours` match `rule` now: (matching, scanned).
+    Context conditions see each visitor's last device and country and the site's current time."""
+    now = time.time() if now is None else now
+    store = conf.get_profile_store()
+    visitor_ids = store.recent_visitors(now - hours * 3600, limit)
+    site_time = datetime.fromtimestamp(now, UTC).astimezone(ZoneInfo(settings.TIME_ZONE))
+    matching = 0
+    for start in range(0, len(visitor_ids), 500):
+        profiles = store.get_many(visitor_ids[start : start + 500], now, rule.windows)
+        for profile in profiles.values():
+            context = Context(
+                device=profile.last_device or "desktop",
+                country=profile.last_country,
+                daypart=daypart(site_time.hour),
+                weekday=weekday(site_time),
+                local_hour=site_time.hour,
+            )
+            matching += rule.matches(profile, context, now)
+    return matching, len(visitor_ids)
+
+
+def segment_sizes(slug: str, days: int = 30, now: float | None = None) -> list[tuple[date, int]]:
+    """Distinct visitors in the segment per day (HyperLogLog estimates), oldest first."""
+    sizes = conf.get_profile_store().segment_sizes(slug, days, time.time() if now is None else now)
+    return [(date.fromordinal(date(1970, 1, 1).toordinal() + day), count) for day, count in sizes]
+
+
+def explain_visitor(request: HttpRequest) -> list[dict[str, Any]]:
+    """Every enabled segment, whether this visitor is in it, and why: the value each condition saw."""
+    visitor = resolve_visitor(request)
+    segment_set, _ = segment_cache.current()
+    now = time.time()
+    return [
+        {
+            "segment": definition.slug,
+            "matched": definition.slug in visitor.segments,
+            "explanation": definition.rule.explain(visitor.profile, visitor.context, now),
+        }
+        for definition in segment_set.definitions
+    ]
 
 
 def purchase_event(order_id: str, value: float, items: Sequence[int] = (), currency: str | None = None) -> Event:

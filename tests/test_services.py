@@ -66,3 +66,33 @@ def test_an_invalid_rule_cannot_be_saved():
     with pytest.raises(ValidationError) as caught:
         Segment.objects.create(name="Bad", slug="bad", rule={"field": "context.device", "op": "eqq", "value": "mobile"})
     assert "$.op: unknown operator 'eqq'" in str(caught.value)
+
+
+@pytest.mark.parametrize("store_fixture", ["memory_store", "use_redis_store"])
+def test_live_count_and_daily_sizes_follow_visitors_events(request, store_fixture, client):
+    import json
+    import time as clock
+
+    from personalization.core.rules import compile_rule
+
+    request.getfixturevalue(store_fixture)
+    mobile_fans = compile_rule({"all": [
+        {"count": {"event": "page_view", "category": "electronics", "within_hours": 24}, "op": "gte", "value": 3},
+        {"field": "context.device", "op": "eq", "value": "mobile"},
+    ]})
+    assert services.live_count(mobile_fans) == (0, 0)
+    iphone = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1"
+    for visitor, user_agent in (("1" * 32, iphone), ("2" * 32, DESKTOP_UA)):
+        client.cookies["tl_consent"] = CONSENT_GRANTED
+        client.cookies["tl_vid"] = visitor
+        events = [{"type": "page_view", "id": f"{visitor[:4]}-{i}", "ts": int(clock.time() * 1000), "category": "electronics"} for i in range(3)]
+        response = client.post("/api/events", json.dumps({"events": events}), content_type="application/json", HTTP_USER_AGENT=user_agent)
+        assert response.status_code == 202
+    assert services.live_count(mobile_fans) == (1, 2)
+    # Membership is counted per day from the segments the visitor matched while sending events.
+    client.cookies["tl_vid"] = "1" * 32
+    client.post("/api/events", json.dumps({"events": [{"type": "page_view", "id": "again", "ts": int(clock.time() * 1000)}]}),
+                content_type="application/json", HTTP_USER_AGENT=iphone)
+    (day, count), = services.segment_sizes("electronics-fans", days=1)
+    assert count == 1
+    assert services.segment_sizes("mobile-visitors", days=1)[0][1] == 1

@@ -1,0 +1,119 @@
+"""Segment evaluation speed: 100 segments over 10,000 synthetic profiles, per visitor.
+
+Pure core only (personalization.core): the profiles carry the windowed counts a store would
+return, so this measures the rule engine itself. Baseline in the same run: 100 one-condition
+rules (context.device equality), the cheapest a segment can be.
+
+Run: .venv/bin/python bench/segments.py
+"""
+
+from __future__ import annotations
+
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from personalization.core.rules import compile_rule  # noqa: E402
+from personalization.core.segments import SegmentDefinition, SegmentSet, matching_segments  # noqa: E402
+from personalization.core.types import DAYPARTS, Context, Profile  # noqa: E402
+
+SEGMENTS = 100
+PROFILES = 10_000
+ROUNDS = 3
+SEED = 11
+CATEGORIES = ("electronics", "home-kitchen", "outdoors", "books", "fashion", "beauty")
+
+
+def count(category: str, hours: int, value: int) -> dict:
+    return {"count": {"event": "page_view", "category": category, "within_hours": hours}, "op": "gte", "value": value}
+
+
+def build_rules(rng: random.Random) -> list[dict]:
+    """A realistic mix: windowed counts, profile fields, context, sequences, carts, combinations."""
+    makers = [
+        lambda: count(rng.choice(CATEGORIES), rng.choice((1, 6, 24, 48, 168)), rng.randint(1, 5)),
+        lambda: {"field": "profile.lifetime_value", "op": "gt", "value": rng.choice((100, 500, 1000))},
+        lambda: {"field": "profile.sessions_7d", "op": "gt", "value": rng.randint(1, 6)},
+        lambda: {"field": "context.device", "op": "in", "value": ["mobile", "tablet"]},
+        lambda: {"field": "context.daypart", "op": "eq", "value": rng.choice(DAYPARTS)},
+        lambda: {"sequence": {"views": 3, "within_minutes": rng.choice((10, 30))}},
+        lambda: {"cart_abandoned": {"idle_minutes": rng.choice((30, 60, 1440))}},
+        lambda: {"field": "score.churn_risk", "op": "gte", "value": 0.7},
+        lambda: {"field": "profile.recent_searches", "op": "contains", "value": rng.choice(("tent", "novel"))},
+        lambda: {"avg_dwell": {"category": rng.choice(CATEGORIES)}, "op": "gte", "value": 30},
+    ]
+    rules = []
+    for i in range(SEGMENTS):
+        parts = [rng.choice(makers)() for _ in range(rng.randint(1, 3))]
+        if len(parts) == 1:
+            rules.append(parts[0])
+        else:
+            rules.append({rng.choice(("all", "any")): parts if i % 5 else [parts[0], {"not": parts[1]}]})
+    return rules
+
+
+def build_profiles(rng: random.Random, windows, now: float) -> list[tuple[Profile, Context]]:
+    visitors = []
+    for _ in range(PROFILES):
+        profile = Profile(
+            visitor_id="v",
+            last_seen=now - rng.uniform(0, 3 * 86400),
+            session_starts=tuple(sorted((now - rng.uniform(0, 10 * 86400) for _ in range(rng.randint(0, 8))), reverse=True)),
+            cart={str(rng.randint(1, 60)): 1} if rng.random() < 0.3 else {},
+            cart_updated_at=now - rng.uniform(0, 86400),
+            lifetime_value=rng.choice((0.0, 50.0, 600.0, 1500.0)),
+            recent_items=tuple((str(rng.randint(1, 60)), now - rng.uniform(0, 7200)) for _ in range(rng.randint(0, 20))),
+            recent_searches=tuple(rng.sample(("tent", "novel", "boots", "kettle"), rng.randint(0, 2))),
+            dwell={c: (rng.uniform(0, 300), rng.randint(1, 9)) for c in rng.sample(CATEGORIES, 2)},
+            scores={"churn_risk": rng.random()},
+            windows={w: rng.randint(0, 6) for w in windows},
+        )
+        context = Context(device=rng.choice(("mobile", "desktop", "tablet")), daypart=rng.choice(DAYPARTS))
+        visitors.append((profile, context))
+    return visitors
+
+
+def per_visitor_us(definitions, visitors, now: float) -> list[float]:
+    timings = []
+    clock = time.perf_counter
+    for profile, context in visitors:
+        start = clock()
+        matching_segments(definitions, profile, context, now)
+        timings.append((clock() - start) * 1e6)
+    return timings
+
+
+def p99(values: list[float]) -> float:
+    return sorted(values)[int(len(values) * 0.99) - 1]
+
+
+def main() -> None:
+    rng = random.Random(SEED)
+    now = 1_764_000_000.0
+    segment_set = SegmentSet(tuple(SegmentDefinition(f"s{i}", compile_rule(rule)) for i, rule in enumerate(build_rules(rng))))
+    baseline = tuple(SegmentDefinition(f"b{i}", compile_rule({"field": "context.device", "op": "eq", "value": "mobile"})) for i in range(SEGMENTS))
+    print(f"{SEGMENTS} segments reading {len(segment_set.windows)} windowed counts; building {PROFILES:,} profiles", flush=True)
+    visitors = build_profiles(rng, segment_set.windows, now)
+    rule_timings, base_timings, matched = [], [], 0
+    for round_no in range(ROUNDS):
+        rule_timings += per_visitor_us(segment_set.definitions, visitors, now)
+        base_timings += per_visitor_us(baseline, visitors, now)
+        print(f"round {round_no + 1}/{ROUNDS}: median {statistics.median(rule_timings):.1f} us per visitor", flush=True)
+    matched = sum(len(matching_segments(segment_set.definitions, p, c, now)) for p, c in visitors)
+    rule_median, base_median = statistics.median(rule_timings), statistics.median(base_timings)
+    print(f"\nall {SEGMENTS} segments: median {rule_median:.1f} us, p99 {p99(rule_timings):.1f} us per visitor "
+          f"({matched / PROFILES:.1f} segments matched on average)")
+    print(f"baseline ({SEGMENTS} one-condition rules): median {base_median:.1f} us, p99 {p99(base_timings):.1f} us")
+    print()
+    print(f"segments_p99_us: {p99(rule_timings):.1f}")
+    print(f"segments_baseline_median_us: {base_median:.1f}")
+    print(f"segments_over_baseline_ratio: {rule_median / base_median:.2f}")
+    print(f"segments_median_us: {rule_median:.1f}")
+
+
+if __name__ == "__main__":
+    main()
