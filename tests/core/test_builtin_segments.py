@@ -46,7 +46,7 @@ CONTEXTS = {
 
 
 def test_every_built_in_segment_compiles_against_the_event_registry():
-    for slug, segment in SEGMENTS.items():
+    for segment in SEGMENTS.values():
         compile_rule(segment["rule"], known_events=EVENT_TYPES)
     assert {"new-visitors", "returning-visitors", "frequent-visitors", "cart-abandoners", "high-value-customers",
             "content-explorers", "high-intent", "mobile-morning-visitors", "at-risk-churners"} <= set(SEGMENTS)
