@@ -161,7 +161,7 @@ def main() -> None:
     setup_django("tl-bench-resolve-")
 
     from personalization import conf, services
-    from personalization.context.device import device_class
+    from personalization.context.device import device_facts
     from personalization.core.segments import matching_segments
     from personalization.profiles.redis import visitor_keys
     from personalization.segments import segment_cache
@@ -244,7 +244,7 @@ def main() -> None:
     progress(f"warm-up: {WARMUP} calls per path")
     for fn, prepare, check in paths.values():
         run_timed(fn, WARMUP, prepare, check)
-    hits_before = device_class.cache_info().hits
+    hits_before = device_facts.cache_info().hits
 
     samples: dict[str, list[float]] = {name: [] for name in paths}
     for round_no in range(ROUNDS):
@@ -258,7 +258,7 @@ def main() -> None:
             f"{Summary.of('x', samples['resolve_visitor']).median_ms:.3f} ms"
         )
 
-    cache = device_class.cache_info()
+    cache = device_facts.cache_info()
     assert cache.misses <= 2 and cache.hits - hits_before >= ROUNDS * PER_ROUND, cache
 
     summaries = {name: Summary.of(name, values) for name, values in samples.items()}

@@ -4,15 +4,12 @@ from django.templatetags.static import static
 from django.urls import reverse
 from jinja2 import Environment
 
-from personalization.services import explain_visitor, read_consent
+from personalization.services import explain_visitor, is_editor, read_consent
 
 
 def explanation(request):
     """For a logged-in editor asking with ?explain=1: every segment, matched or not, and why."""
-    if request.GET.get("explain") != "1":
-        return None
-    user = getattr(request, "user", None)
-    if user is None or not user.is_authenticated or not user.has_perm("wagtailadmin.access_admin"):
+    if request.GET.get("explain") != "1" or not is_editor(request):
         return None
     return explain_visitor(request)
 

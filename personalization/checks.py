@@ -29,3 +29,13 @@ def check_profile_store(app_configs, **kwargs):
             )
         ]
     return []
+
+
+@register()
+def check_context_providers(app_configs, **kwargs):
+    """Geo and weather settings that cannot work (a missing GeoIP file, a weather URL without a key...)."""
+    from personalization.context import geo, weather
+
+    return [Error(message, id="personalization.E003") for message in geo.configuration_errors()] + [
+        Error(message, id="personalization.E004") for message in weather.configuration_errors()
+    ]

@@ -40,6 +40,25 @@ DEFAULTS: dict[str, Any] = {
     "WEBHOOK_MAX_ATTEMPTS": 8,
     # Sessions end after this much inactivity.
     "SESSION_GAP_SECONDS": 30 * 60,
+    # Geo: a trusted CDN header (e.g. CF-IPCountry, CloudFront-Viewer-Country) or a GeoIP2 file.
+    # Behind no such CDN, set GEO_COUNTRY_HEADER to None: clients could send the header themselves.
+    "GEO_COUNTRY_HEADER": "HTTP_CF_IPCOUNTRY",
+    "GEO_REGION_HEADER": None,
+    "GEO_CITY_HEADER": None,
+    "GEOIP2_DATABASE": None,
+    "GEO_CLIENT_IP_HEADER": None,
+    "GEO_TRUSTED_PROXY_COUNT": 1,
+    "REFERRER_INTERNAL_HOSTS": [],
+    # Weather (an OpenWeather-compatible API): read from a cache that a refresh fills.
+    "WEATHER_API_URL": None,
+    "WEATHER_API_KEY": None,
+    "WEATHER_REGIONS": {},
+    "WEATHER_TIMEOUT_SECONDS": 0.3,
+    "WEATHER_CACHE_SECONDS": 900,
+    "WEATHER_LOCAL_CACHE_SECONDS": 60,
+    "WEATHER_FETCH_ON_MISS": True,
+    "WEATHER_BREAKER_FAILURES": 5,
+    "WEATHER_BREAKER_COOLDOWN_SECONDS": 60.0,
 }
 
 

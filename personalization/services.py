@@ -122,6 +122,12 @@ def segment_sizes(slug: str, days: int = 30, now: float | None = None) -> list[t
     return [(date.fromordinal(date(1970, 1, 1).toordinal() + day), count) for day, count in sizes]
 
 
+def is_editor(request: HttpRequest) -> bool:
+    """A logged-in user who may use the Wagtail admin: the only one who sees explanations and previews."""
+    user = getattr(request, "user", None)
+    return bool(user is not None and user.is_authenticated and user.has_perm("wagtailadmin.access_admin"))
+
+
 def explain_visitor(request: HttpRequest) -> list[dict[str, Any]]:
     """Every enabled segment, whether this visitor is in it, and why: the value each condition saw."""
     visitor = resolve_visitor(request)

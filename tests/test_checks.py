@@ -16,3 +16,28 @@ def test_redis_without_a_url_is_e002(settings):
 def test_the_defaults_pass(settings):
     settings.PERSONALIZATION = {}
     assert check_profile_store(None) == []
+
+
+def test_a_missing_geoip_file_is_e003(settings, tmp_path):
+    settings.PERSONALIZATION = {"GEOIP2_DATABASE": str(tmp_path / "missing.mmdb")}
+    from personalization.checks import check_context_providers
+
+    assert "personalization.E003" in [e.id for e in check_context_providers(None)]
+
+
+def test_event_types_can_be_added_through_a_wagtail_hook():
+    from wagtail import hooks
+
+    from personalization.apps import PersonalizationConfig
+    from personalization.events.schema import EVENT_TYPES, FieldSpec, validate_events
+
+    def add(register):
+        register("quote_request", {"product_id": FieldSpec(int, required=True, minimum=1)})
+
+    with hooks.register_temporarily("register_tailored_event_types", add):
+        PersonalizationConfig.ready(PersonalizationConfig.create("personalization"))
+    try:
+        events, rejected = validate_events([{"type": "quote_request", "id": "q1", "ts": 1_764_000_000_000, "product_id": 4}], 1_764_000_000)
+        assert rejected == [] and events[0].item == "4"
+    finally:
+        EVENT_TYPES.pop("quote_request", None)

@@ -106,15 +106,16 @@ def region_code(value: str | None, country: str | None) -> str | None:
     return f"{prefix}-{subdivision}"
 
 
-def city_name(value: str | None) -> str | None:
-    """A city name from a header: UTF-8 bytes (WSGI hands them over as latin-1) or URL-encoded,
-    whitespace-collapsed, bounded; None for empty or control characters."""
+def city_name(value: str | None, from_header: bool = True) -> str | None:
+    """A city name, whitespace-collapsed and bounded; None for empty or control characters. A
+    header value is first decoded: UTF-8 bytes (WSGI hands them over as latin-1) or URL-encoded."""
     if not value:
         return None
-    with contextlib.suppress(UnicodeError):
-        value = value.encode("latin-1").decode("utf-8")
-    if "%" in value:
-        value = unquote(value)
+    if from_header:
+        with contextlib.suppress(UnicodeError):
+            value = value.encode("latin-1").decode("utf-8")
+        if "%" in value:
+            value = unquote(value)
     value = " ".join(value.split())
     if not value or len(value) > MAX_CITY_CHARS or CONTROL.search(value):
         return None
@@ -207,7 +208,7 @@ def _facts_from_record(record: dict[str, Any]) -> GeoFacts:
     names = (
         (record.get("city") or {}).get("names") if isinstance(record.get("city"), dict) else None
     )
-    city = city_name(names.get("en")) if isinstance(names, dict) else None
+    city = city_name(names.get("en"), from_header=False) if isinstance(names, dict) else None
     return GeoFacts(country, region, city)
 
 
@@ -235,6 +236,9 @@ def configuration_errors(settings: dict[str, Any] | None = None) -> list[str]:
         value = settings.get(name)
         if value is not None and not (isinstance(value, str) and value.strip()):
             errors.append(f"{name} must be a header name or None.")
+    hops = settings.get("GEO_TRUSTED_PROXY_COUNT", 1)
+    if isinstance(hops, bool) or not isinstance(hops, int) or hops < 1:
+        errors.append("GEO_TRUSTED_PROXY_COUNT must be a whole number of at least 1.")
     return errors
 
 

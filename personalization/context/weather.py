@@ -235,6 +235,7 @@ class OpenWeatherProvider:
         return params
 
     def fetch(self, region_key: str) -> WeatherReport | None:
+        """The region's current weather, or None (failing fast while the breaker is open)."""
         if not self.breaker.allow():
             return None
         try:
@@ -442,9 +443,8 @@ def _read_shared(keys: list[str], now: float) -> None:
     try:
         values = weather_cache().get_many(keys)
     except redis.RedisError:
-        values = [None] * len(
-            keys
-        )  # the page renders without weather; Redis errors surface elsewhere
+        # The page renders without weather (and retries after the memo period).
+        values = [None] * len(keys)
     if len(_local) >= MAX_LOCAL_ENTRIES:
         _local.clear()
     expires = now + float(_setting("WEATHER_LOCAL_CACHE_SECONDS", 60))

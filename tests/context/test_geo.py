@@ -130,6 +130,10 @@ def mmdb(tmp_path):
         {"country": {"iso_code": "GB"}, "subdivisions": [{"iso_code": "ENG"}], "city": {"names": {"en": "London"}}},
     )
     writer.insert_network(IPSet(["2a02:c7f::/32"]), {"country": {"iso_code": "DE"}})
+    writer.insert_network(
+        IPSet(["185.1.2.0/24"]),
+        {"country": {"iso_code": "DE"}, "subdivisions": [{"iso_code": "BY"}], "city": {"names": {"en": "München"}}},
+    )
     writer.insert_network(IPSet(["89.160.20.0/24"]), {"country": {"iso_code": "XX"}})
     path = tmp_path / "city.mmdb"
     writer.to_db_file(str(path))
@@ -140,6 +144,7 @@ def test_database_lookup_by_remote_addr(settings, mmdb):
     config = {"GEO_COUNTRY_HEADER": None, "GEOIP2_DATABASE": mmdb}
     assert geo(settings, config, REMOTE_ADDR="81.2.69.142") == GeoFacts("GB", "GB-ENG", "London")
     assert geo(settings, config, REMOTE_ADDR="2a02:c7f:1::5") == GeoFacts("DE", None, None)
+    assert geo(settings, config, REMOTE_ADDR="185.1.2.3") == GeoFacts("DE", "DE-BY", "München")
     assert geo(settings, config, REMOTE_ADDR="8.8.8.8") is NO_GEO  # not in the database
     assert geo(settings, config, REMOTE_ADDR="89.160.20.1") is NO_GEO  # an unknown marker
 
@@ -201,6 +206,7 @@ def test_configuration_errors(tmp_path, mmdb):
     missing = configuration_errors({"GEOIP2_DATABASE": str(tmp_path / "nope.mmdb")})
     assert len(missing) == 1 and "not a readable file" in missing[0]
     assert "header name" in configuration_errors({"GEO_REGION_HEADER": ""})[0]
+    assert "at least 1" in configuration_errors({"GEO_TRUSTED_PROXY_COUNT": "2"})[0]
 
 
 def test_configuration_error_without_maxminddb(monkeypatch, mmdb):

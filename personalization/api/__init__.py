@@ -1,0 +1,1 @@
+"""The personalization GraphQL API (graphene), composed into the site schema in cms/."""
