@@ -5,7 +5,7 @@ events costs two (dedup and prior state, then every write and the stream append)
 Keys (all expire after the retention period, renewed on every write):
     tl:v1:{vid}:p       hash    scalars (page_views, sessions, cart_updated_at, purchases, ltv, ...)
     tl:v1:{vid}:seen    zset    "first"/"last" scored by epoch seconds (ZADD LT/GT keeps min/max)
-    tl:v1:{vid}:w       hash    time buckets "<counter>|h<epoch hour>" and "<counter>|d<epoch day>"
+    tl:v1:{vid}:w       hash    time buckets: "<counter>|h" -> "<epoch hour>:<n> ..." (48 h), "<counter>|d" -> days (90 d)
     tl:v1:{vid}:t       hash    totals "e:<event type>" and "c:<category>" (page views)
     tl:v1:{vid}:cart    hash    product id -> quantity (lines at 0 or below are ignored and pruned)
     tl:v1:{vid}:items   list    "<item>@<ts>" viewed items, newest first, capped
@@ -23,6 +23,7 @@ Keys (all expire after the retention period, renewed on every write):
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
+from functools import lru_cache
 from typing import Any
 
 import redis
@@ -51,35 +52,48 @@ FLOAT_FIELDS = ("session_start", "cart_updated_at", "ltv", "last_purchase_at")
 
 # Sums the asked-for windows server-side, so a request reads a few integers, not every bucket.
 # Mirrors personalization.core.windows.window_buckets (the reference implementation).
-WINDOWS_LUA = """
-local now_hour = tonumber(ARGV[1])
-local hourly_hours = tonumber(ARGV[2])
+# The whole profile in one call: a request pays redis-py's per-command cost once, not twelve
+# times. Windows are summed server-side so the reply carries a few integers, not every bucket.
+# KEYS: p seen t cart items search sess dwell votes m w. ARGV: current hour, hourly hours, list
+# caps (items, searches, sessions), and the windows as one "counter=hours;..." text (one argument
+# to pack instead of two per window: packing arguments is a request's largest client cost). Each counter's time buckets are
+# one field ("<counter>|h" hourly, "<counter>|d" daily) holding "bucket:count" pairs, so a window
+# costs one HGET and work in proportion to the visitor's activity, not to the window's length.
+# Mirrors personalization.core.windows (the reference implementation).
+READ_LUA = """
+local now_hour, hourly_hours = tonumber(ARGV[1]), tonumber(ARGV[2])
 local today = math.floor(now_hour / 24)
-local result, totals = {}, {}
-for i = 3, #ARGV, 2 do
-  local counter, hours = ARGV[i], tonumber(ARGV[i + 1])
+local counts, parsed = {}, {}
+for counter, hours_text in string.gmatch(ARGV[6], '([^;]+)=(%d+)') do
+  local hours = tonumber(hours_text)
   local hourly = hours <= hourly_hours
-  local span = hourly and hours or math.ceil(hours / 24)
-  local group = counter .. (hourly and '|h' or '|d')
-  -- Windows arrive longest first, so each counter's buckets are read once (one HMGET) and every
-  -- shorter window of that counter is a prefix sum of the same reply.
-  local running = totals[group]
-  if running == nil then
-    local newest = hourly and now_hour or today
-    local fields = {}
-    for k = 0, span - 1 do fields[k + 1] = group .. (newest - k) end
-    running = {}
-    local sum = 0
-    for k, value in ipairs(redis.call('HMGET', KEYS[1], unpack(fields))) do
-      if value then sum = sum + tonumber(value) end
-      running[k] = sum
+  local field = counter .. (hourly and '|h' or '|d')
+  local series = parsed[field]
+  if series == nil then
+    series = {}
+    local raw = redis.call('HGET', KEYS[11], field)
+    if raw then
+      for bucket, n in string.gmatch(raw, '(%d+):(%d+)') do series[#series + 1] = {tonumber(bucket), tonumber(n)} end
     end
-    totals[group] = running
+    parsed[field] = series
   end
-  result[#result + 1] = running[span]
+  local newest = hourly and now_hour or today
+  local oldest = newest - (hourly and hours or math.ceil(hours / 24)) + 1
+  local total = 0
+  for _, entry in ipairs(series) do
+    if entry[1] >= oldest and entry[1] <= newest then total = total + entry[2] end
+  end
+  counts[#counts + 1] = total
 end
-return result
+return {
+  redis.call('HGETALL', KEYS[1]), redis.call('ZMSCORE', KEYS[2], 'first', 'last'),
+  redis.call('HGETALL', KEYS[3]), redis.call('HGETALL', KEYS[4]),
+  redis.call('LRANGE', KEYS[5], 0, ARGV[3] - 1), redis.call('LRANGE', KEYS[6], 0, ARGV[4] - 1),
+  redis.call('LRANGE', KEYS[7], 0, ARGV[5] - 1), redis.call('HGETALL', KEYS[8]),
+  redis.call('HGETALL', KEYS[9]), counts, redis.call('HGETALL', KEYS[10])
+}
 """
+READ_KEYS = ("p", "seen", "t", "cart", "items", "search", "sess", "dwell", "votes", "m", "w")
 
 
 # Rate limit, dedup and prior state in one atomic call. A refused batch consumes no quota and
@@ -93,8 +107,7 @@ redis.call('EXPIRE', KEYS[2], ARGV[4])
 local fresh = {}
 for i = 5, #ARGV do fresh[#fresh + 1] = redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[1]) end
 redis.call('EXPIRE', KEYS[1], ARGV[2])
-return {used + n, redis.call('ZSCORE', KEYS[3], 'last'), redis.call('HGET', KEYS[4], 'session_start'),
-        redis.call('GET', KEYS[5]), fresh}
+return {used + n, redis.call('ZSCORE', KEYS[3], 'last'), redis.call('HGET', KEYS[4], 'session_start'), fresh}
 """
 
 # Many increments of one hash in one command: redis-py's per-command cost, not Redis, is what a
@@ -105,12 +118,42 @@ for i = 2, #ARGV, 2 do redis.call(command, KEYS[1], ARGV[i], ARGV[i + 1]) end
 return 1
 """
 
+# Adds to time-bucket series ("bucket:count bucket:count ...") and drops buckets that fell out of
+# their window as it rewrites them, so no separate pruning pass is needed.
+# KEYS[1]: the bucket hash. ARGV: oldest hour kept, oldest day kept, then (field, bucket, n) triples.
+BUCKETS_LUA = """
+local floor = {h = tonumber(ARGV[1]), d = tonumber(ARGV[2])}
+local pending = {}
+for i = 3, #ARGV, 3 do
+  local field, bucket, n = ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
+  pending[field] = pending[field] or {}
+  pending[field][bucket] = (pending[field][bucket] or 0) + n
+end
+for field, adds in pairs(pending) do
+  local oldest = floor[string.sub(field, -1)]
+  local series = {}
+  local raw = redis.call('HGET', KEYS[1], field)
+  if raw then
+    for bucket, n in string.gmatch(raw, '(%d+):(%d+)') do
+      if tonumber(bucket) >= oldest then series[tonumber(bucket)] = tonumber(n) end
+    end
+  end
+  for bucket, n in pairs(adds) do
+    if bucket >= oldest then series[bucket] = (series[bucket] or 0) + n end
+  end
+  local parts = {}
+  for bucket, n in pairs(series) do parts[#parts + 1] = bucket .. ':' .. n end
+  if #parts > 0 then redis.call('HSET', KEYS[1], field, table.concat(parts, ' ')) else redis.call('HDEL', KEYS[1], field) end
+end
+return 1
+"""
+
 EXPIRE_LUA = """
 for _, key in ipairs(KEYS) do redis.call('EXPIRE', key, ARGV[1]) end
 return 1
 """
 
-SCRIPTS = {"windows": WINDOWS_LUA, "prepare": PREPARE_LUA, "increment": INCREMENT_LUA, "expire": EXPIRE_LUA}
+SCRIPTS = {"read": READ_LUA, "prepare": PREPARE_LUA, "increment": INCREMENT_LUA, "buckets": BUCKETS_LUA, "expire": EXPIRE_LUA}
 
 
 def visitor_keys(visitor_id: str) -> dict[str, str]:
@@ -154,11 +197,7 @@ class RedisProfileStore:
         ids = list(dict.fromkeys(visitor_ids))
         windows = tuple(windows)
         replies = self._with_scripts(lambda: self._read(ids, windows, now))
-        per_visitor = len(replies) // max(len(ids), 1)
-        return {
-            visitor_id: _parse_profile(visitor_id, replies[i * per_visitor : (i + 1) * per_visitor], windows)
-            for i, visitor_id in enumerate(ids)
-        }
+        return {visitor_id: _parse_profile(visitor_id, reply, windows) for visitor_id, reply in zip(ids, replies, strict=True)}
 
     def _with_scripts(self, call):
         """Run `call` with the Lua scripts loaded (once per process, again after a Redis restart).
@@ -178,20 +217,8 @@ class RedisProfileStore:
         return pipe.execute()
 
     def _queue_read(self, pipe, keys: dict[str, str], windows: tuple[Window, ...], now: float) -> None:
-        pipe.hgetall(keys["p"])
-        pipe.zmscore(keys["seen"], ["first", "last"])
-        pipe.hgetall(keys["t"])
-        pipe.hgetall(keys["cart"])
-        pipe.lrange(keys["items"], 0, RECENT_ITEMS - 1)
-        pipe.lrange(keys["search"], 0, RECENT_SEARCHES - 1)
-        pipe.lrange(keys["sess"], 0, RECENT_SESSIONS - 1)
-        pipe.hgetall(keys["dwell"])
-        pipe.hgetall(keys["votes"])
-        args: list[Any] = [hour_bucket(now), HOURLY_HOURS]
-        for window in _longest_first(windows):
-            args += [window.counter, min(window.hours, MAX_WINDOW_HOURS)]
-        pipe.evalsha(self._shas["windows"], 1, keys["w"], *args)
-        pipe.hgetall(keys["m"])
+        args = (hour_bucket(now), HOURLY_HOURS, RECENT_ITEMS, RECENT_SEARCHES, RECENT_SESSIONS, _windows_arg(windows))
+        pipe.evalsha(self._shas["read"], len(READ_KEYS), *(keys[k] for k in READ_KEYS), *args)
 
     # Writing
 
@@ -203,18 +230,16 @@ class RedisProfileStore:
     def _record(self, visitor_id: str, events: Sequence[Event], now: float, snapshot: Snapshot | None) -> RecordResult:
         keys = visitor_keys(visitor_id)
         # Round trip 1: rate limit, dedup and the prior state (PREPARE_LUA).
-        prepare_keys = [keys["ids"], rate_key(visitor_id, int(now // 60)), keys["seen"], keys["p"], f"{keys['w']}:pruned"]
+        prepare_keys = [keys["ids"], rate_key(visitor_id, int(now // 60)), keys["seen"], keys["p"]]
         args = [int(now), self.dedup_seconds, self.rate_limit, 120, *(event.id for event in events)]
         reply = self.client.evalsha(self._shas["prepare"], len(prepare_keys), *prepare_keys, *args)
         if reply[0] == -1:
             return RecordResult(stored=(), duplicates=0, rate_limited=True)
-        _, last_seen, session_start, pruned_hour, marks = reply
+        _, last_seen, session_start, marks = reply
         fresh = [event for event, is_new in zip(events, marks, strict=True) if is_new]
         if fresh:
             prior = PriorState(last_seen=_float(last_seen), session_start=_float(session_start))
             self._write(visitor_id, keys, fresh, delta_for(fresh, prior, self.session_gap), snapshot, now)
-            if pruned_hour != str(hour_bucket(now)):
-                self._prune_buckets(keys["w"], now)
         return RecordResult(stored=tuple(fresh), duplicates=len(events) - len(fresh))
 
     def _write(self, visitor_id: str, keys: dict[str, str], events: list[Event], delta: ProfileDelta, snapshot: Snapshot | None, now: float) -> None:
@@ -222,8 +247,9 @@ class RedisProfileStore:
         pipe = self.client.pipeline(transaction=False)
         if snapshot is not None:
             _queue_snapshot(pipe, visitor_id, keys, snapshot, now)
-        increments: dict[str, dict[str, float]] = {suffix: {} for suffix in ("w", "t", "p", "cart", "dwell")}
+        increments: dict[str, dict[str, float]] = {suffix: {} for suffix in ("t", "p", "cart", "dwell")}
         _count(increments, delta)
+        self._queue_buckets(pipe, keys["w"], _bucket_triples(delta.buckets), now)
         _queue_session(pipe, keys, delta, increments["p"])
         _queue_cart_and_purchases(pipe, keys, delta, increments)
         _queue_recent(pipe, keys, delta)
@@ -236,6 +262,26 @@ class RedisProfileStore:
         pipe.xadd(STREAM_KEY, encode_batch(visitor_id, events), maxlen=self.stream_maxlen, approximate=True)
         pipe.execute()
 
+    def _queue_buckets(self, pipe, bucket_key: str, triples: list[Any], now: float) -> None:
+        if triples:
+            hour = hour_bucket(now)
+            floors = (hour - HOURLY_HOURS + 1, (hour - MAX_WINDOW_HOURS) // 24 + 1)
+            pipe.evalsha(self._shas["buckets"], 1, bucket_key, *floors, *triples)
+
+    def _queue_sorted_lists(self, pipe, source: dict[str, str], target: dict[str, str], dumped: dict[str, Any]) -> None:
+        """Recent items and session starts stay newest first when two visitors' lists meet, so
+        reads never sort."""
+        current = self.client.pipeline(transaction=False)
+        current.lrange(target["items"], 0, -1)
+        current.lrange(target["sess"], 0, -1)
+        items, sessions = current.execute()
+        merged_items = sorted({*items, *dumped["items"]}, key=lambda entry: -float(entry.rpartition("@")[2]))
+        merged_sessions = sorted({*sessions, *dumped["sess"]}, key=float, reverse=True)
+        for key, values, cap in ((target["items"], merged_items, RECENT_ITEMS), (target["sess"], merged_sessions, RECENT_SESSIONS)):
+            if values:
+                pipe.delete(key)
+                pipe.rpush(key, *values[:cap])
+
     def recent_visitors(self, since: float, limit: int) -> list[str]:
         return self.client.zrevrangebyscore(RECENT_KEY, "+inf", since, start=0, num=limit)
 
@@ -247,16 +293,6 @@ class RedisProfileStore:
             pipe.pfcount(segment_key(slug, day))
         return list(zip(span, pipe.execute(), strict=True))
 
-    def _prune_buckets(self, bucket_key: str, now: float) -> None:
-        """Drop buckets that fell out of their window: once per visitor per hour (the marker holding
-        the last pruned hour is read in the dedup round trip), so it costs one extra trip per hour."""
-        hour = hour_bucket(now)
-        self.client.set(f"{bucket_key}:pruned", hour, ex=self.retention_seconds)
-        oldest_hour, oldest_day = hour - HOURLY_HOURS, (hour - MAX_WINDOW_HOURS) // 24
-        stale = [name for name in self.client.hkeys(bucket_key) if _is_stale(name, oldest_hour, oldest_day)]
-        if stale:
-            self.client.hdel(bucket_key, *stale)
-
     def merge(self, source_id: str, target_id: str, now: float) -> None:
         if source_id == target_id:
             return
@@ -265,6 +301,9 @@ class RedisProfileStore:
             return
         dumped = self._read_raw(source)
         pipe = self.client.pipeline(transaction=False)
+        triples = [part for field, raw in dumped["w"].items() for bucket, n in _series(raw).items() for part in (field, bucket, n)]
+        self._queue_sorted_lists(pipe, source, target, dumped)
+        self._queue_buckets(pipe, target["w"], triples, now)
         _queue_merge(pipe, target, dumped)
         for key in target.values():
             pipe.expire(key, self.retention_seconds)
@@ -284,13 +323,13 @@ class RedisProfileStore:
     def erase(self, visitor_id: str) -> None:
         keys = visitor_keys(visitor_id)
         rate_keys = list(self.client.scan_iter(match=f"{KEY_PREFIX}{{{visitor_id}}}:rate:*", count=100))
-        self.client.delete(*keys.values(), f"{keys['w']}:pruned", *rate_keys)
+        self.client.delete(*keys.values(), *rate_keys)
 
     def export(self, visitor_id: str, now: float) -> dict[str, Any]:
         keys = visitor_keys(visitor_id)
         return {
             "profile": profile_to_json(self.get(visitor_id, now)),
-            "counters": {name: int(value) for name, value in self.client.hgetall(keys["w"]).items()},
+            "counters": {name: _series(raw) for name, raw in self.client.hgetall(keys["w"]).items()},
         }
 
     def ping(self) -> bool:
@@ -312,13 +351,20 @@ def _queue_snapshot(pipe, visitor_id: str, keys: dict[str, str], snapshot: Snaps
         pipe.expire(segment_key(slug, day), SEGMENT_DAYS_KEPT * 86400)
 
 
+def _bucket_triples(buckets: Mapping[tuple[str, int], int]) -> list[Any]:
+    """(field, bucket, n) for the hourly and daily series of every counter the delta touched."""
+    triples: list[Any] = []
+    for (counter, hour), count in buckets.items():
+        triples += [f"{counter}|h", hour, count, f"{counter}|d", hour // 24, count]
+    return triples
+
+
+def _series(raw: str) -> dict[int, int]:
+    return {int(bucket): int(n) for bucket, _, n in (pair.partition(":") for pair in raw.split())}
+
+
 def _count(increments: dict[str, dict[str, float]], delta: ProfileDelta) -> None:
-    """The delta's integer counters, grouped by the hash they live in."""
-    buckets = increments["w"]
-    for (counter, hour), count in delta.buckets.items():
-        buckets[f"{counter}|h{hour}"] = count
-        day = f"{counter}|d{hour // 24}"
-        buckets[day] = buckets.get(day, 0) + count
+    """The delta's integer counters (besides time buckets), grouped by the hash they live in."""
     increments["t"].update({f"e:{kind}": n for kind, n in delta.event_counts.items()})
     increments["t"].update({f"c:{category}": n for category, n in delta.category_views.items()})
     if delta.page_views:
@@ -379,7 +425,7 @@ def _queue_recent(pipe, keys: dict[str, str], delta: ProfileDelta) -> None:
 
 def _queue_merge(pipe, target: dict[str, str], raw: dict[str, Any]) -> None:
     """Sum the source's counters into the target (once: the source is deleted in the same pipeline)."""
-    for suffix in ("w", "t", "cart"):
+    for suffix in ("t", "cart"):
         for name, value in raw[suffix].items():
             pipe.hincrby(target[suffix], name, int(value))
     for name, value in raw["dwell"].items():
@@ -400,14 +446,27 @@ def _queue_merge(pipe, target: dict[str, str], raw: dict[str, Any]) -> None:
         pipe.hset(target["votes"], mapping=raw["votes"])
     if raw["ids"]:
         pipe.hset(target["ids"], mapping=raw["ids"])
-    for suffix, cap in (("items", RECENT_ITEMS), ("search", RECENT_SEARCHES), ("sess", RECENT_SESSIONS)):
+    for suffix, cap in (("search", RECENT_SEARCHES),):
         if raw[suffix]:
             pipe.rpush(target[suffix], *raw[suffix])
             pipe.ltrim(target[suffix], 0, cap - 1)
 
 
-def _parse_profile(visitor_id: str, replies: list[Any], windows: tuple[Window, ...]) -> Profile:
-    scalars, seen, totals, cart, items, searches, sessions, dwell, votes, window_counts, model = replies
+@lru_cache(maxsize=64)
+def _windows_arg(windows: tuple[Window, ...]) -> str:
+    """The windows as READ_LUA takes them; the same tuple comes with every request, so it is built once."""
+    return ";".join(f"{w.counter}={min(w.hours, MAX_WINDOW_HOURS)}" for w in windows)
+
+
+def _pairs(flat: list[str]) -> dict[str, str]:
+    """A HGETALL reply as Lua returns it (field, value, field, value...) as a dict."""
+    return dict(zip(flat[::2], flat[1::2], strict=True))
+
+
+def _parse_profile(visitor_id: str, reply: list[Any], windows: tuple[Window, ...]) -> Profile:
+    scalars, seen, totals, cart, items, searches, sessions, dwell, votes, window_counts, model = reply
+    scalars, totals, cart, dwell, votes, model = map(_pairs, (scalars, totals, cart, dwell, votes, model))
+    seen = [_float(value) for value in seen]
     scroll = (int(scalars.get("scroll_sum", 0)), int(scalars.get("scroll_n", 0)))
     return Profile(
         visitor_id=visitor_id,
@@ -416,7 +475,7 @@ def _parse_profile(visitor_id: str, replies: list[Any], windows: tuple[Window, .
         page_views=int(scalars.get("page_views", 0)),
         sessions=int(scalars.get("sessions", 0)),
         session_start=_float(scalars.get("session_start")),
-        session_starts=tuple(sorted((float(s) for s in sessions), reverse=True)),
+        session_starts=tuple(map(float, sessions)),  # newest first: pushed in order, merged sorted
         session_content_views=int(scalars.get("session_content_views", 0)),
         session_converted=scalars.get("session_converted") == "1",
         event_counts={name[2:]: int(v) for name, v in totals.items() if name.startswith("e:")},
@@ -426,7 +485,7 @@ def _parse_profile(visitor_id: str, replies: list[Any], windows: tuple[Window, .
         purchases=int(scalars.get("purchases", 0)),
         lifetime_value=float(scalars.get("ltv", 0.0)),
         last_purchase_at=_float(scalars.get("last_purchase_at")),
-        recent_items=tuple(sorted((_item(entry) for entry in items), key=lambda pair: -pair[1])),
+        recent_items=tuple((item, float(ts)) for item, _, ts in (entry.rpartition("@") for entry in items)),
         recent_searches=tuple(searches),
         dwell=_dwell(dwell),
         scroll=scroll,
@@ -436,13 +495,8 @@ def _parse_profile(visitor_id: str, replies: list[Any], windows: tuple[Window, .
         persona=model.get("persona"),
         scores={name[6:]: float(v) for name, v in model.items() if name.startswith("score:")},
         preferences=tuple(filter(None, model.get("preferences", "").split(","))),
-        windows=dict(zip(_longest_first(windows), (int(n) for n in window_counts), strict=True)),
+        windows=dict(zip(windows, (int(n) for n in window_counts), strict=True)),
     )
-
-
-def _longest_first(windows: tuple[Window, ...]) -> list[Window]:
-    """The order the windows script needs (see WINDOWS_LUA); replies come back in this order."""
-    return sorted(windows, key=lambda w: -w.hours)
 
 
 def _dwell(raw: dict[str, str]) -> dict[str, tuple[float, int]]:
@@ -450,16 +504,5 @@ def _dwell(raw: dict[str, str]) -> dict[str, tuple[float, int]]:
     return {c: (float(raw.get(f"{c}|s", 0.0)), int(raw.get(f"{c}|n", 0))) for c in categories}
 
 
-def _item(entry: str) -> tuple[str, float]:
-    item, _, ts = entry.rpartition("@")
-    return item, float(ts)
-
-
 def _float(value: Any) -> float | None:
     return None if value is None else float(value)
-
-
-def _is_stale(name: str, oldest_hour: int, oldest_day: int) -> bool:
-    bucket = name.rpartition("|")[2]
-    number = int(bucket[1:])
-    return number < oldest_hour if bucket[0] == "h" else number < oldest_day
