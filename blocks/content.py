@@ -1,19 +1,26 @@
 """Content blocks editors compose pages from. Each sets icon, template, preview_value and
-description so the block picker shows a preview."""
+description so the block picker shows a preview. `ContentStreamBlock` is the whole library: what
+a page section, a variant and a fallback may contain."""
 
 from wagtail import blocks
+
+from .commerce import OfferBannerBlock, ProductCarouselBlock, RecommendationBlock
+from .engagement import OnboardingSurveyBlock, PersonalizedMessageBlock
+from .media import ImageWithTextBlock
 
 
 class HeroBlock(blocks.StructBlock):
     heading = blocks.CharBlock(max_length=120)
     subheading = blocks.TextBlock(required=False, max_length=400)
-    cta_label = blocks.CharBlock(required=False, max_length=40)
-    cta_url = blocks.CharBlock(required=False, max_length=300, help_text="A path such as /electronics/ or a full URL.")
-
+    cta_label = blocks.CharBlock(required=False, max_length=40, label="Button label")
+    cta_url = blocks.CharBlock(
+        required=False, max_length=300, label="Button link", help_text="A path such as /electronics/ or a full URL."
+    )
 
     class Meta:
-        icon = "image"
+        icon = "title"
         template = "blocks/hero.html"
+        group = "Content"
         description = "A large banner with a heading, a line of text and a call to action."
         preview_value = {
             "heading": "New season, new gear",
@@ -27,6 +34,7 @@ class RichTextBlock(blocks.RichTextBlock):
     class Meta:
         icon = "pilcrow"
         template = "blocks/rich_text.html"
+        group = "Content"
         description = "Formatted text with headings, links and lists."
         preview_value = "<h2>About us</h2><p>We pick products we would buy ourselves.</p>"
 
@@ -40,6 +48,7 @@ class CTABlock(blocks.StructBlock):
     class Meta:
         icon = "link"
         template = "blocks/cta.html"
+        group = "Content"
         description = "A sentence and a button that leads somewhere."
         preview_value = {"text": "Free delivery on orders over 50.", "button_label": "See offers", "url": "/", "style": "primary"}
 
@@ -49,7 +58,13 @@ class ContentStreamBlock(blocks.StreamBlock):
 
     hero = HeroBlock()
     rich_text = RichTextBlock()
-    cta = CTABlock()
+    cta = CTABlock(label="Call to action")
+    image_text = ImageWithTextBlock(label="Image with text")
+    offer = OfferBannerBlock(label="Offer banner")
+    product_carousel = ProductCarouselBlock()
+    recommendations = RecommendationBlock()
+    message = PersonalizedMessageBlock(label="Personalized message")
+    survey = OnboardingSurveyBlock(label="Onboarding survey")
 
     class Meta:
         icon = "doc-full"

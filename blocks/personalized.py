@@ -1,24 +1,39 @@
 """PersonalizedBlock: ordered variants tagged with segments and context, plus a required fallback.
 
-Tags are stored as slugs, so choosing a variant is a set test with no database query. SSR
+A variant targets segments (any of) and context tags (device, daypart, weekday, country or
+region, weather, UTM campaign), within an optional schedule; the first match wins. Tags are
+stored as slugs and codes, so choosing a variant is a set test with no database query. SSR
 (`render`) and GraphQL (`blocks.graphql`) both call `choose`, which calls the pure
 `core.selection.choose_variant`: the two paths cannot disagree.
+
+Each variant carries a `summary` ("Cart abandoners · mobile") derived from its targeting on every
+save and shown as the collapsed variant's label (`label_format`), so no admin JavaScript is needed.
 """
 
 from __future__ import annotations
 
+import re
+import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
+from django import forms
 from django.core.exceptions import ValidationError
+from django.utils import dateformat, timezone
 from wagtail import blocks
 from wagtail.blocks.stream_block import StreamBlockValidationError, StreamValue
+from wagtail.blocks.struct_block import BlockGroup
 
 from personalization import conf
 from personalization.core.selection import FALLBACK, VariantTags, choose_variant
-from personalization.core.types import DAYPARTS, DEVICES, Visitor
+from personalization.core.types import DAYPARTS, DEVICES, WEATHER_CONDITIONS, WEEKDAYS, Visitor
 
 from .content import ContentStreamBlock
+from .visitors import visitor_of
+
+REGION_CODE = re.compile(r"^[A-Z]{2}(?:-[A-Z0-9]{1,3})?$")
 
 
 def segment_choices() -> list[tuple[str, str]]:
@@ -28,9 +43,30 @@ def segment_choices() -> list[tuple[str, str]]:
     return [(s.slug, s.name) for s in Segment.objects.order_by("name").only("slug", "name")]
 
 
+def segment_names(slugs: Iterable[str]) -> dict[str, str]:
+    """Segment names by slug, in one query (admin only: summaries are built on save and edit)."""
+    from personalization.models import Segment
+
+    slugs = set(slugs)
+    return dict(Segment.objects.filter(slug__in=slugs).values_list("slug", "name")) if slugs else {}
+
+
+def segment_pks(slugs) -> dict[str, int]:
+    """Segment primary keys by slug, in one query: for the reference index ("Used by")."""
+    from personalization.models import Segment
+
+    slugs = set(slugs)
+    return dict(Segment.objects.filter(slug__in=slugs).values_list("slug", "pk")) if slugs else {}
+
+
 class SlugsBlock(blocks.MultipleChoiceBlock):
     """A multiple choice stored as plain slugs. Loading a page skips the choice lookup (which for
     segments is a query) so rendering costs no query per tag; choices still validate on save."""
+
+    def __init__(self, *args, **kwargs):
+        # Checkboxes: every option visible at once (a multiple select hides them behind ctrl-click).
+        kwargs.setdefault("widget", forms.CheckboxSelectMultiple)
+        super().__init__(*args, **kwargs)
 
     def to_python(self, value):
         if value is None:
@@ -38,16 +74,153 @@ class SlugsBlock(blocks.MultipleChoiceBlock):
         return [str(v) for v in value] if isinstance(value, (list, tuple)) else [str(value)]
 
 
+class CodesBlock(blocks.FieldBlock):
+    """A list of short codes, typed comma separated and stored as a JSON list of normalised codes
+    (so choosing compares strings, with no parsing at request time)."""
+
+    def __init__(self, required=False, help_text=None, **kwargs):
+        self.field = forms.CharField(required=required, help_text=help_text, max_length=500)
+        super().__init__(**kwargs)
+
+    def normalise(self, code: str) -> str:
+        return code
+
+    def problem(self, code: str) -> str | None:
+        """Why `code` is not acceptable, or None."""
+        return None
+
+    def to_python(self, value):
+        if not value:
+            return []
+        items = value.split(",") if isinstance(value, str) else value
+        return [code for code in (self.normalise(str(item).strip()) for item in items) if code]
+
+    def get_prep_value(self, value):
+        return self.to_python(value)
+
+    def normalize(self, value):
+        return self.to_python(value)
+
+    def value_for_form(self, value):
+        return ", ".join(self.to_python(value))
+
+    def value_from_form(self, value):
+        return self.to_python(value)
+
+    def clean(self, value):
+        codes = super().clean(value)
+        problems = [problem for problem in map(self.problem, codes) if problem]
+        if problems:
+            raise ValidationError(problems[0])
+        return list(dict.fromkeys(codes))
+
+    def get_searchable_content(self, value):
+        return []
+
+
+class RegionsBlock(CodesBlock):
+    """Countries (ISO 3166-1 alpha-2, "GB") and regions (ISO 3166-2, "GB-ENG", "US-CA")."""
+
+    def normalise(self, code: str) -> str:
+        return code.upper()
+
+    def problem(self, code: str) -> str | None:
+        if REGION_CODE.match(code):
+            return None
+        return f"“{code}” is not an ISO country or region code, such as GB, GB-ENG or US-CA."
+
+
+class CampaignsBlock(CodesBlock):
+    """UTM campaign names, stored as the slugs the context provider makes of utm_campaign."""
+
+    def normalise(self, code: str) -> str:
+        from django.utils.text import slugify
+
+        return slugify(code)[:64].strip("-_")
+
+
+class SummaryBlock(blocks.FieldBlock):
+    """Read-only: the variant's targeting in words, rebuilt on every save."""
+
+    def __init__(self, help_text=None, **kwargs):
+        self.field = forms.CharField(
+            required=False,
+            help_text=help_text,
+            widget=forms.TextInput(attrs={"readonly": "readonly", "tabindex": "-1"}),
+        )
+        super().__init__(**kwargs)
+
+    def get_searchable_content(self, value):
+        return []
+
+
 class VariantBlock(blocks.StructBlock):
-    label = blocks.CharBlock(required=False, max_length=80, help_text="For editors, e.g. 'Electronics fans'.")
+    label = blocks.CharBlock(
+        required=False, max_length=80, help_text="For editors, e.g. 'Spring sale for app users'. Optional."
+    )
     segments = SlugsBlock(choices=segment_choices, required=False, help_text="Shown to visitors in any of these segments.")
     devices = SlugsBlock(choices=[(d, d.title()) for d in DEVICES if d != "bot"], required=False)
-    dayparts = SlugsBlock(choices=[(d, d.title()) for d in DAYPARTS], required=False)
+    dayparts = SlugsBlock(
+        choices=[(d, d.title()) for d in DAYPARTS], required=False, help_text="In the visitor's local time."
+    )
+    weekdays = SlugsBlock(choices=[(d, d.title()) for d in WEEKDAYS], required=False)
+    regions = RegionsBlock(help_text="Countries or regions as ISO codes, comma separated: GB, GB-ENG, US-CA.")
+    weather = SlugsBlock(choices=[(w, w.title()) for w in WEATHER_CONDITIONS], required=False)
+    campaigns = CampaignsBlock(help_text="UTM campaigns (the utm_campaign of the link), comma separated.")
+    starts_at = blocks.DateTimeBlock(required=False, help_text="Shown from this moment. Optional.")
+    ends_at = blocks.DateTimeBlock(required=False, help_text="Hidden from this moment. Optional.")
+    summary = SummaryBlock(help_text="The audience in words, shown when the variant is collapsed; updated on save.")
     content = ContentStreamBlock()
 
     class Meta:
         icon = "user"
-        label_format = "{label}"
+        label_format = "{summary}"
+        form_layout = BlockGroup(
+            children=[
+                "label",
+                "segments",
+                BlockGroup(
+                    heading="Context",
+                    children=["devices", "dayparts", "weekdays", "regions", "weather", "campaigns"],
+                    help_text="Each kind you tick must match; leave a kind empty to accept any.",
+                    icon="sliders",
+                    classname="collapsed",
+                ),
+                BlockGroup(heading="Schedule", children=["starts_at", "ends_at"], icon="calendar", classname="collapsed"),
+                "content",
+            ],
+            settings=["summary"],
+        )
+
+    def clean(self, value):
+        value = super().clean(value)
+        starts_at, ends_at = _aware(value["starts_at"]), _aware(value["ends_at"])
+        if starts_at and ends_at and ends_at <= starts_at:
+            raise blocks.StructBlockValidationError(
+                block_errors={"ends_at": ValidationError("The end must come after the start.")}
+            )
+        value["summary"] = summary_label(value, segment_names(value["segments"] or ()))
+        return value
+
+    def get_form_state(self, value):
+        # The collapsed label reads `summary`: fill it for variants saved before it existed.
+        state = super().get_form_state(value)
+        if value is not None:
+            state["summary"] = summary_label(value, segment_names(value["segments"] or ()))
+        return state
+
+    def extract_references(self, value):
+        """Wagtail's reference index: the variant's content, and each segment it is tagged
+        with, so a segment's "Used by" lists the pages that target it."""
+        yield from self.references(value, segment_pks(value["segments"] or ()))
+
+    def references(self, value, pks: dict[str, int]):
+        from personalization.models import Segment
+
+        yield from super().extract_references(value)
+        for slug in value["segments"] or ():
+            if slug in pks:
+                yield Segment, str(pks[slug]), "segments", "segments"
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,13 +233,17 @@ class Choice:
 
 
 class PersonalizedBlock(blocks.StructBlock):
-    variants = blocks.ListBlock(VariantBlock(), default=[], help_text="The first matching variant is shown.")
+    # Collapsed: the editor sees one summary line per variant ("Cart abandoners · mobile").
+    variants = blocks.ListBlock(
+        VariantBlock(), default=[], collapsed=True, help_text="The first matching variant is shown."
+    )
     # Not `required=True`: the generic "This field is required" would hide why it matters.
     fallback = ContentStreamBlock(required=False, help_text="Shown to everyone no variant matches. Required.")
 
     class Meta:
         icon = "group"
         template = "blocks/personalized.html"
+        group = "Personalization"
         description = "Different content for different audiences, with a fallback for everyone else."
         preview_value = {"variants": [], "fallback": [("hero", {"heading": "Welcome"})]}
 
@@ -79,30 +256,86 @@ class PersonalizedBlock(blocks.StructBlock):
             )
         return value
 
-    def choose(self, value: Any, visitor: Visitor | None) -> Choice:
-        """The variant this visitor sees; the fallback when personalization is off or unknown."""
+    def extract_references(self, value):
+        """As StructBlock's, but the segments of all variants are looked up in one query."""
+        variants = value["variants"]
+        pks = segment_pks(slug for bound in variants.bound_blocks for slug in bound.value["segments"] or ())
+        variant_block = self.child_blocks["variants"].child_block
+        for bound in variants.bound_blocks:
+            for model, pk, model_path, content_path in variant_block.references(bound.value, pks):
+                yield model, pk, f"variants.item.{model_path}", f"variants.{bound.id}.{content_path}"
+        for name, block in self.child_blocks.items():
+            if name == "variants":
+                continue
+            for model, pk, model_path, content_path in block.extract_references(value.get(name, block.get_default())):
+                yield model, pk, f"{name}.{model_path}" if model_path else name, f"{name}.{content_path}" if content_path else name
+
+    def choose(self, value: Any, visitor: Visitor | None, now: float | None = None) -> Choice:
+        """The variant this visitor sees at `now` (default: the current time); the fallback when
+        personalization is off or the visitor unknown."""
         if visitor is None or not conf.get("ENABLED"):
             return Choice(FALLBACK, "Fallback", value["fallback"])
         variants = value["variants"]
         tags = [_tags(bound.id or str(i), bound.value) for i, bound in enumerate(variants.bound_blocks)]
-        index = choose_variant(tags, visitor.segments, visitor.context)
+        index = choose_variant(tags, visitor.segments, visitor.context, time.time() if now is None else now)
         if index is None:
             return Choice(FALLBACK, "Fallback", value["fallback"])
         chosen = variants.bound_blocks[index]
-        return Choice(tags[index].key, chosen.value["label"] or f"Variant {index + 1}", chosen.value["content"])
+        label = chosen.value["label"] or chosen.value.get("summary") or f"Variant {index + 1}"
+        return Choice(tags[index].key, label, chosen.value["content"])
 
     def get_context(self, value, parent_context=None):
         context = super().get_context(value, parent_context=parent_context)
-        request = (parent_context or {}).get("request")
-        visitor = request.visitor if request is not None and conf.get("ENABLED") else None
-        context["choice"] = self.choose(value, visitor)
+        context["choice"] = self.choose(value, visitor_of(parent_context))
         return context
 
 
+def summary_label(variant: Mapping[str, Any], names: Mapping[str, str]) -> str:
+    """The variant's targeting in words, e.g. "Cart abandoners · mobile"; the editor's label
+    first when they gave one ("App promo: Cart abandoners · mobile")."""
+    either = " or ".join
+    parts = [
+        either(names.get(slug, slug) for slug in variant.get("segments") or ()),
+        either(variant.get("devices") or ()),
+        either(variant.get("dayparts") or ()),
+        ", ".join(day.title() for day in variant.get("weekdays") or ()),
+        either(variant.get("regions") or ()),
+        either(variant.get("weather") or ()),
+        either(f"campaign {c}" for c in variant.get("campaigns") or ()),
+    ]
+    starts_at, ends_at = _aware(variant.get("starts_at")), _aware(variant.get("ends_at"))
+    if starts_at:
+        parts.append(f"from {_when(starts_at)}")
+    if ends_at:
+        parts.append(f"until {_when(ends_at)}")
+    targeting = " · ".join(part for part in parts if part)
+    label = (variant.get("label") or "").strip()
+    if not label or label == targeting:
+        return targeting or "Everyone (no targeting)"
+    return f"{label}: {targeting}" if targeting else f"{label}: everyone"
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is None or timezone.is_aware(value):
+        return value
+    return timezone.make_aware(value)
+
+
+def _when(moment: datetime) -> str:
+    return dateformat.format(timezone.localtime(moment), "j M Y H:i")
+
+
 def _tags(key: str, variant: Any) -> VariantTags:
+    starts_at, ends_at = _aware(variant.get("starts_at")), _aware(variant.get("ends_at"))
     return VariantTags(
         key=key,
         segments=frozenset(variant["segments"] or ()),
         devices=frozenset(variant["devices"] or ()),
         dayparts=frozenset(variant["dayparts"] or ()),
+        weekdays=frozenset(variant.get("weekdays") or ()),
+        regions=frozenset(variant.get("regions") or ()),
+        weather=frozenset(variant.get("weather") or ()),
+        campaigns=frozenset(variant.get("campaigns") or ()),
+        starts_at=starts_at.timestamp() if starts_at else None,
+        ends_at=ends_at.timestamp() if ends_at else None,
     )

@@ -1,8 +1,13 @@
-"""The demo shop's page types. Pages hold content; personalization lives in their blocks."""
+"""The demo shop's page types. Pages hold content; personalization lives in their blocks.
+
+Pages with sections (home, landing, article) can be previewed as an audience: see
+`AudiencePreviewMixin` and frontend.preview.
+"""
 
 from __future__ import annotations
 
 from django.db import models
+from django.template.response import TemplateResponse
 from grapple.models import (
     GraphQLFloat,
     GraphQLForeignKey,
@@ -14,29 +19,43 @@ from grapple.models import (
 from modelcluster.contrib.taggit import ClusterTaggableManager
 from modelcluster.fields import ParentalKey
 from taggit.models import TaggedItemBase
-from wagtail import blocks as wagtail_blocks
 from wagtail.admin.panels import FieldPanel
 from wagtail.fields import StreamField
 from wagtail.models import Page
 from wagtail.search import index
 
-from blocks.content import CTABlock, HeroBlock, RichTextBlock
+from blocks.content import ContentStreamBlock
 from blocks.personalized import PersonalizedBlock
+from frontend import preview
 
 
-class HomeStreamBlock(wagtail_blocks.StreamBlock):
-    hero = HeroBlock()
-    rich_text = RichTextBlock()
-    cta = CTABlock()
+class SectionStreamBlock(ContentStreamBlock):
+    """A page's sections: every content block, and PersonalizedBlock around any of them."""
+
     personalized = PersonalizedBlock()
 
 
-class HomePage(Page):
-    body = StreamField(HomeStreamBlock(), blank=True)
+class AudiencePreviewMixin:
+    """Wagtail's preview, as an audience: the mode menu offers one per segment, and a picker above
+    the page sets any mix of segments and context (frontend.preview explains how)."""
+
+    @property
+    def preview_modes(self):
+        return preview.preview_modes()
+
+    def serve_preview(self, request, mode_name):
+        audience = preview.apply_audience(request, mode_name)
+        context = self.get_preview_context(request, mode_name)
+        context["preview_audience"] = audience
+        return TemplateResponse(request, self.get_preview_template(request, mode_name), context)
+
+
+class HomePage(AudiencePreviewMixin, Page):
+    body = StreamField(SectionStreamBlock(), blank=True)
 
     content_panels = [*Page.content_panels, FieldPanel("body")]
     graphql_fields = [GraphQLStreamfield("body")]
-    subpage_types = ["cms.CategoryPage"]
+    subpage_types = ["cms.CategoryPage", "cms.LandingPage", "cms.ArticleIndexPage"]
     max_count = 1
 
     def get_context(self, request, *args, **kwargs):
@@ -55,7 +74,9 @@ class CategoryPage(Page):
 
     def get_context(self, request, *args, **kwargs):
         context = super().get_context(request, *args, **kwargs)
-        context["products"] = ProductPage.objects.live().filter(category=self).order_by("title")
+        products = ProductPage.objects.live().filter(category=self).select_related("image")
+        # Renditions prefetched: the grid's images cost one query, not one per product.
+        context["products"] = products.prefetch_related("image__renditions").order_by("title")
         return context
 
 
@@ -89,4 +110,54 @@ class ProductPage(Page):
         GraphQLImage("image"),
     ]
     parent_page_types = ["cms.CategoryPage"]
+    subpage_types: list[str] = []
+
+
+class LandingPage(AudiencePreviewMixin, Page):
+    """A campaign page: its sections' variants usually target a place, a time or a campaign."""
+
+    intro = models.TextField(blank=True, help_text="A line for search results and link previews.")
+    body = StreamField(SectionStreamBlock(), blank=True)
+
+    content_panels = [*Page.content_panels, FieldPanel("intro"), FieldPanel("body")]
+    search_fields = [*Page.search_fields, index.SearchField("intro")]
+    graphql_fields = [GraphQLString("intro"), GraphQLStreamfield("body")]
+    parent_page_types = ["cms.HomePage"]
+    subpage_types: list[str] = []
+
+
+class ArticleIndexPage(Page):
+    intro = models.TextField(blank=True)
+
+    content_panels = [*Page.content_panels, FieldPanel("intro")]
+    graphql_fields = [GraphQLString("intro")]
+    parent_page_types = ["cms.HomePage"]
+    subpage_types = ["cms.ArticlePage"]
+    max_count = 1
+
+    def get_context(self, request, *args, **kwargs):
+        context = super().get_context(request, *args, **kwargs)
+        articles = ArticlePage.objects.child_of(self).live().select_related("category")
+        context["articles"] = articles.order_by("-first_published_at", "title")
+        return context
+
+
+class ArticlePage(AudiencePreviewMixin, Page):
+    """Editorial content; its page views mark visitors as content explorers."""
+
+    intro = models.TextField()
+    category = models.ForeignKey(
+        CategoryPage, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text="The department the article is about (tracked with its page views).",
+    )
+    body = StreamField(SectionStreamBlock(), blank=True)
+
+    content_panels = [*Page.content_panels, FieldPanel("intro"), FieldPanel("category"), FieldPanel("body")]
+    search_fields = [*Page.search_fields, index.SearchField("intro"), index.SearchField("body")]
+    graphql_fields = [
+        GraphQLString("intro"),
+        GraphQLForeignKey("category", "cms.CategoryPage"),
+        GraphQLStreamfield("body"),
+    ]
+    parent_page_types = ["cms.ArticleIndexPage"]
     subpage_types: list[str] = []

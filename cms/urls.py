@@ -1,18 +1,21 @@
 from django.conf import settings
 from django.urls import include, path
 from django.views.decorators.csrf import csrf_exempt
-from graphene_django.views import GraphQLView
 from wagtail import urls as wagtail_urls
 from wagtail.admin import urls as wagtailadmin_urls
 from wagtail.documents import urls as wagtaildocs_urls
 
+from personalization.api.views import TailoredGraphQLView
+
 urlpatterns = [
     path("admin/", include(wagtailadmin_urls)),
     path("documents/", include(wagtaildocs_urls)),
-    # Headless clients post JSON from their own origin; CSRF does not apply to them.
-    path("graphql/", csrf_exempt(GraphQLView.as_view(graphiql=settings.DEBUG)), name="graphql"),
+    # Headless clients post JSON from their own origin; CSRF does not apply to them. The view adds
+    # persisted operations, query limits, server-to-server visitors and CORS (issue 6).
+    path("graphql/", csrf_exempt(TailoredGraphQLView.as_view(graphiql=settings.DEBUG)), name="graphql"),
     path("api/", include("personalization.urls")),
     path("", include("frontend.urls")),
+    path("", include("blocks.urls")),
     path("", include(wagtail_urls)),
 ]
 

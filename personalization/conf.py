@@ -59,6 +59,29 @@ DEFAULTS: dict[str, Any] = {
     "WEATHER_FETCH_ON_MISS": True,
     "WEATHER_BREAKER_FAILURES": 5,
     "WEATHER_BREAKER_COOLDOWN_SECONDS": 60.0,
+    # GraphQL limits (issue 6). Depth counts nested fields; cost is 1 per field, a list field's
+    # selection multiplied by its first/last/limit/perPage argument (else GRAPHQL_DEFAULT_LIST_SIZE).
+    "GRAPHQL_MAX_DEPTH": 12,
+    "GRAPHQL_MAX_COST": 5000,
+    "GRAPHQL_MAX_LIST_SIZE": 100,
+    "GRAPHQL_DEFAULT_LIST_SIZE": 10,
+    "GRAPHQL_MAX_DOCUMENT_CHARS": 50_000,
+    # Persisted operations: the documents in GRAPHQL_OPERATIONS_DIR (None: BASE_DIR/graphql/operations),
+    # asked for by {"id": "<file stem or sha256 of the file>"}. Set GRAPHQL_PERSISTED_ONLY to True in
+    # production so only those documents run.
+    "GRAPHQL_PERSISTED_ONLY": False,
+    "GRAPHQL_OPERATIONS_DIR": None,
+    # Introspection (__schema, __type) for everyone: None follows DEBUG. Editors may always introspect;
+    # headless developers otherwise use the committed graphql/schema.graphql.
+    "GRAPHQL_INTROSPECTION": None,
+    # Origins of headless frontends that may call /graphql/ from the browser, e.g.
+    # ["https://shop.example.com"] (exact scheme://host[:port]; no wildcards, as credentials are allowed).
+    "CORS_ORIGINS": [],
+    "CORS_MAX_AGE": 3600,
+    # Server-to-server API keys: verified keys are remembered per process this long (a revoked key
+    # is refused by other processes after at most this delay); last_used_at is written at most this often.
+    "API_KEY_CACHE_SECONDS": 5.0,
+    "API_KEY_TOUCH_SECONDS": 60,
 }
 
 

@@ -2,7 +2,7 @@ from django.utils.cache import patch_cache_control, patch_vary_headers
 from django.utils.functional import SimpleLazyObject
 
 from . import conf
-from .services import CONSENT_MAX_AGE, resolve_visitor
+from .services import CONSENT_MAX_AGE, resolve_visitor, set_consent
 
 
 class VisitorMiddleware:
@@ -21,6 +21,7 @@ class VisitorMiddleware:
         if hasattr(request, "_tailored_visitor") or hasattr(request, "_tailored_consent"):
             patch_vary_headers(response, ("Cookie", "User-Agent"))
             patch_cache_control(response, private=True)
+        _apply_cookie_changes(request, response)
         new_id = getattr(request, "_tailored_new_visitor_id", None)
         if new_id:  # set at login: the visitor now goes by their user's pseudonymous id
             response.set_cookie(
@@ -28,3 +29,13 @@ class VisitorMiddleware:
                 samesite="Lax", secure=request.is_secure(),
             )
         return response
+
+
+def _apply_cookie_changes(request, response) -> None:
+    """Cookie changes asked for where no response is at hand (GraphQL mutations)."""
+    granted = getattr(request, "_tailored_consent_update", None)
+    if granted is not None:
+        set_consent(request, response, granted)
+    if getattr(request, "_tailored_forget", False):
+        response.delete_cookie(conf.get("VISITOR_COOKIE"), samesite="Lax")
+        response.delete_cookie(conf.get("CONSENT_COOKIE"), samesite="Lax")

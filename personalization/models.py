@@ -111,3 +111,25 @@ class WebhookDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.topic} -> {self.url} ({self.status})"
+
+
+class ApiKey(models.Model):
+    """A key the server of a headless frontend sends (X-Tailored-Key) to act for its visitors
+    (issue 6). Only the SHA-256 of the key is stored: the key itself is shown once, at creation."""
+
+    name = models.CharField(max_length=100, help_text=_("Which frontend or server uses this key."))
+    prefix = models.CharField(
+        max_length=8, db_index=True, editable=False, help_text=_("The key's first 8 characters, to tell keys apart.")
+    )
+    hashed_key = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    active = models.BooleanField(default=True, help_text=_("Revoked keys stay listed but are refused."))
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("API key")
+        verbose_name_plural = _("API keys")
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"

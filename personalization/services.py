@@ -37,6 +37,7 @@ from personalization.profiles.base import RecordResult
 from .models import DataRightsAudit
 from .models import Event as StoredEvent
 from .segments import segment_cache
+from .server_visitors import server_visitor
 
 logger = logging.getLogger(__name__)
 
@@ -51,9 +52,13 @@ def resolve_visitor(request: HttpRequest, now: float | None = None) -> Visitor:
     if cached is not None:
         return cached
     now = time.time() if now is None else now
-    consent = read_consent(request)
-    visitor_id = _visitor_id(request) if consent.allows_profile else None
-    context = context_from_request(request, now)
+    server = server_visitor(request)  # a headless frontend's server acting for its visitor (issue 6)
+    if server is not None:
+        consent, visitor_id, context = server.consent, server.visitor_id, server.context(now)
+    else:
+        consent = read_consent(request)
+        visitor_id = _visitor_id(request) if consent.allows_profile else None
+        context = context_from_request(request, now)
     segment_set, windows = segment_cache.current()
     profile = _read_profile(visitor_id, now, windows) if visitor_id and context.device != "bot" else EMPTY_PROFILE
     segments = matching_segments(segment_set.definitions, profile, context, now)

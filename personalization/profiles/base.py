@@ -42,6 +42,9 @@ class ProfileStore(Protocol):
     def segment_sizes(self, slug: str, days: int, now: float) -> list[tuple[int, int]]:
         """(epoch day, distinct visitors) for the last `days` days, oldest first (HyperLogLog)."""
 
+    def set_preferences(self, visitor_id: str, categories: Sequence[str]) -> None:
+        """Replace the categories the visitor chose in the onboarding survey."""
+
     def merge(self, source_id: str, target_id: str, now: float) -> None:
         """Fold one visitor's profile into another's (anonymous -> logged in), then remove the
         source: counters are summed once, and replays of the source's events stay duplicates."""

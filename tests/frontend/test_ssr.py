@@ -25,7 +25,8 @@ def test_a_new_visitor_sees_the_fallback_and_the_consent_banner(client):
     assert FALLBACK_HERO in html
     assert ELECTRONICS_HERO not in html
     assert 'class="consent-banner"' in html
-    assert ssr_variants(html) == ["fallback", "fallback"]
+    # The first two sections are targeted by segments and device only (later ones by daypart too).
+    assert ssr_variants(html)[:2] == ["fallback", "fallback"]
 
 
 def test_an_electronics_fan_sees_the_electronics_hero(client):

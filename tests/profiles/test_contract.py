@@ -149,3 +149,10 @@ def test_export_holds_the_profile_and_raw_counters(store):
 def test_empty_batch_changes_nothing(store):
     assert store.record("v1", [], NOW).stored == ()
     assert store.get("v1", NOW).page_views == 0
+
+
+def test_onboarding_preferences_replace_the_previous_answer(store):
+    store.set_preferences("v1", ["books", "outdoors"])
+    store.set_preferences("v1", ["outdoors", "beauty"])
+    assert store.get("v1", NOW).preferences == ("outdoors", "beauty")
+    assert store.export("v1", NOW)["profile"]["preferences"] == ["outdoors", "beauty"]

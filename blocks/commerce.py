@@ -1,0 +1,177 @@
+"""Shop blocks: an offer banner that hides itself once expired, a product carousel (picked
+products or a query) and a recommendation block with thumbs up/down feedback.
+
+Product lists come from `blocks.products` (imported as `catalog`) in a constant number of queries per block, whatever
+the number of products (issue 5: the homepage has no N+1).
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.utils import dateformat, timezone
+from wagtail import blocks
+from wagtail.blocks.list_block import ListBlockValidationError
+
+from personalization.core.types import Visitor
+
+from . import products as catalog
+from .visitors import visitor_of
+
+PRODUCT_SOURCES = [
+    ("manual", "Products I pick"),
+    ("category", "Products of a category"),
+    ("tag", "Products with a tag"),
+    ("recently_viewed", "What the visitor viewed recently"),
+    ("trending", "Trending this week"),
+    ("recommended", "Recommended for the visitor"),
+]
+STRATEGIES = [
+    ("recommended", "Recommended for the visitor"),
+    ("trending", "Trending this week"),
+    ("recently_viewed", "What the visitor viewed recently"),
+]
+
+
+def aware(value: datetime | None) -> datetime | None:
+    """A stored datetime as an aware one (naive values are in the site's time zone)."""
+    if value is None or timezone.is_aware(value):
+        return value
+    return timezone.make_aware(value)
+
+
+class ProductChooserBlock(blocks.PageChooserBlock):
+    """A product page. Loading a list of them is one query that also brings each product's
+    category, image and renditions (what a product card needs)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(page_type=catalog.PRODUCT_MODEL, **kwargs)
+
+    def bulk_to_python(self, values):
+        found = catalog.product_queryset(live=False).in_bulk([v for v in values if v is not None])
+        return [found.get(v) for v in values]
+
+
+class OfferBannerBlock(blocks.StructBlock):
+    heading = blocks.CharBlock(max_length=120)
+    text = blocks.TextBlock(required=False, max_length=300)
+    code = blocks.CharBlock(max_length=40, help_text="The code visitors enter at checkout, e.g. SPRING20.")
+    expires_at = blocks.DateTimeBlock(help_text="From this moment the banner hides itself.")
+    button_label = blocks.CharBlock(required=False, max_length=40)
+    url = blocks.CharBlock(required=False, max_length=300, help_text="A path such as /fashion/ or a full URL.")
+
+    class Meta:
+        icon = "tag"
+        template = "blocks/offer_banner.html"
+        group = "Shop"
+        description = "A discount code with an expiry date; it disappears once the offer has expired."
+
+    def get_preview_value(self):
+        # A fixed preview date would expire (and hide the preview) one day.
+        return self.to_python(
+            {
+                "heading": "20% off everything outdoors",
+                "text": "Tents, boots and packs for your next weekend outside.",
+                "code": "TRAIL20",
+                "expires_at": (timezone.now() + timedelta(days=14)).isoformat(),
+                "button_label": "Shop outdoors",
+                "url": "/",
+            }
+        )
+
+    def is_active(self, value: Any, now: float | None = None) -> bool:
+        expires_at = aware(value["expires_at"])
+        return expires_at is not None and expires_at.timestamp() > (time.time() if now is None else now)
+
+    def get_context(self, value, parent_context=None):
+        context = super().get_context(value, parent_context=parent_context)
+        context["active"] = self.is_active(value)
+        expires_at = aware(value["expires_at"])
+        context["ends"] = dateformat.format(timezone.localtime(expires_at), "j F Y") if expires_at else ""
+        return context
+
+
+class ProductCarouselBlock(blocks.StructBlock):
+    heading = blocks.CharBlock(required=False, max_length=120)
+    source = blocks.ChoiceBlock(choices=PRODUCT_SOURCES, default="manual", help_text="Where the products come from.")
+    products = blocks.ListBlock(ProductChooserBlock(), default=[], required=False, help_text="For 'Products I pick'.")
+    category = blocks.PageChooserBlock(
+        page_type=catalog.CATEGORY_MODEL, required=False, help_text="For 'Products of a category'."
+    )
+    tag = blocks.CharBlock(required=False, max_length=100, help_text="For 'Products with a tag', e.g. audio.")
+    count = blocks.IntegerBlock(default=8, min_value=1, max_value=catalog.MAX_COUNT, help_text="At most this many.")
+
+    class Meta:
+        icon = "list-ul"
+        template = "blocks/product_carousel.html"
+        group = "Shop"
+        description = "A row of product cards: products you pick, or a category, a tag, recently viewed or trending."
+        preview_value = {"heading": "Trending this week", "source": "trending", "count": 4}
+
+    def clean(self, value):
+        value = super().clean(value)
+        needs = {"manual": "products", "category": "category", "tag": "tag"}.get(value["source"])
+        if needs and not value[needs]:
+            message = ValidationError(f"Choose the {needs} this carousel shows, or pick another source.")
+            if needs == "products":
+                message = ListBlockValidationError(non_block_errors=[message])
+            raise blocks.StructBlockValidationError(block_errors={needs: message})
+        return value
+
+    def products_for(self, value: Any, visitor: Visitor | None, now: float | None = None) -> list:
+        """The products this visitor sees, at most `count`, in a constant number of queries."""
+        count = value["count"] or 8
+        profile = visitor.profile if visitor is not None else None
+        hidden = profile.down_votes if profile is not None else frozenset()
+        source = value["source"]
+        if source == "manual":
+            return [p for p in value["products"] if p is not None and p.live][:count]
+        if source == "category":
+            return catalog.in_category(value["category"].pk if value["category"] else None, count, hidden)
+        if source == "tag":
+            return catalog.with_tag(value["tag"], count, hidden)
+        return _by_strategy(source, profile, count, now)
+
+    def get_context(self, value, parent_context=None):
+        context = super().get_context(value, parent_context=parent_context)
+        context["products"] = self.products_for(value, visitor_of(parent_context))
+        return context
+
+
+class RecommendationBlock(blocks.StructBlock):
+    heading = blocks.CharBlock(default="Recommended for you", max_length=120)
+    strategy = blocks.ChoiceBlock(choices=STRATEGIES, default="recommended")
+    count = blocks.IntegerBlock(default=4, min_value=1, max_value=12)
+    ask_feedback = blocks.BooleanBlock(
+        default=True,
+        required=False,
+        help_text="Show thumbs up/down buttons; a thumbs down hides the product from the visitor's recommendations.",
+    )
+
+    class Meta:
+        icon = "pick"
+        template = "blocks/recommendations.html"
+        group = "Shop"
+        description = "Products picked for each visitor, with thumbs up/down feedback."
+        preview_value = {"heading": "Recommended for you", "strategy": "trending", "count": 4, "ask_feedback": True}
+
+    def products_for(self, value: Any, visitor: Visitor | None, now: float | None = None) -> list:
+        profile = visitor.profile if visitor is not None else None
+        return _by_strategy(value["strategy"], profile, value["count"] or 4, now)
+
+    def get_context(self, value, parent_context=None):
+        context = super().get_context(value, parent_context=parent_context)
+        context["products"] = self.products_for(value, visitor_of(parent_context))
+        return context
+
+
+def _by_strategy(strategy: str, profile, count: int, now: float | None) -> list:
+    hidden = profile.down_votes if profile is not None else frozenset()
+    if strategy == "recently_viewed":
+        return catalog.recently_viewed(profile, count, hidden)
+    if strategy == "recommended":
+        return catalog.recommended(profile, count, now)
+    return catalog.trending(count, now, hidden)

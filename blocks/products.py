@@ -1,0 +1,113 @@
+"""Product lists for the carousel and recommendation blocks.
+
+Each function returns at most `count` live products, loaded with everything a product card shows
+(category, image and its renditions) in a constant number of queries, whatever `count` is. The
+product model is named by string: blocks sit below the site's page models (the import-linter
+layering `cms -> blocks`), as Wagtail's own `PageChooserBlock(page_type="app.Model")` does.
+
+`recommended` is the seam for the recommender (issue 5 asks for it; the models come later): today
+it is trending minus what the visitor voted down.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+
+from django.apps import apps
+from django.core.cache import cache
+from django.db.models import Count, Q, QuerySet
+from django.utils.text import slugify
+
+from personalization.core.types import Profile
+from personalization.models import Event
+
+PRODUCT_MODEL = "cms.ProductPage"
+CATEGORY_MODEL = "cms.CategoryPage"
+CARD_RENDITION = "fill-480x360"
+TRENDING_DAYS = 7
+TRENDING_CACHE_SECONDS = 300
+MAX_COUNT = 24
+
+
+def product_queryset(live: bool = True) -> QuerySet:
+    """Products with their category, image and image renditions joined or prefetched."""
+    model = apps.get_model(PRODUCT_MODEL)
+    products = model.objects.live() if live else model.objects.all()
+    return products.select_related("category", "image").prefetch_related("image__renditions")
+
+
+def by_ids(ids: Iterable[object], count: int = MAX_COUNT, exclude: Iterable[str] = ()) -> list:
+    """Products in the order of `ids` (duplicates, unknown, unpublished and excluded ids dropped)."""
+    excluded = {str(item) for item in exclude}
+    wanted = list(dict.fromkeys(int(str(i)) for i in ids if str(i).isdigit() and str(i) not in excluded))
+    if not wanted or count <= 0:
+        return []
+    found = product_queryset().in_bulk(wanted[: count * 2])
+    return [found[pk] for pk in wanted if pk in found][:count]
+
+
+def in_category(category_id: int | None, count: int, exclude: Iterable[str] = ()) -> list:
+    if category_id is None:
+        return []
+    products = product_queryset().filter(category_id=category_id).exclude(pk__in=_pks(exclude))
+    return list(products.order_by("title")[:count])
+
+
+def with_tag(tag: str, count: int, exclude: Iterable[str] = ()) -> list:
+    """Products tagged `tag` (by name, case-insensitive, or by slug)."""
+    tag = (tag or "").strip()
+    if not tag:
+        return []
+    model = apps.get_model(PRODUCT_MODEL)
+    tagged = model.objects.filter(Q(tags__name__iexact=tag) | Q(tags__slug=slugify(tag))).values("pk")
+    products = product_queryset().filter(pk__in=tagged).exclude(pk__in=_pks(exclude))
+    return list(products.order_by("title")[:count])
+
+
+def recently_viewed(profile: Profile | None, count: int, exclude: Iterable[str] = ()) -> list:
+    """What the visitor looked at last, newest first (from the profile: no query for the history)."""
+    if profile is None or not profile.recent_items:
+        return []
+    return by_ids((item for item, _ in profile.recent_items), count, exclude)
+
+
+def trending_ids(count: int, now: float | None = None, days: int = TRENDING_DAYS) -> list[str]:
+    """The most viewed products of the last `days` days, by stored page_view events. A site-wide
+    aggregate: computed at most once per TRENDING_CACHE_SECONDS, not once per request."""
+    key = f"tailored:trending:v1:{days}"
+    ranked = cache.get(key)
+    if ranked is None:
+        since = datetime.fromtimestamp(time.time() if now is None else now, UTC) - timedelta(days=days)
+        rows = (
+            Event.objects.filter(type="page_view", ts__gte=since)
+            .exclude(item="")
+            .values("item")
+            .annotate(views=Count("id"))
+            .order_by("-views", "item")[: MAX_COUNT * 2]
+        )
+        ranked = [row["item"] for row in rows]
+        cache.set(key, ranked, TRENDING_CACHE_SECONDS)
+    return ranked[: count * 2]
+
+
+def trending(count: int, now: float | None = None, exclude: Iterable[str] = ()) -> list:
+    """Most viewed in the last week; topped up with the newest products when few were viewed."""
+    excluded = {str(item) for item in exclude}
+    products = by_ids(trending_ids(count + len(excluded), now), count, excluded)
+    if len(products) < count:
+        excluded |= {str(p.pk) for p in products}
+        newest = product_queryset().exclude(pk__in=_pks(excluded)).order_by("-first_published_at", "-pk")
+        products += list(newest[: count - len(products)])
+    return products
+
+
+def recommended(profile: Profile | None, count: int, now: float | None = None) -> list:
+    """Products for this visitor. For now: trending, minus what they voted down."""
+    down = profile.down_votes if profile is not None else frozenset()
+    return trending(count, now, exclude=down)
+
+
+def _pks(items: Iterable[object]) -> Sequence[int]:
+    return [int(str(i)) for i in items if str(i).isdigit()]

@@ -1,0 +1,30 @@
+"""eraseMyData: the right to erasure, for headless frontends."""
+
+from __future__ import annotations
+
+import graphene
+
+from personalization.services import erase_visitor, resolve_visitor
+
+
+class EraseMyDataError(graphene.ObjectType):
+    """Why nothing was erased."""
+
+    code = graphene.String(required=True, description="no_visitor: nothing is held without a visitor id.")
+    message = graphene.String(required=True, description="What is wrong, for a developer.")
+
+
+class EraseMyData(graphene.Mutation):
+    """Erases the profile, the persisted events and the assignments, and forgets the id."""
+
+    erased_events = graphene.Int(required=True, description="Persisted events deleted.")
+    errors = graphene.List(graphene.NonNull(EraseMyDataError), required=True, description="Why nothing was erased, if so.")
+
+    @staticmethod
+    def mutate(root, info):
+        visitor = resolve_visitor(info.context)
+        if visitor.id is None:
+            return EraseMyData(erased_events=0, errors=[EraseMyDataError(code="no_visitor", message="nothing is held: no visitor id")])
+        erased = erase_visitor(visitor.id)
+        info.context._tailored_forget = True  # VisitorMiddleware deletes the cookies
+        return EraseMyData(erased_events=erased["events"], errors=[])

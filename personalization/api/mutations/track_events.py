@@ -1,0 +1,57 @@
+"""trackEvents: the same validation and storage as POST /api/events, with per-event errors."""
+
+from __future__ import annotations
+
+import time
+
+import graphene
+from graphene.types.generic import GenericScalar
+
+from personalization import conf
+from personalization.events.schema import validate_events
+from personalization.services import record_events, resolve_visitor
+
+
+class TrackEventsError(graphene.ObjectType):
+    """Why an event (or the whole call) was refused."""
+
+    code = graphene.String(required=True, description="invalid_event, consent_required, not_tracked, batch_too_large or rate_limited.")
+    message = graphene.String(required=True, description="What is wrong, for a developer.")
+    index = graphene.Int(description="The position of the refused event in `events`, when one event is at fault.")
+    field = graphene.String(description="The event field at fault, when there is one.")
+
+
+class TrackEvents(graphene.Mutation):
+    """Events are objects as POST /api/events takes them: type, id, ts (epoch ms) and the type's fields."""
+
+    class Arguments:
+        events = graphene.List(graphene.NonNull(GenericScalar), required=True, description="At most 100 events.")
+
+    accepted = graphene.Int(required=True, description="Valid events in the call.")
+    stored = graphene.Int(required=True, description="Events stored now (not seen before).")
+    duplicates = graphene.Int(required=True, description="Events whose id was already recorded.")
+    errors = graphene.List(graphene.NonNull(TrackEventsError), required=True, description="Refused events, or why nothing was stored.")
+
+    @staticmethod
+    def mutate(root, info, events):
+        visitor = resolve_visitor(info.context)
+        refusal = _refusal(visitor, len(events))
+        if refusal:
+            return TrackEvents(accepted=0, stored=0, duplicates=0, errors=[refusal])
+        valid, rejections = validate_events(list(events), time.time())
+        errors = [TrackEventsError(code="invalid_event", message=r.reason, index=r.index, field=r.field) for r in rejections]
+        result = record_events(visitor, valid)
+        if result.rate_limited:
+            errors.append(TrackEventsError(code="rate_limited", message="too many events; retry in a minute"))
+        return TrackEvents(accepted=len(valid), stored=len(result.stored), duplicates=result.duplicates, errors=errors)
+
+
+def _refusal(visitor, count: int) -> TrackEventsError | None:
+    if visitor.context.device == "bot":
+        return TrackEventsError(code="not_tracked", message="automated clients are not tracked")
+    if visitor.id is None:
+        return TrackEventsError(code="consent_required", message="no events are stored without consent")
+    limit = conf.get("MAX_BATCH_EVENTS")
+    if count > limit:
+        return TrackEventsError(code="batch_too_large", message=f"{count} events; the limit is {limit}")
+    return None

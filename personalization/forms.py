@@ -1,0 +1,582 @@
+"""Admin forms: the segment form and its rule builder.
+
+The builder is a form field whose widget posts plain inputs, one row per condition
+(`rule-0-type`, `rule-0-op`, `rule-0-value`, ...), plus the match (`all`/`any`), the view
+(`builder`/`json`) and the raw JSON text. Turning rows into the rule language, and a stored
+rule back into rows, happens here on the server, so the edit view, the live-count endpoint and
+the tests share one translation. `rule_builder.js` only shows the inputs a row's type needs,
+adds and removes rows, switches views and asks the endpoint for the live count.
+
+Rules are still validated by `Segment.clean` (the rule compiler); this module only places a
+RuleError next to the row it concerns.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.forms.utils import ErrorList
+from django.urls import NoReverseMatch, reverse
+from django.utils.translation import gettext_lazy as _
+from wagtail.admin.forms import WagtailAdminModelForm
+
+from personalization.core.fields import FIELDS, FLAG, NUMBER, SCORE_PREFIX, TEXT, lookup
+from personalization.core.rules import OPERATORS_BY_KIND, RuleError, compile_rule
+from personalization.events.schema import EVENT_TYPES
+
+Row = Mapping[str, str]
+
+# The condition types an editor picks from, and the inputs each one uses.
+TYPES: dict[str, str] = {
+    "count": "Viewed or did something N times",
+    "field": "A fact about the visitor or request",
+    "avg_dwell": "Average dwell in a category",
+    "sequence": "Product views in quick succession",
+    "cart_abandoned": "Abandoned cart",
+    "score": "Model score",
+}
+PARTS_BY_TYPE: dict[str, tuple[str, ...]] = {
+    "count": ("event", "category", "item", "op", "value", "hours"),
+    "field": ("field", "op", "value", "choice"),
+    "avg_dwell": ("category", "op", "value"),
+    "sequence": ("views", "minutes"),
+    "cart_abandoned": ("idle",),
+    "score": ("score", "op", "value"),
+}
+PART_LABELS: dict[str, str] = {
+    "type": "Condition type",
+    "field": "Fact",
+    "score": "Score name",
+    "event": "Event",
+    "category": "Category",
+    "item": "Or item",
+    "op": "Comparison",
+    "value": "Value",
+    "choice": "Value",
+    "hours": "Within hours",
+    "views": "Product views",
+    "minutes": "Within minutes",
+    "idle": "Idle minutes",
+}
+PARTS = tuple(PART_LABELS)
+PLACEHOLDERS = {"category": "e.g. electronics", "item": "product id", "score": "e.g. churn_risk"}
+OPERATOR_LABELS: dict[str, str] = {
+    "eq": "is",
+    "ne": "is not",
+    "gt": "more than",
+    "gte": "at least",
+    "lt": "less than",
+    "lte": "at most",
+    "between": "between (low, high)",
+    "in": "is one of (a, b, ...)",
+    "not_in": "is none of (a, b, ...)",
+    "contains": "contains",
+    "matches": "matches the pattern",
+}
+FLAG_CHOICES = ("true", "false")
+BLANK_ROW: dict[str, str] = {
+    "type": "count", "event": "page_view", "hours": "24", "op": "gte", "field": "context.device"
+}
+# A RuleError path inside one condition, mapped to the row input it concerns.
+PATH_PARTS: dict[str, str] = {
+    "field": "field",
+    "op": "op",
+    "value": "value",
+    "count": "event",
+    "count.event": "event",
+    "count.category": "category",
+    "count.item": "item",
+    "count.within_hours": "hours",
+    "avg_dwell": "category",
+    "avg_dwell.category": "category",
+    "sequence": "views",
+    "sequence.views": "views",
+    "sequence.within_minutes": "minutes",
+    "cart_abandoned": "idle",
+    "cart_abandoned.idle_minutes": "idle",
+}
+ERROR_PATH = re.compile(r"^\$(?:\.(?:all|any)\[(\d+)\])?(?:\.(.*))?$")
+INTEGER = re.compile(r"^[+-]?\d+$")
+
+
+@dataclass(frozen=True, slots=True)
+class RuleInput:
+    """What the rule widget posted: which view was active and what each view held."""
+
+    mode: str = "builder"  # builder | json
+    match: str = "all"  # all | any
+    rows: tuple[Row, ...] = ()
+    json_text: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RowError:
+    """A rule error placed on a builder row (0-based) and, when known, one of its inputs."""
+
+    row: int
+    part: str | None
+    message: str
+
+    @property
+    def label(self) -> str:
+        return f"{PART_LABELS[self.part]}: {self.message}" if self.part else self.message
+
+
+@dataclass(slots=True)
+class BuilderState:
+    mode: str
+    match: str
+    rows: list[Row]
+    json_text: str
+    representable: bool = True
+    row_error: RowError | None = None
+
+
+# Rows -> rule ---------------------------------------------------------------------------------
+
+
+def rows_to_rule(match: str, rows: Sequence[Row]) -> dict[str, Any]:
+    """The rule the rows describe: one row is the condition itself, more are combined with
+    `all` or `any`. Values that do not parse are passed on as text for the compiler to report."""
+    conditions = [row_to_condition(row) for row in rows]
+    if len(conditions) == 1:
+        return conditions[0]
+    return {"any" if match == "any" else "all": conditions}
+
+
+def row_to_condition(row: Row) -> dict[str, Any]:
+    kind = row.get("type", "")
+    if kind == "field":
+        name = row.get("field", "")
+        return {"field": name, "op": row.get("op", ""), "value": _row_value(row, _kind_of(row))}
+    if kind == "score":
+        name = SCORE_PREFIX + row.get("score", "")
+        return {"field": name, "op": row.get("op", ""), "value": _parse(row.get("value", ""), row.get("op", ""), NUMBER)}
+    if kind == "count":
+        spec: dict[str, Any] = {"event": row.get("event", "")}
+        for narrowing in ("category", "item"):
+            if row.get(narrowing):
+                spec[narrowing] = row[narrowing]
+        spec["within_hours"] = _number(row.get("hours", ""))
+        return {"count": spec, "op": row.get("op", ""), "value": _parse(row.get("value", ""), row.get("op", ""), NUMBER)}
+    if kind == "avg_dwell":
+        return {
+            "avg_dwell": {"category": row.get("category", "")},
+            "op": row.get("op", ""),
+            "value": _parse(row.get("value", ""), row.get("op", ""), NUMBER),
+        }
+    if kind == "sequence":
+        return {"sequence": {"views": _number(row.get("views", "")), "within_minutes": _number(row.get("minutes", ""))}}
+    if kind == "cart_abandoned":
+        return {"cart_abandoned": {"idle_minutes": _number(row.get("idle", ""))}}
+    # An unknown type yields a node the compiler rejects with a message naming the choices.
+    return {"type": kind}
+
+
+def _kind_of(row: Row) -> str:
+    if row.get("type") != "field":
+        return NUMBER
+    spec = lookup(row.get("field"))
+    return spec.kind if spec is not None else TEXT
+
+
+def choices_of(row: Row) -> tuple[str, ...]:
+    """The values a row's select offers: a field's choices, or true/false for a flag."""
+    if row.get("type") != "field":
+        return ()
+    spec = lookup(row.get("field"))
+    if spec is None:
+        return ()
+    return FLAG_CHOICES if spec.kind == FLAG else spec.choices
+
+
+def uses_choice(row: Row) -> bool:
+    return bool(choices_of(row)) and row.get("op") in ("eq", "ne")
+
+
+def _row_value(row: Row, kind: str) -> Any:
+    raw = row.get("choice", "") if uses_choice(row) else row.get("value", "")
+    return _parse(raw, row.get("op", ""), kind)
+
+
+def _parse(raw: str, op: str, kind: str) -> Any:
+    if op in ("in", "not_in", "between"):
+        return [_scalar(item.strip(), kind) for item in raw.split(",") if item.strip()]
+    return _scalar(raw.strip(), kind)
+
+
+def _scalar(raw: str, kind: str) -> Any:
+    if kind == NUMBER:
+        return _number(raw)
+    if kind == FLAG and raw in FLAG_CHOICES:
+        return raw == "true"
+    return raw
+
+
+def _number(raw: str) -> Any:
+    raw = raw.strip()
+    if INTEGER.match(raw):
+        return int(raw)
+    try:
+        number = float(raw)
+    except ValueError:
+        return raw
+    return number if math.isfinite(number) else raw
+
+
+# Rule -> rows ---------------------------------------------------------------------------------
+
+
+def rule_to_rows(rule: object) -> tuple[str, list[dict[str, str]]] | None:
+    """(match, rows) for a rule the builder can show, else None: nested groups, `not`, or
+    anything the rows would not reproduce exactly (checked by translating back)."""
+    if not isinstance(rule, dict):
+        return None
+    match = next((kind for kind in ("all", "any") if kind in rule), None)
+    children = rule.get(match) if match else [rule]
+    if not isinstance(children, list) or not children or (match and len(rule) != 1):
+        return None
+    rows = [condition_to_row(child) for child in children]
+    if any(row is None for row in rows):
+        return None
+    rows = [row for row in rows if row is not None]
+    match = match or "all"
+    expected = children[0] if len(children) == 1 else rule
+    if _canonical(rows_to_rule(match, rows)) != _canonical(expected) or not all(_offered(row) for row in rows):
+        return None
+    return match, rows
+
+
+def condition_to_row(node: object) -> dict[str, str] | None:
+    if not isinstance(node, dict):
+        return None
+    try:
+        if "field" in node:
+            name = node["field"]
+            if isinstance(name, str) and name.startswith(SCORE_PREFIX):
+                return {"type": "score", "score": name[len(SCORE_PREFIX):], "op": node.get("op"), "value": _format(node.get("value"))}
+            value = _format(node.get("value"))
+            return {"type": "field", "field": name, "op": node.get("op"), "value": value, "choice": value}
+        if "count" in node:
+            spec = node["count"]
+            return {
+                "type": "count",
+                "event": spec.get("event"),
+                "category": spec.get("category", ""),
+                "item": spec.get("item", ""),
+                "hours": _format(spec.get("within_hours")),
+                "op": node.get("op"),
+                "value": _format(node.get("value")),
+            }
+        if "avg_dwell" in node:
+            category = node["avg_dwell"].get("category")
+            return {"type": "avg_dwell", "category": category, "op": node.get("op"), "value": _format(node.get("value"))}
+        if "sequence" in node:
+            spec = node["sequence"]
+            return {"type": "sequence", "views": _format(spec.get("views")), "minutes": _format(spec.get("within_minutes"))}
+        if "cart_abandoned" in node:
+            return {"type": "cart_abandoned", "idle": _format(node["cart_abandoned"].get("idle_minutes"))}
+    except (AttributeError, TypeError):
+        return None
+    return None
+
+
+def _format(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return ", ".join(_format(item) for item in value)
+    return "" if value is None else str(value)
+
+
+def _offered(row: Mapping[str, Any]) -> bool:
+    """Whether every select in the row can show the row's value."""
+    if not all(isinstance(row.get(part, ""), str) for part in PARTS):
+        return False
+    if row["type"] in ("field", "score", "count", "avg_dwell") and row.get("op") not in OPERATORS_BY_KIND[_kind_of(row)]:
+        return False
+    if row["type"] == "field" and row.get("field") not in FIELDS:
+        return False
+    if row["type"] == "count" and row.get("event") not in EVENT_TYPES:
+        return False
+    return not uses_choice(row) or row.get("choice") in choices_of(row)
+
+
+def _canonical(rule: object) -> str:
+    # Compared as JSON: 1 and True, or 3 and 3.0, must not count as the same rule.
+    return json.dumps(rule, sort_keys=True)
+
+
+# Errors ----------------------------------------------------------------------------------------
+
+
+def locate(error: RuleError, rows: Sequence[Row]) -> RowError | None:
+    """The builder row (and input) a compile error points at, when the rows made the rule."""
+    found = ERROR_PATH.match(error.path)
+    if found is None or not rows:
+        return None
+    index, rest = found.group(1), found.group(2) or ""
+    if len(rows) == 1:
+        if index is not None:
+            return None
+        row = 0
+    else:
+        if index is None or int(index) >= len(rows):
+            return None
+        row = int(index)
+    part = PATH_PARTS.get(re.sub(r"\[\d+\]$", "", rest))
+    if part == "field" and rows[row].get("type") == "score":
+        part = "score"
+    if part == "value" and uses_choice(rows[row]):
+        part = "choice"
+    return RowError(row, part, error.message)
+
+
+def compile_errors(rule: object) -> RuleError | None:
+    try:
+        compile_rule(rule, known_events=EVENT_TYPES)
+    except RuleError as error:
+        return error
+    return None
+
+
+# Widget and field ------------------------------------------------------------------------------
+
+
+class RuleBuilderWidget(forms.Widget):
+    """Condition rows combined with all/any, and a raw JSON view of the same rule."""
+
+    template_name = "personalization/widgets/rule_builder.html"
+    row_template_name = "personalization/widgets/rule_row.html"
+
+    class Media:
+        js = ["personalization/js/rule_builder.js"]
+        css = {"all": ["personalization/css/rule_builder.css"]}
+
+    def __init__(self, attrs=None, preview_url: str = ""):
+        super().__init__(attrs)
+        self.preview_url = preview_url
+        self.row_error: RowError | None = None
+
+    def value_from_datadict(self, data, files, name) -> RuleInput | str | None:
+        if f"{name}-mode" not in data:
+            # A plain JSON post (no builder on the page), e.g. from a script.
+            return data.get(name)
+        key = re.compile(rf"^{re.escape(name)}-(\d+)-type$")
+        indexes = sorted({int(found.group(1)) for found in map(key.match, data) if found})
+        rows = tuple({part: str(data.get(f"{name}-{i}-{part}", "")).strip() for part in PARTS} for i in indexes)
+        mode = "json" if data.get(f"{name}-mode") == "json" else "builder"
+        match = "any" if data.get(f"{name}-match") == "any" else "all"
+        return RuleInput(mode, match, rows, str(data.get(f"{name}-json", "")))
+
+    def value_omitted_from_data(self, data, files, name) -> bool:
+        return f"{name}-mode" not in data and name not in data
+
+    def state(self, value: object) -> BuilderState:
+        """What to show: the posted input as it was, or a stored rule as rows when possible."""
+        if isinstance(value, RuleInput):
+            return self._posted_state(value)
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except ValueError:
+                return BuilderState("json", "all", [], value, representable=False)
+        if value is None:
+            return BuilderState("builder", "all", [dict(BLANK_ROW)], "")
+        text = json.dumps(value, indent=2)
+        translated = rule_to_rows(value)
+        if translated is None:
+            return BuilderState("json", "all", [], text, representable=False)
+        match, rows = translated
+        return BuilderState("builder", match, list(rows), text)
+
+    def _posted_state(self, value: RuleInput) -> BuilderState:
+        if value.mode == "builder":
+            text = json.dumps(rows_to_rule(value.match, value.rows), indent=2) if value.rows else ""
+            return BuilderState("builder", value.match, list(value.rows), text, row_error=self.row_error)
+        try:
+            translated = rule_to_rows(json.loads(value.json_text))
+        except ValueError:
+            translated = None
+        if translated is None:
+            return BuilderState("json", value.match, [], value.json_text, representable=False)
+        return BuilderState("json", translated[0], translated[1], value.json_text)
+
+    def get_context(self, name, value, attrs):
+        context = super().get_context(name, value, attrs)
+        state = self.state(value)
+        widget_id = context["widget"]["attrs"].get("id") or f"id_{name}"
+        error = state.row_error
+        context.update(
+            builder=state,
+            widget_id=widget_id,
+            preview_url=self.preview_url,
+            catalog=catalog(),
+            catalog_id=f"{widget_id}-catalog",
+            rows=[
+                row_context(name, widget_id, i, row, error if error and error.row == i else None)
+                for i, row in enumerate(state.rows)
+            ],
+            blank_row=row_context(name, widget_id, "__i__", BLANK_ROW, None),
+        )
+        return context
+
+    def render_rows(self, name: str, rows: Iterable[Row], widget_id: str | None = None) -> str:
+        """The rows alone (for the JSON-to-builder switch, which asks the server for them)."""
+        widget_id = widget_id or f"id_{name}"
+        html = []
+        for i, row in enumerate(rows):
+            context = {"row": row_context(name, widget_id, i, row, None)}
+            html.append(self._render(self.row_template_name, context))
+        return "".join(html)
+
+
+class RuleField(forms.Field):
+    """The segment rule, edited as builder rows or as JSON; cleans to the rule's JSON value.
+    Whether the rule compiles is checked by the model (`Segment.clean`)."""
+
+    widget = RuleBuilderWidget
+    default_error_messages = {
+        "required": _("Add at least one condition."),
+        "invalid_json": _("Not valid JSON: %(error)s"),
+    }
+
+    def to_python(self, value: object) -> Any:
+        if isinstance(value, RuleInput):
+            if value.mode == "builder":
+                return rows_to_rule(value.match, value.rows) if value.rows else None
+            value = value.json_text
+        if isinstance(value, str):
+            if not value.strip():
+                return None
+            try:
+                return json.loads(value)
+            except ValueError as error:
+                raise ValidationError(self.error_messages["invalid_json"], code="invalid_json", params={"error": error}) from None
+        return value
+
+    def prepare_value(self, value: object) -> object:
+        return value
+
+    def has_changed(self, initial: object, data: object) -> bool:
+        try:
+            return _canonical(self.to_python(data)) != _canonical(initial)
+        except ValidationError:
+            return True
+
+
+class SegmentForm(WagtailAdminModelForm):
+    """The segment form: places rule errors on the builder row they concern."""
+
+    rule = RuleField(label=_("Rule"), help_text=_("Who is in the segment. Use the JSON view for nested groups."))
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._rule_field_failed = False
+        viewset = getattr(self._meta.model, "snippet_viewset", None)
+        if viewset is not None:
+            with contextlib.suppress(NoReverseMatch):  # a viewset registered without its URLs
+                self.fields["rule"].widget.preview_url = reverse(viewset.get_url_name("rule_preview"))
+
+    def _post_clean(self):
+        # When the field itself failed (no rows, broken JSON), the instance keeps its old rule:
+        # the model's verdict on that rule would only repeat or confuse the error.
+        self._rule_field_failed = self.has_error("rule")
+        super()._post_clean()
+        if not self._rule_field_failed and self.has_error("rule"):
+            self._place_rule_error()
+
+    def _update_errors(self, errors):
+        if self._rule_field_failed and hasattr(errors, "error_dict"):
+            remaining = {name: messages for name, messages in errors.error_dict.items() if name != "rule"}
+            if not remaining:
+                return
+            errors = ValidationError(remaining)
+        super()._update_errors(errors)
+
+    def _place_rule_error(self) -> None:
+        posted = self["rule"].data
+        error = compile_errors(self.instance.rule)
+        if error is None or not isinstance(posted, RuleInput) or posted.mode != "builder":
+            return
+        row_error = locate(error, posted.rows)
+        if row_error is None:
+            return
+        self.fields["rule"].widget.row_error = row_error
+        message = _("Condition %(number)s is not valid: see the message next to it.") % {"number": row_error.row + 1}
+        self._errors["rule"] = ErrorList([message])
+
+
+# Rendering helpers -----------------------------------------------------------------------------
+
+
+def catalog() -> dict[str, Any]:
+    """What the builder's script needs to update a row: fields, operators, choices."""
+    return {
+        "fields": {name: {"kind": spec.kind, "choices": list(spec.choices), "help": spec.help} for name, spec in FIELDS.items()},
+        "ops": {kind: [[op, OPERATOR_LABELS[op]] for op in ops] for kind, ops in OPERATORS_BY_KIND.items()},
+        "flag": list(FLAG_CHOICES),
+        "number": NUMBER,
+    }
+
+
+def _field_groups() -> list[tuple[str, list[tuple[str, str]]]]:
+    groups: dict[str, list[tuple[str, str]]] = {"Request": [], "Profile": []}
+    for name in FIELDS:
+        prefix, _dot, rest = name.partition(".")
+        label = rest.replace("_", " ").capitalize()
+        groups["Request" if prefix == "context" else "Profile"].append((name, label))
+    return list(groups.items())
+
+
+def row_context(name: str, widget_id: str, index: int | str, row: Row, error: RowError | None) -> dict[str, Any]:
+    """Everything the row template needs: each input with its options, and which are shown."""
+    kind = row.get("type") or "count"
+    row_kind = _kind_of(row)
+    spec = lookup(row.get("field")) if kind == "field" else None
+    options: dict[str, list[tuple[str | None, list[tuple[str, str]]]]] = {
+        "type": [(None, list(TYPES.items()))],
+        "field": _field_groups(),
+        "event": [(None, [(event, event.replace("_", " ")) for event in sorted(EVENT_TYPES)])],
+        "op": [(None, [(op, OPERATOR_LABELS[op]) for op in OPERATORS_BY_KIND[row_kind]])],
+        "choice": [(None, [(choice, choice) for choice in choices_of(row)])],
+    }
+    shown = set(PARTS_BY_TYPE.get(kind, ())) | {"type"}
+    if uses_choice(row):
+        shown.discard("value")
+    else:
+        shown.discard("choice")
+    parts = []
+    for part in PARTS:
+        types = " ".join(t for t, used in PARTS_BY_TYPE.items() if part in used) if part != "type" else ""
+        parts.append(
+            {
+                "key": part,
+                "label": PART_LABELS[part],
+                "name": f"{name}-{index}-{part}",
+                "id": f"{widget_id}-{index}-{part}",
+                "value": row.get(part, ""),
+                "options": options.get(part),
+                "number": part in ("hours", "views", "minutes", "idle"),
+                "hidden": part not in shown,
+                "types": types,
+                "invalid": error is not None and error.part == part,
+                "placeholder": PLACEHOLDERS.get(part, ""),
+            }
+        )
+    return {
+        "index": index,
+        "type": kind,
+        "parts": parts,
+        "error": error,
+        "help": spec.help if spec is not None else "",
+    }
+
