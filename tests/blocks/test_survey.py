@@ -79,12 +79,13 @@ def test_nothing_is_saved_without_consent_or_without_a_category(client, store):
     assert store.saved == []
 
 
-def test_a_store_that_cannot_save_preferences_says_so(client, memory_store):
+def test_the_real_store_keeps_the_answer_in_the_profile(client, memory_store):
+    import time
+
     consent_cookies(client, VISITOR_ID)
-    if hasattr(memory_store, "set_preferences"):
-        pytest.skip("the memory store saves preferences now")
     response = client.post("/preferences/", {"category": "books"}, HTTP_ACCEPT="application/json")
-    assert response.status_code == 501
+    assert response.status_code < 400
+    assert memory_store.get(VISITOR_ID, time.time()).preferences == ("books",)
 
 
 def test_the_view_only_accepts_posts(client):
