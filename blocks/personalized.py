@@ -22,11 +22,12 @@ from typing import Any
 from django import forms
 from django.core.exceptions import ValidationError
 from django.utils import dateformat, timezone
+from django.utils.safestring import mark_safe
 from wagtail import blocks
 from wagtail.blocks.stream_block import StreamBlockValidationError, StreamValue
 from wagtail.blocks.struct_block import BlockGroup
 
-from personalization import conf
+from personalization import conf, fragments
 from personalization.core.selection import FALLBACK, VariantTags, choose_variant
 from personalization.core.types import DAYPARTS, DEVICES, WEATHER_CONDITIONS, WEEKDAYS, Visitor
 
@@ -288,6 +289,34 @@ class PersonalizedBlock(blocks.StructBlock):
         context = super().get_context(value, parent_context=parent_context)
         context["choice"] = self.choose(value, visitor_of(parent_context))
         return context
+
+    def render(self, value, context=None):
+        """Render the chosen variant, from the fragment cache when its content is the same for
+        everyone who gets it (keyed by page, revision and variant; dropped on publish)."""
+        key = _fragment_key(value, context, self.choose(value, visitor_of(context)))
+        if key is None:
+            return super().render(value, context)
+        html = fragments.get(key)
+        if html is None:
+            html = super().render(value, context)
+            fragments.put(key, str(html))
+        return mark_safe(html)  # noqa: S308 - rendered by our own template
+
+
+# Block types whose output depends only on their content (no visitor, no clock).
+CACHEABLE_BLOCKS = frozenset({"hero", "rich_text", "cta", "image_text"})
+
+
+def _fragment_key(value: Any, context: Mapping[str, Any] | None, choice: Choice) -> str | None:
+    context = context or {}
+    page, request = context.get("page"), context.get("request")
+    if page is None or getattr(request, "is_preview", False) or not getattr(page, "pk", None):
+        return None
+    if not choice.content or any(child.block_type not in CACHEABLE_BLOCKS for child in choice.content):
+        return None
+    # The fallback's key is its first child's id: stable, and unique to this block.
+    variant = choice.key if choice.key != FALLBACK else f"fallback-{choice.content[0].id}"
+    return fragments.fragment_key(page.pk, getattr(page, "live_revision_id", None), variant)
 
 
 def summary_label(variant: Mapping[str, Any], names: Mapping[str, str]) -> str:

@@ -1,7 +1,9 @@
 from django.contrib.auth.signals import user_logged_in
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
+from wagtail.signals import page_published, page_unpublished
 
+from . import fragments
 from .models import Segment
 from .segments import segment_cache
 from .services import link_login
@@ -17,3 +19,9 @@ def _segments_changed(**kwargs) -> None:
 def _merge_on_login(sender, request, user, **kwargs) -> None:
     if request is not None:
         link_login(request, user)
+
+
+@receiver(page_published)
+@receiver(page_unpublished)
+def _drop_page_fragments(sender, instance, **kwargs) -> None:
+    fragments.invalidate_page(instance.pk)
