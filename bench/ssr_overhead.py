@@ -84,16 +84,29 @@ def main() -> None:
     stored = make_electronics_fan(visitor_id)
     assert stored == 3, stored
     progress(f"recorded {stored} electronics page_view events for visitor {visitor_id}")
+    from cms.models import HomePage as Home
+
+    sections = sum(1 for block in Home.objects.get().body if block.block_type == "personalized")
+    progress(f"the demo homepage has {sections} personalized sections")
 
     client = Client(HTTP_USER_AGENT=DESKTOP_CHROME_UA)
     client.cookies["tl_consent"] = CONSENT_COOKIE_VALUE
     client.cookies["tl_vid"] = visitor_id
 
     base = dict(settings.PERSONALIZATION)
+    # "cold": personalized with the variant fragment cache emptied before every request.
     modes = {
         "personalized": ({**base, "ENABLED": True}, ELECTRONICS_HEADING, FALLBACK_HEADING),
+        "cold": ({**base, "ENABLED": True}, ELECTRONICS_HEADING, FALLBACK_HEADING),
         "plain": ({**base, "ENABLED": False}, FALLBACK_HEADING, ELECTRONICS_HEADING),
     }
+    from cms.models import HomePage
+    from personalization import fragments
+
+    home_id = HomePage.objects.get().pk
+
+    def empty_fragment_cache():
+        fragments.invalidate_page(home_id)
 
     def checker(mode: str):
         _, expected, unexpected = modes[mode]
@@ -118,9 +131,10 @@ def main() -> None:
         personalization, _, _ = modes[mode]
         with override_settings(PERSONALIZATION=personalization):
             assert conf.get("ENABLED") is personalization["ENABLED"]
-            run_timed(get_home, SETTLE, check=checks[mode])
+            prepare = empty_fragment_cache if mode == "cold" else None
+            run_timed(get_home, SETTLE, prepare, check=checks[mode])
             quiet_gc()
-            return run_timed(get_home, iterations, check=checks[mode])
+            return run_timed(get_home, iterations, prepare, check=checks[mode])
 
     progress(f"warm-up: {WARMUP} requests per mode")
     for mode in modes:
@@ -155,6 +169,7 @@ def main() -> None:
             recent = {mode: [] for mode in modes}
 
     on = Summary.of("homepage personalized", samples["personalized"])
+    cold = Summary.of("homepage personalized, cold fragment cache", samples["cold"])
     off = Summary.of("homepage plain", samples["plain"])
     print()
     print(
@@ -162,6 +177,7 @@ def main() -> None:
         f"after {WARMUP} warm-up requests per mode):"
     )
     print(on.line())
+    print(cold.line())
     print(off.line())
     print()
     print(
@@ -172,6 +188,9 @@ def main() -> None:
 
     print_headline(
         {
+            "ssr_personalized_sections": sections,
+            "ssr_cold_median_ms": cold.median_ms,
+            "ssr_cold_overhead_ratio": cold.median_ms / off.median_ms,
             "ssr_personalized_queries": queries["personalized"],
             "ssr_plain_queries": queries["plain"],
             "ssr_personalized_p99_ms": on.p99_ms,
