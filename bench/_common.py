@@ -40,6 +40,12 @@ def ensure_repo_on_path() -> None:
         sys.path.insert(0, str(REPO_ROOT))
 
 
+# Running `python bench/NAME.py` puts bench/ first on sys.path, where bench/graphql.py would
+# shadow graphql-core for every later `import graphql`. Once _common is imported, bench/ leaves.
+BENCH_DIR = Path(__file__).resolve().parent
+sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != BENCH_DIR]
+
+
 def progress(message: str) -> None:
     print(f"[{time.perf_counter() - _started:6.1f}s] {message}", flush=True)
 
