@@ -5,10 +5,18 @@ from wagtail import hooks
 from personalization.api.mutations import PersonalizationMutation
 from personalization.api.queries import PersonalizationQuery
 
+from .graphql_queries import site_query
+
 
 @hooks.register("register_schema_query")
 def add_personalization_queries(query_mixins: list) -> None:
     query_mixins.append(PersonalizationQuery)
+
+
+@hooks.register("register_schema_query")
+def add_site_queries(query_mixins: list) -> None:
+    # First in the root Query's bases, so its `page` (grapple's plus `preview`) wins over grapple's.
+    query_mixins.insert(0, site_query())
 
 
 @hooks.register("register_schema_mutation")
