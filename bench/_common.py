@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -291,3 +292,30 @@ def print_headline(figures: dict[str, float | int | str]) -> None:
     print()
     for key, value in figures.items():
         print(f"{key}: {value:.3f}" if isinstance(value, float) else f"{key}: {value}", flush=True)
+
+
+def make_electronics_fan(visitor_id: str) -> int:
+    """Record 3 electronics product views for a consenting visitor: the demo's electronics fan."""
+    from django.test import RequestFactory
+
+    from personalization import services
+    from personalization.core.types import Event
+
+    factory = RequestFactory(HTTP_USER_AGENT=DESKTOP_CHROME_UA)
+    factory.cookies["tl_consent"] = CONSENT_COOKIE_VALUE
+    factory.cookies["tl_vid"] = visitor_id
+    visitor = services.resolve_visitor(factory.get("/electronics/"))
+    assert visitor.id == visitor_id and visitor.consent.allows_profile, visitor
+    now = time.time()
+    events = [
+        Event(
+            id=uuid.uuid4().hex,
+            type="page_view",
+            ts=now - 60 * (3 - i),
+            category="electronics",
+            item=f"electronics-{i}",
+            url="/electronics/",
+        )
+        for i in range(3)
+    ]
+    return len(services.record_events(visitor, events).stored)

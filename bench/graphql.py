@@ -20,7 +20,6 @@ from __future__ import annotations
 import io
 import json
 import sys
-import time
 import uuid
 from pathlib import Path
 
@@ -34,6 +33,7 @@ from bench._common import (  # noqa: E402
     CONSENT_COOKIE_VALUE,
     DESKTOP_CHROME_UA,
     Summary,
+    make_electronics_fan,
     print_headline,
     progress,
     quiet_gc,
@@ -48,32 +48,6 @@ REPORT_EVERY = 5
 ELECTRONICS_VARIANT = "0f7c6b7e-5a55-4e0b-8f0e-3b7d5e2c9a01"
 ELECTRONICS_HEADING = "The latest in electronics"
 FALLBACK_HEADING = "Good things for every day"
-
-
-def make_electronics_fan(visitor_id: str) -> int:
-    from django.test import RequestFactory
-
-    from personalization import services
-    from personalization.core.types import Event
-
-    factory = RequestFactory(HTTP_USER_AGENT=DESKTOP_CHROME_UA)
-    factory.cookies["tl_consent"] = CONSENT_COOKIE_VALUE
-    factory.cookies["tl_vid"] = visitor_id
-    visitor = services.resolve_visitor(factory.get("/electronics/"))
-    assert visitor.id == visitor_id and visitor.consent.allows_profile, visitor
-    now = time.time()
-    events = [
-        Event(
-            id=uuid.uuid4().hex,
-            type="page_view",
-            ts=now - 60 * (3 - i),
-            category="electronics",
-            item=f"electronics-{i}",
-            url="/electronics/",
-        )
-        for i in range(3)
-    ]
-    return len(services.record_events(visitor, events).stored)
 
 
 def main() -> None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import io
 import sys
-import time
 import uuid
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from bench._common import (  # noqa: E402
     CONSENT_COOKIE_VALUE,
     DESKTOP_CHROME_UA,
     Summary,
+    make_electronics_fan,
     print_headline,
     progress,
     quiet_gc,
@@ -38,32 +38,6 @@ PER_ROUND = 25  # ROUNDS x PER_ROUND = 1000 timed requests per mode; short round
 REPORT_EVERY = 5  # rounds per progress line
 ELECTRONICS_HEADING = "The latest in electronics"
 FALLBACK_HEADING = "Good things for every day"
-
-
-def make_electronics_fan(visitor_id: str) -> int:
-    from django.test import RequestFactory
-
-    from personalization import services
-    from personalization.core.types import Event
-
-    factory = RequestFactory(HTTP_USER_AGENT=DESKTOP_CHROME_UA)
-    factory.cookies["tl_consent"] = CONSENT_COOKIE_VALUE
-    factory.cookies["tl_vid"] = visitor_id
-    visitor = services.resolve_visitor(factory.get("/electronics/"))
-    assert visitor.id == visitor_id and visitor.consent.allows_profile, visitor
-    now = time.time()
-    events = [
-        Event(
-            id=uuid.uuid4().hex,
-            type="page_view",
-            ts=now - 60 * (3 - i),
-            category="electronics",
-            item=f"electronics-{i}",
-            url="/electronics/",
-        )
-        for i in range(3)
-    ]
-    return len(services.record_events(visitor, events).stored)
 
 
 def main() -> None:
