@@ -9,3 +9,16 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.InMemoryStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+
+# SQLite test databases live in a file, not in shared memory: the live server's threads (browser
+# journeys, previews) then wait for a lock instead of failing with "database table is locked".
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):  # noqa: F405
+    import os
+    import tempfile
+
+    DATABASES["default"]["TEST"] = {"NAME": os.path.join(tempfile.gettempdir(), f"tailored-test-{os.getpid()}.sqlite3")}  # noqa: F405
+    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 30  # noqa: F405
+
+# The preview panel re-renders on a timer while an editor types; browser journeys that interact
+# with the previewed page need it to stay put until they ask for a refresh.
+WAGTAIL_AUTO_UPDATE_PREVIEW_INTERVAL = 0  # 0: no automatic refresh
