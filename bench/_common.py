@@ -319,3 +319,30 @@ def make_electronics_fan(visitor_id: str) -> int:
         for i in range(3)
     ]
     return len(services.record_events(visitor, events).stored)
+
+
+def interleaved_rounds(
+    modes: Sequence[str],
+    run_mode: Callable[[str, int], list[float]],
+    rounds: int,
+    per_round: int,
+    report_every: int,
+    ratio: tuple[str, str],
+) -> dict[str, list[float]]:
+    """Time every mode in short interleaved rounds (order reversed every other round) so drift
+    hits all modes alike; prints the median ratio of `ratio` every `report_every` rounds."""
+    samples: dict[str, list[float]] = {mode: [] for mode in modes}
+    recent: dict[str, list[float]] = {mode: [] for mode in modes}
+    for round_no in range(rounds):
+        for mode in modes if round_no % 2 == 0 else list(reversed(modes)):
+            timed = run_mode(mode, per_round)
+            samples[mode].extend(timed)
+            recent[mode].extend(timed)
+        if (round_no + 1) % report_every == 0:
+            top, bottom = (statistics.median(recent[mode]) for mode in ratio)
+            progress(
+                f"rounds {round_no + 2 - report_every:2d}-{round_no + 1:2d}/{rounds}: median "
+                f"{ratio[0]} {top:.3f} ms, {ratio[1]} {bottom:.3f} ms, ratio {top / bottom:.3f}"
+            )
+            recent = {mode: [] for mode in modes}
+    return samples

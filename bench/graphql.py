@@ -33,6 +33,7 @@ from bench._common import (  # noqa: E402
     CONSENT_COOKIE_VALUE,
     DESKTOP_CHROME_UA,
     Summary,
+    interleaved_rounds,
     make_electronics_fan,
     print_headline,
     progress,
@@ -119,22 +120,7 @@ def main() -> None:
         queries[mode] = len(captured.captured_queries)
     progress(f"database queries per request: {queries}")
 
-    samples: dict[str, list[float]] = {mode: [] for mode in modes}
-    recent: dict[str, list[float]] = {mode: [] for mode in modes}
-    for round_no in range(ROUNDS):
-        order = list(modes) if round_no % 2 == 0 else list(reversed(modes))
-        for mode in order:
-            timed = run_mode(mode, PER_ROUND)
-            samples[mode].extend(timed)
-            recent[mode].extend(timed)
-        if (round_no + 1) % REPORT_EVERY == 0:
-            gql = Summary.of("graphql", recent["graphql"]).median_ms
-            ssr = Summary.of("ssr", recent["ssr"]).median_ms
-            progress(
-                f"rounds {round_no + 2 - REPORT_EVERY:2d}-{round_no + 1:2d}/{ROUNDS}: median "
-                f"graphql {gql:.3f} ms, ssr {ssr:.3f} ms, ratio {gql / ssr:.3f}"
-            )
-            recent = {mode: [] for mode in modes}
+    samples = interleaved_rounds(list(modes), run_mode, ROUNDS, PER_ROUND, REPORT_EVERY, ratio=("graphql", "ssr"))
 
     gql = Summary.of("graphql homepage", samples["graphql"])
     both = Summary.of("graphql homepage+products", samples["graphql+products"])

@@ -23,6 +23,7 @@ from bench._common import (  # noqa: E402
     CONSENT_COOKIE_VALUE,
     DESKTOP_CHROME_UA,
     Summary,
+    interleaved_rounds,
     make_electronics_fan,
     print_headline,
     progress,
@@ -125,22 +126,7 @@ def main() -> None:
             queries[mode] = len(captured.captured_queries)
     progress(f"database queries per request: {queries}")
 
-    samples: dict[str, list[float]] = {mode: [] for mode in modes}
-    recent: dict[str, list[float]] = {mode: [] for mode in modes}
-    for round_no in range(ROUNDS):
-        order = list(modes) if round_no % 2 == 0 else list(reversed(modes))
-        for mode in order:
-            timed = run_mode(mode, PER_ROUND)
-            samples[mode].extend(timed)
-            recent[mode].extend(timed)
-        if (round_no + 1) % REPORT_EVERY == 0:
-            on_ms = Summary.of("on", recent["personalized"]).median_ms
-            off_ms = Summary.of("off", recent["plain"]).median_ms
-            progress(
-                f"rounds {round_no + 2 - REPORT_EVERY:2d}-{round_no + 1:2d}/{ROUNDS}: median "
-                f"personalized {on_ms:.3f} ms, plain {off_ms:.3f} ms, ratio {on_ms / off_ms:.3f}"
-            )
-            recent = {mode: [] for mode in modes}
+    samples = interleaved_rounds(list(modes), run_mode, ROUNDS, PER_ROUND, REPORT_EVERY, ratio=("personalized", "plain"))
 
     on = Summary.of("homepage personalized", samples["personalized"])
     cold = Summary.of("homepage personalized, cold fragment cache", samples["cold"])

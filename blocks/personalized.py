@@ -287,13 +287,17 @@ class PersonalizedBlock(blocks.StructBlock):
 
     def get_context(self, value, parent_context=None):
         context = super().get_context(value, parent_context=parent_context)
-        context["choice"] = self.choose(value, visitor_of(parent_context))
+        # `render` has usually chosen already (to find the fragment); choose only once.
+        chosen = context.pop(CHOICE_KEY, None)  # popped: content blocks inside must not see it
+        context["choice"] = chosen if chosen is not None else self.choose(value, visitor_of(parent_context))
         return context
 
     def render(self, value, context=None):
         """Render the chosen variant, from the fragment cache when its content is the same for
         everyone who gets it (keyed by page, revision and variant; dropped on publish)."""
-        key = _fragment_key(value, context, self.choose(value, visitor_of(context)))
+        choice = self.choose(value, visitor_of(context))
+        context = {**(context or {}), CHOICE_KEY: choice}
+        key = _fragment_key(value, context, choice)
         if key is None:
             return super().render(value, context)
         html = fragments.get(key)
@@ -302,6 +306,8 @@ class PersonalizedBlock(blocks.StructBlock):
             fragments.put(key, str(html))
         return mark_safe(html)  # noqa: S308 - rendered by our own template
 
+
+CHOICE_KEY = "_tailored_choice"
 
 # Block types whose output depends only on their content (no visitor, no clock).
 CACHEABLE_BLOCKS = frozenset({"hero", "rich_text", "cta", "image_text"})
