@@ -21,6 +21,7 @@ from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.template.loader import render_to_string
 from django.utils import dateformat, timezone
 from django.utils.safestring import mark_safe
 from wagtail import blocks
@@ -287,27 +288,23 @@ class PersonalizedBlock(blocks.StructBlock):
 
     def get_context(self, value, parent_context=None):
         context = super().get_context(value, parent_context=parent_context)
-        # `render` has usually chosen already (to find the fragment); choose only once.
-        chosen = context.pop(CHOICE_KEY, None)  # popped: content blocks inside must not see it
-        context["choice"] = chosen if chosen is not None else self.choose(value, visitor_of(parent_context))
+        context["choice"] = self.choose(value, visitor_of(parent_context))
         return context
 
     def render(self, value, context=None):
         """Render the chosen variant, from the fragment cache when its content is the same for
         everyone who gets it (keyed by page, revision and variant; dropped on publish)."""
-        choice = self.choose(value, visitor_of(context))
-        context = {**(context or {}), CHOICE_KEY: choice}
+        choice = self.choose(value, visitor_of(context))  # once: the fragment key and the template share it
         key = _fragment_key(value, context, choice)
-        if key is None:
-            return super().render(value, context)
-        html = fragments.get(key)
+        html = fragments.get(key) if key is not None else None
         if html is None:
-            html = super().render(value, context)
-            fragments.put(key, str(html))
+            template_context = blocks.StructBlock.get_context(self, value, parent_context=dict(context or {}))
+            template_context["choice"] = choice
+            html = render_to_string(self.meta.template, template_context)
+            if key is not None:
+                fragments.put(key, html)
         return mark_safe(html)  # noqa: S308 - rendered by our own template
 
-
-CHOICE_KEY = "_tailored_choice"
 
 # Block types whose output depends only on their content (no visitor, no clock).
 CACHEABLE_BLOCKS = frozenset({"hero", "rich_text", "cta", "image_text"})
