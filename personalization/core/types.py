@@ -103,6 +103,7 @@ class Profile:
     persona: str | None = None
     scores: Mapping[str, float] = field(default_factory=_empty)  # model scores, e.g. churn_risk
     preferences: tuple[str, ...] = ()  # categories chosen in the onboarding survey
+    assignments: Mapping[str, str] = field(default_factory=_empty)  # experiment key -> arm (sticky)
     windows: Mapping[Window, int] = field(default_factory=_empty)
 
     def count_within(self, window: Window) -> int:

@@ -45,6 +45,19 @@ class ProfileStore(Protocol):
     def set_preferences(self, visitor_id: str, categories: Sequence[str]) -> None:
         """Replace the categories the visitor chose in the onboarding survey."""
 
+    def set_model_outputs(self, outputs: Mapping[str, tuple[str | None, Mapping[str, float]]]) -> int:
+        """Write trained models' outputs: visitor -> (persona, scores). A score replaces the
+        previous one of the same name; a persona of None removes the persona. Visitors the store
+        no longer holds are skipped (no profile is created without consent). Returns how many
+        profiles were written."""
+
+    def assign(self, visitor_id: str, experiment: str, arm: str) -> str:
+        """Keep the visitor's arm of an experiment unless one is already stored (sticky: a
+        visitor keeps their arm when weights change); returns the stored arm."""
+
+    def clear_assignments(self, experiment: str, visitor_ids: Iterable[str]) -> None:
+        """Forget these visitors' arms of one experiment (when it is deleted or restarted)."""
+
     def merge(self, source_id: str, target_id: str, now: float) -> None:
         """Fold one visitor's profile into another's (anonymous -> logged in), then remove the
         source: counters are summed once, and replays of the source's events stay duplicates."""
@@ -94,4 +107,5 @@ def profile_to_json(profile: Profile) -> dict[str, Any]:
         "persona": profile.persona,
         "scores": dict(profile.scores),
         "preferences": list(profile.preferences),
+        "assignments": dict(profile.assignments),
     }

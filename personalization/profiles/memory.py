@@ -54,6 +54,7 @@ class _Record:
     persona: str | None = None
     scores: dict[str, float] = field(default_factory=dict)
     preferences: list[str] = field(default_factory=list)
+    assignments: dict[str, str] = field(default_factory=dict)
     seen_ids: dict[str, float] = field(default_factory=dict)
     expires_at: float = 0.0
 
@@ -122,6 +123,30 @@ class MemoryProfileStore:
         with self._lock:
             record = self._records.setdefault(visitor_id, _Record(expires_at=time.time() + self.retention_seconds))
             record.preferences = list(dict.fromkeys(categories))
+
+    def set_model_outputs(self, outputs: Mapping[str, tuple[str | None, Mapping[str, float]]]) -> int:
+        written = 0
+        with self._lock:
+            for visitor_id, (persona, scores) in outputs.items():
+                record = self._live_record(visitor_id, time.time())
+                if record is None or record.last_seen is None:  # as Redis: only visitors with events
+                    continue
+                record.persona = persona
+                record.scores.update(scores)
+                written += 1
+        return written
+
+    def assign(self, visitor_id: str, experiment: str, arm: str) -> str:
+        with self._lock:
+            record = self._records.setdefault(visitor_id, _Record(expires_at=time.time() + self.retention_seconds))
+            return record.assignments.setdefault(experiment, arm)
+
+    def clear_assignments(self, experiment: str, visitor_ids: Iterable[str]) -> None:
+        with self._lock:
+            for visitor_id in visitor_ids:
+                record = self._records.get(visitor_id)
+                if record is not None:
+                    record.assignments.pop(experiment, None)
 
     def merge(self, source_id: str, target_id: str, now: float) -> None:
         with self._lock:
@@ -224,6 +249,7 @@ def _merge_into(target: _Record, source: _Record) -> None:
         target.dwell[category] = (old_seconds + seconds, old_count + count)
     target.scroll = (target.scroll[0] + merged.scroll[0], target.scroll[1] + merged.scroll[1])
     target.votes.update(merged.votes)
+    target.assignments = {**merged.assignments, **target.assignments}  # the target keeps its own arms
     target.seen_ids.update(merged.seen_ids)
     target.last_device = target.last_device or merged.last_device
     target.last_country = target.last_country or merged.last_country
@@ -258,6 +284,7 @@ def _profile(visitor_id: str, record: _Record, now: float, windows: Collection[W
         persona=record.persona,
         scores=dict(record.scores),
         preferences=tuple(record.preferences),
+        assignments=dict(record.assignments),
         windows={
             w: window_count(record.hourly.get(w.counter, {}), record.daily.get(w.counter, {}), w.hours, now_hour)
             for w in windows

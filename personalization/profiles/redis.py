@@ -14,7 +14,8 @@ Keys (all expire after the retention period, renewed on every write):
     tl:v1:{vid}:dwell   hash    "<category>|s" seconds and "<category>|n" count
     tl:v1:{vid}:votes   hash    product id -> up | down
     tl:v1:{vid}:ids     hash    client event id -> first seen (the dedup window; expires with it)
-    tl:v1:{vid}:m       hash    model outputs: persona, score:<name>, and onboarding preferences
+    tl:v1:{vid}:m       hash    model outputs (persona, score:<name>), onboarding preferences, and
+                                experiment arms x:<experiment> (read with the profile: no extra trip)
     tl:v1:recent        zset    visitor -> last event time, the last 7 days (live segment counts)
     tl:v1:seg:{slug}:<day>  HyperLogLog of the visitors who matched the segment that day
     tl:v1:{vid}:rate:<minute>   string  events accepted this minute (rate limit)
@@ -289,6 +290,36 @@ class RedisProfileStore:
         pipe.expire(key, self.retention_seconds)
         pipe.execute()
 
+    def set_model_outputs(self, outputs: Mapping[str, tuple[str | None, Mapping[str, float]]]) -> int:
+        written = 0
+        items = list(outputs.items())
+        for start in range(0, len(items), 500):
+            chunk = items[start : start + 500]
+            present = self.client.pipeline(transaction=False)
+            for visitor_id, _ in chunk:
+                present.exists(visitor_keys(visitor_id)["seen"])
+            pipe = self.client.pipeline(transaction=False)
+            for (visitor_id, (persona, scores)), exists in zip(chunk, present.execute(), strict=True):
+                if exists:
+                    _queue_model_output(pipe, visitor_keys(visitor_id)["m"], persona, scores, self.retention_seconds)
+                    written += 1
+            pipe.execute()
+        return written
+
+    def assign(self, visitor_id: str, experiment: str, arm: str) -> str:
+        key = visitor_keys(visitor_id)["m"]
+        pipe = self.client.pipeline(transaction=False)
+        pipe.hsetnx(key, f"x:{experiment}", arm)
+        pipe.hget(key, f"x:{experiment}")
+        pipe.expire(key, self.retention_seconds)
+        return pipe.execute()[1]
+
+    def clear_assignments(self, experiment: str, visitor_ids: Iterable[str]) -> None:
+        pipe = self.client.pipeline(transaction=False)
+        for visitor_id in visitor_ids:
+            pipe.hdel(visitor_keys(visitor_id)["m"], f"x:{experiment}")
+        pipe.execute()
+
     def recent_visitors(self, since: float, limit: int) -> list[str]:
         return self.client.zrevrangebyscore(RECENT_KEY, "+inf", since, start=0, num=limit)
 
@@ -319,12 +350,12 @@ class RedisProfileStore:
 
     def _read_raw(self, keys: dict[str, str]) -> dict[str, Any]:
         pipe = self.client.pipeline(transaction=False)
-        for suffix in ("p", "w", "t", "cart", "dwell", "votes", "ids"):
+        for suffix in ("p", "w", "t", "cart", "dwell", "votes", "ids", "m"):
             pipe.hgetall(keys[suffix])
         pipe.zmscore(keys["seen"], ["first", "last"])
         for suffix in ("items", "search", "sess"):
             pipe.lrange(keys[suffix], 0, -1)
-        names = ("p", "w", "t", "cart", "dwell", "votes", "ids", "seen", "items", "search", "sess")
+        names = ("p", "w", "t", "cart", "dwell", "votes", "ids", "m", "seen", "items", "search", "sess")
         return dict(zip(names, pipe.execute(), strict=True))
 
     def erase(self, visitor_id: str) -> None:
@@ -356,6 +387,16 @@ def _queue_snapshot(pipe, visitor_id: str, keys: dict[str, str], snapshot: Snaps
     for slug in snapshot.segments:
         pipe.pfadd(segment_key(slug, day), visitor_id)
         pipe.expire(segment_key(slug, day), SEGMENT_DAYS_KEPT * 86400)
+
+
+def _queue_model_output(pipe, key: str, persona: str | None, scores: Mapping[str, float], ttl: int) -> None:
+    if persona is None:
+        pipe.hdel(key, "persona")
+    else:
+        pipe.hset(key, "persona", persona)
+    if scores:
+        pipe.hset(key, mapping={f"score:{name}": round(float(value), 6) for name, value in scores.items()})
+    pipe.expire(key, ttl)
 
 
 def _bucket_triples(buckets: Mapping[tuple[str, int], int]) -> list[Any]:
@@ -453,6 +494,9 @@ def _queue_merge(pipe, target: dict[str, str], raw: dict[str, Any]) -> None:
         pipe.hset(target["votes"], mapping=raw["votes"])
     if raw["ids"]:
         pipe.hset(target["ids"], mapping=raw["ids"])
+    for name, arm in raw["m"].items():
+        if name.startswith("x:"):  # the target keeps its own arms
+            pipe.hsetnx(target["m"], name, arm)
     for suffix, cap in (("search", RECENT_SEARCHES),):
         if raw[suffix]:
             pipe.rpush(target[suffix], *raw[suffix])
@@ -502,6 +546,7 @@ def _parse_profile(visitor_id: str, reply: list[Any], windows: tuple[Window, ...
         persona=model.get("persona"),
         scores={name[6:]: float(v) for name, v in model.items() if name.startswith("score:")},
         preferences=tuple(filter(None, model.get("preferences", "").split(","))),
+        assignments={name[2:]: arm for name, arm in model.items() if name.startswith("x:")},
         windows=dict(zip(windows, (int(n) for n in window_counts), strict=True)),
     )
 

@@ -156,3 +156,39 @@ def test_onboarding_preferences_replace_the_previous_answer(store):
     store.set_preferences("v1", ["outdoors", "beauty"])
     assert store.get("v1", NOW).preferences == ("outdoors", "beauty")
     assert store.export("v1", NOW)["profile"]["preferences"] == ["outdoors", "beauty"]
+
+
+def test_model_outputs_are_written_only_to_held_profiles(store):
+    store.record("v1", [ev("a")], NOW)
+    written = store.set_model_outputs({"v1": ("researcher", {"churn_risk": 0.25}), "nobody": ("researcher", {"churn_risk": 0.9})})
+    assert written == 1
+    store.set_model_outputs({"v1": ("bargain-hunter", {"purchase_intent": 0.5})})
+    profile = store.get("v1", NOW)
+    assert profile.persona == "bargain-hunter"
+    assert dict(profile.scores) == {"churn_risk": 0.25, "purchase_intent": 0.5}
+    assert store.get("nobody", NOW).persona is None
+
+
+def test_an_experiment_arm_is_sticky_and_travels_with_the_profile(store):
+    assert store.assign("v1", "hero-test", "b") == "b"
+    assert store.assign("v1", "hero-test", "a") == "b"  # weights changed: the visitor keeps b
+    assert store.assign("v1", "other", "a") == "a"
+    assert dict(store.get("v1", NOW).assignments) == {"hero-test": "b", "other": "a"}
+    assert store.export("v1", NOW)["profile"]["assignments"] == {"hero-test": "b", "other": "a"}
+    store.clear_assignments("hero-test", ["v1"])
+    assert dict(store.get("v1", NOW).assignments) == {"other": "a"}
+
+
+def test_merge_keeps_the_targets_arms_and_adds_the_sources(store):
+    store.record("anon", [ev("a")], NOW)
+    store.assign("anon", "hero-test", "b")
+    store.assign("anon", "layout", "wide")
+    store.assign("user", "hero-test", "a")
+    store.merge("anon", "user", NOW)
+    assert dict(store.get("user", NOW).assignments) == {"hero-test": "a", "layout": "wide"}
+
+
+def test_erase_forgets_the_arms(store):
+    store.assign("v1", "hero-test", "b")
+    store.erase("v1")
+    assert dict(store.get("v1", NOW).assignments) == {}
