@@ -9,6 +9,7 @@ from __future__ import annotations
 from django.db import models
 from django.template.response import TemplateResponse
 from grapple.models import (
+    GraphQLBoolean,
     GraphQLFloat,
     GraphQLForeignKey,
     GraphQLImage,
@@ -88,6 +89,7 @@ class ProductPage(Page):
     category = models.ForeignKey(CategoryPage, on_delete=models.PROTECT, related_name="+")
     tags = ClusterTaggableManager(through=ProductPageTag, blank=True)
     price = models.DecimalField(max_digits=10, decimal_places=2)
+    in_stock = models.BooleanField(default=True, help_text="Out-of-stock products are never recommended.")
     description = models.TextField()
     image = models.ForeignKey(
         "wagtailimages.Image", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -97,6 +99,7 @@ class ProductPage(Page):
         *Page.content_panels,
         FieldPanel("category"),
         FieldPanel("price"),
+        FieldPanel("in_stock"),
         FieldPanel("description"),
         FieldPanel("tags"),
         FieldPanel("image"),
@@ -105,6 +108,7 @@ class ProductPage(Page):
     graphql_fields = [
         GraphQLForeignKey("category", "cms.CategoryPage"),
         GraphQLFloat("price"),
+        GraphQLBoolean("in_stock"),
         GraphQLString("description"),
         GraphQLTag("tags"),
         GraphQLImage("image"),

@@ -51,3 +51,9 @@ def test_running_it_again_changes_nothing():
     call_command("load_demo", stdout=output)
     assert snapshot() == before
     assert "0 categories and 0 products created" in output.getvalue()
+
+
+@pytest.mark.django_db
+def test_the_demo_catalog_marks_some_products_out_of_stock():
+    out = set(ProductPage.objects.filter(in_stock=False).values_list("title", flat=True))
+    assert out == {"Smart home starter kit", "Trail running shoes"}

@@ -215,6 +215,7 @@ class Command(BaseCommand):
             title=data["title"],
             category=category,
             price=Decimal(data["price"]),
+            in_stock=data.get("in_stock", True),
             description=data["description"],
             image=image,
         )
