@@ -1,0 +1,606 @@
+"""The recommender: a fitted, immutable, picklable object that scores a visitor in a sparse sum.
+
+Every model here is linear in the visitor's history (item-kNN, content TF-IDF, EASE and their
+blend), so each is stored the same way: the top-N neighbours of every item with a weight. A request
+adds up the neighbour rows of the items the visitor saw (decayed by age), filters, and tops up with
+trending items. Nothing scales with the catalog at request time.
+
+Fallback order: the visitor's history (known items only) -> trending within their onboarding
+preferences -> trending overall (time-decayed popularity, ties by all-time popularity).
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import time
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from .catalog import CatalogItem
+from .content import content_neighbours, tfidf_vectors
+from .ease import ease_weights, embed, gram, popular_columns
+from .metrics import bulk_hit_ndcg
+from .similarity import (
+    KIND_WEIGHTS,
+    cosine_neighbours,
+    decay,
+    interaction_matrix,
+    row_scale,
+    truncate_rows,
+)
+
+# Scoring: the thumbs-down of an item pushes its neighbours down by this share of a view's weight.
+DOWN_VOTE_HISTORY_WEIGHT = -1.0
+# MMR: two items of the same (non-empty) category are at least this similar.
+CATEGORY_SIMILARITY = 0.5
+MMR_POOL = 50
+MAX_HISTORY = 100
+
+
+@dataclass(frozen=True, slots=True)
+class Interaction:
+    visitor: str
+    item: str
+    kind: str  # "view" | "cart" | "purchase" | "up" | "down"
+    ts: float  # epoch seconds
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """Internal: one accepted candidate while a list is built."""
+
+    index: int
+    score: float
+
+
+@dataclass(frozen=True)
+class Recommender:
+    """A fitted model. Build it with train_recommender (or Recommender.build); never mutate it."""
+
+    item_ids: tuple[str, ...]
+    neighbours: sp.csr_matrix  # item x item, top-N weights per row
+    fallback_order: np.ndarray  # item indices, trending first
+    fallback_score: np.ndarray  # per item, in [0, 1]
+    category_codes: np.ndarray  # per item, index into `categories`
+    categories: tuple[str, ...]
+    in_stock: np.ndarray  # per item, bool
+    history_half_life_days: float | None = 14.0
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    index: Mapping[str, int] = field(init=False, repr=False)
+    fallback_rank: np.ndarray = field(init=False, repr=False)
+    by_category: Mapping[int, np.ndarray] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        index = {item: position for position, item in enumerate(self.item_ids)}
+        rank = np.empty(len(self.item_ids), dtype=np.int64)
+        rank[self.fallback_order] = np.arange(len(self.fallback_order))
+        codes = self.category_codes[self.fallback_order]
+        by_category = {code: self.fallback_order[codes == code] for code in range(len(self.categories))}
+        for name, value in (("index", index), ("fallback_rank", rank), ("by_category", by_category)):
+            object.__setattr__(self, name, value)
+        for array in (self.fallback_order, self.fallback_score, self.category_codes, self.in_stock, rank):
+            array.setflags(write=False)
+
+    @property
+    def version(self) -> str:
+        return str(self.metadata.get("version", "unversioned"))
+
+    @property
+    def n_items(self) -> int:
+        return len(self.item_ids)
+
+    def recommend(
+        self,
+        history: Sequence[tuple[str, float]],
+        k: int = 10,
+        *,
+        now: float | None = None,
+        exclude: Collection[str] = (),
+        down_voted: Collection[str] = (),
+        preferences: Sequence[str] = (),
+        category: str | None = None,
+        diversity: float = 0.0,
+    ) -> list[tuple[str, float]]:
+        """Top-k (item, score), best first. History is (item, ts) newest first; unknown items are
+        ignored; seen, excluded and out-of-stock items are never returned; down-voted items only
+        when nothing else is left. Fewer than k results when the filters leave fewer."""
+        if k <= 0 or not self.item_ids:
+            return []
+        seen, weights = self._history(history, now)
+        down = self._indices(down_voted)
+        blocked = set(seen.tolist()) | self._indices(exclude)
+        allowed = self._category_filter(category)
+        if allowed is None:
+            return []
+        pool_size = max(k, MMR_POOL) if diversity > 0 else k
+        candidates, scores = self._score(seen, weights, down)
+        accepted = self._take(candidates, scores, pool_size, blocked | down, allowed)
+        if len(accepted) < pool_size:
+            accepted += self._top_up(pool_size - len(accepted), accepted, blocked | down, allowed, preferences)
+        if diversity > 0:
+            accepted = self._mmr(accepted, k, min(diversity, 1.0))
+        if len(accepted) < k:  # demoted, not banned: a down-voted item beats an empty slot
+            accepted += self._take(*self._by_fallback(down), k - len(accepted), blocked, allowed)
+        return [(self.item_ids[entry.index], entry.score) for entry in _monotone(accepted[:k])]
+
+    def similar_items(self, item: str, k: int = 10) -> list[tuple[str, float]]:
+        """The item's strongest neighbours (none for an unknown item)."""
+        position = self.index.get(item)
+        if position is None or k <= 0:
+            return []
+        start, stop = self.neighbours.indptr[position], self.neighbours.indptr[position + 1]
+        columns, values = self.neighbours.indices[start:stop], self.neighbours.data[start:stop]
+        order = np.lexsort((self.fallback_rank[columns], -values))[:k]
+        return [(self.item_ids[columns[i]], float(values[i])) for i in order]
+
+    # -- scoring steps -------------------------------------------------------------------------
+
+    def _history(self, history: Sequence[tuple[str, float]], now: float | None) -> tuple[np.ndarray, np.ndarray]:
+        """Known history items (unique) and their decayed weights; the newest event sets `now`
+        when the caller gives none, so the same history always scores the same."""
+        known = [(self.index[item], float(ts)) for item, ts in history[:MAX_HISTORY] if item in self.index]
+        if not known:
+            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
+        positions = np.fromiter((p for p, _ in known), dtype=np.int64, count=len(known))
+        stamps = np.fromiter((ts for _, ts in known), dtype=np.float64, count=len(known))
+        reference = float(stamps.max()) if now is None else now
+        weights = decay(reference - stamps, self.history_half_life_days)
+        unique, inverse = np.unique(positions, return_inverse=True)
+        return unique, np.bincount(inverse, weights=weights).astype(np.float32)
+
+    def _indices(self, items: Iterable[str]) -> set[int]:
+        return {self.index[item] for item in items if item in self.index}
+
+    def _category_filter(self, category: str | None) -> int | None:
+        """-1: any category; a code: that category; None: a category no item has."""
+        if category is None:
+            return -1
+        return self.categories.index(category) if category in self.categories else None
+
+    def _score(self, seen: np.ndarray, weights: np.ndarray, down: set[int]) -> tuple[np.ndarray, np.ndarray]:
+        """Candidates with a positive summed neighbour weight, best first (ties: trending)."""
+        rows = list(zip(seen.tolist(), weights.tolist(), strict=True))
+        rows += [(position, DOWN_VOTE_HISTORY_WEIGHT) for position in down]
+        if not rows:
+            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
+        indptr, indices, data = self.neighbours.indptr, self.neighbours.indices, self.neighbours.data
+        columns = [indices[indptr[row] : indptr[row + 1]] for row, _ in rows]
+        values = [data[indptr[row] : indptr[row + 1]] * weight for row, weight in rows]
+        unique, inverse = np.unique(np.concatenate(columns), return_inverse=True)
+        totals = np.bincount(inverse, weights=np.concatenate(values))
+        positive = totals > 1e-9
+        unique, totals = unique[positive], totals[positive]
+        order = np.lexsort((self.fallback_rank[unique], -totals))
+        return unique[order], totals[order]
+
+    def _take(self, candidates: np.ndarray, scores: np.ndarray, wanted: int, blocked: Collection[int], allowed: int) -> list[Recommendation]:
+        """The first `wanted` candidates that pass the business filters."""
+        taken: list[Recommendation] = []
+        in_stock, codes = self.in_stock, self.category_codes
+        for position, score in zip(candidates.tolist(), scores.tolist(), strict=True):
+            if len(taken) >= wanted:
+                break
+            if position in blocked or not in_stock[position] or (allowed >= 0 and codes[position] != allowed):
+                continue
+            taken.append(Recommendation(position, score))
+        return taken
+
+    def _by_fallback(self, positions: Collection[int]) -> tuple[np.ndarray, np.ndarray]:
+        ordered = np.array(sorted(positions, key=lambda p: self.fallback_rank[p]), dtype=np.int64)
+        return ordered, self.fallback_score[ordered] if ordered.size else np.empty(0)
+
+    def _top_up(self, wanted: int, accepted: list[Recommendation], blocked: set[int], allowed: int, preferences: Sequence[str]) -> list[Recommendation]:
+        """Trending items: first within the visitor's preferred categories, then any. Scaled below
+        the personalised scores so the returned scores stay in rank order."""
+        scale = 0.5 * min((entry.score for entry in accepted), default=2.0)
+        taken = blocked | {entry.index for entry in accepted}
+        extra: list[Recommendation] = []
+        for source in (self._preferred(preferences, allowed), self._fallback(allowed)):
+            for position in source:
+                if len(extra) >= wanted:
+                    return extra
+                if position in taken or not self.in_stock[position]:
+                    continue
+                taken.add(position)
+                extra.append(Recommendation(position, scale * float(self.fallback_score[position])))
+        return extra
+
+    def _preferred(self, preferences: Sequence[str], allowed: int) -> Iterator[int]:
+        codes = {self.categories.index(slug) for slug in preferences if slug in self.categories}
+        if allowed >= 0:
+            codes &= {allowed}
+        lists = [self.by_category[code].tolist() for code in sorted(codes)]
+        return heapq.merge(*lists, key=lambda position: self.fallback_rank[position])
+
+    def _fallback(self, allowed: int) -> Iterator[int]:
+        return iter((self.by_category[allowed] if allowed >= 0 else self.fallback_order).tolist())
+
+    def _mmr(self, pool: list[Recommendation], k: int, trade_off: float) -> list[Recommendation]:
+        """Maximal marginal relevance: each pick maximises (1 - t) * relevance - t * similarity
+        to what is already picked. Relevance is the rank-preserving score scaled to [0, 1]."""
+        if len(pool) <= 1:
+            return pool
+        positions = np.array([entry.index for entry in pool], dtype=np.int64)
+        relevance = np.array([entry.score for entry in pool], dtype=np.float64)
+        relevance = relevance / relevance.max() if relevance.max() > 0 else np.ones_like(relevance)
+        similarity = self._pool_similarity(positions)
+        chosen: list[int] = []
+        closest = np.zeros(len(pool))
+        remaining = np.ones(len(pool), dtype=bool)
+        for _ in range(min(k, len(pool))):
+            gain = np.where(remaining, (1 - trade_off) * relevance - trade_off * closest, -np.inf)
+            pick = int(np.argmax(gain))
+            chosen.append(pick)
+            remaining[pick] = False
+            closest = np.maximum(closest, similarity[pick])
+        return [pool[i] for i in chosen]
+
+    def _pool_similarity(self, positions: np.ndarray) -> np.ndarray:
+        """Pairwise similarity in [0, 1] of the pool: neighbour weight (symmetrised, scaled by the
+        largest weight) or sharing a category, whichever is larger."""
+        weights = self.neighbours[positions][:, positions].toarray()
+        weights = np.maximum(weights, weights.T)
+        top = float(self.neighbours.data.max()) if self.neighbours.nnz else 1.0
+        similarity = np.clip(weights / top, 0.0, 1.0) if top > 0 else np.zeros_like(weights)
+        codes = self.category_codes[positions]
+        named = np.array([bool(self.categories[code]) for code in codes])
+        same = (codes[:, None] == codes[None, :]) & named[:, None] & named[None, :]
+        return np.maximum(similarity, CATEGORY_SIMILARITY * same)
+
+
+def _monotone(entries: list[Recommendation]) -> list[Recommendation]:
+    """Scores never rise down the list (MMR and top-ups may reorder them)."""
+    result, floor = [], math.inf
+    for entry in entries:
+        floor = min(floor, entry.score)
+        result.append(Recommendation(entry.index, floor))
+    return result
+
+
+# -- from stored events ------------------------------------------------------------------------
+
+# Stored event type -> interaction kind (recommendation_feedback maps by its vote).
+EVENT_KINDS: Mapping[str, str] = {"page_view": "view", "add_to_cart": "cart", "purchase": "purchase"}
+
+
+def interactions_from_events(rows: Iterable[tuple[str, str, str | None, Any, Mapping[str, Any] | None]]) -> list[Interaction]:
+    """Interactions from stored events (visitor_id, type, item, ts, attrs): product page views,
+    cart adds, each item of a purchase (attrs["items"]) and thumbs up/down on recommendations.
+    Everything else (searches, scrolls, pages that are not products) is no item signal. `ts` is
+    epoch seconds or an aware datetime."""
+    result: list[Interaction] = []
+    for visitor, kind, item, ts, attrs in rows:
+        attrs = attrs if isinstance(attrs, Mapping) else {}
+        stamp = ts.timestamp() if isinstance(ts, datetime) else float(ts)
+        if kind == "purchase":
+            items = [_item_id(entry) for entry in attrs.get("items") or ([item] if item else [])]
+            result += [Interaction(visitor, bought, "purchase", stamp) for bought in items if bought]
+        elif kind == "recommendation_feedback" and item and attrs.get("vote") in ("up", "down"):
+            result.append(Interaction(visitor, str(item), str(attrs["vote"]), stamp))
+        elif kind in EVENT_KINDS and item:
+            result.append(Interaction(visitor, str(item), EVENT_KINDS[kind], stamp))
+    return result
+
+
+def _item_id(entry: Any) -> str | None:
+    """A purchase line: a product id, or a mapping holding one."""
+    if isinstance(entry, Mapping):
+        entry = entry.get("product_id", entry.get("id"))
+    return None if entry is None or isinstance(entry, bool) else str(entry)
+
+
+# -- training ----------------------------------------------------------------------------------
+
+COMPONENTS = ("knn", "content", "ease")
+
+
+@dataclass(frozen=True)
+class RecommenderParams:
+    """What to fit. Tuples of candidates (shrinkages, ease_lambdas) are tuned on validation."""
+
+    components: tuple[str, ...] = COMPONENTS  # any of COMPONENTS; () = popularity/trending only
+    neighbours: int = 100
+    shrinkages: tuple[float, ...] = (10.0, 50.0)
+    ease_lambdas: tuple[float, ...] = (50.0, 200.0, 800.0)
+    ease_max_items: int = 3000  # EASE is cubic in items: fitted over the most popular ones
+    decay_half_life_days: float | None = 90.0  # training events; None = no time decay
+    trending_half_life_days: float | None = 7.0  # None = all-time popularity
+    history_half_life_days: float | None = 14.0  # the visitor's history at scoring time
+    blend_step: float = 0.25
+    validation_visitors: int = 3000
+    kind_weights: Mapping[str, float] = field(default_factory=lambda: dict(KIND_WEIGHTS))
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """Interactions as index arrays over one item universe."""
+
+    item_ids: tuple[str, ...]
+    visitors: np.ndarray
+    items: np.ndarray
+    kinds: tuple[str, ...]
+    ts: np.ndarray
+    n_visitors: int
+
+    def subset(self, mask: np.ndarray) -> Encoded:
+        kinds = tuple(kind for kind, keep in zip(self.kinds, mask.tolist(), strict=True) if keep)
+        return Encoded(self.item_ids, self.visitors[mask], self.items[mask], kinds, self.ts[mask], self.n_visitors)
+
+    def matrix(self, now: float, params: RecommenderParams) -> sp.csr_matrix:
+        return interaction_matrix(
+            self.visitors, self.items, self.kinds, self.ts, (self.n_visitors, len(self.item_ids)),
+            now=now, half_life_days=params.decay_half_life_days, kind_weights=params.kind_weights,
+        )
+
+
+def encode(interactions: Sequence[Interaction], catalog: Sequence[CatalogItem]) -> Encoded:
+    """Index the interactions over the catalog (items outside a non-empty catalog are dropped:
+    nothing is known about their stock or category, so they could not be filtered)."""
+    item_ids = tuple(dict.fromkeys(item.id for item in catalog)) or tuple(sorted({i.item for i in interactions}))
+    index = {item: position for position, item in enumerate(item_ids)}
+    kept = [i for i in interactions if i.item in index]
+    visitor_index: dict[str, int] = {}
+    visitors = np.fromiter((visitor_index.setdefault(i.visitor, len(visitor_index)) for i in kept), dtype=np.int64, count=len(kept))
+    items = np.fromiter((index[i.item] for i in kept), dtype=np.int64, count=len(kept))
+    ts = np.fromiter((i.ts for i in kept), dtype=np.float64, count=len(kept))
+    return Encoded(item_ids, visitors, items, tuple(i.kind for i in kept), ts, len(visitor_index))
+
+
+def train_recommender(
+    interactions: Sequence[Interaction],
+    catalog: Sequence[CatalogItem],
+    *,
+    now: float,
+    seed: int = 0,
+    progress: Callable[[str], None] | None = None,
+    params: RecommenderParams | None = None,
+) -> Recommender:
+    """Fit the hybrid: tune each component and the blend weights on a validation split of the
+    interactions (the last positive event of up to `validation_visitors` visitors), then refit
+    on everything and precompute the blended top-N neighbours. Deterministic for a seed."""
+    from .datasets import validation_split
+
+    params = params or RecommenderParams()
+    say = progress or (lambda message: None)
+    started = time.perf_counter()
+    encoded = encode(interactions, catalog)
+    say(f"{len(encoded.items)} interactions, {encoded.n_visitors} visitors, {len(encoded.item_ids)} items")
+    choice = Choice(weights={}, shrinkage=params.shrinkages[0], lam=params.ease_lambdas[0], validation={})
+    if params.components and encoded.n_visitors:
+        fit_mask, held = validation_split(encoded, seed=seed, max_visitors=params.validation_visitors)
+        if held:
+            choice = tune(encoded, fit_mask, held, catalog, now=now, params=params, say=say)
+    say(f"fitting on all interactions with {choice.describe()}")
+    model = fit(encoded, catalog, now=now, params=params, choice=choice)
+    metadata = {**model.metadata, "fit_seconds": round(time.perf_counter() - started, 3), "seed": seed}
+    return _with_metadata(model, metadata)
+
+
+@dataclass(frozen=True)
+class Choice:
+    """What validation picked: blend weights per component and the components' own settings."""
+
+    weights: Mapping[str, float]
+    shrinkage: float
+    lam: float
+    validation: Mapping[str, float]
+
+    def describe(self) -> str:
+        blend = ", ".join(f"{name} {weight:.2f}" for name, weight in self.weights.items() if weight) or "popularity only"
+        return f"blend [{blend}], shrinkage {self.shrinkage:g}, ease lambda {self.lam:g}"
+
+
+def fit(encoded: Encoded, catalog: Sequence[CatalogItem], *, now: float, params: RecommenderParams, choice: Choice) -> Recommender:
+    """Fit the chosen components on all of `encoded` and store their blend."""
+    matrix = encoded.matrix(now, params)
+    wanted = [name for name, weight in choice.weights.items() if weight > 0]
+    components = fit_components(matrix, catalog, encoded.item_ids, params, wanted, [choice.shrinkage], [choice.lam])
+    parts = {name: components[_variant(name, choice)] for name in wanted}
+    neighbours = blend(parts, choice.weights, params.neighbours, len(encoded.item_ids))
+    order, score = fallback_ranking(encoded, matrix, now=now, half_life_days=params.trending_half_life_days)
+    codes, categories = _category_codes(encoded.item_ids, catalog)
+    metadata = {
+        "version": f"rec-{int(now)}-{len(encoded.items)}",
+        "fitted_at": datetime.fromtimestamp(now).isoformat(timespec="seconds"),
+        "n_items": len(encoded.item_ids),
+        "n_visitors": encoded.n_visitors,
+        "n_interactions": len(encoded.items),
+        "weights": dict(choice.weights),
+        "shrinkage": choice.shrinkage,
+        "ease_lambda": choice.lam,
+        "validation": dict(choice.validation),
+        "params": {key: value for key, value in asdict(params).items() if key != "kind_weights"},
+        "kind_weights": dict(params.kind_weights),
+        "neighbour_bytes": int(neighbours.data.nbytes + neighbours.indices.nbytes + neighbours.indptr.nbytes),
+    }
+    return Recommender(
+        item_ids=encoded.item_ids,
+        neighbours=neighbours,
+        fallback_order=order,
+        fallback_score=score,
+        category_codes=codes,
+        categories=categories,
+        in_stock=_in_stock(encoded.item_ids, catalog),
+        history_half_life_days=params.history_half_life_days,
+        metadata=metadata,
+    )
+
+
+def _variant(name: str, choice: Choice) -> str:
+    return {"knn": f"knn:{choice.shrinkage:g}", "ease": f"ease:{choice.lam:g}"}.get(name, name)
+
+
+def fit_components(
+    matrix: sp.csr_matrix,
+    catalog: Sequence[CatalogItem],
+    item_ids: Sequence[str],
+    params: RecommenderParams,
+    names: Collection[str],
+    shrinkages: Sequence[float],
+    lambdas: Sequence[float],
+) -> dict[str, sp.csr_matrix]:
+    """Top-N neighbour matrices of each wanted component, one per setting ("knn:10", "ease:200")."""
+    n_items = len(item_ids)
+    fitted: dict[str, sp.csr_matrix] = {}
+    if "knn" in names:
+        for shrinkage in shrinkages:
+            fitted[f"knn:{shrinkage:g}"] = cosine_neighbours(matrix, params.neighbours, shrinkage)
+    if "content" in names:
+        fitted["content"] = content_neighbours(tfidf_vectors(_aligned(item_ids, catalog)), params.neighbours)
+    if "ease" in names:
+        columns = popular_columns(matrix, params.ease_max_items)
+        gram_matrix = gram(matrix, columns)
+        for lam in lambdas:
+            weights = truncate_rows(ease_weights(gram_matrix, lam), params.neighbours)
+            fitted[f"ease:{lam:g}"] = embed(weights, columns, n_items)
+    return fitted
+
+
+def blend(parts: Mapping[str, sp.csr_matrix], weights: Mapping[str, float], n_neighbours: int, n_items: int) -> sp.csr_matrix:
+    """Weighted sum of components, each scaled to a typical row maximum of 1, truncated to top-N."""
+    total = sp.csr_matrix((n_items, n_items), dtype=np.float32)
+    for name, part in parts.items():
+        weight = weights.get(name, 0.0)
+        if weight > 0 and part.nnz:
+            total = total + part * np.float32(weight / row_scale(part))
+    return truncate_rows(total, n_neighbours) if len(parts) > 1 else total.tocsr()
+
+
+def fallback_ranking(encoded: Encoded, matrix: sp.csr_matrix, *, now: float, half_life_days: float | None) -> tuple[np.ndarray, np.ndarray]:
+    """Items by trending (decayed count of positive events), then all-time visitors, then index.
+    Decay shrinks every count by the same factor as time passes, so the order fitted at `now`
+    stays right later; only new events change it (at the next fit)."""
+    n_items = len(encoded.item_ids)
+    positive = np.fromiter((kind != "down" for kind in encoded.kinds), dtype=bool, count=len(encoded.kinds))
+    weights = decay(now - encoded.ts[positive], half_life_days)
+    trending = np.bincount(encoded.items[positive], weights=weights, minlength=n_items)
+    visitors = np.bincount(matrix.indices[matrix.data > 0], minlength=n_items).astype(np.float64)
+    order = np.lexsort((np.arange(n_items), -visitors, -trending))
+    top = trending.max() if n_items and trending.max() > 0 else 1.0
+    # Ties in trending still get distinct, ordered scores from the all-time count.
+    score = 0.99 * trending / top + 0.01 * visitors / max(visitors.max(initial=0.0), 1.0)
+    return order.astype(np.int64), score.astype(np.float32)
+
+
+def _aligned(item_ids: Sequence[str], catalog: Sequence[CatalogItem]) -> list[CatalogItem]:
+    by_id = {item.id: item for item in catalog}
+    return [by_id.get(item, CatalogItem(id=item, title="", category="")) for item in item_ids]
+
+
+def _category_codes(item_ids: Sequence[str], catalog: Sequence[CatalogItem]) -> tuple[np.ndarray, tuple[str, ...]]:
+    aligned = _aligned(item_ids, catalog)
+    categories = tuple(sorted({item.category for item in aligned}))
+    lookup = {name: code for code, name in enumerate(categories)}
+    return np.array([lookup[item.category] for item in aligned], dtype=np.int64), categories
+
+
+def _in_stock(item_ids: Sequence[str], catalog: Sequence[CatalogItem]) -> np.ndarray:
+    return np.array([item.in_stock for item in _aligned(item_ids, catalog)], dtype=bool)
+
+
+def _with_metadata(model: Recommender, metadata: Mapping[str, Any]) -> Recommender:
+    return Recommender(
+        item_ids=model.item_ids,
+        neighbours=model.neighbours,
+        fallback_order=model.fallback_order,
+        fallback_score=model.fallback_score,
+        category_codes=model.category_codes,
+        categories=model.categories,
+        in_stock=model.in_stock,
+        history_half_life_days=model.history_half_life_days,
+        metadata=metadata,
+    )
+
+
+def tune(
+    encoded: Encoded,
+    fit_mask: np.ndarray,
+    held: Mapping[int, int],
+    catalog: Sequence[CatalogItem],
+    *,
+    now: float,
+    params: RecommenderParams,
+    say: Callable[[str], None],
+) -> Choice:
+    """Pick each component's setting, then the blend weights, by validation NDCG@10."""
+    part = encoded.subset(fit_mask)
+    matrix = part.matrix(now, params)
+    visitors = np.fromiter(held.keys(), dtype=np.int64, count=len(held))
+    targets = np.fromiter(held.values(), dtype=np.int64, count=len(held))
+    history = (matrix[visitors] > 0).astype(np.float32).tocsr()
+    _, tie = fallback_ranking(part, matrix, now=now, half_life_days=params.trending_half_life_days)
+    say(f"validation: {len(held)} visitors, one held-out item each")
+    components = fit_components(matrix, catalog, encoded.item_ids, params, params.components, params.shrinkages, params.ease_lambdas)
+    found = {name: validate(part_matrix, history, targets, tie) for name, part_matrix in components.items()}
+    for name, (hr, ndcg) in found.items():
+        say(f"  {name:<12} HR@10 {hr:.4f}  NDCG@10 {ndcg:.4f}")
+    best = {name: _best(found, name) for name in params.components}
+    shrinkage = float(best["knn"].split(":")[1]) if "knn" in best else params.shrinkages[0]
+    lam = float(best["ease"].split(":")[1]) if "ease" in best else params.ease_lambdas[0]
+    parts = {name: components[variant] for name, variant in best.items()}
+    weights, figures = _tune_blend(parts, history, targets, tie, params, say)
+    return Choice(weights=weights, shrinkage=shrinkage, lam=lam, validation=figures)
+
+
+def _best(found: Mapping[str, tuple[float, float]], component: str) -> str:
+    variants = [name for name in found if name.split(":")[0] == component]
+    return max(variants, key=lambda name: (found[name][1], found[name][0]))  # first wins ties
+
+
+def _tune_blend(parts, history, targets, tie, params: RecommenderParams, say) -> tuple[dict[str, float], dict[str, float]]:
+    names = list(parts)
+    if len(names) <= 1:
+        weights = dict.fromkeys(names, 1.0)
+        return weights, _figures(validate(parts[names[0]], history, targets, tie)) if names else {}
+    best_weights: dict[str, float] = {}
+    best_figures = (-1.0, -1.0)
+    for weights in blend_grid(names, params.blend_step):
+        merged = blend(parts, weights, params.neighbours, history.shape[1])
+        hr, ndcg = validate(merged, history, targets, tie)
+        if (ndcg, hr) > best_figures[::-1]:
+            best_weights, best_figures = weights, (hr, ndcg)
+    say("  blend " + ", ".join(f"{n} {w:.2f}" for n, w in best_weights.items()) + f": HR@10 {best_figures[0]:.4f}  NDCG@10 {best_figures[1]:.4f}")
+    return best_weights, _figures(best_figures)
+
+
+def _figures(pair: tuple[float, float]) -> dict[str, float]:
+    return {"hr@10": round(pair[0], 4), "ndcg@10": round(pair[1], 4)}
+
+
+def blend_grid(names: Sequence[str], step: float) -> list[dict[str, float]]:
+    """Every weighting of the components on a grid of `step` that sums to one."""
+    units = max(1, round(1 / step))
+    grid: list[dict[str, float]] = []
+
+    def extend(prefix: list[int], left: int) -> None:
+        if len(prefix) == len(names) - 1:
+            grid.append({name: units_ / units for name, units_ in zip(names, [*prefix, left], strict=True)})
+            return
+        for share in range(left, -1, -1):
+            extend([*prefix, share], left - share)
+
+    if names:
+        extend([], units)
+    return grid
+
+
+def validate(neighbours: sp.csr_matrix, history: sp.csr_matrix, targets: np.ndarray, tie: np.ndarray, chunk: int = 256) -> tuple[float, float]:
+    """HR@10 and NDCG@10 of a neighbour matrix over validation visitors, scored in bulk (the same
+    sparse sum recommend() does, with trending breaking ties as there)."""
+    hits = gains = 0.0
+    for start in range(0, history.shape[0], chunk):
+        rows = history[start : start + chunk]
+        scores = (rows @ neighbours).toarray().astype(np.float64)
+        scores += 1e-6 * tie[None, :]
+        scores[rows.nonzero()] = -np.inf
+        hr, ndcg = bulk_hit_ndcg(scores, targets[start : start + chunk], 10)
+        hits += hr * rows.shape[0]
+        gains += ndcg * rows.shape[0]
+    count = max(history.shape[0], 1)
+    return hits / count, gains / count
