@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import re
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -211,15 +211,23 @@ def _movie(row: Mapping[str, str], tags: Iterable[str]) -> CatalogItem:
     return CatalogItem(id=row["movieId"], title=row["title"], category=category, tags=tuple(genres) + tuple(sorted(tags)))
 
 
-def load_demo(protocol: str = "loo", seed: int = 0, generate: Callable[..., Iterable[Interaction]] | None = None) -> Dataset:
-    """The demo shop's products (needs Django) with synthetic visitor histories."""
+# Synthetic demo histories end at this fixed time, so every run sees the same events.
+DEMO_NOW = 1_767_225_600.0  # 2026-01-01T00:00:00Z
+DEMO_VISITORS = 2000
+
+
+def load_demo(protocol: str = "loo", seed: int = 0, visitors: int = DEMO_VISITORS) -> Dataset:
+    """The demo shop's products (needs Django and the demo data) with synthetic visitor histories
+    from personalization.ml.synthetic, mapped to interactions like stored events are."""
     from .catalog import demo_catalog
+    from .recommender import interactions_from_events
+    from .synthetic import generate_histories
 
     catalog = tuple(demo_catalog())
     if not catalog:
         raise MissingDataError("the demo catalog is empty: run `python manage.py load_demo` first")
-    if generate is None:
-        from .synthetic import generate_histories as generate
-    interactions = sorted(generate(catalog, seed=seed), key=lambda e: (e.ts, e.visitor, e.item))
+    histories = generate_histories(catalog, visitors=visitors, seed=seed, now=DEMO_NOW)
+    rows = ((h.visitor_id, e.type, e.item, e.ts, e.attrs) for h in histories for e in h.events)
+    interactions = sorted(interactions_from_events(rows), key=lambda e: (e.ts, e.visitor, e.item, e.kind))
     train, cases, now = split(interactions, protocol, seed)
     return Dataset("demo", protocol, catalog, tuple(train), tuple(cases), now)

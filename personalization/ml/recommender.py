@@ -307,7 +307,7 @@ class RecommenderParams:
     components: tuple[str, ...] = COMPONENTS  # any of COMPONENTS; () = popularity/trending only
     neighbours: int = 100
     shrinkages: tuple[float, ...] = (10.0, 50.0)
-    ease_lambdas: tuple[float, ...] = (50.0, 200.0, 800.0)
+    ease_lambdas: tuple[float, ...] = (10.0, 50.0, 200.0, 800.0)
     ease_max_items: int = 3000  # EASE is cubic in items: fitted over the most popular ones
     decay_half_life_days: float | None = 90.0  # training events; None = no time decay
     trending_half_life_days: float | None = 7.0  # None = all-time popularity

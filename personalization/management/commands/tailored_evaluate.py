@@ -1,0 +1,92 @@
+"""Offline evaluation of the recommenders on MSWeb, MovieLens (ml-latest-small) and the demo shop.
+
+    python manage.py tailored_evaluate --dataset all --output evaluation.json
+
+Data files are read from --data-dir, else $TAILORED_DATA_DIR, else <BASE_DIR>/../shared/data.
+Popularity and item-kNN run in every evaluation, for comparison.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from personalization.ml import datasets
+from personalization.ml.evaluation import MODELS, evaluate, format_table
+from personalization.ml.recommender import RecommenderParams
+
+DATASETS = ("msweb", "movielens", "demo")
+
+
+def default_data_dir() -> Path:
+    configured = os.environ.get("TAILORED_DATA_DIR")
+    return Path(configured) if configured else Path(settings.BASE_DIR).parent / "shared" / "data"
+
+
+class Command(BaseCommand):
+    help = "Evaluate the recommenders offline (HR@10/20, NDCG@10, coverage, novelty, fit and scoring time)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--dataset", choices=[*DATASETS, "all"], default="all")
+        parser.add_argument("--data-dir", type=Path, default=None, help="default: $TAILORED_DATA_DIR or <BASE_DIR>/../shared/data")
+        parser.add_argument("--output", type=Path, default=Path("evaluation.json"), help="JSON results (default: evaluation.json in the current directory)")
+        parser.add_argument("--protocol", choices=("loo", "time"), default="loo", help="movielens and demo: leave-last-out or a time split (msweb has its own)")
+        parser.add_argument("--models", default=",".join(MODELS), help=f"comma-separated among {', '.join(MODELS)}; popularity and item-knn always run")
+        parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument("--neighbours", type=int, default=RecommenderParams.neighbours, help="neighbours kept per item")
+        parser.add_argument("--ease-max-items", type=int, default=RecommenderParams.ease_max_items, help="EASE is fitted over this many most popular items (cubic cost)")
+        parser.add_argument("--validation-visitors", type=int, default=RecommenderParams.validation_visitors, help="visitors held out of training data for tuning")
+
+    def handle(self, *args, **options) -> None:
+        models = [name.strip() for name in options["models"].split(",") if name.strip()]
+        unknown = sorted(set(models) - set(MODELS))
+        if unknown:
+            raise CommandError(f"unknown model(s) {', '.join(unknown)}; choose among {', '.join(MODELS)}")
+        data_dir = options["data_dir"] or default_data_dir()
+        names = DATASETS if options["dataset"] == "all" else (options["dataset"],)
+        params = replace(
+            RecommenderParams(),
+            neighbours=options["neighbours"],
+            ease_max_items=options["ease_max_items"],
+            validation_visitors=options["validation_visitors"],
+        )
+        report: dict[str, object] = {"seed": options["seed"], "machine": _machine(), "datasets": {}}
+        for name in names:
+            dataset = self._load(name, data_dir, options["protocol"], options["seed"])
+            results = evaluate(dataset, models, seed=options["seed"], params=params, progress=self._progress)
+            self.stdout.write("\n" + format_table(dataset, results) + "\n")
+            report["datasets"][name] = {
+                "protocol": dataset.protocol,
+                "test_visitors": len(dataset.cases),
+                "items": len(dataset.catalog),
+                "train_interactions": len(dataset.train),
+                "models": {result.model: result.as_dict() for result in results},
+            }
+        options["output"].write_text(json.dumps(report, indent=2, default=str) + "\n")
+        self.stdout.write(f"wrote {options['output']}")
+
+    def _load(self, name: str, data_dir: Path, protocol: str, seed: int) -> datasets.Dataset:
+        self._progress(f"loading {name}")
+        try:
+            if name == "msweb":
+                return datasets.load_msweb(data_dir, seed=seed)
+            if name == "movielens":
+                return datasets.load_movielens(data_dir, protocol=protocol, seed=seed)
+            return datasets.load_demo(protocol=protocol, seed=seed)
+        except datasets.MissingDataError as error:
+            hint = "" if name == "demo" else f" (looked in {data_dir}; set --data-dir or TAILORED_DATA_DIR)"
+            raise CommandError(f"{name}: {error}{hint}") from error
+
+    def _progress(self, message: str) -> None:
+        self.stderr.write(f"[{time.strftime('%H:%M:%S')}] {message}")
+
+
+def _machine() -> dict[str, object]:
+    return {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()}
