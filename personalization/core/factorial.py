@@ -4,21 +4,24 @@ Public API:
 
     factorial_effects(factors, cells, confidence=0.95) -> tuple[Effect, ...]
 
-A 2**k factorial experiment crosses k two-level factors (e.g. headline old/new x button
-old/new); every visitor lands in one cell. `cells` maps a tuple of levels (0 = the factor's
-baseline, 1 = its change), one per factor in `factors` order, to the cell's Counts.
+A factorial experiment crosses factors (e.g. headline old/new x button old/new/bold); every
+visitor lands in one cell. `cells` maps a tuple of level indices, one per factor in `factors`
+order, to the cell's Counts; level 0 is each factor's baseline. Every combination of levels
+must be present (a full grid; 2**k cells when every factor has two levels).
 
 Model: a linear probability model on the cell conversion rates, with every cell weighted
-equally (the saturated model, so estimates are contrasts of cell rates). With c(cell) the
-product over the effect's factors of (+1 at level 1, -1 at level 0):
+equally (the saturated model, so estimates are contrasts of cell rates, in rate units):
 
-    effect(S) = sum over cells of c(cell) * rate(cell) / 2**(k - |S|)
+- the main effect of factor A at level a is the average, over every combination of the other
+  factors' levels, of rate(A = a) - rate(A = 0);
+- the interaction of A at a and B at b is the average of the difference of differences
+  (rate(a, b) - rate(a, 0)) - (rate(0, b) - rate(0, 0)): how much A's effect changes when B is
+  switched on; higher orders alternate signs the same way (inclusion-exclusion).
 
-so a main effect is the average, over the other factors' cells, of "rate at 1 - rate at 0", and
-a two-factor interaction is the difference of differences (how much A's effect changes when B
-is switched on), averaged over the remaining factors. Each cell's rate has variance
-p (1 - p) / n; cells are independent, so SE(effect) = sqrt(sum (c / d)**2 p (1 - p) / n), with
-a two-sided z-test of zero and a normal interval. Effects come ordered by size of S, then name.
+For two-level factors these are the usual 2**k effects with the interaction not halved. Cells
+are independent, each rate with variance p (1 - p) / n, so SE(effect) = sqrt(sum c**2 p (1 - p)
+/ n) over the contrast's coefficients c, with a two-sided z-test of zero and a normal interval.
+Effects come ordered by order (main effects first), then factor order, then level.
 """
 
 from __future__ import annotations
@@ -32,13 +35,17 @@ from scipy import stats as scipy_stats
 
 from .stats import Counts
 
+Cells = Mapping[tuple[int, ...], Counts]
+
 
 @dataclass(frozen=True, slots=True)
 class Effect:
-    """One main effect (one factor) or interaction (several), in rate units."""
+    """One main effect (one factor) or interaction (several), in rate units. `levels` gives
+    the compared level of each factor (always 1 for two-level factors)."""
 
-    name: str  # "headline" or "headline x button"
+    name: str  # "headline", "headline x button", or "button=2" when a factor has 3+ levels
     factors: tuple[str, ...]
+    levels: tuple[int, ...]
     estimate: float
     standard_error: float
     lower: float
@@ -47,38 +54,59 @@ class Effect:
     p_value: float
 
 
-def _check(factors: Sequence[str], cells: Mapping[tuple[int, ...], Counts]) -> None:
+def _level_counts(factors: Sequence[str], cells: Cells) -> tuple[int, ...]:
     if not factors or len(set(factors)) != len(factors):
         raise ValueError("need at least one factor, each named once")
-    expected = set(product((0, 1), repeat=len(factors)))
-    if set(cells) != expected:
+    if any(len(key) != len(factors) for key in cells):
+        raise ValueError(f"every cell key needs one level per factor ({len(factors)})")
+    sizes = tuple(max(key[i] for key in cells) + 1 for i in range(len(factors)))
+    expected = set(product(*(range(size) for size in sizes)))
+    if set(cells) != expected or any(size < 2 for size in sizes):
         missing = sorted(expected - set(cells))
-        raise ValueError(f"need exactly the {len(expected)} cells of levels 0/1; missing {missing}")
-    empty = [cell for cell, counts in cells.items() if counts.exposures == 0]
+        raise ValueError(
+            f"need the full grid of levels, each factor with 2+ levels; missing {missing}"
+        )
+    empty = sorted(cell for cell, counts in cells.items() if counts.exposures == 0)
     if empty:
-        raise ValueError(f"cells without exposures: {sorted(empty)}")
+        raise ValueError(f"cells without exposures: {empty}")
+    return sizes
 
 
-def _effect(
-    members: tuple[int, ...],
-    factors: Sequence[str],
-    cells: Mapping[tuple[int, ...], Counts],
-    z_crit: float,
-) -> Effect:
-    divisor = 2 ** (len(factors) - len(members))
+def _contrast(members: tuple[int, ...], levels: tuple[int, ...], sizes: tuple[int, ...]):
+    """(cell, coefficient) pairs of one effect: inclusion-exclusion over the members, averaged
+    over all level combinations of the other factors."""
+    others = [i for i in range(len(sizes)) if i not in members]
+    share = 1 / math.prod(sizes[i] for i in others)
+    for rest in product(*(range(sizes[i]) for i in others)):
+        for switched in product((0, 1), repeat=len(members)):
+            cell = [0] * len(sizes)
+            for i, level in zip(others, rest, strict=True):
+                cell[i] = level
+            for i, level, on in zip(members, levels, switched, strict=True):
+                cell[i] = level if on else 0
+            sign = -1 if (len(members) - sum(switched)) % 2 else 1
+            yield tuple(cell), sign * share
+
+
+def _effect(members, levels, factors, sizes, cells: Cells, z_crit: float) -> Effect:
     estimate = variance = 0.0
-    for levels, counts in cells.items():
-        sign = math.prod(1 if levels[i] else -1 for i in members)
+    for cell, coefficient in _contrast(members, levels, sizes):
+        counts = cells[cell]
         rate = counts.rate
-        estimate += sign * rate / divisor
-        variance += rate * (1 - rate) / counts.exposures / divisor**2
+        estimate += coefficient * rate
+        variance += coefficient**2 * rate * (1 - rate) / counts.exposures
     se = math.sqrt(variance)
     z = estimate / se if se > 0 else 0.0
     p_value = float(2 * scipy_stats.norm.sf(abs(z))) if se > 0 else 1.0
     names = tuple(factors[i] for i in members)
+    label = " x ".join(
+        factors[i] if sizes[i] == 2 else f"{factors[i]}={level}"
+        for i, level in zip(members, levels, strict=True)
+    )
     return Effect(
-        " x ".join(names),
+        label,
         names,
+        levels,
         estimate,
         se,
         estimate - z_crit * se,
@@ -89,15 +117,14 @@ def _effect(
 
 
 def factorial_effects(
-    factors: Sequence[str],
-    cells: Mapping[tuple[int, ...], Counts],
-    confidence: float = 0.95,
+    factors: Sequence[str], cells: Cells, confidence: float = 0.95
 ) -> tuple[Effect, ...]:
-    """Every main effect and interaction of a 2**k factorial experiment (see module doc)."""
-    _check(factors, cells)
+    """Every main effect and interaction of a full factorial experiment (see module doc)."""
+    sizes = _level_counts(factors, cells)
     z_crit = float(scipy_stats.norm.ppf(0.5 + confidence / 2))
     return tuple(
-        _effect(members, factors, cells, z_crit)
-        for size in range(1, len(factors) + 1)
-        for members in combinations(range(len(factors)), size)
+        _effect(members, levels, factors, sizes, cells, z_crit)
+        for order in range(1, len(factors) + 1)
+        for members in combinations(range(len(factors)), order)
+        for levels in product(*(range(1, sizes[i]) for i in members))
     )

@@ -9,6 +9,7 @@ Public API (every result is a frozen dataclass):
     absolute_lift_interval(control, treatment, confidence=0.95, method="newcombe") -> Interval
     relative_lift_interval(control, treatment, confidence=0.95) -> Interval
     beta_binomial(control, treatment) -> BayesResult      (Beta(1, 1) priors, numeric integration)
+    probability_best(arms) -> tuple[float, ...]           (each arm's chance to be the best)
     sample_size(baseline, mde, relative=False, alpha=0.05, power=0.8) -> SampleSize
     power(baseline, mde, per_arm, relative=False, alpha=0.05) -> float
     srm_check(exposures, weights, threshold=0.001) -> SrmResult
@@ -283,6 +284,26 @@ def beta_binomial(control: Counts, treatment: Counts) -> BayesResult:
     loss_t = _integral_over(a_c, b_c, lambda x: _expected_shortfall(x, a_t, b_t))
     loss_c = _integral_over(a_t, b_t, lambda x: _expected_shortfall(x, a_c, b_c))
     return BayesResult(min(max(beats, 0.0), 1.0), max(loss_t, 0.0), max(loss_c, 0.0))
+
+
+def probability_best(arms: Sequence[Counts]) -> tuple[float, ...]:
+    """Each arm's posterior probability of having the highest rate (Beta(1, 1) priors):
+    P(i best) = ∫ f_i(x) * prod over j != i of F_j(x) dx, integrated numerically."""
+    params = [_beta(arm) for arm in arms]
+
+    def others_below(i: int) -> Callable[[np.ndarray], np.ndarray]:
+        def cdf_product(x: np.ndarray) -> np.ndarray:
+            result = np.ones_like(x)
+            for j, (a, b) in enumerate(params):
+                if j != i:
+                    result = result * special.betainc(a, b, x)
+            return result
+
+        return cdf_product
+
+    raw = [_integral_over(a, b, others_below(i)) for i, (a, b) in enumerate(params)]
+    total = sum(raw)
+    return tuple(r / total for r in raw)  # removes the quadrature's last-digit drift
 
 
 def _target(baseline: float, mde: float, relative: bool) -> float:

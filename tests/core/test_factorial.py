@@ -52,3 +52,24 @@ def test_missing_or_empty_cells_are_refused():
         factorial_effects(["a", "b"], {(0, 0): Counts(1, 10), (1, 0): Counts(1, 10)})
     with pytest.raises(ValueError, match="without exposures"):
         factorial_effects(["a"], {(0,): Counts(0, 0), (1,): Counts(1, 10)})
+
+
+def test_a_three_level_factor_worked_by_hand():
+    # headline (2 levels) x button (3 levels), 1,000 visitors per cell; rates by (headline, button):
+    rates = {(0, 0): 0.10, (1, 0): 0.12, (0, 1): 0.11, (1, 1): 0.16, (0, 2): 0.09, (1, 2): 0.13}
+    cells = {cell: Counts(round(rate * 1000), 1000) for cell, rate in rates.items()}
+    effects = {e.name: e for e in factorial_effects(["headline", "button"], cells)}
+    assert list(effects) == [
+        "headline",
+        "button=1",
+        "button=2",
+        "headline x button=1",
+        "headline x button=2",
+    ]
+    # headline: mean over the 3 buttons of (0.02, 0.05, 0.04); button=1: mean of (0.01, 0.04);
+    # button=2: mean of (-0.01, 0.01); interactions: 0.05 - 0.02 and 0.04 - 0.02.
+    estimates = [e.estimate for e in effects.values()]
+    assert estimates == pytest.approx([0.11 / 3, 0.025, 0.0, 0.03, 0.02], abs=1e-12)
+    variance = sum(r * (1 - r) / 1000 for r in rates.values())
+    assert effects["headline"].standard_error == pytest.approx(math.sqrt(variance / 9))
+    assert effects["button=2"].levels == (2,)

@@ -22,6 +22,7 @@ from personalization.core.stats import (
     pairwise_vs_control,
     personalization_lift,
     power,
+    probability_best,
     relative_lift_interval,
     sample_size,
     srm_check,
@@ -152,6 +153,22 @@ def test_expected_loss_matches_seeded_monte_carlo():
     result = beta_binomial(control, treatment)
     assert result.expected_loss_treatment == pytest.approx(np.maximum(c - t, 0).mean(), rel=0.03)
     assert result.expected_loss_control == pytest.approx(np.maximum(t - c, 0).mean(), rel=0.01)
+
+
+def test_probability_best_matches_monte_carlo_and_the_two_arm_case():
+    arms = [Counts(100, 1000), Counts(120, 1000), Counts(115, 1000)]
+    best = probability_best(arms)
+    rng = np.random.default_rng(8)
+    draws = np.column_stack(
+        [rng.beta(1 + a.conversions, 1 + a.exposures - a.conversions, 1_000_000) for a in arms]
+    )
+    simulated = np.bincount(draws.argmax(axis=1), minlength=3) / 1_000_000
+    assert best == pytest.approx(tuple(simulated), abs=0.003)
+    assert sum(best) == pytest.approx(1.0)
+    two = probability_best(arms[:2])
+    assert two[1] == pytest.approx(
+        beta_binomial(arms[0], arms[1]).prob_treatment_beats_control, abs=1e-9
+    )
 
 
 def test_bayes_with_no_data_is_the_uniform_prior():
