@@ -41,17 +41,26 @@ class MomentSums:
     def from_arrays(cls, y: Sequence[float], x: Sequence[float]) -> MomentSums:
         if len(y) != len(x):
             raise ValueError("y and x need one value per visitor each")
+        # fsum: exact-as-possible sums, so the centred moments lose less to cancellation.
         return cls(
             len(y),
-            float(sum(y)),
-            float(sum(x)),
-            float(sum(v * v for v in y)),
-            float(sum(v * v for v in x)),
-            float(sum(a * b for a, b in zip(y, x, strict=True))),
+            math.fsum(y),
+            math.fsum(x),
+            math.fsum(v * v for v in y),
+            math.fsum(v * v for v in x),
+            math.fsum(a * b for a, b in zip(y, x, strict=True)),
         )
 
     def __add__(self, other: MomentSums) -> MomentSums:
-        return MomentSums(*(a + b for a, b in zip(_fields(self), _fields(other), strict=True)))
+        """Both groups' sums together (e.g. daily rows summed into a total)."""
+        return MomentSums(
+            self.n + other.n,
+            self.sum_y + other.sum_y,
+            self.sum_x + other.sum_x,
+            self.sum_y2 + other.sum_y2,
+            self.sum_x2 + other.sum_x2,
+            self.sum_xy + other.sum_xy,
+        )
 
     @property
     def mean_y(self) -> float:
@@ -68,10 +77,6 @@ class MomentSums:
             self.sum_x2 - self.sum_x**2 / self.n,
             self.sum_xy - self.sum_x * self.sum_y / self.n,
         )
-
-
-def _fields(sums: MomentSums) -> tuple[float, ...]:
-    return (sums.n, sums.sum_y, sums.sum_x, sums.sum_y2, sums.sum_x2, sums.sum_xy)
 
 
 @dataclass(frozen=True, slots=True)
