@@ -82,6 +82,11 @@ DEFAULTS: dict[str, Any] = {
     # is refused by other processes after at most this delay); last_used_at is written at most this often.
     "API_KEY_CACHE_SECONDS": 5.0,
     "API_KEY_TOUCH_SECONDS": 60,
+    # Trained models (issue 7): versioned artifacts under MODEL_DIR (None: BASE_DIR/var/models), the
+    # last MODEL_KEEP_VERSIONS kept per model; web processes re-check for a new version this often.
+    "MODEL_DIR": None,
+    "MODEL_KEEP_VERSIONS": 5,
+    "MODEL_RELOAD_SECONDS": 30.0,
 }
 
 

@@ -133,3 +133,22 @@ class ApiKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
+
+
+class PersonaLabel(models.Model):
+    """A persona found by `tailored_train` (issue 7, item 3). Rules name the slug, which stays put
+    when an editor renames the persona; training fills in the rest and never overwrites a name."""
+
+    slug = models.SlugField(max_length=64, unique=True, help_text=_("What segment rules use: profile.persona is this slug."))
+    name = models.CharField(max_length=100, help_text=_("What editors see; rename freely."))
+    description = models.TextField(blank=True, help_text=_("The behaviour that sets this persona apart, from the last training."))
+    model_version = models.CharField(max_length=64, blank=True, editable=False)
+    size = models.PositiveIntegerField(default=0, help_text=_("Training profiles in this persona at the last training."))
+    active = models.BooleanField(default=True, help_text=_("Found by the current persona model."))
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-active", "-size", "name"]
+
+    def __str__(self) -> str:
+        return self.name

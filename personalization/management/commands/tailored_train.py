@@ -1,0 +1,37 @@
+"""`manage.py tailored_train`: train personas, propensity models and the recommender on the
+persisted events, publish them to the model registry and score the live profiles (issue 7).
+
+`--synthetic N` first stores N synthetic visitor histories for the demo catalog (and replays
+them into the profile store), so the demo has something to learn from; `make demo` runs it.
+The work is in personalization.ml.training; this command parses options and reports."""
+
+from __future__ import annotations
+
+import time
+
+from django.core.management.base import BaseCommand, CommandError
+
+from personalization.ml.personas import NotEnoughData
+from personalization.ml.training import STEPS, load_synthetic, train
+
+
+class Command(BaseCommand):
+    help = "Train personas, propensity models and the recommender; publish them and score live profiles."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--synthetic", type=int, default=0, metavar="N", help="first store N synthetic visitors for the demo catalog")
+        parser.add_argument("--seed", type=int, default=7, help="random seed (synthetic data and models); default 7")
+        parser.add_argument("--since", type=int, default=28, metavar="DAYS", help="training window in days; default 28")
+        parser.add_argument("--only", choices=STEPS, help="train one model only")
+
+    def handle(self, *args, synthetic: int, seed: int, since: int, only: str | None, **options) -> None:
+        started = time.perf_counter()
+        say = self.stdout.write
+        try:
+            if synthetic:
+                load_synthetic(synthetic, seed=seed, days=since, say=say)
+            report = train(since_days=since, seed=seed, only=only, say=say)
+        except NotEnoughData as error:
+            raise CommandError(str(error)) from None
+        published = ", ".join(f"{name} {version}" for name, version in report.versions.items()) or "nothing"
+        self.stdout.write(self.style.SUCCESS(f"published {published} in {time.perf_counter() - started:.1f}s"))
