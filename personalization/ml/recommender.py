@@ -120,13 +120,15 @@ class Recommender:
             return []
         pool_size = max(k, MMR_POOL) if diversity > 0 else k
         candidates, scores = self._score(seen, weights, down)
-        accepted = self._take(candidates, scores, pool_size, blocked | down, allowed)
+        excluded = blocked | down
+        ranked = self._ranked(candidates, scores, pool_size + len(excluded) + 16)
+        accepted = self._take(ranked, pool_size, excluded, allowed)
         if len(accepted) < pool_size:
-            accepted += self._top_up(pool_size - len(accepted), accepted, blocked | down, allowed, preferences)
+            accepted += self._top_up(pool_size - len(accepted), accepted, excluded, allowed, preferences)
         if diversity > 0:
             accepted = self._mmr(accepted, k, min(diversity, 1.0))
         if len(accepted) < k:  # demoted, not banned: a down-voted item beats an empty slot
-            accepted += self._take(*self._by_fallback(down), k - len(accepted), blocked, allowed)
+            accepted += self._take([self._by_fallback(down)], k - len(accepted), blocked, allowed)
         return [(self.item_ids[entry.index], entry.score) for entry in _monotone(accepted[:k])]
 
     def similar_items(self, item: str, k: int = 10) -> list[tuple[str, float]]:
@@ -164,31 +166,43 @@ class Recommender:
         return self.categories.index(category) if category in self.categories else None
 
     def _score(self, seen: np.ndarray, weights: np.ndarray, down: set[int]) -> tuple[np.ndarray, np.ndarray]:
-        """Candidates with a positive summed neighbour weight, best first (ties: trending)."""
+        """Candidates (unordered) with a positive summed neighbour weight."""
         rows = list(zip(seen.tolist(), weights.tolist(), strict=True))
         rows += [(position, DOWN_VOTE_HISTORY_WEIGHT) for position in down]
         if not rows:
-            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
+            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64)
         indptr, indices, data = self.neighbours.indptr, self.neighbours.indices, self.neighbours.data
-        columns = [indices[indptr[row] : indptr[row + 1]] for row, _ in rows]
-        values = [data[indptr[row] : indptr[row + 1]] * weight for row, weight in rows]
-        unique, inverse = np.unique(np.concatenate(columns), return_inverse=True)
-        totals = np.bincount(inverse, weights=np.concatenate(values))
+        spans = [(indptr[row], indptr[row + 1], weight) for row, weight in rows]
+        columns = np.concatenate([indices[start:stop] for start, stop, _ in spans])
+        values = np.concatenate([data[start:stop] * weight for start, stop, weight in spans])
+        unique, inverse = np.unique(columns, return_inverse=True)
+        totals = np.bincount(inverse, weights=values)
         positive = totals > 1e-9
-        unique, totals = unique[positive], totals[positive]
-        order = np.lexsort((self.fallback_rank[unique], -totals))
-        return unique[order], totals[order]
+        return unique[positive], totals[positive]
 
-    def _take(self, candidates: np.ndarray, scores: np.ndarray, wanted: int, blocked: Collection[int], allowed: int) -> list[Recommendation]:
+    def _ranked(self, candidates: np.ndarray, scores: np.ndarray, first: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Candidates best first (ties: trending), in chunks: the top `first` (and anything tied
+        with the last of them) are sorted alone, the rest only if the filters ask for more."""
+        if candidates.size > first > 0:
+            threshold = -np.partition(-scores, first - 1)[first - 1]
+            head = scores >= threshold
+            order = np.lexsort((self.fallback_rank[candidates[head]], -scores[head]))
+            yield candidates[head][order], scores[head][order]
+            candidates, scores = candidates[~head], scores[~head]
+        order = np.lexsort((self.fallback_rank[candidates], -scores))
+        yield candidates[order], scores[order]
+
+    def _take(self, chunks: Iterable[tuple[np.ndarray, np.ndarray]], wanted: int, blocked: Collection[int], allowed: int) -> list[Recommendation]:
         """The first `wanted` candidates that pass the business filters."""
         taken: list[Recommendation] = []
         in_stock, codes = self.in_stock, self.category_codes
-        for position, score in zip(candidates.tolist(), scores.tolist(), strict=True):
-            if len(taken) >= wanted:
-                break
-            if position in blocked or not in_stock[position] or (allowed >= 0 and codes[position] != allowed):
-                continue
-            taken.append(Recommendation(position, score))
+        for candidates, scores in chunks:
+            for position, score in zip(candidates.tolist(), scores.tolist(), strict=True):
+                if position in blocked or not in_stock[position] or (allowed >= 0 and codes[position] != allowed):
+                    continue
+                taken.append(Recommendation(position, score))
+                if len(taken) >= wanted:
+                    return taken
         return taken
 
     def _by_fallback(self, positions: Collection[int]) -> tuple[np.ndarray, np.ndarray]:
@@ -219,7 +233,10 @@ class Recommender:
         return heapq.merge(*lists, key=lambda position: self.fallback_rank[position])
 
     def _fallback(self, allowed: int) -> Iterator[int]:
-        return iter((self.by_category[allowed] if allowed >= 0 else self.fallback_order).tolist())
+        """Trending order, read in small chunks: a request seldom looks past the first few."""
+        order = self.by_category[allowed] if allowed >= 0 else self.fallback_order
+        for start in range(0, order.size, 64):
+            yield from order[start : start + 64].tolist()
 
     def _mmr(self, pool: list[Recommendation], k: int, trade_off: float) -> list[Recommendation]:
         """Maximal marginal relevance: each pick maximises (1 - t) * relevance - t * similarity

@@ -19,6 +19,8 @@ DAY = 86400.0
 KIND_WEIGHTS: Mapping[str, float] = {"view": 1.0, "up": 2.0, "cart": 3.0, "purchase": 5.0, "down": -4.0}
 # Rows of the item x item product computed at once: bounds memory to BLOCK x n_items floats.
 BLOCK = 512
+# Above this many items, item x item products stay sparse instead of dense blocks.
+DENSE_MAX_ITEMS = 12_000
 
 
 def decay(age_seconds: np.ndarray | float, half_life_days: float | None) -> np.ndarray | float:
@@ -69,10 +71,13 @@ def top_n_per_row(block: np.ndarray, n: int, row_offset: int = 0) -> tuple[np.nd
 
 
 def cosine_neighbours(matrix: sp.csr_matrix, n_neighbours: int, shrinkage: float) -> sp.csr_matrix:
-    """Item x item top-N cosine similarity with shrinkage: s_ij = x_i.x_j / (|x_i||x_j| + shrink)."""
+    """Item x item top-N cosine similarity with shrinkage: s_ij = x_i.x_j / (|x_i||x_j| + shrink).
+    Small catalogs go through dense blocks; large ones stay sparse (most pairs never co-occur)."""
     by_item = matrix.T.tocsr().astype(np.float32)
     norms = np.sqrt(np.asarray(by_item.multiply(by_item).sum(axis=1)).ravel())
     n_items = by_item.shape[0]
+    if n_items > DENSE_MAX_ITEMS:
+        return _sparse_cosine(by_item, norms, n_neighbours, shrinkage)
     parts = []
     for start in range(0, n_items, BLOCK):
         stop = min(start + BLOCK, n_items)
@@ -81,6 +86,18 @@ def cosine_neighbours(matrix: sp.csr_matrix, n_neighbours: int, shrinkage: float
         dots[np.arange(stop - start), np.arange(start, stop)] = 0.0  # an item is not its own neighbour
         parts.append(top_n_per_row(dots, n_neighbours, start))
     return assemble_rows(parts, n_items)
+
+
+def _sparse_cosine(by_item: sp.csr_matrix, norms: np.ndarray, n_neighbours: int, shrinkage: float) -> sp.csr_matrix:
+    n_items = by_item.shape[0]
+    blocks = []
+    step = BLOCK * 8
+    for start in range(0, n_items, step):
+        dots = (by_item[start : start + step] @ by_item.T).tocsr()
+        rows = np.repeat(np.arange(dots.shape[0]), np.diff(dots.indptr)) + start
+        dots.data /= norms[rows] * norms[dots.indices] + shrinkage + 1e-12
+        blocks.append(_truncate_sparse(dots, n_neighbours, row_offset=start))
+    return sp.vstack(blocks, format="csr") if blocks else sp.csr_matrix((0, 0), dtype=np.float32)
 
 
 def truncate_rows(matrix: np.ndarray | sp.spmatrix, n_neighbours: int) -> sp.csr_matrix:
@@ -97,19 +114,21 @@ def truncate_rows(matrix: np.ndarray | sp.spmatrix, n_neighbours: int) -> sp.csr
     return assemble_rows(parts, n_items, matrix.shape[1])
 
 
-def _truncate_sparse(matrix: sp.csr_matrix, n_neighbours: int) -> sp.csr_matrix:
-    matrix = matrix.copy()
-    matrix.setdiag(0.0)
-    matrix.eliminate_zeros()
-    matrix.data[matrix.data < 0] = 0.0
-    matrix.eliminate_zeros()
+def _truncate_sparse(matrix: sp.csr_matrix, n_neighbours: int, row_offset: int = 0) -> sp.csr_matrix:
+    """Top-N positive entries per row; row r is item r + row_offset (whose own entry is dropped)."""
     rows = np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))
-    order = np.lexsort((-matrix.data, rows))
-    place = np.arange(order.size) - matrix.indptr[rows[order]]
-    keep = order[place < n_neighbours]
-    result = sp.csr_matrix(
-        (matrix.data[keep], (rows[keep], matrix.indices[keep])), shape=matrix.shape, dtype=np.float32
-    )
+    keep = (matrix.data > 0) & (matrix.indices != rows + row_offset)
+    rows, columns, values = rows[keep], matrix.indices[keep], matrix.data[keep]
+    counts = np.bincount(rows, minlength=matrix.shape[0])
+    crowded = np.flatnonzero(counts[rows] > n_neighbours)  # only rows with too many need sorting
+    chosen = np.flatnonzero(counts[rows] <= n_neighbours)
+    if crowded.size:
+        # One float key sorts by row, then by value descending within the row.
+        key = rows[crowded] + 0.5 * (1.0 - values[crowded] / (float(values[crowded].max()) * 1.000001))
+        order = crowded[np.argsort(key, kind="stable")]
+        starts = np.searchsorted(rows[order], rows[order], side="left")
+        chosen = np.concatenate([chosen, order[np.arange(order.size) - starts < n_neighbours]])
+    result = sp.csr_matrix((values[chosen], (rows[chosen], columns[chosen])), shape=matrix.shape, dtype=np.float32)
     result.sort_indices()
     return result
 
