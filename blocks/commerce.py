@@ -16,6 +16,7 @@ from django.utils import dateformat, timezone
 from wagtail import blocks
 from wagtail.blocks.list_block import ListBlockValidationError
 
+from personalization.api import dataloaders
 from personalization.core.types import Visitor
 
 from . import products as catalog
@@ -52,6 +53,7 @@ class ProductChooserBlock(blocks.PageChooserBlock):
 
     def bulk_to_python(self, values):
         found = catalog.product_queryset(live=False).in_bulk([v for v in values if v is not None])
+        dataloaders.current().renditions.prime(product.image for product in found.values())
         return [found.get(v) for v in values]
 
 

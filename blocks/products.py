@@ -1,7 +1,9 @@
 """Product lists for the carousel and recommendation blocks.
 
 Each function returns at most `count` live products, loaded with everything a product card shows
-(category, image and its renditions) in a constant number of queries, whatever `count` is. The
+(category, image and its renditions) in a constant number of queries, whatever `count` is. They
+load through the request's loaders (`personalization.api.dataloaders`): a product that appears in
+several rows of one page or one GraphQL response is read once. The
 product model is named by string: blocks sit below the site's page models (the import-linter
 layering `cms -> blocks`), as Wagtail's own `PageChooserBlock(page_type="app.Model")` does.
 
@@ -20,6 +22,7 @@ from django.core.cache import cache
 from django.db.models import Count, Q, QuerySet
 from django.utils.text import slugify
 
+from personalization.api import dataloaders
 from personalization.core.types import Profile
 from personalization.models import Event
 
@@ -32,10 +35,19 @@ MAX_COUNT = 24
 
 
 def product_queryset(live: bool = True) -> QuerySet:
-    """Products with their category, image and image renditions joined or prefetched."""
+    """Products with their category and image joined (renditions: `with_renditions`)."""
     model = apps.get_model(PRODUCT_MODEL)
     products = model.objects.live() if live else model.objects.all()
-    return products.select_related("category", "image").prefetch_related("image__renditions")
+    return products.select_related("category", "image")
+
+
+def with_renditions(products: list) -> list:
+    """`products`, remembered by this request's product loader, with every image's renditions
+    fetched in one query (none when all were fetched before)."""
+    loaders = dataloaders.current()
+    loaders.model(PRODUCT_MODEL, product_queryset).prime(products)
+    loaders.renditions.prime(product.image for product in products)
+    return products
 
 
 def by_ids(ids: Iterable[object], count: int = MAX_COUNT, exclude: Iterable[str] = ()) -> list:
@@ -44,15 +56,15 @@ def by_ids(ids: Iterable[object], count: int = MAX_COUNT, exclude: Iterable[str]
     wanted = list(dict.fromkeys(int(str(i)) for i in ids if str(i).isdigit() and str(i) not in excluded))
     if not wanted or count <= 0:
         return []
-    found = product_queryset().in_bulk(wanted[: count * 2])
-    return [found[pk] for pk in wanted if pk in found][:count]
+    found = dataloaders.current().model(PRODUCT_MODEL, product_queryset).load_many(wanted[: count * 2])
+    return with_renditions([found[pk] for pk in wanted if pk in found][:count])
 
 
 def in_category(category_id: int | None, count: int, exclude: Iterable[str] = ()) -> list:
     if category_id is None:
         return []
     products = product_queryset().filter(category_id=category_id).exclude(pk__in=_pks(exclude))
-    return list(products.order_by("title")[:count])
+    return with_renditions(list(products.order_by("title")[:count]))
 
 
 def with_tag(tag: str, count: int, exclude: Iterable[str] = ()) -> list:
@@ -63,7 +75,7 @@ def with_tag(tag: str, count: int, exclude: Iterable[str] = ()) -> list:
     model = apps.get_model(PRODUCT_MODEL)
     tagged = model.objects.filter(Q(tags__name__iexact=tag) | Q(tags__slug=slugify(tag))).values("pk")
     products = product_queryset().filter(pk__in=tagged).exclude(pk__in=_pks(exclude))
-    return list(products.order_by("title")[:count])
+    return with_renditions(list(products.order_by("title")[:count]))
 
 
 def recently_viewed(profile: Profile | None, count: int, exclude: Iterable[str] = ()) -> list:
@@ -74,9 +86,10 @@ def recently_viewed(profile: Profile | None, count: int, exclude: Iterable[str] 
 
 
 def trending_ids(count: int, now: float | None = None, days: int = TRENDING_DAYS) -> list[str]:
-    """The most viewed products of the last `days` days, by stored page_view events. A site-wide
-    aggregate: computed at most once per TRENDING_CACHE_SECONDS, not once per request."""
-    key = f"tailored:trending:v1:{days}"
+    """The most viewed products of the last `days` days (by stored page_view events), then the
+    newest products. A site-wide ranking: computed at most once per TRENDING_CACHE_SECONDS, not
+    once per request, and loaded by id, so rows that share products read them once."""
+    key = f"tailored:trending:v2:{days}"
     ranked = cache.get(key)
     if ranked is None:
         since = datetime.fromtimestamp(time.time() if now is None else now, UTC) - timedelta(days=days)
@@ -87,7 +100,9 @@ def trending_ids(count: int, now: float | None = None, days: int = TRENDING_DAYS
             .annotate(views=Count("id"))
             .order_by("-views", "item")[: MAX_COUNT * 2]
         )
-        ranked = [row["item"] for row in rows]
+        viewed = [row["item"] for row in rows]
+        newest = product_queryset().order_by("-first_published_at", "-pk").values_list("pk", flat=True)
+        ranked = list(dict.fromkeys([*viewed, *(str(pk) for pk in newest[: MAX_COUNT * 4])]))
         cache.set(key, ranked, TRENDING_CACHE_SECONDS)
     return ranked[: count * 2]
 
@@ -95,12 +110,7 @@ def trending_ids(count: int, now: float | None = None, days: int = TRENDING_DAYS
 def trending(count: int, now: float | None = None, exclude: Iterable[str] = ()) -> list:
     """Most viewed in the last week; topped up with the newest products when few were viewed."""
     excluded = {str(item) for item in exclude}
-    products = by_ids(trending_ids(count + len(excluded), now), count, excluded)
-    if len(products) < count:
-        excluded |= {str(p.pk) for p in products}
-        newest = product_queryset().exclude(pk__in=_pks(excluded)).order_by("-first_published_at", "-pk")
-        products += list(newest[: count - len(products)])
-    return products
+    return by_ids(trending_ids(count + len(excluded), now), count, excluded)
 
 
 def recommended(profile: Profile | None, count: int, now: float | None = None) -> list:

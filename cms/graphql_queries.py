@@ -27,6 +27,7 @@ from blocks.commerce import PRODUCT_SOURCES, STRATEGIES
 from blocks.visitors import visitor_of_info
 from frontend.preview import audience_visitor, parse_audience
 from graphql import GraphQLError
+from personalization.api import dataloaders
 from personalization.context import context_from_request
 from personalization.models import Segment
 from personalization.services import is_editor
@@ -150,7 +151,7 @@ class SiteQuery:
     def resolve_segments(self, info):
         if not is_editor(info.context):
             raise forbidden("The segment list")
-        return Segment.objects.order_by("-priority", "name")
+        return dataloaders.current().segments.all()
 
     def resolve_recommendations(self, info, first=10, strategy="trending", item=None):
         first = _checked_first(first)

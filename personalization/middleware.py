@@ -2,6 +2,7 @@ from django.utils.cache import patch_cache_control, patch_vary_headers
 from django.utils.functional import SimpleLazyObject
 
 from . import conf
+from .api import dataloaders
 from .services import CONSENT_MAX_AGE, resolve_visitor, set_consent
 
 
@@ -17,7 +18,8 @@ class VisitorMiddleware:
 
     def __call__(self, request):
         request.visitor = SimpleLazyObject(lambda: resolve_visitor(request))
-        response = self.get_response(request)
+        with dataloaders.request_scope():  # products, renditions and segments loaded once per request
+            response = self.get_response(request)
         if hasattr(request, "_tailored_visitor") or hasattr(request, "_tailored_consent"):
             patch_vary_headers(response, ("Cookie", "User-Agent"))
             patch_cache_control(response, private=True)
