@@ -7,12 +7,12 @@ several rows of one page or one GraphQL response is read once. The
 product model is named by string: blocks sit below the site's page models (the import-linter
 layering `cms -> blocks`), as Wagtail's own `PageChooserBlock(page_type="app.Model")` does.
 
-`recommended` is the seam for the recommender (issue 5 asks for it; the models come later): today
-it is trending minus what the visitor voted down.
+`recommended` asks the trained recommender (issue 7) and falls back to trending.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -24,6 +24,7 @@ from django.utils.text import slugify
 
 from personalization.api import dataloaders
 from personalization.core.types import Profile
+from personalization.ml import registry
 from personalization.models import Event
 
 PRODUCT_MODEL = "cms.ProductPage"
@@ -32,6 +33,11 @@ CARD_RENDITION = "fill-480x360"
 TRENDING_DAYS = 7
 TRENDING_CACHE_SECONDS = 300
 MAX_COUNT = 24
+RECOMMENDER = "recommender"  # the registry name tailored_train publishes under
+# MMR trade-off: a little diversity, so a row is not four near-identical products.
+RECOMMENDATION_DIVERSITY = 0.3
+
+logger = logging.getLogger(__name__)
 
 
 def product_queryset(live: bool = True) -> QuerySet:
@@ -113,10 +119,41 @@ def trending(count: int, now: float | None = None, exclude: Iterable[str] = ()) 
     return by_ids(trending_ids(count + len(excluded), now), count, excluded)
 
 
-def recommended(profile: Profile | None, count: int, now: float | None = None) -> list:
-    """Products for this visitor. For now: trending, minus what they voted down."""
+def recommended(profile: Profile | None, count: int, now: float | None = None, exclude: Iterable[str] = ()) -> list:
+    """Products for this visitor from the trained recommender (personalization.ml): neighbours of
+    what they viewed, their onboarding categories, demoting what they voted down, never what is
+    in their cart, excluded or out of stock. Without a usable model (none trained yet, a corrupt
+    file, an error while scoring): trending minus their down votes, with a logged warning."""
     down = profile.down_votes if profile is not None else frozenset()
-    return trending(count, now, exclude=down)
+    excluded = {str(item) for item in exclude}
+    ranked = _model_ranking(profile, count * 2, now, excluded)
+    if ranked is None:
+        return trending(count, now, exclude=down | excluded)
+    products = [product for product in by_ids(ranked, count * 2) if getattr(product, "in_stock", True)][:count]
+    if len(products) < count:  # filters left too few: top up with what is trending
+        shown = excluded | down | {str(product.pk) for product in products}
+        products += trending(count - len(products), now, exclude=shown)
+    return products
+
+
+def _model_ranking(profile: Profile | None, count: int, now: float | None, excluded: set[str]) -> list[str] | None:
+    loaded = registry.load(RECOMMENDER)
+    if loaded is None:
+        return None
+    try:
+        ranked = loaded.artifact.recommend(
+            profile.recent_items if profile is not None else (),
+            count,
+            now=time.time() if now is None else now,
+            exclude=excluded | set(profile.cart if profile is not None else ()),
+            down_voted=profile.down_votes if profile is not None else (),
+            preferences=profile.preferences if profile is not None else (),
+            diversity=RECOMMENDATION_DIVERSITY,
+        )
+    except Exception as error:  # a model that cannot score must never break a page
+        logger.warning("recommender %s failed, serving trending: %s", loaded.version, error)
+        return None
+    return [item for item, _ in ranked]
 
 
 def _pks(items: Iterable[object]) -> Sequence[int]:

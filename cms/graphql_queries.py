@@ -164,7 +164,9 @@ class SiteQuery:
             hidden.add(str(item))
         if strategy == "recently_viewed":
             return catalog.recently_viewed(profile, first, hidden)
-        return catalog.trending(first, exclude=hidden)  # "recommended" is trending minus down votes today
+        if strategy == "recommended":
+            return catalog.recommended(profile, first, exclude={str(item)} if item else ())
+        return catalog.trending(first, exclude=hidden)
 
     def resolve_carousel(self, info, source, category=None, tag=None, first=8):
         first = _checked_first(first)

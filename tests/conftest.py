@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import os
+import tempfile
 
 import pytest
 import redis
@@ -11,6 +13,9 @@ from django.test import Client
 
 from personalization.profiles.memory import MemoryProfileStore
 from personalization.profiles.redis import RedisProfileStore
+
+# Trained models of a developer's `make demo` (var/models) must not change what tests see.
+TEST_MODEL_DIR = os.path.join(tempfile.gettempdir(), f"tailored-test-models-{os.getpid()}")
 
 DESKTOP_UA = (
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36"
@@ -75,6 +80,7 @@ def use_redis_store(settings, redis_url):
     settings.PERSONALIZATION = {
         "PROFILE_STORE": "personalization.profiles.redis.RedisProfileStore",
         "REDIS_URL": redis_url,
+        "MODEL_DIR": TEST_MODEL_DIR,
     }
     return redis_url
 
@@ -82,7 +88,7 @@ def use_redis_store(settings, redis_url):
 @pytest.fixture
 def memory_store(settings):
     """A fresh in-process store for this test."""
-    settings.PERSONALIZATION = {"PROFILE_STORE": "personalization.profiles.memory.MemoryProfileStore"}
+    settings.PERSONALIZATION = {"PROFILE_STORE": "personalization.profiles.memory.MemoryProfileStore", "MODEL_DIR": TEST_MODEL_DIR}
     from personalization import conf
 
     return conf.get_profile_store()
