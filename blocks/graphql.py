@@ -20,6 +20,9 @@ from grapple.models import GraphQLImage, GraphQLRichText, GraphQLString
 from grapple.registry import registry
 from grapple.types.interfaces import StreamFieldInterface
 
+from personalization import decisions
+from personalization.decisions import Decision
+
 from .commerce import OfferBannerBlock, ProductCarouselBlock, RecommendationBlock
 from .content import CTABlock, HeroBlock
 from .engagement import OnboardingSurveyBlock, PersonalizedMessageBlock, survey_url
@@ -62,6 +65,8 @@ def _choice(child, info) -> Choice:
     if choice is None:
         choice = child.block.choose(child.value, visitor_of_info(info))
         child._tailored_choice = choice
+        experiment, arm = getattr(choice, "experiment", None), getattr(choice, "arm", None)
+        decisions.record(info.context, Decision(str(child.id), choice.key, experiment, arm))
     return choice
 
 

@@ -20,6 +20,7 @@ from graphene_django.settings import graphene_settings
 from graphene_django.views import GraphQLView, HttpError
 
 from graphql import ExecutionResult, GraphQLError, OperationType, execute, get_operation_ast
+from personalization import decisions
 from personalization.server_visitors import KEY_HEADER, ServerHeadersError, read_server_visitor
 from personalization.services import is_editor
 
@@ -121,6 +122,13 @@ class TailoredGraphQLView(GraphQLView):
             return execute(schema, prepared.document, **options)
         except Exception as error:  # as graphene-django: reported, never a 500
             return ExecutionResult(errors=[error])
+
+    def json_encode(self, request, d, pretty=False):
+        """Adds `extensions.decisions`: every personalized or experimental choice in `data`."""
+        made = decisions.of(request)
+        if made and d.get("data") is not None:
+            d = {**d, "extensions": {**d.get("extensions", {}), "decisions": made}}
+        return super().json_encode(request, d, pretty)
 
     @staticmethod
     def format_error(error: Exception) -> dict[str, Any]:
