@@ -1,0 +1,144 @@
+"""`manage.py tailored_evaluate` on small files in the MSWeb and MovieLens formats, and once on
+the real MSWeb data when it is on this machine."""
+
+from __future__ import annotations
+
+import io
+import json
+import random
+from pathlib import Path
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from personalization.management.commands.tailored_evaluate import default_data_dir
+from personalization.ml.datasets import load_msweb
+from personalization.ml.evaluation import evaluate
+
+AREAS = {1000 + n: f"Area {n}" for n in range(12)}
+
+
+def write_msweb(root: Path, seed: int = 5) -> None:
+    """Visitors of one of three area groups, each visiting 2-4 areas of their group."""
+    rng = random.Random(seed)
+    groups = [list(AREAS)[i::3] for i in range(3)]
+    header = ['I,4,"www.microsoft.com","created by getlog.pl"']
+    header += [f'A,{area},1,"{title}","/{title.lower().replace(" ", "")}"' for area, title in AREAS.items()]
+    for name, visitors in (("anonymous-msweb.data", 120), ("anonymous-msweb.test", 30)):
+        lines = list(header)
+        for visitor in range(visitors):
+            lines.append(f'C,"{10000 + visitor}",{10000 + visitor}')
+            group = groups[visitor % 3]
+            lines += [f"V,{area},1" for area in rng.sample(group, rng.randint(2, 4))]
+        (root / "msweb").mkdir(parents=True, exist_ok=True)
+        (root / "msweb" / name).write_text("\n".join(lines) + "\n", encoding="latin-1")
+
+
+def write_movielens(root: Path, seed: int = 5) -> None:
+    rng = random.Random(seed)
+    folder = root / "ml-latest-small"
+    folder.mkdir(parents=True, exist_ok=True)
+    genres = ["Comedy", "Drama", "Horror"]
+    movies = ["movieId,title,genres"] + [f"{m},Movie {m} (2000),{genres[m % 3]}|Romance" for m in range(1, 31)]
+    (folder / "movies.csv").write_text("\n".join(movies) + "\n")
+    ratings = ["userId,movieId,rating,timestamp"]
+    for user in range(1, 41):
+        liked = [m for m in range(1, 31) if m % 3 == user % 3]
+        for n, movie in enumerate(rng.sample(liked, 6)):
+            ratings.append(f"{user},{movie},{rng.choice([3.0, 4.0, 5.0])},{1_000_000 + n * 100_000 + user}")
+    (folder / "ratings.csv").write_text("\n".join(ratings) + "\n")
+    (folder / "tags.csv").write_text("userId,movieId,tag,timestamp\n1,3,funny,1000000\n")
+
+
+def run(tmp_path: Path, *args: str) -> tuple[dict, str]:
+    output = tmp_path / "out.json"
+    stdout, stderr = io.StringIO(), io.StringIO()
+    call_command("tailored_evaluate", *args, "--data-dir", str(tmp_path), "--output", str(output), stdout=stdout, stderr=stderr)
+    assert "fitting" in stderr.getvalue()  # progress while it works
+    return json.loads(output.read_text()), stdout.getvalue()
+
+
+def figures(report: dict) -> dict:
+    """Everything but the timings, which differ between runs."""
+    timing = {"fit_seconds", "score_median_ms", "score_p99_ms"}
+    return {
+        name: {model: {k: v for k, v in result.items() if k not in timing} for model, result in data["models"].items()}
+        for name, data in report["datasets"].items()
+    }
+
+
+def test_msweb_format_reports_every_model_with_baselines(tmp_path):
+    write_msweb(tmp_path)
+    report, table = run(tmp_path, "--dataset", "msweb", "--models", "ease,hybrid")
+    data = report["datasets"]["msweb"]
+    assert data["items"] == 12 and data["test_visitors"] == 30
+    assert list(data["models"]) == ["popularity", "item-knn", "ease", "hybrid"]  # baselines always run
+    for result in data["models"].values():
+        for metric in ("hr_at_10", "hr_at_20", "recall_at_10", "ndcg_at_10", "coverage"):
+            assert 0.0 <= result[metric] <= 1.0
+        assert result["novelty"] >= 0 and result["fit_seconds"] >= 0 and result["score_p99_ms"] >= result["score_median_ms"] >= 0
+    # Twelve areas, two to four visits each: the hidden visit is always in the top 10 of 11 or fewer.
+    assert data["models"]["item-knn"]["hr_at_10"] == 1.0
+    # Groups are perfectly separated, so co-visitation beats popularity at ranking the hidden visit.
+    assert data["models"]["item-knn"]["ndcg_at_10"] > data["models"]["popularity"]["ndcg_at_10"]
+    assert "HR@10" in table and "NDCG@10" in table and "item-knn" in table
+
+
+def test_movielens_format_leave_last_out_and_time_split(tmp_path):
+    write_movielens(tmp_path)
+    loo, _ = run(tmp_path, "--dataset", "movielens", "--models", "content")
+    data = loo["datasets"]["movielens"]
+    assert data["protocol"] == "loo" and data["test_visitors"] == 40 and data["items"] == 30
+    assert set(data["models"]) == {"popularity", "item-knn", "content"}
+    knn, popularity = data["models"]["item-knn"], data["models"]["popularity"]
+    assert knn["hr_at_10"] > popularity["hr_at_10"]  # each user likes one genre of three
+    timed, _ = run(tmp_path, "--dataset", "movielens", "--protocol", "time", "--models", "popularity")
+    assert timed["datasets"]["movielens"]["protocol"] == "time"
+    assert timed["datasets"]["movielens"]["test_visitors"] == 40  # the last ratings of each user come after the cut-off
+    assert timed["datasets"]["movielens"]["models"]["item-knn"]["recall_at_20"] > 0
+
+
+def test_same_seed_same_figures(tmp_path):
+    write_msweb(tmp_path)
+    write_movielens(tmp_path)
+    args = ("--dataset", "msweb", "--models", "hybrid", "--seed", "7")
+    assert figures(run(tmp_path, *args)[0]) == figures(run(tmp_path, *args)[0])
+    args = ("--dataset", "movielens", "--models", "ease", "--seed", "7")
+    assert figures(run(tmp_path, *args)[0]) == figures(run(tmp_path, *args)[0])
+
+
+def test_missing_files_are_a_clear_command_error(tmp_path):
+    with pytest.raises(CommandError, match="anonymous-msweb.data"):
+        run(tmp_path, "--dataset", "msweb")
+    with pytest.raises(CommandError, match="unknown model"):
+        run(tmp_path, "--dataset", "msweb", "--models", "deep-magic")
+
+
+def test_data_dir_from_the_environment(tmp_path, monkeypatch, settings):
+    monkeypatch.setenv("TAILORED_DATA_DIR", str(tmp_path))
+    assert default_data_dir() == tmp_path
+    monkeypatch.delenv("TAILORED_DATA_DIR")
+    assert default_data_dir() == Path(settings.BASE_DIR).parent / "shared" / "data"
+
+
+@pytest.mark.django_db
+def test_demo_dataset_uses_the_demo_catalog(tmp_path):
+    output = tmp_path / "demo.json"
+    call_command("tailored_evaluate", "--dataset", "demo", "--models", "hybrid", "--output", str(output), stdout=io.StringIO(), stderr=io.StringIO())
+    data = json.loads(output.read_text())["datasets"]["demo"]
+    assert data["test_visitors"] > 100
+    assert data["models"]["hybrid"]["hr_at_10"] > data["models"]["popularity"]["hr_at_10"] * 0.9
+
+
+
+
+@pytest.mark.skipif(
+    not (default_data_dir() / "msweb" / "anonymous-msweb.data").is_file(),
+    reason="the MSWeb data is not on this machine (<BASE_DIR>/../shared/data or $TAILORED_DATA_DIR)",
+)
+def test_real_msweb_meets_the_targets():
+    dataset = load_msweb(default_data_dir(), seed=0)
+    results = {result.model: result for result in evaluate(dataset, ["ease"], seed=0)}
+    best = max(results.values(), key=lambda result: result.ndcg_at_10)
+    assert best.hr_at_10 >= 0.77 and best.ndcg_at_10 >= 0.56, best
+    assert results["item-knn"].hr_at_10 > results["popularity"].hr_at_10
