@@ -17,6 +17,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import DatabaseError
 
 from personalization.ml import datasets
 from personalization.ml.evaluation import MODELS, evaluate, format_table
@@ -69,7 +70,8 @@ class Command(BaseCommand):
                 "train_interactions": len(dataset.train),
                 "models": {result.model: result.as_dict() for result in results},
             }
-        options["output"].write_text(json.dumps(report, indent=2, default=str) + "\n")
+            # Written after every data set: a later failure keeps the figures already measured.
+            options["output"].write_text(json.dumps(report, indent=2, default=str) + "\n")
         self.stdout.write(f"wrote {options['output']}")
 
     def _load(self, name: str, data_dir: Path, protocol: str, seed: int) -> datasets.Dataset:
@@ -83,6 +85,8 @@ class Command(BaseCommand):
         except datasets.MissingDataError as error:
             hint = "" if name == "demo" else f" (looked in {data_dir}; set --data-dir or TAILORED_DATA_DIR)"
             raise CommandError(f"{name}: {error}{hint}") from error
+        except DatabaseError as error:  # the demo reads the product pages
+            raise CommandError(f"{name}: cannot read the demo catalog ({error}); run `manage.py migrate` and `manage.py load_demo`") from error
 
     def _progress(self, message: str) -> None:
         self.stderr.write(f"[{time.strftime('%H:%M:%S')}] {message}")
