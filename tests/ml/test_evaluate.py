@@ -127,7 +127,7 @@ def test_demo_dataset_uses_the_demo_catalog(tmp_path):
     call_command("tailored_evaluate", "--dataset", "demo", "--models", "hybrid", "--output", str(output), stdout=io.StringIO(), stderr=io.StringIO())
     data = json.loads(output.read_text())["datasets"]["demo"]
     assert data["test_visitors"] > 100
-    assert data["models"]["hybrid"]["hr_at_10"] > data["models"]["popularity"]["hr_at_10"] * 0.9
+    assert data["models"]["hybrid"]["hr_at_10"] > data["models"]["popularity"]["hr_at_10"] + 0.2
 
 
 
