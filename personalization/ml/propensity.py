@@ -15,13 +15,14 @@ from typing import Any
 
 import numpy as np
 from sklearn.calibration import CalibratedClassifierCV
-from sklearn.ensemble import GradientBoostingClassifier
+from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import brier_score_loss, precision_score, recall_score, roc_auc_score
 from sklearn.model_selection import StratifiedGroupKFold
 
-from .personas import NotEnoughData
+from .personas import NotEnoughData, one_thread
 
 TARGETS = ("churn_risk", "purchase_intent")
+
 MIN_PER_CLASS = 20
 FOLDS = 5
 
@@ -38,20 +39,27 @@ class PropensityModel:
     def score(self, rows: Sequence[Sequence[float]]) -> list[float]:
         if not len(rows):
             return []
-        return [float(p) for p in self.model.predict_proba(np.asarray(rows, dtype=float))[:, 1]]
+        with one_thread():
+            return [float(p) for p in self.model.predict_proba(np.asarray(rows, dtype=float))[:, 1]]
 
 
 def _classifier(seed: int) -> CalibratedClassifierCV:
-    # Shallow, subsampled boosting: a few thousand rows and a dozen features overfit easily. The
-    # exact (single-threaded) GradientBoostingClassifier: on a few thousand rows the histogram
-    # variant spends more time starting OpenMP threads than fitting, worse on a busy machine.
-    boosted = GradientBoostingClassifier(n_estimators=120, learning_rate=0.08, max_depth=3, min_samples_leaf=20, subsample=0.8, random_state=seed)
+    # Shallow, regularized boosting: a few thousand rows and a dozen features overfit easily.
+    boosted = HistGradientBoostingClassifier(
+        max_iter=100, learning_rate=0.08, max_depth=3, min_samples_leaf=20, l2_regularization=1.0, early_stopping=False, random_state=seed
+    )
     return CalibratedClassifierCV(boosted, method="sigmoid", cv=3)
 
 
 def fit_propensity(name: str, rows: Sequence[Sequence[float]], labels: Sequence[int], groups: Sequence[str],
                    feature_names: Sequence[str], seed: int = 7) -> PropensityModel:
     """Cross-validate (grouped by visitor), then fit on everything; raises NotEnoughData."""
+    with one_thread():
+        return _fit(name, rows, labels, groups, feature_names, seed)
+
+
+def _fit(name: str, rows: Sequence[Sequence[float]], labels: Sequence[int], groups: Sequence[str],
+         feature_names: Sequence[str], seed: int) -> PropensityModel:
     x, y = np.asarray(rows, dtype=float), np.asarray(labels, dtype=int)
     positives = int(y.sum())
     if min(positives, len(y) - positives) < MIN_PER_CLASS:

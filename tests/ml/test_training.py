@@ -1,0 +1,95 @@
+"""tailored_train's orchestration on the database: synthetic histories stored once per seed,
+personas and propensity trained, published and written to the live profiles, editors' persona
+names kept across retraining, and too little data reported as a clear message."""
+
+from __future__ import annotations
+
+import io
+import time
+
+import numpy as np
+import pytest
+from django.core.management import CommandError, call_command
+
+from personalization import conf
+from personalization.ml import registry
+from personalization.ml.features import FEATURE_WINDOWS, PERSONA_FEATURES, features, select
+from personalization.ml.personas import NotEnoughData, fit_personas
+from personalization.ml.training import (
+    PERSONAS,
+    PROPENSITY,
+    load_synthetic,
+    sync_persona_labels,
+    train,
+)
+from personalization.models import Event, PersonaLabel
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def store(settings, tmp_path):
+    settings.PERSONALIZATION = {
+        "PROFILE_STORE": "personalization.profiles.memory.MemoryProfileStore",
+        "MODEL_DIR": str(tmp_path / "models"),
+        "MODEL_RELOAD_SECONDS": 0,
+    }
+    return conf.get_profile_store()
+
+
+def test_training_end_to_end_on_synthetic_histories(store):
+    now = time.time()
+    # 1. Synthetic histories are stored and replayed into the live store once per seed.
+    added = load_synthetic(160, seed=5, now=now, say=lambda _: None)
+    assert added == Event.objects.count() > 5000
+    visitors = store.recent_visitors(now - 29 * 86400, 10_000)
+    assert len(visitors) == 160
+    assert load_synthetic(160, seed=5, now=now, say=lambda _: None) == 0 and Event.objects.count() == added
+    # 2. Training publishes both models, with progress lines and metrics.
+    lines: list[str] = []
+    report = train(since_days=28, seed=5, now=now, say=lines.append)
+    assert {PERSONAS, PROPENSITY} <= set(report.versions)
+    personas = registry.load(PERSONAS)
+    assert personas.version == report.versions[PERSONAS] and personas.metadata["seed"] == 5
+    assert set(registry.load(PROPENSITY).artifact) == {"churn_risk", "purchase_intent"}
+    text = "\n".join(lines)
+    for step in ("[load]", "[personas]", "silhouette", "[propensity]", "ROC-AUC", "lift", "[score]"):
+        assert step in text
+    # 3. Persona labels exist for editors; live profiles carry persona and scores.
+    assert {label.slug for label in PersonaLabel.objects.filter(active=True)} == {p.slug for p in report.personas.personas}
+    assert report.scored == len(visitors)
+    for profile in store.get_many(visitors[:30], now, FEATURE_WINDOWS).values():
+        assert 0 <= profile.scores["churn_risk"] <= 1 and 0 <= profile.scores["purchase_intent"] <= 1
+        expected = report.personas.assign(select([features(profile, now)], report.personas.feature_names))[0]
+        assert profile.persona == expected
+    # 4. The same seed gives the same personas.
+    again = train(since_days=28, seed=5, now=now, only="personas", say=lambda _: None)
+    assert again.personas.personas == report.personas.personas
+
+
+def test_editors_names_survive_retraining(db):
+    model = fit_personas(np.random.default_rng(0).gamma(2.0, 3.0, size=(120, len(PERSONA_FEATURES))), seed=1, k_range=(3, 4))
+    sync_persona_labels(model, "v1")
+    first = PersonaLabel.objects.get(slug=model.personas[0].slug)
+    first.name = "Our best friends"
+    first.save()
+    PersonaLabel.objects.create(slug="gone", name="Gone")
+    sync_persona_labels(model, "v2")
+    first.refresh_from_db()
+    assert first.name == "Our best friends" and first.model_version == "v2" and first.active
+    assert first.size == model.personas[0].size and first.description == model.personas[0].description
+    assert not PersonaLabel.objects.get(slug="gone").active
+
+
+def test_too_little_data_is_a_clear_message(store):
+    with pytest.raises(NotEnoughData, match="at least 500 stored events.*--synthetic"):
+        train(say=lambda _: None)
+    with pytest.raises(CommandError, match="at least 500 stored events"):
+        call_command("tailored_train", stdout=io.StringIO())
+
+
+def test_propensity_needs_two_weeks_of_events(store):
+    now = time.time()
+    load_synthetic(80, seed=6, now=now, days=10, say=lambda _: None)
+    with pytest.raises(NotEnoughData, match="at least 14 days"):
+        train(since_days=10, now=now, only="propensity", say=lambda _: None)
