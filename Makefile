@@ -23,6 +23,7 @@ $(VENV)/.dev: pyproject.toml | $(PY)
 demo: $(VENV)/.runtime
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py load_demo
+	$(PY) manage.py tailored_train --synthetic 2000
 	@echo ""
 	@echo "  Site:   http://127.0.0.1:8000/"
 	@echo "  Admin:  http://127.0.0.1:8000/admin/   (login: editor / tailored-demo)"
