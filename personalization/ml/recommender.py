@@ -570,7 +570,14 @@ def _best(found: Mapping[str, tuple[float, float]], component: str) -> str:
     return max(variants, key=lambda name: (found[name][1], found[name][0]))  # first wins ties
 
 
-def _tune_blend(parts, history, targets, tie, params: RecommenderParams, say) -> tuple[dict[str, float], dict[str, float]]:
+def _tune_blend(
+    parts: Mapping[str, sp.csr_matrix],
+    history: sp.csr_matrix,
+    targets: np.ndarray,
+    tie: np.ndarray,
+    params: RecommenderParams,
+    say: Callable[[str], None],
+) -> tuple[dict[str, float], dict[str, float]]:
     names = list(parts)
     if len(names) <= 1:
         weights = dict.fromkeys(names, 1.0)

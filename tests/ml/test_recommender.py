@@ -235,3 +235,10 @@ def test_demo_catalog_trains_a_recommender_of_product_ids():
     product_ids = {item.id for item in catalog}
     results = model.recommend([(catalog[0].id, NOW)], 5, preferences=[catalog[-1].category])
     assert len(results) == 5 and {item for item, _ in results} <= product_ids - {catalog[0].id}
+
+
+def test_a_model_fitted_on_nothing_still_answers():
+    empty = train_recommender([], [], now=NOW)
+    assert empty.recommend([("s1", NOW)], 5) == [] and empty.similar_items("s1") == []
+    no_events = train_recommender([], CATALOG[:2], now=NOW)
+    assert ids(no_events.recommend([("s1", NOW)], 5)) == ["s2"]  # the catalog, unpersonalised
