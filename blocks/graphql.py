@@ -310,3 +310,4 @@ registry.streamfield_blocks[ProductCarouselBlock] = ProductCarouselBlockType
 registry.streamfield_blocks[RecommendationBlock] = RecommendationBlockType
 registry.streamfield_blocks[PersonalizedMessageBlock] = PersonalizedMessageBlockType
 registry.streamfield_blocks[OnboardingSurveyBlock] = OnboardingSurveyBlockType
+from . import experiments_graphql  # noqa: E402,F401  (the ExperimentBlock's type, issue 8)

@@ -31,6 +31,7 @@ from wagtail.blocks.struct_block import BlockGroup
 from personalization import conf, fragments
 from personalization.core.selection import FALLBACK, VariantTags, choose_variant
 from personalization.core.types import DAYPARTS, DEVICES, WEATHER_CONDITIONS, WEEKDAYS, Visitor
+from personalization.experiments.services import KEEP, pick_variant
 
 from .content import ContentStreamBlock
 from .visitors import visitor_of
@@ -279,7 +280,10 @@ class PersonalizedBlock(blocks.StructBlock):
             return Choice(FALLBACK, "Fallback", value["fallback"])
         variants = value["variants"]
         tags = [_tags(bound.id or str(i), bound.value) for i, bound in enumerate(variants.bound_blocks)]
-        index = choose_variant(tags, visitor.segments, visitor.context, time.time() if now is None else now)
+        # A running experiment on these variants decides for everyone (issue 8); otherwise the rules.
+        index = pick_variant([t.key for t in tags], visitor, now)
+        if index == KEEP:
+            index = choose_variant(tags, visitor.segments, visitor.context, time.time() if now is None else now)
         if index is None:
             return Choice(FALLBACK, "Fallback", value["fallback"])
         chosen = variants.bound_blocks[index]

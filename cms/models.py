@@ -26,14 +26,17 @@ from wagtail.models import Page
 from wagtail.search import index
 
 from blocks.content import ContentStreamBlock
+from blocks.experiments import ExperimentBlock
 from blocks.personalized import PersonalizedBlock
 from frontend import preview
+from personalization.experiments.panels import tabs_with_experiments
 
 
 class SectionStreamBlock(ContentStreamBlock):
     """A page's sections: every content block, and PersonalizedBlock around any of them."""
 
     personalized = PersonalizedBlock()
+    experiment = ExperimentBlock()
 
 
 class AudiencePreviewMixin:
@@ -55,6 +58,7 @@ class HomePage(AudiencePreviewMixin, Page):
     body = StreamField(SectionStreamBlock(), blank=True)
 
     content_panels = [*Page.content_panels, FieldPanel("body")]
+    edit_handler = tabs_with_experiments(content_panels)
     graphql_fields = [GraphQLStreamfield("body")]
     subpage_types = ["cms.CategoryPage", "cms.LandingPage", "cms.ArticleIndexPage"]
     max_count = 1
@@ -124,6 +128,7 @@ class LandingPage(AudiencePreviewMixin, Page):
     body = StreamField(SectionStreamBlock(), blank=True)
 
     content_panels = [*Page.content_panels, FieldPanel("intro"), FieldPanel("body")]
+    edit_handler = tabs_with_experiments(content_panels)
     search_fields = [*Page.search_fields, index.SearchField("intro")]
     graphql_fields = [GraphQLString("intro"), GraphQLStreamfield("body")]
     parent_page_types = ["cms.HomePage"]
@@ -157,6 +162,7 @@ class ArticlePage(AudiencePreviewMixin, Page):
     body = StreamField(SectionStreamBlock(), blank=True)
 
     content_panels = [*Page.content_panels, FieldPanel("intro"), FieldPanel("category"), FieldPanel("body")]
+    edit_handler = tabs_with_experiments(content_panels)
     search_fields = [*Page.search_fields, index.SearchField("intro"), index.SearchField("body")]
     graphql_fields = [
         GraphQLString("intro"),

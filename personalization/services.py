@@ -32,6 +32,7 @@ from personalization.core.types import (
     Visitor,
     Window,
 )
+from personalization.experiments import services as experiments
 from personalization.profiles.base import RecordResult
 
 from .models import DataRightsAudit
@@ -96,7 +97,10 @@ def record_events(visitor: Visitor, events: Sequence[Event], now: float | None =
     if visitor.id is None or not visitor.consent.allows_profile or visitor.context.device == "bot" or not events:
         return RecordResult(stored=(), duplicates=0)
     snapshot = Snapshot(device=visitor.context.device, country=visitor.context.country, segments=visitor.segments)
-    return conf.get_profile_store().record(visitor.id, events, time.time() if now is None else now, snapshot)
+    now = time.time() if now is None else now
+    result = conf.get_profile_store().record(visitor.id, events, now, snapshot)
+    experiments.count_conversions(visitor, result.stored, now)  # goal events of experiments (issue 8)
+    return result
 
 
 def live_count(rule: CompiledRule, now: float | None = None, hours: int = 24, limit: int = 10_000) -> tuple[int, int]:
@@ -175,6 +179,7 @@ def set_consent(request: HttpRequest, response: HttpResponse, granted: Sequence[
 def erase_visitor(visitor_id: str) -> dict[str, int]:
     """Erase the profile, the persisted events and the assignments; audited without personal data."""
     conf.get_profile_store().erase(visitor_id)
+    experiments.forget_visitor(visitor_id)  # the id leaves the experiments' sets; counts stay
     deleted, _ = StoredEvent.objects.filter(visitor_id=visitor_id).delete()
     detail = {"events": deleted, "profile": 1}
     DataRightsAudit.objects.create(action=DataRightsAudit.Action.ERASE, visitor_id=visitor_id, detail=detail)

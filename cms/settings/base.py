@@ -16,6 +16,7 @@ INSTALLED_APPS = [
     "frontend",
     "blocks",
     "personalization",
+    "personalization.experiments",
     "grapple",
     "graphene_django",
     "wagtail.contrib.forms",

@@ -38,6 +38,13 @@ class ScoreType(graphene.ObjectType):
     value = graphene.Float(required=True, description="The score, from 0 to 1.")
 
 
+class AssignmentType(graphene.ObjectType):
+    """The visitor's arm of one running experiment (issue 8)."""
+
+    experiment = graphene.String(required=True, description="The experiment's key.")
+    arm = graphene.String(required=True, description="The key of the arm the visitor sees (the control for the holdout).")
+
+
 class VisitorType(graphene.ObjectType):
     """The visitor this request is for: the same resolution the server-rendered page uses."""
 
@@ -47,6 +54,11 @@ class VisitorType(graphene.ObjectType):
     scores = graphene.List(graphene.NonNull(ScoreType), required=True, description="Model scores held in the profile.")
     consent = graphene.Field(ConsentType, required=True, description="What the visitor agreed to.")
     context = graphene.Field(ContextType, required=True, description="Facts about this request.")
+    assignments = graphene.List(
+        graphene.NonNull(AssignmentType),
+        required=True,
+        description="The visitor's arms of running experiments they take part in (sticky); for headless frontends.",
+    )
     explain = GenericScalar(
         description="For editors only (null otherwise): every enabled segment, whether the visitor is in it, "
         "and the value each condition saw: the same as ?explain=1 on a page."
@@ -63,6 +75,12 @@ class VisitorType(graphene.ObjectType):
     @staticmethod
     def resolve_scores(visitor: Visitor, info) -> list[ScoreType]:
         return [ScoreType(name=name, value=value) for name, value in sorted(visitor.profile.scores.items())]
+
+    @staticmethod
+    def resolve_assignments(visitor: Visitor, info) -> list[AssignmentType]:
+        from personalization.experiments.services import assignments
+
+        return [AssignmentType(experiment=key, arm=arm) for key, arm in assignments(visitor).items()]
 
     @staticmethod
     def resolve_explain(visitor: Visitor, info):

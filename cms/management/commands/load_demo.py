@@ -37,6 +37,7 @@ from cms.models import (
     LandingPage,
     ProductPage,
 )
+from personalization.experiments.models import Experiment, ExperimentArm
 from personalization.models import Segment
 
 DEMO_DIR = Path(settings.BASE_DIR) / "fixtures" / "demo"
@@ -124,6 +125,7 @@ class Command(BaseCommand):
         self._home_sections(home, resolve)
         self._landing_pages(home, resolve)
         self._articles(home, resolve)
+        self._experiments(resolve)
         self._editor()
         self.stdout.write(self.style.SUCCESS("demo content ready"))
 
@@ -258,6 +260,24 @@ class Command(BaseCommand):
             page.save_revision().publish()
             created += 1
         self.stdout.write(f"articles: {created} created")
+
+    def _experiments(self, resolve: Resolver) -> None:
+        """The demo A/B test (fixtures/demo/experiments.json): its article and the running
+        experiment, each created once."""
+        data = _read("experiments.json")
+        index = ArticleIndexPage.objects.first()
+        for article in data["articles"]:
+            if index is not None and not ArticlePage.objects.child_of(index).filter(slug=article["slug"]).exists():
+                page = ArticlePage(**{k: article[k] for k in ("title", "slug", "intro")}, body=resolve(article["body"]))
+                index.add_child(instance=page)
+                page.save_revision().publish()
+        for spec in data["experiments"]:
+            page = Page.objects.filter(slug=spec.pop("page")).first()
+            if page is None or Experiment.objects.filter(key=spec["key"]).exists():
+                continue
+            arms = [ExperimentArm(**arm) for arm in spec.pop("arms")]
+            Experiment(page=page, arms=arms, **spec).save()
+            self.stdout.write(f"experiment created: {spec['key']}")
 
     def _editor(self) -> None:
         user_model = get_user_model()

@@ -1,0 +1,97 @@
+"""ExperimentBlock: alternative contents of one section, compared in an A/B/n experiment.
+
+The block names its experiment by key; the experiment (edited in the page's Experiments tab)
+holds the weights, audience, goals and status. While it runs, each visitor sees the content of
+their arm (sticky, counted once as an exposure); otherwise everyone sees the first alternative,
+the control. SSR (`render`) and GraphQL (blocks.experiments_graphql) both call `choose`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from wagtail import blocks
+from wagtail.blocks.stream_block import StreamValue
+
+from personalization.core.types import Visitor
+from personalization.experiments.models import ARM_KEY, HOLDOUT, Experiment
+from personalization.experiments.services import arm_for, live_experiment
+
+from .content import ContentStreamBlock
+from .visitors import visitor_of
+
+
+@dataclass(frozen=True, slots=True)
+class ArmChoice:
+    """The alternative a visitor sees: its arm key, label and content."""
+
+    experiment: str
+    key: str
+    label: str
+    content: StreamValue
+
+
+class AlternativeBlock(blocks.StructBlock):
+    key = blocks.CharBlock(max_length=40, help_text="The arm's key in the experiment, e.g. control, b.")
+    label = blocks.CharBlock(required=False, max_length=80)
+    content = ContentStreamBlock()
+
+    class Meta:
+        icon = "doc-full"
+        label_format = "{key}: {label}"
+
+    def clean(self, value):
+        value = super().clean(value)
+        if not ARM_KEY.match(value["key"]) or value["key"] == HOLDOUT:
+            raise blocks.StructBlockValidationError(
+                block_errors={"key": ValidationError(f'Lower-case letters, digits, "-" and "_" (not "{HOLDOUT}").')}
+            )
+        return value
+
+
+class ExperimentBlock(blocks.StructBlock):
+    experiment = blocks.CharBlock(max_length=64, help_text="The key of the experiment (Experiments tab) comparing these.")
+    alternatives = blocks.ListBlock(
+        AlternativeBlock(), min_num=2, collapsed=True, help_text="The first is the control: everyone sees it when the test is not running."
+    )
+
+    class Meta:
+        icon = "resubmit"
+        template = "blocks/experiment.html"
+        group = "Personalization"
+        description = "Alternative versions of a section, compared in an A/B/n test."
+        preview_value = {
+            "experiment": "hero-test",
+            "alternatives": [
+                {"key": "control", "label": "Current", "content": [("hero", {"heading": "Welcome"})]},
+                {"key": "b", "label": "Bolder", "content": [("hero", {"heading": "Welcome! 10% off today"})]},
+            ],
+        }
+
+    def clean(self, value):
+        value = super().clean(value)
+        keys = [alternative["key"] for alternative in value["alternatives"]]
+        if len(set(keys)) != len(keys):
+            raise blocks.StructBlockValidationError(
+                block_errors={"experiment": ValidationError("Each alternative needs its own key.")}
+            )
+        return value
+
+    def choose(self, value: Any, visitor: Visitor | None, now: float | None = None) -> ArmChoice:
+        """The alternative this visitor sees; the first (control) unless the experiment runs."""
+        alternatives = list(value["alternatives"])
+        shown = alternatives[0] if alternatives else None
+        live = live_experiment(value["experiment"])
+        if live is not None and live.target == Experiment.Target.BLOCK and alternatives:
+            arm = arm_for(visitor, live, now)
+            shown = next((alt for alt in alternatives if alt["key"] == arm), alternatives[0])
+        if shown is None:
+            return ArmChoice(value["experiment"], "", "", StreamValue(ContentStreamBlock(), []))
+        return ArmChoice(value["experiment"], shown["key"], shown["label"] or shown["key"], shown["content"])
+
+    def get_context(self, value, parent_context=None):
+        context = super().get_context(value, parent_context=parent_context)
+        context["choice"] = self.choose(value, visitor_of(parent_context))
+        return context

@@ -1,0 +1,368 @@
+"""Unique-visitor exposures and conversions, counted per hour and flushed to `ExperimentCount` rows.
+
+Two backends with one contract (tests/experiments/test_counting_contract.py runs both): Redis
+when the profile store is Redis, an in-process one beside the memory store.
+
+Redis keys of one experiment share the hash tag `{<experiment key>}` (Redis Cluster safe, so each
+Lua script touches one slot):
+
+    tl:v1:xp:{k}:exposed      hash  visitor -> "arm|exposed at|x"   (HSETNX: the first exposure wins)
+    tl:v1:xp:{k}:conv:<goal>  set   visitors who converted on the goal (SADD: once per goal)
+    tl:v1:xp:{k}:hours        hash  "<epoch hour>|<arm>|<goal or empty>|<stat>" -> integer
+    tl:v1:xp:{k}:flushing     the hours hash being flushed, with its batch id in field "_batch"
+
+Stats: n (exposures), sx and sx2 (Σx, Σx² of the covariate) on exposure rows; c (conversions)
+and sxy (Σx over converters) on goal rows. A conversion counts only for a visitor already exposed,
+not earlier than the exposure (with CLOCK_SKEW_SECONDS of slack for the client's clock), once
+per goal.
+
+Flush (`flush`): a Lua script renames the hours hash to the flushing key and stamps a batch id;
+a flushing key left by a crash is taken again first. The rows are incremented (F()) and the
+batch id recorded in one transaction; only then is the flushing key deleted (if it still holds
+that batch). A retry after a crash between commit and delete finds the batch id and skips it:
+nothing is lost and nothing counted twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+import weakref
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Protocol
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+
+from personalization import conf
+
+from .models import Experiment, ExperimentCount, FlushBatch
+
+logger = logging.getLogger(__name__)
+
+CLOCK_SKEW_SECONDS = 120.0
+EXPOSURE_STATS = ("n", "sx", "sx2")
+CONVERSION_STATS = ("c", "sxy")
+
+EXPOSE = """
+if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2] .. '|' .. ARGV[3] .. '|' .. ARGV[4]) == 0 then return 0 end
+local h = ARGV[5] .. '|' .. ARGV[2] .. '||'
+local x = tonumber(ARGV[4])
+redis.call('HINCRBY', KEYS[2], h .. 'n', 1)
+redis.call('HINCRBY', KEYS[2], h .. 'sx', x)
+redis.call('HINCRBY', KEYS[2], h .. 'sx2', x * x)
+return 1
+"""
+CONVERT = """
+local seen = redis.call('HGET', KEYS[1], ARGV[1])
+if not seen then return 0 end
+local arm, at, x = string.match(seen, '^(.*)|([^|]*)|([^|]*)$')
+if tonumber(ARGV[3]) < tonumber(at) - tonumber(ARGV[5]) then return 0 end
+if redis.call('SADD', KEYS[3], ARGV[1]) == 0 then return 0 end
+local h = ARGV[4] .. '|' .. arm .. '|' .. ARGV[2] .. '|'
+redis.call('HINCRBY', KEYS[2], h .. 'c', 1)
+redis.call('HINCRBY', KEYS[2], h .. 'sxy', tonumber(x))
+return 1
+"""
+TAKE = """
+if redis.call('EXISTS', KEYS[2]) == 0 then
+    if redis.call('EXISTS', KEYS[1]) == 0 then return {} end
+    redis.call('RENAME', KEYS[1], KEYS[2])
+    redis.call('HSET', KEYS[2], '_batch', ARGV[1])
+end
+return redis.call('HGETALL', KEYS[2])
+"""
+DROP_IF_BATCH = """
+if redis.call('HGET', KEYS[1], '_batch') == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """Counts taken for flushing: (epoch hour, arm, goal, stat) -> value, with the batch id."""
+
+    batch_id: str
+    values: Mapping[tuple[int, str, str, str], int]
+
+
+class Counters(Protocol):
+    def expose(self, experiment: str, arm: str, visitor_id: str, now: float, x: int = 0) -> bool:
+        """Count the visitor's first exposure to the experiment; False when already exposed."""
+
+    def convert(self, experiment: str, goal: str, visitor_id: str, event_ts: float, now: float) -> bool:
+        """Count a conversion on `goal` for an exposed visitor, once; False when not counted."""
+
+    def exposed_arm(self, experiment: str, visitor_id: str) -> str | None:
+        """The arm the visitor was exposed to, or None."""
+
+    def take(self, experiment: str) -> Batch | None:
+        """The counts not yet flushed (the unfinished batch first), or None when there are none."""
+
+    def done(self, experiment: str, batch_id: str) -> None:
+        """Forget a batch once it is in the database."""
+
+    def pending(self, experiment: str) -> Mapping[tuple[int, str, str, str], int]:
+        """Counts not yet flushed (read only), for results between flushes."""
+
+    def forget(self, visitor_id: str, experiments: Iterable[tuple[str, Iterable[str]]]) -> None:
+        """Remove the visitor's id from the experiments' sets (erasure); counts stay."""
+
+    def reset(self, experiment: str, goals: Iterable[str]) -> None:
+        """Drop everything of one experiment (deleted or restarted from scratch)."""
+
+
+def hour_of(ts: float) -> int:
+    return int(ts // 3600)
+
+
+def _parse(field: str) -> tuple[int, str, str, str] | None:
+    parts = field.split("|")
+    if len(parts) != 4 or not parts[0].isdigit():
+        return None
+    return int(parts[0]), parts[1], parts[2], parts[3]
+
+
+def _keys(experiment: str) -> dict[str, str]:
+    prefix = f"tl:v1:xp:{{{experiment}}}:"
+    return {"exposed": prefix + "exposed", "hours": prefix + "hours", "flushing": prefix + "flushing", "conv": prefix + "conv:"}
+
+
+class RedisCounters:
+    def __init__(self, client) -> None:
+        self.client = client
+        self._expose = client.register_script(EXPOSE)
+        self._convert = client.register_script(CONVERT)
+        self._take = client.register_script(TAKE)
+        self._drop = client.register_script(DROP_IF_BATCH)
+
+    def expose(self, experiment: str, arm: str, visitor_id: str, now: float, x: int = 0) -> bool:
+        keys = _keys(experiment)
+        args = [visitor_id, arm, repr(float(now)), int(x), hour_of(now)]
+        return bool(self._expose(keys=[keys["exposed"], keys["hours"]], args=args))
+
+    def convert(self, experiment: str, goal: str, visitor_id: str, event_ts: float, now: float) -> bool:
+        keys = _keys(experiment)
+        args = [visitor_id, goal, repr(float(event_ts)), hour_of(now), CLOCK_SKEW_SECONDS]
+        return bool(self._convert(keys=[keys["exposed"], keys["hours"], keys["conv"] + goal], args=args))
+
+    def exposed_arm(self, experiment: str, visitor_id: str) -> str | None:
+        seen = self.client.hget(_keys(experiment)["exposed"], visitor_id)
+        return seen.rsplit("|", 2)[0] if seen else None
+
+    def take(self, experiment: str) -> Batch | None:
+        keys = _keys(experiment)
+        flat = self._take(keys=[keys["hours"], keys["flushing"]], args=[uuid.uuid4().hex])
+        raw = dict(zip(flat[::2], flat[1::2], strict=True))
+        batch_id = raw.pop("_batch", None)
+        if batch_id is None:
+            return None
+        values = {parsed: int(value) for field, value in raw.items() if (parsed := _parse(field))}
+        return Batch(batch_id, values)
+
+    def done(self, experiment: str, batch_id: str) -> None:
+        self._drop(keys=[_keys(experiment)["flushing"]], args=[batch_id])
+
+    def pending(self, experiment: str) -> Mapping[tuple[int, str, str, str], int]:
+        keys = _keys(experiment)
+        pipe = self.client.pipeline(transaction=False)
+        pipe.hgetall(keys["flushing"])
+        pipe.hgetall(keys["hours"])
+        totals: dict[tuple[int, str, str, str], int] = defaultdict(int)
+        for raw in pipe.execute():
+            for field, value in raw.items():
+                if parsed := _parse(field):
+                    totals[parsed] += int(value)
+        return totals
+
+    def forget(self, visitor_id: str, experiments: Iterable[tuple[str, Iterable[str]]]) -> None:
+        pipe = self.client.pipeline(transaction=False)
+        for experiment, goals in experiments:
+            keys = _keys(experiment)
+            pipe.hdel(keys["exposed"], visitor_id)
+            for goal in goals:
+                pipe.srem(keys["conv"] + goal, visitor_id)
+        pipe.execute()
+
+    def reset(self, experiment: str, goals: Iterable[str]) -> None:
+        keys = _keys(experiment)
+        self.client.delete(keys["exposed"], keys["hours"], keys["flushing"], *(keys["conv"] + g for g in goals))
+
+
+class MemoryCounters:
+    """The same contract in process memory, for the memory profile store (tests, `make demo`)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._exposed: dict[str, dict[str, tuple[str, float, int]]] = defaultdict(dict)
+        self._converted: dict[tuple[str, str], set[str]] = defaultdict(set)
+        self._hours: dict[str, dict[tuple[int, str, str, str], int]] = defaultdict(lambda: defaultdict(int))
+        self._flushing: dict[str, Batch] = {}
+
+    def expose(self, experiment: str, arm: str, visitor_id: str, now: float, x: int = 0) -> bool:
+        with self._lock:
+            if visitor_id in self._exposed[experiment]:
+                return False
+            self._exposed[experiment][visitor_id] = (arm, now, int(x))
+            hours, hour = self._hours[experiment], hour_of(now)
+            for stat, value in zip(EXPOSURE_STATS, (1, int(x), int(x) * int(x)), strict=True):
+                hours[(hour, arm, "", stat)] += value
+            return True
+
+    def convert(self, experiment: str, goal: str, visitor_id: str, event_ts: float, now: float) -> bool:
+        with self._lock:
+            seen = self._exposed[experiment].get(visitor_id)
+            if seen is None or event_ts < seen[1] - CLOCK_SKEW_SECONDS:
+                return False
+            converted = self._converted[(experiment, goal)]
+            if visitor_id in converted:
+                return False
+            converted.add(visitor_id)
+            arm, _, x = seen
+            hours, hour = self._hours[experiment], hour_of(now)
+            hours[(hour, arm, goal, "c")] += 1
+            hours[(hour, arm, goal, "sxy")] += x
+            return True
+
+    def exposed_arm(self, experiment: str, visitor_id: str) -> str | None:
+        seen = self._exposed[experiment].get(visitor_id)
+        return seen[0] if seen else None
+
+    def take(self, experiment: str) -> Batch | None:
+        with self._lock:
+            if experiment not in self._flushing:
+                hours = self._hours.pop(experiment, None)
+                if not hours:
+                    return None
+                self._flushing[experiment] = Batch(uuid.uuid4().hex, dict(hours))
+            return self._flushing[experiment]
+
+    def done(self, experiment: str, batch_id: str) -> None:
+        with self._lock:
+            if (batch := self._flushing.get(experiment)) is not None and batch.batch_id == batch_id:
+                del self._flushing[experiment]
+
+    def pending(self, experiment: str) -> Mapping[tuple[int, str, str, str], int]:
+        with self._lock:
+            totals: dict[tuple[int, str, str, str], int] = defaultdict(int)
+            sources = [self._hours.get(experiment, {})]
+            if experiment in self._flushing:
+                sources.append(self._flushing[experiment].values)
+            for source in sources:
+                for field, value in source.items():
+                    totals[field] += value
+            return totals
+
+    def forget(self, visitor_id: str, experiments: Iterable[tuple[str, Iterable[str]]]) -> None:
+        with self._lock:
+            for experiment, goals in experiments:
+                self._exposed[experiment].pop(visitor_id, None)
+                for goal in goals:
+                    self._converted[(experiment, goal)].discard(visitor_id)
+
+    def reset(self, experiment: str, goals: Iterable[str]) -> None:
+        with self._lock:
+            self._exposed.pop(experiment, None)
+            self._hours.pop(experiment, None)
+            self._flushing.pop(experiment, None)
+            for goal in goals:
+                self._converted.pop((experiment, goal), None)
+
+
+# One counters object per profile store object: a test's fresh memory store gets fresh counters.
+_backends: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_backends_lock = threading.Lock()
+
+
+def counters() -> Counters:
+    """The counters beside the configured profile store: Redis with a Redis store, else in memory."""
+    store = conf.get_profile_store()
+    with _backends_lock:
+        backend = _backends.get(store)
+        if backend is None:
+            client = getattr(store, "client", None)
+            backend = _backends[store] = RedisCounters(client) if client is not None else MemoryCounters()
+    return backend
+
+
+# -- Flush ----------------------------------------------------------------------------------------
+
+
+def flush(experiment_keys: Iterable[str] | None = None, backend: Counters | None = None) -> int:
+    """Move the counted exposures and conversions of these experiments (default: all but drafts)
+    into `ExperimentCount` rows; returns how many rows were written."""
+    backend = backend or counters()
+    if experiment_keys is None:
+        experiment_keys = Experiment.objects.exclude(status=Experiment.Status.DRAFT).values_list("key", flat=True)
+    ids = dict(Experiment.objects.filter(key__in=list(experiment_keys)).values_list("key", "pk"))
+    written = 0
+    for key, pk in ids.items():
+        batch = backend.take(key)
+        if batch is None:
+            continue
+        written += apply_batch(pk, batch)
+        backend.done(key, batch.batch_id)
+    return written
+
+
+def apply_batch(experiment_id: int, batch: Batch) -> int:
+    """Add a batch to the rows in one transaction; a batch already applied is skipped (0 rows)."""
+    rows = rows_of(batch.values)
+    try:
+        with transaction.atomic():
+            FlushBatch.objects.create(batch=batch.batch_id)
+            for (hour, arm, goal), stats in rows.items():
+                _add(experiment_id, hour, arm, goal, stats)
+    except IntegrityError:
+        if FlushBatch.objects.filter(batch=batch.batch_id).exists():
+            return 0  # applied before a crash, or by another worker
+        raise
+    return len(rows)
+
+
+def rows_of(values: Mapping[tuple[int, str, str, str], int]) -> dict[tuple[int, str, str], dict[str, int]]:
+    """Counter fields grouped into (hour, arm, goal) rows."""
+    rows: dict[tuple[int, str, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for (hour, arm, goal, stat), value in values.items():
+        rows[(hour, arm, goal)][stat] += value
+    return rows
+
+
+def _add(experiment_id: int, hour: int, arm: str, goal: str, stats: Mapping[str, int]) -> None:
+    moment = datetime.fromtimestamp(hour * 3600, tz=UTC)
+    increments = {
+        "exposures": stats.get("n", 0),
+        "sum_x": stats.get("sx", 0),
+        "sum_x2": stats.get("sx2", 0),
+        "conversions": stats.get("c", 0),
+        "sum_xy": stats.get("sxy", 0),
+    }
+    where = {"experiment_id": experiment_id, "arm": arm, "goal": goal, "hour": moment}
+    updated = ExperimentCount.objects.filter(**where).update(**{f: F(f) + v for f, v in increments.items()})
+    if not updated:
+        # Two flushes creating the same row at once: one fails on the unique constraint, its
+        # transaction rolls back and its batch stays in Redis for the next flush.
+        ExperimentCount.objects.create(**where, **increments)
+
+
+FLUSH_EVERY_SECONDS = 10.0
+_last_flush = {"at": float("-inf")}
+
+
+def flush_due() -> int:
+    """For the stream worker's loop: flush at most every FLUSH_EVERY_SECONDS; returns rows written.
+    A failure is logged and retried on a later turn (the counts stay in Redis meanwhile)."""
+    moment = time.monotonic()
+    if moment - _last_flush["at"] < FLUSH_EVERY_SECONDS:
+        return 0
+    _last_flush["at"] = moment
+    try:
+        return flush()
+    except Exception as error:
+        logger.warning("experiment counts not flushed yet: %s", error)
+        return 0

@@ -1,0 +1,119 @@
+"""What an experiment's arms show: resolved from the page's live content for a "variants"
+target, and compiled with the arms' weights into `LiveExperiment`s for the cache.
+
+Stream content is read as raw JSON (`raw_data`): the personalization layer never imports the
+block classes (blocks import personalization, not the other way round)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from wagtail.fields import StreamField
+from wagtail.models import Page
+
+from .models import CONTROL, FALLBACK, Experiment, ExperimentArm
+from .services import LiveExperiment, spec_of
+
+logger = logging.getLogger(__name__)
+
+
+class TargetError(ValueError):
+    """The experiment's arms cannot be matched to the page's content."""
+
+
+def stream_blocks(page: Page) -> Iterator[dict[str, Any]]:
+    """The top-level blocks of every StreamField of the page, as raw dicts."""
+    for model_field in page._meta.get_fields():
+        if isinstance(model_field, StreamField):
+            yield from getattr(page, model_field.name).raw_data
+
+
+def personalized_block(page: Page, block_id: str) -> dict[str, Any]:
+    """The targeted PersonalizedBlock (by id, or the page's first one)."""
+    for block in stream_blocks(page):
+        if block.get("type") == "personalized" and (not block_id or block.get("id") == block_id):
+            return block
+    raise TargetError(f"no personalized block {block_id or '(the first)'} on “{page.title}”")
+
+
+def variant_arms(experiment: Experiment, page: Page) -> list[tuple[str, str, int, str]]:
+    """(arm key, label, weight, variant id or FALLBACK), control first. Without arms: the
+    fallback as control and every variant, equal weights."""
+    block = personalized_block(page, experiment.target_block)
+    variants = [(v.get("id"), (v.get("value") or {}).get("label") or "") for v in block["value"].get("variants", [])]
+    arms = list(experiment.arms.all())
+    if not arms:
+        auto = [(CONTROL, "Fallback", 50, FALLBACK)]
+        return auto + [(f"variant-{i}", label or f"Variant {i}", 50, vid) for i, (vid, label) in enumerate(variants, 1)]
+    return [(arm.key, arm.label or arm.key, arm.weight, _variant_of(arm, variants)) for arm in arms]
+
+
+def _variant_of(arm: ExperimentArm, variants: list[tuple[str, str]]) -> str:
+    wanted = (arm.variant or arm.key).strip()
+    if wanted.lower() in (FALLBACK, CONTROL):
+        return FALLBACK
+    if wanted.isdigit() and 1 <= int(wanted) <= len(variants):
+        return variants[int(wanted) - 1][0]
+    for variant_id, label in variants:
+        if wanted == variant_id or wanted.lower() == label.lower():
+            return variant_id
+    raise TargetError(f"arm {arm.key}: no variant “{wanted}” (use fallback, a number, a label or an id)")
+
+
+def compile_experiment(experiment: Experiment) -> LiveExperiment:
+    """One experiment for the cache; raises TargetError or ValueError when misconfigured."""
+    arms = list(experiment.arms.all())
+    variants: dict[str, str] = {}
+    pages: dict[str, int | None] = {}
+    if experiment.target == Experiment.Target.VARIANTS:
+        resolved = variant_arms(experiment, experiment.page.specific)
+        weights = [(key, weight) for key, _, weight, _ in resolved]
+        variants = {key: variant for key, _, _, variant in resolved}
+    else:
+        if not arms:
+            raise TargetError("add at least two arms")
+        weights = [(arm.key, arm.weight) for arm in arms]
+        pages = {arm.key: arm.alternative_page_id for arm in arms}
+    spec = spec_of(experiment.key, experiment.hash_seed, weights, experiment.traffic_percent, experiment.holdout_percent)
+    return LiveExperiment(
+        key=experiment.key,
+        target=experiment.target,
+        page_id=experiment.page_id,
+        spec=spec,
+        goals=tuple(experiment.goal_list) or ("click",),
+        audience=experiment.audience.slug if experiment.audience_id else None,
+        click_target=experiment.click_target,
+        starts_at=experiment.starts_at.timestamp() if experiment.starts_at else None,
+        ends_at=experiment.ends_at.timestamp() if experiment.ends_at else None,
+        variants=variants,
+        pages=pages,
+    )
+
+
+def compile_running(experiments: Iterable[Experiment] | None = None) -> list[LiveExperiment]:
+    """Every running experiment that compiles; a broken one is logged and left out (its visitors
+    see the page as if no experiment ran), never an error page."""
+    if experiments is None:
+        experiments = (
+            Experiment.objects.filter(status=Experiment.Status.RUNNING)
+            .select_related("audience", "page")
+            .prefetch_related("arms")
+        )
+    compiled = []
+    for experiment in experiments:
+        try:
+            compiled.append(compile_experiment(experiment))
+        except (TargetError, ValueError) as error:
+            logger.warning("experiment %s not running: %s", experiment.key, error)
+    return compiled
+
+
+def problem(experiment: Experiment) -> str | None:
+    """Why the experiment could not run as configured (shown in the admin), or None."""
+    try:
+        compile_experiment(experiment)
+    except (TargetError, ValueError) as error:
+        return str(error)
+    return None

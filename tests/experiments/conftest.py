@@ -1,0 +1,60 @@
+"""Experiments test helpers. The running-experiment cache is process-wide: each test starts and
+ends with it marked stale, so an experiment rolled back with a test never leaks into the next."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pytest
+
+from cms.models import HomePage
+from personalization.core.bucketing import assign
+from personalization.experiments.models import Experiment, ExperimentArm
+from personalization.experiments.services import LiveExperiment, experiment_cache
+
+HOME_BLOCK = "6d1f6c52-4a4e-4a4f-9b0a-0c3f2b1d7a10"
+ELECTRONICS_VARIANT = "0f7c6b7e-5a55-4e0b-8f0e-3b7d5e2c9a01"
+OUTDOORS_VARIANT = "0f7c6b7e-5a55-4e0b-8f0e-3b7d5e2c9a02"
+FALLBACK_HERO = "Good things for every day"
+ELECTRONICS_HERO = "The latest in electronics, picked for you"
+OUTDOORS_HERO = "Ready for the trail?"
+
+
+@pytest.fixture(autouse=True)
+def stale_experiment_cache():
+    experiment_cache.invalidate()
+    yield
+    experiment_cache.invalidate()
+
+
+def make_experiment(
+    page=None,
+    key: str = "hero-test",
+    target: str = Experiment.Target.VARIANTS,
+    arms: Sequence[tuple[str, int, dict]] = (),
+    status: str = Experiment.Status.RUNNING,
+    **fields,
+) -> Experiment:
+    page = page or HomePage.objects.get()
+    experiment = Experiment(page=page, name=key.title(), key=key, status=status, target=target, **fields)
+    experiment.arms = [ExperimentArm(key=arm, weight=weight, **extra) for arm, weight, extra in arms]
+    experiment.save()
+    return experiment
+
+
+def running(key: str) -> LiveExperiment:
+    """The compiled experiment, after a reload of the cache."""
+    experiment_cache.invalidate()
+    return experiment_cache.refresh().by_key[key]
+
+
+def visitor_in(live: LiveExperiment, arm: str, holdout: bool = False, skip: int = 0) -> str:
+    """A visitor id (32 hex digits) the hash puts in `arm` (the `skip`-th such id)."""
+    for i in range(1, 5000):
+        visitor_id = f"{i:032x}"
+        assignment = assign(live.spec, visitor_id)
+        if assignment is not None and assignment.arm == arm and assignment.in_holdout == holdout:
+            if skip == 0:
+                return visitor_id
+            skip -= 1
+    raise AssertionError(f"no visitor lands in {arm}")
