@@ -23,7 +23,7 @@ from typing import Any
 from django.db import transaction
 
 from personalization import conf
-from personalization.core.types import Event, Profile
+from personalization.core.types import Event, Profile, Snapshot
 from personalization.models import Event as StoredEvent
 from personalization.models import PersonaLabel
 from personalization.profiles.memory import MemoryProfileStore
@@ -301,9 +301,12 @@ def _row(visitor: str, event: Event) -> StoredEvent:
 
 def _replay(store: Any, visitor: str, events: Sequence[Event], batch: int = 200) -> None:
     """Record in batches, each as of its last event's time: the store's rate limit counts events
-    per minute of `now`, and a real visitor's events arrive spread over their visits."""
+    per minute of `now`, and a real visitor's events arrive spread over their visits. The snapshot
+    (a device from the id: half mobile) is what lists the visitor among the store's recent
+    visitors, which live counts and scoring read, as a real request's snapshot does."""
+    snapshot = Snapshot(device="mobile" if int(visitor[-1], 16) % 2 else "desktop")
     for start in range(0, len(events), batch):
         part = events[start : start + batch]
-        result = store.record(visitor, part, now=part[-1].ts)
+        result = store.record(visitor, part, now=part[-1].ts, snapshot=snapshot)
         if result.rate_limited:
             logger.warning("synthetic visitor %s: a batch was rate limited by the profile store", visitor)

@@ -6,25 +6,37 @@ from __future__ import annotations
 
 import io
 import time
+from dataclasses import replace
 
 import numpy as np
 import pytest
 from django.core.management import CommandError, call_command
 
 from personalization import conf
+from personalization.core.types import Snapshot
 from personalization.ml import registry
-from personalization.ml.features import FEATURE_WINDOWS, PERSONA_FEATURES, features, select
+from personalization.ml.catalog import CatalogItem
+from personalization.ml.features import (
+    FEATURE_WINDOWS,
+    PERSONA_FEATURES,
+    feature_matrix,
+    features,
+    select,
+)
 from personalization.ml.personas import NotEnoughData, fit_personas
+from personalization.ml.synthetic import generate_histories
 from personalization.ml.training import (
     PERSONAS,
     PROPENSITY,
     load_synthetic,
+    score_live_profiles,
     sync_persona_labels,
     train,
 )
 from personalization.models import Event, PersonaLabel
 
 pytestmark = pytest.mark.django_db
+CATALOG = [CatalogItem(str(pk), f"Item {pk}", c, tags=(f"t{pk % 3}",), price=float(pk)) for pk, c in enumerate(["books", "beauty"] * 6, start=1)]
 
 
 @pytest.fixture
@@ -93,3 +105,19 @@ def test_propensity_needs_two_weeks_of_events(store):
     load_synthetic(80, seed=6, now=now, days=10, say=lambda _: None)
     with pytest.raises(NotEnoughData, match="at least 14 days"):
         train(since_days=10, now=now, only="propensity", say=lambda _: None)
+
+
+def test_scores_and_personas_reach_redis_profiles(settings, use_redis_store, tmp_path):
+    """The scoring step writes through the store port: the same on Redis as in memory."""
+    settings.PERSONALIZATION = {**settings.PERSONALIZATION, "MODEL_DIR": str(tmp_path / "models")}
+    store, now = conf.get_profile_store(), time.time()
+    histories = generate_histories(CATALOG, visitors=60, days=5, seed=2, now=now)
+    for history in histories:
+        shift = now - 60 - history.events[-1].ts
+        # A request's snapshot is what lists a visitor among the Redis store's recent visitors.
+        store.record(history.visitor_id, [replace(e, ts=e.ts + shift) for e in history.events][-200:], now, Snapshot(device="desktop"))
+    rows = select(feature_matrix(list(store.get_many([h.visitor_id for h in histories], now, FEATURE_WINDOWS).values()), now), PERSONA_FEATURES)
+    model = fit_personas(rows, seed=1, k_range=(3, 3))
+    assert score_live_profiles(model, {}, now, say=lambda _: None) == 60
+    profiles = store.get_many([h.visitor_id for h in histories], now, FEATURE_WINDOWS)
+    assert [p.persona for p in profiles.values()] == model.assign(rows)
