@@ -9,7 +9,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from personalization.core import stats
+from personalization.core import cuped, sequential, stats
 
 from . import counting
 from .models import HOLDOUT, Experiment
@@ -41,6 +41,10 @@ class ArmResult:
     p_value: float | None = None  # Holm-adjusted across the arms when there are more than two
     probability_to_beat_control: float | None = None
     expected_loss: float | None = None
+    probability_best: float | None = None  # with more than two arms
+    always_valid_p: float | None = None  # mSPRT over the hourly looks: safe to read at any time
+    conclusive_at: datetime | None = None  # the hour the always-valid result first became conclusive
+    cuped_reduction: float | None = None  # share of the variance the pre-exposure covariate removes
 
 
 @dataclass
@@ -75,15 +79,39 @@ def arm_definitions(experiment: Experiment) -> list[ArmDefinition]:
     return [ArmDefinition(arm.key, arm.label or arm.key, arm.weight) for arm in experiment.arms.all()]
 
 
-def totals(experiment: Experiment, goal: str) -> tuple[dict[str, list[int]], dict[str, list[tuple[datetime, int, int]]]]:
-    """Per arm (exposures, conversions), and per arm the hourly (hour, exposures, conversions)."""
-    per_arm: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+@dataclass
+class ArmTotals:
+    """One arm's counts for one goal, with the CUPED sums (y = 1 for a converter)."""
+
+    exposures: int = 0
+    conversions: int = 0
+    sum_x: int = 0
+    sum_x2: int = 0
+    sum_xy: int = 0
+
+    def moments(self) -> cuped.MomentSums:
+        y = min(self.conversions, self.exposures)
+        return cuped.MomentSums(self.exposures, y, self.sum_x, y, self.sum_x2, self.sum_xy)
+
+
+Series = dict[str, list[tuple[datetime, int, int]]]
+
+
+def totals(experiment: Experiment, goal: str) -> tuple[dict[str, ArmTotals], Series]:
+    """Per arm its totals, and per arm the hourly (hour, exposures, conversions)."""
+    per_arm: dict[str, ArmTotals] = defaultdict(ArmTotals)
     hourly: dict[str, dict[datetime, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
     for row in experiment.counts.filter(goal__in=("", goal)).order_by("hour"):
-        slot = 0 if row.goal == "" else 1
-        value = row.exposures if slot == 0 else row.conversions
-        per_arm[row.arm][slot] += value
-        hourly[row.arm][row.hour][slot] += value
+        arm = per_arm[row.arm]
+        if row.goal == "":
+            arm.exposures += row.exposures
+            arm.sum_x += row.sum_x
+            arm.sum_x2 += row.sum_x2
+            hourly[row.arm][row.hour][0] += row.exposures
+        else:
+            arm.conversions += row.conversions
+            arm.sum_xy += row.sum_xy
+            hourly[row.arm][row.hour][1] += row.conversions
     series = {arm: [(hour, e, c) for hour, (e, c) in sorted(hours.items())] for arm, hours in hourly.items()}
     return per_arm, series
 
@@ -97,23 +125,28 @@ def results(experiment: Experiment, goal: str | None = None) -> Results:
         logger.warning("experiment %s: counts not flushed on view: %s", experiment.key, error)
     per_arm, series = totals(experiment, goal)
     definitions = arm_definitions(experiment)
-    counts = [_counts(per_arm.get(arm.key, [0, 0])) for arm in definitions]
+    counts = [_counts(per_arm.get(arm.key, ArmTotals())) for arm in definitions]
     arms = [_arm(arm, count, i == 0) for i, (arm, count) in enumerate(zip(definitions, counts, strict=True))]
     adjusted = len(arms) > 2
+    cumulative = _cumulative(series)
     if len(arms) >= 2 and counts[0].exposures:
         _compare(arms, counts)
+        _sequential(arms, cumulative)
+        _variance_reduction(arms, [per_arm.get(arm.key, ArmTotals()) for arm in definitions])
+    if adjusted and all(count.exposures for count in counts):
+        for arm, best in zip(arms, stats.probability_best(counts), strict=True):
+            arm.probability_best = best
     holdout = _arm(ArmDefinition(HOLDOUT, "Holdout", 0), _counts(per_arm[HOLDOUT]), False) if HOLDOUT in per_arm else None
     exposures = [count.exposures for count in counts]
     srm = stats.srm_check(exposures, [arm.weight for arm in definitions]) if len(arms) >= 2 and sum(exposures) else None
     baseline = counts[0].rate if counts else 0.0
     sample = stats.sample_size(baseline, MDE_RELATIVE, relative=True) if 0 < baseline < 1 / (1 + MDE_RELATIVE) else None
     chi = stats.chi_square_test(counts) if adjusted and all(c.exposures for c in counts) else None
-    return Results(experiment, goal, arms, holdout, srm, sample, adjusted, chi, _cumulative(series))
+    return Results(experiment, goal, arms, holdout, srm, sample, adjusted, chi, cumulative)
 
 
-def _counts(pair: list[int]) -> stats.Counts:
-    exposures, conversions = pair
-    return stats.Counts(min(conversions, exposures), exposures)  # an hour's rounding never breaks the math
+def _counts(arm: ArmTotals) -> stats.Counts:
+    return stats.Counts(min(arm.conversions, arm.exposures), arm.exposures)
 
 
 def _arm(arm: ArmDefinition, counts: stats.Counts, is_control: bool) -> ArmResult:
@@ -142,7 +175,44 @@ def _finite(interval: stats.Interval) -> stats.Interval | None:
     return interval if all(math.isfinite(v) for v in values) else None
 
 
-def _cumulative(series: dict[str, list[tuple[datetime, int, int]]]) -> dict[str, list[tuple[datetime, int, int]]]:
+def _sequential(arms: list[ArmResult], cumulative: Series) -> None:
+    """Always-valid p-values over the hourly looks (each look: every arm's counts so far)."""
+    hours = sorted({hour for points in cumulative.values() for hour, _, _ in points})
+    at_hour = {arm: _carried(points, hours) for arm, points in cumulative.items()}
+    control = at_hour.get(arms[0].key)
+    for arm in arms[1:]:
+        if control is None or arm.key not in at_hour:
+            continue
+        looks = [(stats.Counts(min(c, e), e), stats.Counts(min(tc, te), te))
+                 for (e, c), (te, tc) in zip(control, at_hour[arm.key], strict=True)]
+        results = sequential.always_valid_series(looks)
+        arm.always_valid_p = results[-1].p_value
+        first = next((i for i, result in enumerate(results) if result.conclusive), None)
+        arm.conclusive_at = hours[first] if first is not None else None
+
+
+def _carried(points: list[tuple[datetime, int, int]], hours: list[datetime]) -> list[tuple[int, int]]:
+    """Cumulative (exposures, conversions) at every hour, carried forward over quiet hours."""
+    by_hour = {hour: (e, c) for hour, e, c in points}
+    carried, last = [], (0, 0)
+    for hour in hours:
+        last = by_hour.get(hour, last)
+        carried.append(last)
+    return carried
+
+
+def _variance_reduction(arms: list[ArmResult], sums: list[ArmTotals]) -> None:
+    """What CUPED with the 14-day pre-exposure covariate would remove, per arm against control."""
+    for arm, arm_sums in zip(arms[1:], sums[1:], strict=True):
+        try:
+            arm.cuped_reduction = cuped.cuped(sums[0].moments(), arm_sums.moments()).variance_reduction
+        except (ValueError, ZeroDivisionError):
+            arm.cuped_reduction = None  # too few visitors, or no covariate variance yet
+        if arm.cuped_reduction is not None and not math.isfinite(arm.cuped_reduction):
+            arm.cuped_reduction = None
+
+
+def _cumulative(series: Series) -> Series:
     cumulative = {}
     for arm, hours in series.items():
         exposures = conversions = 0
