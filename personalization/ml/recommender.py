@@ -16,7 +16,7 @@ import math
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -424,7 +424,7 @@ def fit(encoded: Encoded, catalog: Sequence[CatalogItem], *, now: float, params:
     codes, categories = _category_codes(encoded.item_ids, catalog)
     metadata = {
         "version": f"rec-{int(now)}-{len(encoded.items)}",
-        "fitted_at": datetime.fromtimestamp(now).isoformat(timespec="seconds"),
+        "fitted_at": datetime.fromtimestamp(now, UTC).isoformat(timespec="seconds"),
         "n_items": len(encoded.item_ids),
         "n_visitors": encoded.n_visitors,
         "n_interactions": len(encoded.items),
