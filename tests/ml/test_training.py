@@ -24,10 +24,12 @@ from personalization.ml.features import (
     select,
 )
 from personalization.ml.personas import NotEnoughData, fit_personas
+from personalization.ml.recommender import interactions_from_events
 from personalization.ml.synthetic import generate_histories
 from personalization.ml.training import (
     PERSONAS,
     PROPENSITY,
+    load_history,
     load_synthetic,
     score_live_profiles,
     sync_persona_labels,
@@ -57,6 +59,9 @@ def test_training_end_to_end_on_synthetic_histories(store):
     visitors = store.recent_visitors(now - 29 * 86400, 10_000)
     assert len(visitors) == 160
     assert load_synthetic(160, seed=5, now=now, say=lambda _: None) == 0 and Event.objects.count() == added
+    # Thumbs up/down on recommendations reach the recommender's training interactions.
+    kinds = {i.kind for i in interactions_from_events(load_history(now - 28 * 86400, now).rows)}
+    assert kinds == {"view", "cart", "purchase", "up", "down"}
     # 2. Training publishes both models, with progress lines and metrics.
     lines: list[str] = []
     report = train(since_days=28, seed=5, now=now, say=lines.append)
