@@ -34,6 +34,7 @@ from personalization import conf
 logger = logging.getLogger(__name__)
 
 ARTIFACT, METADATA, CURRENT = "artifact.joblib", "metadata.json", "CURRENT"
+READABLE_FILE, READABLE_DIR = 0o644, 0o755
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +63,9 @@ class ModelRegistry:
             joblib.dump(artifact, staging / ARTIFACT)
             (staging / METADATA).write_text(json.dumps(full, indent=2, sort_keys=True, default=str))
             for path in (staging / ARTIFACT, staging / METADATA):
+                os.chmod(path, READABLE_FILE)
                 _fsync(path)
+            os.chmod(staging, READABLE_DIR)  # mkdtemp makes it private; web workers may be another user
             os.rename(staging, folder / version)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
@@ -160,6 +163,7 @@ def _new_version(folder: Path) -> str:
 def _write_atomically(path: Path, text: str) -> None:
     fd, temporary = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
     try:
+        os.fchmod(fd, READABLE_FILE)
         with os.fdopen(fd, "w") as handle:
             handle.write(text)
             handle.flush()

@@ -112,3 +112,12 @@ def test_the_configured_registry_uses_the_settings(settings, tmp_path):
     assert registry.versions("m") == [version]
     assert registry.load("m").artifact == 1
     assert (tmp_path / "configured" / "m" / version / "artifact.joblib").exists()
+
+
+def test_published_files_are_readable_by_other_users(models, tmp_path):
+    """Web workers may run as another user than the training job."""
+    version = models.publish("m", 1, {})
+    folder = tmp_path / "models" / "m"
+    assert (folder / version).stat().st_mode & 0o777 == 0o755
+    assert (folder / version / "artifact.joblib").stat().st_mode & 0o777 == 0o644
+    assert (folder / "CURRENT").stat().st_mode & 0o777 == 0o644
