@@ -25,6 +25,8 @@ from wagtail.models import Orderable
 
 from personalization.events.schema import EVENT_TYPES
 
+from .panels import ResultsLinkPanel
+
 CONTROL = "control"
 HOLDOUT = "holdout"  # the group kept on control and analysed apart (never an arm key)
 FALLBACK = "fallback"
@@ -79,13 +81,15 @@ class Experiment(ClusterableModel):
     target = models.CharField(max_length=10, choices=Target.choices, default=Target.VARIANTS)
     target_block = models.CharField(
         max_length=64, blank=True,
-        help_text="Variants: the personalized block's id (empty: the page's first personalized block).",
+        help_text="Variants: which personalized block: its number on the page (1 = the first personalized "
+        "block; empty also means the first) or its id.",
     )
     winner = models.CharField(max_length=40, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     panels = [
+        ResultsLinkPanel(),
         FieldRowPanel([FieldPanel("name"), FieldPanel("key")]),
         FieldRowPanel([FieldPanel("status"), FieldPanel("target")]),
         FieldPanel("target_block"),

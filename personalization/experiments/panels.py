@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from django.urls import reverse
+from django.utils.html import format_html
 from wagtail.admin.panels import HelpPanel, InlinePanel, ObjectList, Panel, TabbedInterface
 from wagtail.models import Page
 
@@ -24,3 +26,15 @@ def tabs_with_experiments(content_panels: Sequence[Panel]) -> TabbedInterface:
             ObjectList([HelpPanel(HELP), InlinePanel("experiments", label="Experiment")], heading="Experiments"),
         ]
     )
+
+
+class ResultsLinkPanel(Panel):
+    """In each experiment of the tab: a link to its results and actions, once it is saved."""
+
+    class BoundPanel(Panel.BoundPanel):
+        def render_html(self, parent_context=None):
+            pk = getattr(self.instance, "pk", None)
+            if not pk:
+                return format_html("<p class=\"help\">{}</p>", "Publish the page to save the experiment; its results will be linked here.")
+            url = reverse("tailored_experiments:detail", args=[pk])
+            return format_html('<p><a class="button button-small button-secondary" href="{}">Results, start, pause, promote</a></p>', url)

@@ -31,11 +31,22 @@ def stream_blocks(page: Page) -> Iterator[dict[str, Any]]:
 
 
 def personalized_block(page: Page, block_id: str) -> dict[str, Any]:
-    """The targeted PersonalizedBlock (by id, or the page's first one)."""
-    for block in stream_blocks(page):
-        if block.get("type") == "personalized" and (not block_id or block.get("id") == block_id):
+    """The targeted PersonalizedBlock: by id, by number among the page's personalized blocks
+    ("2": the second), or the first one when `block_id` is empty."""
+    found = [block for block in stream_blocks(page) if block.get("type") == "personalized"]
+    wanted = block_id.strip()
+    if wanted.isdigit() and 1 <= int(wanted) <= len(found):
+        return found[int(wanted) - 1]
+    for block in found:
+        if not wanted or block.get("id") == wanted:
             return block
-    raise TargetError(f"no personalized block {block_id or '(the first)'} on “{page.title}”")
+    listed = "; ".join(f"{i} (id {b.get('id')}: {_variant_labels(b)})" for i, b in enumerate(found, 1)) or "none"
+    raise TargetError(f"no personalized block “{wanted or '(the first)'}” on “{page.title}”; it has: {listed}")
+
+
+def _variant_labels(block: dict[str, Any]) -> str:
+    labels = [(v.get("value") or {}).get("label") or "unlabelled" for v in block["value"].get("variants", [])]
+    return ", ".join(labels) or "no variants"
 
 
 def variant_arms(experiment: Experiment, page: Page) -> list[tuple[str, str, int, str]]:

@@ -53,6 +53,9 @@ def test_an_editor_creates_an_experiment_in_the_page_editor(editor):
     experiment = Experiment.objects.get(key="button-words")
     assert experiment.page_id == page.pk and experiment.goal_list == ["click", "add_to_cart"]
     assert [(a.key, a.weight) for a in experiment.arms.all()] == [("control", 50), ("bold", 50)]
+    # Back in the editor, the experiment links to its results.
+    html = editor.get(f"/admin/pages/{page.pk}/edit/").content.decode()
+    assert f"/admin/experiments/{experiment.pk}/" in html
 
 
 def test_unknown_goals_are_refused():
