@@ -113,6 +113,9 @@ class Counters(Protocol):
     def forget(self, visitor_id: str, experiments: Iterable[tuple[str, Iterable[str]]]) -> None:
         """Remove the visitor's id from the experiments' sets (erasure); counts stay."""
 
+    def exposed_visitors(self, experiment: str) -> list[str]:
+        """Every visitor exposed to the experiment (to clear their assignments when it goes)."""
+
     def reset(self, experiment: str, goals: Iterable[str]) -> None:
         """Drop everything of one experiment (deleted or restarted from scratch)."""
 
@@ -189,6 +192,9 @@ class RedisCounters:
                 pipe.srem(keys["conv"] + goal, visitor_id)
         pipe.execute()
 
+    def exposed_visitors(self, experiment: str) -> list[str]:
+        return list(self.client.hkeys(_keys(experiment)["exposed"]))
+
     def reset(self, experiment: str, goals: Iterable[str]) -> None:
         keys = _keys(experiment)
         self.client.delete(keys["exposed"], keys["hours"], keys["flushing"], *(keys["conv"] + g for g in goals))
@@ -264,6 +270,10 @@ class MemoryCounters:
                 self._exposed[experiment].pop(visitor_id, None)
                 for goal in goals:
                     self._converted[(experiment, goal)].discard(visitor_id)
+
+    def exposed_visitors(self, experiment: str) -> list[str]:
+        with self._lock:
+            return list(self._exposed.get(experiment, {}))
 
     def reset(self, experiment: str, goals: Iterable[str]) -> None:
         with self._lock:

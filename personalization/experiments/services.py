@@ -263,6 +263,13 @@ def forget_visitor(visitor_id: str) -> None:
         counting.counters().forget(visitor_id, experiments)
 
 
+def forget_experiment(key: str, goals: Iterable[str]) -> None:
+    """A deleted experiment: its visitors' stored arms and its Redis sets and counters go."""
+    backend = counting.counters()
+    conf.get_profile_store().clear_assignments(key, backend.exposed_visitors(key))
+    backend.reset(key, goals)
+
+
 def spec_of(key: str, seed: str, weights: Sequence[tuple[str, int]], traffic: int, holdout: int) -> ExperimentSpec:
     """The core spec from the admin's percentages."""
     arms = tuple(Arm(arm, float(weight)) for arm, weight in weights)

@@ -11,7 +11,7 @@ from django.dispatch import receiver
 from wagtail.signals import page_published, page_unpublished
 
 from .models import Experiment, ExperimentArm
-from .services import experiment_cache
+from .services import experiment_cache, forget_experiment
 
 logger = logging.getLogger(__name__)
 
@@ -22,6 +22,14 @@ logger = logging.getLogger(__name__)
 @receiver(post_delete, sender=ExperimentArm)
 def experiment_changed(sender, **kwargs) -> None:
     experiment_cache.changed()
+
+
+@receiver(post_delete, sender=Experiment)
+def experiment_deleted(sender, instance, **kwargs) -> None:
+    try:
+        forget_experiment(instance.key, instance.goal_list)
+    except Exception as error:  # the rows are gone either way; Redis keys of a dead test are inert
+        logger.warning("experiment %s: counters not cleared: %s", instance.key, error)
 
 
 @receiver(page_published)

@@ -75,10 +75,13 @@ def test_take_returns_the_unfinished_batch_first(backend):
 
 def test_forget_and_reset(backend):
     backend.expose("t", "b", "v1", NOW)
+    backend.expose("t", "b", "v2", NOW)
+    assert sorted(backend.exposed_visitors("t")) == ["v1", "v2"]
     backend.convert("t", "click", "v1", NOW, NOW)
     backend.forget("v1", [("t", ["click"])])
     assert backend.exposed_arm("t", "v1") is None
-    assert backend.pending("t")[(HOUR, "b", "", "n")] == 1  # counts are not personal: they stay
+    assert backend.exposed_visitors("t") == ["v2"]
+    assert backend.pending("t")[(HOUR, "b", "", "n")] == 2  # counts are not personal: they stay
     backend.reset("t", ["click"])
     assert not backend.pending("t")
     assert backend.expose("t", "b", "v1", NOW)

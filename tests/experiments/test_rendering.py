@@ -226,3 +226,44 @@ def test_the_worker_loop_flushes(use_redis_store, redis_client):
     row = ExperimentCount.objects.get(experiment__key="t")
     assert (row.arm, row.exposures, row.hour.timestamp()) == ("b", 1, hour_of(now) * 3600)
     assert not redis_client.keys("tl:v1:xp:{t}:hours*")
+
+
+def test_a_server_side_purchase_converts_an_exposed_visitor(client, memory_store):
+    from personalization import services
+
+    make_experiment(arms=VARIANT_ARMS, goals="purchase")
+    live = running("hero-test")
+    treated = visitor_in(live, "electronics")
+    consent_cookies(client, treated)
+    client.get("/")
+    request = client.get("/").wsgi_request  # the next request reads the assignment with the profile
+    visitor = services.resolve_visitor(request)
+    assert visitor.profile.assignments == {"hero-test": "electronics"}
+    services.record_events(visitor, [services.purchase_event("A-1", 42.0)])
+    services.record_events(visitor, [services.purchase_event("A-1", 42.0)])  # the same order again
+    assert conversions("hero-test", "purchase") == {"electronics": 1}
+
+
+def test_erasing_a_visitor_forgets_their_id_but_keeps_the_counts(client, memory_store):
+    from personalization import services
+
+    make_experiment(arms=VARIANT_ARMS)
+    live = running("hero-test")
+    treated = visitor_in(live, "electronics")
+    consent_cookies(client, treated)
+    client.get("/")
+    services.erase_visitor(treated)
+    assert counters().exposed_arm("hero-test", treated) is None
+    assert not memory_store.get(treated, time.time()).assignments
+    assert exposures("hero-test") == {"electronics": 1}
+
+
+def test_deleting_an_experiment_clears_its_visitors_arms_and_counters(client, memory_store):
+    experiment = make_experiment(arms=VARIANT_ARMS)
+    live = running("hero-test")
+    treated = visitor_in(live, "electronics")
+    consent_cookies(client, treated)
+    client.get("/")
+    experiment.delete()
+    assert not memory_store.get(treated, time.time()).assignments
+    assert exposures("hero-test") == {}
