@@ -50,6 +50,7 @@ class ModelRegistry:
     def __init__(self, root: Path | str, keep: int = 5, reload_seconds: float = 30.0):
         self.root, self.keep, self.reload_seconds = Path(root), keep, reload_seconds
         self._cache: dict[str, tuple[Loaded | None, float]] = {}  # name -> (last good, checked at)
+        self._failed: dict[str, str | None] = {}  # name -> the version that could not be loaded
         self._lock = threading.Lock()
 
     def publish(self, name: str, artifact: Any, metadata: dict[str, Any]) -> str:
@@ -119,11 +120,12 @@ class ModelRegistry:
                 return cached
             self._cache[name] = (cached, now)  # other threads keep the cached one meanwhile
         version = self.current_version(name)
-        if cached is not None and version == cached.version:
-            return cached
+        if (cached is not None and version == cached.version) or self._failed.get(name, "") == version:
+            return cached  # versions never change once published: a failed one is not retried
         try:
             loaded = self.read(name, version)
         except Exception as error:
+            self._failed[name] = version  # warn once per version, not at every re-check
             logger.warning("model %r (version %s) could not be loaded, %s: %s: %s", name, version,
                            "keeping the last good version" if cached else "falling back", type(error).__name__, error)
             return cached
@@ -135,6 +137,7 @@ class ModelRegistry:
         """Drop the per-process cache (tests, and after settings change)."""
         with self._lock:
             self._cache.clear()
+            self._failed.clear()
 
     def _prune(self, folder: Path, current: str) -> None:
         for old in self.versions(folder.name)[: -self.keep] if self.keep > 0 else []:

@@ -121,3 +121,12 @@ def test_published_files_are_readable_by_other_users(models, tmp_path):
     assert (folder / version).stat().st_mode & 0o777 == 0o755
     assert (folder / version / "artifact.joblib").stat().st_mode & 0o777 == 0o644
     assert (folder / "CURRENT").stat().st_mode & 0o777 == 0o644
+
+
+def test_a_broken_version_is_warned_about_once_and_a_new_one_is_picked_up(models, tmp_path, caplog):
+    with caplog.at_level(logging.WARNING, logger="personalization.ml.registry"):
+        assert models.load("m", now=0.0) is None
+        assert models.load("m", now=100.0) is None
+    assert caplog.text.count("could not be loaded") == 1
+    models.publish("m", "trained at last", {})
+    assert models.load("m", now=200.0).artifact == "trained at last"
