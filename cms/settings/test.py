@@ -25,4 +25,4 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):  # noqa: F405
 WAGTAIL_AUTO_UPDATE_PREVIEW_INTERVAL = 0  # 0: no automatic refresh
 
 # Trained models of a developer's `make demo` (var/models) must not change what tests see.
-PERSONALIZATION = {"MODEL_DIR": os.path.join(tempfile.gettempdir(), f"tailored-test-models-{os.getpid()}")}
+PERSONALIZATION = {**PERSONALIZATION, "MODEL_DIR": os.path.join(tempfile.gettempdir(), f"tailored-test-models-{os.getpid()}")}  # noqa: F405
