@@ -97,6 +97,7 @@ class ExperimentCache:
         self._lock = threading.Lock()
         self._running = Running()
         self._dirty = True
+        self._generation = 0
         self._version: str | None = None
         self._checked_at = float("-inf")
 
@@ -115,12 +116,16 @@ class ExperimentCache:
                 if self._dirty:
                     from .targets import compile_running
 
-                    self._dirty = False
+                    # Clean only if no edit came in while compiling, and only once it worked:
+                    # a failed load is retried by the next request.
+                    generation = self._generation
                     self._running = Running.of(compile_running())
+                    self._dirty = generation != self._generation
         return self._running
 
     def invalidate(self) -> None:
         """Reload on the next refresh (this process only)."""
+        self._generation += 1
         self._dirty = True
 
     def changed(self) -> None:

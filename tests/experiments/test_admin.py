@@ -70,6 +70,7 @@ def test_the_results_page_reads_without_javascript(editor):
     counts(experiment, "electronics", 1000, 140)
     html = editor.get(f"/admin/experiments/{experiment.pk}/").content.decode()
     assert 'data-tl-arm="electronics"' in html and ">1000<" in html and ">140<" in html
+    assert "14.0%" in html and "+4.00 pts" in html and "+40.0%" in html  # rate, absolute and relative lift
     assert html.count("class=\"tl-chart\"") == 2 and "Conversion rate per arm with 95% intervals" in html
     assert "data-tl-srm" not in html
     assert "data-tl-leader" in html  # 14% vs 10% on 1000 each: p ≈ 0.006

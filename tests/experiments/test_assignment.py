@@ -130,3 +130,13 @@ def test_a_store_failure_shows_control(settings):
     make_experiment(key="cta", target=Experiment.Target.BLOCK, arms=ARMS)
     live = running("cta")
     assert arm_for(visitor(visitor_in(live, "b")), live) == "control"
+
+
+def test_a_failed_load_is_retried_by_the_next_refresh(memory_store, django_db_blocker):
+    from personalization.experiments.services import experiment_cache
+
+    make_experiment(key="cta", target=Experiment.Target.BLOCK, arms=ARMS)
+    experiment_cache.invalidate()
+    with django_db_blocker.block(), pytest.raises(RuntimeError):  # the database is out of reach
+        experiment_cache.refresh()
+    assert "cta" in experiment_cache.refresh().by_key
