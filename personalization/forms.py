@@ -31,6 +31,7 @@ from wagtail.admin.forms import WagtailAdminModelForm
 from personalization.core.fields import FIELDS, FLAG, NUMBER, SCORE_PREFIX, TEXT, lookup
 from personalization.core.rules import OPERATORS_BY_KIND, RuleError, compile_rule
 from personalization.events.schema import EVENT_TYPES
+from personalization.models import PersonaLabel
 
 Row = Mapping[str, str]
 
@@ -82,6 +83,7 @@ OPERATOR_LABELS: dict[str, str] = {
     "matches": "matches the pattern",
 }
 FLAG_CHOICES = ("true", "false")
+PERSONA_FIELD = "profile.persona"
 BLANK_ROW: dict[str, str] = {
     "type": "count", "event": "page_view", "hours": "24", "op": "gte", "field": "context.device"
 }
@@ -195,7 +197,15 @@ def choices_of(row: Row) -> tuple[str, ...]:
     spec = lookup(row.get("field"))
     if spec is None:
         return ()
-    return FLAG_CHOICES if spec.kind == FLAG else spec.choices
+    return FLAG_CHOICES if spec.kind == FLAG else field_choices(row.get("field"), spec.choices)
+
+
+def field_choices(name: str, fixed: tuple[str, ...]) -> tuple[str, ...]:
+    """A field's values to choose from; personas are the slugs training found (none before the
+    first training: the value is then typed)."""
+    if name == PERSONA_FIELD:
+        return tuple(PersonaLabel.objects.order_by("slug").values_list("slug", flat=True))
+    return fixed
 
 
 def uses_choice(row: Row) -> bool:
@@ -521,7 +531,10 @@ class SegmentForm(WagtailAdminModelForm):
 def catalog() -> dict[str, Any]:
     """What the builder's script needs to update a row: fields, operators, choices."""
     return {
-        "fields": {name: {"kind": spec.kind, "choices": list(spec.choices), "help": spec.help} for name, spec in FIELDS.items()},
+        "fields": {
+            name: {"kind": spec.kind, "choices": list(field_choices(name, spec.choices)), "help": spec.help}
+            for name, spec in FIELDS.items()
+        },
         "ops": {kind: [[op, OPERATOR_LABELS[op]] for op in ops] for kind, ops in OPERATORS_BY_KIND.items()},
         "flag": list(FLAG_CHOICES),
         "number": NUMBER,

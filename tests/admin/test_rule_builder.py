@@ -12,10 +12,13 @@ from personalization.forms import (
     RuleBuilderWidget,
     RuleField,
     RuleInput,
+    catalog,
+    choices_of,
     locate,
     rows_to_rule,
     rule_to_rows,
 )
+from personalization.models import PersonaLabel
 
 VIEWED_ELECTRONICS = {"type": "count", "event": "page_view", "category": "electronics", "hours": "24", "op": "gte", "value": "3"}
 ON_MOBILE = {"type": "field", "field": "context.device", "op": "eq", "choice": "mobile", "value": ""}
@@ -154,3 +157,14 @@ def test_the_json_view_is_used_as_typed():
         RuleField().clean(RuleInput(mode="json", json_text="{nope"))
     with pytest.raises(Exception, match="Add at least one condition"):
         RuleField().clean(RuleInput(mode="builder", rows=()))
+
+
+@pytest.mark.django_db
+def test_personas_found_by_training_are_offered_as_choices():
+    row = {"type": "field", "field": "profile.persona", "op": "eq", "choice": "researcher"}
+    assert choices_of(row) == ()  # before any training the persona is typed
+    PersonaLabel.objects.create(slug="researcher", name="Researchers")
+    PersonaLabel.objects.create(slug="quick-buyer", name="Quick buyers")
+    assert choices_of(row) == ("quick-buyer", "researcher")
+    assert catalog()["fields"]["profile.persona"]["choices"] == ["quick-buyer", "researcher"]
+    assert rows_to_rule("all", [row]) == {"field": "profile.persona", "op": "eq", "value": "researcher"}

@@ -38,6 +38,7 @@ CASES = {
         Profile(windows={Window("page_view|c:electronics", 24): 2}),
     ),
     "at-risk-churners": (Profile(scores={"churn_risk": 0.71}), Profile(scores={"churn_risk": 0.5})),
+    "researchers": (Profile(persona="researcher"), Profile(persona="quick-buyer")),
 }
 CONTEXTS = {
     "mobile-morning-visitors": (Context(device="mobile", daypart="morning"), Context(device="mobile", daypart="evening")),
