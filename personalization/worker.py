@@ -46,6 +46,7 @@ from personalization import conf, webhooks
 from personalization.core.types import Event
 from personalization.events.stream import CONSUMER_GROUP, STREAM_KEY, decode_entry
 from personalization.experiments.counting import flush_due as flush_experiment_counts
+from personalization.ml import scoring
 from personalization.models import Event as EventRow
 from personalization.models import WebhookDelivery
 
@@ -218,6 +219,7 @@ def handle_entries(client: redis.Redis, entries: Sequence[StreamEntry]) -> StepR
     refused_ids = persist(decoded)
     stored = [entry for entry in decoded if entry.entry_id not in refused_ids]
     watch_carts(client, stored, delay_seconds=float(conf.get("CART_ABANDONMENT_MINUTES")) * 60)
+    scoring.score_visitors({entry.visitor_id for entry in stored})  # persona and scores follow new events
     # Acknowledged only now that the rows are committed: a crash before this line means the
     # entries are claimed and processed again, and the unique constraint ignores the repeats.
     client.xack(STREAM_KEY, CONSUMER_GROUP, *[entry_id for entry_id, _fields in entries])

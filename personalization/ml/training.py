@@ -32,6 +32,7 @@ from . import registry
 from .features import FEATURE_WINDOWS, PERSONA_FEATURES, feature_matrix, feature_names, select
 from .personas import NotEnoughData, PersonaModel, fit_personas
 from .propensity import TARGETS, PropensityModel, fit_propensity, format_metrics
+from .scoring import PERSONAS, PROPENSITY, model_outputs
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +41,7 @@ HORIZON_DAYS = 7  # churn: no event within this many days; purchase intent: a pu
 MAX_CUTOFFS = 3
 MIN_EVENTS = 500
 STEPS = ("personas", "propensity", "recommender")
-PERSONAS, PROPENSITY, RECOMMENDER = "personas", "propensity", "recommender"  # registry names
+RECOMMENDER = "recommender"  # registry names (PERSONAS, PROPENSITY: .scoring)
 Say = Callable[[str], None]
 
 
@@ -249,11 +250,7 @@ def score_live_profiles(personas: PersonaModel | None, propensity: Mapping[str, 
     written = 0
     for start in range(0, len(visitors), chunk):
         profiles = store.get_many(visitors[start : start + chunk], now, FEATURE_WINDOWS)
-        ids, matrix = list(profiles), feature_matrix(list(profiles.values()), now)
-        slugs = personas.assign(select(matrix, personas.feature_names)) if personas else [profiles[v].persona for v in ids]
-        scores = {target: model.score(select(matrix, model.feature_names)) for target, model in propensity.items()}
-        outputs = {v: (slugs[i], {t: round(s[i], 4) for t, s in scores.items()}) for i, v in enumerate(ids)}
-        written += store.set_model_outputs(outputs)
+        written += store.set_model_outputs(model_outputs(profiles, personas, propensity, now))
     say(f"  scored {written} of {len(visitors)} live profiles")
     return written
 

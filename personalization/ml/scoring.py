@@ -1,0 +1,67 @@
+"""Personas and propensity scores for profiles, from the published models.
+
+`tailored_train` scores every live profile after training; between trainings the stream worker
+scores the visitors whose events it has just stored (`score_visitors`), so a new visitor gets a
+persona and scores within seconds of their first events, and segment rules on them
+(`profile.persona`, `score.churn_risk`) follow the visitor's behaviour. Nothing here runs on the
+request path: a request only reads what was written.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Collection, Mapping
+
+from personalization import conf
+from personalization.core.types import Profile
+
+from . import registry
+from .features import FEATURE_WINDOWS, feature_matrix, select
+from .personas import PersonaModel
+from .propensity import PropensityModel
+
+logger = logging.getLogger(__name__)
+
+PERSONAS, PROPENSITY = "personas", "propensity"  # registry names, as training publishes them
+
+
+def model_outputs(
+    profiles: Mapping[str, Profile],
+    personas: PersonaModel | None,
+    propensity: Mapping[str, PropensityModel],
+    now: float,
+) -> dict[str, tuple[str | None, dict[str, float]]]:
+    """visitor -> (persona, scores). Without a persona model each profile keeps its persona."""
+    ids = list(profiles)
+    if not ids:
+        return {}
+    matrix = feature_matrix([profiles[v] for v in ids], now)
+    slugs = personas.assign(select(matrix, personas.feature_names)) if personas else [profiles[v].persona for v in ids]
+    scores = {target: model.score(select(matrix, model.feature_names)) for target, model in propensity.items()}
+    return {v: (slugs[i], {t: round(s[i], 4) for t, s in scores.items()}) for i, v in enumerate(ids)}
+
+
+def score_visitors(visitor_ids: Collection[str], now: float | None = None) -> int:
+    """Score these visitors with the current models; how many profiles were written. Never
+    raises: a missing or broken model, or a store that is down, is logged and skipped (the
+    visitors keep their previous persona and scores)."""
+    if not visitor_ids:
+        return 0
+    now = time.time() if now is None else now
+    try:
+        personas, propensity = registry.load(PERSONAS), registry.load(PROPENSITY)
+        if personas is None and propensity is None:
+            return 0
+        store = conf.get_profile_store()
+        profiles = store.get_many(visitor_ids, now, FEATURE_WINDOWS)
+        outputs = model_outputs(
+            profiles,
+            personas.artifact if personas is not None else None,
+            propensity.artifact if propensity is not None else {},
+            now,
+        )
+        return store.set_model_outputs(outputs)
+    except Exception as error:  # scoring is a refinement: it must never stop ingestion
+        logger.warning("could not score %d visitors: %s: %s", len(visitor_ids), type(error).__name__, error)
+        return 0
