@@ -31,6 +31,11 @@ class ArmChoice:
     key: str
     label: str
     content: StreamValue
+    running: bool = False  # False: the experiment is not running and everyone sees the first
+
+    @property
+    def arm(self) -> str:
+        return self.key
 
 
 class AlternativeBlock(blocks.StructBlock):
@@ -82,14 +87,14 @@ class ExperimentBlock(blocks.StructBlock):
     def choose(self, value: Any, visitor: Visitor | None, now: float | None = None) -> ArmChoice:
         """The alternative this visitor sees; the first (control) unless the experiment runs."""
         alternatives = list(value["alternatives"])
-        shown = alternatives[0] if alternatives else None
-        live = live_experiment(value["experiment"])
-        if live is not None and live.target == Experiment.Target.BLOCK and alternatives:
+        if not alternatives:
+            return ArmChoice(value["experiment"], "", "", StreamValue(ContentStreamBlock(), []))
+        shown, live = alternatives[0], live_experiment(value["experiment"])
+        running = live is not None and live.target == Experiment.Target.BLOCK
+        if running:
             arm = arm_for(visitor, live, now)
             shown = next((alt for alt in alternatives if alt["key"] == arm), alternatives[0])
-        if shown is None:
-            return ArmChoice(value["experiment"], "", "", StreamValue(ContentStreamBlock(), []))
-        return ArmChoice(value["experiment"], shown["key"], shown["label"] or shown["key"], shown["content"])
+        return ArmChoice(value["experiment"], shown["key"], shown["label"] or shown["key"], shown["content"], running)
 
     def get_context(self, value, parent_context=None):
         context = super().get_context(value, parent_context=parent_context)

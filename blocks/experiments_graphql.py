@@ -9,6 +9,9 @@ import graphene
 from grapple.registry import registry
 from grapple.types.interfaces import StreamFieldInterface
 
+from personalization import decisions
+from personalization.decisions import Decision
+
 from .experiments import ArmChoice, ExperimentBlock
 from .visitors import visitor_of_info
 
@@ -18,6 +21,9 @@ def _choice(child, info) -> ArmChoice:
     choice = getattr(child, "_tailored_arm", None)
     if choice is None:
         choice = child._tailored_arm = child.block.choose(child.value, visitor_of_info(info))
+        # The response's extensions.decisions (issue 9) lists what this visitor was given.
+        decided = (choice.experiment, choice.arm) if choice.running else (None, None)
+        decisions.record(info.context, Decision(str(child.id), choice.key, *decided))
     return choice
 
 

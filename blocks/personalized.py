@@ -31,7 +31,7 @@ from wagtail.blocks.struct_block import BlockGroup
 from personalization import conf, fragments
 from personalization.core.selection import FALLBACK, VariantTags, choose_variant
 from personalization.core.types import DAYPARTS, DEVICES, WEATHER_CONDITIONS, WEEKDAYS, Visitor
-from personalization.experiments.services import KEEP, pick_variant
+from personalization.experiments.services import pick_variant
 
 from .content import ContentStreamBlock
 from .visitors import visitor_of
@@ -233,6 +233,8 @@ class Choice:
     key: str
     label: str
     content: StreamValue
+    experiment: str | None = None  # the running experiment that decided, if one did (issue 8)
+    arm: str | None = None
 
 
 class PersonalizedBlock(blocks.StructBlock):
@@ -281,14 +283,17 @@ class PersonalizedBlock(blocks.StructBlock):
         variants = value["variants"]
         tags = [_tags(bound.id or str(i), bound.value) for i, bound in enumerate(variants.bound_blocks)]
         # A running experiment on these variants decides for everyone (issue 8); otherwise the rules.
-        index = pick_variant([t.key for t in tags], visitor, now)
-        if index == KEEP:
+        picked = pick_variant([t.key for t in tags], visitor, now)
+        if picked is None:
             index = choose_variant(tags, visitor.segments, visitor.context, time.time() if now is None else now)
+        else:
+            index = picked.index
+        decided_by = {"experiment": picked.experiment, "arm": picked.arm} if picked else {}
         if index is None:
-            return Choice(FALLBACK, "Fallback", value["fallback"])
+            return Choice(FALLBACK, "Fallback", value["fallback"], **decided_by)
         chosen = variants.bound_blocks[index]
         label = chosen.value["label"] or chosen.value.get("summary") or f"Variant {index + 1}"
-        return Choice(tags[index].key, label, chosen.value["content"])
+        return Choice(tags[index].key, label, chosen.value["content"], **decided_by)
 
     def get_context(self, value, parent_context=None):
         context = super().get_context(value, parent_context=parent_context)

@@ -27,7 +27,6 @@ from .models import FALLBACK, HOLDOUT, Experiment
 
 logger = logging.getLogger(__name__)
 
-KEEP = "keep"  # pick_variant: no experiment runs on these variants, the rules choose
 VERSION_KEY = "tl:v1:xp:version"
 COVARIATE_HOURS = 14 * 24  # CUPED covariate: the primary goal's count in the 14 days before exposure
 
@@ -128,6 +127,12 @@ class ExperimentCache:
         self._generation += 1
         self._dirty = True
 
+    def clear(self) -> None:
+        """Forget every compiled experiment until the next refresh (tests: nothing leaks from a
+        rolled-back transaction into the next test)."""
+        self.invalidate()
+        self._running = Running()
+
     def changed(self) -> None:
         """An experiment or a targeted page changed: reload here, and tell the other processes."""
         self.invalidate()
@@ -213,15 +218,26 @@ def covariate(visitor: Visitor, live: LiveExperiment, now: float) -> int:
     return conf.get_profile_store().get(visitor.id, now, (window,)).count_within(window)
 
 
-def pick_variant(variant_keys: Sequence[str], visitor: Visitor | None, now: float | None = None) -> int | None | str:
-    """For PersonalizedBlock.choose: the index of the variant a running "variants" experiment
-    shows this visitor (None: the fallback), or KEEP when no experiment runs on these variants."""
+@dataclass(frozen=True, slots=True)
+class Pick:
+    """What a running "variants" experiment shows: the variant's index (None: the fallback),
+    and which experiment and arm decided it."""
+
+    index: int | None
+    experiment: str
+    arm: str
+
+
+def pick_variant(variant_keys: Sequence[str], visitor: Visitor | None, now: float | None = None) -> Pick | None:
+    """For PersonalizedBlock.choose: what a running "variants" experiment on these variants shows
+    this visitor, or None when no experiment runs on them (the targeting rules choose)."""
     running = experiment_cache.peek()
     live = next((running.by_variant[key] for key in variant_keys if key in running.by_variant), None)
     if live is None:
-        return KEEP
-    shown = live.variants.get(arm_for(visitor, live, now), FALLBACK)
-    return variant_keys.index(shown) if shown in variant_keys else None
+        return None
+    arm = arm_for(visitor, live, now)
+    shown = live.variants.get(arm, FALLBACK)
+    return Pick(variant_keys.index(shown) if shown in variant_keys else None, live.key, arm)
 
 
 def live_experiment(key: str) -> LiveExperiment | None:

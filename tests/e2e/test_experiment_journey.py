@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 
+import pytest
 from playwright.sync_api import Browser, expect
 
 from cms.models import ArticlePage
@@ -18,6 +19,13 @@ from tests.e2e.test_editor_journey import log_in
 from tests.experiments.conftest import visitor_in
 
 BUTTONS = {"control": "See the products", "curious": "What made the cut?"}
+
+
+@pytest.fixture(autouse=True)
+def fresh_experiment_cache():
+    # The database is flushed after the journey: its compiled experiments must not outlive it.
+    yield
+    experiment_cache.clear()
 
 
 def visitor_browser(browser: Browser, site_url: str, visitor_id: str):

@@ -1,5 +1,6 @@
 """Experiments test helpers. The running-experiment cache is process-wide: each test starts and
-ends with it marked stale, so an experiment rolled back with a test never leaks into the next."""
+ends with it empty and due for a reload, so an experiment rolled back with a test never leaks
+into the next one (here or in another package)."""
 
 from __future__ import annotations
 
@@ -21,10 +22,10 @@ OUTDOORS_HERO = "Ready for the trail?"
 
 
 @pytest.fixture(autouse=True)
-def stale_experiment_cache():
-    experiment_cache.invalidate()
+def fresh_experiment_cache():
+    experiment_cache.clear()
     yield
-    experiment_cache.invalidate()
+    experiment_cache.clear()
 
 
 def make_experiment(

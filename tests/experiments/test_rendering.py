@@ -9,6 +9,7 @@ import time
 import pytest
 
 from cms.models import HomePage, LandingPage
+from personalization import decisions
 from personalization.experiments import counting
 from personalization.experiments.counting import counters, hour_of
 from personalization.experiments.models import Experiment, ExperimentCount
@@ -19,6 +20,7 @@ from .conftest import (
     ELECTRONICS_HERO,
     ELECTRONICS_VARIANT,
     FALLBACK_HERO,
+    HOME_BLOCK,
     make_experiment,
     running,
     visitor_in,
@@ -68,8 +70,6 @@ def test_without_consent_the_variants_test_shows_control_to_everyone(client, mem
 def test_the_block_is_found_by_number_or_id_and_a_wrong_one_is_explained(memory_store):
     from personalization.experiments.targets import problem
 
-    from .conftest import HOME_BLOCK
-
     assert running(make_experiment(key="by-number", target_block="1", arms=VARIANT_ARMS).key).variants["electronics"] == ELECTRONICS_VARIANT
     assert running(make_experiment(key="by-id", target_block=HOME_BLOCK, arms=VARIANT_ARMS).key).variants["electronics"] == ELECTRONICS_VARIANT
     wrong = make_experiment(key="wrong", target_block="99", arms=VARIANT_ARMS)
@@ -95,8 +95,11 @@ def test_graphql_resolves_the_same_arm_and_counts_the_exposure(client, memory_st
     # This request's profile was read before the assignment: the list shows it from the next one.
     assert exposures("hero-test") == {"electronics": 1}
     # The next request reads the assignment with the profile and lists it.
-    reply = client.post("/graphql/", json.dumps({"query": query}), content_type="application/json").json()
-    assert reply["data"]["visitor"]["assignments"] == [{"experiment": "hero-test", "arm": "electronics"}]
+    response = client.post("/graphql/", json.dumps({"query": query}), content_type="application/json")
+    assert response.json()["data"]["visitor"]["assignments"] == [{"experiment": "hero-test", "arm": "electronics"}]
+    # What was decided, for the response's extensions.decisions (issue 9).
+    decided = {"block": HOME_BLOCK, "variant": ELECTRONICS_VARIANT, "experiment": "hero-test", "arm": "electronics"}
+    assert decided in decisions.of(response.wsgi_request)
     assert exposures("hero-test") == {"electronics": 1}
 
 
@@ -187,10 +190,12 @@ def test_graphql_exposes_only_the_visitors_alternative(client, memory_store, cta
     live = running("cta-test")
     consent_cookies(client, visitor_in(live, "bold"))
     query = '{ page(urlPath: "/cta-test-page/") { ... on LandingPage { body { ... on ExperimentBlock { experiment arm blocks { ... on CTABlock { buttonLabel } } rawValue } } } } }'
-    reply = client.post("/graphql/", json.dumps({"query": query}), content_type="application/json").json()
+    response = client.post("/graphql/", json.dumps({"query": query}), content_type="application/json")
+    reply = response.json()
     assert "errors" not in reply, reply
     block = reply["data"]["page"]["body"][0]
     assert (block["experiment"], block["arm"]) == ("cta-test", "bold")
+    assert [(d["experiment"], d["arm"], d["variant"]) for d in decisions.of(response.wsgi_request)] == [("cta-test", "bold", "bold")]
     assert block["blocks"] == [{"buttonLabel": "Grab a deal"}]
     assert "Shop now" not in block["rawValue"]
     assert exposures("cta-test") == {"bold": 1}
@@ -267,3 +272,21 @@ def test_deleting_an_experiment_clears_its_visitors_arms_and_counters(client, me
     experiment.delete()
     assert not memory_store.get(treated, time.time()).assignments
     assert exposures("hero-test") == {}
+
+
+def test_the_choice_says_which_experiment_decided(memory_store):
+    from blocks.personalized import PersonalizedBlock
+    from personalization.core.types import Consent, Context, Profile, Visitor
+
+    home = HomePage.objects.get()
+    block = next(child for child in home.body if child.id == HOME_BLOCK)
+    fan = Visitor(id="f" * 32, consent=Consent(decided=True, personalization=True), context=Context(),
+                  profile=Profile(visitor_id="f" * 32), segments=frozenset({"electronics-fans"}))
+    choice = PersonalizedBlock.choose(block.block, block.value, fan)
+    assert (choice.key, choice.experiment, choice.arm) == (ELECTRONICS_VARIANT, None, None)  # the rules chose
+    make_experiment(arms=VARIANT_ARMS)
+    live = running("hero-test")
+    control = visitor_in(live, "control")
+    fan_in_control = Visitor(id=control, consent=fan.consent, context=fan.context, profile=Profile(visitor_id=control), segments=fan.segments)
+    choice = PersonalizedBlock.choose(block.block, block.value, fan_in_control)
+    assert (choice.key, choice.experiment, choice.arm) == ("fallback", "hero-test", "control")
