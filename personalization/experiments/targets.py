@@ -73,6 +73,19 @@ def _variant_of(arm: ExperimentArm, variants: list[tuple[str, str]]) -> str:
     raise TargetError(f"arm {arm.key}: no variant “{wanted}” (use fallback, a number, a label or an id)")
 
 
+def _check_alternatives(experiment: Experiment, page: Page, keys: list[str]) -> None:
+    """Every arm must be an alternative of an experiment block naming this experiment on the page:
+    otherwise its visitors would be counted for content they never saw."""
+    blocks = [b for b in stream_blocks(page) if b.get("type") == "experiment" and (b.get("value") or {}).get("experiment") == experiment.key]
+    if not blocks:
+        raise TargetError(f"no experiment block with the key {experiment.key} on “{page.title}”")
+    for block in blocks:
+        offered = [(item.get("value") or {}).get("key") for item in block["value"].get("alternatives", [])]
+        missing = [key for key in keys if key not in offered]
+        if missing:
+            raise TargetError(f"arms {', '.join(missing)} are not alternatives of the block (it has {', '.join(map(str, offered))})")
+
+
 def compile_experiment(experiment: Experiment) -> LiveExperiment:
     """One experiment for the cache; raises TargetError or ValueError when misconfigured."""
     arms = list(experiment.arms.all())
@@ -83,8 +96,10 @@ def compile_experiment(experiment: Experiment) -> LiveExperiment:
         weights = [(key, weight) for key, _, weight, _ in resolved]
         variants = {key: variant for key, _, _, variant in resolved}
     else:
-        if not arms:
+        if len(arms) < 2:
             raise TargetError("add at least two arms")
+        if experiment.target == Experiment.Target.BLOCK:
+            _check_alternatives(experiment, experiment.page.specific, [arm.key for arm in arms])
         weights = [(arm.key, arm.weight) for arm in arms]
         pages = {arm.key: arm.alternative_page_id for arm in arms}
     spec = spec_of(experiment.key, experiment.hash_seed, weights, experiment.traffic_percent, experiment.holdout_percent)

@@ -26,7 +26,7 @@ def visitor(visitor_id: str | None, consent: Consent = GRANTED, device: str = "d
 
 @pytest.fixture
 def live(memory_store):
-    make_experiment(key="cta", target=Experiment.Target.BLOCK, arms=ARMS)
+    make_experiment(key="cta", target=Experiment.Target.PAGE, arms=ARMS)
     return running("cta")
 
 
@@ -53,7 +53,7 @@ def test_the_audience_segment_filters(memory_store):
     from personalization.models import Segment
 
     segment = Segment.objects.first()
-    make_experiment(key="cta", target=Experiment.Target.BLOCK, arms=ARMS, audience=segment)
+    make_experiment(key="cta", target=Experiment.Target.PAGE, arms=ARMS, audience=segment)
     live = running("cta")
     b_visitor = visitor_in(live, "b")
     assert not takes_part(visitor(b_visitor), live, time.time())
@@ -64,13 +64,13 @@ def test_the_audience_segment_filters(memory_store):
 def test_outside_the_dates_everyone_sees_control(memory_store):
     from django.utils import timezone
 
-    make_experiment(key="cta", target=Experiment.Target.BLOCK, arms=ARMS, starts_at=timezone.now() + timezone.timedelta(hours=1))
+    make_experiment(key="cta", target=Experiment.Target.PAGE, arms=ARMS, starts_at=timezone.now() + timezone.timedelta(hours=1))
     live = running("cta")
     assert arm_for(visitor(visitor_in(live, "b")), live) == "control"
 
 
 def test_assignment_is_sticky_when_weights_change(memory_store):
-    experiment = make_experiment(key="cta", target=Experiment.Target.BLOCK, arms=ARMS)
+    experiment = make_experiment(key="cta", target=Experiment.Target.PAGE, arms=ARMS)
     live = running("cta")
     b_visitor = visitor_in(live, "b")
     assert arm_for(visitor(b_visitor), live) == "b"
@@ -84,7 +84,7 @@ def test_assignment_is_sticky_when_weights_change(memory_store):
 
 
 def test_traffic_leaves_some_visitors_out_uncounted(memory_store):
-    make_experiment(key="cta", target=Experiment.Target.BLOCK, arms=ARMS, traffic_percent=10)
+    make_experiment(key="cta", target=Experiment.Target.PAGE, arms=ARMS, traffic_percent=10)
     live = running("cta")
     out = next(f"{i:032x}" for i in range(100) if assign(live.spec, f"{i:032x}") is None)
     assert group_for(visitor(out), live) is None
@@ -95,7 +95,7 @@ def test_traffic_leaves_some_visitors_out_uncounted(memory_store):
 def test_the_holdout_sees_control_but_is_counted_as_its_own_group(memory_store):
     from personalization.experiments.counting import counters
 
-    make_experiment(key="cta", target=Experiment.Target.BLOCK, arms=ARMS, holdout_percent=30)
+    make_experiment(key="cta", target=Experiment.Target.PAGE, arms=ARMS, holdout_percent=30)
     live = running("cta")
     held = visitor_in(live, "control", holdout=True)
     assert arm_for(visitor(held), live) == "control"
@@ -104,7 +104,7 @@ def test_the_holdout_sees_control_but_is_counted_as_its_own_group(memory_store):
 
 
 def test_a_removed_arm_sends_its_visitors_to_control_uncounted(memory_store):
-    experiment = make_experiment(key="cta", target=Experiment.Target.BLOCK, arms=[*ARMS, ("c", 50, {})])
+    experiment = make_experiment(key="cta", target=Experiment.Target.PAGE, arms=[*ARMS, ("c", 50, {})])
     live = running("cta")
     c_visitor = visitor_in(live, "c")
     assert arm_for(visitor(c_visitor), live) == "c"
@@ -114,7 +114,7 @@ def test_a_removed_arm_sends_its_visitors_to_control_uncounted(memory_store):
 
 
 def test_only_running_experiments_are_live(memory_store):
-    make_experiment(key="cta", target=Experiment.Target.BLOCK, arms=ARMS, status=Experiment.Status.PAUSED)
+    make_experiment(key="cta", target=Experiment.Target.PAGE, arms=ARMS, status=Experiment.Status.PAUSED)
     from personalization.experiments.services import experiment_cache
 
     experiment_cache.invalidate()
@@ -127,7 +127,7 @@ def test_a_store_failure_shows_control(settings):
         "PROFILE_STORE": "personalization.profiles.redis.RedisProfileStore",
         "REDIS_URL": "redis://127.0.0.1:1/0",
     }
-    make_experiment(key="cta", target=Experiment.Target.BLOCK, arms=ARMS)
+    make_experiment(key="cta", target=Experiment.Target.PAGE, arms=ARMS)
     live = running("cta")
     assert arm_for(visitor(visitor_in(live, "b")), live) == "control"
 
@@ -135,7 +135,7 @@ def test_a_store_failure_shows_control(settings):
 def test_a_failed_load_is_retried_by_the_next_refresh(memory_store, django_db_blocker):
     from personalization.experiments.services import experiment_cache
 
-    make_experiment(key="cta", target=Experiment.Target.BLOCK, arms=ARMS)
+    make_experiment(key="cta", target=Experiment.Target.PAGE, arms=ARMS)
     experiment_cache.invalidate()
     with django_db_blocker.block(), pytest.raises(RuntimeError):  # the database is out of reach
         experiment_cache.refresh()

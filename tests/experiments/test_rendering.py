@@ -173,6 +173,15 @@ def test_an_experiment_block_shows_each_visitor_their_alternative(client, memory
     assert exposures("cta-test") == {"control": 1, "bold": 1}
 
 
+def test_arms_an_experiment_block_does_not_offer_keep_the_test_from_running(memory_store, cta_page):
+    from personalization.experiments.targets import problem
+
+    wrong = make_experiment(page=cta_page, key="cta-test", target=Experiment.Target.BLOCK, arms=[("control", 1, {}), ("b", 1, {})])
+    assert problem(wrong) == "arms b are not alternatives of the block (it has control, bold)"
+    elsewhere = make_experiment(key="nowhere", target=Experiment.Target.BLOCK, arms=[("control", 1, {}), ("b", 1, {})])
+    assert "no experiment block with the key nowhere" in problem(elsewhere)
+
+
 def test_a_stopped_experiment_block_shows_the_first_alternative_uncounted(client, memory_store, cta_page):
     make_experiment(page=cta_page, key="cta-test", target=Experiment.Target.BLOCK, arms=[("control", 1, {}), ("bold", 1, {})])
     live = running("cta-test")
