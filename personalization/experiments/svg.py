@@ -9,6 +9,8 @@ from datetime import datetime
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
+from personalization.core import stats
+
 PALETTE = ("#4b5563", "#2563eb", "#d97706", "#059669", "#db2777", "#7c3aed")
 
 
@@ -45,16 +47,17 @@ def rate_chart(arms: Sequence, width: int = 640, row: int = 34) -> SafeString:
 
 def timeline_chart(series: Mapping[str, Sequence[tuple[datetime, int, int]]], labels: Mapping[str, str],
                    width: int = 640, height: int = 220) -> SafeString:
-    """Cumulative conversion rate per arm, hour by hour."""
+    """Cumulative conversion rate per arm, hour by hour, with its 95% interval as a band. Arms
+    are drawn in the order of `labels` (the table's order), so colours match the rate chart."""
     hours = sorted({hour for points in series.values() for hour, _, _ in points})
     if not hours:
         return mark_safe("")
     left, right, top_pad, bottom = 48, 12, 12, height - 40
     rates = [c / e for points in series.values() for _, e, c in points if e]
-    top = max(rates + [0.01]) * 1.1
+    top = max(max(rates, default=0.0) * 1.5, 0.01)  # early, wide intervals are clipped, not the lines
     span = max(len(hours) - 1, 1)
     x = lambda hour: left + (width - left - right) * hours.index(hour) / span  # noqa: E731
-    y = lambda rate: bottom - (bottom - top_pad) * rate / top  # noqa: E731
+    y = lambda rate: bottom - (bottom - top_pad) * min(rate, top) / top  # noqa: E731
     parts = [format_html(
         '<line x1="{}" x2="{}" y1="{}" y2="{}" stroke="#9ca3af"/>'
         '<text x="4" y="{}" font-size="11">{}</text><text x="4" y="{}" font-size="11">0%</text>'
@@ -62,17 +65,22 @@ def timeline_chart(series: Mapping[str, Sequence[tuple[datetime, int, int]]], la
         left, width - right, _n(bottom), _n(bottom), _n(y(top) + 10), _pct(top), bottom,
         left, bottom + 16, hours[0].strftime("%d %b %H:00"), width - right, bottom + 16, hours[-1].strftime("%d %b %H:00"),
     )]
-    for i, (arm, points) in enumerate(series.items()):
-        colour = PALETTE[i % len(PALETTE)]
+    arms = [arm for arm in labels if arm in series] + [arm for arm in series if arm not in labels]
+    for i, arm in enumerate(arms):
+        points, colour, label = series[arm], PALETTE[i % len(PALETTE)], labels.get(arm, arm)
+        bounds = [stats.wilson_interval(stats.Counts(min(c, e), e)) for _, e, c in points]
+        upper = [f"{x(hour):.1f},{y(high):.1f}" for (hour, _, _), (_, high) in zip(points, bounds, strict=True)]
+        lower = [f"{x(hour):.1f},{y(low):.1f}" for (hour, _, _), (low, _) in zip(points, bounds, strict=True)]
         coords = " ".join(f"{x(hour):.1f},{y(c / e if e else 0):.1f}" for hour, e, c in points)
         _, e, c = points[-1]
         parts.append(format_html(
+            '<polygon points="{}" fill="{}" fill-opacity="0.12" stroke="none"/>'
             '<polyline points="{}" fill="none" stroke="{}" stroke-width="2"><title>{}: {} after {} visitors</title></polyline>'
             '<text x="{}" y="{}" font-size="11" fill="{}">■ {} {}</text>',
-            coords, colour, labels.get(arm, arm), _pct(c / e if e else 0), e,
-            left + 140 * i, height - 6, colour, labels.get(arm, arm), _pct(c / e if e else 0),
+            " ".join(upper + lower[::-1]), colour, coords, colour, label, _pct(c / e if e else 0), e,
+            left + 140 * i, height - 6, colour, label, _pct(c / e if e else 0),
         ))
-    return _svg(width, height, "Cumulative conversion rate per arm over time", parts)
+    return _svg(width, height, "Cumulative conversion rate per arm over time, with 95% intervals", parts)
 
 
 def _axis(x, top: float, y: int, left: int, right: int) -> SafeString:
