@@ -19,17 +19,24 @@ $(VENV)/.dev: pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet -e '.[dev,postgres]'
 	touch $@ $(VENV)/.runtime
 
-## demo: install, migrate, load the demo shop and serve it on http://127.0.0.1:8000
+# The demo uses REDIS_URL, else a Redis answering on localhost (database 15), else the in-process
+# memory store (then trained personas and scores cannot reach the web process, and no worker runs).
+DEMO_REDIS_URL := $(or $(REDIS_URL),$(shell $(PYTHON) -c "import socket; socket.create_connection(('127.0.0.1', 6379), 0.3); print('redis://127.0.0.1:6379/15')" 2>/dev/null))
+
+## demo: install, migrate, load the demo shop, train on synthetic visitors, serve http://127.0.0.1:8000
 demo: $(VENV)/.runtime
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py load_demo
-	$(PY) manage.py tailored_train --synthetic 2000
+	REDIS_URL=$(DEMO_REDIS_URL) $(PY) manage.py tailored_train --synthetic 2000
 	@echo ""
 	@echo "  Site:   http://127.0.0.1:8000/"
 	@echo "  Admin:  http://127.0.0.1:8000/admin/   (login: editor / tailored-demo)"
-	@echo "  Store:  $${REDIS_URL:-in-process memory store (set REDIS_URL for Redis)}"
+	@echo "  Store:  $(or $(DEMO_REDIS_URL),in-process memory store (start Redis or set REDIS_URL for personas and the worker))"
 	@echo ""
-	$(PY) manage.py runserver 127.0.0.1:8000
+	@if [ -n "$(DEMO_REDIS_URL)" ]; then \
+	  REDIS_URL=$(DEMO_REDIS_URL) $(PY) manage.py tailored_worker & worker=$$!; trap "kill $$worker 2>/dev/null" EXIT INT TERM; \
+	  REDIS_URL=$(DEMO_REDIS_URL) $(PY) manage.py runserver 127.0.0.1:8000; \
+	else $(PY) manage.py runserver 127.0.0.1:8000; fi
 
 ## system-packages: redis-server and chromium (Debian packages; installed when run as root)
 system-packages:
