@@ -77,6 +77,7 @@ def test_the_results_page_reads_without_javascript(editor):
     assert "data-tl-sample-size" in html
     index = editor.get("/admin/experiments/").content.decode()
     assert experiment.name in index
+    assert "/admin/experiments/" in editor.get("/admin/").content.decode()  # Reports → Experiments
 
 
 def test_a_sample_ratio_mismatch_is_flagged(editor):
