@@ -87,6 +87,9 @@ DEFAULTS: dict[str, Any] = {
     "MODEL_DIR": None,
     "MODEL_KEEP_VERSIONS": 5,
     "MODEL_RELOAD_SECONDS": 30.0,
+    # Experiments (issue 9): CUPED's pre-period, the days before exposure over which a visitor's
+    # primary-goal count is the covariate (keep it within RETENTION_DAYS: older counts are gone).
+    "EXPERIMENT_CUPED_DAYS": 14,
 }
 
 

@@ -31,6 +31,18 @@ CONTROL = "control"
 HOLDOUT = "holdout"  # the group kept on control and analysed apart (never an arm key)
 FALLBACK = "fallback"
 ARM_KEY = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
+# A factorial experiment's arm is a cell: "factor=level,factor=level" (e.g. "headline=a,button=green").
+_NAME = r"[a-z0-9][a-z0-9_-]*"
+CELL_KEY = re.compile(rf"^{_NAME}={_NAME}(,{_NAME}={_NAME})+$")
+
+
+def parse_cell(key: str) -> dict[str, str] | None:
+    """A factorial arm key as {factor: level} (in the key's order), or None for a plain arm key."""
+    if not CELL_KEY.match(key or ""):
+        return None
+    pairs = [part.split("=", 1) for part in key.split(",")]
+    cell = dict(pairs)
+    return cell if len(cell) == len(pairs) else None  # a factor named twice is not a cell
 
 
 class Experiment(ClusterableModel):
@@ -41,6 +53,10 @@ class Experiment(ClusterableModel):
         RUNNING = "running", "Running"
         PAUSED = "paused", "Paused"
         FINISHED = "finished", "Finished"
+
+    class Allocation(models.TextChoices):
+        FIXED = "fixed", "Fixed weights"
+        THOMPSON = "thompson", "Thompson sampling (bandit)"
 
     class Target(models.TextChoices):
         VARIANTS = "variants", "The variants of a personalized block"
@@ -84,6 +100,23 @@ class Experiment(ClusterableModel):
         help_text="Variants: which personalized block: its number on the page (1 = the first personalized "
         "block; empty also means the first) or its id.",
     )
+    allocation = models.CharField(
+        max_length=10, choices=Allocation.choices, default=Allocation.FIXED,
+        help_text="Fixed: the arms' weights. Thompson sampling: weights move towards the arms that convert "
+        "best on the primary goal (at least 1% each); visitors keep the arm they first got.",
+    )
+    reallocate_every_minutes = models.PositiveIntegerField(
+        default=60, validators=[MinValueValidator(1)], help_text="Thompson sampling: how often the weights are recomputed."
+    )
+    layer = models.SlugField(
+        max_length=64, blank=True,
+        help_text="Optional: experiments in the same layer never share a visitor (mutually exclusive).",
+    )
+    layer_share_percent = models.PositiveSmallIntegerField(
+        default=100, validators=[MinValueValidator(1), MaxValueValidator(100)],
+        help_text="Share of the layer's visitors this experiment may reach; the running and paused "
+        "experiments of one layer share at most 100%.",
+    )
     winner = models.CharField(max_length=40, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -95,6 +128,8 @@ class Experiment(ClusterableModel):
         FieldPanel("target_block"),
         FieldRowPanel([FieldPanel("traffic_percent"), FieldPanel("holdout_percent"), FieldPanel("audience")]),
         FieldRowPanel([FieldPanel("goals"), FieldPanel("click_target")]),
+        FieldRowPanel([FieldPanel("allocation"), FieldPanel("reallocate_every_minutes")]),
+        FieldRowPanel([FieldPanel("layer"), FieldPanel("layer_share_percent")]),
         MultiFieldPanel(
             [FieldRowPanel([FieldPanel("starts_at"), FieldPanel("ends_at")]), FieldPanel("seed")],
             heading="Schedule and seed",
@@ -135,6 +170,21 @@ class Experiment(ClusterableModel):
                                             f"known: {', '.join(sorted(EVENT_TYPES))}."})
         if self.starts_at and self.ends_at and self.ends_at <= self.starts_at:
             raise ValidationError({"ends_at": "The end must come after the start."})
+        self._check_layer()
+
+    # Experiments that hold a slice of their layer: paused ones keep theirs so a pause moves nobody.
+    HOLDS_LAYER = (Status.RUNNING, Status.PAUSED)
+
+    def _check_layer(self) -> None:
+        """The running and paused experiments of one layer share at most 100% of its visitors."""
+        if not self.layer or self.status not in self.HOLDS_LAYER:
+            return
+        others = Experiment.objects.filter(layer=self.layer, status__in=self.HOLDS_LAYER).exclude(pk=self.pk)
+        taken = sum(others.values_list("layer_share_percent", flat=True))
+        if taken + self.layer_share_percent > 100:
+            raise ValidationError({"layer_share_percent": (
+                f"Layer “{self.layer}” has {100 - taken}% left (other experiments hold {taken}%): "
+                f"lower this share, or pause or finish another experiment of the layer.")})
 
 
 class ExperimentArm(Orderable):
@@ -161,18 +211,37 @@ class ExperimentArm(Orderable):
     ]
 
     def clean(self) -> None:
-        if not ARM_KEY.match(self.key or "") or self.key == HOLDOUT:
-            raise ValidationError({"key": f'Lower-case letters, digits, "-" and "_" (not "{HOLDOUT}").'})
+        if (not ARM_KEY.match(self.key or "") and parse_cell(self.key) is None) or self.key == HOLDOUT:
+            raise ValidationError({"key": f'Lower-case letters, digits, "-" and "_" (not "{HOLDOUT}"); a '
+                                          'factorial cell: "factor=level,factor=level".'})
 
     def __str__(self) -> str:
         return self.label or self.key
+
+
+class AllocationChange(models.Model):
+    """One reallocation of a Thompson-sampling experiment: the arm weights (fractions summing
+    to 1) from `at` on, and the flushed primary-goal counts they were computed from. The
+    latest row is the experiment's current allocation; the rows are its history."""
+
+    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="allocation_changes")
+    at = models.DateTimeField(db_index=True)
+    weights = models.JSONField(help_text="Arm key -> share of new visitors.")
+    counts = models.JSONField(default=dict, help_text="Arm key -> [conversions, exposures] used.")
+    reason = models.CharField(max_length=120, blank=True)
+
+    class Meta:
+        ordering = ["experiment", "at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.experiment_id} at {self.at:%Y-%m-%d %H:%M}"
 
 
 class ExperimentCount(models.Model):
     """Hourly counts per arm, written by the flush (never a row per visitor). Goal "" holds the
     exposures and their covariate sums; a goal's row holds its conversions.
 
-    CUPED sufficient statistics: x is an exposed visitor's count of the primary goal in the 14 days
+    CUPED sufficient statistics: x is an exposed visitor's count of the primary goal in the EXPERIMENT_CUPED_DAYS
     before exposure, y = 1 for a converter. n = exposures, Σx = sum_x, Σx² = sum_x2 (goal ""),
     Σy = Σy² = conversions and Σxy = sum_xy (goal rows)."""
 

@@ -202,7 +202,7 @@ def _carried(points: list[tuple[datetime, int, int]], hours: list[datetime]) -> 
 
 
 def _variance_reduction(arms: list[ArmResult], sums: list[ArmTotals]) -> None:
-    """What CUPED with the 14-day pre-exposure covariate would remove, per arm against control."""
+    """What CUPED with the pre-exposure covariate (EXPERIMENT_CUPED_DAYS) would remove, per arm against control."""
     for arm, arm_sums in zip(arms[1:], sums[1:], strict=True):
         try:
             arm.cuped_reduction = cuped.cuped(sums[0].moments(), arm_sums.moments()).variance_reduction

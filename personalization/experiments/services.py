@@ -28,7 +28,12 @@ from .models import FALLBACK, HOLDOUT, Experiment
 logger = logging.getLogger(__name__)
 
 VERSION_KEY = "tl:v1:xp:version"
-COVARIATE_HOURS = 14 * 24  # CUPED covariate: the primary goal's count in the 14 days before exposure
+
+
+def covariate_hours() -> int:
+    """CUPED's pre-period: the covariate is the primary goal's count over these hours before
+    exposure (PERSONALIZATION["EXPERIMENT_CUPED_DAYS"], 14 by default)."""
+    return int(conf.get("EXPERIMENT_CUPED_DAYS")) * 24
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +51,11 @@ class LiveExperiment:
     ends_at: float | None = None
     variants: Mapping[str, str] = field(default_factory=dict)  # arm -> variant id or FALLBACK
     pages: Mapping[str, int | None] = field(default_factory=dict)  # arm -> alternative page id
+    # The other experiments of its layer: a visitor already in one of them never enters this one
+    # (their ranges of the layer's draw are disjoint; this also holds when the ranges move).
+    layer_mates: frozenset[str] = frozenset()
+    target_id: str = ""  # what it tests: the personalized block's id, the page id, the block key
+    factors: tuple[str, ...] = ()  # a factorial experiment: its factors, in the arm keys' order
 
     @property
     def control(self) -> str:
@@ -174,6 +184,8 @@ def group_for(visitor: Visitor, live: LiveExperiment) -> str | None:
     the hash leaves them out of the experiment's traffic."""
     stored = visitor.profile.assignments.get(live.key)
     if stored is None:
+        if any(mate in visitor.profile.assignments for mate in live.layer_mates):
+            return None  # taken by another experiment of the layer
         assignment = assign(live.spec, visitor.id)
         if assignment is None:
             return None
@@ -211,8 +223,8 @@ def _expose(visitor: Visitor, live: LiveExperiment, group: str, now: float) -> N
 
 
 def covariate(visitor: Visitor, live: LiveExperiment, now: float) -> int:
-    """x for CUPED: the visitor's count of the primary goal in the 14 days before exposure."""
-    window = Window(live.goals[0], COVARIATE_HOURS)
+    """x for CUPED: the visitor's count of the primary goal in the pre-period before exposure."""
+    window = Window(live.goals[0], covariate_hours())
     if window in visitor.profile.windows:
         return visitor.profile.windows[window]
     return conf.get_profile_store().get(visitor.id, now, (window,)).count_within(window)
@@ -291,7 +303,12 @@ def forget_experiment(key: str, goals: Iterable[str]) -> None:
     backend.reset(key, goals)
 
 
-def spec_of(key: str, seed: str, weights: Sequence[tuple[str, int]], traffic: int, holdout: int) -> ExperimentSpec:
-    """The core spec from the admin's percentages."""
+def spec_of(
+    key: str, seed: str, weights: Sequence[tuple[str, float]], traffic: int, holdout: int,
+    layer: str | None = None, layer_range: tuple[float, float] = (0.0, 1.0),
+) -> ExperimentSpec:
+    """The core spec from the admin's percentages (and the layer's slice, if any)."""
     arms = tuple(Arm(arm, float(weight)) for arm, weight in weights)
-    return ExperimentSpec(key=key, seed=seed, arms=arms, traffic=traffic / 100, holdout=holdout / 100)
+    return ExperimentSpec(
+        key=key, seed=seed, arms=arms, traffic=traffic / 100, holdout=holdout / 100, layer=layer, layer_range=layer_range
+    )

@@ -41,6 +41,7 @@ def test_an_editor_creates_an_experiment_in_the_page_editor(editor):
     fields = {
         "name": "Button words", "key": "button-words", "status": "draft", "target": "block", "goals": "click, add_to_cart",
         "traffic_percent": "100", "holdout_percent": "0", "target_block": "", "seed": "", "click_target": "",
+        "allocation": "fixed", "reallocate_every_minutes": "60", "layer": "", "layer_share_percent": "100",
         "arms-TOTAL_FORMS": "2", "arms-INITIAL_FORMS": "0", "arms-MIN_NUM_FORMS": "0", "arms-MAX_NUM_FORMS": "1000",
         "arms-0-key": "control", "arms-0-weight": "50", "arms-0-ORDER": "1",
         "arms-1-key": "bold", "arms-1-label": "Bold words", "arms-1-weight": "50", "arms-1-ORDER": "2",
