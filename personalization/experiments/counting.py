@@ -372,7 +372,15 @@ def flush_due() -> int:
         return 0
     _last_flush["at"] = moment
     try:
-        return flush()
+        written = flush()
     except Exception as error:
         logger.warning("experiment counts not flushed yet: %s", error)
         return 0
+    try:
+        # Bandits reallocate on the same turn, from the counts just flushed (each at its cadence).
+        from .bandit import reallocate_due
+
+        reallocate_due()
+    except Exception as error:
+        logger.warning("bandit weights not reallocated yet: %s", error)
+    return written

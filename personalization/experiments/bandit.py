@@ -1,0 +1,90 @@
+"""Thompson-sampling reallocation (issue 9 item 5): for each running "thompson" experiment that is
+due, new weights from the flushed primary-goal counts, kept as an `AllocationChange` row.
+
+The weights are the core's `bandits.thompson_weights` (each arm's posterior probability of
+being best, at least BANDIT_FLOOR each). The latest row is what the cache compiles into the
+arms' bucketing weights; visitors keep the arm they were first given (sticky assignment), so
+only new visitors follow new weights. Run from the worker's periodic flush (`counting.flush_due`)
+and by `manage.py tailored_reallocate`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db.models import Max
+from django.utils import timezone
+
+from personalization.core.bandits import thompson_weights
+from personalization.core.stats import Counts
+
+from .models import AllocationChange, Experiment
+from .targets import BANDIT_FLOOR
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Reallocation:
+    experiment: str
+    weights: dict[str, float]
+    counts: dict[str, tuple[int, int]]  # arm -> (conversions, exposures)
+
+
+def due(now: datetime | None = None) -> list[Experiment]:
+    """Running Thompson-sampling experiments whose last reallocation is at least their cadence old."""
+    now = now or timezone.now()
+    candidates = (
+        Experiment.objects.filter(status=Experiment.Status.RUNNING, allocation=Experiment.Allocation.THOMPSON)
+        .annotate(last_change=Max("allocation_changes__at"))
+        .select_related("page")
+        .prefetch_related("arms")
+    )
+    return [
+        experiment for experiment in candidates
+        if experiment.is_live(now)
+        and (experiment.last_change is None
+             or now - experiment.last_change >= timedelta(minutes=experiment.reallocate_every_minutes))
+    ]
+
+
+def reallocate(experiment: Experiment, now: datetime | None = None) -> Reallocation:
+    """Compute and record new weights from the experiment's flushed primary-goal counts.
+    Deterministic: the posterior draws are seeded with the number of earlier reallocations."""
+    from .results import arm_definitions, totals  # results imports counting, which calls us
+
+    now = now or timezone.now()
+    per_arm, _ = totals(experiment, experiment.primary_goal)
+    keys = [arm.key for arm in arm_definitions(experiment)]
+    counts = [Counts(min(per_arm[key].conversions, per_arm[key].exposures), per_arm[key].exposures) for key in keys]
+    seed = experiment.allocation_changes.count()
+    weights = dict(zip(keys, thompson_weights(counts, floor=BANDIT_FLOOR, seed=seed), strict=True))
+    used = {key: (count.conversions, count.exposures) for key, count in zip(keys, counts, strict=True)}
+    AllocationChange.objects.create(
+        experiment=experiment, at=now, weights=weights, counts={k: list(v) for k, v in used.items()},
+        reason=f"Thompson sampling on {experiment.primary_goal}",
+    )
+    return Reallocation(experiment.key, weights, used)
+
+
+def reallocate_due(now: datetime | None = None) -> list[Reallocation]:
+    """Reallocate every due experiment (flush first so the counts are current), then tell every
+    process to recompile. One experiment failing (a broken target) never stops the others."""
+    from . import counting
+    from .services import experiment_cache
+
+    experiments = due(now)
+    if not experiments:
+        return []
+    counting.flush([experiment.key for experiment in experiments])
+    done = []
+    for experiment in experiments:
+        try:
+            done.append(reallocate(experiment, now))
+        except (ValueError, LookupError) as error:
+            logger.warning("experiment %s not reallocated: %s", experiment.key, error)
+    if done:
+        experiment_cache.changed()
+    return done

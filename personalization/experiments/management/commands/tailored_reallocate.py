@@ -1,0 +1,21 @@
+"""Reallocate the running Thompson-sampling experiments now (the worker does it at each one's
+cadence): flush their counts, compute new weights, record them, and tell the web processes."""
+
+from __future__ import annotations
+
+from django.core.management.base import BaseCommand
+
+from personalization.experiments.bandit import due, reallocate_due
+
+
+class Command(BaseCommand):
+    help = "Recompute the traffic weights of running Thompson-sampling experiments that are due."
+
+    def handle(self, *args, **options) -> None:
+        pending = due()
+        self.stdout.write(f"{len(pending)} Thompson-sampling experiment(s) due")
+        for change in reallocate_due():
+            shares = ", ".join(f"{arm} {weight:.1%}" for arm, weight in change.weights.items())
+            seen = ", ".join(f"{arm} {c}/{n}" for arm, (c, n) in change.counts.items())
+            self.stdout.write(f"  {change.experiment}: {shares}  (conversions/exposures: {seen})")
+        self.stdout.write(self.style.SUCCESS("done"))
