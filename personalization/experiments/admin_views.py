@@ -15,6 +15,7 @@ from django.views.decorators.http import require_POST
 from . import svg
 from .models import Experiment
 from .promote import PromotionError, promote
+from .results import allocation_history, goal_family, page_family
 from .results import results as compute_results
 from .targets import problem
 
@@ -39,12 +40,20 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
     goal = request.GET.get("goal") if request.GET.get("goal") in experiment.goal_list else None
     found = compute_results(experiment, goal)
     labels = {arm.key: arm.label for arm in found.arms} | {"holdout": "Holdout"}
+    history = allocation_history(experiment)
+    page_comparisons = page_family(experiment)
     context = {
         "experiment": experiment,
         "results": found,
         "problem": problem(experiment) if experiment.status == Experiment.Status.RUNNING else None,
         "rate_chart": svg.rate_chart(found.arms) if found.arms else "",
         "timeline_chart": svg.timeline_chart(found.series, labels),
+        "bandit": experiment.allocation == Experiment.Allocation.THOMPSON,
+        "allocation_history": history,
+        "allocation_chart": svg.allocation_chart(history, labels),
+        "goal_comparisons": goal_family(experiment) if len(experiment.goal_list) > 1 else [],
+        # Only worth a section when other experiments run on the same page.
+        "page_comparisons": page_comparisons if len({c.experiment for c in page_comparisons}) > 1 else [],
         "can_publish": _can_publish(request, experiment),
         "edit_url": reverse("wagtailadmin_pages:edit", args=[experiment.page_id]),
     }

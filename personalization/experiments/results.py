@@ -9,10 +9,10 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from personalization.core import cuped, sequential, stats
+from personalization.core import cuped, factorial, multiple, sequential, stats
 
 from . import counting
-from .models import HOLDOUT, Experiment
+from .models import HOLDOUT, AllocationChange, Experiment, parse_cell
 
 logger = logging.getLogger(__name__)
 CONFIDENCE = 0.95
@@ -58,6 +58,8 @@ class Results:
     adjusted: bool  # p-values Holm-adjusted (more than two arms)
     chi_square: stats.ChiSquare | None
     series: dict[str, list[tuple[datetime, int, int]]] = field(default_factory=dict)  # arm -> cumulative
+    effects: tuple[factorial.Effect, ...] = ()  # a factorial experiment's main effects and interactions
+    factorial_problem: str | None = None  # why arms that look like cells give no effects
 
     @property
     def leader(self) -> ArmResult | None:
@@ -138,11 +140,14 @@ def results(experiment: Experiment, goal: str | None = None) -> Results:
             arm.probability_best = best
     holdout = _arm(ArmDefinition(HOLDOUT, "Holdout", 0), _counts(per_arm[HOLDOUT]), False) if HOLDOUT in per_arm else None
     exposures = [count.exposures for count in counts]
-    srm = stats.srm_check(exposures, [arm.weight for arm in definitions]) if len(arms) >= 2 and sum(exposures) else None
+    # A bandit's weights move, so its split is not expected to follow any one set of weights.
+    bandit = experiment.allocation == Experiment.Allocation.THOMPSON
+    srm = stats.srm_check(exposures, [arm.weight for arm in definitions]) if len(arms) >= 2 and sum(exposures) and not bandit else None
     baseline = counts[0].rate if counts else 0.0
     sample = stats.sample_size(baseline, MDE_RELATIVE, relative=True) if 0 < baseline < 1 / (1 + MDE_RELATIVE) else None
     chi = stats.chi_square_test(counts) if adjusted and all(c.exposures for c in counts) else None
-    return Results(experiment, goal, arms, holdout, srm, sample, adjusted, chi, cumulative)
+    effects, factorial_problem = factorial_results([arm.key for arm in definitions], counts)
+    return Results(experiment, goal, arms, holdout, srm, sample, adjusted, chi, cumulative, effects, factorial_problem)
 
 
 def _counts(arm: ArmTotals) -> stats.Counts:
@@ -222,3 +227,86 @@ def _cumulative(series: Series) -> Series:
             points.append((hour, exposures, conversions))
         cumulative[arm] = points
     return cumulative
+
+
+# -- Factorial experiments ------------------------------------------------------------------------
+
+
+def factorial_results(keys: list[str], counts: list[stats.Counts]) -> tuple[tuple[factorial.Effect, ...], str | None]:
+    """Main effects and interactions when the arms are the cells "factor=level,..." of a full
+    grid (level 0 of each factor: its level in the first arm, the control); else ((), reason)."""
+    cells = [parse_cell(key) for key in keys]
+    if not cells or not all(cells):
+        return (), None  # not a factorial experiment
+    factors = tuple(cells[0])
+    levels: dict[str, list[str]] = {factor: [] for factor in factors}
+    for cell in cells:
+        if tuple(cell) != factors:
+            return (), "the arms do not all name the same factors in the same order"
+        for factor, level in cell.items():
+            if level not in levels[factor]:
+                levels[factor].append(level)
+    grid = {tuple(levels[f].index(cell[f]) for f in factors): count for cell, count in zip(cells, counts, strict=True)}
+    try:
+        return factorial.factorial_effects(factors, grid, CONFIDENCE), None
+    except ValueError as error:
+        return (), str(error)
+
+
+# -- Multiple comparisons (Benjamini-Hochberg) ---------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AdjustedComparison:
+    """One arm against its control on one goal, with its p-value BH-adjusted across the family."""
+
+    experiment: str
+    arm: str
+    goal: str
+    p_value: float
+    adjusted: float
+    rejected: bool  # a discovery at a 5% false discovery rate
+
+
+def comparisons(experiment: Experiment, goal: str) -> list[tuple[str, float]]:
+    """(arm, two-sided p-value against control) for every measured arm on one goal, unadjusted."""
+    per_arm, _ = totals(experiment, goal)
+    definitions = arm_definitions(experiment)
+    counts = [_counts(per_arm.get(arm.key, ArmTotals())) for arm in definitions]
+    if len(counts) < 2 or not counts[0].exposures:
+        return []
+    return [(arm.key, stats.two_proportion_z_test(counts[0], count).p_value)
+            for arm, count in zip(definitions[1:], counts[1:], strict=True) if count.exposures]
+
+
+def _bh(rows: list[tuple[str, str, str, float]]) -> list[AdjustedComparison]:
+    if not rows:
+        return []
+    adjusted = multiple.benjamini_hochberg([p for *_, p in rows])
+    return [AdjustedComparison(key, arm, goal, p, a, r)
+            for (key, arm, goal, p), a, r in zip(rows, adjusted.adjusted, adjusted.rejected, strict=True)]
+
+
+def goal_family(experiment: Experiment) -> list[AdjustedComparison]:
+    """Every arm against control on every goal of the experiment, BH-adjusted together."""
+    return _bh([(experiment.key, arm, goal, p) for goal in experiment.goal_list for arm, p in comparisons(experiment, goal)])
+
+
+def page_family(experiment: Experiment) -> list[AdjustedComparison]:
+    """Every running experiment on the experiment's page (and the experiment itself), each
+    arm against control on its primary goal, BH-adjusted together."""
+    members = list(
+        Experiment.objects.filter(page_id=experiment.page_id, status=Experiment.Status.RUNNING)
+        .exclude(pk=experiment.pk).select_related("page").prefetch_related("arms").order_by("created_at", "pk")
+    )
+    try:
+        counting.flush([member.key for member in members])
+    except Exception as error:  # the family still uses what was flushed before
+        logger.warning("page experiments not flushed on view: %s", error)
+    rows = [(e.key, arm, e.primary_goal, p) for e in [experiment, *members] for arm, p in comparisons(e, e.primary_goal)]
+    return _bh(rows)
+
+
+def allocation_history(experiment: Experiment) -> list[AllocationChange]:
+    """A bandit's reallocations, oldest first."""
+    return list(experiment.allocation_changes.order_by("at", "pk"))

@@ -98,3 +98,40 @@ def _svg(width: int, height: int, title: str, parts: Sequence[SafeString]) -> Sa
         'aria-label="{}" class="tl-chart"><title>{}</title>{}</svg>',
         width, height, width, height, title, title, mark_safe("".join(parts)),  # noqa: S308 - built with format_html
     )
+
+
+def allocation_chart(changes: Sequence, labels: Mapping[str, str], width: int = 640, height: int = 200) -> SafeString:
+    """A bandit's share of new visitors per arm over time: a step line per arm (each share holds
+    until the next reallocation), in the table's order so colours match the other charts."""
+    if not changes:
+        return mark_safe("")
+    left, right, top_pad, bottom = 48, 60, 12, height - 40
+    start, end = changes[0].at, changes[-1].at
+    span = max((end - start).total_seconds(), 1.0)
+    x = lambda at: left + (width - left - right) * (at - start).total_seconds() / span  # noqa: E731
+    y = lambda share: bottom - (bottom - top_pad) * share  # noqa: E731
+    parts = [format_html(
+        '<line x1="{}" x2="{}" y1="{}" y2="{}" stroke="#9ca3af"/>'
+        '<text x="4" y="{}" font-size="11">100%</text><text x="4" y="{}" font-size="11">0%</text>'
+        '<text x="{}" y="{}" font-size="11">{}</text><text x="{}" y="{}" font-size="11" text-anchor="end">{}</text>',
+        left, width - right, bottom, bottom, _n(y(1.0) + 10), bottom,
+        left, bottom + 16, start.strftime("%d %b %H:%M"), width - right, bottom + 16, end.strftime("%d %b %H:%M"),
+    )]
+    arms = [arm for arm in labels if any(arm in c.weights for c in changes)]
+    for i, arm in enumerate(arms):
+        colour, label = PALETTE[i % len(PALETTE)], labels.get(arm, arm)
+        points, last = [], None
+        for change in changes:
+            share = float(change.weights.get(arm, 0.0))
+            if last is not None:
+                points.append(f"{x(change.at):.1f},{y(last):.1f}")  # hold the previous share until now
+            points.append(f"{x(change.at):.1f},{y(share):.1f}")
+            last = share
+        parts.append(format_html(
+            '<polyline points="{}" fill="none" stroke="{}" stroke-width="2"><title>{}: {} of new visitors now</title></polyline>'
+            '<text x="{}" y="{}" font-size="11" fill="{}">{} {}</text>'
+            '<text x="{}" y="{}" font-size="11" fill="{}">■ {}</text>',
+            " ".join(points), colour, label, _pct(last), _n(x(end) + 4), _n(y(last) + 4), colour, label[:8], _pct(last),
+            left + 140 * i, height - 6, colour, label,
+        ))
+    return _svg(width, height, "Share of new visitors per arm after each reallocation", parts)
