@@ -170,21 +170,10 @@ class Experiment(ClusterableModel):
                                             f"known: {', '.join(sorted(EVENT_TYPES))}."})
         if self.starts_at and self.ends_at and self.ends_at <= self.starts_at:
             raise ValidationError({"ends_at": "The end must come after the start."})
-        self._check_layer()
 
     # Experiments that hold a slice of their layer: paused ones keep theirs so a pause moves nobody.
+    # (The page form checks that a layer's slices total at most 100%; see forms.py.)
     HOLDS_LAYER = (Status.RUNNING, Status.PAUSED)
-
-    def _check_layer(self) -> None:
-        """The running and paused experiments of one layer share at most 100% of its visitors."""
-        if not self.layer or self.status not in self.HOLDS_LAYER:
-            return
-        others = Experiment.objects.filter(layer=self.layer, status__in=self.HOLDS_LAYER).exclude(pk=self.pk)
-        taken = sum(others.values_list("layer_share_percent", flat=True))
-        if taken + self.layer_share_percent > 100:
-            raise ValidationError({"layer_share_percent": (
-                f"Layer “{self.layer}” has {100 - taken}% left (other experiments hold {taken}%): "
-                f"lower this share, or pause or finish another experiment of the layer.")})
 
 
 class ExperimentArm(Orderable):

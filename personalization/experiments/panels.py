@@ -9,6 +9,8 @@ from django.utils.html import format_html
 from wagtail.admin.panels import HelpPanel, InlinePanel, ObjectList, Panel, TabbedInterface
 from wagtail.models import Page
 
+from .forms import ExperimentsPageForm
+
 HELP = (
     "<p>Compare the variants of a personalized block, the alternatives of an experiment block, or whole "
     "pages. Set the status to <b>Running</b> and publish to start; results (with charts, and "
@@ -24,7 +26,9 @@ def tabs_with_experiments(content_panels: Sequence[Panel]) -> TabbedInterface:
             ObjectList(Page.promote_panels, heading="Promote"),
             ObjectList(Page.settings_panels, heading="Settings"),
             ObjectList([HelpPanel(HELP), InlinePanel("experiments", label="Experiment")], heading="Experiments"),
-        ]
+        ],
+        # Checks across the page's experiments (one test per block, layer shares): see forms.py.
+        base_form_class=ExperimentsPageForm,
     )
 
 
