@@ -66,7 +66,8 @@ def _choice(child, info) -> Choice:
         choice = child.block.choose(child.value, visitor_of_info(info))
         child._tailored_choice = choice
         experiment, arm = getattr(choice, "experiment", None), getattr(choice, "arm", None)
-        decisions.record(info.context, Decision(str(child.id), choice.key, experiment, arm))
+        held = getattr(choice, "holdout", False)
+        decisions.record(info.context, Decision(str(child.id), choice.key, experiment, arm, held))
     return choice
 
 

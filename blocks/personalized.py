@@ -28,7 +28,7 @@ from wagtail import blocks
 from wagtail.blocks.stream_block import StreamBlockValidationError, StreamValue
 from wagtail.blocks.struct_block import BlockGroup
 
-from personalization import conf, fragments
+from personalization import conf, fragments, holdout
 from personalization.core.selection import FALLBACK, VariantTags, choose_variant
 from personalization.core.types import DAYPARTS, DEVICES, WEATHER_CONDITIONS, WEEKDAYS, Visitor
 from personalization.experiments.services import pick_variant
@@ -235,6 +235,7 @@ class Choice:
     content: StreamValue
     experiment: str | None = None  # the running experiment that decided, if one did (issue 8)
     arm: str | None = None
+    holdout: bool = False  # the visitor is in the global holdout: fallback, whatever the rules (issue 9)
 
 
 class PersonalizedBlock(blocks.StructBlock):
@@ -280,6 +281,10 @@ class PersonalizedBlock(blocks.StructBlock):
         personalization is off or the visitor unknown."""
         if visitor is None or not conf.get("ENABLED"):
             return Choice(FALLBACK, "Fallback", value["fallback"])
+        # The global holdout sees fallbacks before experiments or rules are asked, so it is
+        # counted in no experiment; every chosen block notes the visitor's exposure (issue 9 item 7).
+        if holdout.held_out(visitor, now):
+            return Choice(FALLBACK, "Fallback", value["fallback"], holdout=True)
         variants = value["variants"]
         tags = [_tags(bound.id or str(i), bound.value) for i, bound in enumerate(variants.bound_blocks)]
         # A running experiment on these variants decides for everyone (issue 8); otherwise the rules.
@@ -328,6 +333,11 @@ def _fragment_key(value: Any, context: Mapping[str, Any] | None, choice: Choice)
         return None
     # The fallback's key is its first child's id: stable, and unique to this block.
     variant = choice.key if choice.key != FALLBACK else f"fallback-{choice.content[0].id}"
+    # The wrapper's data-tl-* attributes carry the experiment and the holdout: part of the key.
+    if choice.experiment:
+        variant += f"-xp-{choice.experiment}-{choice.arm}"
+    if choice.holdout:
+        variant += "-holdout"
     return fragments.fragment_key(page.pk, getattr(page, "live_revision_id", None), variant)
 
 

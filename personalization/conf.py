@@ -90,6 +90,14 @@ DEFAULTS: dict[str, Any] = {
     # Experiments (issue 9): CUPED's pre-period, the days before exposure over which a visitor's
     # primary-goal count is the covariate (keep it within RETENTION_DAYS: older counts are gone).
     "EXPERIMENT_CUPED_DAYS": 14,
+    # Global holdout (issue 9 item 7): this percentage of consenting visitors always sees every
+    # PersonalizedBlock's fallback, the baseline that measures what personalization is worth
+    # (Reports -> Personalization lift). 0 turns it off: nobody held out, nothing counted. A
+    # visitor's group is a hash of their id, so it is stable; changing the share moves visitors
+    # across groups, so start a fresh measurement when you change it.
+    "GLOBAL_HOLDOUT_PERCENT": 0,
+    # The goal event types whose conversions the holdout report compares, once per visitor each.
+    "GLOBAL_HOLDOUT_GOALS": ["click", "add_to_cart", "purchase"],
 }
 
 

@@ -1,7 +1,7 @@
 """The personalized and experimental decisions made while answering one request (issue 9, item 8).
 
 Every PersonalizedBlock or ExperimentBlock a GraphQL response resolves is listed once in the
-response's `extensions.decisions` as {block, variant, experiment, arm}: a headless frontend then
+response's `extensions.decisions` as {block, variant, experiment, arm, holdout}: a headless frontend then
 knows exactly what it was given and can report exposures for precisely that, without parsing the
 content. SSR pages carry the same facts in their `data-tl-*` attributes.
 """
@@ -20,6 +20,7 @@ class Decision:
     variant: str  # the variant's key, "fallback", or an experiment arm's content key
     experiment: str | None = None  # the experiment that decided, if one did
     arm: str | None = None
+    holdout: bool = False  # the visitor is in the global holdout: the fallback, whatever the rules
 
 
 def record(request: Any, decision: Decision) -> None:

@@ -152,3 +152,25 @@ class PersonaLabel(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class HoldoutCount(models.Model):
+    """Hourly counts of the global holdout (issue 9 item 7), written by `holdout.flush`, never a
+    row per visitor. Goal "" holds the visitors first exposed that hour (`visitors`); a goal's row
+    holds the conversions counted that hour (each visitor once per goal)."""
+
+    class Group(models.TextChoices):
+        HOLDOUT = "holdout", _("Holdout (fallbacks only)")
+        PERSONALIZED = "personalized", _("Personalized")
+
+    group = models.CharField(max_length=20, choices=Group.choices)
+    goal = models.CharField(max_length=64, blank=True)
+    hour = models.DateTimeField()
+    visitors = models.PositiveIntegerField(default=0)
+    conversions = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["group", "goal", "hour"], name="tl_holdout_count_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.group} {self.goal or 'visitors'} {self.hour:%Y-%m-%d %H}:00"

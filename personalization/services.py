@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
-from personalization import conf
+from personalization import conf, holdout
 from personalization.context import context_from_request
 from personalization.core.context import daypart, weekday
 from personalization.core.rules import CompiledRule
@@ -100,6 +100,7 @@ def record_events(visitor: Visitor, events: Sequence[Event], now: float | None =
     now = time.time() if now is None else now
     result = conf.get_profile_store().record(visitor.id, events, now, snapshot)
     experiments.count_conversions(visitor, result.stored, now)  # goal events of experiments (issue 8)
+    holdout.count_conversions(visitor, result.stored, now)  # the global holdout's goals (issue 9 item 7)
     return result
 
 
@@ -180,6 +181,7 @@ def erase_visitor(visitor_id: str) -> dict[str, int]:
     """Erase the profile, the persisted events and the assignments; audited without personal data."""
     conf.get_profile_store().erase(visitor_id)
     experiments.forget_visitor(visitor_id)  # the id leaves the experiments' sets; counts stay
+    holdout.forget_visitor(visitor_id)  # and the global holdout's
     deleted, _ = StoredEvent.objects.filter(visitor_id=visitor_id).delete()
     detail = {"events": deleted, "profile": 1}
     DataRightsAudit.objects.create(action=DataRightsAudit.Action.ERASE, visitor_id=visitor_id, detail=detail)

@@ -42,7 +42,7 @@ from django.db import (
 )
 from django.db.models import Max
 
-from personalization import conf, webhooks
+from personalization import conf, holdout, webhooks
 from personalization.core.types import Event
 from personalization.events.stream import CONSUMER_GROUP, STREAM_KEY, decode_entry
 from personalization.experiments.counting import flush_due as flush_experiment_counts
@@ -418,6 +418,7 @@ def process_once(client: redis.Redis, consumer: Consumer, now: float | None = No
     now = time.time() if now is None else now
     result.carts_abandoned = fire_due_carts(client, now)
     flush_experiment_counts()  # hourly experiment counters from Redis into rows, every few seconds
+    holdout.flush_due()  # and the global holdout's (issue 9 item 7)
     sent = webhooks.deliver_due(datetime.fromtimestamp(now, tz=UTC))
     result.webhooks_delivered, result.webhooks_retrying, result.webhooks_failed = (
         sent["delivered"], sent["retrying"], sent["failed"],

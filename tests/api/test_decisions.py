@@ -34,12 +34,12 @@ def test_each_personalized_block_of_the_response_is_listed_once_with_its_variant
     listed = body["extensions"]["decisions"]
     assert {d["block"]: d["variant"] for d in listed} == chosen
     assert len(listed) == len(chosen) > 1
-    assert {"block": HERO_BLOCK, "variant": ELECTRONICS_VARIANT, "experiment": None, "arm": None} in listed
+    assert {"block": HERO_BLOCK, "variant": ELECTRONICS_VARIANT, "experiment": None, "arm": None, "holdout": False} in listed
 
 
 def test_an_anonymous_visitor_sees_the_fallback_decisions(client):
     listed = post(client, HOMEPAGE)["extensions"]["decisions"]
-    assert {"block": HERO_BLOCK, "variant": "fallback", "experiment": None, "arm": None} in listed
+    assert {"block": HERO_BLOCK, "variant": "fallback", "experiment": None, "arm": None, "holdout": False} in listed
 
 
 def test_a_response_without_personalized_blocks_has_no_decisions(client):

@@ -100,7 +100,7 @@ def test_graphql_resolves_the_same_arm_and_counts_the_exposure(client, memory_st
     response = client.post("/graphql/", json.dumps({"query": query}), content_type="application/json")
     assert response.json()["data"]["visitor"]["assignments"] == [{"experiment": "hero-test", "arm": "electronics"}]
     # What was decided, for the response's extensions.decisions (issue 9).
-    decided = {"block": HOME_BLOCK, "variant": ELECTRONICS_VARIANT, "experiment": "hero-test", "arm": "electronics"}
+    decided = {"block": HOME_BLOCK, "variant": ELECTRONICS_VARIANT, "experiment": "hero-test", "arm": "electronics", "holdout": False}
     assert decided in decisions.of(response.wsgi_request)
     assert exposures("hero-test") == {"electronics": 1}
 

@@ -1,0 +1,205 @@
+"""The global holdout: measuring what personalization itself is worth (issue 9 item 7).
+
+A configurable share of consenting visitors (`GLOBAL_HOLDOUT_PERCENT`) always sees every
+PersonalizedBlock's fallback, whatever the targeting rules or a variants experiment would have
+shown. Everyone else is "personalized". Comparing the two groups' conversion rates on each goal
+(`GLOBAL_HOLDOUT_GOALS`) is the lift of personalization as a whole (Reports -> Personalization lift).
+
+Who is in it: the pure core's `in_global_holdout` (a hash of the visitor id), so the group is
+deterministic and stable across requests, processes and the SSR and GraphQL paths. Only
+visitors with an id who consented and are not bots take part; editors' previews build a visitor
+without an id, so they are never held out and never counted.
+
+Counting reuses the experiments' unique-visitor counters (Redis or memory, HSETNX exposures,
+once-per-goal conversions, crash-safe batches) under the reserved key `HOLDOUT_KEY`, which is
+not a slug and so can never be an editor's experiment key; the experiments' flush only reads
+keys of `Experiment` rows, so it never takes our counts. `flush` moves them into
+`HoldoutCount` rows, exactly once.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import weakref
+from collections import OrderedDict
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+
+from personalization import conf
+from personalization.core.bucketing import in_global_holdout
+from personalization.core.types import Event, Visitor
+from personalization.experiments import counting
+from personalization.experiments.models import FlushBatch
+
+from .models import HoldoutCount
+
+logger = logging.getLogger(__name__)
+
+# A colon is not allowed in a slug (experiment keys are slugs), so no experiment can share these
+# counters. In Redis the keys become `tl:v1:xp:{holdout:global}:…`: the hash tag is the whole
+# key, so every key of the holdout stays in one Cluster slot, as the counters' Lua scripts need.
+HOLDOUT_KEY = "holdout:global"
+HOLDOUT = HoldoutCount.Group.HOLDOUT.value
+PERSONALIZED = HoldoutCount.Group.PERSONALIZED.value
+MEMO_SIZE = 50_000  # visitor ids per process already counted as exposed: later blocks cost no Redis call
+
+
+def share() -> float:
+    """The configured holdout share in [0, 1]; 0 means off."""
+    return min(max(float(conf.get("GLOBAL_HOLDOUT_PERCENT") or 0), 0.0), 100.0) / 100
+
+
+def goals() -> tuple[str, ...]:
+    return tuple(conf.get("GLOBAL_HOLDOUT_GOALS") or ())
+
+
+def _eligible(visitor: Visitor | None) -> bool:
+    """The same gate as experiments: an id, consent to personalization, not a bot."""
+    return (
+        visitor is not None
+        and visitor.id is not None
+        and visitor.consent.allows_profile
+        and visitor.context.device != "bot"
+    )
+
+
+def in_holdout(visitor: Visitor | None) -> bool:
+    """Whether this visitor sees fallbacks only. Deterministic: a hash of their id."""
+    held_share = share()
+    return held_share > 0 and _eligible(visitor) and in_global_holdout(visitor.id, held_share)
+
+
+def held_out(visitor: Visitor | None, now: float | None = None) -> bool:
+    """For PersonalizedBlock.choose: whether the visitor is held out, counting their exposure
+    (once per visitor, in their group) whenever the holdout is on and they take part."""
+    if share() <= 0 or not _eligible(visitor):
+        return False
+    held = in_holdout(visitor)
+    note_exposure(visitor, time.time() if now is None else now, held)
+    return held
+
+
+# One memo per counters backend (a test's fresh memory store gets fresh counters, so a fresh memo).
+_memos: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_memos_lock = threading.Lock()
+
+
+def _memo(backend: counting.Counters) -> OrderedDict:
+    with _memos_lock:
+        memo = _memos.get(backend)
+        if memo is None:
+            memo = _memos[backend] = OrderedDict()
+        return memo
+
+
+def note_exposure(visitor: Visitor, now: float, held: bool | None = None) -> bool:
+    """Count the visitor once in "holdout" or "personalized"; False when already counted or not
+    counted. A counting failure never fails the page: it is logged and the page renders."""
+    if share() <= 0 or not _eligible(visitor):
+        return False
+    group = HOLDOUT if (in_holdout(visitor) if held is None else held) else PERSONALIZED
+    try:
+        backend = counting.counters()
+        memo = _memo(backend)
+        if visitor.id in memo:
+            return False  # a page has several blocks: one Redis call per visitor per process
+        counted = backend.expose(HOLDOUT_KEY, group, visitor.id, now)
+        with _memos_lock:
+            memo[visitor.id] = True
+            while len(memo) > MEMO_SIZE:
+                memo.popitem(last=False)
+        return counted
+    except Exception as error:
+        logger.warning("holdout exposure not counted: %s", error)
+        return False
+
+
+def count_conversions(visitor: Visitor, stored: Sequence[Event], now: float | None = None) -> int:
+    """For services.record_events: goal events among the stored (never duplicate) events of an
+    exposed visitor count once per goal, only if not older than the exposure."""
+    wanted = goals()
+    if share() <= 0 or not _eligible(visitor) or not stored or not wanted:
+        return 0
+    now = time.time() if now is None else now
+    counted = 0
+    try:
+        backend = counting.counters()
+        for event in stored:
+            if event.type in wanted:
+                counted += backend.convert(HOLDOUT_KEY, event.type, visitor.id, event.ts, now)
+    except Exception as error:  # counting must never fail the event request
+        logger.warning("holdout conversions not counted: %s", error)
+    return counted
+
+
+def forget_visitor(visitor_id: str) -> None:
+    """Erasure: the id leaves the holdout's exposure and conversion sets; the counts stay."""
+    backend = counting.counters()
+    backend.forget(visitor_id, [(HOLDOUT_KEY, goals())])
+    with _memos_lock:
+        memo = _memos.get(backend)
+        if memo is not None:
+            memo.pop(visitor_id, None)
+
+
+# -- Flush ----------------------------------------------------------------------------------------
+
+
+def flush(backend: counting.Counters | None = None) -> int:
+    """Move the counted exposures and conversions into `HoldoutCount` rows; returns rows written.
+    Take, apply in one transaction recording the batch id, then forget the batch: a crash between
+    the commit and the forget is retried and skipped (nothing lost, nothing counted twice)."""
+    backend = backend or counting.counters()
+    batch = backend.take(HOLDOUT_KEY)
+    if batch is None:
+        return 0
+    written = apply_batch(batch)
+    backend.done(HOLDOUT_KEY, batch.batch_id)
+    return written
+
+
+def apply_batch(batch: counting.Batch) -> int:
+    """Add a batch to the rows; a batch applied before (same id) is skipped and returns 0."""
+    rows = counting.rows_of(batch.values)
+    try:
+        with transaction.atomic():
+            FlushBatch.objects.create(batch=batch.batch_id)
+            for (hour, group, goal), stats in rows.items():
+                _add(hour, group, goal, stats.get("n", 0), stats.get("c", 0))
+    except IntegrityError:
+        if FlushBatch.objects.filter(batch=batch.batch_id).exists():
+            return 0
+        raise
+    return len(rows)
+
+
+def _add(hour: int, group: str, goal: str, visitors: int, conversions: int) -> None:
+    where = {"group": group, "goal": goal, "hour": datetime.fromtimestamp(hour * 3600, tz=UTC)}
+    updated = HoldoutCount.objects.filter(**where).update(
+        visitors=F("visitors") + visitors, conversions=F("conversions") + conversions
+    )
+    if not updated:  # a concurrent create fails the unique constraint: that batch is retried later
+        HoldoutCount.objects.create(**where, visitors=visitors, conversions=conversions)
+
+
+FLUSH_EVERY_SECONDS = 10.0
+_last_flush = {"at": float("-inf")}
+
+
+def flush_due() -> int:
+    """For the stream worker's turn: flush at most every FLUSH_EVERY_SECONDS. A failure is
+    logged and retried on a later turn (the counts wait in Redis)."""
+    moment = time.monotonic()
+    if moment - _last_flush["at"] < FLUSH_EVERY_SECONDS:
+        return 0
+    _last_flush["at"] = moment
+    try:
+        return flush()
+    except Exception as error:
+        logger.warning("holdout counts not flushed yet: %s", error)
+        return 0
