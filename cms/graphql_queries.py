@@ -21,6 +21,7 @@ import graphene
 from django.apps import apps
 from grapple.registry import registry
 from grapple.types.pages import PagesQuery
+from wagtail.models import Page
 
 from blocks import products as catalog
 from blocks.commerce import PRODUCT_SOURCES, STRATEGIES
@@ -29,6 +30,7 @@ from frontend.preview import audience_visitor, parse_audience
 from graphql import GraphQLError
 from personalization.api import dataloaders
 from personalization.context import context_from_request
+from personalization.experiments.services import arm_for, experiment_cache
 from personalization.models import Segment
 from personalization.services import is_editor
 
@@ -201,9 +203,24 @@ def site_query() -> type:
             if not is_editor(info.context):
                 raise forbidden("Previewing as an audience")
             apply_preview(info.context, preview)
-        return _grapple_pages().resolve_page(self, info, **kwargs)
+        page = _grapple_pages().resolve_page(self, info, **kwargs)
+        # A whole-page experiment: the visitor's arm's alternative, as SSR serves it (issue 9).
+        return page if preview is not None else experiment_alternative(page, info.context)
 
     return type("SiteQueryWithPage", (SiteQuery,), {"page": _page_field(), "resolve_page": resolve_page})
+
+
+def experiment_alternative(page, request):
+    """The page a visitor gets at `page`'s URL: under a running page experiment, their arm's live
+    alternative (counting the exposure, as SSR's `before_serve_page` hook does), else `page`."""
+    live = experiment_cache.peek().by_page.get(getattr(page, "pk", None))
+    if live is None or getattr(request, "is_preview", False):
+        return page
+    alternative_id = live.pages.get(arm_for(getattr(request, "visitor", None), live))
+    if not alternative_id or alternative_id == page.pk:
+        return page
+    alternative = Page.objects.live().filter(pk=alternative_id).first()
+    return alternative.specific if alternative is not None else page
 
 
 def _checked_first(first: int | None) -> int:
