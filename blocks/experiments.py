@@ -16,7 +16,7 @@ from wagtail import blocks
 from wagtail.blocks.stream_block import StreamValue
 
 from personalization.core.types import Visitor
-from personalization.experiments.models import ARM_KEY, HOLDOUT, Experiment
+from personalization.experiments.models import ARM_KEY, HOLDOUT, Experiment, parse_cell
 from personalization.experiments.services import arm_for, live_experiment
 
 from .content import ContentStreamBlock
@@ -32,10 +32,12 @@ class ArmChoice:
     label: str
     content: StreamValue
     running: bool = False  # False: the experiment is not running and everyone sees the first
+    cell: str = ""  # a factorial experiment: the visitor's whole arm, "factor=level,..."
 
     @property
     def arm(self) -> str:
-        return self.key
+        """The experiment's arm: the cell of a factorial experiment, else the alternative's key."""
+        return self.cell or self.key
 
 
 class AlternativeBlock(blocks.StructBlock):
@@ -58,6 +60,11 @@ class AlternativeBlock(blocks.StructBlock):
 
 class ExperimentBlock(blocks.StructBlock):
     experiment = blocks.CharBlock(max_length=64, help_text="The key of the experiment (Experiments tab) comparing these.")
+    factor = blocks.CharBlock(
+        required=False, max_length=40,
+        help_text="Factorial experiments only: the factor this block varies (e.g. headline); the experiment's arms "
+        'are then cells like "headline=a,button=green" and this block shows the alternative keyed by its level.',
+    )
     alternatives = blocks.ListBlock(
         AlternativeBlock(), min_num=2, collapsed=True, help_text="The first is the control: everyone sees it when the test is not running."
     )
@@ -91,12 +98,23 @@ class ExperimentBlock(blocks.StructBlock):
             return ArmChoice(value["experiment"], "", "", StreamValue(ContentStreamBlock(), []))
         shown, live = alternatives[0], live_experiment(value["experiment"])
         running = live is not None and live.target == Experiment.Target.BLOCK
+        cell = ""
         if running:
             arm = arm_for(visitor, live, now)
-            shown = next((alt for alt in alternatives if alt["key"] == arm), alternatives[0])
-        return ArmChoice(value["experiment"], shown["key"], shown["label"] or shown["key"], shown["content"], running)
+            wanted, cell = _level(arm, value.get("factor") or "")
+            shown = next((alt for alt in alternatives if alt["key"] == wanted), alternatives[0])
+        return ArmChoice(value["experiment"], shown["key"], shown["label"] or shown["key"], shown["content"], running, cell)
 
     def get_context(self, value, parent_context=None):
         context = super().get_context(value, parent_context=parent_context)
         context["choice"] = self.choose(value, visitor_of(parent_context))
         return context
+
+
+def _level(arm: str, factor: str) -> tuple[str, str]:
+    """(the alternative key to show, the factorial cell or ""): a factorial block shows its
+    factor's level in the visitor's cell; any other block the arm's own key."""
+    cell = parse_cell(arm) if factor else None
+    if cell is None:
+        return arm, ""
+    return cell.get(factor, ""), arm

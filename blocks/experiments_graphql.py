@@ -46,7 +46,7 @@ class ExperimentBlockType(graphene.ObjectType):
         return _choice(self, info).experiment
 
     def resolve_arm(self, info):
-        return _choice(self, info).key
+        return _choice(self, info).arm
 
     def resolve_arm_label(self, info):
         return _choice(self, info).label
