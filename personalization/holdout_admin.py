@@ -9,6 +9,7 @@ safe. The chart is server-rendered SVG (the experiments' `rate_chart`): no JavaS
 from __future__ import annotations
 
 import logging
+import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -48,6 +49,7 @@ class GoalLift:
     holdout: Group
     personalized: Group
     comparison: stats.Comparison | None  # None until both groups have visitors
+    relative_lift: stats.Interval | None  # None while the holdout's rate is 0 (a ratio to nothing)
     always_valid: sequential.SequentialResult | None
     conclusive_on: date | None
     looks: int
@@ -100,9 +102,16 @@ def goal_lift(goal: str, looks: list[tuple[date, stats.Counts, stats.Counts]]) -
         conclusive_on = next((looks[i][0] for i, look in enumerate(series) if look.conclusive), None)
     always_valid = series[-1] if series else None
     return GoalLift(
-        goal, groups[0], groups[1], comparison, always_valid, conclusive_on, len(looks),
+        goal, groups[0], groups[1], comparison, _finite(comparison), always_valid, conclusive_on, len(looks),
         svg.rate_chart(groups), sentence(goal, comparison, always_valid, conclusive_on),
     )
+
+
+def _finite(comparison: stats.Comparison | None) -> stats.Interval | None:
+    if comparison is None:
+        return None
+    relative = comparison.relative_lift
+    return relative if all(math.isfinite(v) for v in (relative.estimate, relative.lower, relative.upper)) else None
 
 
 def _pct(value: float) -> str:
@@ -117,6 +126,8 @@ def sentence(goal: str, comparison: stats.Comparison | None, always_valid, concl
     """What the figures mean, in words, for an editor who reads nothing else."""
     if comparison is None:
         return f"No comparison on “{goal}” yet: both groups need visitors first."
+    if comparison.control.conversions == comparison.treatment.conversions == 0:
+        return f"No “{goal}” conversions counted in either group yet."
     lift = comparison.absolute_lift
     said = (
         f"Personalized visitors reached “{goal}” at {_pct(comparison.treatment.rate)} against "

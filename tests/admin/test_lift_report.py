@@ -74,6 +74,15 @@ def test_a_goal_without_visitors_says_so(editor):
     assert "No comparison on “click” yet" in html and ">0<" in html
 
 
+def test_a_goal_without_conversions_says_so_and_shows_no_ratio_to_zero(editor):
+    two_days()  # purchases only
+    html = report(editor)
+    assert "No “click” conversions counted in either group yet." in html
+    assert "nan" not in html and "inf%" not in html
+    click = next(lift for lift in holdout_admin.lift_report() if lift.goal == "click")
+    assert click.comparison is not None and click.relative_lift is None
+
+
 def test_with_the_holdout_off_the_report_says_so(client, memory_store):
     client.force_login(get_user_model().objects.get(username="editor"))
     html = report(client)
