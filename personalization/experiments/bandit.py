@@ -31,6 +31,7 @@ class Reallocation:
     experiment: str
     weights: dict[str, float]
     counts: dict[str, tuple[int, int]]  # arm -> (conversions, exposures)
+    reason: str = ""
 
 
 def due(now: datetime | None = None) -> list[Experiment]:
@@ -51,22 +52,35 @@ def due(now: datetime | None = None) -> list[Experiment]:
 
 
 def reallocate(experiment: Experiment, now: datetime | None = None) -> Reallocation:
-    """Compute and record new weights from the experiment's flushed primary-goal counts.
-    Deterministic: the posterior draws are seeded with the number of earlier reallocations."""
+    """Record new weights from the experiment's flushed primary-goal counts. The first row of a
+    bandit is the editor's weights (with the floor), so the history starts when it starts and
+    Thompson sampling first moves traffic one cadence later, with data behind it. Deterministic:
+    the posterior draws are seeded with the number of earlier reallocations."""
     from .results import arm_definitions, totals  # results imports counting, which calls us
 
     now = now or timezone.now()
     per_arm, _ = totals(experiment, experiment.primary_goal)
-    keys = [arm.key for arm in arm_definitions(experiment)]
+    definitions = arm_definitions(experiment)
+    keys = [arm.key for arm in definitions]
     counts = [Counts(min(per_arm[key].conversions, per_arm[key].exposures), per_arm[key].exposures) for key in keys]
-    seed = experiment.allocation_changes.count()
-    weights = dict(zip(keys, thompson_weights(counts, floor=BANDIT_FLOOR, seed=seed), strict=True))
+    earlier = experiment.allocation_changes.count()
+    if earlier:
+        shares, reason = thompson_weights(counts, floor=BANDIT_FLOOR, seed=earlier), f"Thompson sampling on {experiment.primary_goal}"
+    else:
+        shares, reason = _floored([arm.weight for arm in definitions]), "the editor's weights (start)"
+    weights = dict(zip(keys, shares, strict=True))
     used = {key: (count.conversions, count.exposures) for key, count in zip(keys, counts, strict=True)}
     AllocationChange.objects.create(
-        experiment=experiment, at=now, weights=weights, counts={k: list(v) for k, v in used.items()},
-        reason=f"Thompson sampling on {experiment.primary_goal}",
+        experiment=experiment, at=now, weights=weights, counts={k: list(v) for k, v in used.items()}, reason=reason
     )
-    return Reallocation(experiment.key, weights, used)
+    return Reallocation(experiment.key, weights, used, reason)
+
+
+def _floored(weights: list[float]) -> tuple[float, ...]:
+    """Relative weights as shares summing to 1, each at least BANDIT_FLOOR (as Thompson's are)."""
+    total = sum(weights) or 1.0
+    k = len(weights)
+    return tuple(BANDIT_FLOOR + (1.0 - k * BANDIT_FLOOR) * (w / total if sum(weights) else 1.0 / k) for w in weights)
 
 
 def reallocate_due(now: datetime | None = None) -> list[Reallocation]:

@@ -71,6 +71,8 @@ def test_reallocation_moves_traffic_to_the_better_arm_keeping_floors_and_history
     for change in history:
         assert sum(change.weights.values()) == pytest.approx(1.0)
         assert min(change.weights.values()) >= 0.01 - 1e-12  # every arm keeps at least 1%
+    assert history[0].weights == pytest.approx({"control": 0.5, "bold": 0.5})  # the start: the editor's weights
+    assert history[0].reason == "the editor's weights (start)" and history[1].reason == "Thompson sampling on click"
     assert history[-1].weights["bold"] > 0.9
     # The counts each change used are the flushed totals so far.
     assert sum(n for _, n in history[-1].counts.values()) == 300 * 8
@@ -79,6 +81,12 @@ def test_reallocation_moves_traffic_to_the_better_arm_keeping_floors_and_history
     # The cache compiles the latest weights into the bucketing spec.
     live = running("cta-test")
     assert {arm.key: arm.weight for arm in live.spec.arms} == pytest.approx(history[-1].weights)
+
+
+def test_the_first_allocation_keeps_the_floor_even_for_an_arm_the_editor_weighted_0(bandit):
+    bandit.arms.filter(key="control").update(weight=0)
+    (start,) = reallocate_due(START)
+    assert start.weights == pytest.approx({"control": 0.01, "bold": 0.99})
 
 
 def test_a_reallocation_waits_for_its_cadence_and_only_for_running_bandits(bandit):

@@ -17,5 +17,5 @@ class Command(BaseCommand):
         for change in reallocate_due():
             shares = ", ".join(f"{arm} {weight:.1%}" for arm, weight in change.weights.items())
             seen = ", ".join(f"{arm} {c}/{n}" for arm, (c, n) in change.counts.items())
-            self.stdout.write(f"  {change.experiment}: {shares}  (conversions/exposures: {seen})")
+            self.stdout.write(f"  {change.experiment}: {shares}  ({change.reason}; conversions/exposures: {seen})")
         self.stdout.write(self.style.SUCCESS("done"))
