@@ -2,7 +2,8 @@
 
 - "variants": the winning variant's content becomes the personalized block's fallback (the
   variants keep their targeting), in a new revision that is published;
-- "block": the experiment block is replaced by the winner's content, in a new published revision;
+- "block": each experiment block is replaced by the winner's content (a factorial block: its
+  factor's level in the winning cell), in a new published revision;
 - "page": the pages are left as they are; the winner is recorded.
 """
 
@@ -16,7 +17,7 @@ from django.db import transaction
 from wagtail.fields import StreamField
 from wagtail.models import Page
 
-from .models import FALLBACK, Experiment
+from .models import FALLBACK, Experiment, parse_cell
 from .targets import TargetError, variant_arms
 
 
@@ -80,15 +81,19 @@ def _promote_variant(experiment: Experiment, page: Page, arm: str, user) -> None
 
 
 def _promote_alternative(experiment: Experiment, page: Page, arm: str, user) -> None:
+    """Every experiment block of the experiment becomes the winner's content: the arm's
+    alternative, or for a factorial experiment's block its factor's level in the winning cell."""
     field_name, body = _sections(page)
-    for index, section in enumerate(body):
-        value = section.get("value") or {}
-        if section.get("type") == "experiment" and value.get("experiment") == experiment.key:
-            alternatives = [item.get("value", item) for item in value.get("alternatives", [])]
-            winner = next((alt for alt in alternatives if alt.get("key") == arm), None)
-            if winner is None:
-                raise PromotionError(f"the experiment block has no alternative {arm}")
-            body[index : index + 1] = _fresh_ids(winner.get("content", []))
-            _publish(page, field_name, body, user)
-            return
-    raise PromotionError(f"no experiment block for {experiment.key} on “{page.title}”")
+    cell = parse_cell(arm)
+    found = [i for i, s in enumerate(body) if s.get("type") == "experiment" and (s.get("value") or {}).get("experiment") == experiment.key]
+    if not found:
+        raise PromotionError(f"no experiment block for {experiment.key} on “{page.title}”")
+    for index in reversed(found):  # from the end, so replacing one keeps the others' indexes
+        value = body[index]["value"]
+        wanted = cell.get(value.get("factor") or "", "") if cell else arm
+        alternatives = [item.get("value", item) for item in value.get("alternatives", [])]
+        winner = next((alt for alt in alternatives if alt.get("key") == wanted), None)
+        if winner is None:
+            raise PromotionError(f"the experiment block has no alternative {wanted or arm}")
+        body[index : index + 1] = _fresh_ids(winner.get("content", []))
+    _publish(page, field_name, body, user)

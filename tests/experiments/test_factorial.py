@@ -35,7 +35,7 @@ def factorial_page():
     ])
     HomePage.objects.get().add_child(instance=page)
     page.save_revision().publish()
-    return page
+    return LandingPage.objects.get(pk=page.pk)  # as published
 
 
 def test_each_block_shows_its_factors_level_of_the_visitors_cell(client, memory_store, factorial_page):
@@ -69,3 +69,25 @@ def test_factorial_misconfigurations_are_explained(memory_store, factorial_page)
     missing = make_experiment(page=factorial_page, key="fx", target="block",
                               arms=[("headline=a,button=grey", 1, {}), ("headline=c,button=grey", 1, {})])
     assert problem(missing) == "factor headline: levels c are not alternatives of its block"
+
+
+def test_promoting_a_cell_gives_each_block_its_level(memory_store, factorial_page):
+    from personalization.experiments.promote import promote
+
+    experiment = make_experiment(page=factorial_page, key="fx", target="block", arms=[(cell, 1, {}) for cell in CELLS])
+    promote(experiment, "headline=b,button=green")
+    page = LandingPage.objects.get(pk=factorial_page.pk)
+    labels = [block.value["button_label"] for block in page.body]
+    assert labels == ["Bold headline", "Green button"]
+    assert Experiment.objects.get(pk=experiment.pk).winner == "headline=b,button=green"
+
+
+def test_graphql_gives_each_block_its_level_and_the_cell_as_arm(client, memory_store, factorial_page):
+    import json
+
+    make_experiment(page=factorial_page, key="fx", target="block", arms=[(cell, 1, {}) for cell in CELLS])
+    consent_cookies(client, visitor_in(running("fx"), "headline=b,button=grey"))
+    query = '{ page(urlPath: "/factorial/") { ... on LandingPage { body { ... on ExperimentBlock { arm armLabel } } } } }'
+    reply = client.post("/graphql/", json.dumps({"query": query}), content_type="application/json").json()
+    body = reply["data"]["page"]["body"]
+    assert body == [{"arm": "headline=b,button=grey", "armLabel": "b"}, {"arm": "headline=b,button=grey", "armLabel": "grey"}]
