@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Sum
@@ -10,6 +12,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from . import svg
@@ -50,7 +53,7 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
         "timeline_chart": svg.timeline_chart(found.series, labels),
         "bandit": experiment.allocation == Experiment.Allocation.THOMPSON,
         "allocation_history": history,
-        "allocation_chart": svg.allocation_chart(history, labels),
+        "allocation_chart": svg.allocation_chart(history, labels, until=_allocation_until(experiment, history)),
         "goal_comparisons": goal_family(experiment) if len(experiment.goal_list) > 1 else [],
         # Only worth a section when other experiments run on the same page.
         "page_comparisons": page_comparisons if len({c.experiment for c in page_comparisons}) > 1 else [],
@@ -86,6 +89,13 @@ def promote_winner(request: HttpRequest, pk: int) -> HttpResponse:
     else:
         messages.success(request, f"“{arm}” is now what everyone sees; the experiment is finished.")
     return redirect("tailored_experiments:detail", pk=pk)
+
+
+def _allocation_until(experiment: Experiment, history: list) -> datetime | None:
+    """Where the allocation chart ends: now while the bandit runs, else its last change."""
+    if not history:
+        return None
+    return timezone.now() if experiment.status == Experiment.Status.RUNNING else history[-1].at
 
 
 def _can_publish(request: HttpRequest, experiment: Experiment) -> bool:

@@ -100,13 +100,16 @@ def _svg(width: int, height: int, title: str, parts: Sequence[SafeString]) -> Sa
     )
 
 
-def allocation_chart(changes: Sequence, labels: Mapping[str, str], width: int = 640, height: int = 200) -> SafeString:
+def allocation_chart(changes: Sequence, labels: Mapping[str, str], until: datetime | None = None,
+                     width: int = 640, height: int = 200) -> SafeString:
     """A bandit's share of new visitors per arm over time: a step line per arm (each share holds
-    until the next reallocation), in the table's order so colours match the other charts."""
+    until the next reallocation; the last until `until`), in the table's order so colours match
+    the other charts. The legend gives each arm's current share."""
     if not changes:
         return mark_safe("")
-    left, right, top_pad, bottom = 48, 60, 12, height - 40
-    start, end = changes[0].at, changes[-1].at
+    left, right, top_pad, bottom = 48, 12, 12, height - 40
+    start = changes[0].at
+    end = max(until or changes[-1].at, changes[-1].at)
     span = max((end - start).total_seconds(), 1.0)
     x = lambda at: left + (width - left - right) * (at - start).total_seconds() / span  # noqa: E731
     y = lambda share: bottom - (bottom - top_pad) * share  # noqa: E731
@@ -120,18 +123,15 @@ def allocation_chart(changes: Sequence, labels: Mapping[str, str], width: int = 
     arms = [arm for arm in labels if any(arm in c.weights for c in changes)]
     for i, arm in enumerate(arms):
         colour, label = PALETTE[i % len(PALETTE)], labels.get(arm, arm)
-        points, last = [], None
-        for change in changes:
-            share = float(change.weights.get(arm, 0.0))
-            if last is not None:
-                points.append(f"{x(change.at):.1f},{y(last):.1f}")  # hold the previous share until now
-            points.append(f"{x(change.at):.1f},{y(share):.1f}")
-            last = share
+        shares = [float(change.weights.get(arm, 0.0)) for change in changes]
+        points = [f"{x(change.at):.1f},{y(share):.1f}" for change, share in zip(changes, shares, strict=True)]
+        # Each share holds until the next change: a step at every change after the first.
+        steps = [points[0]] + [f"{x(change.at):.1f},{y(previous):.1f} {point}"
+                               for change, previous, point in zip(changes[1:], shares[:-1], points[1:], strict=True)]
+        steps.append(f"{x(end):.1f},{y(shares[-1]):.1f}")
         parts.append(format_html(
             '<polyline points="{}" fill="none" stroke="{}" stroke-width="2"><title>{}: {} of new visitors now</title></polyline>'
-            '<text x="{}" y="{}" font-size="11" fill="{}">{} {}</text>'
-            '<text x="{}" y="{}" font-size="11" fill="{}">■ {}</text>',
-            " ".join(points), colour, label, _pct(last), _n(x(end) + 4), _n(y(last) + 4), colour, label[:8], _pct(last),
-            left + 140 * i, height - 6, colour, label,
+            '<text x="{}" y="{}" font-size="11" fill="{}">■ {} {}</text>',
+            " ".join(steps), colour, label, _pct(shares[-1]), left + 140 * i, height - 6, colour, label, _pct(shares[-1]),
         ))
     return _svg(width, height, "Share of new visitors per arm after each reallocation", parts)
