@@ -78,7 +78,14 @@ def arm_definitions(experiment: Experiment) -> list[ArmDefinition]:
             return [ArmDefinition(k, label, w) for k, label, w, _ in variant_arms(experiment, experiment.page.specific)]
         except TargetError:
             pass
-    return [ArmDefinition(arm.key, arm.label or arm.key, arm.weight) for arm in experiment.arms.all()]
+    return [ArmDefinition(arm.key, arm.label or _short_label(arm.key), arm.weight) for arm in experiment.arms.all()]
+
+
+def _short_label(key: str) -> str:
+    """A factorial cell's levels ("new · green" for "headline=new,button=green"): short enough
+    for the charts' labels; the table still shows the key."""
+    cell = parse_cell(key)
+    return " · ".join(cell.values()) if cell else key
 
 
 @dataclass

@@ -24,7 +24,9 @@ def _pct(value: float) -> str:
 
 def rate_chart(arms: Sequence, width: int = 640, row: int = 34) -> SafeString:
     """Conversion rate per arm: a dot at the rate, a bar across its 95% interval."""
-    label_w, pad = 160, 56  # room on the right for the top tick and the last rate label
+    # Room on the left for the longest label (about 7 px a character at 12 px), on the right
+    # for the top tick and the last rate label.
+    label_w, pad = min(max(160, 16 + 7 * max((len(arm.label) for arm in arms), default=0)), 320), 56
     height = row * len(arms) + 40
     top = max([arm.interval[1] for arm in arms] + [0.01]) * 1.1
     x = lambda v: label_w + (width - label_w - pad) * v / top  # noqa: E731

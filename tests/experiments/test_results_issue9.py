@@ -80,6 +80,7 @@ def test_a_factorial_experiments_effects_match_the_core(editor):
     grid = {(0, 0): stats.Counts(100, 1000), (1, 0): stats.Counts(130, 1000),
             (0, 1): stats.Counts(115, 1000), (1, 1): stats.Counts(160, 1000)}
     expected = factorial.factorial_effects(("headline", "button"), grid)
+    assert [a.label for a in found.arms] == ["old · grey", "new · grey", "old · green", "new · green"]  # short, for charts
     assert [e.name for e in found.effects] == ["headline", "button", "headline x button"]
     assert [e.estimate for e in found.effects] == pytest.approx([e.estimate for e in expected])
     assert [e.p_value for e in found.effects] == pytest.approx([e.p_value for e in expected])
