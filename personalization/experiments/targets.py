@@ -260,13 +260,16 @@ def _clash_message(live: LiveExperiment, other: str) -> str:
 
 
 def clash(experiment: Experiment, live: LiveExperiment) -> str | None:
-    """Why an older running experiment keeps this one from running on the same target, or None."""
+    """Why another running experiment keeps this one from running on the same target, or None.
+    A running experiment gives way only to an older one (as the cache does); one not running yet
+    may not start beside any."""
     if live.target == Experiment.Target.BLOCK:
         return None  # keys are unique: one experiment per experiment block key
     others = (Experiment.objects.filter(page_id=experiment.page_id, target=experiment.target, status=Experiment.Status.RUNNING)
               .exclude(pk=experiment.pk).select_related("page").prefetch_related("arms"))
     for other in others:
-        if experiment.pk and (other.created_at, other.pk) > (experiment.created_at, experiment.pk):
+        younger = experiment.pk and (other.created_at, other.pk) > (experiment.created_at, experiment.pk)
+        if younger and experiment.status == Experiment.Status.RUNNING:
             continue  # the younger one gives way
         try:
             if compile_experiment(other).target_id == live.target_id:

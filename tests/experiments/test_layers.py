@@ -148,3 +148,13 @@ def test_of_two_running_tests_on_one_block_the_older_runs_and_the_newer_says_why
     assert "older" in live and "newer" not in live
     assert problem(older) is None
     assert problem(newer) == "the experiment older already runs on the same personalized block; only one test may run on it at a time"
+
+
+def test_a_test_cannot_be_started_beside_one_running_on_the_same_block(editor):
+    arms = [("control", 50, {"variant": "fallback"}), ("electronics", 50, {"variant": "1"})]
+    waiting = make_experiment(key="waiting", status=Experiment.Status.DRAFT, arms=arms)  # the older one
+    make_experiment(key="runs", arms=arms)
+    editor.post(f"/admin/experiments/{waiting.pk}/start/")
+    waiting.refresh_from_db()
+    assert waiting.status == Experiment.Status.DRAFT
+    assert "the experiment runs already runs on the same personalized block" in problem(waiting)
