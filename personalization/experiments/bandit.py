@@ -14,6 +14,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
@@ -96,9 +97,20 @@ def reallocate_due(now: datetime | None = None) -> list[Reallocation]:
     done = []
     for experiment in experiments:
         try:
-            done.append(reallocate(experiment, now))
+            with transaction.atomic():
+                if _still_due(experiment, now):
+                    done.append(reallocate(experiment, now))
         except (ValueError, LookupError) as error:
             logger.warning("experiment %s not reallocated: %s", experiment.key, error)
     if done:
         experiment_cache.changed()
     return done
+
+
+def _still_due(experiment: Experiment, now: datetime | None) -> bool:
+    """Lock the experiment's row and check again, so two workers on the same turn record one
+    reallocation, not two (the lock is a no-op on SQLite, where one process writes at a time)."""
+    Experiment.objects.select_for_update().filter(pk=experiment.pk).first()
+    last = experiment.allocation_changes.aggregate(last=Max("at"))["last"]
+    now = now or timezone.now()
+    return last is None or now - last >= timedelta(minutes=experiment.reallocate_every_minutes)
