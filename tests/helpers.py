@@ -7,8 +7,17 @@ import time
 
 from personalization import conf
 from personalization.core.types import Event
+from personalization.experiments.services import experiment_cache
 
 CONSENT_GRANTED = "analytics.personalization"
+
+# The demo homepage's hero block (fixtures/demo/home.json): its id, variants and headings.
+HOME_BLOCK = "6d1f6c52-4a4e-4a4f-9b0a-0c3f2b1d7a10"
+ELECTRONICS_VARIANT = "0f7c6b7e-5a55-4e0b-8f0e-3b7d5e2c9a01"
+OUTDOORS_VARIANT = "0f7c6b7e-5a55-4e0b-8f0e-3b7d5e2c9a02"
+FALLBACK_HERO = "Good things for every day"
+ELECTRONICS_HERO = "The latest in electronics, picked for you"
+OUTDOORS_HERO = "Ready for the trail?"
 VARIANT_ATTR = re.compile(r'data-tl-variant="([^"]+)"')
 
 
@@ -30,3 +39,12 @@ def consent_cookies(client, visitor_id: str) -> None:
 def ssr_variants(html: str) -> list[str]:
     """The variant keys a server-rendered page chose, in page order."""
     return VARIANT_ATTR.findall(html)
+
+
+def experiment_cache_cleared():
+    """For an autouse fixture: the running-experiment cache is process-wide, so a test starts and
+    ends with it empty and due for a reload, and an experiment rolled back with a test never leaks
+    into the next."""
+    experiment_cache.clear()
+    yield
+    experiment_cache.clear()

@@ -15,7 +15,7 @@ import heapq
 import math
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -396,7 +396,7 @@ def train_recommender(
     say(f"fitting on all interactions with {choice.describe()}")
     model = fit(encoded, catalog, now=now, params=params, choice=choice)
     metadata = {**model.metadata, "fit_seconds": round(time.perf_counter() - started, 3), "seed": seed}
-    return _with_metadata(model, metadata)
+    return replace(model, metadata=metadata)  # __post_init__ rebuilds the derived lookups
 
 
 @dataclass(frozen=True)
@@ -520,19 +520,6 @@ def _category_codes(item_ids: Sequence[str], catalog: Sequence[CatalogItem]) -> 
 def _in_stock(item_ids: Sequence[str], catalog: Sequence[CatalogItem]) -> np.ndarray:
     return np.array([item.in_stock for item in _aligned(item_ids, catalog)], dtype=bool)
 
-
-def _with_metadata(model: Recommender, metadata: Mapping[str, Any]) -> Recommender:
-    return Recommender(
-        item_ids=model.item_ids,
-        neighbours=model.neighbours,
-        fallback_order=model.fallback_order,
-        fallback_score=model.fallback_score,
-        category_codes=model.category_codes,
-        categories=model.categories,
-        in_stock=model.in_stock,
-        history_half_life_days=model.history_half_life_days,
-        metadata=metadata,
-    )
 
 
 def tune(

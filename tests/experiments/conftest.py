@@ -12,20 +12,17 @@ from cms.models import HomePage
 from personalization.core.bucketing import assign
 from personalization.experiments.models import Experiment, ExperimentArm
 from personalization.experiments.services import LiveExperiment, experiment_cache
+from tests.helpers import (  # noqa: F401 (re-exported to the tests)
+    ELECTRONICS_HERO,
+    ELECTRONICS_VARIANT,
+    FALLBACK_HERO,
+    HOME_BLOCK,
+    OUTDOORS_HERO,
+    OUTDOORS_VARIANT,
+    experiment_cache_cleared,
+)
 
-HOME_BLOCK = "6d1f6c52-4a4e-4a4f-9b0a-0c3f2b1d7a10"
-ELECTRONICS_VARIANT = "0f7c6b7e-5a55-4e0b-8f0e-3b7d5e2c9a01"
-OUTDOORS_VARIANT = "0f7c6b7e-5a55-4e0b-8f0e-3b7d5e2c9a02"
-FALLBACK_HERO = "Good things for every day"
-ELECTRONICS_HERO = "The latest in electronics, picked for you"
-OUTDOORS_HERO = "Ready for the trail?"
-
-
-@pytest.fixture(autouse=True)
-def fresh_experiment_cache():
-    experiment_cache.clear()
-    yield
-    experiment_cache.clear()
+fresh_experiment_cache = pytest.fixture(autouse=True, name="fresh_experiment_cache")(experiment_cache_cleared)
 
 
 def make_experiment(

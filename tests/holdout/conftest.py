@@ -8,21 +8,19 @@ import pytest
 from personalization import conf
 from personalization.core.bucketing import in_global_holdout
 from personalization.experiments.counting import counters
-from personalization.experiments.services import experiment_cache
 from personalization.holdout import HOLDOUT_KEY
+from tests.helpers import (  # noqa: F401 (re-exported to the tests)
+    ELECTRONICS_HERO,
+    ELECTRONICS_VARIANT,
+    FALLBACK_HERO,
+    HOME_BLOCK,
+    experiment_cache_cleared,
+)
 
 SHARE = 50
-FALLBACK_HERO = "Good things for every day"
-ELECTRONICS_HERO = "The latest in electronics, picked for you"
-HOME_BLOCK = "6d1f6c52-4a4e-4a4f-9b0a-0c3f2b1d7a10"
-ELECTRONICS_VARIANT = "0f7c6b7e-5a55-4e0b-8f0e-3b7d5e2c9a01"
 
 
-@pytest.fixture(autouse=True)
-def fresh_experiment_cache():
-    experiment_cache.clear()
-    yield
-    experiment_cache.clear()
+fresh_experiment_cache = pytest.fixture(autouse=True, name="fresh_experiment_cache")(experiment_cache_cleared)
 
 
 def _with_holdout(settings, percent: int = SHARE):
