@@ -15,6 +15,8 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from personalization import holdout, holdout_admin
+
 from . import svg
 from .models import Experiment
 from .promote import PromotionError, promote
@@ -59,8 +61,17 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
         "page_comparisons": page_comparisons if len({c.experiment for c in page_comparisons}) > 1 else [],
         "can_publish": _can_publish(request, experiment),
         "edit_url": reverse("wagtailadmin_pages:edit", args=[experiment.page_id]),
+        "global_lift": global_lift(experiment.primary_goal),
     }
     return TemplateResponse(request, "tailored_experiments/detail.html", context)
+
+
+def global_lift(goal: str):
+    """Personalization's own lift on this goal (the global holdout), when the holdout is on and
+    measures the goal: the figure an experiment's lift sits on top of."""
+    if holdout.share() <= 0 or goal not in holdout.goals():
+        return None
+    return holdout_admin.lift_report([goal])[0]
 
 
 @require_POST

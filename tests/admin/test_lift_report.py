@@ -11,6 +11,7 @@ from django.contrib.auth import get_user_model
 from personalization import holdout_admin
 from personalization.core import sequential, stats
 from personalization.models import HoldoutCount
+from tests.experiments.conftest import make_experiment
 
 pytestmark = pytest.mark.django_db
 DAY = datetime(2026, 11, 20, 10, tzinfo=UTC)
@@ -97,3 +98,14 @@ def test_the_report_flushes_pending_counts_first(editor):
     counters().expose(HOLDOUT_KEY, "personalized", "v2", DAY.timestamp())
     html = report(editor)
     assert html.count("<td data-tl-visitors>1</td>") == 6  # both groups, three goals
+
+
+def test_an_experiments_results_show_personalizations_own_lift_on_its_goal(editor, settings):
+    two_days()
+    experiment = make_experiment(goals="purchase", arms=(("control", 50, {"variant": "fallback"}), ("b", 50, {"variant": "1"})))
+    html = editor.get(f"/admin/experiments/{experiment.pk}/").content.decode()
+    assert "data-tl-global-lift" in html
+    assert "5.3%" in html and "4.1%" in html  # 1000/19000 personalized, 41/1000 held out
+    assert "/admin/personalization-lift/" in html
+    settings.PERSONALIZATION = {**settings.PERSONALIZATION, "GLOBAL_HOLDOUT_PERCENT": 0}
+    assert "data-tl-global-lift" not in editor.get(f"/admin/experiments/{experiment.pk}/").content.decode()
