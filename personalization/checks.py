@@ -39,3 +39,35 @@ def check_context_providers(app_configs, **kwargs):
     return [Error(message, id="personalization.E003") for message in geo.configuration_errors()] + [
         Error(message, id="personalization.E004") for message in weather.configuration_errors()
     ]
+
+
+@register()
+def check_measurement_settings(app_configs, **kwargs):
+    """The global holdout and CUPED settings: a share outside 0-100 would otherwise be clamped
+    silently, an unknown goal never counted, and a CUPED pre-period longer than the retention
+    period would read covariates the profiles no longer hold."""
+    from personalization.events.schema import EVENT_TYPES
+
+    errors = []
+    share = conf.get("GLOBAL_HOLDOUT_PERCENT")
+    if not isinstance(share, int | float) or isinstance(share, bool) or not 0 <= share <= 100:
+        errors.append(Error(
+            f"PERSONALIZATION['GLOBAL_HOLDOUT_PERCENT'] = {share!r} is not a number from 0 to 100.",
+            hint="0 turns the global holdout off; 5 keeps 5% of consenting visitors on fallback content.",
+            id="personalization.E005",
+        ))
+    unknown = [goal for goal in conf.get("GLOBAL_HOLDOUT_GOALS") or () if goal not in EVENT_TYPES]
+    if unknown:
+        errors.append(Error(
+            f"PERSONALIZATION['GLOBAL_HOLDOUT_GOALS'] names unknown event types: {', '.join(map(str, unknown))}.",
+            hint=f"Known event types: {', '.join(sorted(EVENT_TYPES))}.",
+            id="personalization.E006",
+        ))
+    days, retention = conf.get("EXPERIMENT_CUPED_DAYS"), conf.get("RETENTION_DAYS")
+    if not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= retention:
+        errors.append(Error(
+            f"PERSONALIZATION['EXPERIMENT_CUPED_DAYS'] = {days!r} must be a whole number of days from 1 to RETENTION_DAYS ({retention}).",
+            hint="Profiles keep daily counts for RETENTION_DAYS; 14 is the default.",
+            id="personalization.E007",
+        ))
+    return errors

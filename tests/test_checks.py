@@ -41,3 +41,14 @@ def test_event_types_can_be_added_through_a_wagtail_hook():
         assert rejected == [] and events[0].item == "4"
     finally:
         EVENT_TYPES.pop("quote_request", None)
+
+
+def test_measurement_settings_out_of_range_are_e005_to_e007(settings):
+    from personalization.checks import check_measurement_settings
+
+    settings.PERSONALIZATION = {}
+    assert check_measurement_settings(None) == []
+    settings.PERSONALIZATION = {"GLOBAL_HOLDOUT_PERCENT": 150, "GLOBAL_HOLDOUT_GOALS": ["purchase", "purchsae"], "EXPERIMENT_CUPED_DAYS": 120}
+    errors = check_measurement_settings(None)
+    assert [e.id for e in errors] == ["personalization.E005", "personalization.E006", "personalization.E007"]
+    assert "purchsae" in errors[1].msg and "(90)" in errors[2].msg
