@@ -24,17 +24,15 @@ import threading
 import time
 import weakref
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
-from django.db import IntegrityError, transaction
 from django.db.models import F
 
 from personalization import conf
 from personalization.core.bucketing import in_global_holdout
 from personalization.core.types import Event, Visitor
 from personalization.experiments import counting
-from personalization.experiments.models import FlushBatch
 
 from .models import HoldoutCount
 
@@ -70,18 +68,22 @@ def _eligible(visitor: Visitor | None) -> bool:
 
 def in_holdout(visitor: Visitor | None) -> bool:
     """Whether this visitor sees fallbacks only. Deterministic: a hash of their id."""
-    held_share = share()
-    return held_share > 0 and _eligible(visitor) and in_global_holdout(visitor.id, held_share)
+    return in_measurement(visitor) and in_global_holdout(visitor.id, share())
 
 
 def held_out(visitor: Visitor | None, now: float | None = None) -> bool:
     """For PersonalizedBlock.choose: whether the visitor is held out, counting their exposure
     (once per visitor, in their group) whenever the holdout is on and they take part."""
-    if share() <= 0 or not _eligible(visitor):
+    if not in_measurement(visitor):
         return False
-    held = in_holdout(visitor)
-    note_exposure(visitor, time.time() if now is None else now, held)
+    held = in_global_holdout(visitor.id, share())
+    note_exposure(visitor.id, HOLDOUT if held else PERSONALIZED, time.time() if now is None else now)
     return held
+
+
+def in_measurement(visitor: Visitor | None) -> bool:
+    """The holdout is on and the visitor takes part (in either group)."""
+    return share() > 0 and _eligible(visitor)
 
 
 # One memo per counters backend (a test's fresh memory store gets fresh counters, so a fresh memo).
@@ -97,20 +99,17 @@ def _memo(backend: counting.Counters) -> OrderedDict:
         return memo
 
 
-def note_exposure(visitor: Visitor, now: float, held: bool | None = None) -> bool:
-    """Count the visitor once in "holdout" or "personalized"; False when already counted or not
-    counted. A counting failure never fails the page: it is logged and the page renders."""
-    if share() <= 0 or not _eligible(visitor):
-        return False
-    group = HOLDOUT if (in_holdout(visitor) if held is None else held) else PERSONALIZED
+def note_exposure(visitor_id: str, group: str, now: float) -> bool:
+    """Count the visitor once in their group; False when already counted or not counted. A
+    counting failure never fails the page: it is logged and the page renders."""
     try:
         backend = counting.counters()
         memo = _memo(backend)
-        if visitor.id in memo:
+        if visitor_id in memo:
             return False  # a page has several blocks: one Redis call per visitor per process
-        counted = backend.expose(HOLDOUT_KEY, group, visitor.id, now)
+        counted = backend.expose(HOLDOUT_KEY, group, visitor_id, now)
         with _memos_lock:
-            memo[visitor.id] = True
+            memo[visitor_id] = True
             while len(memo) > MEMO_SIZE:
                 memo.popitem(last=False)
         return counted
@@ -123,7 +122,7 @@ def count_conversions(visitor: Visitor, stored: Sequence[Event], now: float | No
     """For services.record_events: goal events among the stored (never duplicate) events of an
     exposed visitor count once per goal, only if not older than the exposure."""
     wanted = goals()
-    if share() <= 0 or not _eligible(visitor) or not stored or not wanted:
+    if not in_measurement(visitor) or not stored or not wanted:
         return 0
     now = time.time() if now is None else now
     counted = 0
@@ -151,35 +150,19 @@ def forget_visitor(visitor_id: str) -> None:
 
 
 def flush(backend: counting.Counters | None = None) -> int:
-    """Move the counted exposures and conversions into `HoldoutCount` rows; returns rows written.
-    Take, apply in one transaction recording the batch id, then forget the batch: a crash between
-    the commit and the forget is retried and skipped (nothing lost, nothing counted twice)."""
-    backend = backend or counting.counters()
-    batch = backend.take(HOLDOUT_KEY)
-    if batch is None:
-        return 0
-    written = apply_batch(batch)
-    backend.done(HOLDOUT_KEY, batch.batch_id)
-    return written
+    """Move the counted exposures and conversions into `HoldoutCount` rows; returns rows written
+    (exactly once, as the experiments' flush: `counting.flush_key`)."""
+    return counting.flush_key(HOLDOUT_KEY, backend or counting.counters(), _add)
 
 
 def apply_batch(batch: counting.Batch) -> int:
     """Add a batch to the rows; a batch applied before (same id) is skipped and returns 0."""
-    rows = counting.rows_of(batch.values)
-    try:
-        with transaction.atomic():
-            FlushBatch.objects.create(batch=batch.batch_id)
-            for (hour, group, goal), stats in rows.items():
-                _add(hour, group, goal, stats.get("n", 0), stats.get("c", 0))
-    except IntegrityError:
-        if FlushBatch.objects.filter(batch=batch.batch_id).exists():
-            return 0
-        raise
-    return len(rows)
+    return counting.apply_rows(batch, _add)
 
 
-def _add(hour: int, group: str, goal: str, visitors: int, conversions: int) -> None:
+def _add(hour: int, group: str, goal: str, stats: Mapping[str, int]) -> None:
     where = {"group": group, "goal": goal, "hour": datetime.fromtimestamp(hour * 3600, tz=UTC)}
+    visitors, conversions = stats.get("n", 0), stats.get("c", 0)
     updated = HoldoutCount.objects.filter(**where).update(
         visitors=F("visitors") + visitors, conversions=F("conversions") + conversions
     )
@@ -187,17 +170,14 @@ def _add(hour: int, group: str, goal: str, visitors: int, conversions: int) -> N
         HoldoutCount.objects.create(**where, visitors=visitors, conversions=conversions)
 
 
-FLUSH_EVERY_SECONDS = 10.0
-_last_flush = {"at": float("-inf")}
+flush_clock = counting.Every(counting.FLUSH_EVERY_SECONDS)
 
 
 def flush_due() -> int:
     """For the stream worker's turn: flush at most every FLUSH_EVERY_SECONDS. A failure is
     logged and retried on a later turn (the counts wait in Redis)."""
-    moment = time.monotonic()
-    if moment - _last_flush["at"] < FLUSH_EVERY_SECONDS:
+    if not flush_clock.due():
         return 0
-    _last_flush["at"] = moment
     try:
         return flush()
     except Exception as error:

@@ -31,9 +31,10 @@ import time
 import uuid
 import weakref
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Protocol
 
 from django.db import IntegrityError, transaction
@@ -310,29 +311,42 @@ def flush(experiment_keys: Iterable[str] | None = None, backend: Counters | None
     if experiment_keys is None:
         experiment_keys = Experiment.objects.exclude(status=Experiment.Status.DRAFT).values_list("key", flat=True)
     ids = dict(Experiment.objects.filter(key__in=list(experiment_keys)).values_list("key", "pk"))
-    written = 0
-    for key, pk in ids.items():
-        batch = backend.take(key)
-        if batch is None:
-            continue
-        written += apply_batch(pk, batch)
-        backend.done(key, batch.batch_id)
+    return sum(flush_key(key, backend, partial(_add, pk)) for key, pk in ids.items())
+
+
+# add_row(hour, arm or group, goal, stats): adds one row's counters inside the flush's transaction.
+AddRow = Callable[[int, str, str, Mapping[str, int]], None]
+
+
+def flush_key(key: str, backend: Counters, add_row: AddRow) -> int:
+    """Take one key's pending batch, apply it, then forget it: a crash between the commit and the
+    forget is retried and skipped (nothing lost, nothing counted twice). Rows written."""
+    batch = backend.take(key)
+    if batch is None:
+        return 0
+    written = apply_rows(batch, add_row)
+    backend.done(key, batch.batch_id)
     return written
 
 
-def apply_batch(experiment_id: int, batch: Batch) -> int:
+def apply_rows(batch: Batch, add_row: AddRow) -> int:
     """Add a batch to the rows in one transaction; a batch already applied is skipped (0 rows)."""
     rows = rows_of(batch.values)
     try:
         with transaction.atomic():
             FlushBatch.objects.create(batch=batch.batch_id)
             for (hour, arm, goal), stats in rows.items():
-                _add(experiment_id, hour, arm, goal, stats)
+                add_row(hour, arm, goal, stats)
     except IntegrityError:
         if FlushBatch.objects.filter(batch=batch.batch_id).exists():
             return 0  # applied before a crash, or by another worker
         raise
     return len(rows)
+
+
+def apply_batch(experiment_id: int, batch: Batch) -> int:
+    """An experiment's batch into its `ExperimentCount` rows (see `apply_rows`)."""
+    return apply_rows(batch, partial(_add, experiment_id))
 
 
 def rows_of(values: Mapping[tuple[int, str, str, str], int]) -> dict[tuple[int, str, str], dict[str, int]]:
@@ -360,17 +374,33 @@ def _add(experiment_id: int, hour: int, arm: str, goal: str, stats: Mapping[str,
         ExperimentCount.objects.create(**where, **increments)
 
 
+class Every:
+    """A turn-based clock for the worker: `due()` is True at most once every `seconds`."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._last = float("-inf")
+
+    def due(self) -> bool:
+        moment = time.monotonic()
+        if moment - self._last < self.seconds:
+            return False
+        self._last = moment
+        return True
+
+    def reset(self) -> None:
+        self._last = float("-inf")
+
+
 FLUSH_EVERY_SECONDS = 10.0
-_last_flush = {"at": float("-inf")}
+flush_clock = Every(FLUSH_EVERY_SECONDS)
 
 
 def flush_due() -> int:
     """For the stream worker's loop: flush at most every FLUSH_EVERY_SECONDS; returns rows written.
     A failure is logged and retried on a later turn (the counts stay in Redis meanwhile)."""
-    moment = time.monotonic()
-    if moment - _last_flush["at"] < FLUSH_EVERY_SECONDS:
+    if not flush_clock.due():
         return 0
-    _last_flush["at"] = moment
     try:
         written = flush()
     except Exception as error:

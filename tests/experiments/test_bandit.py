@@ -121,7 +121,7 @@ def test_visitors_keep_their_arm_when_the_weights_move(bandit):
 
 
 def test_the_worker_flush_and_the_command_reallocate(bandit):
-    counting._last_flush["at"] = float("-inf")
+    counting.flush_clock.reset()
     counting.flush_due()
     assert AllocationChange.objects.filter(experiment=bandit).count() == 1
     out = io.StringIO()

@@ -236,7 +236,7 @@ def test_the_worker_loop_flushes(use_redis_store, redis_client):
     make_experiment(key="t", target=Experiment.Target.BLOCK, arms=[("control", 1, {}), ("b", 1, {})])
     now = time.time()
     counters().expose("t", "b", "v1", now)
-    counting._last_flush["at"] = float("-inf")
+    counting.flush_clock.reset()
     assert flush_due() == 1
     assert flush_due() == 0  # not due again yet
     row = ExperimentCount.objects.get(experiment__key="t")

@@ -24,7 +24,7 @@ def test_exposures_are_unique_in_redis_and_the_worker_flushes_them(client, redis
         client.get("/")
     assert pending("n") == {"holdout": 2, "personalized": 3}
     assert redis_client.hlen("tl:v1:xp:{holdout:global}:exposed") == 5
-    holdout._last_flush["at"] = float("-inf")
+    holdout.flush_clock.reset()
     assert holdout.flush_due() == 2
     assert holdout.flush_due() == 0  # not due again yet
     rows = {r.group: (r.visitors, r.hour.timestamp()) for r in HoldoutCount.objects.all()}
