@@ -20,10 +20,7 @@ keys of `Experiment` rows, so it never takes our counts. `flush` moves them into
 from __future__ import annotations
 
 import logging
-import threading
 import time
-import weakref
-from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
@@ -44,7 +41,6 @@ logger = logging.getLogger(__name__)
 HOLDOUT_KEY = "holdout:global"
 HOLDOUT = HoldoutCount.Group.HOLDOUT.value
 PERSONALIZED = HoldoutCount.Group.PERSONALIZED.value
-MEMO_SIZE = 50_000  # visitor ids per process already counted as exposed: later blocks cost no Redis call
 
 
 def share() -> float:
@@ -86,32 +82,15 @@ def in_measurement(visitor: Visitor | None) -> bool:
     return share() > 0 and _eligible(visitor)
 
 
-# One memo per counters backend (a test's fresh memory store gets fresh counters, so a fresh memo).
-_memos: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-_memos_lock = threading.Lock()
-
-
-def _memo(backend: counting.Counters) -> OrderedDict:
-    with _memos_lock:
-        memo = _memos.get(backend)
-        if memo is None:
-            memo = _memos[backend] = OrderedDict()
-        return memo
-
-
 def note_exposure(visitor_id: str, group: str, now: float) -> bool:
     """Count the visitor once in their group; False when already counted or not counted. A
     counting failure never fails the page: it is logged and the page renders."""
     try:
         backend = counting.counters()
-        memo = _memo(backend)
-        if visitor_id in memo:
+        if counting.exposure_memo.seen(backend, HOLDOUT_KEY, visitor_id):
             return False  # a page has several blocks: one Redis call per visitor per process
         counted = backend.expose(HOLDOUT_KEY, group, visitor_id, now)
-        with _memos_lock:
-            memo[visitor_id] = True
-            while len(memo) > MEMO_SIZE:
-                memo.popitem(last=False)
+        counting.exposure_memo.remember(backend, HOLDOUT_KEY, visitor_id)
         return counted
     except Exception as error:
         logger.warning("holdout exposure not counted: %s", error)
@@ -140,10 +119,7 @@ def forget_visitor(visitor_id: str) -> None:
     """Erasure: the id leaves the holdout's exposure and conversion sets; the counts stay."""
     backend = counting.counters()
     backend.forget(visitor_id, [(HOLDOUT_KEY, goals())])
-    with _memos_lock:
-        memo = _memos.get(backend)
-        if memo is not None:
-            memo.pop(visitor_id, None)
+    counting.exposure_memo.forget(backend, visitor_id=visitor_id)
 
 
 # -- Flush ----------------------------------------------------------------------------------------

@@ -30,7 +30,7 @@ import threading
 import time
 import uuid
 import weakref
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -283,6 +283,44 @@ class MemoryCounters:
             self._flushing.pop(experiment, None)
             for goal in goals:
                 self._converted.pop((experiment, goal), None)
+
+
+class ExposureMemo:
+    """Which (key, visitor) pairs this process has already seen exposed, per counters backend, so
+    a page's later blocks and the visitor's later pages skip the backend's uniqueness check (one
+    Redis call each). Bounded; only ever a shortcut: the backend stays the source of truth."""
+
+    def __init__(self, size: int = 100_000) -> None:
+        self.size = size
+        self._seen: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self._lock = threading.Lock()
+
+    def _of(self, backend: Counters) -> OrderedDict:
+        seen = self._seen.get(backend)
+        if seen is None:
+            seen = self._seen[backend] = OrderedDict()
+        return seen
+
+    def seen(self, backend: Counters, key: str, visitor_id: str) -> bool:
+        with self._lock:
+            return (key, visitor_id) in self._of(backend)
+
+    def remember(self, backend: Counters, key: str, visitor_id: str) -> None:
+        with self._lock:
+            seen = self._of(backend)
+            seen[(key, visitor_id)] = True
+            while len(seen) > self.size:
+                seen.popitem(last=False)
+
+    def forget(self, backend: Counters, visitor_id: str | None = None, key: str | None = None) -> None:
+        """Drop a visitor's pairs (erasure) or a key's pairs (a deleted experiment)."""
+        with self._lock:
+            seen = self._of(backend)
+            for pair in [p for p in seen if p[1] == visitor_id or p[0] == key]:
+                del seen[pair]
+
+
+exposure_memo = ExposureMemo()
 
 
 # One counters object per profile store object: a test's fresh memory store gets fresh counters.

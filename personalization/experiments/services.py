@@ -217,9 +217,11 @@ def arm_for(visitor: Visitor | None, live: LiveExperiment, now: float | None = N
 
 def _expose(visitor: Visitor, live: LiveExperiment, group: str, now: float) -> None:
     backend = counting.counters()
-    if backend.exposed_arm(live.key, visitor.id) is not None:
-        return  # the common case on later pages: one read, no covariate lookup
-    backend.expose(live.key, group, visitor.id, now, covariate(visitor, live, now))
+    if counting.exposure_memo.seen(backend, live.key, visitor.id):
+        return  # the common case on later blocks and pages: no call at all
+    if backend.exposed_arm(live.key, visitor.id) is None:  # exposed in another process: no covariate lookup
+        backend.expose(live.key, group, visitor.id, now, covariate(visitor, live, now))
+    counting.exposure_memo.remember(backend, live.key, visitor.id)
 
 
 def covariate(visitor: Visitor, live: LiveExperiment, now: float) -> int:
@@ -292,8 +294,10 @@ def count_conversions(visitor: Visitor, events: Sequence[Event], now: float | No
 def forget_visitor(visitor_id: str) -> None:
     """Erasure: drop the visitor's id from every experiment's exposure and conversion sets."""
     experiments = [(e.key, e.goal_list) for e in Experiment.objects.only("key", "goals")]
+    backend = counting.counters()
     if experiments:
-        counting.counters().forget(visitor_id, experiments)
+        backend.forget(visitor_id, experiments)
+    counting.exposure_memo.forget(backend, visitor_id=visitor_id)
 
 
 def forget_experiment(key: str, goals: Iterable[str]) -> None:
@@ -301,6 +305,7 @@ def forget_experiment(key: str, goals: Iterable[str]) -> None:
     backend = counting.counters()
     conf.get_profile_store().clear_assignments(key, backend.exposed_visitors(key))
     backend.reset(key, goals)
+    counting.exposure_memo.forget(backend, key=key)
 
 
 def spec_of(
