@@ -85,7 +85,8 @@ def test_a_product_in_two_rows_of_one_response_is_read_once(client):
     queries_for(client, one)  # warm the process-wide caches
     single, _ = queries_for(client, one)
     double, data = queries_for(client, two)
-    assert {p["id"] for p in data["b"]} <= {p["id"] for p in data["a"]} | {p["id"] for p in data["b"]}
+    # Without a trained model both rows are the trending ranking: the same products.
+    assert [p["id"] for p in data["b"]] == [p["id"] for p in data["a"]] and len(data["a"]) == 8
     assert double == single  # the second row found every product already loaded
 
 
