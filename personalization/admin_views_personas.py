@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
@@ -23,10 +23,10 @@ from personalization.events.schema import EVENT_TYPES
 
 from .admin_views import LIVE_HOURS, live_count
 from .ml import registry
-from .ml.persona_rules import ProposedRule, propose_rule
-from .ml.personas import PersonaModel
-from .ml.training import PERSONAS
 from .models import PersonaLabel, Segment
+
+if TYPE_CHECKING:
+    from .ml.persona_rules import ProposedRule
 
 logger = logging.getLogger(__name__)
 SEGMENT_URL_NAMESPACE = "wagtailsnippets_personalization_segment"
@@ -35,6 +35,11 @@ PERSONA_URL_NAMESPACE = "wagtailsnippets_personalization_personalabel"
 
 def current_proposal(slug: str) -> tuple[ProposedRule | None, str | None]:
     """The proposed rule for persona `slug` from the current persona model, or why there is none."""
+    # scikit-learn is imported here, not with the admin: web processes start without it.
+    from .ml.persona_rules import propose_rule
+    from .ml.personas import PersonaModel
+    from .ml.scoring import PERSONAS
+
     loaded = registry.load(PERSONAS)
     if loaded is None or not isinstance(loaded.artifact, PersonaModel):
         return None, "No persona model is available yet: run `manage.py tailored_train`."

@@ -8,7 +8,6 @@ from wagtail.snippets.models import register_snippet
 from .admin_views import SegmentViewSet
 from .admin_views_personas import PersonaLabelViewSet
 from .api_key_admin import ApiKeyViewSet
-from .holdout_admin import urlpatterns as holdout_urls
 
 register_snippet(SegmentViewSet)
 register_snippet(PersonaLabelViewSet)
@@ -21,6 +20,10 @@ def register_api_keys():
 
 @hooks.register("register_admin_urls")
 def register_holdout_report_urls():
+    # Imported when the admin's URLs load, not at start-up: the report needs scipy's statistics,
+    # which commands such as migrate and tailored_worker never use.
+    from .holdout_admin import urlpatterns as holdout_urls
+
     return [path("personalization-lift/", include((holdout_urls, "tailored_holdout"), namespace="tailored_holdout"))]
 
 

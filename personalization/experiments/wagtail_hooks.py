@@ -6,12 +6,14 @@ from django.urls import include, path, reverse
 from wagtail import hooks
 from wagtail.admin.menu import MenuItem
 
-from . import admin_views
 from .pages import serve_alternative
 
 
 @hooks.register("register_admin_urls")
 def register_admin_urls():
+    # Imported when the admin's URLs load, not at start-up (the results need scipy's statistics).
+    from . import admin_views
+
     return [path("experiments/", include((admin_views.urlpatterns, "tailored_experiments"), namespace="tailored_experiments"))]
 
 
