@@ -26,7 +26,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import joblib
 from django.conf import settings
 
 from personalization import conf
@@ -61,7 +60,7 @@ class ModelRegistry:
         staging = Path(tempfile.mkdtemp(prefix=f".{version}-", dir=folder))
         try:
             full = {**library_versions(), "created_at": datetime.now(UTC).isoformat(), **metadata, "name": name, "version": version}
-            joblib.dump(artifact, staging / ARTIFACT)
+            _joblib().dump(artifact, staging / ARTIFACT)
             (staging / METADATA).write_text(json.dumps(full, indent=2, sort_keys=True, default=str))
             for path in (staging / ARTIFACT, staging / METADATA):
                 os.chmod(path, READABLE_FILE)
@@ -108,7 +107,7 @@ class ModelRegistry:
     def _read_version(self, name: str, version: str) -> Loaded:
         folder = self.root / name / version
         metadata = json.loads((folder / METADATA).read_text())
-        return Loaded(joblib.load(folder / ARTIFACT), metadata, version)
+        return Loaded(_joblib().load(folder / ARTIFACT), metadata, version)
 
     def load(self, name: str, now: float | None = None) -> Loaded | None:
         """The current version, cached per process; re-checks CURRENT every `reload_seconds`.
@@ -143,6 +142,13 @@ class ModelRegistry:
         for old in self.versions(folder.name)[: -self.keep] if self.keep > 0 else []:
             if old != current:
                 shutil.rmtree(folder / old, ignore_errors=True)
+
+
+def _joblib():
+    """joblib (and numpy with it) load with the first model, not with every web process."""
+    import joblib
+
+    return joblib
 
 
 def library_versions() -> dict[str, str]:
