@@ -26,7 +26,7 @@ from typing import Any
 REPO_ROOT = Path(__file__).resolve().parent.parent
 REDIS_SERVER = "/usr/bin/redis-server"
 
-# A current desktop Chrome on Windows: parsed as "desktop" by personalization.context.device.
+# A current desktop Chrome on Windows: parsed as "desktop" by tailored.context.device.
 DESKTOP_CHROME_UA = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
     "(KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
@@ -197,7 +197,7 @@ def setup_django(prefix: str) -> tuple[RedisServer, Path]:
     from django.conf import settings
 
     settings.PERSONALIZATION = {
-        "PROFILE_STORE": "personalization.profiles.redis.RedisProfileStore",
+        "PROFILE_STORE": "tailored.profiles.redis.RedisProfileStore",
         "REDIS_URL": server.url,
     }
     django.setup()
@@ -207,8 +207,8 @@ def setup_django(prefix: str) -> tuple[RedisServer, Path]:
     progress("migrating a throwaway SQLite database")
     call_command("migrate", verbosity=0, interactive=False)
 
-    from personalization import conf
-    from personalization.profiles.redis import RedisProfileStore
+    from tailored import conf
+    from tailored.profiles.redis import RedisProfileStore
 
     store = conf.get_profile_store()
     assert isinstance(store, RedisProfileStore), store
@@ -298,8 +298,8 @@ def make_electronics_fan(visitor_id: str) -> int:
     """Record 3 electronics product views for a consenting visitor: the demo's electronics fan."""
     from django.test import RequestFactory
 
-    from personalization import services
-    from personalization.core.types import Event
+    from tailored import services
+    from tailored.core.types import Event
 
     factory = RequestFactory(HTTP_USER_AGENT=DESKTOP_CHROME_UA)
     factory.cookies["tl_consent"] = CONSENT_COOKIE_VALUE

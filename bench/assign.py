@@ -1,4 +1,4 @@
-"""Experiment assignment throughput in one process: personalization.core.bucketing.assign.
+"""Experiment assignment throughput in one process: tailored.core.bucketing.assign.
 
 Standalone (no Django, no Redis): `.venv/bin/python bench/assign.py`. Measures a three-arm
 experiment inside a layer with partial traffic and a holdout, so every draw (four hashes) is
@@ -21,7 +21,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != REPO_ROOT / "bench"]
 sys.path.insert(0, str(REPO_ROOT))
 
-from personalization.core.bucketing import Arm, ExperimentSpec, assign  # noqa: E402
+from tailored.core.bucketing import Arm, ExperimentSpec, assign  # noqa: E402
 
 VISITORS = [f"3f2a9c1e-8d4b-4f6a-9e2d-{i:012x}" for i in range(200_000)]
 ROUNDS = 5

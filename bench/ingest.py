@@ -61,7 +61,7 @@ def make_batch(rng: random.Random, now_ms: int) -> list[dict]:
 
 def stored_counts(client) -> tuple[int, int]:
     """Events held: the sum of every profile's per-type totals, and the events in the stream."""
-    from personalization.events.stream import STREAM_KEY
+    from tailored.events.stream import STREAM_KEY
 
     totals = 0
     for key in client.scan_iter(match="tl:v1:{*}:t", count=1000):
@@ -73,8 +73,8 @@ def stored_counts(client) -> tuple[int, int]:
 def bench_service(rng: random.Random) -> dict:
     from django.test import RequestFactory
 
-    from personalization import conf, services
-    from personalization.events.schema import validate_events
+    from tailored import conf, services
+    from tailored.events.schema import validate_events
 
     factory = RequestFactory(HTTP_USER_AGENT=DESKTOP_CHROME_UA)
     visitors = []
@@ -188,7 +188,7 @@ def main() -> None:
     service = bench_service(rng)
     progress(f"service: {service['per_s']:,.0f} events/s ({service['batch_median_ms']:.2f} ms per batch of {BATCH})")
 
-    from personalization import conf
+    from tailored import conf
 
     progress("http: starting gunicorn with 2 workers")
     _, port = start_gunicorn(workdir, server.url)

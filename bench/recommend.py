@@ -27,8 +27,8 @@ import scipy.sparse as sp
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._common import Summary, print_headline, progress, quiet_gc, run_timed  # noqa: E402
-from personalization.ml.catalog import CatalogItem  # noqa: E402
-from personalization.ml.recommender import (  # noqa: E402
+from tailored.ml.catalog import CatalogItem  # noqa: E402
+from tailored.ml.recommender import (  # noqa: E402
     Choice,
     Encoded,
     Recommender,

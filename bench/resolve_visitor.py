@@ -105,7 +105,7 @@ def build_rules(rng: random.Random, n: int) -> list[dict]:
 
 
 def create_segments(rng: random.Random) -> None:
-    from personalization.models import Segment
+    from tailored.models import Segment
 
     Segment.objects.all().delete()
     for i, rule in enumerate(build_rules(rng, SEGMENTS)):
@@ -133,8 +133,8 @@ def make_request_factory(visitor_id: str):
 def record_profile(rng: random.Random, factory) -> int:
     """EVENTS page views over the last 46 hours (inside the 48 kept hourly buckets, so reads
     never have stale buckets to prune), skewed towards electronics and outdoors."""
-    from personalization import services
-    from personalization.core.types import Event
+    from tailored import services
+    from tailored.core.types import Event
 
     visitor = services.resolve_visitor(factory.get("/"))
     assert visitor.id is not None and visitor.consent.allows_profile, visitor
@@ -160,11 +160,11 @@ def record_profile(rng: random.Random, factory) -> int:
 def main() -> None:
     setup_django("tl-bench-resolve-")
 
-    from personalization import conf, services
-    from personalization.context.device import device_facts
-    from personalization.core.segments import matching_segments
-    from personalization.profiles.redis import visitor_keys
-    from personalization.segments import segment_cache
+    from tailored import conf, services
+    from tailored.context.device import device_facts
+    from tailored.core.segments import matching_segments
+    from tailored.profiles.redis import visitor_keys
+    from tailored.segments import segment_cache
 
     rng = random.Random(SEED)
     progress(f"creating {SEGMENTS} segments")

@@ -1,6 +1,6 @@
 """Segment evaluation speed: 100 segments over 10,000 synthetic profiles, per visitor.
 
-Pure core only (personalization.core): the profiles carry the windowed counts a store would
+Pure core only (tailored.core): the profiles carry the windowed counts a store would
 return, so this measures the rule engine itself. Baseline in the same run: 100 one-condition
 rules (context.device equality), the cheapest a segment can be.
 
@@ -17,9 +17,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from personalization.core.rules import compile_rule  # noqa: E402
-from personalization.core.segments import SegmentDefinition, SegmentSet, matching_segments  # noqa: E402
-from personalization.core.types import DAYPARTS, Context, Profile  # noqa: E402
+from tailored.core.rules import compile_rule  # noqa: E402
+from tailored.core.segments import SegmentDefinition, SegmentSet, matching_segments  # noqa: E402
+from tailored.core.types import DAYPARTS, Context, Profile  # noqa: E402
 
 SEGMENTS = 100
 PROFILES = 10_000

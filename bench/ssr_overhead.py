@@ -50,7 +50,7 @@ def main() -> None:
     from django.test import Client, override_settings
     from django.test.utils import CaptureQueriesContext
 
-    from personalization import conf
+    from tailored import conf
 
     progress("loading the demo shop")
     call_command("load_demo", stdout=io.StringIO())
@@ -76,7 +76,7 @@ def main() -> None:
         "plain": ({**base, "ENABLED": False}, FALLBACK_HEADING, ELECTRONICS_HEADING),
     }
     from cms.models import HomePage
-    from personalization import fragments
+    from tailored import fragments
 
     home_id = HomePage.objects.get().pk
 
@@ -118,7 +118,7 @@ def main() -> None:
     queries = {}
     for mode in modes:
         with override_settings(PERSONALIZATION=modes[mode][0]):
-            from personalization.segments import segment_cache
+            from tailored.segments import segment_cache
 
             segment_cache.current()  # so the capture below is not one of the periodic refreshes
             with CaptureQueriesContext(connection) as captured:

@@ -2,7 +2,7 @@ from django.apps import AppConfig
 
 
 class BlocksConfig(AppConfig):
-    name = "blocks"
+    name = "tailored.blocks"
     label = "tailored_blocks"
     verbose_name = "Tailored blocks"
 

@@ -1,7 +1,7 @@
 """Shop blocks: an offer banner that hides itself once expired, a product carousel (picked
 products or a query) and a recommendation block with thumbs up/down feedback.
 
-Product lists come from `blocks.products` (imported as `catalog`) in a constant number of queries per block, whatever
+Product lists come from `tailored.blocks.products` (imported as `catalog`) in a constant number of queries per block, whatever
 the number of products (issue 5: the homepage has no N+1).
 """
 
@@ -16,8 +16,8 @@ from django.utils import dateformat, timezone
 from wagtail import blocks
 from wagtail.blocks.list_block import ListBlockValidationError
 
-from personalization.api import dataloaders
-from personalization.core.types import Visitor
+from tailored.api import dataloaders
+from tailored.core.types import Visitor
 
 from . import products as catalog
 from .visitors import visitor_of

@@ -11,7 +11,7 @@ from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
 from wagtail import blocks
 
-from personalization.core.types import Profile, Visitor
+from tailored.core.types import Profile, Visitor
 
 from .products import CATEGORY_MODEL, PRODUCT_MODEL
 from .visitors import request_of, visitor_of
@@ -159,7 +159,7 @@ class OnboardingSurveyBlock(blocks.StructBlock):
 
 
 def survey_url() -> str | None:
-    """Where the survey posts; None until `blocks.urls` is included in the site's URLconf."""
+    """Where the survey posts; None until `tailored.blocks.urls` is included in the site's URLconf."""
     try:
         return reverse("tailored_blocks:preferences")
     except NoReverseMatch:

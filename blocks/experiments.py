@@ -3,7 +3,7 @@
 The block names its experiment by key; the experiment (edited in the page's Experiments tab)
 holds the weights, audience, goals and status. While it runs, each visitor sees the content of
 their arm (sticky, counted once as an exposure); otherwise everyone sees the first alternative,
-the control. SSR (`render`) and GraphQL (blocks.experiments_graphql) both call `choose`.
+the control. SSR (`render`) and GraphQL (tailored.blocks.experiments_graphql) both call `choose`.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from django.core.exceptions import ValidationError
 from wagtail import blocks
 from wagtail.blocks.stream_block import StreamValue
 
-from personalization.core.types import Visitor
-from personalization.experiments.models import ARM_KEY, HOLDOUT, Experiment, parse_cell
-from personalization.experiments.services import arm_for, live_experiment
+from tailored.core.types import Visitor
+from tailored.experiments.models import ARM_KEY, HOLDOUT, Experiment, parse_cell
+from tailored.experiments.services import arm_for, live_experiment
 
 from .content import ContentStreamBlock
 from .visitors import visitor_of

@@ -9,8 +9,8 @@ import graphene
 from grapple.registry import registry
 from grapple.types.interfaces import StreamFieldInterface
 
-from personalization import decisions
-from personalization.decisions import Decision
+from tailored import decisions
+from tailored.decisions import Decision
 
 from .experiments import ArmChoice, ExperimentBlock
 from .visitors import visitor_of_info

@@ -20,8 +20,8 @@ from grapple.models import GraphQLImage, GraphQLRichText, GraphQLString
 from grapple.registry import registry
 from grapple.types.interfaces import StreamFieldInterface
 
-from personalization import decisions
-from personalization.decisions import Decision
+from tailored import decisions
+from tailored.decisions import Decision
 
 from .commerce import OfferBannerBlock, ProductCarouselBlock, RecommendationBlock
 from .content import CTABlock, HeroBlock

@@ -3,7 +3,7 @@
 A variant targets segments (any of) and context tags (device, daypart, weekday, country or
 region, weather, UTM campaign), within an optional schedule; the first match wins. Tags are
 stored as slugs and codes, so choosing a variant is a set test with no database query. SSR
-(`render`) and GraphQL (`blocks.graphql`) both call `choose`, which calls the pure
+(`render`) and GraphQL (`tailored.blocks.graphql`) both call `choose`, which calls the pure
 `core.selection.choose_variant`: the two paths cannot disagree.
 
 Each variant carries a `summary` ("Cart abandoners · mobile") derived from its targeting on every
@@ -28,10 +28,10 @@ from wagtail import blocks
 from wagtail.blocks.stream_block import StreamBlockValidationError, StreamValue
 from wagtail.blocks.struct_block import BlockGroup
 
-from personalization import conf, fragments, holdout
-from personalization.core.selection import FALLBACK, VariantTags, choose_variant
-from personalization.core.types import DAYPARTS, DEVICES, WEATHER_CONDITIONS, WEEKDAYS, Visitor
-from personalization.experiments.services import pick_variant
+from tailored import conf, fragments, holdout
+from tailored.core.selection import FALLBACK, VariantTags, choose_variant
+from tailored.core.types import DAYPARTS, DEVICES, WEATHER_CONDITIONS, WEEKDAYS, Visitor
+from tailored.experiments.services import pick_variant
 
 from .content import ContentStreamBlock
 from .visitors import visitor_of
@@ -41,14 +41,14 @@ REGION_CODE = re.compile(r"^[A-Z]{2}(?:-[A-Z0-9]{1,3})?$")
 
 def segment_choices() -> list[tuple[str, str]]:
     # Imported lazily: block definitions are built at import time, before apps are ready.
-    from personalization.models import Segment
+    from tailored.models import Segment
 
     return [(s.slug, s.name) for s in Segment.objects.order_by("name").only("slug", "name")]
 
 
 def segment_names(slugs: Iterable[str]) -> dict[str, str]:
     """Segment names by slug, in one query (admin only: summaries are built on save and edit)."""
-    from personalization.models import Segment
+    from tailored.models import Segment
 
     slugs = set(slugs)
     return dict(Segment.objects.filter(slug__in=slugs).values_list("slug", "name")) if slugs else {}
@@ -56,7 +56,7 @@ def segment_names(slugs: Iterable[str]) -> dict[str, str]:
 
 def segment_pks(slugs) -> dict[str, int]:
     """Segment primary keys by slug, in one query: for the reference index ("Used by")."""
-    from personalization.models import Segment
+    from tailored.models import Segment
 
     slugs = set(slugs)
     return dict(Segment.objects.filter(slug__in=slugs).values_list("slug", "pk")) if slugs else {}
@@ -218,7 +218,7 @@ class VariantBlock(blocks.StructBlock):
         yield from self.references(value, segment_pks(value["segments"] or ()))
 
     def references(self, value, pks: dict[str, int]):
-        from personalization.models import Segment
+        from tailored.models import Segment
 
         yield from super().extract_references(value)
         for slug in value["segments"] or ():

@@ -2,7 +2,7 @@
 
 Each function returns at most `count` live products, loaded with everything a product card shows
 (category, image and its renditions) in a constant number of queries, whatever `count` is. They
-load through the request's loaders (`personalization.api.dataloaders`): a product that appears in
+load through the request's loaders (`tailored.api.dataloaders`): a product that appears in
 several rows of one page or one GraphQL response is read once. The
 product model is named by string: blocks sit below the site's page models (the import-linter
 layering `cms -> blocks`), as Wagtail's own `PageChooserBlock(page_type="app.Model")` does.
@@ -22,10 +22,10 @@ from django.core.cache import cache
 from django.db.models import Count, Q, QuerySet
 from django.utils.text import slugify
 
-from personalization.api import dataloaders
-from personalization.core.types import Profile
-from personalization.ml import registry
-from personalization.models import Event
+from tailored.api import dataloaders
+from tailored.core.types import Profile
+from tailored.ml import registry
+from tailored.models import Event
 
 PRODUCT_MODEL = "cms.ProductPage"
 CATEGORY_MODEL = "cms.CategoryPage"
@@ -120,7 +120,7 @@ def trending(count: int, now: float | None = None, exclude: Iterable[str] = ()) 
 
 
 def recommended(profile: Profile | None, count: int, now: float | None = None, exclude: Iterable[str] = ()) -> list:
-    """Products for this visitor from the trained recommender (personalization.ml): neighbours of
+    """Products for this visitor from the trained recommender (tailored.ml): neighbours of
     what they viewed, their onboarding categories, demoting what they voted down, never what is
     in their cart, excluded or out of stock. Without a usable model (none trained yet, a corrupt
     file, an error while scoring): trending minus their down votes, with a logged warning."""

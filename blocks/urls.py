@@ -1,4 +1,4 @@
-"""Public endpoints the blocks post to. Include in the site's URLconf: `path("", include("blocks.urls"))`."""
+"""Public endpoints the blocks post to. Include in the site's URLconf: `path("", include("tailored.blocks.urls"))`."""
 
 from django.urls import path
 

@@ -15,8 +15,8 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonRes
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from personalization import conf
-from personalization.services import resolve_visitor
+from tailored import conf
+from tailored.services import resolve_visitor
 
 from .engagement import SURVEY_DONE_PARAM
 from .products import CATEGORY_MODEL

@@ -9,8 +9,8 @@ from typing import Any
 
 from django.http import HttpRequest
 
-from personalization import conf
-from personalization.core.types import Visitor
+from tailored import conf
+from tailored.core.types import Visitor
 
 
 def request_of(parent_context: Mapping[str, Any] | None) -> HttpRequest | None:

@@ -23,16 +23,16 @@ from grapple.registry import registry
 from grapple.types.pages import PagesQuery
 from wagtail.models import Page
 
-from blocks import products as catalog
-from blocks.commerce import PRODUCT_SOURCES, STRATEGIES
-from blocks.visitors import visitor_of_info
-from frontend.preview import audience_visitor, parse_audience
 from graphql import GraphQLError
-from personalization.api import dataloaders
-from personalization.context import context_from_request
-from personalization.experiments.services import arm_for, experiment_cache
-from personalization.models import Segment
-from personalization.services import is_editor
+from tailored.api import dataloaders
+from tailored.blocks import products as catalog
+from tailored.blocks.commerce import PRODUCT_SOURCES, STRATEGIES
+from tailored.blocks.visitors import visitor_of_info
+from tailored.context import context_from_request
+from tailored.experiments.services import arm_for, experiment_cache
+from tailored.frontend.preview import audience_visitor, parse_audience
+from tailored.models import Segment
+from tailored.services import is_editor
 
 FORBIDDEN = "FORBIDDEN"
 BAD_USER_INPUT = "BAD_USER_INPUT"
@@ -87,7 +87,7 @@ class AudienceInput(graphene.InputObjectType):
 
 
 def audience_query(preview: dict) -> str:
-    """The input as the audience query string `frontend.preview.parse_audience` validates."""
+    """The input as the audience query string `tailored.frontend.preview.parse_audience` validates."""
     pairs = [("segments", ",".join(preview.get("segments") or ()))]
     pairs += [(key, preview[key]) for key in ("device", "daypart", "weekday", "country", "weather", "campaign") if preview.get(key)]
     return urlencode(pairs)

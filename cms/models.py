@@ -1,7 +1,7 @@
 """The demo shop's page types. Pages hold content; personalization lives in their blocks.
 
 Pages with sections (home, landing, article) can be previewed as an audience: see
-`AudiencePreviewMixin` and frontend.preview.
+`AudiencePreviewMixin` and tailored.frontend.preview.
 """
 
 from __future__ import annotations
@@ -25,11 +25,11 @@ from wagtail.fields import StreamField
 from wagtail.models import Page
 from wagtail.search import index
 
-from blocks.content import ContentStreamBlock
-from blocks.experiments import ExperimentBlock
-from blocks.personalized import PersonalizedBlock
-from frontend import preview
-from personalization.experiments.panels import tabs_with_experiments
+from tailored.blocks.content import ContentStreamBlock
+from tailored.blocks.experiments import ExperimentBlock
+from tailored.blocks.personalized import PersonalizedBlock
+from tailored.experiments.panels import tabs_with_experiments
+from tailored.frontend import preview
 
 
 class SectionStreamBlock(ContentStreamBlock):
@@ -41,7 +41,7 @@ class SectionStreamBlock(ContentStreamBlock):
 
 class AudiencePreviewMixin:
     """Wagtail's preview, as an audience: the mode menu offers one per segment, and a picker above
-    the page sets any mix of segments and context (frontend.preview explains how)."""
+    the page sets any mix of segments and context (tailored.frontend.preview explains how)."""
 
     @property
     def preview_modes(self):

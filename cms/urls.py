@@ -5,7 +5,7 @@ from wagtail import urls as wagtail_urls
 from wagtail.admin import urls as wagtailadmin_urls
 from wagtail.documents import urls as wagtaildocs_urls
 
-from personalization.api.views import TailoredGraphQLView
+from tailored.api.views import TailoredGraphQLView
 
 urlpatterns = [
     path("admin/", include(wagtailadmin_urls)),
@@ -13,9 +13,9 @@ urlpatterns = [
     # Headless clients post JSON from their own origin; CSRF does not apply to them. The view adds
     # persisted operations, query limits, server-to-server visitors and CORS (issue 6).
     path("graphql/", csrf_exempt(TailoredGraphQLView.as_view(graphiql=settings.DEBUG)), name="graphql"),
-    path("api/", include("personalization.urls")),
-    path("", include("frontend.urls")),
-    path("", include("blocks.urls")),
+    path("api/", include("tailored.urls")),
+    path("", include("tailored.frontend.urls")),
+    path("", include("tailored.blocks.urls")),
     path("", include(wagtail_urls)),
 ]
 

@@ -2,8 +2,8 @@
 
 from wagtail import hooks
 
-from personalization.api.mutations import PersonalizationMutation
-from personalization.api.queries import PersonalizationQuery
+from tailored.api.mutations import PersonalizationMutation
+from tailored.api.queries import PersonalizationQuery
 
 from .graphql_queries import site_query
 

@@ -2,5 +2,6 @@ from django.apps import AppConfig
 
 
 class FrontendConfig(AppConfig):
-    name = "frontend"
+    name = "tailored.frontend"
+    label = "tailored_frontend"
     verbose_name = "Tailored SSR frontend"

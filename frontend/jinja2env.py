@@ -4,7 +4,7 @@ from django.templatetags.static import static
 from django.urls import reverse
 from jinja2 import Environment
 
-from personalization.services import explain_visitor, is_editor, read_consent
+from tailored.services import explain_visitor, is_editor, read_consent
 
 
 def explanation(request):

@@ -33,10 +33,10 @@ from urllib.parse import parse_qsl, unquote, urlencode
 
 from django.http import HttpRequest
 
-from personalization.context import context_from_request
-from personalization.context.referrer import utm_value
-from personalization.core.segments import matching_segments
-from personalization.core.types import (
+from tailored.context import context_from_request
+from tailored.context.referrer import utm_value
+from tailored.core.segments import matching_segments
+from tailored.core.types import (
     DAYPARTS,
     DEVICES,
     EMPTY_PROFILE,
@@ -46,9 +46,9 @@ from personalization.core.types import (
     Context,
     Visitor,
 )
-from personalization.models import Segment
-from personalization.segments import segment_cache
-from personalization.services import is_editor
+from tailored.models import Segment
+from tailored.segments import segment_cache
+from tailored.services import is_editor
 
 AUDIENCE_COOKIE = "tl_preview_audience"
 PREVIEW_DEVICES = tuple(d for d in DEVICES if d != "bot")

@@ -9,7 +9,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonRes
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from personalization.services import CONSENT_CATEGORIES, set_consent
+from tailored.services import CONSENT_CATEGORIES, set_consent
 
 CHOICES = {"accept": CONSENT_CATEGORIES, "decline": ()}
 

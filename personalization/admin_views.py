@@ -17,9 +17,9 @@ from django.views.decorators.http import require_POST
 from wagtail.admin.panels import FieldPanel, FieldRowPanel, ObjectList, Panel
 from wagtail.snippets.views.snippets import SnippetViewSet
 
-from personalization import services
-from personalization.core.rules import CompiledRule, RuleError, compile_rule
-from personalization.events.schema import EVENT_TYPES
+from tailored import services
+from tailored.core.rules import CompiledRule, RuleError, compile_rule
+from tailored.events.schema import EVENT_TYPES
 
 from .forms import RuleBuilderWidget, RuleField, RuleInput, SegmentForm, locate, rule_to_rows
 from .models import Segment

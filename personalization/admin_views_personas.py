@@ -18,8 +18,8 @@ from wagtail.permission_policies import ModelPermissionPolicy
 from wagtail.permissions import register_permission_policy
 from wagtail.snippets.views.snippets import SnippetViewSet
 
-from personalization.core.rules import compile_rule
-from personalization.events.schema import EVENT_TYPES
+from tailored.core.rules import compile_rule
+from tailored.events.schema import EVENT_TYPES
 
 from .admin_views import LIVE_HOURS, live_count
 from .ml import registry
@@ -29,8 +29,8 @@ if TYPE_CHECKING:
     from .ml.persona_rules import ProposedRule
 
 logger = logging.getLogger(__name__)
-SEGMENT_URL_NAMESPACE = "wagtailsnippets_personalization_segment"
-PERSONA_URL_NAMESPACE = "wagtailsnippets_personalization_personalabel"
+SEGMENT_URL_NAMESPACE = "wagtailsnippets_tailored_segment"
+PERSONA_URL_NAMESPACE = "wagtailsnippets_tailored_personalabel"
 
 
 def current_proposal(slug: str) -> tuple[ProposedRule | None, str | None]:
@@ -55,7 +55,7 @@ def current_proposal(slug: str) -> tuple[ProposedRule | None, str | None]:
 def persona_segment(request: HttpRequest, pk: int) -> HttpResponse:
     """GET: the proposed rule, its fidelity and reach. POST: save it as a segment."""
     label = get_object_or_404(PersonaLabel, pk=pk)
-    if not request.user.has_perm("personalization.add_segment"):
+    if not request.user.has_perm("tailored.add_segment"):
         raise PermissionDenied
     proposal, problem = current_proposal(label.slug)
     if request.method == "POST" and proposal is not None:

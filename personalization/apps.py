@@ -2,7 +2,7 @@ from django.apps import AppConfig
 
 
 class PersonalizationConfig(AppConfig):
-    name = "personalization"
+    name = "tailored"
     verbose_name = "Tailored personalization"
     default_auto_field = "django.db.models.BigAutoField"
 

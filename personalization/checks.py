@@ -3,7 +3,7 @@
 from django.core.checks import Error, register
 from django.utils.module_loading import import_string
 
-from personalization import conf
+from tailored import conf
 
 
 @register()
@@ -15,9 +15,9 @@ def check_profile_store(app_configs, **kwargs):
         return [
             Error(
                 f"PERSONALIZATION['PROFILE_STORE'] = {path!r} cannot be imported: {error}",
-                hint="Use personalization.profiles.memory.MemoryProfileStore or "
-                "personalization.profiles.redis.RedisProfileStore.",
-                id="personalization.E001",
+                hint="Use tailored.profiles.memory.MemoryProfileStore or "
+                "tailored.profiles.redis.RedisProfileStore.",
+                id="tailored.E001",
             )
         ]
     if path.endswith("RedisProfileStore") and not conf.get("REDIS_URL"):
@@ -25,7 +25,7 @@ def check_profile_store(app_configs, **kwargs):
             Error(
                 "RedisProfileStore is configured but PERSONALIZATION['REDIS_URL'] is empty.",
                 hint="Set REDIS_URL, e.g. redis://127.0.0.1:6379/0.",
-                id="personalization.E002",
+                id="tailored.E002",
             )
         ]
     return []
@@ -34,10 +34,10 @@ def check_profile_store(app_configs, **kwargs):
 @register()
 def check_context_providers(app_configs, **kwargs):
     """Geo and weather settings that cannot work (a missing GeoIP file, a weather URL without a key...)."""
-    from personalization.context import geo, weather
+    from tailored.context import geo, weather
 
-    return [Error(message, id="personalization.E003") for message in geo.configuration_errors()] + [
-        Error(message, id="personalization.E004") for message in weather.configuration_errors()
+    return [Error(message, id="tailored.E003") for message in geo.configuration_errors()] + [
+        Error(message, id="tailored.E004") for message in weather.configuration_errors()
     ]
 
 
@@ -46,7 +46,7 @@ def check_measurement_settings(app_configs, **kwargs):
     """The global holdout and CUPED settings: a share outside 0-100 would otherwise be clamped
     silently, an unknown goal never counted, and a CUPED pre-period longer than the retention
     period would read covariates the profiles no longer hold."""
-    from personalization.events.schema import EVENT_TYPES
+    from tailored.events.schema import EVENT_TYPES
 
     errors = []
     share = conf.get("GLOBAL_HOLDOUT_PERCENT")
@@ -54,20 +54,20 @@ def check_measurement_settings(app_configs, **kwargs):
         errors.append(Error(
             f"PERSONALIZATION['GLOBAL_HOLDOUT_PERCENT'] = {share!r} is not a number from 0 to 100.",
             hint="0 turns the global holdout off; 5 keeps 5% of consenting visitors on fallback content.",
-            id="personalization.E005",
+            id="tailored.E005",
         ))
     unknown = [goal for goal in conf.get("GLOBAL_HOLDOUT_GOALS") or () if goal not in EVENT_TYPES]
     if unknown:
         errors.append(Error(
             f"PERSONALIZATION['GLOBAL_HOLDOUT_GOALS'] names unknown event types: {', '.join(map(str, unknown))}.",
             hint=f"Known event types: {', '.join(sorted(EVENT_TYPES))}.",
-            id="personalization.E006",
+            id="tailored.E006",
         ))
     days, retention = conf.get("EXPERIMENT_CUPED_DAYS"), conf.get("RETENTION_DAYS")
     if not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= retention:
         errors.append(Error(
             f"PERSONALIZATION['EXPERIMENT_CUPED_DAYS'] = {days!r} must be a whole number of days from 1 to RETENTION_DAYS ({retention}).",
             hint="Profiles keep daily counts for RETENTION_DAYS; 14 is the default.",
-            id="personalization.E007",
+            id="tailored.E007",
         ))
     return errors

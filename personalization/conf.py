@@ -14,7 +14,7 @@ from django.utils.module_loading import import_string
 DEFAULTS: dict[str, Any] = {
     # Off: every PersonalizedBlock renders its fallback and no visitor is resolved.
     "ENABLED": True,
-    "PROFILE_STORE": "personalization.profiles.memory.MemoryProfileStore",
+    "PROFILE_STORE": "tailored.profiles.memory.MemoryProfileStore",
     "REDIS_URL": None,
     "RETENTION_DAYS": 90,
     "MAX_BATCH_EVENTS": 100,

@@ -28,10 +28,10 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.translation import gettext_lazy as _
 from wagtail.admin.forms import WagtailAdminModelForm
 
-from personalization.core.fields import FIELDS, FLAG, NUMBER, SCORE_PREFIX, TEXT, lookup
-from personalization.core.rules import OPERATORS_BY_KIND, RuleError, compile_rule
-from personalization.events.schema import EVENT_TYPES
-from personalization.models import PersonaLabel
+from tailored.core.fields import FIELDS, FLAG, NUMBER, SCORE_PREFIX, TEXT, lookup
+from tailored.core.rules import OPERATORS_BY_KIND, RuleError, compile_rule
+from tailored.events.schema import EVENT_TYPES
+from tailored.models import PersonaLabel
 
 Row = Mapping[str, str]
 

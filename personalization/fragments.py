@@ -10,7 +10,7 @@ import logging
 import threading
 from collections import OrderedDict
 
-from personalization import conf
+from tailored import conf
 
 logger = logging.getLogger(__name__)
 

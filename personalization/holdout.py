@@ -26,10 +26,10 @@ from datetime import UTC, datetime
 
 from django.db.models import F
 
-from personalization import conf
-from personalization.core.bucketing import in_global_holdout
-from personalization.core.types import Event, Visitor
-from personalization.experiments import counting
+from tailored import conf
+from tailored.core.bucketing import in_global_holdout
+from tailored.core.types import Event, Visitor
+from tailored.experiments import counting
 
 from .models import HoldoutCount
 

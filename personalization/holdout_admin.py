@@ -20,9 +20,9 @@ from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils.safestring import SafeString
 
-from personalization import holdout
-from personalization.core import sequential, stats
-from personalization.experiments import svg
+from tailored import holdout
+from tailored.core import sequential, stats
+from tailored.experiments import svg
 
 from .models import HoldoutCount
 

@@ -1,4 +1,4 @@
-"""Stored definitions only; decisions live in personalization.core."""
+"""Stored definitions only; decisions live in tailored.core."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from personalization.core.rules import CompiledRule, RuleError, compile_rule
-from personalization.events.schema import EVENT_TYPES
+from tailored.core.rules import CompiledRule, RuleError, compile_rule
+from tailored.events.schema import EVENT_TYPES
 
 RULE_HELP = _(
     'A JSON condition, e.g. {"count": {"event": "page_view", "category": "electronics", '

@@ -13,9 +13,9 @@ import time
 
 from django.db.models import Count, Max
 
-from personalization import conf
-from personalization.core.rules import RuleError
-from personalization.core.segments import SegmentDefinition, SegmentSet
+from tailored import conf
+from tailored.core.rules import RuleError
+from tailored.core.segments import SegmentDefinition, SegmentSet
 
 from .models import Segment
 

@@ -46,15 +46,15 @@ from django.db import DatabaseError
 from django.db.models import Q
 from django.http import HttpRequest
 
-from personalization import conf
-from personalization.context.device import device_facts
-from personalization.context.geo import city_name, country_code, region_code, zone_name_for
-from personalization.context.locale import locale_from_header
-from personalization.context.referrer import referrer_facts
-from personalization.context.request import MAX_USER_AGENT_CHARS
-from personalization.context.weather import weather_for
-from personalization.core.context import daypart, weekday
-from personalization.core.types import Consent, Context
+from tailored import conf
+from tailored.context.device import device_facts
+from tailored.context.geo import city_name, country_code, region_code, zone_name_for
+from tailored.context.locale import locale_from_header
+from tailored.context.referrer import referrer_facts
+from tailored.context.request import MAX_USER_AGENT_CHARS
+from tailored.context.weather import weather_for
+from tailored.core.context import daypart, weekday
+from tailored.core.types import Consent, Context
 
 from .models import ApiKey
 

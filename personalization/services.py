@@ -17,12 +17,12 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
-from personalization import conf, holdout
-from personalization.context import context_from_request
-from personalization.core.context import daypart, weekday
-from personalization.core.rules import CompiledRule
-from personalization.core.segments import matching_segments
-from personalization.core.types import (
+from tailored import conf, holdout
+from tailored.context import context_from_request
+from tailored.core.context import daypart, weekday
+from tailored.core.rules import CompiledRule
+from tailored.core.segments import matching_segments
+from tailored.core.types import (
     EMPTY_PROFILE,
     Consent,
     Context,
@@ -32,8 +32,8 @@ from personalization.core.types import (
     Visitor,
     Window,
 )
-from personalization.experiments import services as experiments
-from personalization.profiles.base import RecordResult
+from tailored.experiments import services as experiments
+from tailored.profiles.base import RecordResult
 
 from .models import DataRightsAudit
 from .models import Event as StoredEvent

@@ -8,7 +8,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from personalization import conf
+from tailored import conf
 
 from .events.schema import BatchError, read_batch, validate_events
 from .services import erase_visitor, export_visitor, record_events, resolve_visitor

@@ -1,4 +1,4 @@
-"""Registers the segment admin (personalization.admin_views) and the API keys admin with Wagtail."""
+"""Registers the segment admin (tailored.admin_views) and the API keys admin with Wagtail."""
 
 from django.urls import include, path, reverse
 from wagtail import hooks

@@ -21,7 +21,7 @@ Delivery is at least once (a worker that dies mid-call leaves the delivery to be
 receivers deduplicate by X-Tailored-Delivery. To authenticate a call, check the signature against
 the raw body before parsing it::
 
-    from personalization.webhooks import verify_signature
+    from tailored.webhooks import verify_signature
 
     if not verify_signature(SECRET, request.body, request.headers.get("X-Tailored-Signature")):
         return HttpResponseForbidden()
@@ -40,8 +40,8 @@ from typing import Any
 import httpx
 from django.utils import timezone
 
-from personalization import conf
-from personalization.models import WebhookDelivery
+from tailored import conf
+from tailored.models import WebhookDelivery
 
 logger = logging.getLogger(__name__)
 

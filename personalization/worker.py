@@ -42,13 +42,13 @@ from django.db import (
 )
 from django.db.models import Max
 
-from personalization import conf, holdout, webhooks
-from personalization.core.types import Event
-from personalization.events.stream import CONSUMER_GROUP, STREAM_KEY, decode_entry
-from personalization.experiments.counting import flush_due as flush_experiment_counts
-from personalization.ml import scoring
-from personalization.models import Event as EventRow
-from personalization.models import WebhookDelivery
+from tailored import conf, holdout, webhooks
+from tailored.core.types import Event
+from tailored.events.stream import CONSUMER_GROUP, STREAM_KEY, decode_entry
+from tailored.experiments.counting import flush_due as flush_experiment_counts
+from tailored.ml import scoring
+from tailored.models import Event as EventRow
+from tailored.models import WebhookDelivery
 
 logger = logging.getLogger(__name__)
 

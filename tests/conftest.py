@@ -11,8 +11,8 @@ import redis
 from django.core.management import call_command
 from django.test import Client
 
-from personalization.profiles.memory import MemoryProfileStore
-from personalization.profiles.redis import RedisProfileStore
+from tailored.profiles.memory import MemoryProfileStore
+from tailored.profiles.redis import RedisProfileStore
 
 # Trained models of a developer's `make demo` (var/models) must not change what tests see.
 TEST_MODEL_DIR = os.path.join(tempfile.gettempdir(), f"tailored-test-models-{os.getpid()}")
@@ -78,7 +78,7 @@ def store(request):
 def use_redis_store(settings, redis_url):
     """Point the site at the session's real Redis."""
     settings.PERSONALIZATION = {
-        "PROFILE_STORE": "personalization.profiles.redis.RedisProfileStore",
+        "PROFILE_STORE": "tailored.profiles.redis.RedisProfileStore",
         "REDIS_URL": redis_url,
         "MODEL_DIR": TEST_MODEL_DIR,
     }
@@ -88,7 +88,7 @@ def use_redis_store(settings, redis_url):
 @pytest.fixture
 def memory_store(settings):
     """A fresh in-process store for this test."""
-    settings.PERSONALIZATION = {"PROFILE_STORE": "personalization.profiles.memory.MemoryProfileStore", "MODEL_DIR": TEST_MODEL_DIR}
-    from personalization import conf
+    settings.PERSONALIZATION = {"PROFILE_STORE": "tailored.profiles.memory.MemoryProfileStore", "MODEL_DIR": TEST_MODEL_DIR}
+    from tailored import conf
 
     return conf.get_profile_store()

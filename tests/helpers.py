@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 import time
 
-from personalization import conf
-from personalization.core.types import Event
-from personalization.experiments.services import experiment_cache
+from tailored import conf
+from tailored.core.types import Event
+from tailored.experiments.services import experiment_cache
 
 CONSENT_GRANTED = "analytics.personalization"
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from django.test import RequestFactory
 
-from personalization import services
-from personalization.segments import segment_cache
+from tailored import services
+from tailored.segments import segment_cache
 from tests.conftest import DESKTOP_UA
 from tests.helpers import CONSENT_GRANTED, make_fan
 
@@ -40,7 +40,7 @@ def test_a_malformed_visitor_cookie_is_ignored(memory_store):
 
 def test_pages_render_with_fallbacks_when_redis_is_down(client, settings):
     settings.PERSONALIZATION = {
-        "PROFILE_STORE": "personalization.profiles.redis.RedisProfileStore",
+        "PROFILE_STORE": "tailored.profiles.redis.RedisProfileStore",
         "REDIS_URL": "redis://127.0.0.1:1/0",  # nothing listens on port 1
     }
     client.cookies["tl_consent"] = CONSENT_GRANTED
@@ -51,7 +51,7 @@ def test_pages_render_with_fallbacks_when_redis_is_down(client, settings):
 
 
 def test_segment_edits_apply_to_the_next_request(memory_store):
-    from personalization.models import Segment
+    from tailored.models import Segment
 
     segment_cache.current()
     Segment.objects.create(name="Desktop", slug="desktop", rule={"field": "context.device", "op": "eq", "value": "desktop"})
@@ -61,7 +61,7 @@ def test_segment_edits_apply_to_the_next_request(memory_store):
 def test_an_invalid_rule_cannot_be_saved():
     from django.core.exceptions import ValidationError
 
-    from personalization.models import Segment
+    from tailored.models import Segment
 
     with pytest.raises(ValidationError) as caught:
         Segment.objects.create(name="Bad", slug="bad", rule={"field": "context.device", "op": "eqq", "value": "mobile"})
@@ -73,7 +73,7 @@ def test_live_count_and_daily_sizes_follow_visitors_events(request, store_fixtur
     import json
     import time as clock
 
-    from personalization.core.rules import compile_rule
+    from tailored.core.rules import compile_rule
 
     request.getfixturevalue(store_fixture)
     mobile_fans = compile_rule({"all": [

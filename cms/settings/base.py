@@ -13,10 +13,10 @@ ALLOWED_HOSTS = os.environ.get("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,test
 
 INSTALLED_APPS = [
     "cms",
-    "frontend",
-    "blocks",
-    "personalization",
-    "personalization.experiments",
+    "tailored.frontend",
+    "tailored.blocks",
+    "tailored",
+    "tailored.experiments",
     "grapple",
     "graphene_django",
     "wagtail.contrib.forms",
@@ -48,7 +48,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    "personalization.middleware.VisitorMiddleware",
+    "tailored.middleware.VisitorMiddleware",
     "wagtail.contrib.redirects.middleware.RedirectMiddleware",
 ]
 
@@ -60,7 +60,7 @@ TEMPLATES = [
         "BACKEND": "django.template.backends.jinja2.Jinja2",
         "APP_DIRS": True,
         "OPTIONS": {
-            "environment": "frontend.jinja2env.environment",
+            "environment": "tailored.frontend.jinja2env.environment",
             "extensions": [
                 "wagtail.jinja2tags.core",
                 "wagtail.admin.jinja2tags.userbar",
@@ -138,9 +138,9 @@ GRAPPLE = {"APPS": {"cms": ""}, "EXPOSE_GRAPHIQL": True, "ADD_SEARCH_HIT": False
 PERSONALIZATION = {
     "REDIS_URL": os.environ.get("REDIS_URL") or None,
     "PROFILE_STORE": (
-        "personalization.profiles.redis.RedisProfileStore"
+        "tailored.profiles.redis.RedisProfileStore"
         if os.environ.get("REDIS_URL")
-        else "personalization.profiles.memory.MemoryProfileStore"
+        else "tailored.profiles.memory.MemoryProfileStore"
     ),
 }
 
@@ -148,5 +148,5 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "loggers": {"personalization": {"handlers": ["console"], "level": "INFO"}},
+    "loggers": {"tailored": {"handlers": ["console"], "level": "INFO"}},
 }

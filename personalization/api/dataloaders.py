@@ -79,7 +79,7 @@ class SegmentLoader:
 
     def load_many(self, slugs: Iterable[str]) -> dict[str, Any]:
         if self._by_slug is None:
-            self._by_slug = {segment.slug: segment for segment in apps.get_model("personalization.Segment").objects.all()}
+            self._by_slug = {segment.slug: segment for segment in apps.get_model("tailored.Segment").objects.all()}
             self.queries += 1
         return {slug: self._by_slug[slug] for slug in slugs if slug in self._by_slug}
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import graphene
 
-from personalization.services import resolve_visitor
+from tailored.services import resolve_visitor
 
 from .types import VisitorType
 

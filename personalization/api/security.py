@@ -49,7 +49,7 @@ from graphql import (
     parse,
     validate,
 )
-from personalization import conf
+from tailored import conf
 
 logger = logging.getLogger(__name__)
 

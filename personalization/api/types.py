@@ -5,7 +5,7 @@ from __future__ import annotations
 import graphene
 from graphene.types.generic import GenericScalar
 
-from personalization.core.types import Visitor
+from tailored.core.types import Visitor
 
 
 class ConsentType(graphene.ObjectType):
@@ -78,12 +78,12 @@ class VisitorType(graphene.ObjectType):
 
     @staticmethod
     def resolve_assignments(visitor: Visitor, info) -> list[AssignmentType]:
-        from personalization.experiments.services import assignments
+        from tailored.experiments.services import assignments
 
         return [AssignmentType(experiment=key, arm=arm) for key, arm in assignments(visitor).items()]
 
     @staticmethod
     def resolve_explain(visitor: Visitor, info):
-        from personalization.services import explain_visitor, is_editor
+        from tailored.services import explain_visitor, is_editor
 
         return explain_visitor(info.context) if is_editor(info.context) else None

@@ -20,9 +20,9 @@ from graphene_django.settings import graphene_settings
 from graphene_django.views import GraphQLView, HttpError
 
 from graphql import ExecutionResult, GraphQLError, OperationType, execute, get_operation_ast
-from personalization import decisions
-from personalization.server_visitors import KEY_HEADER, ServerHeadersError, read_server_visitor
-from personalization.services import is_editor
+from tailored import decisions
+from tailored.server_visitors import KEY_HEADER, ServerHeadersError, read_server_visitor
+from tailored.services import is_editor
 
 from . import security
 

@@ -45,7 +45,7 @@ from urllib.parse import unquote
 
 from django.http import HttpRequest
 
-from personalization import conf
+from tailored import conf
 
 logger = logging.getLogger(__name__)
 

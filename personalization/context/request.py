@@ -15,9 +15,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from django.conf import settings
 from django.http import HttpRequest
 
-from personalization import conf
-from personalization.core.context import daypart, weekday
-from personalization.core.types import Context
+from tailored import conf
+from tailored.core.context import daypart, weekday
+from tailored.core.types import Context
 
 from .device import device_facts
 from .geo import GeoFacts, geo_from_request, zone_name_for

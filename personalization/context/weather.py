@@ -50,8 +50,8 @@ import redis
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
-from personalization import conf
-from personalization.core.types import WEATHER_CONDITIONS
+from tailored import conf
+from tailored.core.types import WEATHER_CONDITIONS
 
 logger = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from personalization.core.types import Event
+from tailored.core.types import Event
 
 MAX_FUTURE_SECONDS = 5 * 60
 MAX_AGE_SECONDS = 7 * 86400

@@ -18,7 +18,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from personalization.core.types import Event
+from tailored.core.types import Event
 
 STREAM_KEY = "tl:v1:events"
 CONSUMER_GROUP = "tl-workers"

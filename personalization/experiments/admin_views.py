@@ -15,7 +15,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from personalization import holdout, holdout_admin
+from tailored import holdout, holdout_admin
 
 from . import svg
 from .models import Experiment

@@ -2,7 +2,7 @@ from django.apps import AppConfig
 
 
 class ExperimentsConfig(AppConfig):
-    name = "personalization.experiments"
+    name = "tailored.experiments"
     label = "tailored_experiments"
     verbose_name = "Tailored experiments"
     default_auto_field = "django.db.models.BigAutoField"

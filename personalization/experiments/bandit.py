@@ -18,8 +18,8 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from personalization.core.bandits import thompson_weights
-from personalization.core.stats import Counts
+from tailored.core.bandits import thompson_weights
+from tailored.core.stats import Counts
 
 from .models import AllocationChange, Experiment
 from .targets import BANDIT_FLOOR

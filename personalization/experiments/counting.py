@@ -40,7 +40,7 @@ from typing import Protocol
 from django.db import IntegrityError, transaction
 from django.db.models import F
 
-from personalization import conf
+from tailored import conf
 
 from .models import Experiment, ExperimentCount, FlushBatch
 

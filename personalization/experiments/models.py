@@ -23,7 +23,7 @@ from wagtail.admin.panels import (
 )
 from wagtail.models import Orderable
 
-from personalization.events.schema import EVENT_TYPES
+from tailored.events.schema import EVENT_TYPES
 
 from .panels import ResultsLinkPanel
 
@@ -82,7 +82,7 @@ class Experiment(ClusterableModel):
         help_text="Share of entering visitors kept on the control and reported apart as the holdout.",
     )
     audience = models.ForeignKey(
-        "personalization.Segment", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        "tailored.Segment", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
         help_text="Optional: only visitors in this segment enter the test.",
     )
     goals = models.CharField(

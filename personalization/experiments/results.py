@@ -1,5 +1,5 @@
 """An experiment's results for the admin: counts from the flushed rows (the view flushes first),
-put through the pure statistics of personalization.core.stats. Nothing here computes a test."""
+put through the pure statistics of tailored.core.stats. Nothing here computes a test."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from personalization.core import cuped, factorial, multiple, sequential, stats
+from tailored.core import cuped, factorial, multiple, sequential, stats
 
 from . import counting
 from .models import HOLDOUT, AllocationChange, Experiment, parse_cell

@@ -18,9 +18,9 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from personalization import conf
-from personalization.core.bucketing import Arm, ExperimentSpec, assign
-from personalization.core.types import Event, Visitor, Window
+from tailored import conf
+from tailored.core.bucketing import Arm, ExperimentSpec, assign
+from tailored.core.types import Event, Visitor, Window
 
 from . import counting
 from .models import FALLBACK, HOLDOUT, Experiment

@@ -9,7 +9,7 @@ from datetime import datetime
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
-from personalization.core import stats
+from tailored.core import stats
 
 PALETTE = ("#4b5563", "#2563eb", "#d97706", "#059669", "#db2777", "#7c3aed")
 

@@ -2,7 +2,7 @@
 target, and compiled with the arms' weights into `LiveExperiment`s for the cache.
 
 Stream content is read as raw JSON (`raw_data`): the personalization layer never imports the
-block classes (blocks import personalization, not the other way round)."""
+block classes (blocks import tailored, not the other way round)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from django.db.models import OuterRef, Subquery
 from wagtail.fields import StreamField
 from wagtail.models import Page
 
-from personalization.core.bucketing import allocate_layer_ranges
+from tailored.core.bucketing import allocate_layer_ranges
 
 from .models import CONTROL, FALLBACK, AllocationChange, Experiment, ExperimentArm, parse_cell
 from .services import LiveExperiment, spec_of

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('personalization', '0001_initial'),
+        ('tailored', '0001_initial'),
     ]
 
     operations = [

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('personalization', '0002_events_webhooks_audit'),
+        ('tailored', '0002_events_webhooks_audit'),
     ]
 
     operations = [

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('personalization', '0003_apikey'),
+        ('tailored', '0003_apikey'),
     ]
 
     operations = [

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('personalization', '0004_persona_labels'),
+        ('tailored', '0004_persona_labels'),
     ]
 
     operations = [

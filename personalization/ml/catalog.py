@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-# The same label as blocks.products.PRODUCT_MODEL: personalization sits below blocks in the
+# The same label as tailored.blocks.products.PRODUCT_MODEL: personalization sits below blocks in the
 # import-linter layering, so it names the model by string instead of importing it.
 PRODUCT_MODEL = "cms.ProductPage"
 
@@ -25,7 +25,7 @@ class CatalogItem:
 def demo_catalog(live_only: bool = True, model_label: str = PRODUCT_MODEL) -> list[CatalogItem]:
     """The site's products as catalog items, in pk order (needs Django set up).
 
-    The product model is looked up by its label, so personalization.ml imports no page model. Products have no stock field: every live product is
+    The product model is looked up by its label, so tailored.ml imports no page model. Products have no stock field: every live product is
     in stock; a product model with an `in_stock` or `stock` attribute is honoured.
     """
     from django.apps import apps

@@ -218,7 +218,7 @@ DEMO_VISITORS = 2000
 
 def load_demo(protocol: str = "loo", seed: int = 0, visitors: int = DEMO_VISITORS) -> Dataset:
     """The demo shop's products (needs Django and the demo data) with synthetic visitor histories
-    from personalization.ml.synthetic, mapped to interactions like stored events are."""
+    from tailored.ml.synthetic, mapped to interactions like stored events are."""
     from .catalog import demo_catalog
     from .recommender import interactions_from_events
     from .synthetic import generate_histories

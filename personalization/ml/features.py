@@ -15,8 +15,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from personalization.core.rules import Leaf, compile_rule
-from personalization.core.types import Context, Profile, Window
+from tailored.core.rules import Leaf, compile_rule
+from tailored.core.types import Context, Profile, Window
 
 WEEK_HOURS = 7 * 24
 LONG_HOURS = 90 * 24  # the longest window the rule language allows: the retention period

@@ -28,7 +28,7 @@ from typing import Any
 
 from django.conf import settings
 
-from personalization import conf
+from tailored import conf
 
 logger = logging.getLogger(__name__)
 

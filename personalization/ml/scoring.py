@@ -13,8 +13,8 @@ import logging
 import time
 from collections.abc import Collection, Mapping
 
-from personalization import conf
-from personalization.core.types import Profile
+from tailored import conf
+from tailored.core.types import Profile
 
 from . import registry
 from .features import FEATURE_WINDOWS, feature_matrix, select

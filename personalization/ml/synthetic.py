@@ -20,7 +20,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from personalization.core.types import Event
+from tailored.core.types import Event
 
 from .catalog import CatalogItem
 

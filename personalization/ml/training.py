@@ -1,7 +1,7 @@
 """Training orchestration for `manage.py tailored_train` (issue 7, item 6), kept here so tests
 can run it without the command.
 
-  1. load the persisted events of the training window (personalization.models.Event);
+  1. load the persisted events of the training window (tailored.models.Event);
   2. build profiles by replaying each visitor's events into a private MemoryProfileStore (the
      same counters the live stores apply), as of now and as of weekly cutoffs;
   3. personas: KMeans on the profiles as of now; labels synced to PersonaLabel; published;
@@ -22,11 +22,11 @@ from typing import Any
 
 from django.db import transaction
 
-from personalization import conf
-from personalization.core.types import Event, Profile, Snapshot
-from personalization.models import Event as StoredEvent
-from personalization.models import PersonaLabel
-from personalization.profiles.memory import MemoryProfileStore
+from tailored import conf
+from tailored.core.types import Event, Profile, Snapshot
+from tailored.models import Event as StoredEvent
+from tailored.models import PersonaLabel
+from tailored.profiles.memory import MemoryProfileStore
 
 from . import registry
 from .features import FEATURE_WINDOWS, PERSONA_FEATURES, feature_matrix, feature_names, select

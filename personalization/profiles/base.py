@@ -7,7 +7,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
-from personalization.core.types import Event, Profile, Snapshot, Window
+from tailored.core.types import Event, Profile, Snapshot, Window
 
 
 @dataclass(frozen=True, slots=True)

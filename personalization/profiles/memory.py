@@ -11,7 +11,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from personalization.core.counters import (
+from tailored.core.counters import (
     RECENT_ITEMS,
     RECENT_SEARCHES,
     RECENT_SESSIONS,
@@ -20,8 +20,8 @@ from personalization.core.counters import (
     apply_cart,
     delta_for,
 )
-from personalization.core.types import Event, Profile, Snapshot, Window, hour_bucket
-from personalization.core.windows import window_count
+from tailored.core.types import Event, Profile, Snapshot, Window, hour_bucket
+from tailored.core.windows import window_count
 
 from .base import RecordResult, profile_to_json
 

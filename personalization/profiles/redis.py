@@ -29,7 +29,7 @@ from typing import Any
 
 import redis
 
-from personalization.core.counters import (
+from tailored.core.counters import (
     RECENT_ITEMS,
     RECENT_SEARCHES,
     RECENT_SESSIONS,
@@ -37,9 +37,9 @@ from personalization.core.counters import (
     ProfileDelta,
     delta_for,
 )
-from personalization.core.types import Event, Profile, Snapshot, Window, hour_bucket
-from personalization.core.windows import HOURLY_HOURS, MAX_WINDOW_HOURS
-from personalization.events.stream import STREAM_KEY, encode_batch
+from tailored.core.types import Event, Profile, Snapshot, Window, hour_bucket
+from tailored.core.windows import HOURLY_HOURS, MAX_WINDOW_HOURS
+from tailored.events.stream import STREAM_KEY, encode_batch
 
 from .base import RecordResult, profile_to_json
 
@@ -52,7 +52,7 @@ INT_FIELDS = ("page_views", "sessions", "session_content_views", "purchases", "s
 FLOAT_FIELDS = ("session_start", "cart_updated_at", "ltv", "last_purchase_at")
 
 # Sums the asked-for windows server-side, so a request reads a few integers, not every bucket.
-# Mirrors personalization.core.windows.window_buckets (the reference implementation).
+# Mirrors tailored.core.windows.window_buckets (the reference implementation).
 # The whole profile in one call: a request pays redis-py's per-command cost once, not twelve
 # times. Windows are summed server-side so the reply carries a few integers, not every bucket.
 # KEYS: p seen t cart items search sess dwell votes m w. ARGV: current hour, hourly hours, list
@@ -60,7 +60,7 @@ FLOAT_FIELDS = ("session_start", "cart_updated_at", "ltv", "last_purchase_at")
 # to pack instead of two per window: packing arguments is a request's largest client cost). Each counter's time buckets are
 # one field ("<counter>|h" hourly, "<counter>|d" daily) holding "bucket:count" pairs, so a window
 # costs one HGET and work in proportion to the visitor's activity, not to the window's length.
-# Mirrors personalization.core.windows (the reference implementation).
+# Mirrors tailored.core.windows (the reference implementation).
 READ_LUA = """
 local now_hour, hourly_hours = tonumber(ARGV[1]), tonumber(ARGV[2])
 local today = math.floor(now_hour / 24)

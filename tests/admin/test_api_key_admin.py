@@ -8,8 +8,8 @@ import re
 import pytest
 from django.urls import reverse
 
-from personalization.models import ApiKey
-from personalization.server_visitors import create_api_key, hash_key, verify_api_key
+from tailored.models import ApiKey
+from tailored.server_visitors import create_api_key, hash_key, verify_api_key
 
 pytestmark = pytest.mark.django_db
 

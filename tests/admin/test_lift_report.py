@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.contrib.auth import get_user_model
 
-from personalization import holdout_admin
-from personalization.core import sequential, stats
-from personalization.models import HoldoutCount
+from tailored import holdout_admin
+from tailored.core import sequential, stats
+from tailored.models import HoldoutCount
 from tests.experiments.conftest import make_experiment
 
 pytestmark = pytest.mark.django_db
@@ -91,8 +91,8 @@ def test_with_the_holdout_off_the_report_says_so(client, memory_store):
 
 
 def test_the_report_flushes_pending_counts_first(editor):
-    from personalization.experiments.counting import counters
-    from personalization.holdout import HOLDOUT_KEY
+    from tailored.experiments.counting import counters
+    from tailored.holdout import HOLDOUT_KEY
 
     counters().expose(HOLDOUT_KEY, "holdout", "v1", DAY.timestamp())
     counters().expose(HOLDOUT_KEY, "personalized", "v2", DAY.timestamp())

@@ -15,17 +15,17 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.urls import reverse
 
-from personalization import services
-from personalization.core.rules import compile_rule
-from personalization.events.schema import EVENT_TYPES
-from personalization.ml import registry
-from personalization.ml.catalog import CatalogItem
-from personalization.ml.features import PERSONA_FEATURES, feature_matrix, select
-from personalization.ml.persona_rules import propose_rule
-from personalization.ml.personas import fit_personas
-from personalization.ml.synthetic import generate_histories
-from personalization.ml.training import PERSONAS, profiles_at, sync_persona_labels
-from personalization.models import PersonaLabel, Segment
+from tailored import services
+from tailored.core.rules import compile_rule
+from tailored.events.schema import EVENT_TYPES
+from tailored.ml import registry
+from tailored.ml.catalog import CatalogItem
+from tailored.ml.features import PERSONA_FEATURES, feature_matrix, select
+from tailored.ml.persona_rules import propose_rule
+from tailored.ml.personas import fit_personas
+from tailored.ml.synthetic import generate_histories
+from tailored.ml.training import PERSONAS, profiles_at, sync_persona_labels
+from tailored.models import PersonaLabel, Segment
 
 pytestmark = pytest.mark.django_db
 
@@ -51,7 +51,7 @@ def population():
 @pytest.fixture
 def site(settings, tmp_path):
     settings.PERSONALIZATION = {
-        "PROFILE_STORE": "personalization.profiles.memory.MemoryProfileStore",
+        "PROFILE_STORE": "tailored.profiles.memory.MemoryProfileStore",
         "MODEL_DIR": str(tmp_path / "models"),
         "MODEL_RELOAD_SECONDS": 0,
     }
@@ -61,7 +61,7 @@ def site(settings, tmp_path):
 @pytest.fixture
 def trained(site, population):
     """A published persona model, its labels, and live profiles (active in the last day) to count."""
-    from personalization import conf
+    from tailored import conf
 
     histories, model = population
     version = registry.publish(PERSONAS, model, {"features": list(PERSONA_FEATURES)})
@@ -130,7 +130,7 @@ def test_saving_creates_a_segment_and_opens_it_in_the_rule_builder(admin_client,
 
 def test_without_a_persona_model_the_page_explains_instead_of_failing(admin_client, site, caplog):
     label = PersonaLabel.objects.create(slug="researcher", name="Researcher")
-    with caplog.at_level(logging.WARNING, logger="personalization.ml.registry"):
+    with caplog.at_level(logging.WARNING, logger="tailored.ml.registry"):
         response = admin_client.get(url("make_segment", label.pk))
     assert response.status_code == 200 and "No persona model is available yet" in response.content.decode()
     assert admin_client.post(url("make_segment", label.pk)).status_code == 200
@@ -141,7 +141,7 @@ def test_a_corrupt_model_file_is_a_logged_warning_and_an_explanation(admin_clien
     _, version = trained
     (site / PERSONAS / version / "artifact.joblib").write_bytes(b"\x80garbage")
     label = PersonaLabel.objects.first()
-    with caplog.at_level(logging.WARNING, logger="personalization.ml.registry"):
+    with caplog.at_level(logging.WARNING, logger="tailored.ml.registry"):
         response = admin_client.get(url("make_segment", label.pk))
     assert response.status_code == 200 and "No persona model is available yet" in response.content.decode()
     assert "could not be loaded" in caplog.text

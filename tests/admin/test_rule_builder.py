@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from personalization.core.rules import RuleError, compile_rule
-from personalization.forms import (
+from tailored.core.rules import RuleError, compile_rule
+from tailored.forms import (
     RuleBuilderWidget,
     RuleField,
     RuleInput,
@@ -18,7 +18,7 @@ from personalization.forms import (
     rows_to_rule,
     rule_to_rows,
 )
-from personalization.models import PersonaLabel
+from tailored.models import PersonaLabel
 
 VIEWED_ELECTRONICS = {"type": "count", "event": "page_view", "category": "electronics", "hours": "24", "op": "gte", "value": "3"}
 ON_MOBILE = {"type": "field", "field": "context.device", "op": "eq", "choice": "mobile", "value": ""}

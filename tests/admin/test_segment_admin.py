@@ -16,9 +16,9 @@ from django.urls import reverse
 from wagtail.models import ReferenceIndex
 
 from cms.models import HomePage
-from personalization import conf
-from personalization.core.types import Event, Snapshot
-from personalization.models import Segment
+from tailored import conf
+from tailored.core.types import Event, Snapshot
+from tailored.models import Segment
 from tests.conftest import DESKTOP_UA
 from tests.helpers import make_fan
 

@@ -1,6 +1,6 @@
 """No N+1 over GraphQL: the homepage and carousel operations cost a fixed number of queries,
 whatever the number of products, and a product or segment is read once per request (the
-request-scoped loaders of personalization.api.dataloaders)."""
+request-scoped loaders of tailored.api.dataloaders)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from blocks import products as catalog
 from cms.models import HomePage
-from personalization.api import dataloaders
-from personalization.models import Segment
+from tailored.api import dataloaders
+from tailored.blocks import products as catalog
+from tailored.models import Segment
 
 pytestmark = pytest.mark.django_db
 

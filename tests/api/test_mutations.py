@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from personalization import conf
-from personalization.models import DataRightsAudit
+from tailored import conf
+from tailored.models import DataRightsAudit
 from tests.helpers import consent_cookies
 
 pytestmark = pytest.mark.django_db

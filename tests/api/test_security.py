@@ -13,8 +13,8 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from graphql import get_introspection_query
-from personalization.models import ApiKey
-from personalization.server_visitors import forget_api_keys, verify_api_key
+from tailored.models import ApiKey
+from tailored.server_visitors import forget_api_keys, verify_api_key
 
 pytestmark = pytest.mark.django_db
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from django.test import RequestFactory
 
-from personalization.models import ApiKey
-from personalization.server_visitors import create_api_key, forget_api_keys, revoke_api_keys
-from personalization.services import resolve_visitor
+from tailored.models import ApiKey
+from tailored.server_visitors import create_api_key, forget_api_keys, revoke_api_keys
+from tailored.services import resolve_visitor
 from tests.conftest import DESKTOP_UA, MOBILE_UA
 from tests.helpers import consent_cookies, make_fan, ssr_variants
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from django.contrib.auth import get_user_model
 
-from personalization.services import user_visitor_id
+from tailored.services import user_visitor_id
 from tests.conftest import MOBILE_UA
 from tests.helpers import consent_cookies, make_fan
 

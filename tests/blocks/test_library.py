@@ -12,14 +12,14 @@ from django.test import RequestFactory
 from django.utils import timezone
 from wagtail.blocks import StructBlockValidationError
 
-from blocks.commerce import OfferBannerBlock, ProductCarouselBlock, RecommendationBlock
-from blocks.content import ContentStreamBlock
-from blocks.engagement import PersonalizedMessageBlock
-from blocks.media import ImageWithTextBlock
-from blocks.personalized import PersonalizedBlock
 from cms.models import CategoryPage, ProductPage
-from personalization.core.types import EMPTY_PROFILE, Consent, Context, Profile, Visitor
-from personalization.models import Event
+from tailored.blocks.commerce import OfferBannerBlock, ProductCarouselBlock, RecommendationBlock
+from tailored.blocks.content import ContentStreamBlock
+from tailored.blocks.engagement import PersonalizedMessageBlock
+from tailored.blocks.media import ImageWithTextBlock
+from tailored.blocks.personalized import PersonalizedBlock
+from tailored.core.types import EMPTY_PROFILE, Consent, Context, Profile, Visitor
+from tailored.models import Event
 
 pytestmark = pytest.mark.django_db
 
@@ -228,7 +228,7 @@ def test_the_block_picker_previews_every_block_with_the_site_stylesheet(admin_cl
 
 
 def test_the_survey_preview_shows_the_question_to_any_editor(admin_client):
-    from blocks.engagement import OnboardingSurveyBlock
+    from tailored.blocks.engagement import OnboardingSurveyBlock
 
     block = ContentStreamBlock().child_blocks["survey"]
     assert isinstance(block, OnboardingSurveyBlock)

@@ -7,8 +7,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from wagtail.blocks import StructBlockValidationError
 
-from blocks.personalized import PersonalizedBlock
-from personalization.core.types import EMPTY_PROFILE, Consent, Context, Visitor
+from tailored.blocks.personalized import PersonalizedBlock
+from tailored.core.types import EMPTY_PROFILE, Consent, Context, Visitor
 
 pytestmark = pytest.mark.django_db  # segment choices come from the Segment table
 

@@ -13,9 +13,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from cms.models import HomePage, LandingPage, ProductPage
-from personalization import conf
-from personalization.core.types import Event
-from personalization.segments import segment_cache
+from tailored import conf
+from tailored.core.types import Event
+from tailored.segments import segment_cache
 from tests.helpers import consent_cookies
 
 pytestmark = pytest.mark.django_db

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from blocks import products as catalog
 from cms.models import ProductPage
-from personalization import conf
-from personalization.core.types import Event
-from personalization.ml import registry
-from personalization.ml.catalog import demo_catalog
-from personalization.ml.recommender import Interaction, train_recommender
+from tailored import conf
+from tailored.blocks import products as catalog
+from tailored.core.types import Event
+from tailored.ml import registry
+from tailored.ml.catalog import demo_catalog
+from tailored.ml.recommender import Interaction, train_recommender
 from tests.helpers import consent_cookies
 
 pytestmark = pytest.mark.django_db
@@ -26,7 +26,7 @@ VISITOR = "c" * 32
 
 @pytest.fixture
 def models_dir(settings, tmp_path):
-    settings.PERSONALIZATION = {"PROFILE_STORE": "personalization.profiles.memory.MemoryProfileStore", "MODEL_DIR": str(tmp_path)}
+    settings.PERSONALIZATION = {"PROFILE_STORE": "tailored.profiles.memory.MemoryProfileStore", "MODEL_DIR": str(tmp_path)}
     return tmp_path
 
 

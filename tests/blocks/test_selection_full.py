@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from personalization.core.selection import VariantTags, choose_variant
-from personalization.core.types import Context
+from tailored.core.selection import VariantTags, choose_variant
+from tailored.core.types import Context
 
 NOW = 1_800_000_000.0  # a fixed clock: choosing never reads the time itself
 LONDON_RAINY_MORNING = Context(

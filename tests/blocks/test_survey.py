@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from django.test import RequestFactory
 
-from blocks.engagement import OnboardingSurveyBlock
-from personalization.core.types import EMPTY_PROFILE, Consent, Context, Profile, Visitor
+from tailored.blocks.engagement import OnboardingSurveyBlock
+from tailored.core.types import EMPTY_PROFILE, Consent, Context, Profile, Visitor
 from tests.helpers import consent_cookies
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.blocks.urls")]

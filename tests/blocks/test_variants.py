@@ -11,8 +11,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from wagtail.blocks import StructBlockValidationError
 
-from blocks.personalized import PersonalizedBlock, summary_label
-from personalization.core.types import EMPTY_PROFILE, Consent, Context, Visitor
+from tailored.blocks.personalized import PersonalizedBlock, summary_label
+from tailored.core.types import EMPTY_PROFILE, Consent, Context, Visitor
 
 pytestmark = pytest.mark.django_db  # segment names and choices come from the Segment table
 

@@ -10,7 +10,7 @@ from django.core.management import call_command
 from wagtail.models import Page, Revision, Site
 
 from cms.models import CategoryPage, HomePage, ProductPage
-from personalization.models import Segment
+from tailored.models import Segment
 
 pytestmark = pytest.mark.django_db
 

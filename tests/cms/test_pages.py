@@ -13,7 +13,7 @@ from wagtail.images import get_image_model
 from wagtail.models import Revision
 
 from cms.models import ArticleIndexPage, ArticlePage, HomePage, LandingPage, ProductPage
-from personalization.core.context import daypart
+from tailored.core.context import daypart
 from tests.helpers import ssr_variants
 
 pytestmark = pytest.mark.django_db

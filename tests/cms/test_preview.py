@@ -12,14 +12,14 @@ from django.urls import reverse
 from django.utils.functional import SimpleLazyObject
 
 from cms.models import HomePage, LandingPage
-from frontend.preview import (
+from tailored.frontend.preview import (
     AUDIENCE_COOKIE,
     Audience,
     apply_audience,
     audience_visitor,
     parse_audience,
 )
-from personalization.services import resolve_visitor
+from tailored.services import resolve_visitor
 from tests.conftest import DESKTOP_UA
 
 pytestmark = pytest.mark.django_db

@@ -10,7 +10,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
-from personalization.context import weather
+from tailored.context import weather
 
 RAIN = {
     "weather": [{"id": 501, "main": "Rain", "description": "moderate rain"}],

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from personalization.context.device import browser_slug, device_class, device_facts, os_slug
+from tailored.context.device import browser_slug, device_class, device_facts, os_slug
 
 IPHONE = (
     "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 "

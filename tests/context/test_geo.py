@@ -7,7 +7,7 @@ import logging
 import pytest
 from django.test import RequestFactory
 
-from personalization.context.geo import (
+from tailored.context.geo import (
     NO_GEO,
     GeoFacts,
     city_name,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from personalization.context.locale import locale_from_header, normalize_tag
+from tailored.context.locale import locale_from_header, normalize_tag
 
 
 @pytest.mark.parametrize(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from personalization.context.referrer import ReferrerFacts, host_class, referrer_facts, utm_value
-from personalization.core.types import REFERRER_CLASSES
+from tailored.context.referrer import ReferrerFacts, host_class, referrer_facts, utm_value
+from tailored.core.types import REFERRER_CLASSES
 
 OWN = frozenset({"shop.example"})
 

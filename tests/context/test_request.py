@@ -9,10 +9,10 @@ from datetime import UTC, datetime
 import pytest
 from django.test import RequestFactory
 
-from personalization.context import context_from_request
-from personalization.context.request import visitor_zone
-from personalization.context.weather import refresh_weather
-from personalization.core.types import Context
+from tailored.context import context_from_request
+from tailored.context.request import visitor_zone
+from tailored.context.weather import refresh_weather
+from tailored.core.types import Context
 
 from ..conftest import DESKTOP_UA, MOBILE_UA
 

@@ -10,8 +10,8 @@ import time
 import pytest
 from django.core.management import CommandError, call_command
 
-from personalization.context import weather
-from personalization.context.weather import (
+from tailored.context import weather
+from tailored.context.weather import (
     CircuitBreaker,
     MemoryWeatherCache,
     OpenWeatherProvider,
@@ -22,11 +22,11 @@ from personalization.context.weather import (
     refresh_weather,
     weather_for,
 )
-from personalization.core.types import WEATHER_CONDITIONS
+from tailored.core.types import WEATHER_CONDITIONS
 
 from .conftest import RAIN
 
-MEMORY = "personalization.profiles.memory.MemoryProfileStore"
+MEMORY = "tailored.profiles.memory.MemoryProfileStore"
 
 
 def configure(settings, api, **extra):
@@ -207,7 +207,7 @@ def test_region_first_then_country(settings, memory_store, weather_api):
 
 def test_a_redis_outage_costs_weather_not_the_page(settings, weather_api):
     settings.PERSONALIZATION = {
-        "PROFILE_STORE": "personalization.profiles.redis.RedisProfileStore",
+        "PROFILE_STORE": "tailored.profiles.redis.RedisProfileStore",
         "REDIS_URL": "redis://127.0.0.1:9/0",
     }
     configure(settings, weather_api, WEATHER_FETCH_ON_MISS=False)

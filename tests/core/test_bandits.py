@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from personalization.core.bandits import equal_split, thompson_weights
-from personalization.core.stats import Counts
+from tailored.core.bandits import equal_split, thompson_weights
+from tailored.core.stats import Counts
 
 
 def test_weights_sum_to_one_and_respect_the_floor():

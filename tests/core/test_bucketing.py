@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from scipy import stats
 
-from personalization.core.bucketing import (
+from tailored.core.bucketing import (
     Arm,
     Assignment,
     ExperimentSpec,

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from personalization.core.rules import compile_rule
-from personalization.core.types import Context, Profile, Window
-from personalization.events.schema import EVENT_TYPES
+from tailored.core.rules import compile_rule
+from tailored.core.types import Context, Profile, Window
+from tailored.events.schema import EVENT_TYPES
 
 NOW = 1_764_000_000.0
 SEGMENTS = {s["slug"]: s for s in json.loads((Path(__file__).parents[2] / "fixtures/demo/segments.json").read_text())["segments"]}

@@ -1,11 +1,11 @@
 import pytest
 
-from personalization.core.context import daypart
-from personalization.core.counters import RECENT_ITEMS, PriorState, apply_cart, delta_for
-from personalization.core.rules import compile_rule
-from personalization.core.segments import SegmentDefinition, SegmentSet, matching_segments
-from personalization.core.types import Context, Event, Profile, Window, counter_keys
-from personalization.core.windows import window_buckets, window_count
+from tailored.core.context import daypart
+from tailored.core.counters import RECENT_ITEMS, PriorState, apply_cart, delta_for
+from tailored.core.rules import compile_rule
+from tailored.core.segments import SegmentDefinition, SegmentSet, matching_segments
+from tailored.core.types import Context, Event, Profile, Window, counter_keys
+from tailored.core.windows import window_buckets, window_count
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from personalization.core.cuped import MomentSums, cuped
+from tailored.core.cuped import MomentSums, cuped
 
 
 def test_sums_from_arrays_merge_and_means():

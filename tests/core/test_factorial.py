@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from personalization.core.factorial import factorial_effects
-from personalization.core.stats import Counts
+from tailored.core.factorial import factorial_effects
+from tailored.core.stats import Counts
 
 # A 2 x 2 example worked by hand. Cell rates (headline, button):
 #   (0, 0) 100/1000 = 0.10   (1, 0) 120/1000 = 0.12

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from personalization.core.rules import CompiledRule, RuleError, compile_rule
-from personalization.core.types import Context, Profile, hour_bucket
-from personalization.core.windows import window_count
+from tailored.core.rules import CompiledRule, RuleError, compile_rule
+from tailored.core.types import Context, Profile, hour_bucket
+from tailored.core.windows import window_count
 
 SPEC = json.loads((Path(__file__).parents[2] / "fixtures" / "spec" / "rules.json").read_text())
 NOW = SPEC["now"]

@@ -8,8 +8,8 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from personalization.core.rules import compile_rule
-from personalization.core.types import DAYPARTS, DEVICES, Context, Profile, Window
+from tailored.core.rules import compile_rule
+from tailored.core.types import DAYPARTS, DEVICES, Context, Profile, Window
 
 ROOT = Path(__file__).parents[2]
 RULES = [compile_rule(c["rule"]) for c in json.loads((ROOT / "fixtures/spec/rules.json").read_text())["cases"]]

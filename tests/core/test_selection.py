@@ -1,5 +1,5 @@
-from personalization.core.selection import VariantTags, choose_variant
-from personalization.core.types import Context
+from tailored.core.selection import VariantTags, choose_variant
+from tailored.core.types import Context
 
 MOBILE_MORNING = Context(device="mobile", daypart="morning")
 

@@ -7,14 +7,14 @@ import math
 
 import pytest
 
-from personalization.core.sequential import (
+from tailored.core.sequential import (
     always_valid,
     always_valid_series,
     first_conclusive_look,
     mixture_log_likelihood_ratio,
     mixture_tau2,
 )
-from personalization.core.stats import Counts, absolute_lift_interval
+from tailored.core.stats import Counts, absolute_lift_interval
 
 
 def test_interval_is_the_howard_2021_normal_mixture_boundary():

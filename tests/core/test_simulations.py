@@ -8,14 +8,14 @@ import math
 import numpy as np
 import pytest
 
-from personalization.core.bandits import equal_split, simulate_regret, thompson_weights
-from personalization.core.cuped import MomentSums, cuped
-from personalization.core.sequential import (
+from tailored.core.bandits import equal_split, simulate_regret, thompson_weights
+from tailored.core.cuped import MomentSums, cuped
+from tailored.core.sequential import (
     always_valid_series,
     mixture_log_likelihood_ratio,
     mixture_tau2,
 )
-from personalization.core.stats import Counts, sample_size
+from tailored.core.stats import Counts, sample_size
 
 EXPERIMENTS, LOOKS, PER_LOOK, RATE, ALPHA = 2000, 20, 500, 0.10, 0.05
 

@@ -13,7 +13,7 @@ import pytest
 from scipy import special
 from scipy import stats as scipy_stats
 
-from personalization.core.stats import (
+from tailored.core.stats import (
     Counts,
     absolute_lift_interval,
     beta_binomial,

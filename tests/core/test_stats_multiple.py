@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from personalization.core.multiple import benjamini_hochberg, holm
+from tailored.core.multiple import benjamini_hochberg, holm
 
 # Benjamini, Y. & Hochberg, Y. (1995). "Controlling the false discovery rate: a practical and
 # powerful approach to multiple testing." J. R. Statist. Soc. B 57(1):289-300, Section 4

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from playwright.sync_api import Browser, Page, expect
 
 from cms.models import HomePage
-from personalization.core.context import daypart
+from tailored.core.context import daypart
 from tests.e2e.conftest import DESKTOP_CHROME
 
 SCREENSHOTS = Path(__file__).parents[2] / "docs" / "screenshots"

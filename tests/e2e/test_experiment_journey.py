@@ -11,9 +11,9 @@ import pytest
 from playwright.sync_api import Browser, expect
 
 from cms.models import ArticlePage
-from personalization.experiments import counting
-from personalization.experiments.models import Experiment, ExperimentCount
-from personalization.experiments.services import experiment_cache
+from tailored.experiments import counting
+from tailored.experiments.models import Experiment, ExperimentCount
+from tailored.experiments.services import experiment_cache
 from tests.e2e.conftest import DESKTOP_CHROME
 from tests.e2e.test_editor_journey import log_in
 from tests.experiments.conftest import visitor_in

@@ -6,7 +6,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from cms.models import LandingPage
-from personalization.core.context import daypart
+from tailored.core.context import daypart
 from tests.e2e.conftest import DESKTOP_CHROME
 
 

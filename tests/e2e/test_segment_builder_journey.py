@@ -13,7 +13,7 @@ from django.urls import reverse
 from playwright.sync_api import Locator, Page, expect
 
 from cms.models import ProductPage
-from personalization.models import Segment
+from tailored.models import Segment
 from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, DESKTOP_CHROME
 
 IPHONE = (

@@ -9,9 +9,9 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from personalization import conf
-from personalization.models import DataRightsAudit, Event
-from personalization.services import user_visitor_id
+from tailored import conf
+from tailored.models import DataRightsAudit, Event
+from tailored.services import user_visitor_id
 from tests.helpers import consent_cookies
 
 pytestmark = pytest.mark.django_db
@@ -90,7 +90,7 @@ def test_login_merges_the_anonymous_profile_into_the_users(client):
 
 
 def test_server_side_purchases_go_through_record_events(rf):
-    from personalization.services import purchase_event, record_events, resolve_visitor
+    from tailored.services import purchase_event, record_events, resolve_visitor
 
     request = rf.get("/", HTTP_USER_AGENT="Mozilla/5.0 (X11; Linux x86_64) Chrome/131.0")
     request.COOKIES.update({"tl_consent": "analytics.personalization", "tl_vid": VISITOR})

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from personalization import conf
+from tailored import conf
 
 pytestmark = pytest.mark.django_db
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from personalization import conf
+from tailored import conf
 from tests.helpers import consent_cookies
 
 pytestmark = pytest.mark.django_db

@@ -9,7 +9,7 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from personalization.models import Event, WebhookDelivery
+from tailored.models import Event, WebhookDelivery
 
 pytestmark = pytest.mark.django_db
 

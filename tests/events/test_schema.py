@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from personalization.events.schema import (
+from tailored.events.schema import (
     EVENT_TYPES,
     BatchError,
     Rejection,

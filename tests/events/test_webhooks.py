@@ -12,8 +12,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from django.utils import timezone
 
-from personalization import webhooks
-from personalization.models import WebhookDelivery
+from tailored import webhooks
+from tailored.models import WebhookDelivery
 
 pytestmark = pytest.mark.django_db
 

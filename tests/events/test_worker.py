@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from personalization import worker
-from personalization.core.types import Event
-from personalization.events.stream import CONSUMER_GROUP, STREAM_KEY, encode_batch
-from personalization.models import Event as EventRow
-from personalization.models import WebhookDelivery
+from tailored import worker
+from tailored.core.types import Event
+from tailored.events.stream import CONSUMER_GROUP, STREAM_KEY, encode_batch
+from tailored.models import Event as EventRow
+from tailored.models import WebhookDelivery
 
 pytestmark = pytest.mark.django_db
 
@@ -306,14 +306,14 @@ def worker_db(tmp_path_factory) -> Path:
     (the pytest database lives in this process only)."""
     path = tmp_path_factory.mktemp("worker") / "db.sqlite3"
     # Only this app's migrations: the worker touches nothing else, and all of Wagtail's take 10 s.
-    subprocess.run([PYTHON, "manage.py", "migrate", "personalization", "-v0"], cwd=ROOT, env=worker_env(path, ""), check=True)
+    subprocess.run([PYTHON, "manage.py", "migrate", "tailored", "-v0"], cwd=ROOT, env=worker_env(path, ""), check=True)
     return path
 
 
 @pytest.fixture
 def worker_db_rows(worker_db):
     with sqlite3.connect(worker_db) as db:
-        db.execute("DELETE FROM personalization_event")
+        db.execute("DELETE FROM tailored_event")
     return worker_db
 
 
@@ -342,7 +342,7 @@ def stored(db: Path) -> tuple[int, int]:
     """Rows in the worker's database, and distinct (visitor, event id) pairs among them."""
     with sqlite3.connect(db, timeout=10) as conn:
         return conn.execute(
-            "SELECT COUNT(*), COUNT(DISTINCT visitor_id || '/' || event_id) FROM personalization_event"
+            "SELECT COUNT(*), COUNT(DISTINCT visitor_id || '/' || event_id) FROM tailored_event"
         ).fetchone()
 
 

@@ -9,9 +9,9 @@ from collections.abc import Sequence
 import pytest
 
 from cms.models import HomePage
-from personalization.core.bucketing import assign
-from personalization.experiments.models import Experiment, ExperimentArm
-from personalization.experiments.services import LiveExperiment, experiment_cache
+from tailored.core.bucketing import assign
+from tailored.experiments.models import Experiment, ExperimentArm
+from tailored.experiments.services import LiveExperiment, experiment_cache
 from tests.helpers import (  # noqa: F401 (re-exported to the tests)
     ELECTRONICS_HERO,
     ELECTRONICS_VARIANT,

@@ -10,7 +10,7 @@ from django.contrib.auth import get_user_model
 from wagtail.test.utils.form_data import querydict_from_html
 
 from cms.models import HomePage, LandingPage
-from personalization.experiments.models import Experiment, ExperimentCount
+from tailored.experiments.models import Experiment, ExperimentCount
 
 from .conftest import ELECTRONICS_HERO, ELECTRONICS_VARIANT, HOME_BLOCK, make_experiment
 from .test_rendering import EXPERIMENT_SECTION

@@ -6,11 +6,11 @@ import time
 
 import pytest
 
-from personalization import conf
-from personalization.core.bucketing import assign
-from personalization.core.types import EMPTY_PROFILE, Consent, Context, Profile, Visitor
-from personalization.experiments.models import HOLDOUT, Experiment
-from personalization.experiments.services import arm_for, group_for, takes_part
+from tailored import conf
+from tailored.core.bucketing import assign
+from tailored.core.types import EMPTY_PROFILE, Consent, Context, Profile, Visitor
+from tailored.experiments.models import HOLDOUT, Experiment
+from tailored.experiments.services import arm_for, group_for, takes_part
 
 from .conftest import make_experiment, running, visitor_in
 
@@ -44,13 +44,13 @@ def test_non_consenting_bots_anonymous_and_out_of_audience_see_control_and_are_n
     for someone in (visitor(None), visitor(b_visitor, declined), visitor(b_visitor, gpc), visitor(b_visitor, device="bot")):
         assert arm_for(someone, live) == "control"
     assert not conf.get_profile_store().get(b_visitor, time.time()).assignments
-    from personalization.experiments.counting import counters
+    from tailored.experiments.counting import counters
 
     assert counters().exposed_arm("cta", b_visitor) is None
 
 
 def test_the_audience_segment_filters(memory_store):
-    from personalization.models import Segment
+    from tailored.models import Segment
 
     segment = Segment.objects.first()
     make_experiment(key="cta", target=Experiment.Target.PAGE, arms=ARMS, audience=segment)
@@ -93,7 +93,7 @@ def test_traffic_leaves_some_visitors_out_uncounted(memory_store):
 
 
 def test_the_holdout_sees_control_but_is_counted_as_its_own_group(memory_store):
-    from personalization.experiments.counting import counters
+    from tailored.experiments.counting import counters
 
     make_experiment(key="cta", target=Experiment.Target.PAGE, arms=ARMS, holdout_percent=30)
     live = running("cta")
@@ -115,7 +115,7 @@ def test_a_removed_arm_sends_its_visitors_to_control_uncounted(memory_store):
 
 def test_only_running_experiments_are_live(memory_store):
     make_experiment(key="cta", target=Experiment.Target.PAGE, arms=ARMS, status=Experiment.Status.PAUSED)
-    from personalization.experiments.services import experiment_cache
+    from tailored.experiments.services import experiment_cache
 
     experiment_cache.invalidate()
     assert "cta" not in experiment_cache.refresh().by_key
@@ -124,7 +124,7 @@ def test_only_running_experiments_are_live(memory_store):
 def test_a_store_failure_shows_control(settings):
     # A Redis that is not there: the page still renders, with the control.
     settings.PERSONALIZATION = {
-        "PROFILE_STORE": "personalization.profiles.redis.RedisProfileStore",
+        "PROFILE_STORE": "tailored.profiles.redis.RedisProfileStore",
         "REDIS_URL": "redis://127.0.0.1:1/0",
     }
     make_experiment(key="cta", target=Experiment.Target.PAGE, arms=ARMS)
@@ -133,7 +133,7 @@ def test_a_store_failure_shows_control(settings):
 
 
 def test_a_failed_load_is_retried_by_the_next_refresh(memory_store, django_db_blocker):
-    from personalization.experiments.services import experiment_cache
+    from tailored.experiments.services import experiment_cache
 
     make_experiment(key="cta", target=Experiment.Target.PAGE, arms=ARMS)
     experiment_cache.invalidate()

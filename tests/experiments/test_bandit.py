@@ -15,14 +15,14 @@ import pytest
 from django.core.management import call_command
 
 from cms.models import HomePage, LandingPage
-from personalization import conf
-from personalization.core.bucketing import assign
-from personalization.core.types import Consent, Context, Visitor
-from personalization.experiments import counting
-from personalization.experiments.bandit import reallocate_due
-from personalization.experiments.counting import counters
-from personalization.experiments.models import AllocationChange, Experiment
-from personalization.experiments.services import group_for
+from tailored import conf
+from tailored.core.bucketing import assign
+from tailored.core.types import Consent, Context, Visitor
+from tailored.experiments import counting
+from tailored.experiments.bandit import reallocate_due
+from tailored.experiments.counting import counters
+from tailored.experiments.models import AllocationChange, Experiment
+from tailored.experiments.services import group_for
 
 from .conftest import make_experiment, running
 from .test_rendering import EXPERIMENT_SECTION

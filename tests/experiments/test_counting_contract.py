@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from personalization.experiments import counting
-from personalization.experiments.counting import MemoryCounters, RedisCounters
-from personalization.experiments.models import ExperimentCount, FlushBatch
+from tailored.experiments import counting
+from tailored.experiments.counting import MemoryCounters, RedisCounters
+from tailored.experiments.models import ExperimentCount, FlushBatch
 
 from .conftest import make_experiment
 

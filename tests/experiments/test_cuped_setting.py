@@ -6,9 +6,9 @@ import time
 
 import pytest
 
-from personalization import conf
-from personalization.core.types import Consent, Context, Event, Profile, Visitor
-from personalization.experiments.services import covariate, covariate_hours
+from tailored import conf
+from tailored.core.types import Consent, Context, Event, Profile, Visitor
+from tailored.experiments.services import covariate, covariate_hours
 
 from .conftest import make_experiment, running
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 
 from cms.models import HomePage, LandingPage
-from personalization.experiments.counting import counters
-from personalization.experiments.models import Experiment
-from personalization.experiments.targets import problem
+from tailored.experiments.counting import counters
+from tailored.experiments.models import Experiment
+from tailored.experiments.targets import problem
 from tests.helpers import consent_cookies
 
 from .conftest import make_experiment, running, visitor_in
@@ -72,7 +72,7 @@ def test_factorial_misconfigurations_are_explained(memory_store, factorial_page)
 
 
 def test_promoting_a_cell_gives_each_block_its_level(memory_store, factorial_page):
-    from personalization.experiments.promote import promote
+    from tailored.experiments.promote import promote
 
     experiment = make_experiment(page=factorial_page, key="fx", target="block", arms=[(cell, 1, {}) for cell in CELLS])
     promote(experiment, "headline=b,button=green")

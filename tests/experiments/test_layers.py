@@ -11,12 +11,12 @@ from django.contrib.auth import get_user_model
 from wagtail.test.utils.form_data import querydict_from_html
 
 from cms.models import HomePage
-from personalization import conf
-from personalization.core.bucketing import assign
-from personalization.core.types import Consent, Context, Visitor
-from personalization.experiments.models import Experiment
-from personalization.experiments.services import experiment_cache, group_for
-from personalization.experiments.targets import problem
+from tailored import conf
+from tailored.core.bucketing import assign
+from tailored.core.types import Consent, Context, Visitor
+from tailored.experiments.models import Experiment
+from tailored.experiments.services import experiment_cache, group_for
+from tailored.experiments.targets import problem
 
 from .conftest import make_experiment
 

@@ -9,11 +9,11 @@ import time
 import pytest
 
 from cms.models import HomePage, LandingPage
-from personalization import decisions
-from personalization.experiments import counting
-from personalization.experiments.counting import counters, hour_of
-from personalization.experiments.models import Experiment, ExperimentCount
-from personalization.experiments.services import experiment_cache
+from tailored import decisions
+from tailored.experiments import counting
+from tailored.experiments.counting import counters, hour_of
+from tailored.experiments.models import Experiment, ExperimentCount
+from tailored.experiments.services import experiment_cache
 from tests.helpers import consent_cookies, ssr_variants
 
 from .conftest import (
@@ -68,7 +68,7 @@ def test_without_consent_the_variants_test_shows_control_to_everyone(client, mem
 
 
 def test_the_block_is_found_by_number_or_id_and_a_wrong_one_is_explained(memory_store):
-    from personalization.experiments.targets import problem
+    from tailored.experiments.targets import problem
 
     by_number = make_experiment(key="by-number", target_block="1", arms=VARIANT_ARMS)
     assert running(by_number.key).variants["electronics"] == ELECTRONICS_VARIANT
@@ -176,7 +176,7 @@ def test_an_experiment_block_shows_each_visitor_their_alternative(client, memory
 
 
 def test_arms_an_experiment_block_does_not_offer_keep_the_test_from_running(memory_store, cta_page):
-    from personalization.experiments.targets import problem
+    from tailored.experiments.targets import problem
 
     wrong = make_experiment(page=cta_page, key="cta-test", target=Experiment.Target.BLOCK, arms=[("control", 1, {}), ("b", 1, {})])
     assert problem(wrong) == "arms b are not alternatives of the block (it has control, bold)"
@@ -231,7 +231,7 @@ def test_a_page_test_serves_the_alternative_at_the_original_url(client, memory_s
 
 
 def test_the_worker_loop_flushes(use_redis_store, redis_client):
-    from personalization.experiments.counting import flush_due
+    from tailored.experiments.counting import flush_due
 
     make_experiment(key="t", target=Experiment.Target.BLOCK, arms=[("control", 1, {}), ("b", 1, {})])
     now = time.time()
@@ -245,7 +245,7 @@ def test_the_worker_loop_flushes(use_redis_store, redis_client):
 
 
 def test_a_server_side_purchase_converts_an_exposed_visitor(client, memory_store):
-    from personalization import services
+    from tailored import services
 
     make_experiment(arms=VARIANT_ARMS, goals="purchase")
     live = running("hero-test")
@@ -261,7 +261,7 @@ def test_a_server_side_purchase_converts_an_exposed_visitor(client, memory_store
 
 
 def test_erasing_a_visitor_forgets_their_id_but_keeps_the_counts(client, memory_store):
-    from personalization import services
+    from tailored import services
 
     make_experiment(arms=VARIANT_ARMS)
     live = running("hero-test")
@@ -286,8 +286,8 @@ def test_deleting_an_experiment_clears_its_visitors_arms_and_counters(client, me
 
 
 def test_the_choice_says_which_experiment_decided(memory_store):
-    from blocks.personalized import PersonalizedBlock
-    from personalization.core.types import Consent, Context, Profile, Visitor
+    from tailored.blocks.personalized import PersonalizedBlock
+    from tailored.core.types import Consent, Context, Profile, Visitor
 
     home = HomePage.objects.get()
     block = next(child for child in home.body if child.id == HOME_BLOCK)

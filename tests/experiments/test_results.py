@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from personalization.core import cuped, sequential, stats
-from personalization.experiments.models import Experiment, ExperimentCount
-from personalization.experiments.results import results
+from tailored.core import cuped, sequential, stats
+from tailored.experiments.models import Experiment, ExperimentCount
+from tailored.experiments.results import results
 
 from .conftest import make_experiment
 

@@ -10,9 +10,9 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from cms.models import HomePage, LandingPage
-from personalization.core import factorial, multiple, stats
-from personalization.experiments.models import AllocationChange, Experiment, ExperimentCount
-from personalization.experiments.results import goal_family, page_family, results
+from tailored.core import factorial, multiple, stats
+from tailored.experiments.models import AllocationChange, Experiment, ExperimentCount
+from tailored.experiments.results import goal_family, page_family, results
 
 from .conftest import make_experiment
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from personalization.experiments.results import ArmResult
-from personalization.experiments.svg import rate_chart, timeline_chart
+from tailored.experiments.results import ArmResult
+from tailored.experiments.svg import rate_chart, timeline_chart
 
 HOUR = datetime(2026, 11, 20, 10, tzinfo=UTC)
 

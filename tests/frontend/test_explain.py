@@ -7,7 +7,7 @@ import re
 import pytest
 from django.contrib.auth import get_user_model
 
-from personalization.services import user_visitor_id
+from tailored.services import user_visitor_id
 from tests.helpers import consent_cookies, make_fan
 
 pytestmark = pytest.mark.django_db

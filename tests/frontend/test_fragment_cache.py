@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from cms.models import HomePage
-from personalization.fragments import PREFIX
+from tailored.fragments import PREFIX
 from tests.helpers import consent_cookies, make_fan
 
 pytestmark = pytest.mark.django_db
@@ -45,7 +45,7 @@ def test_publishing_drops_the_pages_fragments(client, use_redis_store, redis_cli
 
 
 def test_sections_that_read_the_visitor_are_never_cached(client, use_redis_store, redis_client):
-    from blocks.personalized import CACHEABLE_BLOCKS
+    from tailored.blocks.personalized import CACHEABLE_BLOCKS
 
     home = HomePage.objects.get()
     client.get("/")

@@ -96,4 +96,4 @@ def test_personalizing_the_homepage_costs_no_extra_query(client, settings):
     with CaptureQueriesContext(connection) as plain:
         assert FALLBACK_HERO in client.get("/").content.decode()
     assert len(personalized) == len(plain), [q["sql"] for q in personalized]
-    assert not any("personalization_segment" in q["sql"] for q in personalized)
+    assert not any("tailored_segment" in q["sql"] for q in personalized)

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from personalization.conf import DEFAULTS
-from personalization.events.schema import EVENT_TYPES
+from tailored.conf import DEFAULTS
+from tailored.events.schema import EVENT_TYPES
 
 TRACKER = Path(__file__).parents[2] / "frontend" / "static" / "frontend" / "tracker.js"
 # Event types that enter only on the server, through services.record_events.

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from personalization import conf
-from personalization.core.bucketing import in_global_holdout
-from personalization.experiments.counting import counters
-from personalization.holdout import HOLDOUT_KEY
+from tailored import conf
+from tailored.core.bucketing import in_global_holdout
+from tailored.experiments.counting import counters
+from tailored.holdout import HOLDOUT_KEY
 from tests.helpers import (  # noqa: F401 (re-exported to the tests)
     ELECTRONICS_HERO,
     ELECTRONICS_VARIANT,

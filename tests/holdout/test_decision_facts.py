@@ -8,9 +8,9 @@ import json
 import pytest
 
 from cms.models import HomePage, LandingPage
-from personalization import decisions
-from personalization.experiments.models import Experiment
-from personalization.experiments.services import experiment_cache
+from tailored import decisions
+from tailored.experiments.models import Experiment
+from tailored.experiments.services import experiment_cache
 from tests.experiments.conftest import make_experiment, running, visitor_in
 from tests.helpers import consent_cookies, make_fan
 

@@ -8,10 +8,10 @@ import time
 
 import pytest
 
-from personalization import conf, holdout, services
-from personalization.core.bucketing import in_global_holdout
-from personalization.experiments.counting import counters
-from personalization.models import HoldoutCount
+from tailored import conf, holdout, services
+from tailored.core.bucketing import in_global_holdout
+from tailored.experiments.counting import counters
+from tailored.models import HoldoutCount
 from tests.helpers import consent_cookies, make_fan, ssr_variants
 
 from .conftest import (
@@ -52,7 +52,7 @@ def test_the_group_is_the_core_hash_and_stable(holdout_on):
 def _request(visitor_id: str):
     from django.test import RequestFactory
 
-    from personalization.middleware import VisitorMiddleware
+    from tailored.middleware import VisitorMiddleware
 
     request = RequestFactory(HTTP_USER_AGENT="Mozilla/5.0 (X11; Linux x86_64) Chrome/131.0").get("/")
     request.COOKIES.update({"tl_consent": "analytics.personalization", "tl_vid": visitor_id})

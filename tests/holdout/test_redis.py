@@ -7,9 +7,9 @@ import time
 
 import pytest
 
-from personalization import holdout
-from personalization.experiments.counting import counters, hour_of
-from personalization.models import HoldoutCount
+from tailored import holdout
+from tailored.experiments.counting import counters, hour_of
+from tailored.models import HoldoutCount
 from tests.helpers import consent_cookies
 
 from .conftest import pending, visitor_ids

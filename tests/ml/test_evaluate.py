@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
-from personalization.management.commands.tailored_evaluate import default_data_dir
-from personalization.ml.datasets import load_msweb
-from personalization.ml.evaluation import evaluate
+from tailored.management.commands.tailored_evaluate import default_data_dir
+from tailored.ml.datasets import load_msweb
+from tailored.ml.evaluation import evaluate
 
 AREAS = {1000 + n: f"Area {n}" for n in range(12)}
 

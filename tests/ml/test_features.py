@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from personalization.core.rules import compile_rule
-from personalization.core.types import Context, Event, Profile
-from personalization.events.schema import EVENT_TYPES
-from personalization.ml.features import (
+from tailored.core.rules import compile_rule
+from tailored.core.types import Context, Event, Profile
+from tailored.events.schema import EVENT_TYPES
+from tailored.ml.features import (
     FEATURE_WINDOWS,
     PERSONA_FEATURES,
     condition,
@@ -17,7 +17,7 @@ from personalization.ml.features import (
     features,
     select,
 )
-from personalization.ml.training import profiles_at
+from tailored.ml.training import profiles_at
 
 NOW = 1_800_000_000.0
 HOUR = 3600.0

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from personalization.ml import metrics
+from tailored.ml import metrics
 
 
 def test_hit_rate_counts_a_hit_only_inside_the_cut_off():

@@ -7,15 +7,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from personalization.core.rules import compile_rule
-from personalization.core.types import Context
-from personalization.events.schema import EVENT_TYPES
-from personalization.ml.catalog import CatalogItem
-from personalization.ml.features import PERSONA_FEATURES, feature_matrix, select
-from personalization.ml.persona_rules import propose_rule, readable, sentence, to_rule
-from personalization.ml.personas import fit_personas
-from personalization.ml.synthetic import generate_histories
-from personalization.ml.training import profiles_at
+from tailored.core.rules import compile_rule
+from tailored.core.types import Context
+from tailored.events.schema import EVENT_TYPES
+from tailored.ml.catalog import CatalogItem
+from tailored.ml.features import PERSONA_FEATURES, feature_matrix, select
+from tailored.ml.persona_rules import propose_rule, readable, sentence, to_rule
+from tailored.ml.personas import fit_personas
+from tailored.ml.synthetic import generate_histories
+from tailored.ml.training import profiles_at
 
 NOW = 1_800_000_000.0
 CATALOG = [

@@ -8,11 +8,11 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from personalization.ml.catalog import CatalogItem
-from personalization.ml.features import PERSONA_FEATURES, feature_matrix, select
-from personalization.ml.personas import PATTERNS, NotEnoughData, fit_personas, label_clusters
-from personalization.ml.synthetic import generate_histories
-from personalization.ml.training import profiles_at
+from tailored.ml.catalog import CatalogItem
+from tailored.ml.features import PERSONA_FEATURES, feature_matrix, select
+from tailored.ml.personas import PATTERNS, NotEnoughData, fit_personas, label_clusters
+from tailored.ml.synthetic import generate_histories
+from tailored.ml.training import profiles_at
 
 NOW = 1_800_000_000.0
 CATALOG = [

@@ -6,12 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from personalization.ml.catalog import CatalogItem
-from personalization.ml.features import feature_names
-from personalization.ml.personas import NotEnoughData
-from personalization.ml.propensity import evaluate, fit_propensity, format_metrics
-from personalization.ml.synthetic import generate_histories
-from personalization.ml.training import History, labelled_rows
+from tailored.ml.catalog import CatalogItem
+from tailored.ml.features import feature_names
+from tailored.ml.personas import NotEnoughData
+from tailored.ml.propensity import evaluate, fit_propensity, format_metrics
+from tailored.ml.synthetic import generate_histories
+from tailored.ml.training import History, labelled_rows
 
 DAY = 86400.0
 NOW = 1_800_000_000.0

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from personalization.ml.catalog import CatalogItem, demo_catalog
-from personalization.ml.ease import ease_weights
-from personalization.ml.recommender import (
+from tailored.ml.catalog import CatalogItem, demo_catalog
+from tailored.ml.ease import ease_weights
+from tailored.ml.recommender import (
     Interaction,
     Recommender,
     RecommenderParams,
@@ -19,7 +19,7 @@ from personalization.ml.recommender import (
     interactions_from_events,
     train_recommender,
 )
-from personalization.ml.similarity import cosine_neighbours, interaction_matrix
+from tailored.ml.similarity import cosine_neighbours, interaction_matrix
 
 NOW = 1_700_000_000.0
 DAY = 86400.0
@@ -225,7 +225,7 @@ def test_blend_grid_covers_the_simplex():
 
 @pytest.mark.django_db
 def test_demo_catalog_trains_a_recommender_of_product_ids():
-    from personalization.ml.synthetic import generate_histories
+    from tailored.ml.synthetic import generate_histories
 
     catalog = demo_catalog()
     assert catalog and all(item.id.isdigit() and item.category for item in catalog)

@@ -9,8 +9,8 @@ import threading
 
 import pytest
 
-from personalization.ml import registry
-from personalization.ml.registry import ModelRegistry
+from tailored.ml import registry
+from tailored.ml.registry import ModelRegistry
 
 
 @pytest.fixture
@@ -46,7 +46,7 @@ def test_a_process_reloads_after_a_version_bump_but_not_before_its_recheck(model
 
 
 def test_a_missing_model_is_none_with_a_warning(models, caplog):
-    with caplog.at_level(logging.WARNING, logger="personalization.ml.registry"):
+    with caplog.at_level(logging.WARNING, logger="tailored.ml.registry"):
         assert models.load("never-trained") is None
     assert "never-trained" in caplog.text and "falling back" in caplog.text
 
@@ -56,7 +56,7 @@ def test_a_corrupt_artifact_keeps_the_last_good_version(models, tmp_path, caplog
     assert models.load("m", now=0.0).artifact == "good"
     bad = models.publish("m", "bad", {})
     (tmp_path / "models" / "m" / bad / "artifact.joblib").write_bytes(b"not a pickle")
-    with caplog.at_level(logging.WARNING, logger="personalization.ml.registry"):
+    with caplog.at_level(logging.WARNING, logger="tailored.ml.registry"):
         kept = models.load("m", now=100.0)
     assert kept.artifact == "good" and "keeping the last good version" in caplog.text
 
@@ -64,7 +64,7 @@ def test_a_corrupt_artifact_keeps_the_last_good_version(models, tmp_path, caplog
 def test_a_corrupt_model_with_nothing_loaded_before_is_none(models, tmp_path, caplog):
     version = models.publish("m", "x", {})
     (tmp_path / "models" / "m" / version / "metadata.json").write_text("{truncated")
-    with caplog.at_level(logging.WARNING, logger="personalization.ml.registry"):
+    with caplog.at_level(logging.WARNING, logger="tailored.ml.registry"):
         assert models.load("m") is None
     assert "could not be loaded" in caplog.text
 
@@ -124,7 +124,7 @@ def test_published_files_are_readable_by_other_users(models, tmp_path):
 
 
 def test_a_broken_version_is_warned_about_once_and_a_new_one_is_picked_up(models, tmp_path, caplog):
-    with caplog.at_level(logging.WARNING, logger="personalization.ml.registry"):
+    with caplog.at_level(logging.WARNING, logger="tailored.ml.registry"):
         assert models.load("m", now=0.0) is None
         assert models.load("m", now=100.0) is None
     assert caplog.text.count("could not be loaded") == 1

@@ -9,12 +9,12 @@ import time
 
 import pytest
 
-from personalization import conf, worker
-from personalization.core.types import Event, Snapshot
-from personalization.events.stream import CONSUMER_GROUP, STREAM_KEY
-from personalization.ml import registry, scoring
-from personalization.ml.training import load_synthetic, train
-from personalization.models import Event as StoredEvent
+from tailored import conf, worker
+from tailored.core.types import Event, Snapshot
+from tailored.events.stream import CONSUMER_GROUP, STREAM_KEY
+from tailored.ml import registry, scoring
+from tailored.ml.training import load_synthetic, train
+from tailored.models import Event as StoredEvent
 
 pytestmark = pytest.mark.django_db
 NEWCOMER = "ab" * 16
@@ -27,7 +27,7 @@ def quiet(_message: str) -> None:
 @pytest.fixture
 def redis_store(settings, redis_url, redis_client, tmp_path):
     settings.PERSONALIZATION = {
-        "PROFILE_STORE": "personalization.profiles.redis.RedisProfileStore",
+        "PROFILE_STORE": "tailored.profiles.redis.RedisProfileStore",
         "REDIS_URL": redis_url,
         "MODEL_DIR": str(tmp_path / "models"),
         "MODEL_RELOAD_SECONDS": 0,

@@ -7,10 +7,10 @@ from collections import Counter, defaultdict
 
 import pytest
 
-from personalization.core.counters import delta_for
-from personalization.events.schema import EVENT_TYPES, PRODUCT_FIELD, validate_event
-from personalization.ml.catalog import CatalogItem
-from personalization.ml.synthetic import generate_histories
+from tailored.core.counters import delta_for
+from tailored.events.schema import EVENT_TYPES, PRODUCT_FIELD, validate_event
+from tailored.ml.catalog import CatalogItem
+from tailored.ml.synthetic import generate_histories
 
 NOW = 1_800_000_000.0
 CATALOG = [

@@ -12,21 +12,21 @@ import numpy as np
 import pytest
 from django.core.management import CommandError, call_command
 
-from personalization import conf
-from personalization.core.types import Snapshot
-from personalization.ml import registry
-from personalization.ml.catalog import CatalogItem
-from personalization.ml.features import (
+from tailored import conf
+from tailored.core.types import Snapshot
+from tailored.ml import registry
+from tailored.ml.catalog import CatalogItem
+from tailored.ml.features import (
     FEATURE_WINDOWS,
     PERSONA_FEATURES,
     feature_matrix,
     features,
     select,
 )
-from personalization.ml.personas import NotEnoughData, fit_personas
-from personalization.ml.recommender import interactions_from_events
-from personalization.ml.synthetic import generate_histories
-from personalization.ml.training import (
+from tailored.ml.personas import NotEnoughData, fit_personas
+from tailored.ml.recommender import interactions_from_events
+from tailored.ml.synthetic import generate_histories
+from tailored.ml.training import (
     PERSONAS,
     PROPENSITY,
     load_history,
@@ -35,7 +35,7 @@ from personalization.ml.training import (
     sync_persona_labels,
     train,
 )
-from personalization.models import Event, PersonaLabel
+from tailored.models import Event, PersonaLabel
 
 pytestmark = pytest.mark.django_db
 CATALOG = [CatalogItem(str(pk), f"Item {pk}", c, tags=(f"t{pk % 3}",), price=float(pk)) for pk, c in enumerate(["books", "beauty"] * 6, start=1)]
@@ -44,7 +44,7 @@ CATALOG = [CatalogItem(str(pk), f"Item {pk}", c, tags=(f"t{pk % 3}",), price=flo
 @pytest.fixture
 def store(settings, tmp_path):
     settings.PERSONALIZATION = {
-        "PROFILE_STORE": "personalization.profiles.memory.MemoryProfileStore",
+        "PROFILE_STORE": "tailored.profiles.memory.MemoryProfileStore",
         "MODEL_DIR": str(tmp_path / "models"),
         "MODEL_RELOAD_SECONDS": 0,
     }

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 
-from personalization.core.types import Event, Window
-from personalization.profiles import ProfileStore
+from tailored.core.types import Event, Window
+from tailored.profiles import ProfileStore
 
 NOW = time.time()
 BOOKS_24H = Window("page_view|c:books", 24)

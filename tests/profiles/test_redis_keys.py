@@ -2,9 +2,9 @@
 
 import time
 
-from personalization.core.types import Event
-from personalization.events.stream import STREAM_KEY, decode_entry
-from personalization.profiles.redis import RedisProfileStore
+from tailored.core.types import Event
+from tailored.events.stream import STREAM_KEY, decode_entry
+from tailored.profiles.redis import RedisProfileStore
 
 RETENTION = 90 * 86400
 

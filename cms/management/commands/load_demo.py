@@ -37,8 +37,8 @@ from cms.models import (
     LandingPage,
     ProductPage,
 )
-from personalization.experiments.models import Experiment, ExperimentArm
-from personalization.models import Segment
+from tailored.experiments.models import Experiment, ExperimentArm
+from tailored.models import Segment
 
 DEMO_DIR = Path(settings.BASE_DIR) / "fixtures" / "demo"
 EDITOR_USERNAME = "editor"

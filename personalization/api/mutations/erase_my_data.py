@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import graphene
 
-from personalization.services import erase_visitor, resolve_visitor
+from tailored.services import erase_visitor, resolve_visitor
 
 
 class EraseMyDataError(graphene.ObjectType):

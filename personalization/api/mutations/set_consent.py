@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import graphene
 
-from personalization.services import CONSENT_CATEGORIES
+from tailored.services import CONSENT_CATEGORIES
 
 
 class SetConsentError(graphene.ObjectType):

@@ -7,9 +7,9 @@ import time
 import graphene
 from graphene.types.generic import GenericScalar
 
-from personalization import conf
-from personalization.events.schema import validate_events
-from personalization.services import record_events, resolve_visitor
+from tailored import conf
+from tailored.events.schema import validate_events
+from tailored.services import record_events, resolve_visitor
 
 
 class TrackEventsError(graphene.ObjectType):

@@ -12,7 +12,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ('personalization', '0004_persona_labels'),
+        ('tailored', '0004_persona_labels'),
         migrations.swappable_dependency(settings.WAGTAIL_PAGE_MODEL),
     ]
 
@@ -44,7 +44,7 @@ class Migration(migrations.Migration):
                 ('winner', models.CharField(blank=True, editable=False, max_length=40)),
                 ('created_at', models.DateTimeField(auto_now_add=True)),
                 ('updated_at', models.DateTimeField(auto_now=True)),
-                ('audience', models.ForeignKey(blank=True, help_text='Optional: only visitors in this segment enter the test.', null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='personalization.segment')),
+                ('audience', models.ForeignKey(blank=True, help_text='Optional: only visitors in this segment enter the test.', null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='tailored.segment')),
                 ('page', modelcluster.fields.ParentalKey(on_delete=django.db.models.deletion.CASCADE, related_name='experiments', to=settings.WAGTAIL_PAGE_MODEL)),
             ],
             options={

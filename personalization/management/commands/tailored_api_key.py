@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from personalization.models import ApiKey
-from personalization.server_visitors import create_api_key, revoke_api_keys
+from tailored.models import ApiKey
+from tailored.server_visitors import create_api_key, revoke_api_keys
 
 
 class Command(BaseCommand):

@@ -19,9 +19,9 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError
 
-from personalization.ml import datasets
-from personalization.ml.evaluation import MODELS, evaluate, format_table
-from personalization.ml.recommender import RecommenderParams
+from tailored.ml import datasets
+from tailored.ml.evaluation import MODELS, evaluate, format_table
+from tailored.ml.recommender import RecommenderParams
 
 DATASETS = ("msweb", "movielens", "demo")
 

@@ -12,8 +12,8 @@ from django.core.management.base import BaseCommand
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from personalization import conf
-from personalization.models import Event, WebhookDelivery
+from tailored import conf
+from tailored.models import Event, WebhookDelivery
 
 DEFAULT_CHUNK_SIZE = 5000
 

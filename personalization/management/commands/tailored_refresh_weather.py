@@ -5,7 +5,7 @@ Fetches the current weather of every region in PERSONALIZATION["WEATHER_REGIONS"
 WEATHER_CACHE_SECONDS (15 minutes). Run it from cron every 10 minutes, or keep it running with
 `--every 600`. With the memory profile store the cache is per process, so this command only
 helps in-process; web processes then fill their own cache in the background (see
-personalization.context.weather)."""
+tailored.context.weather)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from personalization import conf
-from personalization.context.weather import (
+from tailored import conf
+from tailored.context.weather import (
     configured_regions,
     get_provider,
     parse_regions,

@@ -3,7 +3,7 @@ persisted events, publish them to the model registry and score the live profiles
 
 `--synthetic N` first stores N synthetic visitor histories for the demo catalog (and replays
 them into the profile store), so the demo has something to learn from; `make demo` runs it.
-The work is in personalization.ml.training; this command parses options and reports."""
+The work is in tailored.ml.training; this command parses options and reports."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from personalization.ml.personas import NotEnoughData
-from personalization.ml.training import STEPS, load_synthetic, train
+from tailored.ml.personas import NotEnoughData
+from tailored.ml.training import STEPS, load_synthetic, train
 
 
 class Command(BaseCommand):

@@ -1,6 +1,6 @@
 """`manage.py tailored_worker`: one consumer of the event stream (run as many as needed).
 
-The loop itself lives in `personalization.worker`; this command only reads options, connects and
+The loop itself lives in `tailored.worker`; this command only reads options, connects and
 turns SIGTERM/SIGINT into a graceful stop (the batch in hand is finished and acknowledged)."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import threading
 
 from django.core.management.base import BaseCommand, CommandError
 
-from personalization import conf, worker
+from tailored import conf, worker
 
 
 class Command(BaseCommand):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand
 
-from personalization.experiments.bandit import due, reallocate_due
+from tailored.experiments.bandit import due, reallocate_due
 
 
 class Command(BaseCommand):

@@ -1,4 +1,4 @@
-/* The segment rule builder (personalization.forms.RuleBuilderWidget).
+/* The segment rule builder (tailored.forms.RuleBuilderWidget).
    The server does all translating between rows and the rule language: this script only shows
    the inputs a row's condition type needs, adds and removes rows, switches between the builder
    and the raw JSON, and posts the inputs to the rule-preview endpoint, which answers with the
