@@ -67,7 +67,7 @@ class OfferBannerBlock(blocks.StructBlock):
 
     class Meta:
         icon = "tag"
-        template = "blocks/offer_banner.html"
+        template = "tailored/blocks/offer_banner.html"
         group = "Shop"
         description = "A discount code with an expiry date; it disappears once the offer has expired."
 
@@ -108,7 +108,7 @@ class ProductCarouselBlock(blocks.StructBlock):
 
     class Meta:
         icon = "list-ul"
-        template = "blocks/product_carousel.html"
+        template = "tailored/blocks/product_carousel.html"
         group = "Shop"
         description = "A row of product cards: products you pick, or a category, a tag, recently viewed or trending."
         preview_value = {"heading": "Trending this week", "source": "trending", "count": 4}
@@ -155,7 +155,7 @@ class RecommendationBlock(blocks.StructBlock):
 
     class Meta:
         icon = "pick"
-        template = "blocks/recommendations.html"
+        template = "tailored/blocks/recommendations.html"
         group = "Shop"
         description = "Products picked for each visitor, with thumbs up/down feedback."
         preview_value = {"heading": "Recommended for you", "strategy": "trending", "count": 4, "ask_feedback": True}

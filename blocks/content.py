@@ -19,7 +19,7 @@ class HeroBlock(blocks.StructBlock):
 
     class Meta:
         icon = "title"
-        template = "blocks/hero.html"
+        template = "tailored/blocks/hero.html"
         group = "Content"
         description = "A large banner with a heading, a line of text and a call to action."
         preview_value = {
@@ -33,7 +33,7 @@ class HeroBlock(blocks.StructBlock):
 class RichTextBlock(blocks.RichTextBlock):
     class Meta:
         icon = "pilcrow"
-        template = "blocks/rich_text.html"
+        template = "tailored/blocks/rich_text.html"
         group = "Content"
         description = "Formatted text with headings, links and lists."
         preview_value = "<h2>About us</h2><p>We pick products we would buy ourselves.</p>"
@@ -47,7 +47,7 @@ class CTABlock(blocks.StructBlock):
 
     class Meta:
         icon = "link"
-        template = "blocks/cta.html"
+        template = "tailored/blocks/cta.html"
         group = "Content"
         description = "A sentence and a button that leads somewhere."
         preview_value = {"text": "Free delivery on orders over 50.", "button_label": "See offers", "url": "/", "style": "primary"}

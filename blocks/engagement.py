@@ -58,7 +58,7 @@ class PersonalizedMessageBlock(blocks.StructBlock):
 
     class Meta:
         icon = "openquote"
-        template = "blocks/personalized_message.html"
+        template = "tailored/blocks/personalized_message.html"
         group = "Personalization"
         description = "A sentence that greets the visitor by name or mentions what they last looked at."
         preview_value = {
@@ -113,7 +113,7 @@ class OnboardingSurveyBlock(blocks.StructBlock):
 
     class Meta:
         icon = "form"
-        template = "blocks/onboarding_survey.html"
+        template = "tailored/blocks/onboarding_survey.html"
         group = "Personalization"
         description = (
             "Asks visitors who accepted personalization but have no history yet for their favourite "

@@ -71,7 +71,7 @@ class ExperimentBlock(blocks.StructBlock):
 
     class Meta:
         icon = "resubmit"
-        template = "blocks/experiment.html"
+        template = "tailored/blocks/experiment.html"
         group = "Personalization"
         description = "Alternative versions of a section, compared in an A/B/n test."
         preview_value = {

@@ -19,7 +19,7 @@ class ImageWithTextBlock(blocks.StructBlock):
 
     class Meta:
         icon = "image"
-        template = "blocks/image_with_text.html"
+        template = "tailored/blocks/image_with_text.html"
         group = "Content"
         description = "A picture beside a heading, a few lines of text and a link."
 

@@ -248,7 +248,7 @@ class PersonalizedBlock(blocks.StructBlock):
 
     class Meta:
         icon = "group"
-        template = "blocks/personalized.html"
+        template = "tailored/blocks/personalized.html"
         group = "Personalization"
         description = "Different content for different audiences, with a fallback for everyone else."
         preview_value = {"variants": [], "fallback": [("hero", {"heading": "Welcome"})]}

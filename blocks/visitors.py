@@ -1,6 +1,7 @@
 """How a block finds its request and visitor: from the template context in SSR, from the
 GraphQL resolve info on the headless path. Both end at `services.resolve_visitor` (through the
-lazy `request.visitor`), so a preview audience set on the request applies to every block."""
+lazy `request.visitor`), so a preview audience set on the request applies to every block.
+A block rendered without a context (`{{ page.body }}`) uses the request VisitorMiddleware serves."""
 
 from __future__ import annotations
 
@@ -11,10 +12,12 @@ from django.http import HttpRequest
 
 from tailored import conf
 from tailored.core.types import Visitor
+from tailored.middleware import current_request
 
 
 def request_of(parent_context: Mapping[str, Any] | None) -> HttpRequest | None:
-    return (parent_context or {}).get("request")
+    request = (parent_context or {}).get("request")
+    return request if request is not None else current_request()
 
 
 def visitor_of_request(request: HttpRequest | None) -> Visitor | None:

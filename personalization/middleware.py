@@ -1,9 +1,26 @@
+"""VisitorMiddleware: the lazy `request.visitor`, and the current request for blocks rendered
+without a template context."""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+
+from django.http import HttpRequest
 from django.utils.cache import patch_cache_control, patch_vary_headers
 from django.utils.functional import SimpleLazyObject
 
 from . import conf
 from .api import dataloaders
 from .services import CONSENT_MAX_AGE, resolve_visitor, set_consent
+
+# `{{ page.body }}` renders each block with no context at all (StreamValue.__str__), so a block
+# finds the visitor here when its context has no request (issue 13). Set for the request only.
+_current_request: ContextVar[HttpRequest | None] = ContextVar("tailored_current_request", default=None)
+
+
+def current_request() -> HttpRequest | None:
+    """The request VisitorMiddleware is serving in this thread or task, else None."""
+    return _current_request.get()
 
 
 class VisitorMiddleware:
@@ -18,8 +35,12 @@ class VisitorMiddleware:
 
     def __call__(self, request):
         request.visitor = SimpleLazyObject(lambda: resolve_visitor(request))
-        with dataloaders.request_scope():  # products, renditions and segments loaded once per request
-            response = self.get_response(request)
+        token = _current_request.set(request)
+        try:
+            with dataloaders.request_scope():  # products, renditions and segments loaded once per request
+                response = self.get_response(request)
+        finally:
+            _current_request.reset(token)
         if hasattr(request, "_tailored_visitor") or hasattr(request, "_tailored_consent"):
             patch_vary_headers(response, ("Cookie", "User-Agent"))
             patch_cache_control(response, private=True)

@@ -55,7 +55,7 @@ def _fresh_trending():
 def test_every_block_is_complete_for_the_picker_and_renders_its_preview(name):
     block = PersonalizedBlock() if name == "personalized" else ContentStreamBlock().child_blocks[name]
     assert block.meta.icon and block.meta.icon != "placeholder"
-    assert block.meta.template.startswith("blocks/")
+    assert block.meta.template.startswith("tailored/blocks/")
     assert block.get_description()
     preview = block.get_preview_value()
     assert preview is not None
