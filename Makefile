@@ -48,8 +48,8 @@ lint: $(VENV)/.dev
 	DJANGO_SETTINGS_MODULE=cms.settings.test $(PY) manage.py check --fail-level WARNING
 	DJANGO_SETTINGS_MODULE=cms.settings.test $(PY) manage.py makemigrations --check --dry-run
 	@# import-linter walks folders, so it reads the installed layout (one `tailored` tree), not the repo's.
-	rm -rf build/lint && $(PY) -m pip install --quiet --no-deps --target build/lint .
-	PYTHONPATH=build/lint $(VENV)/bin/lint-imports
+	rm -rf build && $(PY) -m pip install --quiet --no-deps --target build/lint .
+	PYTHONPATH=build/lint $(VENV)/bin/lint-imports && rm -rf build
 
 ## test: everything, including the Playwright journeys in tests/e2e/
 test: $(VENV)/.dev system-packages lint

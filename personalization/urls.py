@@ -1,10 +1,38 @@
-from django.urls import path
+"""Every URL of the plugin, included once by the site: `path("", include("tailored.urls"))`, before
+Wagtail's own. The events and data-rights API sits under `api/`, the consent answer at `consent/`,
+the onboarding survey at `preferences/`, and GraphQL at `graphql/` when the `graphql` extra is
+installed and `graphene_django` is in INSTALLED_APPS."""
+
+from importlib.util import find_spec
+
+from django.apps import apps
+from django.conf import settings
+from django.urls import include, path
+from django.views.decorators.csrf import csrf_exempt
 
 from . import views
 
-app_name = "personalization"
-urlpatterns = [
+api_patterns = [
     path("events", views.events, name="events"),
     path("me/data", views.my_data, name="my-data"),
     path("me", views.erase_me, name="erase-me"),
+]
+
+
+def graphql_patterns() -> list:
+    if find_spec("graphene_django") is None or not apps.is_installed("graphene_django"):
+        return []
+    from .api.views import TailoredGraphQLView
+
+    # Headless clients post JSON from their own origin; CSRF does not apply to them. The view adds
+    # persisted operations, query limits, server-to-server visitors and CORS (issue 6).
+    view = csrf_exempt(TailoredGraphQLView.as_view(graphiql=settings.DEBUG))
+    return [path("graphql/", view, name="graphql")]
+
+
+urlpatterns = [
+    path("api/", include((api_patterns, "tailored"))),
+    path("", include("tailored.frontend.urls")),
+    path("", include("tailored.blocks.urls")),
+    *graphql_patterns(),
 ]
