@@ -61,7 +61,7 @@ test-postgres: $(VENV)/.dev system-packages
 
 ## schema: rewrite graphql/schema.graphql from the code's schema
 schema: $(VENV)/.dev
-	DJANGO_SETTINGS_MODULE=cms.settings.test $(PY) manage.py graphql_schema --schema cms.schema.schema --out graphql/schema.graphql
+	DJANGO_SETTINGS_MODULE=cms.settings.test $(PY) manage.py graphql_schema --schema grapple.schema.schema --out graphql/schema.graphql
 
 ## bench: run every benchmark script
 bench: $(VENV)/.dev system-packages

@@ -7,5 +7,9 @@ class BlocksConfig(AppConfig):
     verbose_name = "Tailored blocks"
 
     def ready(self) -> None:
-        # Must run before grapple's ready() builds its types (blocks precedes grapple in INSTALLED_APPS).
-        from . import graphql  # noqa: F401
+        from tailored.api import graphql_enabled
+
+        # The block types must exist before grapple's ready() builds its types, so the blocks app
+        # precedes grapple in INSTALLED_APPS. Without the graphql extra there is nothing to build.
+        if graphql_enabled():
+            from . import graphql  # noqa: F401

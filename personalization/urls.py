@@ -1,16 +1,14 @@
 """Every URL of the plugin, included once by the site: `path("", include("tailored.urls"))`, before
 Wagtail's own. The events and data-rights API sits under `api/`, the consent answer at `consent/`,
 the onboarding survey at `preferences/`, and GraphQL at `graphql/` when the `graphql` extra is
-installed and `graphene_django` is in INSTALLED_APPS."""
+installed and `grapple` and `graphene_django` are in INSTALLED_APPS."""
 
-from importlib.util import find_spec
-
-from django.apps import apps
 from django.conf import settings
 from django.urls import include, path
 from django.views.decorators.csrf import csrf_exempt
 
 from . import views
+from .api import graphql_enabled
 
 api_patterns = [
     path("events", views.events, name="events"),
@@ -20,7 +18,7 @@ api_patterns = [
 
 
 def graphql_patterns() -> list:
-    if find_spec("graphene_django") is None or not apps.is_installed("graphene_django"):
+    if not graphql_enabled():
         return []
     from .api.views import TailoredGraphQLView
 

@@ -132,7 +132,7 @@ WAGTAIL_SITE_NAME = "Tailored demo shop"
 WAGTAILADMIN_BASE_URL = os.environ.get("WAGTAILADMIN_BASE_URL", "http://127.0.0.1:8000")
 WAGTAILSEARCH_BACKENDS = {"default": {"BACKEND": "wagtail.search.backends.database"}}
 
-GRAPHENE = {"SCHEMA": "cms.schema.schema"}
+GRAPHENE = {"SCHEMA": "grapple.schema.schema"}
 GRAPPLE = {"APPS": {"cms": ""}, "EXPOSE_GRAPHIQL": True, "ADD_SEARCH_HIT": False}
 
 PERSONALIZATION = {

@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from grapple.schema import schema
 
-from cms.schema import schema
 from graphql import parse, validate
 
 GRAPHQL_DIR = Path(__file__).parents[2] / "graphql"

@@ -2,8 +2,8 @@
 visitor, and `page(..., preview: {...})` so an editor's headless preview renders a page as an
 audience would see it.
 
-They live in `cms` because they join layers that must not import each other: the product lists
-of `blocks`, the audience preview of `frontend` and the segments of `personalization`.
+They live in `tailored.blocks` because they join the product lists of the blocks, the audience
+preview of `tailored.frontend` and the segments of the engine (which imports neither).
 
 Refusals: `segments`, and `page` with a `preview` argument, are for editors only
 (`services.is_editor`: a logged-in user with Wagtail admin access). Anyone else gets `null` with a
