@@ -13,11 +13,13 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.utils import dateformat, timezone
+from django.utils.functional import cached_property
 from wagtail import blocks
 from wagtail.blocks.list_block import ListBlockValidationError
 
 from tailored.api import dataloaders
 from tailored.core.types import Visitor
+from tailored.products import category_model, product_model
 
 from . import products as catalog
 from .visitors import visitor_of
@@ -45,16 +47,26 @@ def aware(value: datetime | None) -> datetime | None:
 
 
 class ProductChooserBlock(blocks.PageChooserBlock):
-    """A product page. Loading a list of them is one query that also brings each product's
-    category, image and renditions (what a product card needs)."""
+    """A product page of the site's PRODUCT_MODEL. Loading a list of them is one query that also
+    brings each product's category, image and renditions (what a product card needs)."""
 
-    def __init__(self, **kwargs):
-        super().__init__(page_type=catalog.PRODUCT_MODEL, **kwargs)
+    @cached_property
+    def target_models(self):
+        # Resolved when first used, not at import: the model is the site's, named in settings.
+        return [product_model()]
 
     def bulk_to_python(self, values):
         found = catalog.product_queryset(live=False).in_bulk([v for v in values if v is not None])
         dataloaders.current().renditions.prime(product.image for product in found.values())
         return [found.get(v) for v in values]
+
+
+class CategoryChooserBlock(blocks.PageChooserBlock):
+    """A category page: the model of the product's `category` field, or CATEGORY_MODEL."""
+
+    @cached_property
+    def target_models(self):
+        return [category_model()]
 
 
 class OfferBannerBlock(blocks.StructBlock):
@@ -100,9 +112,7 @@ class ProductCarouselBlock(blocks.StructBlock):
     heading = blocks.CharBlock(required=False, max_length=120)
     source = blocks.ChoiceBlock(choices=PRODUCT_SOURCES, default="manual", help_text="Where the products come from.")
     products = blocks.ListBlock(ProductChooserBlock(), default=[], required=False, help_text="For 'Products I pick'.")
-    category = blocks.PageChooserBlock(
-        page_type=catalog.CATEGORY_MODEL, required=False, help_text="For 'Products of a category'."
-    )
+    category = CategoryChooserBlock(required=False, help_text="For 'Products of a category'.")
     tag = blocks.CharBlock(required=False, max_length=100, help_text="For 'Products with a tag', e.g. audio.")
     count = blocks.IntegerBlock(default=8, min_value=1, max_value=catalog.MAX_COUNT, help_text="At most this many.")
 

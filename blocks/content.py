@@ -4,6 +4,8 @@ a page section, a variant and a fallback may contain."""
 
 from wagtail import blocks
 
+from tailored.products import product_model_label
+
 from .commerce import OfferBannerBlock, ProductCarouselBlock, RecommendationBlock
 from .engagement import OnboardingSurveyBlock, PersonalizedMessageBlock
 from .media import ImageWithTextBlock
@@ -53,6 +55,10 @@ class CTABlock(blocks.StructBlock):
         preview_value = {"text": "Free delivery on orders over 50.", "button_label": "See offers", "url": "/", "style": "primary"}
 
 
+# Offered only on sites that name a product model.
+PRODUCT_BLOCKS = ("product_carousel", "recommendations", "survey")
+
+
 class ContentStreamBlock(blocks.StreamBlock):
     """What a variant (or a fallback) may contain."""
 
@@ -65,6 +71,13 @@ class ContentStreamBlock(blocks.StreamBlock):
     recommendations = RecommendationBlock()
     message = PersonalizedMessageBlock(label="Personalized message")
     survey = OnboardingSurveyBlock(label="Onboarding survey")
+
+    def __init__(self, local_blocks=None, **kwargs):
+        super().__init__(local_blocks, **kwargs)
+        # Product blocks need the site's product model (PERSONALIZATION["PRODUCT_MODEL"]).
+        if product_model_label() is None:
+            for name in PRODUCT_BLOCKS:
+                self.child_blocks.pop(name, None)
 
     class Meta:
         icon = "doc-full"

@@ -6,14 +6,15 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from django.apps import apps
 from django.http import HttpRequest
+from django.middleware.csrf import get_token
 from django.urls import NoReverseMatch, reverse
 from wagtail import blocks
 
 from tailored.core.types import Profile, Visitor
+from tailored.products import category_model, product_model
 
-from .products import CATEGORY_MODEL, PRODUCT_MODEL
+from .commerce import CategoryChooserBlock
 from .visitors import request_of, visitor_of
 
 TOKENS = ("first_name", "last_viewed_product", "favourite_category")
@@ -33,14 +34,19 @@ def last_viewed_product_title(profile: Profile) -> str | None:
     ids = [int(item) for item, _ in profile.recent_items[:10] if item.isdigit()]
     if not ids:
         return None
-    titles = dict(apps.get_model(PRODUCT_MODEL).objects.live().filter(pk__in=ids).values_list("pk", "title"))
+    model = product_model()
+    if model is None:
+        return None
+    titles = dict(model.objects.live().filter(pk__in=ids).values_list("pk", "title"))
     return next((titles[pk] for pk in ids if pk in titles), None)
 
 
 def category_title(slug: str | None) -> str | None:
     if not slug:
         return None
-    model = apps.get_model(CATEGORY_MODEL)
+    model = category_model()
+    if model is None:
+        return None
     return model.objects.live().filter(slug=slug).values_list("title", flat=True).first()
 
 
@@ -103,7 +109,7 @@ class OnboardingSurveyBlock(blocks.StructBlock):
         required=False, default="Pick a few favourites and we will show you more of them.", max_length=300
     )
     categories = blocks.ListBlock(
-        blocks.PageChooserBlock(page_type=CATEGORY_MODEL),
+        CategoryChooserBlock(),
         default=[],
         required=False,
         help_text="The categories offered; leave empty to offer every category.",
@@ -140,7 +146,9 @@ class OnboardingSurveyBlock(blocks.StructBlock):
         chosen = [page for page in value["categories"] if page is not None and page.live]
         if chosen:
             return [(page.slug, page.title) for page in chosen]
-        model = apps.get_model(CATEGORY_MODEL)
+        model = category_model()
+        if model is None:
+            return []
         return list(model.objects.live().order_by("title").values_list("slug", "title"))
 
     def get_preview_context(self, value, parent_context=None):
@@ -155,6 +163,10 @@ class OnboardingSurveyBlock(blocks.StructBlock):
         context["ask"] = preview or (not context["saved"] and self.should_ask(visitor_of(parent_context)))
         context["action"] = survey_url() or ("#" if preview else None)
         context["choices"] = self.categories_for(value) if context["ask"] and context["action"] else []
+        # From the request, not the page's context: rendered with none (`{{ page.body }}`), the form
+        # still posts back with a CSRF token, and both template languages print the same inputs.
+        context["csrf_token"] = get_token(request) if request is not None else ""
+        context["next"] = request.get_full_path() if request is not None else ""
         return context
 
 

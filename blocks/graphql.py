@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 
 import graphene
-from django.apps import apps
 from django.core.serializers.json import DjangoJSONEncoder
 from grapple.helpers import register_streamfield_block
 from grapple.models import GraphQLImage, GraphQLRichText, GraphQLString
@@ -22,13 +21,13 @@ from grapple.types.interfaces import StreamFieldInterface
 
 from tailored import decisions
 from tailored.decisions import Decision
+from tailored.products import product_model, product_model_label
 
 from .commerce import OfferBannerBlock, ProductCarouselBlock, RecommendationBlock
 from .content import CTABlock, HeroBlock
 from .engagement import OnboardingSurveyBlock, PersonalizedMessageBlock, survey_url
 from .media import ImageWithTextBlock
 from .personalized import Choice, PersonalizedBlock
-from .products import PRODUCT_MODEL
 from .visitors import visitor_of_info
 
 HeroBlock.graphql_fields = [
@@ -103,7 +102,7 @@ registry.streamfield_blocks[PersonalizedBlock] = PersonalizedBlockType
 
 
 def _product_type():
-    return registry.pages[apps.get_model(PRODUCT_MODEL)]
+    return registry.pages[product_model()]
 
 
 def _limited(products: list, limit: int | None) -> list:
@@ -307,8 +306,9 @@ class OnboardingSurveyBlockType(graphene.ObjectType):
 
 
 registry.streamfield_blocks[OfferBannerBlock] = OfferBannerBlockType
-registry.streamfield_blocks[ProductCarouselBlock] = ProductCarouselBlockType
-registry.streamfield_blocks[RecommendationBlock] = RecommendationBlockType
 registry.streamfield_blocks[PersonalizedMessageBlock] = PersonalizedMessageBlockType
-registry.streamfield_blocks[OnboardingSurveyBlock] = OnboardingSurveyBlockType
+if product_model_label() is not None:  # product types name the site's product page type
+    registry.streamfield_blocks[ProductCarouselBlock] = ProductCarouselBlockType
+    registry.streamfield_blocks[RecommendationBlock] = RecommendationBlockType
+    registry.streamfield_blocks[OnboardingSurveyBlock] = OnboardingSurveyBlockType
 from . import experiments_graphql  # noqa: E402,F401  (the ExperimentBlock's type, issue 8)

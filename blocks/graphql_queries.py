@@ -18,7 +18,6 @@ from functools import cache
 from urllib.parse import urlencode
 
 import graphene
-from django.apps import apps
 from grapple.registry import registry
 from grapple.types.pages import PagesQuery
 from wagtail.models import Page
@@ -32,6 +31,7 @@ from tailored.context import context_from_request
 from tailored.experiments.services import arm_for, experiment_cache
 from tailored.frontend.preview import audience_visitor, parse_audience
 from tailored.models import Segment
+from tailored.products import category_model, product_model, product_model_label
 from tailored.services import is_editor
 
 FORBIDDEN = "FORBIDDEN"
@@ -58,7 +58,7 @@ def bad_input(message: str) -> GraphQLError:
 
 
 def _product_type():
-    return registry.pages[apps.get_model(catalog.PRODUCT_MODEL)]
+    return registry.pages[product_model()]
 
 
 class SegmentType(graphene.ObjectType):
@@ -123,7 +123,7 @@ def _page_field() -> graphene.Field:
 
 
 class SiteQuery:
-    """Segments and product lists; `site_query()` adds `page`."""
+    """Segments; `site_query()` adds `page`, and the product lists when the site has products."""
 
     segments = graphene.List(
         graphene.NonNull(SegmentType),
@@ -132,6 +132,15 @@ class SiteQuery:
             "null and a FORBIDDEN error."
         ),
     )
+    def resolve_segments(self, info):
+        if not is_editor(info.context):
+            raise forbidden("The segment list")
+        return dataloaders.current().segments.all()
+
+
+class ProductQuery:
+    """Product lists for the requesting visitor (only on sites with a PRODUCT_MODEL)."""
+
     recommendations = graphene.List(
         graphene.NonNull(_product_type),
         required=True,
@@ -149,11 +158,6 @@ class SiteQuery:
         first=graphene.Int(default_value=8, description=f"At most this many (0 to {MAX_FIRST})."),
         description="A product row for the requesting visitor (what a carousel block with this source shows them).",
     )
-
-    def resolve_segments(self, info):
-        if not is_editor(info.context):
-            raise forbidden("The segment list")
-        return dataloaders.current().segments.all()
 
     def resolve_recommendations(self, info, first=10, strategy="trending", item=None):
         first = _checked_first(first)
@@ -180,7 +184,7 @@ class SiteQuery:
         if source == "category":
             if not category:
                 raise bad_input("source: category needs `category` (a category slug).")
-            found = apps.get_model(catalog.CATEGORY_MODEL).objects.live().filter(slug=category).values_list("pk", flat=True).first()
+            found = category_model().objects.live().filter(slug=category).values_list("pk", flat=True).first()
             return catalog.in_category(found, first, hidden)
         if source == "tag":
             if not tag:
@@ -207,7 +211,8 @@ def site_query() -> type:
         # A whole-page experiment: the visitor's arm's alternative, as SSR serves it (issue 9).
         return page if preview is not None else experiment_alternative(page, info.context)
 
-    return type("SiteQueryWithPage", (SiteQuery,), {"page": _page_field(), "resolve_page": resolve_page})
+    bases = (SiteQuery, ProductQuery) if product_model_label() is not None else (SiteQuery,)
+    return type("SiteQueryWithPage", bases, {"page": _page_field(), "resolve_page": resolve_page})
 
 
 def experiment_alternative(page, request):

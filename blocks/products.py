@@ -4,8 +4,7 @@ Each function returns at most `count` live products, loaded with everything a pr
 (category, image and its renditions) in a constant number of queries, whatever `count` is. They
 load through the request's loaders (`tailored.api.dataloaders`): a product that appears in
 several rows of one page or one GraphQL response is read once. The
-product model is named by string: blocks sit below the site's page models (the import-linter
-layering `cms -> blocks`), as Wagtail's own `PageChooserBlock(page_type="app.Model")` does.
+product model is the site's, named by `PERSONALIZATION["PRODUCT_MODEL"]` (tailored.products).
 
 `recommended` asks the trained recommender (issue 7) and falls back to trending.
 """
@@ -17,7 +16,6 @@ import time
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 
-from django.apps import apps
 from django.core.cache import cache
 from django.db.models import Count, Q, QuerySet
 from django.utils.text import slugify
@@ -26,9 +24,8 @@ from tailored.api import dataloaders
 from tailored.core.types import Profile
 from tailored.ml import registry
 from tailored.models import Event
+from tailored.products import product_model, product_model_label
 
-PRODUCT_MODEL = "cms.ProductPage"
-CATEGORY_MODEL = "cms.CategoryPage"
 CARD_RENDITION = "fill-480x360"
 TRENDING_DAYS = 7
 TRENDING_CACHE_SECONDS = 300
@@ -42,7 +39,7 @@ logger = logging.getLogger(__name__)
 
 def product_queryset(live: bool = True) -> QuerySet:
     """Products with their category and image joined (renditions: `with_renditions`)."""
-    model = apps.get_model(PRODUCT_MODEL)
+    model = product_model()
     products = model.objects.live() if live else model.objects.all()
     return products.select_related("category", "image")
 
@@ -51,7 +48,7 @@ def with_renditions(products: list) -> list:
     """`products`, remembered by this request's product loader, with every image's renditions
     fetched in one query (none when all were fetched before)."""
     loaders = dataloaders.current()
-    loaders.model(PRODUCT_MODEL, product_queryset).prime(products)
+    loaders.model(product_model_label(), product_queryset).prime(products)
     loaders.renditions.prime(product.image for product in products)
     return products
 
@@ -62,7 +59,7 @@ def by_ids(ids: Iterable[object], count: int = MAX_COUNT, exclude: Iterable[str]
     wanted = list(dict.fromkeys(int(str(i)) for i in ids if str(i).isdigit() and str(i) not in excluded))
     if not wanted or count <= 0:
         return []
-    found = dataloaders.current().model(PRODUCT_MODEL, product_queryset).load_many(wanted[: count * 2])
+    found = dataloaders.current().model(product_model_label(), product_queryset).load_many(wanted[: count * 2])
     return with_renditions([found[pk] for pk in wanted if pk in found][:count])
 
 
@@ -78,7 +75,7 @@ def with_tag(tag: str, count: int, exclude: Iterable[str] = ()) -> list:
     tag = (tag or "").strip()
     if not tag:
         return []
-    model = apps.get_model(PRODUCT_MODEL)
+    model = product_model()
     tagged = model.objects.filter(Q(tags__name__iexact=tag) | Q(tags__slug=slugify(tag))).values("pk")
     products = product_queryset().filter(pk__in=tagged).exclude(pk__in=_pks(exclude))
     return with_renditions(list(products.order_by("title")[:count]))

@@ -10,16 +10,15 @@ from __future__ import annotations
 import json
 from urllib.parse import urlsplit, urlunsplit
 
-from django.apps import apps
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from tailored import conf
+from tailored.products import category_model
 from tailored.services import resolve_visitor
 
 from .engagement import SURVEY_DONE_PARAM
-from .products import CATEGORY_MODEL
 
 MAX_PREFERENCES = 10
 
@@ -30,7 +29,8 @@ def save_preferences(request: HttpRequest) -> HttpResponse:
     chosen = _chosen(request, wants_json)
     if chosen is None:
         return _error(wants_json, 400, "malformed_json", "the body is not valid JSON")
-    live = set(apps.get_model(CATEGORY_MODEL).objects.live().values_list("slug", flat=True))
+    model = category_model()
+    live = set(model.objects.live().values_list("slug", flat=True)) if model is not None else set()
     categories = [slug for slug in dict.fromkeys(chosen) if slug in live][:MAX_PREFERENCES]
     if not categories:
         return _error(wants_json, 400, "no_categories", "pick at least one category")

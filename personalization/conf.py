@@ -15,6 +15,11 @@ DEFAULTS: dict[str, Any] = {
     # Off: every PersonalizedBlock renders its fallback and no visitor is resolved.
     "ENABLED": True,
     "PROFILE_STORE": "tailored.profiles.memory.MemoryProfileStore",
+    # The site's product page model, "app_label.ModelName" (see tailored.products for the fields
+    # it reads). None: no product blocks, catalog or product queries. CATEGORY_MODEL: the model of
+    # the product's `category` field unless named here.
+    "PRODUCT_MODEL": None,
+    "CATEGORY_MODEL": None,
     "REDIS_URL": None,
     "RETENTION_DAYS": 90,
     "MAX_BATCH_EVENTS": 100,

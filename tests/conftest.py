@@ -74,10 +74,15 @@ def store(request):
     return RedisProfileStore(client, retention_seconds=90 * 86400)
 
 
+# What the demo site's settings name and every store fixture keeps (the demo's product model).
+DEMO_SETTINGS = {"PRODUCT_MODEL": "cms.ProductPage"}
+
+
 @pytest.fixture
 def use_redis_store(settings, redis_url):
     """Point the site at the session's real Redis."""
     settings.PERSONALIZATION = {
+        **DEMO_SETTINGS,
         "PROFILE_STORE": "tailored.profiles.redis.RedisProfileStore",
         "REDIS_URL": redis_url,
         "MODEL_DIR": TEST_MODEL_DIR,
@@ -88,7 +93,7 @@ def use_redis_store(settings, redis_url):
 @pytest.fixture
 def memory_store(settings):
     """A fresh in-process store for this test."""
-    settings.PERSONALIZATION = {"PROFILE_STORE": "tailored.profiles.memory.MemoryProfileStore", "MODEL_DIR": TEST_MODEL_DIR}
+    settings.PERSONALIZATION = {**DEMO_SETTINGS, "PROFILE_STORE": "tailored.profiles.memory.MemoryProfileStore", "MODEL_DIR": TEST_MODEL_DIR}
     from tailored import conf
 
     return conf.get_profile_store()

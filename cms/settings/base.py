@@ -136,6 +136,7 @@ GRAPHENE = {"SCHEMA": "grapple.schema.schema"}
 GRAPPLE = {"APPS": {"cms": ""}, "EXPOSE_GRAPHIQL": True, "ADD_SEARCH_HIT": False}
 
 PERSONALIZATION = {
+    "PRODUCT_MODEL": "cms.ProductPage",
     "REDIS_URL": os.environ.get("REDIS_URL") or None,
     "PROFILE_STORE": (
         "tailored.profiles.redis.RedisProfileStore"

@@ -1,12 +1,8 @@
-"""What the recommender knows about an item, and the loader for the demo shop's catalog."""
+"""What the recommender knows about an item, and the loader for the site's catalog (its PRODUCT_MODEL)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-# The same label as tailored.blocks.products.PRODUCT_MODEL: personalization sits below blocks in the
-# import-linter layering, so it names the model by string instead of importing it.
-PRODUCT_MODEL = "cms.ProductPage"
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,7 +18,7 @@ class CatalogItem:
     in_stock: bool = True
 
 
-def demo_catalog(live_only: bool = True, model_label: str = PRODUCT_MODEL) -> list[CatalogItem]:
+def demo_catalog(live_only: bool = True, model_label: str | None = None) -> list[CatalogItem]:
     """The site's products as catalog items, in pk order (needs Django set up).
 
     The product model is looked up by its label, so tailored.ml imports no page model. Products have no stock field: every live product is
@@ -30,7 +26,12 @@ def demo_catalog(live_only: bool = True, model_label: str = PRODUCT_MODEL) -> li
     """
     from django.apps import apps
 
-    model = apps.get_model(model_label)
+    from tailored.products import product_model_label
+
+    label = model_label or product_model_label()
+    if label is None:
+        return []  # the site has no PRODUCT_MODEL: nothing to recommend
+    model = apps.get_model(label)
     products = model.objects.live() if live_only else model.objects.all()
     products = products.select_related("category").prefetch_related("tags").order_by("pk")
     return [_as_catalog_item(product) for product in products]

@@ -14,6 +14,7 @@ from cms.models import HomePage
 from tailored.api import dataloaders
 from tailored.blocks import products as catalog
 from tailored.models import Segment
+from tailored.products import product_model_label
 
 pytestmark = pytest.mark.django_db
 
@@ -125,7 +126,7 @@ def test_loaders_remember_what_they_loaded_within_a_scope_only():
     with dataloaders.request_scope() as loaders:
         catalog.by_ids(ids, 5)
         catalog.by_ids(reversed(ids), 5)
-        assert loaders.model(catalog.PRODUCT_MODEL, catalog.product_queryset).queries == 1
+        assert loaders.model(product_model_label(), catalog.product_queryset).queries == 1
     with dataloaders.request_scope() as loaders:
         catalog.by_ids(ids, 5)
-        assert loaders.model(catalog.PRODUCT_MODEL, catalog.product_queryset).queries == 1
+        assert loaders.model(product_model_label(), catalog.product_queryset).queries == 1

@@ -26,7 +26,7 @@ VISITOR = "c" * 32
 
 @pytest.fixture
 def models_dir(settings, tmp_path):
-    settings.PERSONALIZATION = {"PROFILE_STORE": "tailored.profiles.memory.MemoryProfileStore", "MODEL_DIR": str(tmp_path)}
+    settings.PERSONALIZATION = {"PRODUCT_MODEL": "cms.ProductPage", "PROFILE_STORE": "tailored.profiles.memory.MemoryProfileStore", "MODEL_DIR": str(tmp_path)}
     return tmp_path
 
 

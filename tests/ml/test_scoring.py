@@ -27,6 +27,7 @@ def quiet(_message: str) -> None:
 @pytest.fixture
 def redis_store(settings, redis_url, redis_client, tmp_path):
     settings.PERSONALIZATION = {
+        **settings.PERSONALIZATION,
         "PROFILE_STORE": "tailored.profiles.redis.RedisProfileStore",
         "REDIS_URL": redis_url,
         "MODEL_DIR": str(tmp_path / "models"),

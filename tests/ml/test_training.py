@@ -44,6 +44,7 @@ CATALOG = [CatalogItem(str(pk), f"Item {pk}", c, tags=(f"t{pk % 3}",), price=flo
 @pytest.fixture
 def store(settings, tmp_path):
     settings.PERSONALIZATION = {
+        **settings.PERSONALIZATION,
         "PROFILE_STORE": "tailored.profiles.memory.MemoryProfileStore",
         "MODEL_DIR": str(tmp_path / "models"),
         "MODEL_RELOAD_SECONDS": 0,
