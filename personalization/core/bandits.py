@@ -20,9 +20,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-import numpy as np
-
 from .stats import Counts
+
+# numpy (the `ml` extra) is imported inside the functions that draw samples: the worker imports
+# this module with the experiments' counting, and only a Thompson-sampling reallocation needs it.
 
 Policy = Callable[[Sequence[Counts]], Sequence[float]]
 
@@ -37,6 +38,8 @@ def thompson_weights(
         raise ValueError("need at least one arm")
     if not 0.0 <= floor * k <= 1.0:
         raise ValueError(f"a floor of {floor} for {k} arms leaves nothing to allocate")
+    import numpy as np
+
     rng = np.random.default_rng(seed)
     successes = np.array([arm.conversions for arm in arms], dtype=float)
     failures = np.array([arm.exposures - arm.conversions for arm in arms], dtype=float)
@@ -69,6 +72,8 @@ def simulate_regret(
 ) -> RegretResult:
     """Run `policy` on arms with known conversion `rates`, re-weighting after every round of
     `visitors_per_round` visitors (a batch, as the weights are refreshed periodically)."""
+    import numpy as np
+
     rng = np.random.default_rng(seed)
     true_rates = np.asarray(rates, dtype=float)
     best = true_rates.max()

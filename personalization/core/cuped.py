@@ -23,8 +23,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from scipy import stats as scipy_stats
-
+# scipy (the `ml` extra) is imported in `cuped()`, the one function that needs it, so that the
+# experiments' results module can be imported by a web process without loading scipy.
 
 @dataclass(frozen=True, slots=True)
 class MomentSums:
@@ -126,6 +126,8 @@ def cuped(control: MomentSums, treatment: MomentSums, confidence: float = 0.95) 
     )
     difference = treatment_mean - control_mean
     se = math.sqrt(variance)
+    from scipy import stats as scipy_stats
+
     z = float(scipy_stats.norm.ppf(0.5 + confidence / 2))
     p_value = float(2 * scipy_stats.norm.sf(abs(difference) / se)) if se > 0 else 1.0
     return CupedResult(

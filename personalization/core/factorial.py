@@ -31,9 +31,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import combinations, product
 
-from scipy import stats as scipy_stats
-
 from .stats import Counts
+
+# scipy (the `ml` extra) is imported inside the functions that use it: importing this module with
+# the experiments' results must not load scipy into every web process.
 
 Cells = Mapping[tuple[int, ...], Counts]
 
@@ -95,6 +96,8 @@ def _effect(members, levels, factors, sizes, cells: Cells, z_crit: float) -> Eff
         rate = counts.rate
         estimate += coefficient * rate
         variance += coefficient**2 * rate * (1 - rate) / counts.exposures
+    from scipy import stats as scipy_stats
+
     se = math.sqrt(variance)
     z = estimate / se if se > 0 else 0.0
     p_value = float(2 * scipy_stats.norm.sf(abs(z))) if se > 0 else 1.0
@@ -120,6 +123,8 @@ def factorial_effects(
     factors: Sequence[str], cells: Cells, confidence: float = 0.95
 ) -> tuple[Effect, ...]:
     """Every main effect and interaction of a full factorial experiment (see module doc)."""
+    from scipy import stats as scipy_stats
+
     sizes = _level_counts(factors, cells)
     z_crit = float(scipy_stats.norm.ppf(0.5 + confidence / 2))
     return tuple(

@@ -34,9 +34,10 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
-
 from .stats import Counts
+
+# numpy (the `ml` extra) is imported inside the two functions that use it, so importing this
+# module (the admin's report views do at URL loading) costs nothing until a report is computed.
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +61,8 @@ def mixture_tau2(variance, total, alpha: float, tuning_n: float):
 
 def mixture_log_likelihood_ratio(difference, variance, tau2):
     """log Lambda of the normal-mixture SPRT against "no difference" (arrays welcome)."""
+    import numpy as np
+
     return 0.5 * np.log(variance / (variance + tau2)) + tau2 * difference**2 / (
         2 * variance * (variance + tau2)
     )
@@ -67,6 +70,8 @@ def mixture_log_likelihood_ratio(difference, variance, tau2):
 
 def mixture_half_width(variance, tau2, alpha: float):
     """Half-width of the always-valid interval: the differences the mSPRT cannot reject."""
+    import numpy as np
+
     return np.sqrt(
         variance * (variance + tau2) / tau2 * (-2 * math.log(alpha) + np.log1p(tau2 / variance))
     )

@@ -29,12 +29,16 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-
-import numpy as np
-from scipy import special
-from scipy import stats as scipy_stats
+from functools import cache
+from typing import TYPE_CHECKING
 
 from .multiple import holm
+
+# numpy and scipy (the `ml` extra) are imported inside the functions that compute with them:
+# `Counts` is read on every request that serves an experiment, and a web process must not carry
+# scipy (~90 MB) for that. Only a results page, a report or a reallocation pays for it.
+if TYPE_CHECKING:
+    import numpy as np
 
 NAN = float("nan")
 
@@ -138,10 +142,14 @@ class Comparison:
 
 
 def _z(confidence: float) -> float:
+    from scipy import stats as scipy_stats
+
     return float(scipy_stats.norm.ppf(0.5 + confidence / 2))
 
 
 def _two_sided_p(z: float) -> float:
+    from scipy import stats as scipy_stats
+
     return float(2 * scipy_stats.norm.sf(abs(z)))
 
 
@@ -176,6 +184,8 @@ def chi_square_test(arms: Sequence[Counts]) -> ChiSquare:
         expected_not = arm.exposures - expected_x
         statistic += (arm.conversions - expected_x) ** 2 / expected_x
         statistic += (arm.exposures - arm.conversions - expected_not) ** 2 / expected_not
+    from scipy import stats as scipy_stats
+
     return ChiSquare(statistic, dof, float(scipy_stats.chi2.sf(statistic, dof)))
 
 
@@ -257,26 +267,39 @@ def _beta(counts: Counts) -> tuple[float, float]:
 
 def _expected_shortfall(x: np.ndarray, a: float, b: float) -> np.ndarray:
     # E[max(x - P, 0)] for P ~ Beta(a, b): x F(x) - E[P] F_{Beta(a + 1, b)}(x).
+    from scipy import special
+
     return x * special.betainc(a, b, x) - a / (a + b) * special.betainc(a + 1, b, x)
 
 
-_NODES, _WEIGHTS = np.polynomial.legendre.leggauss(512)
+@cache
+def _legendre() -> tuple[np.ndarray, np.ndarray]:
+    # The 512 Gauss-Legendre nodes and weights, computed once, with the first integral.
+    import numpy as np
+
+    return np.polynomial.legendre.leggauss(512)
 
 
 def _integral_over(a: float, b: float, times: Callable[[np.ndarray], np.ndarray]) -> float:
     """∫ Beta(a, b) density(x) * times(x) dx by Gauss-Legendre over where that density has
     mass (its 1e-12 and 1 - 1e-12 quantiles): each integral runs over its own posterior, so a
     narrow posterior of a large arm is never missed by a grid sized for a small one."""
+    import numpy as np
+    from scipy import special
+
+    nodes, weights = _legendre()
     low = float(special.betaincinv(a, b, 1e-12))
     high = float(special.betaincinv(a, b, 1 - 1e-12))
-    x = low + (high - low) * (_NODES + 1) / 2
+    x = low + (high - low) * (nodes + 1) / 2
     log_pdf = (a - 1) * np.log(x) + (b - 1) * np.log1p(-x) - special.betaln(a, b)
-    return float((high - low) / 2 * np.sum(_WEIGHTS * np.exp(log_pdf) * times(x)))
+    return float((high - low) / 2 * np.sum(weights * np.exp(log_pdf) * times(x)))
 
 
 def beta_binomial(control: Counts, treatment: Counts) -> BayesResult:
     """P(treatment rate > control rate) and each arm's expected loss, by deterministic
     numerical integration over the Beta posteriors (no Monte Carlo noise)."""
+    from scipy import special
+
     a_c, b_c = _beta(control)
     a_t, b_t = _beta(treatment)
     beats = _integral_over(a_t, b_t, lambda x: special.betainc(a_c, b_c, x))
@@ -289,6 +312,9 @@ def beta_binomial(control: Counts, treatment: Counts) -> BayesResult:
 def probability_best(arms: Sequence[Counts]) -> tuple[float, ...]:
     """Each arm's posterior probability of having the highest rate (Beta(1, 1) priors):
     P(i best) = ∫ f_i(x) * prod over j != i of F_j(x) dx, integrated numerically."""
+    import numpy as np
+    from scipy import special
+
     params = [_beta(arm) for arm in arms]
 
     def others_below(i: int) -> Callable[[np.ndarray], np.ndarray]:
@@ -325,6 +351,8 @@ def sample_size(
     """Visitors per arm for a two-sided two-proportion z-test (the normal approximation of
     Fleiss, Levin & Paik 2003, ch. 4, without continuity correction): pooled variance under
     the null, unpooled under the alternative. `mde` is absolute (0.01 = one point) or relative (0.1 = +10%)."""
+    from scipy import stats as scipy_stats
+
     target = _target(baseline, mde, relative)
     z_alpha = float(scipy_stats.norm.ppf(1 - alpha / 2))
     z_beta = float(scipy_stats.norm.ppf(power))
@@ -341,6 +369,8 @@ def power(
 ) -> float:
     """Power of the two-sided pooled z-test with `per_arm` visitors in each arm (the inverse
     of `sample_size`, ignoring the negligible far rejection tail)."""
+    from scipy import stats as scipy_stats
+
     target = _target(baseline, mde, relative)
     z_alpha = float(scipy_stats.norm.ppf(1 - alpha / 2))
     mean = (baseline + target) / 2
@@ -365,6 +395,8 @@ def srm_check(
     statistic = sum((o - e) ** 2 / e for o, e in zip(exposures, expected, strict=True) if e > 0)
     if any(e == 0 and o > 0 for o, e in zip(exposures, expected, strict=True)):
         statistic = math.inf  # visitors in an arm that should get none
+    from scipy import stats as scipy_stats
+
     p_value = float(scipy_stats.chi2.sf(statistic, len(exposures) - 1))
     return SrmResult(tuple(exposures), expected, statistic, p_value, p_value < threshold)
 
