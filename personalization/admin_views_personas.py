@@ -21,6 +21,7 @@ from wagtail.snippets.views.snippets import SnippetViewSet
 from tailored.core.rules import compile_rule
 from tailored.events.schema import EVENT_TYPES
 
+from . import ml
 from .admin_views import LIVE_HOURS, live_count
 from .ml import registry
 from .models import PersonaLabel, Segment
@@ -35,6 +36,8 @@ PERSONA_URL_NAMESPACE = "wagtailsnippets_tailored_personalabel"
 
 def current_proposal(slug: str) -> tuple[ProposedRule | None, str | None]:
     """The proposed rule for persona `slug` from the current persona model, or why there is none."""
+    if not ml.available():
+        return None, f"{ml.requirement_message('Proposing a rule for a persona')}, then run `manage.py tailored_train`."
     # scikit-learn is imported here, not with the admin: web processes start without it.
     from .ml.persona_rules import propose_rule
     from .ml.personas import PersonaModel

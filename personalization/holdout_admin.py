@@ -15,12 +15,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 
+from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils.safestring import SafeString
 
-from tailored import holdout
+from tailored import holdout, ml
 from tailored.core import sequential, stats
 from tailored.experiments import svg
 
@@ -154,6 +156,10 @@ def lift_report(goals: Iterable[str] | None = None) -> list[GoalLift]:
 
 
 def report(request: HttpRequest) -> HttpResponse:
+    if not ml.available():
+        # Every figure on the page is scipy's: say so on the dashboard rather than fail.
+        messages.error(request, ml.requirement_message("The Personalization lift report"))
+        return redirect("wagtailadmin_home")
     try:
         holdout.flush()  # the page shows everything counted so far, as the experiments' page does
     except Exception as error:

@@ -15,7 +15,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from tailored import holdout, holdout_admin
+from tailored import holdout, holdout_admin, ml
 
 from . import svg
 from .models import Experiment
@@ -42,6 +42,10 @@ def index(request: HttpRequest) -> HttpResponse:
 
 def detail(request: HttpRequest, pk: int) -> HttpResponse:
     experiment = get_object_or_404(Experiment.objects.select_related("page", "audience"), pk=pk)
+    if not ml.available():
+        # The results are scipy's statistics; the list and the start/pause/finish actions are not.
+        messages.error(request, ml.requirement_message(f"The results of “{experiment.name}”"))
+        return redirect("tailored_experiments:index")
     goal = request.GET.get("goal") if request.GET.get("goal") in experiment.goal_list else None
     found = compute_results(experiment, goal)
     labels = {arm.key: arm.label for arm in found.arms} | {"holdout": "Holdout"}

@@ -18,6 +18,7 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from tailored import ml
 from tailored.core.bandits import thompson_weights
 from tailored.core.stats import Counts
 
@@ -25,6 +26,7 @@ from .models import AllocationChange, Experiment
 from .targets import BANDIT_FLOOR
 
 logger = logging.getLogger(__name__)
+_said_ml_missing = False  # the worker asks every turn: say it once per process
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +95,9 @@ def reallocate_due(now: datetime | None = None) -> list[Reallocation]:
     experiments = due(now)
     if not experiments:
         return []
+    if not ml.available():
+        _say_ml_missing(len(experiments))
+        return []
     counting.flush([experiment.key for experiment in experiments])
     done = []
     for experiment in experiments:
@@ -105,6 +110,15 @@ def reallocate_due(now: datetime | None = None) -> list[Reallocation]:
     if done:
         experiment_cache.changed()
     return done
+
+
+def _say_ml_missing(count: int) -> None:
+    # Thompson sampling draws with numpy. Without it the experiments keep the weights they have
+    # (the editor's, or the last reallocation's): still a fair, sticky split, never an error.
+    global _said_ml_missing
+    if not _said_ml_missing:
+        _said_ml_missing = True
+        logger.warning("%d Thompson-sampling experiment(s) keep their weights: %s", count, ml.requirement_message("Reallocating"))
 
 
 def _still_due(experiment: Experiment, now: datetime | None) -> bool:

@@ -28,7 +28,7 @@ from typing import Any
 
 from django.conf import settings
 
-from tailored import conf
+from tailored import conf, ml
 
 logger = logging.getLogger(__name__)
 
@@ -121,6 +121,11 @@ class ModelRegistry:
         version = self.current_version(name)
         if (cached is not None and version == cached.version) or self._failed.get(name, "") == version:
             return cached  # versions never change once published: a failed one is not retried
+        if version is not None and not ml.available():
+            # A model trained elsewhere, on a site without the extra: said once, like a failure.
+            self._failed[name] = version
+            logger.warning("model %r (version %s) not loaded, falling back: %s", name, version, ml.requirement_message("Loading a trained model"))
+            return cached
         try:
             loaded = self.read(name, version)
         except Exception as error:

@@ -12,14 +12,19 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Collection, Mapping
+from typing import TYPE_CHECKING
 
 from tailored import conf
 from tailored.core.types import Profile
 
 from . import registry
 from .features import FEATURE_WINDOWS, feature_matrix, select
-from .personas import PersonaModel
-from .propensity import PropensityModel
+
+if TYPE_CHECKING:
+    # The models arrive unpickled from the registry: the stream worker imports this module, and
+    # runs without scikit-learn (the `ml` extra) by scoring nobody.
+    from .personas import PersonaModel
+    from .propensity import PropensityModel
 
 logger = logging.getLogger(__name__)
 

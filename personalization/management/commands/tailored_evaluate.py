@@ -3,7 +3,8 @@
     python manage.py tailored_evaluate --dataset all --output evaluation.json
 
 Data files are read from --data-dir, else $TAILORED_DATA_DIR, else <BASE_DIR>/../shared/data.
-Popularity and item-kNN run in every evaluation, for comparison.
+Popularity and item-kNN run in every evaluation, for comparison. Needs the `ml` extra, imported
+only when the command runs (see tailored.management.ml_required).
 """
 
 from __future__ import annotations
@@ -14,14 +15,16 @@ import platform
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from django.db import DatabaseError
 
-from tailored.ml import datasets
-from tailored.ml.evaluation import MODELS, evaluate, format_table
-from tailored.ml.recommender import RecommenderParams
+from tailored.management.ml_required import MlCommand
+
+if TYPE_CHECKING:
+    from tailored.ml import datasets
 
 DATASETS = ("msweb", "movielens", "demo")
 
@@ -31,10 +34,14 @@ def default_data_dir() -> Path:
     return Path(configured) if configured else Path(settings.BASE_DIR).parent / "shared" / "data"
 
 
-class Command(BaseCommand):
+class Command(MlCommand):
+    ml_task = "tailored_evaluate"
     help = "Evaluate the recommenders offline (HR@10/20, NDCG@10, coverage, novelty, fit and scoring time)."
 
     def add_arguments(self, parser: CommandParser) -> None:
+        from tailored.ml.evaluation import MODELS
+        from tailored.ml.recommender import RecommenderParams
+
         parser.add_argument("--dataset", choices=[*DATASETS, "all"], default="all")
         parser.add_argument("--data-dir", type=Path, default=None, help="default: $TAILORED_DATA_DIR or <BASE_DIR>/../shared/data")
         parser.add_argument("--output", type=Path, default=Path("evaluation.json"), help="JSON results (default: evaluation.json in the current directory)")
@@ -46,6 +53,9 @@ class Command(BaseCommand):
         parser.add_argument("--validation-visitors", type=int, default=RecommenderParams.validation_visitors, help="visitors held out of training data for tuning")
 
     def handle(self, *args, **options) -> None:
+        from tailored.ml.evaluation import MODELS, evaluate, format_table
+        from tailored.ml.recommender import RecommenderParams
+
         models = [name.strip() for name in options["models"].split(",") if name.strip()]
         unknown = sorted(set(models) - set(MODELS))
         if unknown:
@@ -75,6 +85,8 @@ class Command(BaseCommand):
         self.stdout.write(f"wrote {options['output']}")
 
     def _load(self, name: str, data_dir: Path, protocol: str, seed: int) -> datasets.Dataset:
+        from tailored.ml import datasets
+
         self._progress(f"loading {name}")
         try:
             if name == "msweb":

@@ -3,28 +3,34 @@ persisted events, publish them to the model registry and score the live profiles
 
 `--synthetic N` first stores N synthetic visitor histories for the demo catalog (and replays
 them into the profile store), so the demo has something to learn from; `make demo` runs it.
-The work is in tailored.ml.training; this command parses options and reports."""
+The work is in tailored.ml.training; this command parses options and reports. It needs the `ml`
+extra, and imports it only when it runs (see tailored.management.ml_required)."""
 
 from __future__ import annotations
 
 import time
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
-from tailored.ml.personas import NotEnoughData
-from tailored.ml.training import STEPS, load_synthetic, train
+from tailored.management.ml_required import MlCommand
 
 
-class Command(BaseCommand):
+class Command(MlCommand):
+    ml_task = "tailored_train"
     help = "Train personas, propensity models and the recommender; publish them and score live profiles."
 
     def add_arguments(self, parser) -> None:
+        from tailored.ml.training import STEPS
+
         parser.add_argument("--synthetic", type=int, default=0, metavar="N", help="first store N synthetic visitors for the demo catalog")
         parser.add_argument("--seed", type=int, default=7, help="random seed (synthetic data and models); default 7")
         parser.add_argument("--since", type=int, default=28, metavar="DAYS", help="training window in days; default 28")
         parser.add_argument("--only", choices=STEPS, help="train one model only")
 
     def handle(self, *args, synthetic: int, seed: int, since: int, only: str | None, **options) -> None:
+        from tailored.ml.personas import NotEnoughData
+        from tailored.ml.training import load_synthetic, train
+
         started = time.perf_counter()
         say = self.stdout.write
         try:

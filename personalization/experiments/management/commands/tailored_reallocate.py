@@ -3,8 +3,9 @@ cadence): flush their counts, compute new weights, record them, and tell the web
 
 from __future__ import annotations
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
+from tailored import ml
 from tailored.experiments.bandit import due, reallocate_due
 
 
@@ -14,6 +15,9 @@ class Command(BaseCommand):
     def handle(self, *args, **options) -> None:
         pending = due()
         self.stdout.write(f"{len(pending)} Thompson-sampling experiment(s) due")
+        if pending and not ml.available():
+            # Thompson sampling draws with numpy; with nothing due there is nothing to say.
+            raise CommandError(f"{ml.requirement_message('Reallocating')}; until then they keep their weights")
         for change in reallocate_due():
             shares = ", ".join(f"{arm} {weight:.1%}" for arm, weight in change.weights.items())
             seen = ", ".join(f"{arm} {c}/{n}" for arm, (c, n) in change.counts.items())
