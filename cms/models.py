@@ -1,13 +1,12 @@
 """The demo shop's page types. Pages hold content; personalization lives in their blocks.
 
-Pages with sections (home, landing, article) can be previewed as an audience: see
-`AudiencePreviewMixin` and tailored.frontend.preview.
+Pages with sections (home, landing, article) use the plugin's `PersonalizedPageMixin`, exactly as
+a site owner would: preview as an audience and the Experiments tab.
 """
 
 from __future__ import annotations
 
 from django.db import models
-from django.template.response import TemplateResponse
 from grapple.models import (
     GraphQLBoolean,
     GraphQLFloat,
@@ -28,8 +27,7 @@ from wagtail.search import index
 from tailored.blocks.content import ContentStreamBlock
 from tailored.blocks.experiments import ExperimentBlock
 from tailored.blocks.personalized import PersonalizedBlock
-from tailored.experiments.panels import tabs_with_experiments
-from tailored.frontend import preview
+from tailored.frontend.pages import PersonalizedPageMixin
 
 
 class SectionStreamBlock(ContentStreamBlock):
@@ -39,26 +37,10 @@ class SectionStreamBlock(ContentStreamBlock):
     experiment = ExperimentBlock()
 
 
-class AudiencePreviewMixin:
-    """Wagtail's preview, as an audience: the mode menu offers one per segment, and a picker above
-    the page sets any mix of segments and context (tailored.frontend.preview explains how)."""
-
-    @property
-    def preview_modes(self):
-        return preview.preview_modes()
-
-    def serve_preview(self, request, mode_name):
-        audience = preview.apply_audience(request, mode_name)
-        context = self.get_preview_context(request, mode_name)
-        context["preview_audience"] = audience
-        return TemplateResponse(request, self.get_preview_template(request, mode_name), context)
-
-
-class HomePage(AudiencePreviewMixin, Page):
+class HomePage(PersonalizedPageMixin, Page):
     body = StreamField(SectionStreamBlock(), blank=True)
 
     content_panels = [*Page.content_panels, FieldPanel("body")]
-    edit_handler = tabs_with_experiments(content_panels)
     graphql_fields = [GraphQLStreamfield("body")]
     subpage_types = ["cms.CategoryPage", "cms.LandingPage", "cms.ArticleIndexPage"]
     max_count = 1
@@ -121,14 +103,13 @@ class ProductPage(Page):
     subpage_types: list[str] = []
 
 
-class LandingPage(AudiencePreviewMixin, Page):
+class LandingPage(PersonalizedPageMixin, Page):
     """A campaign page: its sections' variants usually target a place, a time or a campaign."""
 
     intro = models.TextField(blank=True, help_text="A line for search results and link previews.")
     body = StreamField(SectionStreamBlock(), blank=True)
 
     content_panels = [*Page.content_panels, FieldPanel("intro"), FieldPanel("body")]
-    edit_handler = tabs_with_experiments(content_panels)
     search_fields = [*Page.search_fields, index.SearchField("intro")]
     graphql_fields = [GraphQLString("intro"), GraphQLStreamfield("body")]
     parent_page_types = ["cms.HomePage"]
@@ -151,7 +132,7 @@ class ArticleIndexPage(Page):
         return context
 
 
-class ArticlePage(AudiencePreviewMixin, Page):
+class ArticlePage(PersonalizedPageMixin, Page):
     """Editorial content; its page views mark visitors as content explorers."""
 
     intro = models.TextField()
@@ -162,7 +143,6 @@ class ArticlePage(AudiencePreviewMixin, Page):
     body = StreamField(SectionStreamBlock(), blank=True)
 
     content_panels = [*Page.content_panels, FieldPanel("intro"), FieldPanel("category"), FieldPanel("body")]
-    edit_handler = tabs_with_experiments(content_panels)
     search_fields = [*Page.search_fields, index.SearchField("intro"), index.SearchField("body")]
     graphql_fields = [
         GraphQLString("intro"),

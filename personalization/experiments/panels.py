@@ -18,13 +18,17 @@ HELP = (
 )
 
 
-def tabs_with_experiments(content_panels: Sequence[Panel]) -> TabbedInterface:
+def tabs_with_experiments(
+    content_panels: Sequence[Panel],
+    promote_panels: Sequence[Panel] = Page.promote_panels,
+    settings_panels: Sequence[Panel] = Page.settings_panels,
+) -> TabbedInterface:
     """Wagtail's usual Content / Promote / Settings tabs, plus Experiments."""
     return TabbedInterface(
         [
             ObjectList(content_panels, heading="Content"),
-            ObjectList(Page.promote_panels, heading="Promote"),
-            ObjectList(Page.settings_panels, heading="Settings"),
+            ObjectList(promote_panels, heading="Promote"),
+            ObjectList(settings_panels, heading="Settings"),
             ObjectList([HelpPanel(HELP), InlinePanel("experiments", label="Experiment")], heading="Experiments"),
         ],
         # Checks across the page's experiments (one test per block, layer shares): see forms.py.
