@@ -35,3 +35,11 @@ class ImageWithTextBlock(blocks.StructBlock):
                 "url": "/",
             }
         )
+
+    def get_context(self, value, parent_context=None):
+        context = super().get_context(value, parent_context=parent_context)
+        # An image without alt text gets alt="" (an <img> without alt fails accessibility checks);
+        # decided here, so the Django and Jinja2 templates print it without logic of their own.
+        image = value["image"]
+        context["image_alt"] = (image.default_alt_text or "") if image else ""
+        return context
