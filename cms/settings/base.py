@@ -65,6 +65,7 @@ TEMPLATES = [
                 "wagtail.jinja2tags.core",
                 "wagtail.admin.jinja2tags.userbar",
                 "wagtail.images.jinja2tags.images",
+                "tailored.frontend.jinja2tags.TailoredExtension",  # tailored_head(), tailored_body()
             ],
         },
     },

@@ -224,7 +224,7 @@ def test_the_block_picker_previews_every_block_with_the_site_stylesheet(admin_cl
     assert block.is_previewable
     response = admin_client.get("/admin/block-preview/", {"id": block.definition_prefix})
     assert response.status_code == 200
-    assert "frontend/site.css" in response.content.decode()
+    assert "tailored/blocks.css" in response.content.decode()
 
 
 def test_the_survey_preview_shows_the_question_to_any_editor(admin_client):

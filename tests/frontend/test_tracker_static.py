@@ -13,7 +13,7 @@ import pytest
 from tailored.conf import DEFAULTS
 from tailored.events.schema import EVENT_TYPES
 
-TRACKER = Path(__file__).parents[2] / "frontend" / "static" / "frontend" / "tracker.js"
+TRACKER = Path(__file__).parents[2] / "frontend" / "static" / "tailored" / "tracker.js"
 # Event types that enter only on the server, through services.record_events.
 SERVER_SIDE = {"purchase"}
 

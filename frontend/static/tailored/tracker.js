@@ -1,16 +1,20 @@
-/* Tailored tracker: plain JS, no build step (DESIGN.md section 4). */
+/* Tailored tracker: plain JS, no build step. */
 (function () {
 "use strict";
-var d = document, body = d.body, nav = navigator, endpoint = body.dataset.tlEndpoint || "/api/events";
-var queue = [], sent = 0, timer = 0, retryTimer = 0, backoff = 5e3, viewed;
+// Settings: this tag's data-tl-* ({% tailored_body %}), else <body>'s (older pages).
+var d = document, body = d.body, page = body.dataset, nav = navigator, tag = d.currentScript;
+var conf = tag?.dataset.tlEndpoint ? tag.dataset : page, endpoint = conf.tlEndpoint || "/api/events";
+// <body> keeps the live consent state, for the site's CSS and scripts too.
+page.tlConsent = conf.tlConsent || "unset";
+var TYPE = "application/json", queue = [], sent = 0, timer = 0, retryTimer = 0, backoff = 5e3, viewed;
 
 // Timezone hint so dayparts follow the visitor's clock; not an identifier.
 try { var zone = "tl_tz=" + encodeURIComponent(Intl.DateTimeFormat().resolvedOptions().timeZone); } catch (e) {}
 if (zone && d.cookie.indexOf(zone) < 0) d.cookie = zone + ";path=/;max-age=31536000;SameSite=Lax";
 
-function allowed() { return body.dataset.tlConsent === "granted" && !nav.globalPrivacyControl; }
+function allowed() { return page.tlConsent === "granted" && !nav.globalPrivacyControl; }
 function product(el) { return +(el.closest("[data-tl-product]") || body).dataset.tlProduct || undefined; }
-function json(events) { return JSON.stringify({ events: events }); }
+function json(events) { return JSON.stringify({ events }); }
 function on(target, type, fn, options) { target.addEventListener(type, fn, options); }
 
 // localStorage may be unavailable or full: then we keep less.
@@ -19,7 +23,7 @@ function save(key, value) { try { value ? localStorage.setItem(key, JSON.stringi
 
 function track(type, fields) {
   if (!allowed()) return null;
-  var event = { type: type, ts: Date.now(), url: location.pathname, category: body.dataset.tlCategory };
+  var event = { type, ts: Date.now(), url: location.pathname, category: page.tlCategory };
   // Ids make a resend idempotent; randomUUID needs a secure context.
   event.id = crypto.randomUUID ? crypto.randomUUID() : Math.random().toString(36).slice(2) + event.ts;
   for (var key in fields) event[key] = fields[key];  // undefined values vanish in JSON
@@ -36,26 +40,26 @@ function batches(events) {
   return events.length < 2 ? [] : batches(events.slice(0, half)).concat(batches(events.slice(half)));
 }
 
-// Undelivered events wait here (max 200, oldest dropped and counted) for a retry with backoff.
+// Undelivered events wait (max 200, oldest dropped and counted) for a retry with backoff.
 function stash(events) {
   var stored = (load("tl_queue") || []).concat(events), over = stored.length - 200;
   if (over > 0) { stored = stored.slice(over); save("tl_dropped", (load("tl_dropped") || 0) + over); }
   save("tl_queue", stored);
-  retryTimer = retryTimer || setTimeout(function () { retryTimer = 0; backoff = Math.min(backoff * 2, 3e5); flush(); }, backoff);
+  retryTimer = retryTimer || setTimeout(() => { retryTimer = 0; backoff = Math.min(backoff * 2, 3e5); flush(); }, backoff);
 }
 
 // One batch at a time: keeps the arrival order and the 64 KiB keepalive budget.
 function post(list) {
   var batch = list.shift();
-  batch && fetch(endpoint, { method: "POST", keepalive: true, headers: { "Content-Type": "application/json" }, body: json(batch) }).then(function (r) {
+  batch && fetch(endpoint, { method: "POST", keepalive: true, headers: { "Content-Type": TYPE }, body: json(batch) }).then(r => {
     if (r.ok) { sent += batch.length; backoff = 5e3; }
     // 429 and 5xx may pass later; a 400 or 403 never will.
     else if (r.status === 429 || r.status >= 500) stash(batch);
-  }, function () { stash(batch); }).then(function () { post(list); });
+  }, () => stash(batch)).then(() => post(list));
 }
 
 function beacon(batch) {
-  if (!nav.sendBeacon(endpoint, new Blob([json(batch)], { type: "application/json" }))) stash(batch);
+  if (!nav.sendBeacon(endpoint, new Blob([json(batch)], { type: TYPE }))) stash(batch);
 }
 
 // The queue plus what earlier pages stored; a page going away beacons (beacons outlive it).
@@ -70,13 +74,13 @@ function flush(leaving) {
 
 function start() {
   // Once per page, also when consent comes after the page loaded.
-  if (!viewed) viewed = track("page_view", { product_id: product(body), page_type: body.dataset.tlPageType });
+  if (!viewed) viewed = track("page_view", { product_id: product(body), page_type: page.tlPageType });
   flush();
 }
 
 // Repeat clicks on one element within 400 ms count once.
 var lastEl, lastAt = 0;
-on(d, "click", function (e) {
+on(d, "click", e => {
   var el = e.target.closest("[data-track],[data-tl-action],[data-tl-feedback],[id],[role],a,button");
   if (!el || !allowed() || (el === lastEl && e.timeStamp - lastAt < 400)) return;
   lastEl = el; lastAt = e.timeStamp;
@@ -85,26 +89,26 @@ on(d, "click", function (e) {
   track("click", { target: target.slice(0, 128), x: e.pageX | 0, y: e.pageY | 0, product_id: id });
   if (!id) return;
   if (add || action === "remove_from_cart") track(action, { product_id: id, quantity: +data.tlQuantity || 1, price: add && +data.tlPrice || undefined });
-  if (vote === "up" || vote === "down") track("recommendation_feedback", { product_id: id, vote: vote });
+  if (vote === "up" || vote === "down") track("recommendation_feedback", { product_id: id, vote });
 });
 
 // Each depth once per page; measured at most every 200 ms.
 var depths = [25, 50, 75, 100], scrollWait = 0;
-on(window, "scroll", function () {
-  scrollWait = scrollWait || setTimeout(function () {
+on(window, "scroll", () => {
+  scrollWait = scrollWait || setTimeout(() => {
     scrollWait = 0;
     var seen = (scrollY + innerHeight + 2) * 100 / d.documentElement.scrollHeight;
     while (allowed() && seen >= depths[0]) track("scroll_depth", { depth: depths.shift() });
   }, 200);
 });
 
-on(d, "submit", function (e) {
+on(d, "submit", e => {
   var form = e.target, query = ((form.elements.q || {}).value || "").trim(), name = form.id || form.getAttribute("name");
   if ("tlSearch" in form.dataset) query && track("search", { query: query.slice(0, 200) });
   else if (name && !("tlConsentForm" in form.dataset)) track("form_submit", { form: name });
 });
 
-on(d, "change", function (e) {
+on(d, "change", e => {
   var f = e.target.closest("[data-tl-filter]");
   if (f) track("filter_change", { filter: f.dataset.tlFilter || e.target.name, value: e.target.value.slice(0, 128) });
 });
@@ -123,16 +127,16 @@ function clock(s, now, stop) {
   if (s.since) s.total += (now - s.since) / 1e3;
   s.since = !stop && s.visible ? now : 0;
 }
-var observer = window.IntersectionObserver && new IntersectionObserver(function (entries) {
-  entries.forEach(function (en) { en.target._tl.visible = en.isIntersecting; clock(en.target._tl, Date.now(), d.hidden); });
+var observer = window.IntersectionObserver && new IntersectionObserver(entries => {
+  entries.forEach(en => { en.target._tl.visible = en.isIntersecting; clock(en.target._tl, Date.now(), d.hidden); });
 });
-[].forEach.call(observer ? d.querySelectorAll("[data-track-section]") : [], function (el) {
-  sections.push(el._tl = { el: el, name: el.dataset.trackSection, total: 0 });
+[].forEach.call(observer ? d.querySelectorAll("[data-track-section]") : [], el => {
+  sections.push(el._tl = { el, name: el.dataset.trackSection, total: 0 });
   observer.observe(el);
 });
 function visibility(e) {
   var now = Date.now(), leaving = e.type === "pagehide" || d.hidden;
-  sections.forEach(function (s) {
+  sections.forEach(s => {
     clock(s, now, leaving);
     if (leaving && s.total) track("dwell", { seconds: +s.total.toFixed(1), section: s.name, product_id: product(s.el) });
     if (leaving) s.total = 0;
@@ -146,20 +150,20 @@ on(window, "online", flush);
 // For a consent-management platform: tailored.consent.set({personalization: true}).
 function setConsent(choices) {
   var meta = d.querySelector("meta[name=csrf-token]"), granted = !!choices.personalization;
-  return fetch("/consent/", {
-    method: "POST", headers: { "Content-Type": "application/json", "X-CSRFToken": meta ? meta.content : "" },
+  return fetch(conf.tlConsentUrl || "/consent/", {
+    method: "POST", headers: { "Content-Type": TYPE, "X-CSRFToken": meta ? meta.content : "" },
     body: JSON.stringify({ analytics: !!choices.analytics, personalization: granted })
-  }).then(function (r) {
+  }).then(r => {
     // Withdrawn: start() then forgets what was stored.
-    if (r.ok) { body.dataset.tlConsent = granted ? "granted" : "declined"; start(); }
+    if (r.ok) { page.tlConsent = granted ? "granted" : "declined"; start(); }
     return r;
   });
 }
 
 window.tailored = {
-  track: track,
-  flush: flush,
-  stats: function () { return { queued: queue.length + (load("tl_queue") || []).length, dropped: load("tl_dropped") || 0, sent: sent }; },
+  track,
+  flush,
+  stats: () => ({ queued: queue.length + (load("tl_queue") || []).length, dropped: load("tl_dropped") || 0, sent }),
   consent: { set: setConsent }
 };
 start();

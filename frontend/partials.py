@@ -1,0 +1,95 @@
+"""What the plugin adds to every page, in either template language.
+
+`{% load tailored %}{% tailored_head %}` / `{% tailored_body %}` (Django templates, templatetags/
+tailored.py) and `{{ tailored_head() }}` / `{{ tailored_body() }}` (Jinja2, jinja2tags.py) render
+the same partials with the context built here, so the two languages cannot drift apart: the
+partials only print what this module prepared.
+
+    tailored/head.html            the CSRF meta tracker.js posts consent with, and the blocks' stylesheet
+    tailored/body.html            includes the three below
+    tailored/consent_banner.html  until the visitor answers (and not under GPC / Do Not Track)
+    tailored/explain.html         ?explain=1, editors only: which segments matched and why
+    tailored/tracker.html         tracker.js, configured by data-tl-* attributes on its own tag
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.http import HttpRequest
+from django.middleware.csrf import get_token
+from django.templatetags.static import static
+from django.urls import reverse
+from django.utils.safestring import SafeString, mark_safe
+
+from tailored.core.types import Consent
+from tailored.services import explain_visitor, is_editor, read_consent
+
+HEAD_TEMPLATE = "tailored/head.html"
+BODY_TEMPLATE = "tailored/body.html"
+STYLESHEET = "tailored/blocks.css"
+TRACKER = "tailored/tracker.js"
+
+
+def consent_state(consent: Consent) -> str:
+    """What tracker.js reads from data-tl-consent: granted, declined (or opted out by the
+    browser), or unset (not asked yet)."""
+    if consent.allows_profile:
+        return "granted"
+    return "declined" if consent.decided or consent.opted_out_by_browser else "unset"
+
+
+def explanation(request: HttpRequest) -> list[dict[str, Any]] | None:
+    """For a logged-in editor asking with ?explain=1: every segment, matched or not, and why."""
+    if request.GET.get("explain") != "1" or not is_editor(request):
+        return None
+    return [{**row, "explanation": explained_node(row["explanation"])} for row in explain_visitor(request)]
+
+
+def explained_node(node: dict[str, Any]) -> dict[str, Any]:
+    """One condition of a rule's explanation, ready to print: a group (all / any / not) with its
+    children, or a leaf with its condition and the value it saw as JSON."""
+    if "children" in node:
+        children = [explained_node(child) for child in node["children"]]
+        return {"group": True, "condition": node["condition"], "matched": node["matched"], "children": children}
+    return {
+        "group": False,
+        "condition": html_json(node["condition"]),
+        "saw": html_json(node.get("saw")),
+        "matched": node["matched"],
+    }
+
+
+def html_json(value: Any) -> SafeString:
+    """JSON safe inside HTML text (as Jinja2's `tojson`, which Django templates lack): <, > and &
+    cannot close or open markup, and ' cannot end an attribute."""
+    text = json.dumps(value, sort_keys=True)
+    for char, escaped in (("&", "\\u0026"), ("<", "\\u003c"), (">", "\\u003e"), ("'", "\\u0027")):
+        text = text.replace(char, escaped)
+    return mark_safe(text)  # noqa: S308 - escaped above
+
+
+def head_context(request: HttpRequest | None) -> dict[str, Any]:
+    # The stylesheet also serves Wagtail's preview; the token is what tracker.js posts consent with.
+    return {"csrf_token": get_token(request) if request is not None else "", "stylesheet": static(STYLESHEET)}
+
+
+def body_context(request: HttpRequest | None) -> dict[str, Any] | None:
+    """The context of tailored/body.html, or None when nothing is to be shown: without a request,
+    and in an editor's preview (the editor is not a visitor: no banner, no tracking)."""
+    if request is None or getattr(request, "is_preview", False):
+        return None
+    consent = read_consent(request)
+    rows = explanation(request)
+    return {
+        "csrf_token": get_token(request),
+        "show_banner": not consent.decided and not consent.opted_out_by_browser,
+        "consent_url": reverse("tailored_frontend:consent"),
+        "next": request.get_full_path(),
+        "show_explanation": rows is not None,  # also with no segment at all: the panel says so
+        "rows": rows or [],
+        "tracker_src": static(TRACKER),
+        "consent": consent_state(consent),
+        "events_url": reverse("tailored:events"),
+    }
