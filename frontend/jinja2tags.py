@@ -2,7 +2,7 @@
 add it to the Jinja2 engine's OPTIONS["extensions"], then in the site's base template
 
     <head>…{{ tailored_head() }}</head>
-    <body>{{ tailored_body() }}…</body>
+    <body>…{{ tailored_body() }}</body>   (anywhere in <body>: the banner is fixed to the window)
 
 The Django template tags `{% tailored_head %}` / `{% tailored_body %}` render the same partials
 with the same context (tailored.frontend.partials)."""

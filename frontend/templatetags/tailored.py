@@ -1,7 +1,7 @@
 """`{% load tailored %}`: what a Django-templates site adds to its base template.
 
     <head>…{% tailored_head %}</head>
-    <body>{% tailored_body %}…</body>
+    <body>…{% tailored_body %}</body>   (anywhere in <body>: the banner is fixed to the window)
 
 `tailored_head`: the blocks' stylesheet and the CSRF meta tracker.js posts consent with.
 `tailored_body`: the consent banner, the ?explain=1 panel for editors, and tracker.js with its
