@@ -33,7 +33,8 @@ def tailored_head(context: Context) -> Markup:
 
 @pass_context
 def tailored_body(context: Context) -> Markup:
-    return _render(context, partials.BODY_TEMPLATE, partials.body_context(context.get("request")))
+    values = partials.body_context(context.get("request"), context.get("preview_audience"))
+    return _render(context, partials.BODY_TEMPLATE, values)
 
 
 class TailoredExtension(Extension):

@@ -10,6 +10,9 @@ partials only print what this module prepared.
     tailored/consent_banner.html  until the visitor answers (and not under GPC / Do Not Track)
     tailored/explain.html         ?explain=1, editors only: which segments matched and why
     tailored/tracker.html         tracker.js, configured by data-tl-* attributes on its own tag
+    tailored/audience_picker.html in an editor's preview as an audience (PersonalizedPageMixin),
+                                  instead of the three above: who the page is shown to, and a form
+                                  to pick another audience
 """
 
 from __future__ import annotations
@@ -75,11 +78,14 @@ def head_context(request: HttpRequest | None) -> dict[str, Any]:
     return {"csrf_token": get_token(request) if request is not None else "", "stylesheet": static(STYLESHEET)}
 
 
-def body_context(request: HttpRequest | None) -> dict[str, Any] | None:
+def body_context(request: HttpRequest | None, preview_audience: dict[str, Any] | None = None) -> dict[str, Any] | None:
     """The context of tailored/body.html, or None when nothing is to be shown: without a request,
-    and in an editor's preview (the editor is not a visitor: no banner, no tracking)."""
-    if request is None or getattr(request, "is_preview", False):
+    and in an editor's preview (the editor is not a visitor: no banner, no tracking), which shows
+    the audience picker when the page previews as an audience (`preview_audience`)."""
+    if request is None:
         return None
+    if getattr(request, "is_preview", False):
+        return {"picker": picker_context(preview_audience)} if preview_audience else None
     consent = read_consent(request)
     rows = explanation(request)
     return {
@@ -92,4 +98,27 @@ def body_context(request: HttpRequest | None) -> dict[str, Any] | None:
         "tracker_src": static(TRACKER),
         "consent": consent_state(consent),
         "events_url": reverse("tailored:events"),
+    }
+
+
+def picker_context(preview_audience: dict[str, Any]) -> dict[str, Any]:
+    """What tailored/audience_picker.html prints, with every choice already marked (the templates
+    hold no logic, so both languages print the same form)."""
+    audience = preview_audience["audience"]
+
+    def options(values, current):
+        return [{"value": v, "label": v.title(), "selected": v == current} for v in values]
+
+    chosen = audience.segments if audience else frozenset()
+    return {
+        "summary": preview_audience["summary"],
+        "from_mode": preview_audience["source"] == "mode",
+        "cookie": preview_audience["cookie"],
+        "segments": [{"slug": slug, "name": name, "checked": slug in chosen} for slug, name in preview_audience["segments"]],
+        "devices": options(preview_audience["devices"], audience.device if audience else None),
+        "dayparts": options(preview_audience["dayparts"], audience.daypart if audience else None),
+        "weekdays": options(preview_audience["weekdays"], audience.weekday if audience else None),
+        "weather": options(preview_audience["weather"], audience.weather if audience else None),
+        "place": (audience.region or audience.country or "") if audience else "",
+        "campaign": (audience.campaign or "") if audience else "",
     }

@@ -41,4 +41,5 @@ def tailored_head(context: template.Context) -> SafeString | str:
 
 @register.simple_tag(takes_context=True)
 def tailored_body(context: template.Context) -> SafeString | str:
-    return _render(context, partials.BODY_TEMPLATE, partials.body_context(_request(context)))
+    values = partials.body_context(_request(context), context.get("preview_audience"))
+    return _render(context, partials.BODY_TEMPLATE, values)

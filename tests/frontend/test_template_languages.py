@@ -225,3 +225,24 @@ def test_an_editors_preview_gets_no_banner_no_panel_and_no_tracker():
     for html in (django_html, jinja2_html):
         assert "tailored/blocks.css" in html  # the preview still shows styled blocks
         assert "consent-banner" not in html and "tl-explain" not in html and "tracker.js" not in html
+
+
+def test_an_editors_preview_as_an_audience_shows_the_same_picker_in_both_languages():
+    from tailored.frontend.preview import Audience
+
+    editor = get_user_model().objects.get(username="editor")
+    request = request_for(visitor(), "/", user=editor)
+    request.is_preview = True
+    preview_audience = {
+        "source": "picker", "audience": Audience(segments=frozenset({"electronics-fans"}), device="mobile", region="GB-ENG"),
+        "summary": "Electronics fans · mobile · GB-ENG", "segments": [("electronics-fans", "Electronics fans"), ("outdoors-fans", "Outdoors fans")],
+        "devices": ("mobile", "tablet", "desktop"), "dayparts": ("morning", "evening"), "weekdays": ("mon",),
+        "weather": ("rain",), "cookie": "tl_preview_audience",
+    }
+    django = engines["django"].from_string("{% load tailored %}{% tailored_body %}").render({"preview_audience": preview_audience}, request)
+    jinja2 = engines["jinja2"].from_string("{{ tailored_body() }}").render({"preview_audience": preview_audience}, request)
+    assert 'data-tl-audience-summary>Electronics fans · mobile · GB-ENG</strong>' in django
+    assert 'value="electronics-fans" checked>' in django and 'value="outdoors-fans">' in django
+    assert '<option value="mobile" selected>Mobile</option>' in django and 'value="GB-ENG"' in django
+    assert "tracker.js" not in django and "consent-banner" not in django
+    assert normalised(django) == normalised(jinja2)
