@@ -23,6 +23,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.template.loader import render_to_string
 from django.utils import dateformat, timezone
+from django.utils.dateparse import parse_datetime
 from django.utils.safestring import mark_safe
 from wagtail import blocks
 from wagtail.blocks.stream_block import StreamBlockValidationError, StreamValue
@@ -197,19 +198,23 @@ class VariantBlock(blocks.StructBlock):
 
     def clean(self, value):
         value = super().clean(value)
-        starts_at, ends_at = _aware(value["starts_at"]), _aware(value["ends_at"])
+        starts_at, ends_at = _aware(value.get("starts_at")), _aware(value.get("ends_at"))
         if starts_at and ends_at and ends_at <= starts_at:
             raise blocks.StructBlockValidationError(
                 block_errors={"ends_at": ValidationError("The end must come after the start.")}
             )
-        value["summary"] = summary_label(value, segment_names(value["segments"] or ()))
+        value["summary"] = summary_label(value, segment_names(_listed(value.get("segments"))))
         return value
 
     def get_form_state(self, value):
-        # The collapsed label reads `summary`: fill it for variants saved before it existed.
+        # The collapsed label reads `summary`: fill it for variants saved before it existed. This
+        # also runs on the raw form input when the edit view re-renders the page after a validation
+        # error (dates still text, maybe half typed), so nothing here may raise: a 500 there loses
+        # the editor's changes.
+        if value is None:
+            value = self.get_default()
         state = super().get_form_state(value)
-        if value is not None:
-            state["summary"] = summary_label(value, segment_names(value["segments"] or ()))
+        state["summary"] = summary_label(value, segment_names(_listed(value.get("segments"))))
         return state
 
     def extract_references(self, value):
@@ -341,18 +346,22 @@ def _fragment_key(value: Any, context: Mapping[str, Any] | None, choice: Choice)
     return fragments.fragment_key(page.pk, getattr(page, "live_revision_id", None), variant)
 
 
-def summary_label(variant: Mapping[str, Any], names: Mapping[str, str]) -> str:
+def summary_label(variant: Mapping[str, Any] | None, names: Mapping[str, str]) -> str:
     """The variant's targeting in words, e.g. "Cart abandoners · mobile"; the editor's label
-    first when they gave one ("App promo: Cart abandoners · mobile")."""
+    first when they gave one ("App promo: Cart abandoners · mobile").
+
+    `variant` may be a stored value or the raw form input (missing keys, text for dates): a
+    date that does not parse is left out here, and its own field tells the editor why."""
+    variant = variant or {}
     either = " or ".join
     parts = [
-        either(names.get(slug, slug) for slug in variant.get("segments") or ()),
-        either(variant.get("devices") or ()),
-        either(variant.get("dayparts") or ()),
-        ", ".join(day.title() for day in variant.get("weekdays") or ()),
-        either(variant.get("regions") or ()),
-        either(variant.get("weather") or ()),
-        either(f"campaign {c}" for c in variant.get("campaigns") or ()),
+        either(names.get(slug, slug) for slug in _listed(variant.get("segments"))),
+        either(_listed(variant.get("devices"))),
+        either(_listed(variant.get("dayparts"))),
+        ", ".join(day.title() for day in _listed(variant.get("weekdays"))),
+        either(_listed(variant.get("regions"))),
+        either(_listed(variant.get("weather"))),
+        either(f"campaign {c}" for c in _listed(variant.get("campaigns"))),
     ]
     starts_at, ends_at = _aware(variant.get("starts_at")), _aware(variant.get("ends_at"))
     if starts_at:
@@ -360,33 +369,54 @@ def summary_label(variant: Mapping[str, Any], names: Mapping[str, str]) -> str:
     if ends_at:
         parts.append(f"until {_when(ends_at)}")
     targeting = " · ".join(part for part in parts if part)
-    label = (variant.get("label") or "").strip()
+    label = str(variant.get("label") or "").strip()
     if not label or label == targeting:
         return targeting or "Everyone (no targeting)"
     return f"{label}: {targeting}" if targeting else f"{label}: everyone"
 
 
-def _aware(value: datetime | None) -> datetime | None:
-    if value is None or timezone.is_aware(value):
-        return value
-    return timezone.make_aware(value)
+def _listed(value: Any) -> list[str]:
+    """Tags as a list of strings, whatever shape they arrive in (None, one string, a list)."""
+    if not value:
+        return []
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [str(item) for item in value if item]
+    return [str(value)]
+
+
+def _aware(value: Any) -> datetime | None:
+    """An aware datetime, or None for "no date". Text is what the edit form posts before the
+    DateTimeBlock has cleaned it; what does not parse ("2026-13-45", "soon", "") is no date."""
+    if isinstance(value, str):
+        try:
+            value = parse_datetime(value.strip())
+        except ValueError:  # well formed but not a real moment, e.g. "2026-02-30 25:61"
+            return None
+    if not isinstance(value, datetime):
+        return None
+    return value if timezone.is_aware(value) else timezone.make_aware(value)
 
 
 def _when(moment: datetime) -> str:
-    return dateformat.format(timezone.localtime(moment), "j M Y H:i")
+    try:
+        local = timezone.localtime(moment)
+    except OverflowError:  # the very first or last representable moment: shown as entered
+        local = moment
+    return dateformat.format(local, "j M Y H:i")
 
 
 def _tags(key: str, variant: Any) -> VariantTags:
+    # Values built in code (plain dicts, keys missing) choose too: the summary's tolerant readers.
     starts_at, ends_at = _aware(variant.get("starts_at")), _aware(variant.get("ends_at"))
     return VariantTags(
         key=key,
-        segments=frozenset(variant["segments"] or ()),
-        devices=frozenset(variant["devices"] or ()),
-        dayparts=frozenset(variant["dayparts"] or ()),
-        weekdays=frozenset(variant.get("weekdays") or ()),
-        regions=frozenset(variant.get("regions") or ()),
-        weather=frozenset(variant.get("weather") or ()),
-        campaigns=frozenset(variant.get("campaigns") or ()),
+        segments=frozenset(_listed(variant.get("segments"))),
+        devices=frozenset(_listed(variant.get("devices"))),
+        dayparts=frozenset(_listed(variant.get("dayparts"))),
+        weekdays=frozenset(_listed(variant.get("weekdays"))),
+        regions=frozenset(_listed(variant.get("regions"))),
+        weather=frozenset(_listed(variant.get("weather"))),
+        campaigns=frozenset(_listed(variant.get("campaigns"))),
         starts_at=starts_at.timestamp() if starts_at else None,
         ends_at=ends_at.timestamp() if ends_at else None,
     )
