@@ -27,7 +27,11 @@ from django.utils.dateparse import parse_datetime
 from django.utils.safestring import mark_safe
 from wagtail import blocks
 from wagtail.blocks.stream_block import StreamBlockValidationError, StreamValue
-from wagtail.blocks.struct_block import BlockGroup
+
+try:  # Wagtail 7.3+: a variant's fields in groups (Context, Schedule), the summary as a setting
+    from wagtail.blocks.struct_block import BlockGroup
+except ImportError:  # Wagtail 7.0-7.2: the same fields, in order, ungrouped
+    BlockGroup = None
 
 from tailored import conf, fragments, holdout
 from tailored.core.selection import FALLBACK, VariantTags, choose_variant
@@ -179,22 +183,23 @@ class VariantBlock(blocks.StructBlock):
     class Meta:
         icon = "user"
         label_format = "{summary}"
-        form_layout = BlockGroup(
-            children=[
-                "label",
-                "segments",
-                BlockGroup(
-                    heading="Context",
-                    children=["devices", "dayparts", "weekdays", "regions", "weather", "campaigns"],
-                    help_text="Each kind you tick must match; leave a kind empty to accept any.",
-                    icon="sliders",
-                    classname="collapsed",
-                ),
-                BlockGroup(heading="Schedule", children=["starts_at", "ends_at"], icon="calendar", classname="collapsed"),
-                "content",
-            ],
-            settings=["summary"],
-        )
+        if BlockGroup is not None:
+            form_layout = BlockGroup(
+                children=[
+                    "label",
+                    "segments",
+                    BlockGroup(
+                        heading="Context",
+                        children=["devices", "dayparts", "weekdays", "regions", "weather", "campaigns"],
+                        help_text="Each kind you tick must match; leave a kind empty to accept any.",
+                        icon="sliders",
+                        classname="collapsed",
+                    ),
+                    BlockGroup(heading="Schedule", children=["starts_at", "ends_at"], icon="calendar", classname="collapsed"),
+                    "content",
+                ],
+                settings=["summary"],
+            )
 
     def clean(self, value):
         value = super().clean(value)

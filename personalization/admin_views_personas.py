@@ -15,8 +15,12 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from wagtail.admin.panels import FieldPanel, ObjectList, Panel
 from wagtail.permission_policies import ModelPermissionPolicy
-from wagtail.permissions import register_permission_policy
 from wagtail.snippets.views.snippets import SnippetViewSet
+
+try:  # Wagtail 8 registers model permission policies; Wagtail 7 reads the viewset's attribute
+    from wagtail.permissions import register_permission_policy
+except ImportError:
+    register_permission_policy = None
 
 from tailored.core.rules import compile_rule
 from tailored.events.schema import EVENT_TYPES
@@ -112,11 +116,15 @@ class TrainedOnlyPolicy(ModelPermissionPolicy):
         return any(self.user_has_permission(user, action) for action in actions)
 
 
-register_permission_policy(PersonaLabel, TrainedOnlyPolicy(PersonaLabel))
+PERSONA_POLICY = TrainedOnlyPolicy(PersonaLabel)
+if register_permission_policy is not None:
+    register_permission_policy(PersonaLabel, PERSONA_POLICY)
 
 
 class PersonaLabelViewSet(SnippetViewSet):
     model = PersonaLabel
+    if register_permission_policy is None:  # Wagtail 7 reads the policy from the viewset
+        permission_policy = PERSONA_POLICY
     icon = "user"
     menu_label = "Personas"
     menu_order = 251

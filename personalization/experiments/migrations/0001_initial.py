@@ -7,13 +7,16 @@ from django.conf import settings
 from django.db import migrations, models
 
 
+# WAGTAIL_PAGE_MODEL exists from Wagtail 8 (a swappable Page); Wagtail 7 has only wagtailcore.Page.
+PAGE_MODEL = getattr(settings, "WAGTAIL_PAGE_MODEL", "wagtailcore.Page")
+
 class Migration(migrations.Migration):
 
     initial = True
 
     dependencies = [
         ('tailored', '0004_persona_labels'),
-        migrations.swappable_dependency(settings.WAGTAIL_PAGE_MODEL),
+        migrations.swappable_dependency(PAGE_MODEL),
     ]
 
     operations = [
@@ -45,7 +48,7 @@ class Migration(migrations.Migration):
                 ('created_at', models.DateTimeField(auto_now_add=True)),
                 ('updated_at', models.DateTimeField(auto_now=True)),
                 ('audience', models.ForeignKey(blank=True, help_text='Optional: only visitors in this segment enter the test.', null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='tailored.segment')),
-                ('page', modelcluster.fields.ParentalKey(on_delete=django.db.models.deletion.CASCADE, related_name='experiments', to=settings.WAGTAIL_PAGE_MODEL)),
+                ('page', modelcluster.fields.ParentalKey(on_delete=django.db.models.deletion.CASCADE, related_name='experiments', to=PAGE_MODEL)),
             ],
             options={
                 'ordering': ['-created_at'],
@@ -60,7 +63,7 @@ class Migration(migrations.Migration):
                 ('label', models.CharField(blank=True, max_length=80)),
                 ('weight', models.PositiveIntegerField(default=50, help_text='Relative share.', validators=[django.core.validators.MinValueValidator(0)])),
                 ('variant', models.CharField(blank=True, help_text='Variants target: "fallback", the variant\'s number (1 = first), its label or its id.', max_length=80)),
-                ('alternative_page', models.ForeignKey(blank=True, help_text='Page target: the live page served at the original URL (empty: the page itself).', null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.WAGTAIL_PAGE_MODEL)),
+                ('alternative_page', models.ForeignKey(blank=True, help_text='Page target: the live page served at the original URL (empty: the page itself).', null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=PAGE_MODEL)),
                 ('experiment', modelcluster.fields.ParentalKey(on_delete=django.db.models.deletion.CASCADE, related_name='arms', to='tailored_experiments.experiment')),
             ],
             options={
