@@ -57,7 +57,7 @@ test: $(VENV)/.dev system-packages lint
 
 ## test-postgres: the database tests again on the local PostgreSQL server
 test-postgres: $(VENV)/.dev system-packages
-	DATABASE_URL=$(POSTGRES_URL) $(VENV)/bin/pytest -m "not e2e"
+	DATABASE_URL=$(POSTGRES_URL) $(VENV)/bin/pytest -m "not e2e and not integration"
 
 ## schema: rewrite graphql/schema.graphql from the code's schema
 schema: $(VENV)/.dev
