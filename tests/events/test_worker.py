@@ -338,6 +338,24 @@ def start_worker(db: Path, redis_url: str, log: Path, *options: str) -> subproce
     )
 
 
+@pytest.fixture
+def workers():
+    """Starts worker processes for one test and reaps every one afterwards, whatever happened: an
+    orphaned worker would consume later tests' stream entries (issue 14 item 12)."""
+    started: list[subprocess.Popen] = []
+
+    def start(*args, **kwargs) -> subprocess.Popen:
+        process = start_worker(*args, **kwargs)
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+        process.wait(10)
+
+
 def stored(db: Path) -> tuple[int, int]:
     """Rows in the worker's database, and distinct (visitor, event id) pairs among them."""
     with sqlite3.connect(db, timeout=10) as conn:
@@ -354,27 +372,27 @@ def wait_for(condition, timeout: float, what: str) -> None:
         time.sleep(0.02)
 
 
-def test_a_worker_killed_mid_stream_loses_and_duplicates_nothing(redis_client, redis_url, worker_db_rows, tmp_path):
+def test_a_worker_killed_mid_stream_loses_and_duplicates_nothing(redis_client, redis_url, worker_db_rows, tmp_path, workers):
     db = worker_db_rows
     worker.ensure_group(redis_client)
     events = add_entries(redis_client, entries=400, per_entry=5)
 
-    first = start_worker(db, redis_url, tmp_path / "first.log", "--name", "first", "--batch", "2")
+    first = workers(db, redis_url, tmp_path / "first.log", "--name", "first", "--batch", "2")
 
     def first_holds_a_batch() -> bool:
         # Killed while it holds a batch it read and has not acknowledged (as far as polling can tell).
         held = redis_client.xpending_range(STREAM_KEY, CONSUMER_GROUP, "-", "+", 1, consumername="first")
         return stored(db)[0] >= 300 and bool(held)
 
-    wait_for(first_holds_a_batch, 15, "the first worker to store some events")
+    wait_for(first_holds_a_batch, 60, "the first worker to store some events")
     first.kill()  # SIGKILL: no chance to finish the batch or acknowledge it
     first.wait()
     at_kill = stored(db)[0]
     assert at_kill < events, "the first worker finished before it was killed; the test proves nothing"
 
-    second = start_worker(db, redis_url, tmp_path / "second.log", "--name", "second", "--claim-idle-seconds", "0.5")
+    second = workers(db, redis_url, tmp_path / "second.log", "--name", "second", "--claim-idle-seconds", "0.5")
     try:
-        wait_for(lambda: stored(db)[0] == events and pending_count(redis_client) == 0, 15, "the second worker to finish")
+        wait_for(lambda: stored(db)[0] == events and pending_count(redis_client) == 0, 60, "the second worker to finish")
     finally:
         second.send_signal(signal.SIGTERM)
         assert second.wait(10) == 0, (tmp_path / "second.log").read_text()
@@ -384,13 +402,13 @@ def test_a_worker_killed_mid_stream_loses_and_duplicates_nothing(redis_client, r
     assert "stopped after" in (tmp_path / "second.log").read_text()
 
 
-def test_sigterm_finishes_and_acknowledges_the_batch_in_hand(redis_client, redis_url, worker_db_rows, tmp_path):
+def test_sigterm_finishes_and_acknowledges_the_batch_in_hand(redis_client, redis_url, worker_db_rows, tmp_path, workers):
     db = worker_db_rows
     worker.ensure_group(redis_client)
     add_entries(redis_client, entries=300, per_entry=5)
 
-    process = start_worker(db, redis_url, tmp_path / "worker.log", "--name", "graceful", "--batch", "20")
-    wait_for(lambda: stored(db)[0] > 0, 15, "the worker to store some events")
+    process = workers(db, redis_url, tmp_path / "worker.log", "--name", "graceful", "--batch", "20")
+    wait_for(lambda: stored(db)[0] > 0, 60, "the worker to store some events")
     process.send_signal(signal.SIGTERM)
 
     assert process.wait(10) == 0, (tmp_path / "worker.log").read_text()
@@ -403,10 +421,10 @@ def test_sigterm_finishes_and_acknowledges_the_batch_in_hand(redis_client, redis
     assert "graceful" not in [c["name"] for c in redis_client.xinfo_consumers(STREAM_KEY, CONSUMER_GROUP)]
 
 
-def test_an_idle_worker_stops_promptly_on_sigterm(redis_client, redis_url, worker_db_rows, tmp_path):
+def test_an_idle_worker_stops_promptly_on_sigterm(redis_client, redis_url, worker_db_rows, tmp_path, workers):
     log = tmp_path / "worker.log"
-    process = start_worker(worker_db_rows, redis_url, log, "--name", "idle")
-    wait_for(lambda: "consuming" in log.read_text(), 15, "the worker to start")
+    process = workers(worker_db_rows, redis_url, log, "--name", "idle")
+    wait_for(lambda: "consuming" in log.read_text(), 60, "the worker to start")
     time.sleep(0.3)  # inside a blocking read
 
     process.send_signal(signal.SIGTERM)
