@@ -8,7 +8,6 @@ the invalid ones are reported as Rejections (index, field, reason) while the val
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Mapping
@@ -17,10 +16,21 @@ from typing import Any
 
 from tailored.core.types import Event
 
+from .json_body import JsonBodyError, parse_json
+
 MAX_FUTURE_SECONDS = 5 * 60
 MAX_AGE_SECONDS = 7 * 86400
+# What the worker can store (the columns of tailored.models.Event): the API checks the same limits
+# (stored_event_problem), so an accepted event is never dropped by the worker.
+STORED_LENGTHS = {"visitor_id": 64, "id": 64, "type": 64, "category": 64, "item": 64, "url": 2048}
+MAX_PRODUCT_ID = 2**63 - 1  # a 64-bit id: its digits fit the 64-character item column
+MAX_TS_MS = 10**13 - 1  # epoch milliseconds before the year 2286 (a float second, a valid datetime)
+MAX_WHOLE = 2**31 - 1  # coordinates, positions and other counts
 EVENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+# A UTF-16 half without its partner (JSON's "\ud83d" alone, e.g. a string cut in an emoji): not
+# encodable as UTF-8, so Redis and the database would refuse it; replaced by U+FFFD.
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 CURRENCY = re.compile(r"^[A-Z]{3}$")
 # Fields lifted out of `attrs` onto the Event itself: every layer reads them.
 PRODUCT_FIELD, CATEGORY_FIELD, URL_FIELD = "product_id", "category", "url"
@@ -64,13 +74,15 @@ class BatchError(ValueError):
 COMMON_FIELDS: dict[str, FieldSpec] = {
     "type": FieldSpec(str, required=True),
     "id": FieldSpec(str, required=True, pattern=EVENT_ID),
-    "ts": FieldSpec(int, required=True, minimum=0),  # epoch milliseconds, as Date.now() gives
-    URL_FIELD: FieldSpec(str, max_length=2048),
+    "ts": FieldSpec(int, required=True, minimum=0, maximum=MAX_TS_MS),  # epoch milliseconds, as Date.now() gives
+    URL_FIELD: FieldSpec(str, max_length=STORED_LENGTHS["url"]),
     CATEGORY_FIELD: FieldSpec(str, pattern=SLUG),
 }
-PRODUCT = FieldSpec(int, minimum=1)
-REQUIRED_PRODUCT = FieldSpec(int, required=True, minimum=1)
+PRODUCT = FieldSpec(int, minimum=1, maximum=MAX_PRODUCT_ID)
+REQUIRED_PRODUCT = FieldSpec(int, required=True, minimum=1, maximum=MAX_PRODUCT_ID)
 LABEL = FieldSpec(str, max_length=128)
+COORDINATE = FieldSpec(int, minimum=0, maximum=MAX_WHOLE)
+POSITION = FieldSpec(float, minimum=0, maximum=MAX_WHOLE)
 
 EVENT_TYPES: dict[str, dict[str, FieldSpec]] = {}
 
@@ -84,10 +96,10 @@ def register_event_type(name: str, fields: Mapping[str, FieldSpec]) -> None:
 
 BUILT_IN_TYPES: dict[str, dict[str, FieldSpec]] = {
     "page_view": {PRODUCT_FIELD: PRODUCT, "page_type": FieldSpec(str, choices=("home", "category", "product", "article", "landing", "other"))},
-    "click": {"target": FieldSpec(str, required=True, max_length=128), "x": FieldSpec(int, minimum=0), "y": FieldSpec(int, minimum=0), PRODUCT_FIELD: PRODUCT},
+    "click": {"target": FieldSpec(str, required=True, max_length=128), "x": COORDINATE, "y": COORDINATE, PRODUCT_FIELD: PRODUCT},
     "scroll_depth": {"depth": FieldSpec(int, required=True, choices=(25, 50, 75, 100))},
     "dwell": {"seconds": FieldSpec(float, required=True, minimum=0, maximum=86400), "section": LABEL, PRODUCT_FIELD: PRODUCT},
-    "add_to_cart": {PRODUCT_FIELD: REQUIRED_PRODUCT, "quantity": FieldSpec(int, minimum=1, maximum=999), "price": FieldSpec(float, minimum=0)},
+    "add_to_cart": {PRODUCT_FIELD: REQUIRED_PRODUCT, "quantity": FieldSpec(int, minimum=1, maximum=999), "price": FieldSpec(float, minimum=0, maximum=1e9)},
     "remove_from_cart": {PRODUCT_FIELD: REQUIRED_PRODUCT, "quantity": FieldSpec(int, minimum=1, maximum=999)},
     "purchase": {
         "order_id": FieldSpec(str, required=True, pattern=EVENT_ID),
@@ -97,8 +109,8 @@ BUILT_IN_TYPES: dict[str, dict[str, FieldSpec]] = {
     },
     "search": {"query": FieldSpec(str, required=True, max_length=200)},
     "filter_change": {"filter": FieldSpec(str, required=True, max_length=64), "value": FieldSpec(str, required=True, max_length=128)},
-    "video_play": {"video": FieldSpec(str, required=True, max_length=256), "position": FieldSpec(float, minimum=0)},
-    "video_pause": {"video": FieldSpec(str, required=True, max_length=256), "position": FieldSpec(float, minimum=0)},
+    "video_play": {"video": FieldSpec(str, required=True, max_length=256), "position": POSITION},
+    "video_pause": {"video": FieldSpec(str, required=True, max_length=256), "position": POSITION},
     "form_submit": {"form": FieldSpec(str, required=True, max_length=128)},
     "recommendation_feedback": {PRODUCT_FIELD: REQUIRED_PRODUCT, "vote": FieldSpec(str, required=True, choices=("up", "down"))},
 }
@@ -111,9 +123,9 @@ def read_batch(body: bytes, max_events: int, max_bytes: int) -> list[Any]:
     if len(body) > max_bytes:
         raise BatchError("body_too_large", f"the body is {len(body)} bytes; the limit is {max_bytes}")
     try:
-        payload = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BatchError("malformed_json", f"the body is not valid JSON: {exc}") from None
+        payload = parse_json(body)
+    except JsonBodyError as error:
+        raise BatchError(error.code, error.message) from None
     if not isinstance(payload, dict) or not isinstance(payload.get("events"), list):
         raise BatchError("invalid_batch", 'expected an object {"events": [...]}', field="events")
     items = payload["events"]
@@ -144,6 +156,7 @@ def validate_event(item: object, index: int, now: float) -> Event | Rejection:
     for name in item:
         if name not in fields:
             return Rejection(index, name, f"unexpected field for {kind}")
+    item = {name: _normalised(value) for name, value in item.items()}
     for name, spec in fields.items():
         problem = field_problem(item.get(name), spec)
         if problem:
@@ -153,7 +166,38 @@ def validate_event(item: object, index: int, now: float) -> Event | Rejection:
         return Rejection(index, "ts", "the timestamp is more than 5 minutes in the future")
     if ts < now - MAX_AGE_SECONDS:
         return Rejection(index, "ts", "the timestamp is more than 7 days old")
-    return event_from_fields(item, ts)
+    event = event_from_fields(item, ts)
+    # A registered type may declare looser fields than the columns hold: the worker's own check
+    # runs here too, so what is accepted is what gets stored.
+    stored = stored_event_problem(event)
+    return Rejection(index, *stored) if stored else event
+
+
+def _normalised(value: object) -> object:
+    return LONE_SURROGATE.sub("\ufffd", value) if isinstance(value, str) else value
+
+
+def stored_event_problem(event: Event) -> tuple[str, str] | None:
+    """(field, reason) when the worker could not store this event as it is; None when it can.
+    The one check both the API (per event) and the worker (per stream event) run."""
+    for name in ("id", "type", "category", "item", "url"):
+        value = getattr(event, name)
+        if value is None and name in ("category", "item", "url"):
+            continue
+        if not isinstance(value, str) or not value and name in ("id", "type"):
+            return name, "must be a non-empty string"
+        if len(value) > STORED_LENGTHS[name]:
+            return name, f"must have at most {STORED_LENGTHS[name]} characters"
+        if "\x00" in value or LONE_SURROGATE.search(value):
+            return name, "must not contain NUL characters or unpaired surrogates"
+    if not isinstance(event.ts, int | float) or not 0 <= event.ts <= MAX_TS_MS / 1000:
+        return "ts", "must be an epoch time between 1970 and 2286"
+    if not isinstance(event.attrs, Mapping):
+        return "attrs", "must be an object"
+    for name, value in event.attrs.items():
+        if isinstance(value, str) and ("\x00" in value or LONE_SURROGATE.search(value)):
+            return name, "must not contain NUL characters or unpaired surrogates"
+    return None
 
 
 def event_from_fields(item: Mapping[str, Any], ts: float) -> Event:
@@ -180,9 +224,9 @@ def field_problem(value: object, spec: FieldSpec) -> str | None:
     if spec.choices and value not in spec.choices:
         return f"must be one of {', '.join(map(str, spec.choices))}"
     if spec.minimum is not None and value < spec.minimum:  # type: ignore[operator]
-        return f"must be at least {spec.minimum:g}"
+        return f"must be at least {_number(spec.minimum)}"
     if spec.maximum is not None and value > spec.maximum:  # type: ignore[operator]
-        return f"must be at most {spec.maximum:g}"
+        return f"must be at most {_number(spec.maximum)}"
     if spec.max_length is not None and len(value) > spec.max_length:  # type: ignore[arg-type]
         return f"must have at most {spec.max_length} {'items' if spec.kind is list else 'characters'}"
     if spec.pattern is not None and not spec.pattern.match(value):  # type: ignore[arg-type]
@@ -201,7 +245,13 @@ def _kind_problem(value: object, kind: type) -> str | None:
     if kind is str and "\x00" in value:  # PostgreSQL cannot store NUL in text
         return "must not contain NUL characters"
     if kind is list and not (
-        isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value)
+        isinstance(value, list)
+        and all(isinstance(v, int) and not isinstance(v, bool) and 0 < v <= MAX_PRODUCT_ID for v in value)
     ):
         return "must be a list of product ids"
     return None
+
+
+def _number(limit: float) -> str:
+    # Exact for whole limits (2**63 - 1 is not 9.22337e+18), short for fractional ones.
+    return str(int(limit)) if float(limit).is_integer() else f"{limit:g}"

@@ -10,6 +10,11 @@ batch keeps ingestion fast) with two fields:
 Workers read entries through the consumer group `tl-workers`; an entry is acknowledged only once
 its events are persisted, so delivery is at least once and persistence (unique per visitor and
 event id) makes it exactly once in the database.
+
+An event the worker cannot store (or an entry it cannot read at all) goes to the dead-letter
+stream `tl:v1:events:dead` with the reason, never taking its neighbours with it: fields
+v (visitor id, "" when unreadable), entry (the source entry id), e (the event's or entry's JSON)
+and reason. Its length is the count the admin dashboard shows.
 """
 
 from __future__ import annotations
@@ -22,6 +27,22 @@ from tailored.core.types import Event
 
 STREAM_KEY = "tl:v1:events"
 CONSUMER_GROUP = "tl-workers"
+DEAD_LETTER_KEY = "tl:v1:events:dead"
+DEAD_LETTER_MAXLEN = 100_000  # approximate: the oldest dead letters go first
+
+
+def dead_letter_count(client: Any) -> int:
+    """How many dead letters wait (a Redis client; XLEN is O(1))."""
+    return int(client.xlen(DEAD_LETTER_KEY))
+
+
+def read_entry(fields: Mapping[str, str]) -> tuple[str, list[Any]]:
+    """The visitor id and the raw event objects of one entry, each decoded on its own later so one
+    bad event costs only itself; KeyError/ValueError when the entry as a whole is unreadable."""
+    items = json.loads(fields["e"])
+    if not isinstance(fields["v"], str) or not isinstance(items, list):
+        raise ValueError("an entry is a visitor id and a JSON array of events")
+    return fields["v"], items
 
 
 def encode_batch(visitor_id: str, events: Sequence[Event]) -> dict[str, str]:

@@ -1,0 +1,92 @@
+"""The one safe JSON parser of every endpoint that takes a JSON body.
+
+`json.loads` alone turns hostile input into 500s: deep nesting raises RecursionError, a
+5,000-digit integer ValueError (Python's int-string limit), `1e400` becomes infinity (OverflowError
+later, wherever an int is wanted), and duplicate keys silently keep the last value. `parse_json`
+refuses all of these up front with a JsonBodyError carrying a stable `error` code and a precise
+message, so each endpoint answers 400 and nothing reaches storage.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from typing import Any
+
+MAX_DEPTH = 32  # the deepest legitimate body (a GraphQL input variable) is far shallower
+MAX_INT_DIGITS = 20  # every id and count fits in 64 bits (19 digits) with a sign
+
+# Strings (with their escapes) removed before counting brackets: a "[" inside a string nests nothing.
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_BRACKETS = re.compile(r"[\[\]{}]")
+
+
+class JsonBodyError(ValueError):
+    """A body refused whole; `as_json()` is the 400 body."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code, self.message = code, message
+
+    def as_json(self) -> dict[str, str]:
+        return {"error": self.code, "message": self.message}
+
+
+def parse_json(body: bytes | str, max_depth: int = MAX_DEPTH, max_int_digits: int = MAX_INT_DIGITS) -> Any:
+    """Decode a request body; raises JsonBodyError (never anything else) when it is not safe JSON."""
+    try:
+        text = body.decode("utf-8") if isinstance(body, bytes) else body
+    except UnicodeDecodeError as exc:
+        raise JsonBodyError("malformed_json", f"the body is not UTF-8: {exc}") from None
+    depth = _depth(text)
+    if depth > max_depth:
+        raise JsonBodyError("json_too_deep", f"the body nests {depth} levels deep; the limit is {max_depth}")
+    try:
+        return json.loads(
+            text,
+            parse_int=lambda digits: _int(digits, max_int_digits),
+            parse_float=_float,
+            parse_constant=_constant,
+            object_pairs_hook=_object,
+        )
+    except JsonBodyError:
+        raise
+    except (json.JSONDecodeError, RecursionError, ValueError, OverflowError) as exc:
+        raise JsonBodyError("malformed_json", f"the body is not valid JSON: {exc}") from None
+
+
+def _depth(text: str) -> int:
+    """How deep arrays and objects nest, counted without recursion (so no RecursionError)."""
+    deepest = level = 0
+    for bracket in _BRACKETS.findall(_STRING.sub("", text)):
+        level += 1 if bracket in "[{" else -1
+        deepest = max(deepest, level)
+    return deepest
+
+
+def _int(digits: str, max_digits: int) -> int:
+    if len(digits.lstrip("-")) > max_digits:
+        raise JsonBodyError("number_out_of_range", f"an integer has {len(digits.lstrip('-'))} digits; the limit is {max_digits}")
+    return int(digits)
+
+
+def _float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise JsonBodyError("number_out_of_range", f"the number {text[:40]} is too large to represent")
+    return value
+
+
+def _constant(name: str) -> float:
+    raise JsonBodyError("number_out_of_range", f"{name} is not a JSON number")
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # Two values for one key: which one wins differs between parsers, so neither is guessed.
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        seen: set[str] = set()
+        duplicate = next(key for key, _ in pairs if key in seen or seen.add(key))
+        raise JsonBodyError("duplicate_key", f"the key {duplicate[:64]!r} appears more than once in one object")
+    return result
