@@ -40,6 +40,7 @@ def test_a_malformed_visitor_cookie_is_ignored(memory_store):
 
 def test_pages_render_with_fallbacks_when_redis_is_down(client, settings):
     settings.PERSONALIZATION = {
+        **settings.PERSONALIZATION,
         "PROFILE_STORE": "tailored.profiles.redis.RedisProfileStore",
         "REDIS_URL": "redis://127.0.0.1:1/0",  # nothing listens on port 1
     }
