@@ -55,3 +55,42 @@ class MlMissingPanel(Component):
 def add_ml_missing_panel(request, panels):
     if not ml.available():
         panels.insert(0, MlMissingPanel())
+
+
+class DeadLetterPanel(Component):
+    """The dashboard's count of events the worker could not store (issue 14 item 4): they wait in
+    the dead-letter stream with their reasons rather than vanish."""
+
+    name = "tailored_dead_letters"
+    order = 1
+    template_name = "wagtailadmin/shared/help_block.html"
+
+    def __init__(self, count: int):
+        self.count = count
+
+    def get_context_data(self, parent_context=None):
+        from .events.stream import DEAD_LETTER_KEY
+
+        return {
+            "status": "warning",
+            "children": f"{self.count} event{'s' if self.count != 1 else ''} could not be stored by the worker; "
+            f"they wait with their reasons in the Redis stream {DEAD_LETTER_KEY} (see the worker's log).",
+        }
+
+
+@hooks.register("construct_homepage_panels")
+def add_dead_letter_panel(request, panels):
+    import redis
+
+    from . import conf
+    from .events.stream import dead_letter_count
+
+    client = getattr(conf.get_profile_store(), "client", None)  # only the Redis store has a stream
+    if client is None:
+        return
+    try:
+        count = dead_letter_count(client)
+    except redis.RedisError:  # the dashboard renders with Redis down: the count is a notice, not the page
+        return
+    if count:
+        panels.append(DeadLetterPanel(count))

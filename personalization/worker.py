@@ -11,9 +11,11 @@ Run N of them (`manage.py tailored_worker --name worker-1`), each a consumer in 
    (visitor, event id) makes the rows exactly once;
 4. fires `cart_abandoned` for the carts that are due, and sends the webhooks that are due.
 
-An entry that cannot be decoded or stored (a poison entry) is logged, acknowledged and counted:
-it never blocks the stream. A transient failure (Redis or the database unreachable) leaves the
-entries unacknowledged, so they are claimed again once idle.
+Each event is checked on its own (tailored.events.schema.stored_event_problem, the API's own
+check): one that cannot be stored, or an entry that cannot be read at all (a poison entry), is
+moved to the dead-letter stream `tl:v1:events:dead` with its reason, logged and counted, while the
+good events of the same entry are stored. Nothing blocks the stream. A transient failure (Redis
+or the database unreachable) leaves the entries unacknowledged, so they are claimed again once idle.
 
 The cart watch is the sorted set `tl:v1:cart-watch`: visitor id -> the epoch second their cart
 counts as abandoned (latest add_to_cart + CART_ABANDONMENT_MINUTES). It is only a schedule: what
@@ -23,6 +25,7 @@ the cart holds is computed from the persisted `Event` rows when the time comes.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import signal
 import threading
@@ -44,7 +47,16 @@ from django.db.models import Max
 
 from tailored import conf, holdout, webhooks
 from tailored.core.types import Event
-from tailored.events.stream import CONSUMER_GROUP, STREAM_KEY, decode_entry
+from tailored.events.schema import STORED_LENGTHS, stored_event_problem
+from tailored.events.stream import (
+    CONSUMER_GROUP,
+    DEAD_LETTER_KEY,
+    DEAD_LETTER_MAXLEN,
+    STREAM_KEY,
+    event_from_json,
+    event_to_json,
+    read_entry,
+)
 from tailored.experiments.counting import flush_due as flush_experiment_counts
 from tailored.ml import scoring
 from tailored.models import Event as EventRow
@@ -121,6 +133,7 @@ class StepResult:
     entries: int = 0
     events: int = 0
     poison: int = 0
+    dead_letters: int = 0
     carts_abandoned: int = 0
     webhooks_delivered: int = 0
     webhooks_retrying: int = 0
@@ -134,6 +147,8 @@ class StepResult:
 
     def describe(self) -> str:
         text = f"{self.entries} entries, {self.events} events, {self.poison} poison"
+        if self.dead_letters:
+            text += f", {self.dead_letters} dead-lettered ({DEAD_LETTER_KEY})"
         if self.carts_abandoned:
             text += f", {self.carts_abandoned} carts abandoned"
         if self.webhooks_delivered or self.webhooks_retrying or self.webhooks_failed:
@@ -150,6 +165,17 @@ class DecodedEntry:
     visitor_id: str
     events: list[Event]
     rows: list[EventRow] = field(default_factory=list)
+
+
+@dataclass
+class DeadLetter:
+    """An event (or a whole unreadable entry) the worker cannot store, and why."""
+
+    entry_id: str
+    visitor_id: str
+    payload: Any
+    reason: str
+    whole_entry: bool = False
 
 
 def connect(url: str, block_ms: int) -> redis.Redis:
@@ -212,43 +238,61 @@ def _stream_entries(response: Any) -> list[StreamEntry]:
 
 
 def handle_entries(client: redis.Redis, entries: Sequence[StreamEntry]) -> StepResult:
-    """Persist, watch carts, then acknowledge: the heart of at-least-once delivery."""
+    """Persist, watch carts, dead-letter, then acknowledge: the heart of at-least-once delivery."""
     if not entries:
         return StepResult()
-    decoded, poison_ids = decode_entries(entries)
-    refused_ids = persist(decoded)
-    stored = [entry for entry in decoded if entry.entry_id not in refused_ids]
+    decoded, dead = decode_entries(entries)
+    dead += persist(decoded)
+    stored = [entry for entry in decoded if entry.events]
     watch_carts(client, stored, delay_seconds=float(conf.get("CART_ABANDONMENT_MINUTES")) * 60)
     scoring.score_visitors({entry.visitor_id for entry in stored})  # persona and scores follow new events
+    send_to_dead_letters(client, dead)
     # Acknowledged only now that the rows are committed: a crash before this line means the
     # entries are claimed and processed again, and the unique constraint ignores the repeats.
     client.xack(STREAM_KEY, CONSUMER_GROUP, *[entry_id for entry_id, _fields in entries])
     return StepResult(
         entries=len(entries),
         events=sum(len(entry.events) for entry in stored),
-        poison=len(poison_ids) + len(refused_ids),
+        poison=sum(letter.whole_entry for letter in dead),
+        dead_letters=len(dead),
     )
 
 
-def decode_entries(entries: Iterable[StreamEntry]) -> tuple[list[DecodedEntry], list[str]]:
-    """Decode entries into rows; the ids of entries that cannot be decoded (poison) apart."""
+def decode_entries(entries: Iterable[StreamEntry]) -> tuple[list[DecodedEntry], list[DeadLetter]]:
+    """Decode entries into rows, each event on its own; what cannot be stored as dead letters."""
     decoded: list[DecodedEntry] = []
-    poison: list[str] = []
+    dead: list[DeadLetter] = []
     for entry_id, entry_fields in entries:
         try:
             # A trimmed entry claimed from the pending list comes back without fields.
-            visitor_id, events = decode_entry(entry_fields or {})
-            decoded.append(DecodedEntry(entry_id, visitor_id, events, [event_row(visitor_id, e) for e in events]))
+            visitor_id, items = read_entry(entry_fields or {})
+            if not 0 < len(visitor_id) <= STORED_LENGTHS["visitor_id"]:
+                raise ValueError(f"the visitor id is not 1 to {STORED_LENGTHS['visitor_id']} characters")
         except Exception as exc:
-            # Whatever is wrong with one entry must not stop the others: log it and move on.
-            logger.error("poison entry %s skipped: %s: %s", entry_id, type(exc).__name__, exc)
-            poison.append(entry_id)
-    return decoded, poison
+            # Whatever is wrong with one entry must not stop the others.
+            reason = f"unreadable entry: {type(exc).__name__}: {exc}"
+            dead.append(DeadLetter(entry_id, "", dict(entry_fields or {}), reason, whole_entry=True))
+            continue
+        entry = DecodedEntry(entry_id, visitor_id, [])
+        for item in items:
+            try:
+                event = event_from_json(item)
+                entry.rows.append(event_row(visitor_id, event))
+                entry.events.append(event)
+            except Exception as exc:
+                dead.append(DeadLetter(entry_id, visitor_id, item, f"{type(exc).__name__}: {exc}"))
+        decoded.append(entry)
+    return decoded, dead
 
 
 def event_row(visitor_id: str, event: Event) -> EventRow:
-    """The database row of one event; ValueError when a field cannot be stored as it is."""
-    row = EventRow(
+    """The database row of one event; ValueError when the schema says it cannot be stored as it is
+    (checked here because SQLite neither enforces lengths nor, under INSERT OR IGNORE, reports a
+    missing value: the event would vanish on SQLite and fail the batch on PostgreSQL)."""
+    problem = stored_event_problem(event)
+    if problem:
+        raise ValueError(f"{problem[0]} {problem[1]}")
+    return EventRow(
         visitor_id=visitor_id,
         event_id=event.id,
         type=event.type,
@@ -258,42 +302,65 @@ def event_row(visitor_id: str, event: Event) -> EventRow:
         url=event.url or "",
         attrs=dict(event.attrs),
     )
-    # Checked here because SQLite neither enforces lengths nor (under INSERT OR IGNORE) reports
-    # a missing value: the entry would vanish on SQLite and fail the batch on PostgreSQL.
-    for name in ("visitor_id", "event_id", "type", "category", "item", "url"):
-        value = getattr(row, name)
-        if not isinstance(value, str) or len(value) > EventRow._meta.get_field(name).max_length:
-            raise ValueError(f"{name} is not a string of at most the column's length: {value!r:.80}")
-    if not (row.visitor_id and row.event_id and row.type):
-        raise ValueError("visitor_id, event_id and type are required")
-    return row
 
 
-def persist(decoded: Sequence[DecodedEntry]) -> set[str]:
-    """Insert every row in one transaction; returns the ids of entries the database refused.
+def persist(decoded: Sequence[DecodedEntry]) -> list[DeadLetter]:
+    """Insert every row in one transaction; returns the events the database refused.
 
     Repeats are ignored (ON CONFLICT DO NOTHING). If the database refuses the batch's data, each
-    entry is retried alone so one bad entry costs only itself. Connection errors propagate: the
-    entries then stay unacknowledged and are retried.
+    entry is retried alone, and an entry it refuses event by event, so a bad event costs only
+    itself. Connection errors propagate: the entries then stay unacknowledged and are retried.
     """
     try:
         _insert([row for entry in decoded for row in entry.rows])
-        return set()
+        return []
     except (DataError, IntegrityError) as exc:
         logger.warning("batch refused by the database (%s); storing its entries one by one", exc)
-    refused: set[str] = set()
+    refused: list[DeadLetter] = []
     for entry in decoded:
         try:
             _insert(entry.rows)
+        except (DataError, IntegrityError):
+            refused += _insert_one_by_one(entry)
+    return refused
+
+
+def _insert_one_by_one(entry: DecodedEntry) -> list[DeadLetter]:
+    """Store the events of an entry the database refused one at a time; keep only the stored ones
+    on the entry (cart watch, scoring) and return the refused ones."""
+    kept: list[tuple[Event, EventRow]] = []
+    refused: list[DeadLetter] = []
+    for event, row in zip(entry.events, entry.rows, strict=True):
+        try:
+            _insert([row])
+            kept.append((event, row))
         except (DataError, IntegrityError) as exc:
-            logger.error("poison entry %s refused by the database: %s", entry.entry_id, exc)
-            refused.add(entry.entry_id)
+            refused.append(DeadLetter(entry.entry_id, entry.visitor_id, event_to_json(event), f"refused by the database: {exc}"))
+    entry.events, entry.rows = [event for event, _ in kept], [row for _, row in kept]
     return refused
 
 
 def _insert(rows: list[EventRow]) -> None:
     with transaction.atomic():
         EventRow.objects.bulk_create(rows, ignore_conflicts=True)
+
+
+def send_to_dead_letters(client: redis.Redis, dead: Sequence[DeadLetter]) -> None:
+    """Append what could not be stored to the dead-letter stream (one round trip) and log each:
+    written before the entries are acknowledged, so a crash repeats a dead letter, never loses one."""
+    if not dead:
+        return
+    pipe = client.pipeline(transaction=False)
+    for letter in dead:
+        logger.error("dead letter from entry %s (visitor %s): %s", letter.entry_id, letter.visitor_id or "?", letter.reason)
+        fields = {
+            "v": letter.visitor_id,
+            "entry": letter.entry_id,
+            "e": json.dumps(letter.payload, default=repr)[:65536],
+            "reason": letter.reason[:1024],
+        }
+        pipe.xadd(DEAD_LETTER_KEY, fields, maxlen=DEAD_LETTER_MAXLEN, approximate=True)
+    pipe.execute()
 
 
 # -- Cart abandonment -----------------------------------------------------------------------------

@@ -132,7 +132,7 @@ def test_poison_entries_are_acknowledged_counted_and_skipped(stream):
 
     result = drain(stream, consumer())
 
-    assert (result.entries, result.events, result.poison) == (7, 2, 5)
+    assert (result.entries, result.events, result.poison, result.dead_letters) == (7, 2, 2, 5)
     assert set(EventRow.objects.values_list("event_id", flat=True)) == {"good-0", "good-1"}
     assert pending_count(stream) == 0
 
