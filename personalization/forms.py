@@ -541,12 +541,30 @@ def catalog() -> dict[str, Any]:
     }
 
 
+# Where the field's name does not read as words once its underscores are spaces (issue 16 item 6).
+FIELD_LABELS = {
+    "context.os": "Operating system",
+    "context.local_hour": "Local hour (0-23)",
+    "context.referrer_class": "Referrer type",
+    "context.utm_source": "UTM source",
+    "context.utm_medium": "UTM medium",
+    "context.utm_campaign": "UTM campaign",
+    "context.temperature_c": "Temperature (°C)",
+    "profile.sessions_7d": "Sessions in the last 7 days",
+    "profile.session_converted": "Converted this session",
+    "profile.average_scroll_depth": "Average scroll depth (%)",
+}
+
+
+def field_label(name: str) -> str:
+    """A rule field's name in words: "context.utm_source" reads "UTM source"."""
+    return FIELD_LABELS.get(name) or name.partition(".")[2].replace("_", " ").capitalize()
+
+
 def _field_groups() -> list[tuple[str, list[tuple[str, str]]]]:
     groups: dict[str, list[tuple[str, str]]] = {"Request": [], "Profile": []}
     for name in FIELDS:
-        prefix, _dot, rest = name.partition(".")
-        label = rest.replace("_", " ").capitalize()
-        groups["Request" if prefix == "context" else "Profile"].append((name, label))
+        groups["Request" if name.startswith("context.") else "Profile"].append((name, field_label(name)))
     return list(groups.items())
 
 

@@ -304,3 +304,14 @@ def test_a_segments_usage_view_lists_the_homepage(admin_client):
     assert reverse("wagtailadmin_pages:edit", args=[home.pk]) in links
     assert home.title in page.text
     assert "Body → Personalized" in page.text
+
+
+def test_the_field_picker_reads_as_words(admin_client, memory_store):
+    segment = Segment.objects.get(slug="mobile-visitors")
+    row = soup(admin_client.get(url("edit", segment.pk))).select_one("[data-rows] > [data-row]")
+    labels = {o["value"]: o.get_text() for o in row.select("[data-input=field] option")}
+    assert labels["context.os"] == "Operating system"
+    assert labels["context.utm_source"] == "UTM source"
+    assert labels["context.temperature_c"] == "Temperature (°C)"
+    assert labels["profile.sessions_7d"] == "Sessions in the last 7 days"
+    assert labels["profile.page_views"] == "Page views"
