@@ -25,6 +25,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.forms.utils import ErrorList
 from django.urls import NoReverseMatch, reverse
+from django.utils.text import slugify
 from django.utils.translation import gettext_lazy as _
 from wagtail.admin.forms import WagtailAdminModelForm
 
@@ -491,10 +492,27 @@ class SegmentForm(WagtailAdminModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._rule_field_failed = False
+        if "slug" in self.fields:  # made from the name when left empty (issue 16 item 3)
+            self.fields["slug"].required = False
+            self.fields["slug"].help_text = _("What rules and variants use. Left empty, it is made from the name.")
         viewset = getattr(self._meta.model, "snippet_viewset", None)
         if viewset is not None:
             with contextlib.suppress(NoReverseMatch):  # a viewset registered without its URLs
                 self.fields["rule"].widget.preview_url = reverse(viewset.get_url_name("rule_preview"))
+
+    def clean_slug(self) -> str:
+        slug = self.cleaned_data.get("slug")
+        if slug:
+            return slug
+        base = slugify(self.cleaned_data.get("name") or "")[:56] or "segment"
+        taken = set(
+            type(self.instance).objects.exclude(pk=self.instance.pk).filter(slug__startswith=base).values_list("slug", flat=True)
+        )
+        candidate, n = base, 1
+        while candidate in taken:  # a second "Mobile visitors" becomes mobile-visitors-2
+            n += 1
+            candidate = f"{base}-{n}"
+        return candidate
 
     def _post_clean(self):
         # When the field itself failed (no rows, broken JSON), the instance keeps its old rule:

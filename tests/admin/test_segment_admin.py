@@ -315,3 +315,11 @@ def test_the_field_picker_reads_as_words(admin_client, memory_store):
     assert labels["context.temperature_c"] == "Temperature (°C)"
     assert labels["profile.sessions_7d"] == "Sessions in the last 7 days"
     assert labels["profile.page_views"] == "Page views"
+
+
+def test_a_segment_saved_without_a_slug_gets_one_from_its_name(admin_client, memory_store):
+    for _ in range(2):
+        response = admin_client.post(url("add"), form_data([ON_MOBILE], name="Phone shoppers", slug=""))
+        assert response.status_code == 302, soup(response).select(".error-message")
+    slugs = sorted(Segment.objects.filter(name="Phone shoppers").values_list("slug", flat=True))
+    assert slugs == ["phone-shoppers", "phone-shoppers-2"]
