@@ -64,6 +64,14 @@ DEFAULTS: dict[str, Any] = {
     "WEATHER_FETCH_ON_MISS": True,
     "WEATHER_BREAKER_FAILURES": 5,
     "WEATHER_BREAKER_COOLDOWN_SECONDS": 60.0,
+    # Redis on the request path (tailored.redis_guard): each call's socket timeout; the circuit
+    # breaker opens after this many consecutive failures or timeouts, skips Redis for the cool-down,
+    # then a background PING decides; and a request that saw one failure, or waited this long on
+    # Redis in total, skips Redis for the rest of the request. A hung Redis costs one timeout.
+    "REDIS_SOCKET_TIMEOUT_SECONDS": 0.5,
+    "REDIS_BREAKER_FAILURES": 1,
+    "REDIS_BREAKER_COOLDOWN_SECONDS": 2.0,
+    "REDIS_REQUEST_BUDGET_SECONDS": 0.5,
     # GraphQL limits (issue 6). Depth counts nested fields; cost is 1 per field, a list field's
     # selection multiplied by its first/last/limit/perPage argument (else GRAPHQL_DEFAULT_LIST_SIZE).
     "GRAPHQL_MAX_DEPTH": 12,

@@ -10,7 +10,7 @@ import logging
 import threading
 from collections import OrderedDict
 
-from tailored import conf
+from tailored import conf, redis_guard
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +41,8 @@ def get(key: str) -> str | None:
             return html
     try:
         return client.get(key)
+    except redis_guard.Unavailable:  # skipped by the guard (said once, when it opened): render
+        return None
     except Exception as error:  # a cache outage only costs a render
         logger.warning("fragment cache unavailable: %s", error)
         return None
@@ -56,6 +58,8 @@ def put(key: str, html: str) -> None:
         return
     try:
         client.set(key, html, ex=TTL_SECONDS)
+    except redis_guard.Unavailable:
+        return
     except Exception as error:
         logger.warning("fragment cache unavailable: %s", error)
 

@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 
 from django.db.models import F
 
-from tailored import conf
+from tailored import conf, redis_guard
 from tailored.core.bucketing import in_global_holdout
 from tailored.core.types import Event, Visitor
 from tailored.experiments import counting
@@ -92,6 +92,8 @@ def note_exposure(visitor_id: str, group: str, now: float) -> bool:
         counted = backend.expose(HOLDOUT_KEY, group, visitor_id, now)
         counting.exposure_memo.remember(backend, HOLDOUT_KEY, visitor_id)
         return counted
+    except redis_guard.Unavailable:  # Redis skipped (the guard logged it once): uncounted
+        return False
     except Exception as error:
         logger.warning("holdout exposure not counted: %s", error)
         return False

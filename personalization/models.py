@@ -87,6 +87,18 @@ class DataRightsAudit(models.Model):
         ordering = ["-at"]
 
 
+class PendingErasure(models.Model):
+    """An erasure asked for while Redis was unavailable (consent withdrawn): the cookie went at
+    once; the profile, assignments and events are erased when Redis is back (the worker's turn,
+    or the next request that finds Redis healthy). In the database so no restart loses it."""
+
+    visitor_id = models.CharField(max_length=64, unique=True)
+    requested_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["requested_at"]
+
+
 class WebhookDelivery(models.Model):
     """One webhook call (e.g. cart abandonment) and its delivery state. Failed calls are retried
     with backoff and stay here until delivered or given up: never lost silently."""

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import functools
+import logging
 import time
 
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from tailored import conf
+from tailored import conf, redis_guard
 
 from .events.schema import BatchError, read_batch, validate_events
 from .services import erase_visitor, export_visitor, record_events, resolve_visitor
+
+logger = logging.getLogger(__name__)
+
+# How soon a client may retry while Redis is unavailable: past the breaker's cool-down.
+RETRY_AFTER_SECONDS = 5
 
 
 def _error(code: str, message: str, status: int, **extra) -> JsonResponse:
@@ -39,8 +46,26 @@ def _refusal(request: HttpRequest) -> JsonResponse | None:
     return None
 
 
+def _unavailable_as_503(view):
+    """Redis down or hung: a JSON 503 with Retry-After and a stable code, never an HTML 500.
+    Nothing was stored, so the client keeps the batch (tracker.js retries it)."""
+
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs) -> JsonResponse:
+        try:
+            return view(request, *args, **kwargs)
+        except redis_guard.OUTAGE as error:
+            logger.warning("%s answered 503: Redis unavailable (%s)", request.path, error)
+            response = _error("unavailable", "temporarily unavailable; retry later", 503)
+            response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+            return response
+
+    return wrapper
+
+
 @csrf_exempt
 @require_POST
+@_unavailable_as_503
 def events(request: HttpRequest) -> JsonResponse:
     """POST /api/events: a JSON batch {"events": [...]}. 202 when every event was accepted, 207
     when some were rejected (the rest are stored), 400 when none could be, 429 past the rate limit."""
@@ -65,6 +90,7 @@ def events(request: HttpRequest) -> JsonResponse:
 
 
 @require_GET
+@_unavailable_as_503
 def my_data(request: HttpRequest) -> JsonResponse:
     """GET /api/me/data: everything held about the requesting visitor, as JSON."""
     refusal = _refusal(request)
@@ -78,6 +104,7 @@ def my_data(request: HttpRequest) -> JsonResponse:
 
 @csrf_exempt
 @require_http_methods(["DELETE"])
+@_unavailable_as_503
 def erase_me(request: HttpRequest) -> JsonResponse:
     """DELETE /api/me: erase the profile, the events and the assignments; forget the id."""
     refusal = _refusal(request)

@@ -29,6 +29,7 @@ from typing import Any
 
 import redis
 
+from tailored import redis_guard
 from tailored.core.counters import (
     RECENT_ITEMS,
     RECENT_SEARCHES,
@@ -185,8 +186,9 @@ class RedisProfileStore:
         url = settings["REDIS_URL"]
         if not url:
             raise ValueError("PERSONALIZATION['REDIS_URL'] is required by RedisProfileStore")
-        # Short timeouts: a page must still render (with fallbacks) when Redis is slow or down.
-        client = redis.Redis.from_url(url, decode_responses=True, socket_timeout=0.5, socket_connect_timeout=0.5)
+        # Short timeouts and one circuit breaker (tailored.redis_guard): a page must still render,
+        # with fallbacks, when Redis is slow, hung or down, and pay for that at most once.
+        client = redis_guard.connect(url, settings)
         return cls(client, retention_seconds=int(settings["RETENTION_DAYS"] * 86400), settings=settings)
 
     # Reading

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import graphene
 
+from tailored import redis_guard
 from tailored.services import erase_visitor, resolve_visitor
 
 
 class EraseMyDataError(graphene.ObjectType):
     """Why nothing was erased."""
 
-    code = graphene.String(required=True, description="no_visitor: nothing is held without a visitor id.")
+    code = graphene.String(required=True, description="no_visitor: nothing is held without a visitor id; unavailable: nothing erased yet, retry later.")
     message = graphene.String(required=True, description="What is wrong, for a developer.")
 
 
@@ -25,6 +26,10 @@ class EraseMyData(graphene.Mutation):
         visitor = resolve_visitor(info.context)
         if visitor.id is None:
             return EraseMyData(erased_events=0, errors=[EraseMyDataError(code="no_visitor", message="nothing is held: no visitor id")])
-        erased = erase_visitor(visitor.id)
+        try:
+            erased = erase_visitor(visitor.id)
+        except redis_guard.OUTAGE:  # typed and without internals
+            message = "temporarily unavailable; nothing was erased yet, retry later"
+            return EraseMyData(erased_events=0, errors=[EraseMyDataError(code="unavailable", message=message)])
         info.context._tailored_forget = True  # VisitorMiddleware deletes the cookies
         return EraseMyData(erased_events=erased["events"], errors=[])

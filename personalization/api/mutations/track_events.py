@@ -7,7 +7,7 @@ import time
 import graphene
 from graphene.types.generic import GenericScalar
 
-from tailored import conf
+from tailored import conf, redis_guard
 from tailored.events.schema import validate_events
 from tailored.services import record_events, resolve_visitor
 
@@ -15,7 +15,7 @@ from tailored.services import record_events, resolve_visitor
 class TrackEventsError(graphene.ObjectType):
     """Why an event (or the whole call) was refused."""
 
-    code = graphene.String(required=True, description="invalid_event, consent_required, not_tracked, batch_too_large or rate_limited.")
+    code = graphene.String(required=True, description="invalid_event, consent_required, not_tracked, batch_too_large, rate_limited or unavailable (nothing stored: retry later).")
     message = graphene.String(required=True, description="What is wrong, for a developer.")
     index = graphene.Int(description="The position of the refused event in `events`, when one event is at fault.")
     field = graphene.String(description="The event field at fault, when there is one.")
@@ -40,7 +40,11 @@ class TrackEvents(graphene.Mutation):
             return TrackEvents(accepted=0, stored=0, duplicates=0, errors=[refusal])
         valid, rejections = validate_events(list(events), time.time())
         errors = [TrackEventsError(code="invalid_event", message=r.reason, index=r.index, field=r.field) for r in rejections]
-        result = record_events(visitor, valid)
+        try:
+            result = record_events(visitor, valid)
+        except redis_guard.OUTAGE:  # typed and without internals; the client keeps the batch
+            errors.append(TrackEventsError(code="unavailable", message="temporarily unavailable; nothing was stored, retry later"))
+            return TrackEvents(accepted=len(valid), stored=0, duplicates=0, errors=errors)
         if result.rate_limited:
             errors.append(TrackEventsError(code="rate_limited", message="too many events; retry in a minute"))
         return TrackEvents(accepted=len(valid), stored=len(result.stored), duplicates=result.duplicates, errors=errors)

@@ -1,0 +1,219 @@
+"""One circuit breaker in front of Redis, for every touch on the request path.
+
+A hung Redis (paused, swapping, a network partition) answers nothing: each call waits its full
+socket timeout. A page makes several calls (profile, fragment cache, experiment counters, the
+holdout), so without a guard every page waited several timeouts. The guard bounds that:
+
+* The breaker (one per Redis client, so one per process) opens after REDIS_BREAKER_FAILURES
+  consecutive connection errors or timeouts. While open, every call fails at once with
+  `Unavailable` (a `redis.ConnectionError`, so the callers' existing fallbacks apply).
+* After REDIS_BREAKER_COOLDOWN_SECONDS a probe (one PING) runs in a background thread, never in
+  a request: no visitor pays for finding out that Redis is still hung. Its success closes the
+  breaker; its failure keeps it open for another cool-down.
+* A per-request budget: once a request has seen one failure, or spent
+  REDIS_REQUEST_BUDGET_SECONDS waiting on Redis, the rest of that request skips Redis even if
+  the breaker is still closed (with a threshold above one).
+
+So a hung Redis costs a page at most one timeout, and the pages after it none. Only connection
+errors and timeouts count: a script error is a bug, not an outage, and passes through.
+
+The client is `GuardedRedis`, a `redis.Redis` whose commands and pipelines pass the guard, so
+code that takes `store.client` (fragments, counters, weather cache) is guarded without knowing.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+from django.core.signals import request_finished, request_started
+from django.dispatch import receiver
+from redis.client import Pipeline
+
+logger = logging.getLogger(__name__)
+
+# What an outage looks like to redis-py (BusyLoadingError, a Redis still loading its data after a
+# restart, is a ConnectionError too).
+OUTAGE = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+
+
+class Unavailable(redis.exceptions.ConnectionError):
+    """Redis was not asked: the breaker is open or this request already gave up on it."""
+
+
+@dataclass(slots=True)
+class RequestBudget:
+    """What one request has spent on Redis so far."""
+
+    seconds: float
+    spent: float = 0.0
+    failed: bool = False
+
+    def exhausted(self) -> bool:
+        return self.failed or self.spent >= self.seconds
+
+
+_budget: contextvars.ContextVar[RequestBudget | None] = contextvars.ContextVar("tailored_redis_budget", default=None)
+
+
+@receiver(request_started)
+def _start_request(**kwargs: Any) -> None:
+    from tailored import conf  # conf imports no module of ours; kept lazy for import order
+
+    _budget.set(RequestBudget(float(conf.get("REDIS_REQUEST_BUDGET_SECONDS"))))
+
+
+@receiver(request_finished)
+def _finish_request(**kwargs: Any) -> None:
+    _budget.set(None)
+
+
+@contextmanager
+def request_budget(seconds: float) -> Iterator[RequestBudget]:
+    """A request's budget outside Django's request signals (a worker turn, a test)."""
+    token = _budget.set(RequestBudget(seconds))
+    try:
+        yield _budget.get()
+    finally:
+        _budget.reset(token)
+
+
+class RedisBreaker:
+    """closed -> (failures) -> open -> (cool-down, background PING) -> closed or open again."""
+
+    def __init__(self, failures: int = 1, cooldown_seconds: float = 2.0, clock: Callable[[], float] = time.monotonic):
+        self.failure_threshold = max(int(failures), 1)
+        self.cooldown_seconds = float(cooldown_seconds)
+        self.clock = clock
+        self.state = "closed"
+        self.failures = 0
+        self.opened_at = 0.0
+        self.probing = False
+        self.recoveries = 0  # how often a probe closed it: callers catch up on what waited
+        self._lock = threading.Lock()
+
+    def allow(self, probe: Callable[[], None]) -> bool:
+        """Whether a call may go out now; starts the background probe when one is due."""
+        with self._lock:
+            if self.state == "closed":
+                return True
+            if self.probing or self.clock() - self.opened_at < self.cooldown_seconds:
+                return False
+            self.probing = True
+        threading.Thread(target=self._probe, args=(probe,), name="tailored-redis-probe", daemon=True).start()
+        return False
+
+    def _probe(self, probe: Callable[[], None]) -> None:
+        try:
+            probe()
+        except Exception as error:
+            with self._lock:
+                self.probing, self.opened_at = False, self.clock()
+            logger.info("Redis still unavailable (%s); next probe in %.1f s", error, self.cooldown_seconds)
+            return
+        with self._lock:
+            self.probing, self.state, self.failures = False, "closed", 0
+            self.recoveries += 1
+        logger.warning("Redis is back: the circuit breaker closed")
+
+    def record_success(self) -> None:
+        if self.failures:  # the common case takes no lock
+            with self._lock:
+                self.failures = 0
+
+    def record_failure(self, error: BaseException) -> None:
+        with self._lock:
+            self.failures += 1
+            if self.state == "closed" and self.failures >= self.failure_threshold:
+                self.state, self.opened_at = "open", self.clock()
+                logger.warning("Redis unavailable (%s): skipping it for %.1f s", error, self.cooldown_seconds)
+
+
+class RedisGuard:
+    """The breaker plus the current request's budget, around one client's calls."""
+
+    def __init__(self, failures: int = 1, cooldown_seconds: float = 2.0):
+        self.breaker = RedisBreaker(failures, cooldown_seconds)
+        self.probe: Callable[[], None] = lambda: None
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any]) -> RedisGuard:
+        return cls(settings.get("REDIS_BREAKER_FAILURES", 1), settings.get("REDIS_BREAKER_COOLDOWN_SECONDS", 2.0))
+
+    @property
+    def available(self) -> bool:
+        """Whether Redis is thought healthy (for callers choosing a path, e.g. erasure now or queued)."""
+        budget = _budget.get()
+        return self.breaker.state == "closed" and not (budget and budget.exhausted())
+
+    @contextmanager
+    def call(self) -> Iterator[None]:
+        budget = _budget.get()
+        if budget is not None and budget.exhausted():
+            raise Unavailable("Redis skipped for the rest of this request")
+        if not self.breaker.allow(self.probe):
+            raise Unavailable("Redis skipped: the circuit breaker is open")
+        started = time.monotonic()
+        try:
+            yield
+        except OUTAGE as error:
+            if budget is not None:
+                budget.failed = True
+            self.breaker.record_failure(error)
+            raise
+        else:
+            self.breaker.record_success()
+        finally:
+            if budget is not None:
+                budget.spent += time.monotonic() - started
+
+
+class GuardedRedis(redis.Redis):
+    """A redis.Redis whose every command and pipeline passes its `guard`."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.guard = RedisGuard()
+        # The probe bypasses the guard (it is how the guard learns that Redis is back).
+        self.guard.probe = lambda: redis.Redis.execute_command(self, "PING")
+
+    def execute_command(self, *args: Any, **options: Any) -> Any:
+        with self.guard.call():
+            return super().execute_command(*args, **options)
+
+    def pipeline(self, transaction: bool = True, shard_hint: Any = None) -> GuardedPipeline:
+        pipe = GuardedPipeline(self.connection_pool, self.response_callbacks, transaction, shard_hint)
+        pipe.guard = self.guard
+        return pipe
+
+
+class GuardedPipeline(Pipeline):
+    guard: RedisGuard
+
+    def execute(self, raise_on_error: bool = True) -> list[Any]:
+        if not self.command_stack:
+            return []
+        with self.guard.call():
+            return super().execute(raise_on_error)
+
+
+def connect(url: str, settings: Mapping[str, Any]) -> GuardedRedis:
+    """The web processes' client: short timeouts (a page must render, with fallbacks, when Redis
+    is slow or down) and the guard configured from PERSONALIZATION."""
+    timeout = float(settings.get("REDIS_SOCKET_TIMEOUT_SECONDS", 0.5))
+    client = GuardedRedis.from_url(url, decode_responses=True, socket_timeout=timeout, socket_connect_timeout=timeout)
+    client.guard.breaker = RedisGuard.from_settings(settings).breaker
+    return client
+
+
+def available(client: Any) -> bool:
+    """Whether `client` (any store's client, or None for the memory store) may be used now."""
+    guard = getattr(client, "guard", None)
+    return guard is None or guard.available
