@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from tailored.core.types import Event
@@ -67,10 +67,15 @@ def visitor_id(seed: int, index: int) -> str:
 
 
 def generate_histories(
-    catalog: Sequence[CatalogItem], visitors: int = 2000, days: int = 28, seed: int = 7, now: float | None = None
+    catalog: Sequence[CatalogItem],
+    visitors: int = 2000,
+    days: int = 28,
+    seed: int = 7,
+    now: float | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> list[SyntheticVisitor]:
     """`visitors` histories over the `days` days before `now`, over the in-stock items of
-    `catalog` (at least one needed)."""
+    `catalog` (at least one needed). `progress(n)` is told each visitor done."""
     items = [item for item in catalog if item.in_stock]
     if not items:
         raise ValueError("the catalog has no in-stock items to generate histories for")
@@ -84,6 +89,8 @@ def generate_histories(
         writer = _Writer(f"s{seed}-{index}", random.Random(rng.getrandbits(64)), shop, archetype)
         events = writer.history(start=now - days * DAY, end=now)
         result.append(SyntheticVisitor(visitor_id(seed, index), archetype.name, tuple(events)))
+        if progress is not None:
+            progress(index + 1)
     return result
 
 

@@ -255,6 +255,23 @@ def score_live_profiles(personas: PersonaModel | None, propensity: Mapping[str, 
     return written
 
 
+class Progress:
+    """Says `what: done/total (pct%), about N s left` at every tenth of the work, so a long command
+    is never silent for a minute (issue 16 item 6). The estimate is the pace so far."""
+
+    def __init__(self, what: str, total: int, say: Say, steps: int = 10):
+        self.what, self.total, self.say = what, total, say
+        self.every = max(1, total // steps)
+        self.started = time.perf_counter()
+
+    def __call__(self, done: int) -> None:
+        if done % self.every and done != self.total:
+            return
+        elapsed = time.perf_counter() - self.started
+        left = elapsed / done * (self.total - done) if done else 0.0
+        self.say(f"  {self.what}: {done}/{self.total} ({100 * done // self.total}%), about {left:.0f} s left")
+
+
 def load_synthetic(visitors: int, seed: int = 7, days: int = 28, now: float | None = None, say: Say = print) -> int:
     """Generate `visitors` synthetic histories for the demo catalog, store the events not stored
     yet as Event rows and replay exactly those into the configured profile store (so the demo's
@@ -265,7 +282,8 @@ def load_synthetic(visitors: int, seed: int = 7, days: int = 28, now: float | No
     catalog = demo_catalog()
     if not catalog:
         raise NotEnoughData("the demo catalog is empty: run `manage.py load_demo` first")
-    histories = generate_histories(catalog, visitors=visitors, days=days, seed=seed, now=now)
+    progress = Progress("generating visitors", visitors, say)
+    histories = generate_histories(catalog, visitors=visitors, days=days, seed=seed, now=now, progress=progress)
     say(f"generated {visitors} synthetic visitors ({sum(len(h.events) for h in histories)} events, seed {seed})")
     stored = _stored_ids([h.visitor_id for h in histories])
     fresh = {h.visitor_id: [e for e in h.events if (h.visitor_id, e.id) not in stored] for h in histories}
@@ -274,8 +292,10 @@ def load_synthetic(visitors: int, seed: int = 7, days: int = 28, now: float | No
         rows = (_row(visitor, event) for visitor, events in fresh.items() for event in events)
         StoredEvent.objects.bulk_create(rows, batch_size=2000, ignore_conflicts=True)
     store = conf.get_profile_store()
-    for visitor, events in fresh.items():
+    replayed = Progress("replaying into the profile store", len(fresh), say)
+    for done, (visitor, events) in enumerate(fresh.items(), start=1):
         _replay(store, visitor, events)
+        replayed(done)
     added = sum(len(events) for events in fresh.values())
     say(f"stored {added} new events of {len(fresh)} visitors and replayed them into the profile store")
     return added

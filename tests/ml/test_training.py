@@ -5,6 +5,7 @@ names kept across retraining, and too little data reported as a clear message.""
 from __future__ import annotations
 
 import io
+import re
 import time
 from dataclasses import replace
 
@@ -50,6 +51,16 @@ def store(settings, tmp_path):
         "MODEL_RELOAD_SECONDS": 0,
     }
     return conf.get_profile_store()
+
+
+def test_loading_synthetic_visitors_says_how_far_along_it_is(store):
+    said: list[str] = []
+    load_synthetic(40, seed=9, say=said.append)
+    generating = [line for line in said if line.startswith("  generating visitors:")]
+    assert re.fullmatch(r"  generating visitors: 4/40 \(10%\), about \d+ s left", generating[0])
+    assert [line.split(":")[1].split(" (")[0].strip() for line in generating] == [f"{n}/40" for n in range(4, 41, 4)]
+    assert generating[-1].endswith("(100%), about 0 s left")
+    assert any(line.startswith("  replaying into the profile store: 40/40 (100%)") for line in said)
 
 
 def test_training_end_to_end_on_synthetic_histories(store):
