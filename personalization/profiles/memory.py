@@ -91,7 +91,9 @@ class MemoryProfileStore:
                 return RecordResult(stored=(), duplicates=0, rate_limited=True)
             self._rates = {k: v for k, v in self._rates.items() if k[1] >= minute}
             self._rates[(visitor_id, minute)] = used + len(events)
-            record = self._live_record(visitor_id, now) or _Record()
+            # Marks and writes go to a copy that replaces the record only when all of it worked:
+            # a batch that fails halfway marks nothing, as in the Redis store (APPLY_LUA).
+            record = copy.deepcopy(self._live_record(visitor_id, now) or _Record())
             fresh = _unseen(record, events, now, self.dedup_seconds)
             if fresh:
                 prior = PriorState(record.last_seen, record.session_starts[0] if record.session_starts else None)

@@ -98,8 +98,9 @@ return {
 READ_KEYS = ("p", "seen", "t", "cart", "items", "search", "sess", "dwell", "votes", "m", "w")
 
 
-# Rate limit, dedup and prior state in one atomic call. A refused batch consumes no quota and
-# marks no id, so its retry after the limit is not taken for a duplicate.
+# Rate limit, which ids are new, and prior state in one atomic call. It marks no id: the marks are
+# set by APPLY_LUA together with the profile writes, so a batch whose write fails is not taken for
+# a duplicate when retried. A refused batch consumes no quota.
 PREPARE_LUA = """
 local n = #ARGV - 4
 local used = tonumber(redis.call('GET', KEYS[2]) or '0')
@@ -107,8 +108,7 @@ if used + n > tonumber(ARGV[3]) then return {-1} end
 redis.call('INCRBY', KEYS[2], n)
 redis.call('EXPIRE', KEYS[2], ARGV[4])
 local fresh = {}
-for i = 5, #ARGV do fresh[#fresh + 1] = redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[1]) end
-redis.call('EXPIRE', KEYS[1], ARGV[2])
+for i = 5, #ARGV do fresh[#fresh + 1] = 1 - redis.call('HEXISTS', KEYS[1], ARGV[i]) end
 return {used + n, redis.call('ZSCORE', KEYS[3], 'last'), redis.call('HGET', KEYS[4], 'session_start'), fresh}
 """
 
@@ -155,7 +155,64 @@ for _, key in ipairs(KEYS) do redis.call('EXPIRE', key, ARGV[1]) end
 return 1
 """
 
-SCRIPTS = {"read": READ_LUA, "prepare": PREPARE_LUA, "increment": INCREMENT_LUA, "buckets": BUCKETS_LUA, "expire": EXPIRE_LUA}
+# The batch's profile writes and its dedup marks, all or nothing (issue 14 item 3): the commands
+# queued for the visitor's keys run in this one script. Before anything is written it checks that
+# no id was marked meanwhile (a concurrent copy of the batch: returns {0, ids}) and that every key
+# has the type its command needs (a wrong-type key would fail the script halfway, and Redis does
+# not roll back); then it runs the commands and sets the marks (returns {1}).
+# ARGV: ids key, mark value, dedup seconds, id count, the ids, the SHAs of the increment, buckets
+# and expire scripts (run here as local functions), then each command as argc, name, args.
+APPLY_LUA = (
+    "local function increment(KEYS, ARGV)\n" + INCREMENT_LUA + "end\n"
+    "local function buckets(KEYS, ARGV)\n" + BUCKETS_LUA + "end\n"
+    "local function expire(KEYS, ARGV)\n" + EXPIRE_LUA + "end\n"
+    """
+local ids_key, n = ARGV[1], tonumber(ARGV[4])
+local taken = {}
+for i = 5, 4 + n do
+  if redis.call('HEXISTS', ids_key, ARGV[i]) == 1 then taken[#taken + 1] = ARGV[i] end
+end
+if #taken > 0 then return {0, taken} end
+local pos = 5 + n
+local scripts = {[ARGV[pos]] = increment, [ARGV[pos + 1]] = buckets, [ARGV[pos + 2]] = expire}
+local hash_scripts = {[ARGV[pos]] = true, [ARGV[pos + 1]] = true}
+local wants = {HSET = 'hash', HSETNX = 'hash', HDEL = 'hash', HINCRBY = 'hash', HINCRBYFLOAT = 'hash',
+  ZADD = 'zset', LPUSH = 'list', RPUSH = 'list', LTRIM = 'list'}
+local commands, checks = {}, {{ids_key, 'hash'}}
+pos = pos + 3
+while pos <= #ARGV do
+  local argc = tonumber(ARGV[pos])
+  local command = {unpack(ARGV, pos + 1, pos + argc)}
+  commands[#commands + 1] = command
+  local name = string.upper(command[1])
+  if wants[name] then checks[#checks + 1] = {command[2], wants[name]} end
+  if name == 'EVALSHA' and hash_scripts[command[2]] then checks[#checks + 1] = {command[4], 'hash'} end
+  pos = pos + argc + 1
+end
+for _, check in ipairs(checks) do
+  local kind = redis.call('TYPE', check[1])['ok']
+  if kind ~= 'none' and kind ~= check[2] then
+    return redis.error_reply('WRONGTYPE ' .. check[1] .. ' holds a ' .. kind .. ', not a ' .. check[2] .. '; nothing was written')
+  end
+end
+for _, command in ipairs(commands) do
+  if string.upper(command[1]) == 'EVALSHA' then
+    local nkeys = tonumber(command[3])
+    scripts[command[2]]({unpack(command, 4, 3 + nkeys)}, {unpack(command, 4 + nkeys)})
+  else
+    redis.call(unpack(command))
+  end
+end
+for i = 5, 4 + n do redis.call('HSET', ids_key, ARGV[i], ARGV[2]) end
+redis.call('EXPIRE', ids_key, ARGV[3])
+return {1}
+"""
+)
+
+SCRIPTS = {
+    "read": READ_LUA, "prepare": PREPARE_LUA, "increment": INCREMENT_LUA, "buckets": BUCKETS_LUA,
+    "expire": EXPIRE_LUA, "apply": APPLY_LUA,
+}
 
 
 def visitor_keys(visitor_id: str) -> dict[str, str]:
@@ -232,21 +289,36 @@ class RedisProfileStore:
 
     def _record(self, visitor_id: str, events: Sequence[Event], now: float, snapshot: Snapshot | None) -> RecordResult:
         keys = visitor_keys(visitor_id)
-        # Round trip 1: rate limit, dedup and the prior state (PREPARE_LUA).
+        # Round trip 1: rate limit, which ids are new, and the prior state (PREPARE_LUA).
         prepare_keys = [keys["ids"], rate_key(visitor_id, int(now // 60)), keys["seen"], keys["p"]]
         args = [int(now), self.dedup_seconds, self.rate_limit, 120, *(event.id for event in events)]
         reply = self.client.evalsha(self._shas["prepare"], len(prepare_keys), *prepare_keys, *args)
         if reply[0] == -1:
             return RecordResult(stored=(), duplicates=0, rate_limited=True)
         _, last_seen, session_start, marks = reply
-        fresh = [event for event, is_new in zip(events, marks, strict=True) if is_new]
-        if fresh:
-            prior = PriorState(last_seen=_float(last_seen), session_start=_float(session_start))
-            self._write(visitor_id, keys, fresh, delta_for(fresh, prior, self.session_gap), snapshot, now)
-        return RecordResult(stored=tuple(fresh), duplicates=len(events) - len(fresh))
+        fresh: list[Event] = []
+        in_batch: set[str] = set()
+        for event, is_new in zip(events, marks, strict=True):
+            if is_new and event.id not in in_batch:  # an id repeated within the batch counts once
+                fresh.append(event)
+            in_batch.add(event.id)
+        if not fresh:
+            return RecordResult(stored=(), duplicates=len(events))
+        prior = PriorState(last_seen=_float(last_seen), session_start=_float(session_start))
+        taken = self._write(visitor_id, keys, fresh, delta_for(fresh, prior, self.session_gap), snapshot, now)
+        if not taken:
+            return RecordResult(stored=tuple(fresh), duplicates=len(events) - len(fresh))
+        # A concurrent copy of the batch committed some ids first and this write was not applied:
+        # the rest go again from the new prior state.
+        rest = [event for event in fresh if event.id not in taken]
+        again = self._record(visitor_id, rest, now, snapshot) if rest else RecordResult(stored=(), duplicates=0)
+        return RecordResult(stored=again.stored, duplicates=len(events) - len(again.stored), rate_limited=again.rate_limited)
 
-    def _write(self, visitor_id: str, keys: dict[str, str], events: list[Event], delta: ProfileDelta, snapshot: Snapshot | None, now: float) -> None:
-        """Round trip 2: every change of the delta, the snapshot, and the stream entry."""
+    def _write(self, visitor_id: str, keys: dict[str, str], events: list[Event], delta: ProfileDelta, snapshot: Snapshot | None, now: float) -> set[str]:
+        """Round trip 2: the stream entry, the shared keys (recent visitors, segment counts), then
+        every change of the profile with the dedup marks in one all-or-nothing script
+        (APPLY_LUA). Returns the ids a concurrent copy of the batch marked first (then nothing of
+        the profile was written); raises when the profile write failed (nothing was marked)."""
         pipe = self.client.pipeline(transaction=False)
         if snapshot is not None:
             _queue_snapshot(pipe, visitor_id, keys, snapshot, now)
@@ -262,8 +334,28 @@ class RedisProfileStore:
                 flat = [part for name, amount in fields.items() for part in (name, amount)]
                 pipe.evalsha(self._shas["increment"], 1, keys[suffix], mode, *flat)
         pipe.evalsha(self._shas["expire"], len(keys), *keys.values(), self.retention_seconds)
-        pipe.xadd(STREAM_KEY, encode_batch(visitor_id, events), maxlen=self.stream_maxlen, approximate=True)
-        pipe.execute()
+        profile_commands, shared_commands = _split_commands(pipe.command_stack, f"{KEY_PREFIX}{{{visitor_id}}}:")
+        trip = self.client.pipeline(transaction=False)
+        # The stream entry goes first: when the profile write then fails, the retry appends it
+        # again and the worker's unique (visitor, event id) rows store it once. The other order
+        # could mark events the worker never sees.
+        trip.xadd(STREAM_KEY, encode_batch(visitor_id, events), maxlen=self.stream_maxlen, approximate=True)
+        for args, options in shared_commands:
+            trip.execute_command(*args, **options)
+        ids = [event.id for event in events]
+        shas = (self._shas["increment"], self._shas["buckets"], self._shas["expire"])
+        program = [part for args, _options in profile_commands for part in (len(args), *args)]
+        apply_args = [keys["ids"], int(now), self.dedup_seconds, len(ids), *ids, *shas, *program]
+        trip.evalsha(self._shas["apply"], len(keys), *keys.values(), *apply_args)
+        stream_reply, *_shared, applied = trip.execute(raise_on_error=False)
+        if isinstance(applied, Exception):
+            raise applied
+        if applied[0] == 0:
+            return set(applied[1])
+        if isinstance(stream_reply, Exception):
+            # The profile is committed and marked: the worker must still get the events.
+            self.client.xadd(STREAM_KEY, encode_batch(visitor_id, events), maxlen=self.stream_maxlen, approximate=True)
+        return set()
 
     def _queue_buckets(self, pipe, bucket_key: str, triples: list[Any], now: float) -> None:
         if triples:
@@ -389,6 +481,17 @@ def _queue_snapshot(pipe, visitor_id: str, keys: dict[str, str], snapshot: Snaps
     for slug in snapshot.segments:
         pipe.pfadd(segment_key(slug, day), visitor_id)
         pipe.expire(segment_key(slug, day), SEGMENT_DAYS_KEPT * 86400)
+
+
+def _split_commands(stack: list[Any], prefix: str) -> tuple[list[Any], list[Any]]:
+    """A pipeline's queued commands: those on the visitor's own keys (run atomically by
+    APPLY_LUA) and those on shared keys. A script's first key names its place."""
+    own: list[Any] = []
+    shared: list[Any] = []
+    for args, options in stack:
+        key = args[3] if str(args[0]).upper() == "EVALSHA" else args[1]
+        (own if str(key).startswith(prefix) else shared).append((args, options))
+    return own, shared
 
 
 def _queue_model_output(pipe, key: str, persona: str | None, scores: Mapping[str, float], ttl: int) -> None:

@@ -93,7 +93,7 @@ def test_every_event_the_api_accepts_the_worker_stores(client, stream, use_redis
 
 def test_the_schema_limits_are_the_columns_the_worker_stores_into():
     columns = {"visitor_id": "visitor_id", "id": "event_id", "type": "type", "category": "category", "item": "item", "url": "url"}
-    assert STORED_LENGTHS == {name: EventRow._meta.get_field(column).max_length for name, column in columns.items()}
+    assert {name: EventRow._meta.get_field(column).max_length for name, column in columns.items()} == STORED_LENGTHS
 
 
 def test_the_admin_dashboard_counts_the_dead_letters(client, stream, use_redis_store):
