@@ -62,11 +62,47 @@ class Results:
     factorial_problem: str | None = None  # why arms that look like cells give no effects
 
     @property
+    def planned_sample_reached(self) -> bool:
+        """Every arm has the visitors the sample-size hint asks for (never, without a hint)."""
+        if self.sample_size is None or not self.arms:
+            return False
+        return min(arm.exposures for arm in self.arms) >= self.sample_size.per_arm
+
+    @property
+    def reads_fixed_horizon(self) -> bool:
+        """The plain p-value may be read once the planned sample is in, or the test is finished;
+        before that (running or paused) every look at it inflates false winners, so the always-valid
+        p decides (issue 16 item 2; README "Reading experiment results")."""
+        return self.planned_sample_reached or self.experiment.status == self.experiment.Status.FINISHED
+
+    @property
     def leader(self) -> ArmResult | None:
-        """The arm with a significant positive lift and the best rate, if any."""
-        winners = [arm for arm in self.arms if arm.p_value is not None and arm.p_value < 0.05
+        """The arm with a conclusive positive lift and the best rate, if any."""
+        def p_of(arm: ArmResult) -> float | None:
+            return arm.p_value if self.reads_fixed_horizon else arm.always_valid_p
+
+        winners = [arm for arm in self.arms if (p := p_of(arm)) is not None and p < 0.05
                    and arm.absolute_lift is not None and arm.absolute_lift.estimate > 0]
         return max(winners, key=lambda arm: arm.rate, default=None)
+
+    @property
+    def verdict(self) -> str:
+        """One sentence an editor can act on: who leads and by which test, or how far along it is."""
+        leader = self.leader
+        if leader is not None:
+            basis = "p-value" if self.reads_fixed_horizon else "always-valid p-value, safe to read while the test runs"
+            p = leader.p_value if self.reads_fixed_horizon else leader.always_valid_p
+            return f"Leading with a conclusive lift: {leader.label} ({basis} {p:.4f})."
+        smallest = min((arm.exposures for arm in self.arms), default=0)
+        if self.reads_fixed_horizon:
+            return "No arm beats the control significantly."
+        if self.sample_size is None:
+            return f"No conclusion yet: {smallest} visitors in the smallest arm, and no arm is conclusive by the always-valid p-value."
+        share = 100 * smallest / self.sample_size.per_arm
+        return (
+            f"No conclusion yet: {smallest} of the {self.sample_size.per_arm} visitors per arm planned ({share:.0f}%). "
+            "Until then only the always-valid p-value can call a winner, and none is conclusive."
+        )
 
 
 def arm_definitions(experiment: Experiment) -> list[ArmDefinition]:

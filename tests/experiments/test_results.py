@@ -43,9 +43,29 @@ def test_two_arms_use_the_plain_p_value_and_the_lift_intervals():
     assert found.arms[1].probability_to_beat_control == pytest.approx(comparison.bayes.prob_treatment_beats_control)
     assert found.arms[1].always_valid_p == pytest.approx(sequential.always_valid(control, b).p_value)
     assert found.arms[0].p_value is None and not found.adjusted
-    assert found.leader.key == "b"
+    # Running, 1000 of ~14,700 planned visitors per arm: the plain p (0.006) may not call it, and the
+    # always-valid p is not conclusive yet (issue 16 item 2).
+    assert found.arms[1].p_value < 0.05 < found.arms[1].always_valid_p
+    assert found.leader is None
+    assert found.verdict.startswith(f"No conclusion yet: 1000 of the {found.sample_size.per_arm} visitors per arm planned (7%)")
+    experiment.status = Experiment.Status.PAUSED  # a pause is another look: still no winner
+    assert found.leader is None
+    experiment.status = Experiment.Status.FINISHED  # over: the fixed-horizon p may be read
+    assert found.leader.key == "b" and found.verdict.startswith("Leading with a conclusive lift: b (p-value 0.0")
     assert not found.srm.flagged
     assert found.sample_size.per_arm == stats.sample_size(0.1, 0.1, relative=True).per_arm
+
+
+def test_a_running_test_calls_a_winner_early_only_on_the_always_valid_p_value():
+    experiment = block_experiment("control", "b")
+    row(experiment, "control", 4000)
+    row(experiment, "control", conversions=400, goal="click")
+    row(experiment, "b", 4000)
+    row(experiment, "b", conversions=600, goal="click")
+    found = results(experiment)
+    assert not found.planned_sample_reached and found.arms[1].always_valid_p < 0.05
+    assert found.leader.key == "b"
+    assert "always-valid p-value, safe to read while the test runs" in found.verdict
 
 
 def test_three_arms_are_holm_adjusted_with_a_probability_to_be_best():
