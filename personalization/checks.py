@@ -1,6 +1,6 @@
 """Misconfiguration reported as system checks with stable ids."""
 
-from django.core.checks import Error, register
+from django.core.checks import Error, Tags, register
 from django.utils.module_loading import import_string
 
 from tailored import conf
@@ -71,3 +71,26 @@ def check_measurement_settings(app_configs, **kwargs):
             id="tailored.E007",
         ))
     return errors
+
+
+# The key the demo settings once shipped: published, so anyone could sign a `tl_vid` cookie or
+# compute a logged-in user's visitor id (services.user_visitor_id) with it.
+SHIPPED_DEFAULT_SECRET_KEY = "tailored-insecure-development-key"
+
+
+@register(Tags.security)
+def check_secret_key(app_configs, **kwargs):
+    """Refuse the shipped default SECRET_KEY outside DEBUG: it signs visitor ids."""
+    from django.conf import settings
+
+    if settings.DEBUG or getattr(settings, "SECRET_KEY", None) != SHIPPED_DEFAULT_SECRET_KEY:
+        return []
+    return [
+        Error(
+            "SECRET_KEY is the default shipped with Tailored's demo settings; with it anyone can forge "
+            "visitor cookies and compute logged-in users' visitor ids, and so read their data.",
+            hint="Set DJANGO_SECRET_KEY to a long random value (python -c 'import secrets; print(secrets.token_urlsafe(50))'), "
+            "or remove the hard-coded key so the demo settings make one in var/secret_key.",
+            id="tailored.E008",
+        )
+    ]

@@ -11,7 +11,7 @@ from django.utils.functional import SimpleLazyObject
 
 from . import conf
 from .api import dataloaders
-from .services import CONSENT_MAX_AGE, resolve_visitor, set_consent
+from .services import resolve_visitor, set_consent, set_visitor_cookie
 
 # `{{ page.body }}` renders each block with no context at all (StreamValue.__str__), so a block
 # finds the visitor here when its context has no request (issue 13). Set for the request only.
@@ -46,11 +46,10 @@ class VisitorMiddleware:
             patch_cache_control(response, private=True)
         _apply_cookie_changes(request, response)
         new_id = getattr(request, "_tailored_new_visitor_id", None)
-        if new_id:  # set at login: the visitor now goes by their user's pseudonymous id
-            response.set_cookie(
-                conf.get("VISITOR_COOKIE"), new_id, max_age=CONSENT_MAX_AGE, httponly=True,
-                samesite="Lax", secure=request.is_secure(),
-            )
+        # Set at login (the user's pseudonymous id) or for a consenting visitor without a valid
+        # signed id; never over a cookie this response already sets or deletes (consent, erasure).
+        if new_id and conf.get("VISITOR_COOKIE") not in response.cookies:
+            set_visitor_cookie(request, response, new_id)
         return response
 
 

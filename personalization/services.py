@@ -44,6 +44,9 @@ from .server_visitors import server_visitor
 logger = logging.getLogger(__name__)
 
 VISITOR_ID = re.compile(r"^[0-9a-f]{32}$")
+# The id cookie is signed (Django's signer: SECRET_KEY, then SECRET_KEY_FALLBACKS), so an id is
+# honoured only if this site issued it; a made-up or pre-signing cookie is a new visitor.
+VISITOR_COOKIE_SALT = "tailored.visitor-id"
 CONSENT_CATEGORIES = ("analytics", "personalization")
 CONSENT_MAX_AGE = 180 * 86400
 
@@ -171,7 +174,8 @@ def set_consent(request: HttpRequest, response: HttpResponse, granted: Sequence[
     response.set_cookie(conf.get("CONSENT_COOKIE"), ".".join(granted) or "none", **cookie)
     existing_id = _cookie_visitor_id(request)
     if granted:
-        response.set_cookie(conf.get("VISITOR_COOKIE"), existing_id or uuid.uuid4().hex, httponly=True, **cookie)
+        issued = getattr(request, "_tailored_new_visitor_id", None)  # this request's new id, if any
+        set_visitor_cookie(request, response, existing_id or issued or uuid.uuid4().hex)
         return
     if existing_id:
         erase_or_queue(existing_id)
@@ -275,16 +279,31 @@ def link_login(request: HttpRequest, user: Any) -> None:
     request._tailored_new_visitor_id = target
 
 
-def _visitor_id(request: HttpRequest) -> str | None:
+def set_visitor_cookie(request: HttpRequest, response: HttpResponse, visitor_id: str) -> None:
+    """Write the signed, HttpOnly id cookie (the only way it is written)."""
+    response.set_signed_cookie(
+        conf.get("VISITOR_COOKIE"), visitor_id, salt=VISITOR_COOKIE_SALT, max_age=CONSENT_MAX_AGE,
+        httponly=True, samesite="Lax", secure=request.is_secure(),
+    )
+
+
+def _visitor_id(request: HttpRequest) -> str:
+    """The id of a visitor whose consent allows a profile. Without a valid signed cookie (none, a
+    forged one, or one from before ids were signed) they are a new visitor: a fresh id, which
+    VisitorMiddleware sets on the response, so nobody can read another visitor's profile."""
     user = getattr(request, "user", None)
     if user is not None and user.is_authenticated:
         return user_visitor_id(user.pk)
-    return _cookie_visitor_id(request)
+    visitor_id = _cookie_visitor_id(request) or getattr(request, "_tailored_new_visitor_id", None)
+    if visitor_id is None:
+        visitor_id = request._tailored_new_visitor_id = uuid.uuid4().hex
+    return visitor_id
 
 
 def _cookie_visitor_id(request: HttpRequest) -> str | None:
-    raw = request.COOKIES.get(conf.get("VISITOR_COOKIE"), "")
-    return raw if VISITOR_ID.match(raw) else None
+    """The id in the signed cookie; None when it is missing, unsigned or forged."""
+    raw = request.get_signed_cookie(conf.get("VISITOR_COOKIE"), default=None, salt=VISITOR_COOKIE_SALT)
+    return raw if raw and VISITOR_ID.match(raw) else None
 
 
 def _read_profile(visitor_id: str, now: float, windows: frozenset[Window]) -> Profile:

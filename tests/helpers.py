@@ -31,9 +31,21 @@ def make_fan(visitor_id: str, category: str = "electronics", views: int = 3) -> 
     conf.get_profile_store().record(visitor_id, events, now)
 
 
+def signed_visitor_id(visitor_id: str) -> str:
+    """The `tl_vid` cookie value the site itself sets for this id (signed with SECRET_KEY)."""
+    from django.http import HttpResponse
+    from django.test import RequestFactory
+
+    from tailored.services import set_visitor_cookie
+
+    response = HttpResponse()
+    set_visitor_cookie(RequestFactory().get("/"), response, visitor_id)
+    return response.cookies[conf.get("VISITOR_COOKIE")].value
+
+
 def consent_cookies(client, visitor_id: str) -> None:
     client.cookies["tl_consent"] = CONSENT_GRANTED
-    client.cookies["tl_vid"] = visitor_id
+    client.cookies["tl_vid"] = signed_visitor_id(visitor_id)
 
 
 def ssr_variants(html: str) -> list[str]:

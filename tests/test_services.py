@@ -8,7 +8,7 @@ from django.test import RequestFactory
 from tailored import services
 from tailored.segments import segment_cache
 from tests.conftest import DESKTOP_UA
-from tests.helpers import CONSENT_GRANTED, make_fan
+from tests.helpers import CONSENT_GRANTED, make_fan, signed_visitor_id
 
 pytestmark = pytest.mark.django_db
 
@@ -17,7 +17,7 @@ VISITOR = "d" * 32
 
 def request_for(visitor_id=VISITOR, **meta):
     request = RequestFactory().get("/", HTTP_USER_AGENT=DESKTOP_UA, **meta)
-    request.COOKIES.update({"tl_consent": CONSENT_GRANTED, "tl_vid": visitor_id})
+    request.COOKIES.update({"tl_consent": CONSENT_GRANTED, "tl_vid": signed_visitor_id(visitor_id)})
     return request
 
 
@@ -35,7 +35,9 @@ def test_a_fan_is_in_the_fan_segment(use_redis_store):
 
 
 def test_a_malformed_visitor_cookie_is_ignored(memory_store):
-    assert services.resolve_visitor(request_for(visitor_id="../../etc")).id is None
+    request = request_for(visitor_id="../../etc")
+    visitor = services.resolve_visitor(request)
+    assert visitor.id != "../../etc" and services.VISITOR_ID.match(visitor.id)  # a new visitor
 
 
 def test_pages_render_with_fallbacks_when_redis_is_down(client, settings):
@@ -45,7 +47,7 @@ def test_pages_render_with_fallbacks_when_redis_is_down(client, settings):
         "REDIS_URL": "redis://127.0.0.1:1/0",  # nothing listens on port 1
     }
     client.cookies["tl_consent"] = CONSENT_GRANTED
-    client.cookies["tl_vid"] = VISITOR
+    client.cookies["tl_vid"] = signed_visitor_id(VISITOR)
     response = client.get("/")
     assert response.status_code == 200
     assert "Good things for every day" in response.content.decode()
@@ -85,13 +87,13 @@ def test_live_count_and_daily_sizes_follow_visitors_events(request, store_fixtur
     iphone = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1"
     for visitor, user_agent in (("1" * 32, iphone), ("2" * 32, DESKTOP_UA)):
         client.cookies["tl_consent"] = CONSENT_GRANTED
-        client.cookies["tl_vid"] = visitor
+        client.cookies["tl_vid"] = signed_visitor_id(visitor)
         events = [{"type": "page_view", "id": f"{visitor[:4]}-{i}", "ts": int(clock.time() * 1000), "category": "electronics"} for i in range(3)]
         response = client.post("/api/events", json.dumps({"events": events}), content_type="application/json", HTTP_USER_AGENT=user_agent)
         assert response.status_code == 202
     assert services.live_count(mobile_fans) == (1, 2)
     # Membership is counted per day from the segments the visitor matched while sending events.
-    client.cookies["tl_vid"] = "1" * 32
+    client.cookies["tl_vid"] = signed_visitor_id("1" * 32)
     client.post("/api/events", json.dumps({"events": [{"type": "page_view", "id": "again", "ts": int(clock.time() * 1000)}]}),
                 content_type="application/json", HTTP_USER_AGENT=iphone)
     (day, count), = services.segment_sizes("electronics-fans", days=1)

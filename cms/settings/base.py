@@ -2,12 +2,34 @@
 DATABASE_URL (SQLite by default) and REDIS_URL (the in-process profile store by default)."""
 
 import os
+import secrets
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
-SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "tailored-insecure-development-key")
+
+def installation_secret_key(path: Path) -> str:
+    """DJANGO_SECRET_KEY, else this installation's own random key, made on first start and kept
+    in `path` (var/ is git-ignored). A shared, published default would let anyone sign visitor
+    cookies and compute logged-in users' visitor ids (tailored.E008 refuses it outside DEBUG)."""
+    if key := os.environ.get("DJANGO_SECRET_KEY"):
+        return key
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        draft = path.with_name(f"{path.name}.{os.getpid()}")
+        with os.fdopen(os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as file:
+            file.write(secrets.token_urlsafe(50))  # readable by this user only
+        try:
+            os.link(draft, path)  # atomic and exclusive: processes starting together keep the first key
+        except FileExistsError:
+            pass
+        finally:
+            draft.unlink()
+    return path.read_text().strip()
+
+
+SECRET_KEY = installation_secret_key(BASE_DIR / "var" / "secret_key")
 DEBUG = False
 ALLOWED_HOSTS = os.environ.get("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",")
 

@@ -48,7 +48,9 @@ class AssignmentType(graphene.ObjectType):
 class VisitorType(graphene.ObjectType):
     """The visitor this request is for: the same resolution the server-rendered page uses."""
 
-    id = graphene.String(description="The pseudonymous visitor id; null without consent.")
+    id = graphene.String(
+        description="The pseudonymous visitor id, for a server with an API key (X-Tailored-Key) only; null for browsers (it is the key to their data) and without consent."
+    )
     segments = graphene.List(graphene.NonNull(graphene.String), required=True, description="Slugs of the segments the visitor is in now.")
     persona = graphene.String(description="The machine-learned persona, when the models have assigned one.")
     scores = graphene.List(graphene.NonNull(ScoreType), required=True, description="Model scores held in the profile.")
@@ -63,6 +65,14 @@ class VisitorType(graphene.ObjectType):
         description="For editors only (null otherwise): every enabled segment, whether the visitor is in it, "
         "and the value each condition saw: the same as ?explain=1 on a page."
     )
+
+    @staticmethod
+    def resolve_id(visitor: Visitor, info) -> str | None:
+        # The id opens the visitor's data (export, erase), so a browser never reads it where a
+        # script could; the trusted server that sent it in X-Tailored-Visitor already knows it.
+        from tailored.server_visitors import server_visitor
+
+        return visitor.id if server_visitor(info.context) is not None else None
 
     @staticmethod
     def resolve_segments(visitor: Visitor, info) -> list[str]:

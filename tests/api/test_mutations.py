@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -52,7 +53,7 @@ def test_set_consent_sets_the_banner_cookies(client):
     response, result = run(client, "set_consent", analytics=True, personalization=True)
     assert result == {"granted": ["analytics", "personalization"], "errors": []}
     assert response.cookies["tl_consent"].value == "analytics.personalization"
-    assert len(response.cookies["tl_vid"].value) == 32
+    assert re.fullmatch(r"[0-9a-f]{32}:[^:]+:[^:]+", response.cookies["tl_vid"].value)  # id:timestamp:signature
 
 
 def test_set_consent_is_refused_under_global_privacy_control(client):

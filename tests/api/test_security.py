@@ -15,6 +15,7 @@ from django.core.management.base import CommandError
 from graphql import get_introspection_query
 from tailored.models import ApiKey
 from tailored.server_visitors import forget_api_keys, verify_api_key
+from tests.helpers import signed_visitor_id
 
 pytestmark = pytest.mark.django_db
 
@@ -283,7 +284,7 @@ def test_no_origin_is_allowed_by_default(client):
 
 def test_the_event_endpoint_stays_same_origin(client, headless_origin):
     client.cookies["tl_consent"] = "analytics.personalization"
-    client.cookies["tl_vid"] = "a" * 32
+    client.cookies["tl_vid"] = signed_visitor_id("a" * 32)
     response = client.post(
         "/api/events", json.dumps({"events": []}), content_type="application/json", HTTP_ORIGIN=headless_origin
     )

@@ -32,7 +32,7 @@ def test_a_fan_is_told_their_segments_and_not_the_explanation(client):
     make_fan("f" * 32)
     consent_cookies(client, "f" * 32)
     visitor = ask(client, HTTP_USER_AGENT=MOBILE_UA)
-    assert visitor["id"] == "f" * 32
+    assert visitor["id"] is None  # a browser never reads its id (issue 14 item 7)
     assert {"electronics-fans", "mobile-visitors"} <= set(visitor["segments"])
     assert visitor["context"]["device"] == "mobile"
     assert visitor["consent"] == {"analytics": True, "personalization": True}

@@ -17,6 +17,7 @@ from tailored.experiments.services import experiment_cache
 from tests.e2e.conftest import DESKTOP_CHROME
 from tests.e2e.test_editor_journey import log_in
 from tests.experiments.conftest import visitor_in
+from tests.helpers import signed_visitor_id
 
 BUTTONS = {"control": "See the products", "curious": "What made the cut?"}
 
@@ -33,7 +34,7 @@ def visitor_browser(browser: Browser, site_url: str, visitor_id: str):
     context = browser.new_context(user_agent=DESKTOP_CHROME)
     context.add_cookies([
         {"name": "tl_consent", "value": "analytics.personalization", "url": site_url},
-        {"name": "tl_vid", "value": visitor_id, "url": site_url, "httpOnly": True},
+        {"name": "tl_vid", "value": signed_visitor_id(visitor_id), "url": site_url, "httpOnly": True},
     ])
     return context
 

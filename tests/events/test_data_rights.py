@@ -12,7 +12,7 @@ from django.utils import timezone
 from tailored import conf
 from tailored.models import DataRightsAudit, Event
 from tailored.services import user_visitor_id
-from tests.helpers import consent_cookies
+from tests.helpers import consent_cookies, signed_visitor_id
 
 pytestmark = pytest.mark.django_db
 
@@ -79,7 +79,7 @@ def test_login_merges_the_anonymous_profile_into_the_users(client):
     response = client.post("/admin/login/", {"username": "shopper", "password": "pw-shopper-123"})
     assert response.status_code == 302
     user_id = user_visitor_id(user.pk)
-    assert response.cookies["tl_vid"].value == user_id
+    assert response.cookies["tl_vid"].value.startswith(f"{user_id}:")  # signed
     store = conf.get_profile_store()
     merged = store.get(user_id, time.time())
     assert merged.page_views == 1 and dict(merged.cart) == {"9": 1}
@@ -93,7 +93,7 @@ def test_server_side_purchases_go_through_record_events(rf):
     from tailored.services import purchase_event, record_events, resolve_visitor
 
     request = rf.get("/", HTTP_USER_AGENT="Mozilla/5.0 (X11; Linux x86_64) Chrome/131.0")
-    request.COOKIES.update({"tl_consent": "analytics.personalization", "tl_vid": VISITOR})
+    request.COOKIES.update({"tl_consent": "analytics.personalization", "tl_vid": signed_visitor_id(VISITOR)})
     visitor = resolve_visitor(request)
     first = record_events(visitor, [purchase_event("A-1", 199.0, items=[3, 4])])
     again = record_events(visitor, [purchase_event("A-1", 199.0, items=[3, 4])])

@@ -8,11 +8,12 @@ import time
 import pytest
 
 from tailored import conf
+from tests.helpers import signed_visitor_id
 
 pytestmark = pytest.mark.django_db
 
 VISITOR = "a" * 32
-CONSENTED = {"tl_consent": "analytics.personalization", "tl_vid": VISITOR}
+CONSENTED = {"tl_consent": "analytics.personalization", "tl_vid": signed_visitor_id(VISITOR)}
 
 
 def page_view(event_id="e1", **fields):
@@ -92,7 +93,7 @@ def test_bad_requests_get_a_400_with_a_json_reason(client, body, error):
 
 
 def test_without_consent_nothing_is_stored(client):
-    response = post(client, {"events": [page_view()]}, cookies={"tl_vid": VISITOR})
+    response = post(client, {"events": [page_view()]}, cookies={"tl_vid": signed_visitor_id(VISITOR)})
     assert response.status_code == 403
     assert response.json()["error"] == "consent_required"
     assert stored_page_views() == 0

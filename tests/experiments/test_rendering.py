@@ -14,7 +14,7 @@ from tailored.experiments import counting
 from tailored.experiments.counting import counters, hour_of
 from tailored.experiments.models import Experiment, ExperimentCount
 from tailored.experiments.services import experiment_cache
-from tests.helpers import consent_cookies, ssr_variants
+from tests.helpers import consent_cookies, signed_visitor_id, ssr_variants
 
 from .conftest import (
     ELECTRONICS_HERO,
@@ -62,7 +62,7 @@ def test_two_visitors_see_their_arms_of_a_variants_test_consistently_and_each_co
 def test_without_consent_the_variants_test_shows_control_to_everyone(client, memory_store):
     make_experiment(arms=VARIANT_ARMS)
     live = running("hero-test")
-    client.cookies["tl_vid"] = visitor_in(live, "electronics")  # an id, but no consent
+    client.cookies["tl_vid"] = signed_visitor_id(visitor_in(live, "electronics"))  # an id, but no consent
     assert FALLBACK_HERO in client.get("/").content.decode()
     assert exposures("hero-test") == {}
 

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from tests.helpers import make_fan
+from tests.helpers import make_fan, signed_visitor_id
 
 pytestmark = pytest.mark.django_db
 
@@ -21,7 +21,7 @@ def test_accepting_issues_a_pseudonymous_id(client):
     assert response.status_code == 303
     assert response["Location"] == "/electronics/"
     assert response.cookies["tl_consent"].value == "analytics.personalization"
-    assert re.fullmatch(r"[0-9a-f]{32}", response.cookies["tl_vid"].value)
+    assert re.fullmatch(r"[0-9a-f]{32}:[^:]+:[^:]+", response.cookies["tl_vid"].value)  # id:timestamp:signature
     assert response.cookies["tl_vid"]["httponly"]
 
 
@@ -34,7 +34,7 @@ def test_declining_issues_no_id(client):
 def test_withdrawing_consent_erases_the_profile(client, memory_store):
     visitor = "e" * 32
     make_fan(visitor)
-    client.cookies["tl_vid"] = visitor
+    client.cookies["tl_vid"] = signed_visitor_id(visitor)
     client.post("/consent/", {"choice": "decline"})
     assert memory_store.get(visitor, 0).page_views == 0
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import MOBILE_UA
-from tests.helpers import consent_cookies, make_fan, ssr_variants
+from tests.helpers import consent_cookies, make_fan, signed_visitor_id, ssr_variants
 
 pytestmark = pytest.mark.django_db
 
@@ -49,7 +49,7 @@ def test_two_views_are_not_enough(client):
 def test_a_visitor_who_withdrew_consent_sees_the_fallback(client):
     make_fan(FAN)
     client.cookies["tl_consent"] = "none"
-    client.cookies["tl_vid"] = FAN
+    client.cookies["tl_vid"] = signed_visitor_id(FAN)
     html = client.get("/").content.decode()
     assert FALLBACK_HERO in html
     assert 'data-tl-consent="declined"' in html

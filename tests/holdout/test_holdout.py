@@ -12,7 +12,7 @@ from tailored import conf, holdout, services
 from tailored.core.bucketing import in_global_holdout
 from tailored.experiments.counting import counters
 from tailored.models import HoldoutCount
-from tests.helpers import consent_cookies, make_fan, ssr_variants
+from tests.helpers import consent_cookies, make_fan, signed_visitor_id, ssr_variants
 
 from .conftest import (
     ELECTRONICS_HERO,
@@ -55,7 +55,7 @@ def _request(visitor_id: str):
     from tailored.middleware import VisitorMiddleware
 
     request = RequestFactory(HTTP_USER_AGENT="Mozilla/5.0 (X11; Linux x86_64) Chrome/131.0").get("/")
-    request.COOKIES.update({"tl_consent": "analytics.personalization", "tl_vid": visitor_id})
+    request.COOKIES.update({"tl_consent": "analytics.personalization", "tl_vid": signed_visitor_id(visitor_id)})
     VisitorMiddleware(lambda r: None)(request)
     return request
 
@@ -112,7 +112,7 @@ def test_each_visitor_is_counted_once_in_their_group(client, holdout_on):
 def test_visitors_without_consent_or_id_and_bots_are_never_held_out_or_counted(client, holdout_on):
     held = visitor_ids(held=True)[0]
     make_fan(held)
-    client.cookies["tl_vid"] = held  # an id the hash holds out, but no consent
+    client.cookies["tl_vid"] = signed_visitor_id(held)  # an id the hash holds out, but no consent
     html = client.get("/").content.decode()
     assert "data-tl-holdout" not in html
     client.cookies.clear()
