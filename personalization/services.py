@@ -47,6 +47,16 @@ VISITOR_ID = re.compile(r"^[0-9a-f]{32}$")
 # The id cookie is signed (Django's signer: SECRET_KEY, then SECRET_KEY_FALLBACKS), so an id is
 # honoured only if this site issued it; a made-up or pre-signing cookie is a new visitor.
 VISITOR_COOKIE_SALT = "tailored.visitor-id"
+# Revenue drives lifetime value, segments and experiment results, so it is taken only from
+# callers that can be trusted with it: Python code (record_events with purchase_event) or a
+# server holding an API key. A browser can send any value (issue 14 item 9).
+SERVER_ONLY_EVENT_TYPES = frozenset({"purchase"})
+UNTRUSTED_PURCHASE = "untrusted_purchase"
+UNTRUSTED_PURCHASE_MESSAGE = (
+    "purchases are accepted from the server only: record them in your order code with "
+    "tailored.services.record_events(visitor, [tailored.services.purchase_event(order_id, value)]), "
+    "or send them with an X-Tailored-Key API key"
+)
 CONSENT_CATEGORIES = ("analytics", "personalization")
 CONSENT_MAX_AGE = 180 * 86400
 
@@ -106,6 +116,15 @@ def record_events(visitor: Visitor, events: Sequence[Event], now: float | None =
     experiments.count_conversions(visitor, result.stored, now)  # goal events of experiments (issue 8)
     holdout.count_conversions(visitor, result.stored, now)  # the global holdout's goals (issue 9 item 7)
     return result
+
+
+def untrusted_purchases(request: HttpRequest, items: Sequence[Any]) -> list[int]:
+    """Positions of server-only events (purchases) in a batch the request sent over HTTP; none
+    when a server with a valid API key sent it. The endpoints refuse such a batch whole, before
+    anything is stored, so no profile, segment, experiment or holdout counter sees its value."""
+    if server_visitor(request) is not None:
+        return []
+    return [i for i, item in enumerate(items) if isinstance(item, dict) and item.get("type") in SERVER_ONLY_EVENT_TYPES]
 
 
 def live_count(rule: CompiledRule, now: float | None = None, hours: int = 24, limit: int = 10_000) -> tuple[int, int]:
