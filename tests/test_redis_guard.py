@@ -92,3 +92,20 @@ def test_pages_survive_a_killed_redis_and_personalize_after_its_restart(client, 
     assert all(FALLBACK_HERO in html for html in pages)
     own_redis.start()  # same port, same append-only file: the profile is still there
     assert _personalized_within(client, 10.0)
+
+
+def test_with_a_tolerant_breaker_the_request_budget_still_limits_a_page_to_one_timeout(client, settings, own_redis):  # noqa: F811
+    # The breaker opens only after five failures, so it is the per-request budget that makes the
+    # rest of the page skip Redis after its first timeout (the profile read, then the fragment
+    # cache, experiment and holdout counters would each have waited otherwise).
+    settings.PERSONALIZATION = guarded_settings(
+        own_redis, REDIS_SOCKET_TIMEOUT_SECONDS=TIMEOUT, REDIS_BREAKER_FAILURES=5, REDIS_BREAKER_COOLDOWN_SECONDS=300
+    )
+    make_fan(FAN)
+    consent_cookies(client, FAN)
+    assert ELECTRONICS_HERO in _page(client)[0]
+    own_redis.pause()
+    html, seconds = _page(client)
+    own_redis.resume()
+    assert FALLBACK_HERO in html
+    assert TIMEOUT <= seconds < 2 * TIMEOUT
