@@ -13,7 +13,15 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from tailored import conf, redis_guard
 
 from .events.schema import BatchError, read_batch, validate_events
-from .services import erase_visitor, export_visitor, record_events, resolve_visitor
+from .services import (
+    UNTRUSTED_PURCHASE,
+    UNTRUSTED_PURCHASE_MESSAGE,
+    erase_visitor,
+    export_visitor,
+    record_events,
+    resolve_visitor,
+    untrusted_purchases,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -76,6 +84,9 @@ def events(request: HttpRequest) -> JsonResponse:
         items = read_batch(request.body, conf.get("MAX_BATCH_EVENTS"), conf.get("MAX_BATCH_BYTES"))
     except BatchError as error:
         return JsonResponse(error.as_json(), status=400)
+    if untrusted := untrusted_purchases(request, items):  # a browser's purchase: refused whole, nothing stored
+        rejected = [{"index": i, "field": "type", "reason": UNTRUSTED_PURCHASE_MESSAGE} for i in untrusted]
+        return _error(UNTRUSTED_PURCHASE, UNTRUSTED_PURCHASE_MESSAGE, 403, rejected=rejected)
     valid, rejections = validate_events(items, time.time())
     rejected = [r.as_json() for r in rejections]
     if not valid:

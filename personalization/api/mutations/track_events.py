@@ -9,13 +9,19 @@ from graphene.types.generic import GenericScalar
 
 from tailored import conf, redis_guard
 from tailored.events.schema import validate_events
-from tailored.services import record_events, resolve_visitor
+from tailored.services import (
+    UNTRUSTED_PURCHASE,
+    UNTRUSTED_PURCHASE_MESSAGE,
+    record_events,
+    resolve_visitor,
+    untrusted_purchases,
+)
 
 
 class TrackEventsError(graphene.ObjectType):
     """Why an event (or the whole call) was refused."""
 
-    code = graphene.String(required=True, description="invalid_event, consent_required, not_tracked, batch_too_large, rate_limited or unavailable (nothing stored: retry later).")
+    code = graphene.String(required=True, description="invalid_event, consent_required, not_tracked, batch_too_large, rate_limited, unavailable (nothing stored: retry later) or untrusted_purchase (purchases come from the server only; nothing stored).")
     message = graphene.String(required=True, description="What is wrong, for a developer.")
     index = graphene.Int(description="The position of the refused event in `events`, when one event is at fault.")
     field = graphene.String(description="The event field at fault, when there is one.")
@@ -38,6 +44,9 @@ class TrackEvents(graphene.Mutation):
         refusal = _refusal(visitor, len(events))
         if refusal:
             return TrackEvents(accepted=0, stored=0, duplicates=0, errors=[refusal])
+        if untrusted := untrusted_purchases(info.context, events):  # refused whole, as POST /api/events does
+            errors = [TrackEventsError(code=UNTRUSTED_PURCHASE, message=UNTRUSTED_PURCHASE_MESSAGE, index=i, field="type") for i in untrusted]
+            return TrackEvents(accepted=0, stored=0, duplicates=0, errors=errors)
         valid, rejections = validate_events(list(events), time.time())
         errors = [TrackEventsError(code="invalid_event", message=r.reason, index=r.index, field=r.field) for r in rejections]
         try:
