@@ -7,7 +7,6 @@ Redis, the memory record's `preferences`); until a backend has that method the v
 
 from __future__ import annotations
 
-import json
 from urllib.parse import urlsplit, urlunsplit
 
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
@@ -15,6 +14,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from tailored import conf
+from tailored.events.json_body import JsonBodyError, parse_json
 from tailored.products import category_model
 from tailored.services import resolve_visitor
 
@@ -50,8 +50,8 @@ def _chosen(request: HttpRequest, wants_json: bool) -> list[str] | None:
     if not wants_json:
         return [str(c)[:64] for c in request.POST.getlist("category")]
     try:
-        body = json.loads(request.body)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        body = parse_json(request.body)
+    except JsonBodyError:
         return None
     categories = body.get("categories") if isinstance(body, dict) else None
     return [str(c)[:64] for c in categories] if isinstance(categories, list) else []

@@ -3,12 +3,11 @@ JSON for tracker.js / a consent-management platform)."""
 
 from __future__ import annotations
 
-import json
-
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
+from tailored.events.json_body import JsonBodyError, parse_json
 from tailored.services import CONSENT_CATEGORIES, set_consent
 
 CHOICES = {"accept": CONSENT_CATEGORIES, "decline": ()}
@@ -31,9 +30,9 @@ def consent(request: HttpRequest) -> HttpResponse:
 
 def _consent_json(request: HttpRequest) -> JsonResponse:
     try:
-        body = json.loads(request.body)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        return JsonResponse({"error": "malformed_json", "message": "the body is not valid JSON"}, status=400)
+        body = parse_json(request.body)
+    except JsonBodyError as error:
+        return JsonResponse(error.as_json(), status=400)
     if not isinstance(body, dict) or not all(isinstance(body.get(c, False), bool) for c in CONSENT_CATEGORIES):
         return JsonResponse(
             {"error": "invalid_consent", "message": f"expected booleans for {', '.join(CONSENT_CATEGORIES)}"},

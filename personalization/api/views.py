@@ -21,6 +21,7 @@ from graphene_django.views import GraphQLView, HttpError
 
 from graphql import ExecutionResult, GraphQLError, OperationType, execute, get_operation_ast
 from tailored import decisions
+from tailored.events.json_body import JsonBodyError, parse_json
 from tailored.server_visitors import KEY_HEADER, ServerHeadersError, read_server_visitor
 from tailored.services import is_editor
 
@@ -123,6 +124,20 @@ class TailoredGraphQLView(GraphQLView):
         except Exception as error:  # as graphene-django: reported, never a 500
             return ExecutionResult(errors=[error])
 
+    def parse_body(self, request: HttpRequest):
+        """graphene-django's, with JSON (the body, and `variables` sent as a JSON string) read by
+        the one safe parser: deep nesting, non-finite or over-long numbers and duplicate keys are
+        a 400 with a stable code (JSON_TOO_DEEP, NUMBER_OUT_OF_RANGE, DUPLICATE_KEY), never a 500
+        or a Python message. Plain invalid JSON keeps graphene's BAD_REQUEST and message."""
+        if self.get_content_type(request) != "application/json":
+            return super().parse_body(request)
+        data = _safe_json(request.body, "POST body sent invalid JSON.")
+        if isinstance(data, dict) and isinstance(data.get("variables"), str):
+            data["variables"] = _safe_json(data["variables"], "Variables are invalid JSON.")
+        if not isinstance(data, dict):
+            raise Rejected(security.rejection("The received data is not a valid JSON query.", security.BAD_REQUEST))
+        return data
+
     def json_encode(self, request, d, pretty=False):
         """Adds `extensions.decisions`: every personalized or experimental choice in `data`."""
         made = decisions.of(request)
@@ -138,6 +153,15 @@ class TailoredGraphQLView(GraphQLView):
             code = HTTP_ERROR_CODES.get(error.response.status_code, security.BAD_REQUEST)
             return {"message": error.message, "extensions": {"code": code}}
         return GraphQLView.format_error(error)
+
+
+def _safe_json(text: bytes | str, invalid: str) -> Any:
+    try:
+        return parse_json(text)
+    except JsonBodyError as error:
+        if error.code == "malformed_json":
+            raise Rejected(security.rejection(invalid, security.BAD_REQUEST)) from None
+        raise Rejected(security.rejection(error.message, error.code.upper())) from None
 
 
 def _atomic_mutations() -> bool:

@@ -1,0 +1,119 @@
+"""Every malformed body is a 400 (issue 14 item 5): hostile JSON (deep nesting, huge numbers, lone
+surrogates, wrong types, duplicate keys) posted to every endpoint that takes JSON gets a 2xx or 4xx
+with a JSON body, and a refused body changes nothing that is stored. A real Redis."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tailored import conf
+from tailored.events.stream import STREAM_KEY
+from tests.helpers import consent_cookies
+
+pytestmark = pytest.mark.django_db
+
+VISITOR = "4" * 32
+TRACK_EVENTS = (Path(__file__).parents[1] / "graphql" / "operations" / "track_events.graphql").read_text()
+NOW_MS = str(int(time.time() * 1000))
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=12),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3),
+    max_leaves=10,
+)
+# Fragments of JSON text a hostile client can put anywhere a value goes.
+hostile_values = st.one_of(
+    st.integers(min_value=20, max_value=3000).map(lambda n: "[" * n + "]" * n),
+    st.integers(min_value=20, max_value=3000).map(lambda n: '{"a":' * n + "1" + "}" * n),
+    st.sampled_from(["1e400", "-1e400", "1E999", "NaN", "Infinity", "-Infinity", "1" * 5000, "-" + "9" * 400, str(2**64)]),
+    st.integers(min_value=21, max_value=6000).map(lambda n: "7" * n),
+    st.sampled_from(['"\\ud83d"', '"tents \\udfff"', '"\\udc00\\ud800"', '"\\u0000"', '"\\ud83c\\udfd5"']),
+    json_values.map(json.dumps),
+)
+# Where the fragment goes: inside an event, in place of the batch, as a duplicate key, or alone.
+templates = st.sampled_from([
+    '{"events": [{"type": "page_view", "id": "h1", "ts": {v}}]}',
+    '{"events": [{"type": "page_view", "id": "h2", "ts": ' + NOW_MS + ', "product_id": {v}}]}',
+    '{"events": [{"type": "search", "id": "h3", "ts": ' + NOW_MS + ', "query": {v}}]}',
+    '{"events": [{"type": "click", "id": "h4", "ts": ' + NOW_MS + ', "target": "b", "x": {v}}]}',
+    '{"events": {v}}',
+    '{"events": [], "events": [{"type": "page_view", "id": "h5", "ts": ' + NOW_MS + '}], "x": {v}}',
+    '{"analytics": {v}, "personalization": true}',
+    '{"analytics": true, "analytics": {v}}',
+    '{"categories": [{v}]}',
+    "{v}",
+])
+bodies = st.builds(lambda template, value: template.replace("{v}", value), templates, hostile_values)
+
+
+def graphql_body(body: str | bytes) -> str | bytes:
+    """A batch as trackEvents' variables; anything else is sent as it is."""
+    if isinstance(body, str) and body.startswith('{"events"'):
+        return '{"query": ' + json.dumps(TRACK_EVENTS) + ', "variables": ' + body + "}"
+    return body
+
+
+ENDPOINTS = {
+    "events": lambda client, body: client.post("/api/events", body, content_type="application/json"),
+    "graphql": lambda client, body: client.post("/graphql/", graphql_body(body), content_type="application/json"),
+    "consent": lambda client, body: client.post("/consent/", body, content_type="application/json"),
+    "preferences": lambda client, body: client.post("/preferences/", body, content_type="application/json"),
+    "my_data": lambda client, body: client.generic("GET", "/api/me/data", body, content_type="application/json"),
+}
+
+
+def stored(redis_client) -> tuple:
+    """What a refused body must not change: the visitor's profile and the event stream."""
+    profile = conf.get_profile_store().get(VISITOR, time.time())
+    return (
+        profile.page_views, dict(profile.event_counts), profile.recent_searches, profile.preferences,
+        redis_client.xlen(STREAM_KEY),
+    )
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(body=bodies, endpoint=st.sampled_from(sorted(ENDPOINTS)))
+def test_hostile_json_is_answered_in_json_and_a_refusal_changes_nothing(client, use_redis_store, redis_client, body, endpoint):
+    consent_cookies(client, VISITOR)
+    before = stored(redis_client)
+
+    response = ENDPOINTS[endpoint](client, body)
+
+    assert 200 <= response.status_code < 500, (endpoint, body[:200], response.content[:300])
+    answer = json.loads(response.content)
+    assert "Error:" not in json.dumps(answer) and "Traceback" not in json.dumps(answer)
+    if response.status_code >= 400:
+        assert stored(redis_client) == before, (endpoint, body[:200])
+
+
+@pytest.mark.parametrize("endpoint", sorted(set(ENDPOINTS) - {"my_data"}))
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        ("[" * 5000 + "]" * 5000, "json_too_deep"),
+        ('{"events": [{"type": "page_view", "id": "a", "ts": 1e400}]}', "number_out_of_range"),
+        ('{"events": [{"type": "page_view", "id": "a", "ts": ' + "1" * 5000 + "}]}", "number_out_of_range"),
+        ('{"events": [], "events": []}', "duplicate_key"),
+        (b"\xff\xfe{}", "malformed_json"),
+    ],
+)
+def test_each_kind_of_hostile_body_is_a_400_with_its_code(client, use_redis_store, endpoint, body, code):
+    consent_cookies(client, VISITOR)
+
+    response = ENDPOINTS[endpoint](client, body)
+
+    assert response.status_code == 400, response.content[:300]
+    answer = response.json()
+    if endpoint == "graphql":
+        # graphene-django's code for plain invalid JSON stays BAD_REQUEST (tests/api/test_security.py)
+        assert answer["errors"][0]["extensions"]["code"] == ("BAD_REQUEST" if code == "malformed_json" else code.upper())
+    elif endpoint == "preferences":
+        assert answer["error"] == "malformed_json"  # the survey names no detail: it only needs a list of slugs
+    else:
+        assert answer["error"] == code and answer["message"]
