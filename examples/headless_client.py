@@ -7,7 +7,7 @@ server chose for each personalized block: the same choice the server-rendered pa
 that visitor.
 
     python examples/headless_client.py --url http://127.0.0.1:8000
-    python examples/headless_client.py --url http://127.0.0.1:8000 --visitor 0123abcd... --consent
+    python examples/headless_client.py --url http://127.0.0.1:8000 --visitor '0123abcd...:1xZX...:VAMj...' --consent
 
 A real frontend forwards its visitor's `tl_vid` and `tl_consent` cookies (and User-Agent) as
 here, or calls from its server with the X-Tailored-* headers (docs on server-side visitors).
@@ -73,7 +73,7 @@ def describe(block: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", default="http://127.0.0.1:8000", help="the Tailored site")
-    parser.add_argument("--visitor", help="a visitor id (the tl_vid cookie)")
+    parser.add_argument("--visitor", help="the visitor's tl_vid cookie value as the site set it (signed: id:timestamp:signature)")
     parser.add_argument("--consent", action="store_true", help="send the personalization consent cookie")
     parser.add_argument("--user-agent", default=DEFAULT_USER_AGENT)
     parser.add_argument("--json", action="store_true", help="print the raw page JSON")
