@@ -103,8 +103,8 @@ on(window, "scroll", () => {
 });
 
 on(d, "submit", e => {
-  var form = e.target, query = ((form.elements.q || {}).value || "").trim(), name = form.id || form.getAttribute("name");
-  if ("tlSearch" in form.dataset) query && track("search", { query: query.slice(0, 200) });
+  var form = e.target, query = [...(form.elements.q?.value || "").trim()].slice(0, 200).join(""), name = form.id || form.getAttribute("name");
+  if ("tlSearch" in form.dataset) query && track("search", { query });
   else if (name && !("tlConsentForm" in form.dataset)) track("form_submit", { form: name });
 });
 
