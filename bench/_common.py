@@ -294,6 +294,16 @@ def print_headline(figures: dict[str, float | int | str]) -> None:
         print(f"{key}: {value:.3f}" if isinstance(value, float) else f"{key}: {value}", flush=True)
 
 
+def signed_visitor_id(visitor_id: str) -> str:
+    """The `tl_vid` cookie value the site itself sets for this id (signed, as
+    `services.set_visitor_cookie` does): a bench's visitors are returning visitors."""
+    from django.core import signing
+
+    from tailored import conf, services
+
+    return signing.get_cookie_signer(salt=conf.get("VISITOR_COOKIE") + services.VISITOR_COOKIE_SALT).sign(visitor_id)
+
+
 def make_electronics_fan(visitor_id: str) -> int:
     """Record 3 electronics product views for a consenting visitor: the demo's electronics fan."""
     from django.test import RequestFactory
@@ -303,7 +313,7 @@ def make_electronics_fan(visitor_id: str) -> int:
 
     factory = RequestFactory(HTTP_USER_AGENT=DESKTOP_CHROME_UA)
     factory.cookies["tl_consent"] = CONSENT_COOKIE_VALUE
-    factory.cookies["tl_vid"] = visitor_id
+    factory.cookies["tl_vid"] = signed_visitor_id(visitor_id)
     visitor = services.resolve_visitor(factory.get("/electronics/"))
     assert visitor.id == visitor_id and visitor.consent.allows_profile, visitor
     now = time.time()

@@ -40,6 +40,7 @@ from bench._common import (  # noqa: E402
     quiet_gc,
     run_timed,
     setup_django,
+    signed_visitor_id,
 )
 
 WARMUP = 30  # per mode, before the rounds
@@ -69,7 +70,7 @@ def main() -> None:
 
     client = Client(HTTP_USER_AGENT=DESKTOP_CHROME_UA)
     client.cookies["tl_consent"] = CONSENT_COOKIE_VALUE
-    client.cookies["tl_vid"] = visitor_id
+    client.cookies["tl_vid"] = signed_visitor_id(visitor_id)
 
     def post(operation_id: str):
         return client.post("/graphql/", json.dumps({"id": operation_id}), content_type="application/json")

@@ -33,6 +33,7 @@ from _common import (  # noqa: E402
     print_headline,
     progress,
     setup_django,
+    signed_visitor_id,
 )
 
 BATCH = 50
@@ -80,7 +81,7 @@ def bench_service(rng: random.Random) -> dict:
     visitors = []
     for i in range(VISITORS):
         request = factory.get("/")
-        request.COOKIES.update({"tl_consent": CONSENT_COOKIE_VALUE, "tl_vid": f"{i:032x}"})
+        request.COOKIES.update({"tl_consent": CONSENT_COOKIE_VALUE, "tl_vid": signed_visitor_id(f"{i:032x}")})
         visitors.append(services.resolve_visitor(request))
     now = time.time()
     raw = [make_batch(rng, int(now * 1000)) for _ in range(SERVICE_BATCHES)]
@@ -153,6 +154,8 @@ def bench_http(port: int, rng: random.Random) -> dict:
     deadline = time.perf_counter() + HTTP_SECONDS
     counter = iter(range(len(bodies)))
     lock = threading.Lock()
+    # Visitors other than the service bench's, as the site signed their ids.
+    cookies_of = [signed_visitor_id(f"{n + VISITORS:032x}") for n in range(VISITORS)]
 
     def client_thread(index: int) -> None:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"User-Agent": DESKTOP_CHROME_UA, "Content-Type": "application/json"}) as client:
@@ -161,7 +164,7 @@ def bench_http(port: int, rng: random.Random) -> dict:
                     n = next(counter, None)
                 if n is None:
                     return
-                visitor = f"{(n % VISITORS) + VISITORS:032x}"
+                visitor = cookies_of[n % VISITORS]
                 response = client.post("/api/events", content=bodies[n], cookies={"tl_consent": CONSENT_COOKIE_VALUE, "tl_vid": visitor})
                 if response.status_code == 202:
                     sent[index] += BATCH

@@ -30,6 +30,7 @@ from bench._common import (  # noqa: E402
     redis_parser,
     run_timed,
     setup_django,
+    signed_visitor_id,
 )
 
 SEGMENTS = 50
@@ -126,7 +127,7 @@ def make_request_factory(visitor_id: str):
         HTTP_USER_AGENT=DESKTOP_CHROME_UA, HTTP_ACCEPT_LANGUAGE="en-GB,en;q=0.9"
     )
     factory.cookies["tl_consent"] = CONSENT_COOKIE_VALUE
-    factory.cookies["tl_vid"] = visitor_id
+    factory.cookies["tl_vid"] = signed_visitor_id(visitor_id)
     return factory
 
 

@@ -30,6 +30,7 @@ from bench._common import (  # noqa: E402
     quiet_gc,
     run_timed,
     setup_django,
+    signed_visitor_id,
 )
 
 WARMUP = 30  # per mode, before the rounds
@@ -66,7 +67,7 @@ def main() -> None:
 
     client = Client(HTTP_USER_AGENT=DESKTOP_CHROME_UA)
     client.cookies["tl_consent"] = CONSENT_COOKIE_VALUE
-    client.cookies["tl_vid"] = visitor_id
+    client.cookies["tl_vid"] = signed_visitor_id(visitor_id)
 
     base = dict(settings.PERSONALIZATION)
     # "cold": personalized with the variant fragment cache emptied before every request.
