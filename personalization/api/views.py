@@ -129,6 +129,8 @@ class TailoredGraphQLView(GraphQLView):
         the one safe parser: deep nesting, non-finite or over-long numbers and duplicate keys are
         a 400 with a stable code (JSON_TOO_DEEP, NUMBER_OUT_OF_RANGE, DUPLICATE_KEY), never a 500
         or a Python message. Plain invalid JSON keeps graphene's BAD_REQUEST and message."""
+        if "variables" in request.GET:  # a GET's variables: checked here, read by graphene
+            _safe_json(request.GET["variables"], "Variables are invalid JSON.")
         if self.get_content_type(request) != "application/json":
             return super().parse_body(request)
         data = _safe_json(request.body, "POST body sent invalid JSON.")
