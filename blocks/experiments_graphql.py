@@ -3,8 +3,6 @@ server, chosen by the same `ExperimentBlock.choose` as SSR, so resolving it coun
 
 from __future__ import annotations
 
-import json
-
 import graphene
 from grapple.registry import registry
 from grapple.types.interfaces import StreamFieldInterface
@@ -55,8 +53,9 @@ class ExperimentBlockType(graphene.ObjectType):
         return list(_choice(self, info).content)
 
     def resolve_raw_value(self, info):
-        content = _choice(self, info).content
-        return json.dumps(content.get_prep_value() if content is not None else [])
+        from .graphql import stream_raw_value  # graphql imports this module at its end
+
+        return stream_raw_value(_choice(self, info).content)
 
 
 registry.streamfield_blocks[ExperimentBlock] = ExperimentBlockType

@@ -79,6 +79,10 @@ DEFAULTS: dict[str, Any] = {
     "GRAPHQL_MAX_LIST_SIZE": 100,
     "GRAPHQL_DEFAULT_LIST_SIZE": 10,
     "GRAPHQL_MAX_DOCUMENT_CHARS": 50_000,
+    # Tokens (names, punctuation, values, comments) parsed at most per document; past them the parser
+    # stops and the request is refused with TOO_MANY_TOKENS before validation (issue 14 item 6). The
+    # committed operations have at most 128, the full introspection query 183.
+    "GRAPHQL_MAX_TOKENS": 2000,
     # Persisted operations: the documents in GRAPHQL_OPERATIONS_DIR (None: BASE_DIR/graphql/operations),
     # asked for by {"id": "<file stem or sha256 of the file>"}. Set GRAPHQL_PERSISTED_ONLY to True in
     # production so only those documents run.

@@ -12,6 +12,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from tailored import conf, redis_guard
 
+from .api.same_site import is_cross_site
 from .events.schema import BatchError, read_batch, validate_events
 from .services import (
     UNTRUSTED_PURCHASE,
@@ -33,18 +34,10 @@ def _error(code: str, message: str, status: int, **extra) -> JsonResponse:
     return JsonResponse({"error": code, "message": message, **extra}, status=status)
 
 
-def _is_cross_site(request: HttpRequest) -> bool:
-    # sendBeacon cannot carry a CSRF header, so these endpoints are CSRF-exempt and instead
-    # refuse anything a browser marks as coming from another site.
-    if request.META.get("HTTP_SEC_FETCH_SITE", "same-origin") not in ("same-origin", "none"):
-        return True
-    origin = request.META.get("HTTP_ORIGIN")
-    return bool(origin) and origin != f"{request.scheme}://{request.get_host()}"
-
-
 def _refusal(request: HttpRequest) -> JsonResponse | None:
-    """Why this request may not touch visitor data, if it may not."""
-    if _is_cross_site(request):
+    """Why this request may not touch visitor data, if it may not. The same-site check is
+    GraphQL's too (`tailored.api.same_site`)."""
+    if is_cross_site(request):
         return _error("cross_site", "accepted from this site only", 403)
     visitor = resolve_visitor(request)
     if visitor.context.device == "bot":

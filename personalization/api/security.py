@@ -3,23 +3,31 @@
 - Persisted operations: ``{"id": "homepage"}`` (or the SHA-256 of the file, or Apollo's
   ``extensions.persistedQuery.sha256Hash``) runs the document of graphql/operations/; with
   GRAPHQL_PERSISTED_ONLY, nothing else runs.
-- Limits: document size, depth (nested fields, fragments expanded), cost (1 per field; a list
-  field's selection counts once per item it may return: its first/last/limit/perPage argument,
-  else GRAPHQL_DEFAULT_LIST_SIZE) and list sizes (any of those arguments above
-  GRAPHQL_MAX_LIST_SIZE).
+- Limits: document size, tokens (GRAPHQL_MAX_TOKENS, enforced by the parser itself) and
+  selections (see `_SelectionMeter`), depth (nested fields, fragments expanded), cost (1 per
+  field; a list field's selection counts once per item it may return: its first/last/limit/perPage
+  argument, else GRAPHQL_DEFAULT_LIST_SIZE) and list sizes (any of those arguments above
+  GRAPHQL_MAX_LIST_SIZE). Tokens and selections are checked before validation, whose
+  overlapping-fields rule is quadratic in the selections that merge into one response field:
+  4,000 repeated `visitor { id }` once took seconds to validate (issue 14 item 6).
 - Introspection (``__schema``, ``__type``): for editors, and for everyone when
   GRAPHQL_INTROSPECTION is on (by default, when DEBUG is); exempt from depth and cost, as the
   standard introspection query alone is 15 levels deep.
 - CORS for the headless origins of CORS_ORIGINS.
+- Same-site rules, as the REST endpoints (issue 14 item 8): a mutation sent by another site's page
+  is refused, and so is any POST from another site that carries the visitor's or an editor's
+  cookie, but for queries from CORS_ORIGINS; callers with a valid API key are servers, exempt.
 
 Each refusal is a GraphQLError whose extensions carry a stable code (the constants below).
-Parsing, validation and the depth check depend on the document alone and are cached per
-document text; cost and list sizes depend on the variables and are measured per request.
+Parsing, the token, selection and depth checks and validation depend on the document alone and
+are cached per document text; cost and list sizes depend on the variables and are measured per
+request.
 """
 
 from __future__ import annotations
 
 import hashlib
+import inspect
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -40,8 +48,11 @@ from graphql import (
     GraphQLSchema,
     InlineFragmentNode,
     IntValueNode,
+    Lexer,
     OperationDefinitionNode,
     SelectionSetNode,
+    Source,
+    TokenKind,
     VariableNode,
     get_named_type,
     get_nullable_type,
@@ -50,6 +61,9 @@ from graphql import (
     validate,
 )
 from tailored import conf
+from tailored.server_visitors import server_visitor
+
+from .same_site import is_cross_site
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +72,8 @@ METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
 GRAPHQL_PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
 GRAPHQL_VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
 DOCUMENT_TOO_LARGE = "DOCUMENT_TOO_LARGE"
+TOO_MANY_TOKENS = "TOO_MANY_TOKENS"
+TOO_MANY_SELECTIONS = "TOO_MANY_SELECTIONS"
 PERSISTED_QUERY_NOT_FOUND = "PERSISTED_QUERY_NOT_FOUND"
 PERSISTED_QUERY_REQUIRED = "PERSISTED_QUERY_REQUIRED"
 QUERY_TOO_DEEP = "QUERY_TOO_DEEP"
@@ -65,7 +81,15 @@ QUERY_TOO_COSTLY = "QUERY_TOO_COSTLY"
 LIST_TOO_LARGE = "LIST_TOO_LARGE"
 INVALID_SERVER_CONTEXT = "INVALID_SERVER_CONTEXT"
 INTROSPECTION_DISABLED = "INTROSPECTION_DISABLED"
+CROSS_SITE = "CROSS_SITE"
 
+# Selections checked before validation (see `_SelectionMeter`): at most MAX_SELECTIONS in a
+# document, and at most MAX_MERGED_PAIRS pairs of selections merging into one response field, the
+# pairs validation compares (2,000 take it tens of milliseconds; 4,000 repeated `visitor { id }`
+# are 8 million). The homepage operation has 114 selections and 72 such pairs (`heading` is in six
+# block types), the full introspection query 487 selections and none.
+MAX_SELECTIONS = 2000
+MAX_MERGED_PAIRS = 2000
 SIZE_ARGUMENTS = frozenset({"first", "last", "limit", "perPage"})
 INTROSPECTION_FIELDS = frozenset({"__schema", "__type"})
 CORS_ALLOW_HEADERS = "Content-Type, X-Tailored-Key, X-Tailored-Visitor, X-Tailored-Context"
@@ -84,6 +108,7 @@ class Limits:
     max_list_size: int
     default_list_size: int
     max_document_chars: int
+    max_tokens: int
     persisted_only: bool
     introspection: bool  # for everyone; editors may always introspect
 
@@ -96,6 +121,7 @@ class Limits:
             max_list_size=get("GRAPHQL_MAX_LIST_SIZE"),
             default_list_size=get("GRAPHQL_DEFAULT_LIST_SIZE"),
             max_document_chars=get("GRAPHQL_MAX_DOCUMENT_CHARS"),
+            max_tokens=get("GRAPHQL_MAX_TOKENS"),
             persisted_only=bool(get("GRAPHQL_PERSISTED_ONLY")),
             introspection=settings.DEBUG if get("GRAPHQL_INTROSPECTION") is None else bool(get("GRAPHQL_INTROSPECTION")),
         )
@@ -174,15 +200,30 @@ class Prepared:
 
 
 @lru_cache(maxsize=256)
-def prepare(schema: GraphQLSchema, query: str, max_depth: int, max_errors: int | None = None) -> Prepared:
-    """Parse, check the depth, validate. Cached: a frontend sends the same few documents, and
-    parsing and validating one costs milliseconds."""
+def prepare(
+    schema: GraphQLSchema,
+    query: str,
+    max_depth: int,
+    max_errors: int | None = None,
+    max_tokens: int | None = None,
+    max_selections: int = MAX_SELECTIONS,
+    max_pairs: int = MAX_MERGED_PAIRS,
+) -> Prepared:
+    """Parse (at most `max_tokens` tokens), check the selections and the depth, validate.
+    Everything before validation takes time linear in the document, and what passes it keeps
+    validation short. Cached: a frontend sends the same few documents, and parsing and validating
+    one costs milliseconds."""
     try:
-        document = parse(query)
+        document = parse_limited(query, max_tokens)
+    except TooManyTokens as error:
+        return Prepared(None, {}, (error.error,))
     except GraphQLError as error:
         error.extensions = {**(error.extensions or {}), "code": GRAPHQL_PARSE_FAILED}
         return Prepared(None, {}, (error,))
     fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+    refusal = _SelectionMeter(fragments, max_selections, max_pairs).check(document)
+    if refusal is not None:
+        return Prepared(None, {}, (refusal,))
     meter = _DepthMeter(fragments)
     for operation in document.definitions:
         if not isinstance(operation, OperationDefinitionNode):
@@ -195,6 +236,104 @@ def prepare(schema: GraphQLSchema, query: str, max_depth: int, max_errors: int |
     for error in errors:
         error.extensions = {**(error.extensions or {}), "code": GRAPHQL_VALIDATION_FAILED}
     return Prepared(document, fragments, tuple(errors), meter.introspects)
+
+
+class TooManyTokens(Exception):
+    """The document has more tokens than allowed: parsing stopped there."""
+
+    def __init__(self, max_tokens: int):
+        super().__init__(max_tokens)
+        self.error = rejection(
+            f"The document has more than {max_tokens} tokens (names, punctuation, values and comments); "
+            "at most that many are parsed. Send a smaller document, or a persisted operation's id.",
+            TOO_MANY_TOKENS,
+        )
+
+
+_PARSER_COUNTS_TOKENS = "max_tokens" in inspect.signature(parse).parameters  # graphql-core >= 3.2.3
+
+
+def parse_limited(query: str, max_tokens: int | None) -> DocumentNode:
+    """`parse`, stopped after `max_tokens` tokens (comments included) with TooManyTokens: a 48 KB
+    document of 16,000 tokens is refused in the time it takes to read 2,000."""
+    if max_tokens is None:
+        return parse(query)
+    if _PARSER_COUNTS_TOKENS:
+        try:
+            return parse(query, max_tokens=max_tokens)
+        except GraphQLError as error:
+            if f"Document contains more than {max_tokens} tokens" in error.message:
+                raise TooManyTokens(max_tokens) from None
+            raise
+    lexer, count = Lexer(Source(query)), 0  # an older graphql-core: count them first
+    while lexer.advance().kind != TokenKind.EOF:
+        count += 1
+        if count > max_tokens:
+            raise TooManyTokens(max_tokens)
+    return parse(query)
+
+
+class _SelectionMeter:
+    """Field selections as validation will compare them, counted before it runs.
+
+    Validation's overlapping-fields rule compares every pair of selections that merge into one
+    response field (the same response path, fragments expanded, type conditions ignored), so its
+    work grows with the square of their number: 4,000 repeated `visitor { id }` make 8 million
+    pairs. Counting them is linear and stops at the first limit passed: at most `max_pairs` such
+    pairs, and at most `max_selections` selections in all (fields, and fragment spreads, each
+    fragment expanded once per path as validation merges it; fragment definitions also count on
+    their own, as validation checks them on their own too). The walk keeps its own stack, so a
+    deeply nested document cannot exhaust Python's."""
+
+    def __init__(self, fragments: Mapping[str, FragmentDefinitionNode], max_selections: int, max_pairs: int):
+        self.fragments = fragments
+        self.max_selections, self.max_pairs = max_selections, max_pairs
+
+    def check(self, document: DocumentNode) -> GraphQLError | None:
+        definitions = [d for d in document.definitions if getattr(d, "selection_set", None)]
+        paths: dict[tuple[int, str], int] = {}  # (parent path, response name) -> path
+        counts = [0] * len(definitions)  # selections per path; one root path per definition
+        spread: set[tuple[int, str]] = set()  # (path, fragment) already expanded: merged once
+        total = pairs = 0
+        stack = [(d.selection_set, root, frozenset()) for root, d in enumerate(definitions)]
+        while stack:
+            selection_set, parent, expanding = stack.pop()
+            for selection in selection_set.selections:
+                if isinstance(selection, FieldNode):
+                    name = (selection.alias or selection.name).value
+                    path = paths.setdefault((parent, name), len(counts))
+                    if path == len(counts):
+                        counts.append(0)
+                    pairs += counts[path]  # compared with each selection already merged there
+                    counts[path] += 1
+                    if pairs > self.max_pairs:
+                        return self.refusal(
+                            f"Fields such as `{name}` are selected into the same response field again and "
+                            f"again (fragments included): validating the document would compare more than "
+                            f"{self.max_pairs} pairs of selections. Select each field once."
+                        )
+                    if selection.selection_set:
+                        stack.append((selection.selection_set, path, expanding))
+                elif isinstance(selection, InlineFragmentNode):
+                    stack.append((selection.selection_set, parent, expanding))
+                    continue
+                else:
+                    name = selection.name.value
+                    if name not in self.fragments or name in expanding or (parent, name) in spread:
+                        continue  # unknown or cyclic (validation reports it), or already merged here
+                    spread.add((parent, name))
+                    stack.append((self.fragments[name].selection_set, parent, expanding | {name}))
+                total += 1
+                if total > self.max_selections:
+                    return self.refusal(
+                        f"The document has more than {self.max_selections} selections (fields and fragment "
+                        "spreads, fragments counted where they are spread); ask for fewer fields."
+                    )
+        return None
+
+    @staticmethod
+    def refusal(message: str) -> GraphQLError:
+        return rejection(message, TOO_MANY_SELECTIONS)
 
 
 class _DepthMeter:
@@ -340,6 +479,37 @@ class _CostMeter:
                 return self.limits.max_list_size
             return max(size, 0)
         return None
+
+
+# Same-site rules -----------------------------------------------------------------------------
+
+
+def cross_site_refusal(request: HttpRequest, *, mutation: bool) -> GraphQLError | None:
+    """Why a request another site's page made the browser send may not run, if it may not: the
+    REST endpoints' check (`same_site.is_cross_site`), for a mutation always, and for any POST
+    that carries the visitor's or an editor's cookie unless it comes from one of CORS_ORIGINS
+    (headless frontends reading pages, as before). A valid API key marks a server, not a
+    browser: exempt. GETs are left as they were: they never mutate (refused with 405)."""
+    if request.method != "POST" or not is_cross_site(request) or server_visitor(request) is not None:
+        return None
+    if mutation:
+        return rejection(
+            "Mutations are accepted from this site's pages, or from a server with an API key "
+            "(X-Tailored-Key); this request was sent by another site.",
+            CROSS_SITE,
+        )
+    if _carries_identity(request) and allowed_origin(request) is None:
+        return rejection(
+            "A request carrying the visitor's cookies is accepted from this site's pages, the "
+            "origins of CORS_ORIGINS, or a server with an API key; this one was sent by another site.",
+            CROSS_SITE,
+        )
+    return None
+
+
+def _carries_identity(request: HttpRequest) -> bool:
+    cookies = request.COOKIES
+    return conf.get("VISITOR_COOKIE") in cookies or settings.SESSION_COOKIE_NAME in cookies
 
 
 # CORS ----------------------------------------------------------------------------------------

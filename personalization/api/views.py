@@ -4,8 +4,9 @@ server-to-server headers checked up front, and CORS for the headless origins.
 Status codes follow graphene-django's convention: a request refused before execution (a body
 that is not JSON, an unknown persisted id, a non-persisted document when only persisted ones
 run, a syntax or validation error, a limit, unreadable X-Tailored-* headers) is answered 400
-with ``{"errors": [{"message": ..., "extensions": {"code": ...}}]}`` and no data; errors raised
-while executing come with the data, and 200.
+with ``{"errors": [{"message": ..., "extensions": {"code": ...}}]}`` and no data; a request
+another site sent that may not run here (`security.cross_site_refusal`) the same way with 403
+and the code CROSS_SITE; errors raised while executing come with the data, and 200.
 """
 
 from __future__ import annotations
@@ -14,7 +15,13 @@ import json
 from typing import Any
 
 from django.db import connection, transaction
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, HttpResponseNotAllowed
+from django.http import (
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBadRequest,
+    HttpResponseForbidden,
+    HttpResponseNotAllowed,
+)
 from graphene_django.constants import MUTATION_ERRORS_FLAG
 from graphene_django.settings import graphene_settings
 from graphene_django.views import GraphQLView, HttpError
@@ -31,10 +38,11 @@ HTTP_ERROR_CODES = {400: security.BAD_REQUEST, 405: security.METHOD_NOT_ALLOWED}
 
 
 class Rejected(HttpError):
-    """A request refused before execution, answered 400 with its GraphQL error."""
+    """A request refused before execution, answered 400 (or `status`) with its GraphQL error."""
 
-    def __init__(self, error: GraphQLError):
-        super().__init__(HttpResponseBadRequest(), error.message)
+    def __init__(self, error: GraphQLError, status: int = 400):
+        response = HttpResponseForbidden() if status == 403 else HttpResponseBadRequest()
+        super().__init__(response, error.message)
         self.error = error
 
 
@@ -47,6 +55,7 @@ class TailoredGraphQLView(GraphQLView):
             return security.add_cors_headers(security.preflight_response(origin), origin)
         try:
             self.check_server_headers(request)
+            self.check_same_site(request, mutation=False)
         except Rejected as error:
             response = error.response
             response["Content-Type"] = "application/json"
@@ -65,6 +74,14 @@ class TailoredGraphQLView(GraphQLView):
             read_server_visitor(request)
         except ServerHeadersError as error:
             raise Rejected(security.rejection(str(error), security.INVALID_SERVER_CONTEXT)) from None
+
+    @staticmethod
+    def check_same_site(request: HttpRequest, *, mutation: bool) -> None:
+        """A POST another site sent with the visitor's cookie is refused before its document is
+        read; a mutation another site sent, once the document says it is one."""
+        refusal = security.cross_site_refusal(request, mutation=mutation)
+        if refusal is not None:
+            raise Rejected(refusal, status=403)
 
     def get_graphql_params(self, request: HttpRequest, data: Any):
         query, variables, operation_name, operation_id = super().get_graphql_params(request, data)
@@ -90,7 +107,9 @@ class TailoredGraphQLView(GraphQLView):
             raise HttpError(HttpResponseBadRequest("Must provide query string."))
         limits = security.Limits.from_settings()
         schema = self.schema.graphql_schema
-        prepared = security.prepare(schema, query, limits.max_depth, graphene_settings.MAX_VALIDATION_ERRORS)
+        prepared = security.prepare(
+            schema, query, limits.max_depth, graphene_settings.MAX_VALIDATION_ERRORS, limits.max_tokens
+        )
         if prepared.errors:
             return ExecutionResult(data=None, errors=list(prepared.errors))
         operation = get_operation_ast(prepared.document, operation_name)
@@ -100,6 +119,8 @@ class TailoredGraphQLView(GraphQLView):
                     return None
                 message = f"Can only perform a {operation.operation.value} operation from a POST request."
                 raise HttpError(HttpResponseNotAllowed(["POST"]), message)
+            if operation.operation == OperationType.MUTATION:
+                self.check_same_site(request, mutation=True)
             may_introspect = limits.introspection or is_editor(request)
             errors = security.check_operation(schema, prepared, operation, variables, limits, may_introspect)
             if errors:
