@@ -57,7 +57,11 @@ FANS, ANONYMOUS = 12, 12
 CLIENT_THREADS = 3
 PAGE_PAUSE_S = 0.05  # per client thread between requests: a bounded load, not a flood
 EVENTS_EVERY = 3  # a consenting visitor posts an event batch every few of their pages
-PHASES = (("baseline", 14.0), ("hung", 16.0), ("killed", 6.0), ("restarted", 12.0))
+# The hang is the longest phase: its p99 should measure the steady state of a hung Redis, in which
+# no page waits; the few pages that paid the one timeout per web worker at its start are counted
+# apart (hung_pages_waited_timeout).
+PHASES = (("baseline", 12.0), ("hung", 28.0), ("killed", 6.0), ("restarted", 12.0))
+SOCKET_TIMEOUT_S = 0.5  # the default REDIS_SOCKET_TIMEOUT_SECONDS
 WATCHDOG_S = 115
 ELECTRONICS_HERO = "The latest in electronics, picked for you"
 
@@ -318,8 +322,8 @@ def figures(load: Load, restarted_at: float, lost: int) -> dict:
                  f"p99 {p99[phase] * 1000:.0f} ms, non-2xx {sum(not 200 <= s.status < 300 for s in in_phase)}; "
                  f"event posts {len(events)} (503: {sum(s.status == 503 for s in events)})")
     hang_start = min((s.at - s.seconds for s in pages if s.phase == "hung"), default=0.0)
-    slow = [(round(s.at - s.seconds - hang_start, 2), round(s.seconds, 3)) for s in pages if s.phase == "hung" and s.seconds > 2 * p99["baseline"]]
-    progress(f"hung pages slower than twice the baseline p99 (start after the pause s, seconds): {slow}")
+    waited = [(round(s.at - s.seconds - hang_start, 2), round(s.seconds, 3)) for s in pages if s.phase == "hung" and s.seconds >= SOCKET_TIMEOUT_S]
+    progress(f"hung pages that took a socket timeout or more (started s after the pause, seconds): {waited}")
     for phase in ("baseline", "hung"):
         top = sorted((s.seconds for s in pages if s.phase == phase), reverse=True)[:5]
         progress(f"{phase} slowest pages: {[round(t, 3) for t in top]}")
@@ -328,6 +332,7 @@ def figures(load: Load, restarted_at: float, lost: int) -> dict:
         "hung_redis_p99_ratio": p99["hung"] / p99["baseline"],
         "fault_events_lost": lost,
         "resume_s": (last_plain - restarted_at) if resumed else float("inf"),
+        "hung_pages_waited_timeout": len(waited),
         "fault_pages": len(pages),
         "fault_events_accepted": len(load.accepted),
     }

@@ -31,48 +31,66 @@ def _redis():
     return getattr(conf.get_profile_store(), "client", None)
 
 
+# While Redis is unavailable, fragments are cached in this process instead: pages then render as
+# fast as with Redis, not every variant from scratch. Emptied at the first Redis answer after it.
+_outage: OrderedDict[str, str] = OrderedDict()
+
+
+def _local_get(cache: OrderedDict[str, str], key: str) -> str | None:
+    with _lock:
+        html = cache.get(key)
+        if html is not None:
+            cache.move_to_end(key)
+        return html
+
+
+def _local_put(cache: OrderedDict[str, str], key: str, html: str) -> None:
+    with _lock:
+        cache[key] = html
+        while len(cache) > LOCAL_ENTRIES:
+            cache.popitem(last=False)
+
+
 def get(key: str) -> str | None:
     client = _redis()
     if client is None:
-        with _lock:
-            html = _local.get(key)
-            if html is not None:
-                _local.move_to_end(key)
-            return html
+        return _local_get(_local, key)
     try:
-        return client.get(key)
-    except redis_guard.Unavailable:  # skipped by the guard (said once, when it opened): render
-        return None
+        html = client.get(key)
+    except redis_guard.Unavailable:  # skipped by the guard (said once, when it opened)
+        return _local_get(_outage, key)
     except Exception as error:  # a cache outage only costs a render
         logger.warning("fragment cache unavailable: %s", error)
-        return None
+        return _local_get(_outage, key)
+    if _outage:
+        with _lock:
+            _outage.clear()
+    return html
 
 
 def put(key: str, html: str) -> None:
     client = _redis()
     if client is None:
-        with _lock:
-            _local[key] = html
-            while len(_local) > LOCAL_ENTRIES:
-                _local.popitem(last=False)
+        _local_put(_local, key, html)
         return
     try:
         client.set(key, html, ex=TTL_SECONDS)
     except redis_guard.Unavailable:
-        return
+        _local_put(_outage, key, html)
     except Exception as error:
         logger.warning("fragment cache unavailable: %s", error)
+        _local_put(_outage, key, html)
 
 
 def invalidate_page(page_id: int) -> int:
     """Drop every cached fragment of a page (called when it is published or unpublished)."""
     pattern = f"{PREFIX}{{{page_id}}}:"
+    with _lock:
+        stale = [(cache, key) for cache in (_local, _outage) for key in cache if key.startswith(pattern)]
+        for cache, key in stale:
+            del cache[key]
     client = _redis()
     if client is None:
-        with _lock:
-            stale = [key for key in _local if key.startswith(pattern)]
-            for key in stale:
-                del _local[key]
         return len(stale)
     try:
         keys = list(client.scan_iter(match=pattern + "*", count=500))
