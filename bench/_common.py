@@ -197,6 +197,7 @@ def setup_django(prefix: str) -> tuple[RedisServer, Path]:
     from django.conf import settings
 
     settings.PERSONALIZATION = {
+        "PRODUCT_MODEL": "cms.ProductPage",  # the demo's products, as its settings name them
         "PROFILE_STORE": "tailored.profiles.redis.RedisProfileStore",
         "REDIS_URL": server.url,
     }

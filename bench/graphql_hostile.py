@@ -48,24 +48,7 @@ def hostile_document(n: int) -> str:
     return f"query Q{n} {{" + "visitor {id}" * REPEATS + "}"
 
 
-def with_products(setup):
-    """django.setup, once the demo's product model is named: setup_django's PERSONALIZATION
-    leaves PRODUCT_MODEL out, and without it the homepage operation's product block types do
-    not exist."""
-
-    def wrapped(*args, **kwargs):
-        from django.conf import settings
-
-        settings.PERSONALIZATION = {**settings.PERSONALIZATION, "PRODUCT_MODEL": "cms.ProductPage"}
-        return setup(*args, **kwargs)
-
-    return wrapped
-
-
 def main() -> None:
-    import django
-
-    django.setup = with_products(django.setup)
     setup_django("tl-bench-graphql-hostile-")
 
     from django.core.management import call_command
