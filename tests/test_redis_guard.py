@@ -109,3 +109,20 @@ def test_with_a_tolerant_breaker_the_request_budget_still_limits_a_page_to_one_t
     own_redis.resume()
     assert FALLBACK_HERO in html
     assert TIMEOUT <= seconds < 2 * TIMEOUT
+
+
+def test_fragments_are_cached_in_the_process_while_redis_is_away(settings, own_redis):  # noqa: F811
+    from tailored import fragments
+
+    settings.PERSONALIZATION = guarded_settings(own_redis, REDIS_BREAKER_COOLDOWN_SECONDS=0.2)
+    key = fragments.fragment_key(1, 7, "hero")
+    own_redis.kill()
+    assert fragments.get(key) is None  # the first failure opens the breaker
+    fragments.put(key, "<h1>rendered during the outage</h1>")
+    assert fragments.get(key) == "<h1>rendered during the outage</h1>"  # not rendered again
+    own_redis.start()
+    deadline = time.monotonic() + 5
+    while fragments.get(key) is not None:  # back to Redis (which has no such fragment) ...
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert not fragments._outage  # ... and the outage copies are gone
