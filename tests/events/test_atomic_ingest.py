@@ -16,6 +16,7 @@ from tailored.core.types import Event
 from tailored.models import Event as EventRow
 from tailored.profiles.redis import RedisProfileStore, visitor_keys
 from tests.helpers import consent_cookies
+from tests.redis_server import own_redis  # noqa: F401 (a fixture)
 
 VISITOR = "b" * 32
 NOW = time.time()
@@ -103,3 +104,22 @@ def test_a_search_cut_inside_an_emoji_is_stored_not_lost(client, use_redis_store
     assert (again.json()["stored"], again.json()["duplicates"]) == (0, 1)
     assert conf.get_profile_store().get(VISITOR, time.time()).recent_searches == ("tents \ufffd",)
     assert json.loads(body)["events"][0]["query"] != "tents \ufffd"  # the body did hold the lone half
+
+
+def test_a_redis_stopped_between_the_two_round_trips_loses_nothing(own_redis):  # noqa: F811
+    """Redis dies after the dedup step and comes back (AOF, as in production): the retry stores
+    the batch, because the dedup step marked nothing."""
+
+    class StoppedBetweenCalls(RedisProfileStore):
+        def _write(self, *args, **kwargs):
+            own_redis.kill()  # after round trip 1 (rate limit, dedup, prior state), before round trip 2
+            return super()._write(*args, **kwargs)
+
+    with pytest.raises(redis.ConnectionError):
+        StoppedBetweenCalls(own_redis.client(), retention_seconds=86400).record(VISITOR, views(), NOW)
+    own_redis.start()
+
+    store = RedisProfileStore(own_redis.client(), retention_seconds=86400)
+    retried = store.record(VISITOR, views(), NOW)
+    assert (len(retried.stored), retried.duplicates) == (3, 0)
+    assert store.get(VISITOR, NOW).page_views == 3
