@@ -170,7 +170,10 @@ def validate_event(item: object, index: int, now: float) -> Event | Rejection:
     # A registered type may declare looser fields than the columns hold: the worker's own check
     # runs here too, so what is accepted is what gets stored.
     stored = stored_event_problem(event)
-    return Rejection(index, *stored) if stored else event
+    if stored is None:
+        return event
+    field, reason = stored
+    return Rejection(index, PRODUCT_FIELD if field == "item" else field, reason)  # the name the client sent
 
 
 def _normalised(value: object) -> object:

@@ -13,7 +13,14 @@ from django.contrib.auth import get_user_model
 
 from tailored import worker
 from tailored.core.types import Event
-from tailored.events.schema import STORED_LENGTHS
+from tailored.events.schema import (
+    EVENT_TYPES,
+    STORED_LENGTHS,
+    FieldSpec,
+    Rejection,
+    register_event_type,
+    validate_events,
+)
 from tailored.events.stream import DEAD_LETTER_KEY, STREAM_KEY, encode_batch
 from tailored.models import Event as EventRow
 from tests.helpers import consent_cookies
@@ -104,3 +111,18 @@ def test_the_admin_dashboard_counts_the_dead_letters(client, stream, use_redis_s
     page = client.get("/admin/").content.decode()
 
     assert "2 events could not be stored by the worker" in page and DEAD_LETTER_KEY in page
+
+
+def test_a_registered_type_looser_than_the_columns_is_held_to_what_the_worker_stores():
+    # Another app's hook declared product ids as free text: the API still refuses what the worker
+    # could not store, instead of accepting it for the worker to drop.
+    register_event_type("quote_request", {"product_id": FieldSpec(str, required=True)})
+    try:
+        events, rejected = validate_events(
+            [{"type": "quote_request", "id": f"q{n}", "ts": int(NOW * 1000), "product_id": "p" * n} for n in (64, 65)], NOW
+        )
+    finally:
+        del EVENT_TYPES["quote_request"]
+
+    assert [event.item for event in events] == ["p" * 64]
+    assert rejected == [Rejection(1, "product_id", "must have at most 64 characters")]
