@@ -107,7 +107,7 @@ class ExperimentCache:
         self._running = Running()
         self._dirty = True
         self._generation = 0
-        self._version: str | None = None
+        self._version: object = None
         self._checked_at = float("-inf")
 
     def peek(self) -> Running:
@@ -118,7 +118,8 @@ class ExperimentCache:
         if not self._dirty and now - self._checked_at >= conf.get("SEGMENT_REFRESH_SECONDS"):
             self._checked_at = now
             version = _remote_version()
-            if version != self._version:
+            # Redis unreachable says nothing about edits: keep what is compiled (issue 14).
+            if version is not UNKNOWN_VERSION and version != self._version:
                 self._version, self._dirty = version, True
         if self._dirty:
             with self._lock:
@@ -154,14 +155,18 @@ class ExperimentCache:
                 logger.warning("could not announce an experiment change: %s", error)
 
 
-def _remote_version() -> str | None:
+UNKNOWN_VERSION = object()  # Redis did not answer
+
+
+def _remote_version() -> object:
+    """The version other processes bumped on an edit (None: never bumped), or UNKNOWN_VERSION."""
     client = getattr(conf.get_profile_store(), "client", None)
     if client is None:
         return None
     try:
         return client.get(VERSION_KEY)
     except Exception:
-        return None
+        return UNKNOWN_VERSION
 
 
 experiment_cache = ExperimentCache()

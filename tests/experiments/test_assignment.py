@@ -140,3 +140,24 @@ def test_a_failed_load_is_retried_by_the_next_refresh(memory_store, django_db_bl
     with django_db_blocker.block(), pytest.raises(RuntimeError):  # the database is out of reach
         experiment_cache.refresh()
     assert "cta" in experiment_cache.refresh().by_key
+
+
+def test_an_unreachable_redis_does_not_recompile_the_experiments(settings, use_redis_store, redis_client, django_assert_num_queries):
+    # Redis not answering says nothing about edits: each process keeps what it compiled instead of
+    # recompiling on every refresh while Redis is away (issue 14: a hung Redis must cost nothing).
+    from tailored.experiments.services import VERSION_KEY, experiment_cache
+
+    settings.PERSONALIZATION = {**settings.PERSONALIZATION, "SEGMENT_REFRESH_SECONDS": 0}
+    make_experiment(key="cta", target=Experiment.Target.PAGE, arms=ARMS)
+    redis_client.set(VERSION_KEY, "7")  # another process's edit, as it bumps the version
+    experiment_cache.invalidate()
+    experiment_cache.refresh()  # compiles
+    assert "cta" in experiment_cache.refresh().by_key  # reads version 7 (and compiles again)
+    settings.PERSONALIZATION = {
+        **settings.PERSONALIZATION,
+        "PROFILE_STORE": "tailored.profiles.redis.RedisProfileStore",
+        "REDIS_URL": "redis://127.0.0.1:1/0",  # nothing listens on port 1
+        "SEGMENT_REFRESH_SECONDS": 0,
+    }
+    with django_assert_num_queries(0):
+        assert "cta" in experiment_cache.refresh().by_key
