@@ -35,47 +35,25 @@ def register_holdout_report_menu_item():
     return MenuItem("Personalization lift", reverse("tailored_holdout:report"), icon_name="group", order=910)
 
 
-class MlMissingPanel(Component):
-    """The dashboard's notice on a site installed without the `ml` extra: why recommendations are
-    trending products, and what else waits for it."""
+class NoticePanel(Component):
+    """A warning on the dashboard: what editors should know about the site's set-up."""
 
-    name = "tailored_ml_missing"
-    order = 0  # above Wagtail's own panels: it explains what editors see on the site
     template_name = "wagtailadmin/shared/help_block.html"
 
+    def __init__(self, name: str, order: int, text: str):
+        self.name, self.order, self.text = name, order, text
+
     def get_context_data(self, parent_context=None):
-        return {
-            "status": "warning",
-            "children": f"{ml.NOTICE}. Experiment results, the Personalization lift report and persona rules need it too "
-            f"(missing: {', '.join(ml.missing())}).",
-        }
+        return {"status": "warning", "children": self.text}
 
 
 @hooks.register("construct_homepage_panels")
 def add_ml_missing_panel(request, panels):
+    # Above Wagtail's own panels: it explains why recommendations are trending products.
     if not ml.available():
-        panels.insert(0, MlMissingPanel())
-
-
-class DeadLetterPanel(Component):
-    """The dashboard's count of events the worker could not store (issue 14 item 4): they wait in
-    the dead-letter stream with their reasons rather than vanish."""
-
-    name = "tailored_dead_letters"
-    order = 1
-    template_name = "wagtailadmin/shared/help_block.html"
-
-    def __init__(self, count: int):
-        self.count = count
-
-    def get_context_data(self, parent_context=None):
-        from .events.stream import DEAD_LETTER_KEY
-
-        return {
-            "status": "warning",
-            "children": f"{self.count} event{'s' if self.count != 1 else ''} could not be stored by the worker; "
-            f"they wait with their reasons in the Redis stream {DEAD_LETTER_KEY} (see the worker's log).",
-        }
+        text = (f"{ml.NOTICE}. Experiment results, the Personalization lift report and persona rules need it too "
+                f"(missing: {', '.join(ml.missing())}).")
+        panels.insert(0, NoticePanel("tailored_ml_missing", 0, text))
 
 
 @hooks.register("construct_homepage_panels")
@@ -83,7 +61,7 @@ def add_dead_letter_panel(request, panels):
     import redis
 
     from . import conf
-    from .events.stream import dead_letter_count
+    from .events.stream import DEAD_LETTER_KEY, dead_letter_count
 
     client = getattr(conf.get_profile_store(), "client", None)  # only the Redis store has a stream
     if client is None:
@@ -93,4 +71,7 @@ def add_dead_letter_panel(request, panels):
     except redis.RedisError:  # the dashboard renders with Redis down: the count is a notice, not the page
         return
     if count:
-        panels.append(DeadLetterPanel(count))
+        # Events the worker could not store wait in the dead-letter stream with their reasons (issue 14 item 4).
+        text = (f"{count} event{'s' if count != 1 else ''} could not be stored by the worker; they wait with their "
+                f"reasons in the Redis stream {DEAD_LETTER_KEY} (see the worker's log).")
+        panels.append(NoticePanel("tailored_dead_letters", 1, text))
