@@ -411,17 +411,18 @@ def _when(moment: datetime) -> str:
 
 
 def _tags(key: str, variant: Any) -> VariantTags:
-    # Values built in code (plain dicts, keys missing) choose too: the summary's tolerant readers.
+    # Stored, cleaned values (lists of slugs): this runs for every personalized block of every
+    # page, so it takes them as they are; only the editor's form state needs `_listed`'s tolerance.
     starts_at, ends_at = _aware(variant.get("starts_at")), _aware(variant.get("ends_at"))
     return VariantTags(
         key=key,
-        segments=frozenset(_listed(variant.get("segments"))),
-        devices=frozenset(_listed(variant.get("devices"))),
-        dayparts=frozenset(_listed(variant.get("dayparts"))),
-        weekdays=frozenset(_listed(variant.get("weekdays"))),
-        regions=frozenset(_listed(variant.get("regions"))),
-        weather=frozenset(_listed(variant.get("weather"))),
-        campaigns=frozenset(_listed(variant.get("campaigns"))),
+        segments=frozenset(variant.get("segments") or ()),
+        devices=frozenset(variant.get("devices") or ()),
+        dayparts=frozenset(variant.get("dayparts") or ()),
+        weekdays=frozenset(variant.get("weekdays") or ()),
+        regions=frozenset(variant.get("regions") or ()),
+        weather=frozenset(variant.get("weather") or ()),
+        campaigns=frozenset(variant.get("campaigns") or ()),
         starts_at=starts_at.timestamp() if starts_at else None,
         ends_at=ends_at.timestamp() if ends_at else None,
     )

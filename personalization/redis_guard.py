@@ -143,10 +143,6 @@ class RedisGuard:
         self.breaker = RedisBreaker(failures, cooldown_seconds)
         self.probe: Callable[[], None] = lambda: None
 
-    @classmethod
-    def from_settings(cls, settings: Mapping[str, Any]) -> RedisGuard:
-        return cls(settings.get("REDIS_BREAKER_FAILURES", 1), settings.get("REDIS_BREAKER_COOLDOWN_SECONDS", 2.0))
-
     @property
     def available(self) -> bool:
         """Whether Redis is thought healthy (for callers choosing a path, e.g. erasure now or queued)."""
@@ -207,9 +203,9 @@ class GuardedPipeline(Pipeline):
 def connect(url: str, settings: Mapping[str, Any]) -> GuardedRedis:
     """The web processes' client: short timeouts (a page must render, with fallbacks, when Redis
     is slow or down) and the guard configured from PERSONALIZATION."""
-    timeout = float(settings.get("REDIS_SOCKET_TIMEOUT_SECONDS", 0.5))
+    timeout = float(settings["REDIS_SOCKET_TIMEOUT_SECONDS"])
     client = GuardedRedis.from_url(url, decode_responses=True, socket_timeout=timeout, socket_connect_timeout=timeout)
-    client.guard.breaker = RedisGuard.from_settings(settings).breaker
+    client.guard.breaker = RedisBreaker(settings["REDIS_BREAKER_FAILURES"], settings["REDIS_BREAKER_COOLDOWN_SECONDS"])
     return client
 
 
