@@ -79,6 +79,16 @@ DEMO_SETTINGS = {"PRODUCT_MODEL": "cms.ProductPage"}
 
 
 @pytest.fixture
+def personalization(settings):
+    """Set PERSONALIZATION keys for one test, over the store and settings it already uses."""
+
+    def update(**values):
+        settings.PERSONALIZATION = {**settings.PERSONALIZATION, **values}
+
+    return update
+
+
+@pytest.fixture
 def use_redis_store(settings, redis_url):
     """Point the site at the session's real Redis."""
     settings.PERSONALIZATION = {

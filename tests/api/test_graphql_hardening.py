@@ -42,14 +42,6 @@ def _store(memory_store):
 
 
 @pytest.fixture
-def personalization(settings):
-    def update(**values):
-        settings.PERSONALIZATION = {**settings.PERSONALIZATION, **values}
-
-    return update
-
-
-@pytest.fixture
 def validated(monkeypatch) -> list[int]:
     """The number of field selections of each document validation was run on."""
     seen: list[int] = []

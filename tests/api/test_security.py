@@ -31,16 +31,6 @@ def _store(memory_store):
     forget_api_keys()
 
 
-@pytest.fixture
-def personalization(settings):
-    """Set PERSONALIZATION keys for one test, over the store the test already uses."""
-
-    def update(**values):
-        settings.PERSONALIZATION = {**settings.PERSONALIZATION, **values}
-
-    return update
-
-
 def post(client, body, **headers):
     data = body if isinstance(body, str | bytes) else json.dumps(body)
     return client.post("/graphql/", data, content_type="application/json", **headers)
