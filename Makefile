@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/tailored
 
-.PHONY: demo test test-postgres lint system-packages schema bench clean
+.PHONY: demo test test-under-load test-postgres lint system-packages schema bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +54,10 @@ lint: $(VENV)/.dev
 ## test: everything, including the Playwright journeys in tests/e2e/
 test: $(VENV)/.dev system-packages lint
 	$(VENV)/bin/pytest
+
+## test-under-load: make test three times in a row with every core busy (the suite must not flake)
+test-under-load:
+	RUNS=3 .ci/under-load $(MAKE) test
 
 ## test-postgres: the database tests again on the local PostgreSQL server
 test-postgres: $(VENV)/.dev system-packages
