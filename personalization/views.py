@@ -13,12 +13,11 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from tailored import conf, redis_guard
 
 from .api.same_site import is_cross_site
+from .erasure import erase_visitor, export_visitor
 from .events.schema import BatchError, read_batch, validate_events
 from .services import (
     UNTRUSTED_PURCHASE,
     UNTRUSTED_PURCHASE_MESSAGE,
-    erase_visitor,
-    export_visitor,
     record_events,
     resolve_visitor,
     untrusted_purchases,

@@ -45,7 +45,7 @@ from django.db import (
 )
 from django.db.models import Max
 
-from tailored import conf, holdout, services, webhooks
+from tailored import conf, erasure, holdout, webhooks
 from tailored.core.types import Event
 from tailored.events.schema import STORED_LENGTHS, stored_event_problem
 from tailored.events.stream import (
@@ -486,7 +486,7 @@ def process_once(client: redis.Redis, consumer: Consumer, now: float | None = No
     result.carts_abandoned = fire_due_carts(client, now)
     flush_experiment_counts()  # hourly experiment counters from Redis into rows, every few seconds
     holdout.flush_due()  # and the global holdout's (issue 9 item 7)
-    services.complete_erasures_due()  # consent withdrawn while Redis was down (issue 14 item 2)
+    erasure.complete_erasures_due()  # consent withdrawn while Redis was down (issue 14 item 2)
     sent = webhooks.deliver_due(datetime.fromtimestamp(now, tz=UTC))
     result.webhooks_delivered, result.webhooks_retrying, result.webhooks_failed = (
         sent["delivered"], sent["retrying"], sent["failed"],

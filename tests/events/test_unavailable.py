@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tailored import conf, services
+from tailored import conf, erasure
 from tailored.models import PendingErasure
 from tests.helpers import consent_cookies, make_fan
 from tests.redis_server import guarded_settings, own_redis  # noqa: F401 (a fixture)
@@ -78,12 +78,12 @@ def test_consent_withdrawal_works_without_redis_and_the_erasure_follows(client, 
 
     site.start()  # the profile survived (append-only file); it must not survive the queue
     time.sleep(0.5)
-    services._erasure_clock.reset()
+    erasure._erasure_clock.reset()
     deadline = time.monotonic() + 5
     while PendingErasure.objects.exists():  # the worker's turn completes it once Redis answers
         assert time.monotonic() < deadline
-        services.complete_erasures_due()
-        services._erasure_clock.reset()
+        erasure.complete_erasures_due()
+        erasure._erasure_clock.reset()
         time.sleep(0.2)
     assert held() == 0
 

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from cms.models import HomePage, LandingPage
-from tailored import decisions
+from tailored import decisions, erasure
 from tailored.experiments import counting
 from tailored.experiments.counting import counters, hour_of
 from tailored.experiments.models import Experiment, ExperimentCount
@@ -261,14 +261,13 @@ def test_a_server_side_purchase_converts_an_exposed_visitor(client, memory_store
 
 
 def test_erasing_a_visitor_forgets_their_id_but_keeps_the_counts(client, memory_store):
-    from tailored import services
 
     make_experiment(arms=VARIANT_ARMS)
     live = running("hero-test")
     treated = visitor_in(live, "electronics")
     consent_cookies(client, treated)
     client.get("/")
-    services.erase_visitor(treated)
+    erasure.erase_visitor(treated)
     assert counters().exposed_arm("hero-test", treated) is None
     assert not memory_store.get(treated, time.time()).assignments
     assert exposures("hero-test") == {"electronics": 1}

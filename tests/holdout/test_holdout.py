@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from tailored import conf, holdout, services
+from tailored import conf, erasure, holdout, services
 from tailored.core.bucketing import in_global_holdout
 from tailored.experiments.counting import counters
 from tailored.models import HoldoutCount
@@ -173,7 +173,7 @@ def test_erasure_forgets_the_id_but_keeps_the_counts(client, holdout_on):
     held = visitor_ids(held=True)[0]
     consent_cookies(client, held)
     client.get("/")
-    services.erase_visitor(held)
+    erasure.erase_visitor(held)
     assert held not in counters().exposed_visitors(holdout.HOLDOUT_KEY)
     assert pending("n") == {"holdout": 1}
 

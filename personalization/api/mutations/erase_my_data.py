@@ -5,7 +5,8 @@ from __future__ import annotations
 import graphene
 
 from tailored import redis_guard
-from tailored.services import erase_visitor, resolve_visitor
+from tailored.erasure import erase_visitor
+from tailored.services import resolve_visitor
 
 
 class EraseMyDataError(graphene.ObjectType):

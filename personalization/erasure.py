@@ -1,0 +1,113 @@
+"""Erasure and export: what the data-rights endpoints, consent withdrawal and the worker call.
+
+Erasing a visitor removes what the stores, the experiments, the holdout and the database hold
+about them; with Redis unavailable the erasure is queued in the database (PendingErasure) and
+completed when Redis is back."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from tailored import conf, holdout, redis_guard
+from tailored.core.types import Consent
+from tailored.experiments import services as experiments
+from tailored.experiments.counting import Every
+
+from .models import DataRightsAudit, PendingErasure
+from .models import Event as StoredEvent
+
+logger = logging.getLogger(__name__)
+
+
+def erase_visitor(visitor_id: str) -> dict[str, int]:
+    """Erase the profile, the persisted events and the assignments; audited without personal data."""
+    conf.get_profile_store().erase(visitor_id)
+    experiments.forget_visitor(visitor_id)  # the id leaves the experiments' sets; counts stay
+    holdout.forget_visitor(visitor_id)  # and the global holdout's
+    deleted, _ = StoredEvent.objects.filter(visitor_id=visitor_id).delete()
+    detail = {"events": deleted, "profile": 1}
+    DataRightsAudit.objects.create(action=DataRightsAudit.Action.ERASE, visitor_id=visitor_id, detail=detail)
+    return detail
+
+
+def erase_or_queue(visitor_id: str) -> dict[str, int] | None:
+    """Withdrawing consent always works: erase now, or, with Redis unavailable, queue the erasure
+    in the database (the caller clears the cookie at once). None when it was queued."""
+    if redis_guard.available(getattr(conf.get_profile_store(), "client", None)):
+        try:
+            return erase_visitor(visitor_id)
+        except redis_guard.OUTAGE as error:
+            logger.warning("erasure queued until Redis is back: %s", error)
+    PendingErasure.objects.get_or_create(visitor_id=visitor_id)
+    return None
+
+
+def complete_pending_erasures(limit: int = 500) -> int:
+    """Erase what was queued while Redis was unavailable; stops at the first outage (the rest
+    waits for the next turn). Returns how many were completed."""
+    done = 0
+    for pending in PendingErasure.objects.all()[:limit]:
+        try:
+            erase_visitor(pending.visitor_id)
+        except redis_guard.OUTAGE as error:
+            logger.warning("queued erasures wait for Redis: %s", error)
+            break
+        pending.delete()
+        done += 1
+    return done
+
+
+ERASURES_EVERY_SECONDS = 10.0
+_erasure_clock = Every(ERASURES_EVERY_SECONDS)
+
+
+def complete_erasures_due() -> int:
+    """For the stream worker's turn: complete queued erasures at most every few seconds. A
+    failure (the database away) is logged and retried on a later turn; the queue keeps them."""
+    if not _erasure_clock.due():
+        return 0
+    try:
+        return complete_pending_erasures()
+    except Exception as error:
+        logger.warning("queued erasures not completed yet: %s", error)
+        return 0
+
+
+def export_visitor(visitor_id: str, consent: Consent) -> dict[str, Any]:
+    """Everything held about the visitor: profile, raw counters, events and assignments; audited."""
+    now = time.time()
+    held = conf.get_profile_store().export(visitor_id, now)
+    events = [
+        {"id": e.event_id, "type": e.type, "ts": e.ts.isoformat(), "category": e.category, "item": e.item, "url": e.url, "attrs": e.attrs}
+        for e in StoredEvent.objects.filter(visitor_id=visitor_id).order_by("ts")
+    ]
+    DataRightsAudit.objects.create(
+        action=DataRightsAudit.Action.EXPORT, visitor_id=visitor_id, detail={"events": len(events)}
+    )
+    return {
+        "visitor_id": visitor_id,
+        "exported_at": now,
+        "consent": {"analytics": consent.analytics, "personalization": consent.personalization},
+        "profile": held["profile"],
+        "counters": held["counters"],
+        "events": events,
+        "assignments": held.get("assignments", {}),
+    }
+
+
+_erasures_checked: dict[int, int] = {}
+
+
+def complete_after_recovery(client: Any) -> None:
+    """The first request of a process, and the first after each Redis recovery, that finds Redis
+    healthy completes the erasures queued meanwhile (one query when there are none)."""
+    guard = getattr(client, "guard", None)
+    if guard is None or _erasures_checked.get(id(guard)) == guard.breaker.recoveries:
+        return
+    _erasures_checked[id(guard)] = guard.breaker.recoveries
+    try:
+        complete_pending_erasures()
+    except Exception as error:  # the worker's turn completes them anyway
+        logger.warning("queued erasures not completed yet: %s", error)
