@@ -31,10 +31,15 @@ class ProfileStore(Protocol):
     def get_many(self, visitor_ids: Iterable[str], now: float, windows: Collection[Window] = ()) -> dict[str, Profile]:
         """Several profiles in one round trip."""
 
-    def record(self, visitor_id: str, events: Sequence[Event], now: float, snapshot: Snapshot | None = None) -> RecordResult:
+    def record(
+        self, visitor_id: str, events: Sequence[Event], now: float, snapshot: Snapshot | None = None,
+        build_profile: bool = True,
+    ) -> RecordResult:
         """Apply a batch of validated events, skipping event ids seen in the dedup window and
         refusing the whole batch past the per-minute rate limit; the next `get` sees them. The
-        snapshot (device, country, segments) is kept for live counts and daily segment sizes."""
+        snapshot (device, country, segments) is kept for live counts and daily segment sizes.
+        With `build_profile` False (analytics-only consent) the events are only deduplicated
+        and handed to the workers (aggregate counts, experiments): no profile is built."""
 
     def recent_visitors(self, since: float, limit: int) -> list[str]:
         """Visitors who sent events since `since`, most recent first."""

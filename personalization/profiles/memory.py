@@ -83,7 +83,10 @@ class MemoryProfileStore:
     def get_many(self, visitor_ids: Iterable[str], now: float, windows: Collection[Window] = ()) -> dict[str, Profile]:
         return {visitor_id: self.get(visitor_id, now, windows) for visitor_id in visitor_ids}
 
-    def record(self, visitor_id: str, events: Sequence[Event], now: float, snapshot: Snapshot | None = None) -> RecordResult:
+    def record(
+        self, visitor_id: str, events: Sequence[Event], now: float, snapshot: Snapshot | None = None,
+        build_profile: bool = True,
+    ) -> RecordResult:
         with self._lock:
             minute = int(now // 60)
             used = self._rates.get((visitor_id, minute), 0)
@@ -95,7 +98,7 @@ class MemoryProfileStore:
             # a batch that fails halfway marks nothing, as in the Redis store (APPLY_LUA).
             record = copy.deepcopy(self._live_record(visitor_id, now) or _Record())
             fresh = _unseen(record, events, now, self.dedup_seconds)
-            if fresh:
+            if fresh and build_profile:
                 prior = PriorState(record.last_seen, record.session_starts[0] if record.session_starts else None)
                 _apply(record, delta_for(fresh, prior, self.session_gap))
                 self._keep_snapshot(visitor_id, record, snapshot, now)

@@ -282,12 +282,15 @@ class RedisProfileStore:
 
     # Writing
 
-    def record(self, visitor_id: str, events: Sequence[Event], now: float, snapshot: Snapshot | None = None) -> RecordResult:
+    def record(
+        self, visitor_id: str, events: Sequence[Event], now: float, snapshot: Snapshot | None = None,
+        build_profile: bool = True,
+    ) -> RecordResult:
         if not events:
             return RecordResult(stored=(), duplicates=0)
-        return self._with_scripts(lambda: self._record(visitor_id, events, now, snapshot))
+        return self._with_scripts(lambda: self._record(visitor_id, events, now, snapshot if build_profile else None, build_profile))
 
-    def _record(self, visitor_id: str, events: Sequence[Event], now: float, snapshot: Snapshot | None) -> RecordResult:
+    def _record(self, visitor_id: str, events: Sequence[Event], now: float, snapshot: Snapshot | None, build_profile: bool = True) -> RecordResult:
         keys = visitor_keys(visitor_id)
         # Round trip 1: rate limit, which ids are new, and the prior state (PREPARE_LUA).
         prepare_keys = [keys["ids"], rate_key(visitor_id, int(now // 60)), keys["seen"], keys["p"]]
@@ -305,35 +308,27 @@ class RedisProfileStore:
         if not fresh:
             return RecordResult(stored=(), duplicates=len(events))
         prior = PriorState(last_seen=_float(last_seen), session_start=_float(session_start))
-        taken = self._write(visitor_id, keys, fresh, delta_for(fresh, prior, self.session_gap), snapshot, now)
+        delta = delta_for(fresh, prior, self.session_gap) if build_profile else None
+        taken = self._write(visitor_id, keys, fresh, delta, snapshot, now)
         if not taken:
             return RecordResult(stored=tuple(fresh), duplicates=len(events) - len(fresh))
         # A concurrent copy of the batch committed some ids first and this write was not applied:
         # the rest go again from the new prior state.
         rest = [event for event in fresh if event.id not in taken]
-        again = self._record(visitor_id, rest, now, snapshot) if rest else RecordResult(stored=(), duplicates=0)
+        again = self._record(visitor_id, rest, now, snapshot, build_profile) if rest else RecordResult(stored=(), duplicates=0)
         return RecordResult(stored=again.stored, duplicates=len(events) - len(again.stored), rate_limited=again.rate_limited)
 
-    def _write(self, visitor_id: str, keys: dict[str, str], events: list[Event], delta: ProfileDelta, snapshot: Snapshot | None, now: float) -> set[str]:
+    def _write(self, visitor_id: str, keys: dict[str, str], events: list[Event], delta: ProfileDelta | None, snapshot: Snapshot | None, now: float) -> set[str]:
         """Round trip 2: the stream entry, the shared keys (recent visitors, segment counts), then
         every change of the profile with the dedup marks in one all-or-nothing script
         (APPLY_LUA). Returns the ids a concurrent copy of the batch marked first (then nothing of
-        the profile was written); raises when the profile write failed (nothing was marked)."""
+        the profile was written); raises when the profile write failed (nothing was marked).
+        Without a delta (analytics-only consent) only the stream entry and the marks are written."""
         pipe = self.client.pipeline(transaction=False)
         if snapshot is not None:
             _queue_snapshot(pipe, visitor_id, keys, snapshot, now)
-        increments: dict[str, dict[str, float]] = {suffix: {} for suffix in ("t", "p", "cart", "dwell")}
-        _count(increments, delta)
-        self._queue_buckets(pipe, keys["w"], _bucket_triples(delta.buckets), now)
-        _queue_session(pipe, keys, delta, increments["p"])
-        _queue_cart_and_purchases(pipe, keys, delta, increments)
-        _queue_recent(pipe, keys, delta)
-        for suffix, fields in increments.items():
-            if fields:
-                mode = "float" if suffix == "dwell" else "int"
-                flat = [part for name, amount in fields.items() for part in (name, amount)]
-                pipe.evalsha(self._shas["increment"], 1, keys[suffix], mode, *flat)
-        pipe.evalsha(self._shas["expire"], len(keys), *keys.values(), self.retention_seconds)
+        if delta is not None:
+            self._queue_profile(pipe, keys, delta, now)
         profile_commands, shared_commands = _split_commands(pipe.command_stack, f"{KEY_PREFIX}{{{visitor_id}}}:")
         trip = self.client.pipeline(transaction=False)
         # The stream entry goes first: when the profile write then fails, the retry appends it
@@ -356,6 +351,20 @@ class RedisProfileStore:
             # The profile is committed and marked: the worker must still get the events.
             self.client.xadd(STREAM_KEY, encode_batch(visitor_id, events), maxlen=self.stream_maxlen, approximate=True)
         return set()
+
+    def _queue_profile(self, pipe, keys: dict[str, str], delta: ProfileDelta, now: float) -> None:
+        increments: dict[str, dict[str, float]] = {suffix: {} for suffix in ("t", "p", "cart", "dwell")}
+        _count(increments, delta)
+        self._queue_buckets(pipe, keys["w"], _bucket_triples(delta.buckets), now)
+        _queue_session(pipe, keys, delta, increments["p"])
+        _queue_cart_and_purchases(pipe, keys, delta, increments)
+        _queue_recent(pipe, keys, delta)
+        for suffix, fields in increments.items():
+            if fields:
+                mode = "float" if suffix == "dwell" else "int"
+                flat = [part for name, amount in fields.items() for part in (name, amount)]
+                pipe.evalsha(self._shas["increment"], 1, keys[suffix], mode, *flat)
+        pipe.evalsha(self._shas["expire"], len(keys), *keys.values(), self.retention_seconds)
 
     def _queue_buckets(self, pipe, bucket_key: str, triples: list[Any], now: float) -> None:
         if triples:

@@ -192,3 +192,14 @@ def test_erase_forgets_the_arms(store):
     store.assign("v1", "hero-test", "b")
     store.erase("v1")
     assert dict(store.get("v1", NOW).assignments) == {}
+
+
+def test_analytics_only_recording_builds_no_profile_but_still_deduplicates(store):
+    first = store.record("v1", [ev("a", item="1"), ev("b")], NOW, build_profile=False)
+    again = store.record("v1", [ev("b"), ev("c")], NOW, build_profile=False)
+    assert [e.id for e in first.stored] == ["a", "b"]
+    assert ([e.id for e in again.stored], again.duplicates) == (["c"], 1)
+    profile = store.get("v1", NOW, [BOOKS_24H])
+    assert (profile.page_views, profile.recent_items, profile.last_seen) == (0, (), None)
+    assert profile.count_within(BOOKS_24H) == 0
+    assert store.recent_visitors(NOW - 60, 10) == []
