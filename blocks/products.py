@@ -101,11 +101,14 @@ def trending_ids(count: int, now: float | None = None, days: int = TRENDING_DAYS
             .exclude(item="")
             .values("item")
             .annotate(views=Count("id"))
-            .order_by("-views", "item")[: MAX_COUNT * 2]
+            .order_by("-views", "item")[: MAX_COUNT * 4]
         )
         viewed = [row["item"] for row in rows]
+        # Viewed ids of products since deleted or unpublished (or never products at all) must
+        # not crowd live ones out of the ranking: keep only the live ones.
+        live = {str(pk) for pk in product_queryset().filter(pk__in=_pks(viewed)).values_list("pk", flat=True)}
         newest = product_queryset().order_by("-first_published_at", "-pk").values_list("pk", flat=True)
-        ranked = list(dict.fromkeys([*viewed, *(str(pk) for pk in newest[: MAX_COUNT * 4])]))
+        ranked = list(dict.fromkeys([*(i for i in viewed if i in live), *(str(pk) for pk in newest[: MAX_COUNT * 4])]))
         cache.set(key, ranked, TRENDING_CACHE_SECONDS)
     return ranked[: count * 2]
 

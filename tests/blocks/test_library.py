@@ -171,6 +171,18 @@ def test_carousel_trending_ranks_by_last_weeks_views_then_newest():
     assert [p.pk for p in shown[2:]] == [p.pk for p in newest]
 
 
+def test_carousel_trending_is_not_crowded_out_by_views_of_products_that_are_gone():
+    (hot,) = products("fashion", 1)
+    gone = [f"{900000 + n}" for n in range(12)]  # viewed more than anything live, since deleted
+    Event.objects.bulk_create(
+        Event(visitor_id=f"v{i}-{item}", event_id=f"e{i}-{item}", type="page_view", ts=timezone.now(), item=item)
+        for item in [*gone, str(hot.pk)] for i in range(3 if item == str(hot.pk) else 9)
+    )
+    block = ProductCarouselBlock()
+    shown = block.products_for(block.to_python(carousel("trending", count=4)), visitor())
+    assert len(shown) == 4 and shown[0].pk == hot.pk
+
+
 def test_carousel_says_what_each_source_needs():
     block = ProductCarouselBlock()
     for source, field in (("manual", "products"), ("category", "category"), ("tag", "tag")):
