@@ -1,35 +1,66 @@
 """Erasure and export: what the data-rights endpoints, consent withdrawal and the worker call.
 
-Erasing a visitor removes what the stores, the experiments, the holdout and the database hold
-about them; with Redis unavailable the erasure is queued in the database (PendingErasure) and
-completed when Redis is back."""
+Erasing a visitor removes every trace of the id: profile keys, rate-limit counters, the
+recent-visitors and cart-watch memberships, their event-stream entries and dead letters, the
+experiments' and the holdout's exposure and conversion memberships, persisted events and
+webhook deliveries about them. A tombstone (a digest of the id, kept for the stream's retention)
+stops a worker that is behind from storing the visitor's older entries; what it skips is added to
+the erasure's audit row. The audit rows name the visitor by that digest only. Aggregate counts
+(experiment and holdout tallies, HyperLogLog segment sizes) stay: they hold no id.
+
+With Redis unavailable the erasure is queued in the database (PendingErasure) and completed
+when Redis is back."""
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from typing import Any
+
+from django.db import transaction
 
 from tailored import conf, holdout, redis_guard
 from tailored.core.types import Consent
+from tailored.events.stream import erased_digest
 from tailored.experiments import services as experiments
 from tailored.experiments.counting import Every
 
-from .models import DataRightsAudit, PendingErasure
+from .models import DataRightsAudit, PendingErasure, WebhookDelivery
 from .models import Event as StoredEvent
 
 logger = logging.getLogger(__name__)
 
 
-def erase_visitor(visitor_id: str) -> dict[str, int]:
-    """Erase the profile, the persisted events and the assignments; audited without personal data."""
-    conf.get_profile_store().erase(visitor_id)
+def erase_visitor(visitor_id: str, now: float | None = None) -> dict[str, int]:
+    """Erase every trace of the visitor (see the module's docstring); returns what went, by kind,
+    as recorded in the audit row."""
+    # The store goes first: its tombstone must exist before the rows are deleted, so a worker
+    # committing the visitor's events meanwhile finds it afterwards and deletes them again.
+    detail = dict(conf.get_profile_store().erase(visitor_id, time.time() if now is None else now))
     experiments.forget_visitor(visitor_id)  # the id leaves the experiments' sets; counts stay
     holdout.forget_visitor(visitor_id)  # and the global holdout's
-    deleted, _ = StoredEvent.objects.filter(visitor_id=visitor_id).delete()
-    detail = {"events": deleted, "profile": 1}
-    DataRightsAudit.objects.create(action=DataRightsAudit.Action.ERASE, visitor_id=visitor_id, detail=detail)
+    detail["events"], _ = StoredEvent.objects.filter(visitor_id=visitor_id).delete()
+    detail["webhook_deliveries"], _ = WebhookDelivery.objects.filter(payload__visitor_id=visitor_id).delete()
+    digest = erased_digest(visitor_id)
+    DataRightsAudit.objects.filter(visitor_id=visitor_id).update(visitor_id=digest)  # earlier exports
+    DataRightsAudit.objects.create(action=DataRightsAudit.Action.ERASE, visitor_id=digest, detail=detail)
     return detail
+
+
+def note_skipped_by_worker(skipped: Mapping[str, int]) -> None:
+    """Add the events a worker did not store, because their visitor was erased, to the erasure's
+    audit row (`skipped_by_worker`)."""
+    for visitor_id, count in skipped.items():
+        with transaction.atomic():
+            audit = (
+                DataRightsAudit.objects.select_for_update()
+                .filter(action=DataRightsAudit.Action.ERASE, visitor_id=erased_digest(visitor_id))
+                .first()
+            )
+            if audit is not None:
+                audit.detail["skipped_by_worker"] = audit.detail.get("skipped_by_worker", 0) + count
+                audit.save(update_fields=["detail"])
 
 
 def erase_or_queue(visitor_id: str) -> dict[str, int] | None:

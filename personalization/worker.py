@@ -30,6 +30,7 @@ import logging
 import signal
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
@@ -49,10 +50,13 @@ from tailored import conf, erasure, holdout, webhooks
 from tailored.core.types import Event
 from tailored.events.schema import STORED_LENGTHS, stored_event_problem
 from tailored.events.stream import (
+    CART_WATCH_KEY,
     CONSUMER_GROUP,
     DEAD_LETTER_KEY,
     DEAD_LETTER_MAXLEN,
     STREAM_KEY,
+    appended_at,
+    erasure_times,
     event_from_json,
     event_to_json,
     read_entry,
@@ -64,7 +68,6 @@ from tailored.models import WebhookDelivery
 
 logger = logging.getLogger(__name__)
 
-CART_WATCH_KEY = "tl:v1:cart-watch"
 CART_ABANDONED = "cart_abandoned"
 CART_TYPES = ("add_to_cart", "remove_from_cart")
 # A worker holds a due cart this long while it builds the webhook; if it dies, the cart comes due
@@ -134,6 +137,7 @@ class StepResult:
     events: int = 0
     poison: int = 0
     dead_letters: int = 0
+    erased_skipped: int = 0
     carts_abandoned: int = 0
     webhooks_delivered: int = 0
     webhooks_retrying: int = 0
@@ -149,6 +153,8 @@ class StepResult:
         text = f"{self.entries} entries, {self.events} events, {self.poison} poison"
         if self.dead_letters:
             text += f", {self.dead_letters} dead-lettered ({DEAD_LETTER_KEY})"
+        if self.erased_skipped:
+            text += f", {self.erased_skipped} of erased visitors skipped"
         if self.carts_abandoned:
             text += f", {self.carts_abandoned} carts abandoned"
         if self.webhooks_delivered or self.webhooks_retrying or self.webhooks_failed:
@@ -242,20 +248,71 @@ def handle_entries(client: redis.Redis, entries: Sequence[StreamEntry]) -> StepR
     if not entries:
         return StepResult()
     decoded, dead = decode_entries(entries)
+    decoded, dead, skipped = drop_erased(client, decoded, dead)
     dead += persist(decoded)
+    skipped.update(unstore_erased_meanwhile(client, decoded))
     stored = [entry for entry in decoded if entry.events]
     watch_carts(client, stored, delay_seconds=float(conf.get("CART_ABANDONMENT_MINUTES")) * 60)
     scoring.score_visitors({entry.visitor_id for entry in stored})  # persona and scores follow new events
     send_to_dead_letters(client, dead)
+    erasure.note_skipped_by_worker(skipped)
     # Acknowledged only now that the rows are committed: a crash before this line means the
     # entries are claimed and processed again, and the unique constraint ignores the repeats.
-    client.xack(STREAM_KEY, CONSUMER_GROUP, *[entry_id for entry_id, _fields in entries])
+    # Then deleted: the stream keeps only what no worker has stored (and so erasure has less to find).
+    done = [entry_id for entry_id, _fields in entries]
+    pipe = client.pipeline(transaction=False)
+    pipe.xack(STREAM_KEY, CONSUMER_GROUP, *done)
+    pipe.xdel(STREAM_KEY, *done)
+    pipe.execute()
     return StepResult(
         entries=len(entries),
         events=sum(len(entry.events) for entry in stored),
         poison=sum(letter.whole_entry for letter in dead),
         dead_letters=len(dead),
+        erased_skipped=sum(skipped.values()),
     )
+
+
+def _appended_before_erasure(entry_id: str, visitor_id: str, erased: Mapping[str, float]) -> bool:
+    return visitor_id in erased and appended_at(entry_id) <= erased[visitor_id]
+
+
+def drop_erased(
+    client: redis.Redis, decoded: list[DecodedEntry], dead: list[DeadLetter]
+) -> tuple[list[DecodedEntry], list[DeadLetter], Counter]:
+    """Leave out what erased visitors sent before their erasure: neither stored nor dead-lettered.
+    Returns the rest and the count left out per visitor."""
+    erased = erasure_times(client, {entry.visitor_id for entry in decoded})
+    skipped: Counter = Counter()
+    if not erased:
+        return decoded, dead, skipped
+    kept: list[DecodedEntry] = []
+    for entry in decoded:
+        if _appended_before_erasure(entry.entry_id, entry.visitor_id, erased):
+            skipped[entry.visitor_id] += len(entry.events)
+        else:
+            kept.append(entry)
+    kept_letters = []
+    for letter in dead:
+        if _appended_before_erasure(letter.entry_id, letter.visitor_id, erased):
+            skipped[letter.visitor_id] += 1
+        else:
+            kept_letters.append(letter)
+    return kept, kept_letters, skipped
+
+
+def unstore_erased_meanwhile(client: redis.Redis, decoded: list[DecodedEntry]) -> Counter:
+    """Delete again the rows just stored for a visitor erased while this batch was in hand: the
+    erasure deleted the rows it found before this commit, and its tombstone (written first) is
+    seen here. Returns the count per visitor."""
+    erased = erasure_times(client, {entry.visitor_id for entry in decoded if entry.events})
+    skipped: Counter = Counter()
+    for entry in decoded:
+        if entry.events and _appended_before_erasure(entry.entry_id, entry.visitor_id, erased):
+            EventRow.objects.filter(visitor_id=entry.visitor_id, event_id__in=[e.id for e in entry.events]).delete()
+            skipped[entry.visitor_id] += len(entry.events)
+            entry.events, entry.rows = [], []
+    return skipped
 
 
 def decode_entries(entries: Iterable[StreamEntry]) -> tuple[list[DecodedEntry], list[DeadLetter]]:

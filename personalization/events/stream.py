@@ -15,12 +15,24 @@ An event the worker cannot store (or an entry it cannot read at all) goes to the
 stream `tl:v1:events:dead` with the reason, never taking its neighbours with it: fields
 v (visitor id, "" when unreadable), entry (the source entry id), e (the event's or entry's JSON)
 and reason. Its length is the count the admin dashboard shows.
+
+Workers delete an entry (XDEL) once it is persisted and acknowledged, so the stream holds only
+what no worker has stored yet; every XADD also trims entries older than the retention period
+(MINID), which bounds what a worker that is down for long can find, and so how long an erasure's
+tombstone must last.
+
+Erased visitors (tombstones): the sorted set `tl:v1:erased` maps a one-way digest of each erased
+visitor id to the erasure time, for the retention period. A worker stores no event of an entry
+appended before its visitor's erasure (the entry id is its append time): it deletes the entry and
+adds the count to the erasure's audit row. Events appended later come from a new consent (a
+logged-in user's id is the same after an erasure) and are stored as usual.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from tailored.core.types import Event
@@ -29,6 +41,33 @@ STREAM_KEY = "tl:v1:events"
 CONSUMER_GROUP = "tl-workers"
 DEAD_LETTER_KEY = "tl:v1:events:dead"
 DEAD_LETTER_MAXLEN = 100_000  # approximate: the oldest dead letters go first
+ERASED_KEY = "tl:v1:erased"
+# The worker's cart-abandonment schedule: visitor id -> when their cart counts as abandoned.
+CART_WATCH_KEY = "tl:v1:cart-watch"
+
+
+def erased_digest(visitor_id: str) -> str:
+    """The tombstone's name for a visitor: a digest, so the set of erased visitors names nobody."""
+    return hashlib.sha256(f"tailored-erased:{visitor_id}".encode()).hexdigest()[:32]
+
+
+def min_id(now: float, keep_seconds: float) -> str:
+    """The stream id before which entries are older than `keep_seconds` (MINID trimming)."""
+    return str(max(0, int((now - keep_seconds) * 1000)))
+
+
+def appended_at(entry_id: str) -> float:
+    """When an entry was appended (epoch seconds): the first part of its id, in milliseconds."""
+    return int(entry_id.split("-", 1)[0]) / 1000
+
+
+def erasure_times(client: Any, visitor_ids: Iterable[str]) -> dict[str, float]:
+    """The erased visitors among `visitor_ids`, with when each was erased (one ZMSCORE)."""
+    ids = list(dict.fromkeys(visitor_ids))
+    if not ids:
+        return {}
+    scores = client.zmscore(ERASED_KEY, [erased_digest(visitor_id) for visitor_id in ids])
+    return {visitor_id: float(score) for visitor_id, score in zip(ids, scores, strict=True) if score is not None}
 
 
 def dead_letter_count(client: Any) -> int:

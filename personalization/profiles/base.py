@@ -67,8 +67,13 @@ class ProfileStore(Protocol):
         """Fold one visitor's profile into another's (anonymous -> logged in), then remove the
         source: counters are summed once, and replays of the source's events stay duplicates."""
 
-    def erase(self, visitor_id: str) -> None:
-        """Remove everything held about the visitor."""
+    def erase(self, visitor_id: str, now: float | None = None) -> dict[str, int]:
+        """Remove everything held about the visitor (with Redis, also their entries in the event
+        stream and the dead letters, and a tombstone for the workers); counts of what went."""
+
+    def purge(self, now: float) -> dict[str, int]:
+        """Enforce RETENTION_DAYS on what expiry alone may not have removed (data written under a
+        longer setting); counts by kind."""
 
     def export(self, visitor_id: str, now: float) -> dict[str, Any]:
         """Everything held about the visitor, as JSON-ready data."""

@@ -163,9 +163,24 @@ class MemoryProfileStore:
             target.expires_at = now + self.retention_seconds
             self._records[target_id] = target
 
-    def erase(self, visitor_id: str) -> None:
+    def erase(self, visitor_id: str, now: float | None = None) -> dict[str, int]:
         with self._lock:
-            self._records.pop(visitor_id, None)
+            held = self._records.pop(visitor_id, None) is not None
+            self._rates = {key: n for key, n in self._rates.items() if key[0] != visitor_id}
+            for members in self._members.values():
+                members.discard(visitor_id)
+        return {"profile_keys": int(held), "stream_entries": 0, "dead_letters": 0}
+
+    def purge(self, now: float) -> dict[str, int]:
+        with self._lock:
+            cutoff_day = int((now - self.retention_seconds) // 86400)
+            expired = [visitor_id for visitor_id, record in self._records.items() if record.expires_at < now]
+            for visitor_id in expired:
+                del self._records[visitor_id]
+            old_days = [key for key in self._members if key[1] < cutoff_day]
+            for key in old_days:
+                del self._members[key]
+        return {"profiles": len(expired), "segment days": len(old_days)}
 
     def export(self, visitor_id: str, now: float) -> dict[str, Any]:
         with self._lock:

@@ -19,10 +19,16 @@ Keys (all expire after the retention period, renewed on every write):
     tl:v1:recent        zset    visitor -> last event time, the last 7 days (live segment counts)
     tl:v1:seg:{slug}:<day>  HyperLogLog of the visitors who matched the segment that day
     tl:v1:{vid}:rate:<minute>   string  events accepted this minute (rate limit)
+
+Retention (RETENTION_DAYS): profile keys expire that long after the visitor's last event; stream
+entries, segment counts and tombstones (tailored.events.stream) are kept as long at most;
+`purge` enforces it for data written under a longer setting.
 """
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
@@ -40,7 +46,15 @@ from tailored.core.counters import (
 )
 from tailored.core.types import Event, Profile, Snapshot, Window, hour_bucket
 from tailored.core.windows import HOURLY_HOURS, MAX_WINDOW_HOURS
-from tailored.events.stream import STREAM_KEY, encode_batch
+from tailored.events.stream import (
+    CART_WATCH_KEY,
+    DEAD_LETTER_KEY,
+    ERASED_KEY,
+    STREAM_KEY,
+    encode_batch,
+    erased_digest,
+    min_id,
+)
 
 from .base import RecordResult, profile_to_json
 
@@ -48,7 +62,10 @@ KEY_PREFIX = "tl:v1:"
 PROFILE_KEYS = ("p", "seen", "w", "t", "cart", "items", "search", "sess", "dwell", "votes", "ids", "m")
 RECENT_KEY = "tl:v1:recent"  # zset: visitor -> last event time (for live segment counts)
 RECENT_KEEP_SECONDS = 7 * 86400
-SEGMENT_DAYS_KEPT = 400
+# An erasure looks this far into the stream and the dead letters for the visitor's entries (the
+# stream holds only what no worker has stored yet); a worker skips any it did not reach.
+ERASE_SCAN_ENTRIES = 50_000
+logger = logging.getLogger(__name__)
 INT_FIELDS = ("page_views", "sessions", "session_content_views", "purchases", "scroll_sum", "scroll_n")
 FLOAT_FIELDS = ("session_start", "cart_updated_at", "ltv", "last_purchase_at")
 
@@ -236,6 +253,7 @@ class RedisProfileStore:
         self.dedup_seconds = int(settings.get("DEDUP_SECONDS", 86400))
         self.rate_limit = settings.get("RATE_LIMIT_PER_MINUTE", 600)
         self.stream_maxlen = settings.get("STREAM_MAXLEN", 1_000_000)
+        self._appends = 0
         self._shas: dict[str, str] = {}
 
     @classmethod
@@ -326,7 +344,7 @@ class RedisProfileStore:
         Without a delta (analytics-only consent) only the stream entry and the marks are written."""
         pipe = self.client.pipeline(transaction=False)
         if snapshot is not None:
-            _queue_snapshot(pipe, visitor_id, keys, snapshot, now)
+            _queue_snapshot(pipe, visitor_id, keys, snapshot, now, self.retention_seconds)
         if delta is not None:
             self._queue_profile(pipe, keys, delta, now)
         profile_commands, shared_commands = _split_commands(pipe.command_stack, f"{KEY_PREFIX}{{{visitor_id}}}:")
@@ -334,7 +352,7 @@ class RedisProfileStore:
         # The stream entry goes first: when the profile write then fails, the retry appends it
         # again and the worker's unique (visitor, event id) rows store it once. The other order
         # could mark events the worker never sees.
-        trip.xadd(STREAM_KEY, encode_batch(visitor_id, events), maxlen=self.stream_maxlen, approximate=True)
+        self._append(trip, visitor_id, events, now)
         for args, options in shared_commands:
             trip.execute_command(*args, **options)
         ids = [event.id for event in events]
@@ -349,8 +367,17 @@ class RedisProfileStore:
             return set(applied[1])
         if isinstance(stream_reply, Exception):
             # The profile is committed and marked: the worker must still get the events.
-            self.client.xadd(STREAM_KEY, encode_batch(visitor_id, events), maxlen=self.stream_maxlen, approximate=True)
+            self._append(self.client, visitor_id, events, now)
         return set()
+
+    def _append(self, client, visitor_id: str, events: Sequence[Event], now: float) -> None:
+        """The batch's stream entry; entries older than the retention period go (MINID), and,
+        checked every 100th append, those beyond STREAM_MAXLEN (a memory cap for a long outage
+        of the workers: the oldest unstored events are then lost)."""
+        client.xadd(STREAM_KEY, encode_batch(visitor_id, events), minid=min_id(now, self.retention_seconds), approximate=True)
+        self._appends += 1
+        if self._appends % 100 == 0:
+            client.xtrim(STREAM_KEY, maxlen=self.stream_maxlen, approximate=True)
 
     def _queue_profile(self, pipe, keys: dict[str, str], delta: ProfileDelta, now: float) -> None:
         increments: dict[str, dict[str, float]] = {suffix: {} for suffix in ("t", "p", "cart", "dwell")}
@@ -461,10 +488,84 @@ class RedisProfileStore:
         names = ("p", "w", "t", "cart", "dwell", "votes", "ids", "m", "seen", "items", "search", "sess")
         return dict(zip(names, pipe.execute(), strict=True))
 
-    def erase(self, visitor_id: str) -> None:
-        keys = visitor_keys(visitor_id)
-        rate_keys = list(self.client.scan_iter(match=f"{KEY_PREFIX}{{{visitor_id}}}:rate:*", count=100))
-        self.client.delete(*keys.values(), *rate_keys)
+    def erase(self, visitor_id: str, now: float | None = None) -> dict[str, int]:
+        """Every key and membership that carries the id, the visitor's stream entries and dead
+        letters; then a tombstone, so a worker that is behind never stores the rest."""
+        now = time.time() if now is None else now
+        minute = int(now // 60)
+        rate_keys = [rate_key(visitor_id, m) for m in range(minute - 3, minute + 1)]  # they live 120 s
+        seconds, micros = self.client.time()  # Redis's clock: the one that stamps stream entries
+        pipe = self.client.pipeline(transaction=False)
+        pipe.zadd(ERASED_KEY, {erased_digest(visitor_id): seconds + micros / 1e6})
+        pipe.zremrangebyscore(ERASED_KEY, "-inf", now - self.retention_seconds)
+        pipe.delete(*visitor_keys(visitor_id).values(), *rate_keys)
+        pipe.zrem(RECENT_KEY, visitor_id)
+        pipe.zrem(CART_WATCH_KEY, visitor_id)
+        _, _, keys_removed, *_ = pipe.execute()
+        return {
+            "profile_keys": keys_removed,
+            "stream_entries": self._delete_entries(STREAM_KEY, visitor_id),
+            "dead_letters": self._delete_entries(DEAD_LETTER_KEY, visitor_id),
+        }
+
+    def purge(self, now: float) -> dict[str, int]:
+        """Trim the streams and sets by age, and end profiles and segment counts kept longer than
+        RETENTION_DAYS (written under a longer setting: expiry alone would keep them)."""
+        cutoff = now - self.retention_seconds
+        pipe = self.client.pipeline(transaction=False)
+        pipe.xtrim(STREAM_KEY, minid=min_id(now, self.retention_seconds), approximate=False)
+        pipe.xtrim(DEAD_LETTER_KEY, minid=min_id(now, self.retention_seconds), approximate=False)
+        pipe.zremrangebyscore(ERASED_KEY, "-inf", cutoff)
+        pipe.zremrangebyscore(RECENT_KEY, "-inf", now - min(RECENT_KEEP_SECONDS, self.retention_seconds))
+        stream_entries, dead_letters, tombstones, _ = pipe.execute()
+        return {
+            "stream entries": stream_entries,
+            "dead letters": dead_letters,
+            "tombstones": tombstones,
+            "profiles": self._purge_profiles(cutoff),
+            "segment days": self._purge_segment_days(int(cutoff // 86400)),
+        }
+
+    def _purge_profiles(self, cutoff: float) -> int:
+        """Delete the profiles last active before `cutoff`; cap the others' expiry at their last
+        activity plus the retention period. Returns how many were deleted."""
+        deleted = 0
+        seen_keys = list(self.client.scan_iter(match=f"{KEY_PREFIX}{{*}}:seen", count=1000))
+        for start in range(0, len(seen_keys), 500):
+            chunk = seen_keys[start : start + 500]
+            reads = self.client.pipeline(transaction=False)
+            for key in chunk:
+                reads.zscore(key, "last")
+            pipe = self.client.pipeline(transaction=False)
+            for key, last in zip(chunk, reads.execute(), strict=True):
+                keys = visitor_keys(key[len(KEY_PREFIX) + 1 : key.index("}")])
+                if last is None or float(last) < cutoff:
+                    pipe.delete(*keys.values())
+                    deleted += 1
+                else:
+                    for name in keys.values():
+                        pipe.expireat(name, int(float(last) + self.retention_seconds), lt=True)
+            pipe.execute()
+        return deleted
+
+    def _purge_segment_days(self, cutoff_day: int) -> int:
+        old = [key for key in self.client.scan_iter(match=f"{KEY_PREFIX}seg:*", count=1000) if int(key.rsplit(":", 1)[1]) < cutoff_day]
+        return self.client.delete(*old) if old else 0
+
+    def _delete_entries(self, stream: str, visitor_id: str) -> int:
+        """Delete a stream's entries of one visitor (field v), scanning at most ERASE_SCAN_ENTRIES."""
+        doomed: list[str] = []
+        start, scanned = "-", 0
+        while scanned < ERASE_SCAN_ENTRIES:
+            page = self.client.xrange(stream, min=start, count=1000)
+            doomed += [entry_id for entry_id, fields in page if fields.get("v") == visitor_id]
+            scanned += len(page)
+            if len(page) < 1000:
+                break
+            start = "(" + page[-1][0]
+        else:
+            logger.warning("erasure scanned the first %d entries of %s; the tombstone covers the rest", scanned, stream)
+        return self.client.xdel(stream, *doomed) if doomed else 0
 
     def export(self, visitor_id: str, now: float) -> dict[str, Any]:
         keys = visitor_keys(visitor_id)
@@ -480,16 +581,16 @@ class RedisProfileStore:
             return False
 
 
-def _queue_snapshot(pipe, visitor_id: str, keys: dict[str, str], snapshot: Snapshot, now: float) -> None:
+def _queue_snapshot(pipe, visitor_id: str, keys: dict[str, str], snapshot: Snapshot, now: float, retention_seconds: int) -> None:
     known = {name: value for name, value in (("last_device", snapshot.device), ("last_country", snapshot.country)) if value}
     if known:
         pipe.hset(keys["p"], mapping=known)
     pipe.zadd(RECENT_KEY, {visitor_id: now})
-    pipe.zremrangebyscore(RECENT_KEY, "-inf", now - RECENT_KEEP_SECONDS)
+    pipe.zremrangebyscore(RECENT_KEY, "-inf", now - min(RECENT_KEEP_SECONDS, retention_seconds))
     day = int(now // 86400)
     for slug in snapshot.segments:
         pipe.pfadd(segment_key(slug, day), visitor_id)
-        pipe.expire(segment_key(slug, day), SEGMENT_DAYS_KEPT * 86400)
+        pipe.expire(segment_key(slug, day), retention_seconds)
 
 
 def _split_commands(stack: list[Any], prefix: str) -> tuple[list[Any], list[Any]]:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tailored import conf
+from tailored.events.stream import erased_digest
 from tailored.models import DataRightsAudit
 from tests.helpers import consent_cookies
 
@@ -75,4 +76,6 @@ def test_erase_my_data_erases_and_forgets(client):
     assert result == {"erasedEvents": 0, "errors": []}
     assert response.cookies["tl_vid"].value == ""
     assert conf.get_profile_store().get(VISITOR, time.time()).page_views == 0
-    assert DataRightsAudit.objects.filter(action="erase", visitor_id=VISITOR).exists()
+    # The audit row names the visitor by a one-way digest only: erasure leaves no raw id behind.
+    assert DataRightsAudit.objects.filter(action="erase", visitor_id=erased_digest(VISITOR)).exists()
+    assert not DataRightsAudit.objects.filter(visitor_id=VISITOR).exists()

@@ -10,6 +10,7 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from tailored import conf
+from tailored.events.stream import erased_digest
 from tailored.models import DataRightsAudit, Event
 from tailored.services import user_visitor_id
 from tests.helpers import consent_cookies, signed_visitor_id
@@ -56,7 +57,10 @@ def test_erase_removes_profile_events_and_the_id(client):
     assert response.cookies["tl_vid"].value == ""
     assert conf.get_profile_store().get(VISITOR, time.time()).page_views == 0
     assert list(Event.objects.values_list("visitor_id", flat=True)) == ["other"]
-    assert DataRightsAudit.objects.filter(action="erase", visitor_id=VISITOR).exists()
+    # The audit names the visitor by a one-way digest only, and says what went.
+    audit = DataRightsAudit.objects.get(action="erase")
+    assert audit.visitor_id == erased_digest(VISITOR) != VISITOR
+    assert (audit.detail["events"], audit.detail["profile_keys"]) == (1, 1)
 
 
 def test_without_consent_nothing_is_held(client):
