@@ -65,7 +65,16 @@ def check_measurement_settings(app_configs, **kwargs):
             hint=f"Known event types: {', '.join(sorted(EVENT_TYPES))}.",
             id="tailored.E006",
         ))
+    for name in ("RETENTION_DAYS", "AUDIT_RETENTION_DAYS"):
+        value = conf.get(name)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            errors.append(Error(
+                f"PERSONALIZATION['{name}'] = {value!r} is not a whole number of days of at least 1.",
+                hint="RETENTION_DAYS defaults to 90 and AUDIT_RETENTION_DAYS to 1095; tailored_purge enforces both.",
+                id="tailored.E009",
+            ))
     days, retention = conf.get("EXPERIMENT_CUPED_DAYS"), conf.get("RETENTION_DAYS")
+    retention = retention if isinstance(retention, int) else 0  # E009 says what is wrong with it
     if not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= retention:
         errors.append(Error(
             f"PERSONALIZATION['EXPERIMENT_CUPED_DAYS'] = {days!r} must be a whole number of days from 1 to RETENTION_DAYS ({retention}).",

@@ -21,7 +21,11 @@ DEFAULTS: dict[str, Any] = {
     "PRODUCT_MODEL": None,
     "CATEGORY_MODEL": None,
     "REDIS_URL": None,
+    # How long anything about a visitor is kept (profiles, events, stream entries, experiment
+    # memberships); `manage.py tailored_purge` enforces it. Data-rights audit rows (exports and
+    # erasures, by digest or pseudonymous id) are kept AUDIT_RETENTION_DAYS, to show what was done.
     "RETENTION_DAYS": 90,
+    "AUDIT_RETENTION_DAYS": 3 * 365,
     "MAX_BATCH_EVENTS": 100,
     "MAX_BATCH_BYTES": 64 * 1024,
     "CONSENT_COOKIE": "tl_consent",
@@ -32,7 +36,8 @@ DEFAULTS: dict[str, Any] = {
     # Ingestion: events per visitor per minute before 429; client event ids remembered this long.
     "RATE_LIMIT_PER_MINUTE": 600,
     "DEDUP_SECONDS": 24 * 3600,
-    # The Redis Stream every accepted batch is appended to (approximate MAXLEN).
+    # The Redis Stream every accepted batch is appended to: entries older than RETENTION_DAYS go
+    # on every append; this caps its length too (approximately) for a long outage of the workers.
     "STREAM_MAXLEN": 1_000_000,
     # Worker: entries read per call, and how long a pending entry may sit before another worker claims it.
     "WORKER_BATCH": 100,

@@ -52,3 +52,12 @@ def test_measurement_settings_out_of_range_are_e005_to_e007(settings):
     errors = check_measurement_settings(None)
     assert [e.id for e in errors] == ["tailored.E005", "tailored.E006", "tailored.E007"]
     assert "purchsae" in errors[1].msg and "(90)" in errors[2].msg
+
+
+def test_a_retention_period_that_is_not_a_positive_number_of_days_is_e009(settings):
+    from tailored.checks import check_measurement_settings
+
+    settings.PERSONALIZATION = {"RETENTION_DAYS": "90", "AUDIT_RETENTION_DAYS": 0}
+    errors = check_measurement_settings(None)
+    assert [e.id for e in errors] == ["tailored.E009", "tailored.E009", "tailored.E007"]
+    assert "RETENTION_DAYS'] = '90'" in errors[0].msg and "AUDIT_RETENTION_DAYS'] = 0" in errors[1].msg

@@ -117,6 +117,10 @@ class Counters(Protocol):
     def exposed_visitors(self, experiment: str) -> list[str]:
         """Every visitor exposed to the experiment (to clear their assignments when it goes)."""
 
+    def expire(self, experiment: str, goals: Iterable[str], before: float) -> int:
+        """Retention: forget the visitors exposed before `before` (their exposure and conversion
+        memberships; the hourly counts stay). Returns how many were forgotten."""
+
     def reset(self, experiment: str, goals: Iterable[str]) -> None:
         """Drop everything of one experiment (deleted or restarted from scratch)."""
 
@@ -195,6 +199,22 @@ class RedisCounters:
 
     def exposed_visitors(self, experiment: str) -> list[str]:
         return list(self.client.hkeys(_keys(experiment)["exposed"]))
+
+    def expire(self, experiment: str, goals: Iterable[str], before: float) -> int:
+        keys, goals = _keys(experiment), list(goals)
+        old = [
+            visitor_id
+            for visitor_id, seen in self.client.hscan_iter(keys["exposed"], count=1000)
+            if float(seen.rsplit("|", 2)[1]) < before
+        ]
+        for start in range(0, len(old), 1000):
+            chunk = old[start : start + 1000]
+            pipe = self.client.pipeline(transaction=False)
+            pipe.hdel(keys["exposed"], *chunk)
+            for goal in goals:
+                pipe.srem(keys["conv"] + goal, *chunk)
+            pipe.execute()
+        return len(old)
 
     def reset(self, experiment: str, goals: Iterable[str]) -> None:
         keys = _keys(experiment)
@@ -275,6 +295,16 @@ class MemoryCounters:
     def exposed_visitors(self, experiment: str) -> list[str]:
         with self._lock:
             return list(self._exposed.get(experiment, {}))
+
+    def expire(self, experiment: str, goals: Iterable[str], before: float) -> int:
+        with self._lock:
+            exposed = self._exposed.get(experiment, {})
+            old = [visitor_id for visitor_id, (_, at, _) in exposed.items() if at < before]
+            for visitor_id in old:
+                del exposed[visitor_id]
+                for goal in goals:
+                    self._converted[(experiment, goal)].discard(visitor_id)
+            return len(old)
 
     def reset(self, experiment: str, goals: Iterable[str]) -> None:
         with self._lock:

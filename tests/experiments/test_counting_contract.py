@@ -133,3 +133,22 @@ def test_counters_follow_the_profile_store(memory_store):
 
 def test_counters_use_redis_with_the_redis_store(use_redis_store):
     assert isinstance(counting.counters(), RedisCounters)
+
+
+def test_retention_forgets_visitors_exposed_before_the_cutoff_and_keeps_the_counts(backend):
+    backend.expose("t", "b", "old", NOW - 100 * 86400)
+    backend.convert("t", "click", "old", NOW - 100 * 86400, NOW - 100 * 86400)
+    backend.expose("t", "b", "new", NOW - 10 * 86400)
+    backend.convert("t", "click", "new", NOW - 10 * 86400, NOW - 10 * 86400)
+    counted = dict(backend.pending("t"))
+
+    assert backend.expire("t", ["click"], before=NOW - 90 * 86400) == 1
+
+    assert backend.exposed_visitors("t") == ["new"]
+    assert backend.exposed_arm("t", "old") is None
+    assert not backend.convert("t", "click", "old", NOW, NOW)  # no memo left: nothing to count against
+    assert not backend.convert("t", "click", "new", NOW, NOW)  # still converted once
+    assert dict(backend.pending("t")) == counted  # the aggregate counts hold no id and stay
+    assert backend.expire("t", ["click"], before=NOW - 90 * 86400) == 0
+    # Its conversion membership went too: seen again, it is a new visitor to the experiment.
+    assert backend.expose("t", "b", "old", NOW) and backend.convert("t", "click", "old", NOW, NOW)

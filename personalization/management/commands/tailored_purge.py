@@ -1,29 +1,47 @@
-"""`manage.py tailored_purge`: enforce the retention period (RETENTION_DAYS).
+"""`manage.py tailored_purge`: enforce the retention periods. Run it daily (cron).
 
-Deletes persisted events older than the retention period, and webhook deliveries that finished
-(delivered or given up) before it; pending deliveries are kept whatever their age. Deletes in
-chunks so a large backlog never holds one long transaction or lock. Run it daily (cron)."""
+RETENTION_DAYS governs everything about visitors:
+* persisted events older than it, and webhook deliveries that finished (delivered or given up)
+  before it (pending deliveries are kept whatever their age: they are still being tried);
+* in the profile store: profiles inactive for longer (also those written under a longer
+  setting, which expiry alone would keep), event-stream entries and dead letters older than it,
+  erasure tombstones, the recent-visitors set and the daily segment counts;
+* the experiments' and the holdout's memberships of visitors exposed before it (the hourly
+  counts, which hold no id, stay).
+
+AUDIT_RETENTION_DAYS governs the data-rights audit rows (exports and erasures, which name the
+visitor by a digest or a pseudonymous id only): long enough to show what was done when asked.
+
+Database rows go in chunks, so a large backlog never holds one long transaction or lock. With
+Redis unavailable, the database part still runs and the command fails at the end, so cron
+reports it."""
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timedelta
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from tailored import conf
-from tailored.models import Event, WebhookDelivery
+from tailored import conf, holdout, redis_guard
+from tailored.experiments import counting
+from tailored.experiments.models import Experiment
+from tailored.models import DataRightsAudit, Event, WebhookDelivery
 
 DEFAULT_CHUNK_SIZE = 5000
 
 
-def expired(cutoff: datetime) -> dict[str, QuerySet]:
-    """What the retention period has run out for, by label."""
+def expired(now: datetime) -> dict[str, tuple[QuerySet, int]]:
+    """What a retention period has run out for, by label, with that period in days."""
+    days, audit_days = conf.get("RETENTION_DAYS"), conf.get("AUDIT_RETENTION_DAYS")
+    cutoff, audit_cutoff = now - timedelta(days=days), now - timedelta(days=audit_days)
     finished = [WebhookDelivery.Status.DELIVERED, WebhookDelivery.Status.FAILED]
     return {
-        "events": Event.objects.filter(ts__lt=cutoff),
-        "webhook deliveries": WebhookDelivery.objects.filter(status__in=finished, created_at__lt=cutoff),
+        "events": (Event.objects.filter(ts__lt=cutoff), days),
+        "webhook deliveries": (WebhookDelivery.objects.filter(status__in=finished, created_at__lt=cutoff), days),
+        "data-rights audit rows": (DataRightsAudit.objects.filter(at__lt=audit_cutoff), audit_days),
     }
 
 
@@ -36,27 +54,50 @@ def delete_in_chunks(queryset: QuerySet, chunk_size: int) -> int:
     return deleted
 
 
-def purge(now: datetime, dry_run: bool = False, chunk_size: int = DEFAULT_CHUNK_SIZE) -> dict[str, int]:
-    """Delete (or with `dry_run`, count) everything older than RETENTION_DAYS before `now`."""
-    cutoff = now - timedelta(days=conf.get("RETENTION_DAYS"))
+def purge(now: datetime, dry_run: bool = False, chunk_size: int = DEFAULT_CHUNK_SIZE) -> dict[str, tuple[int, int]]:
+    """Delete (or with `dry_run`, count) the database rows past their retention period:
+    label -> (rows, days)."""
     return {
-        label: queryset.count() if dry_run else delete_in_chunks(queryset, chunk_size)
-        for label, queryset in expired(cutoff).items()
+        label: (queryset.count() if dry_run else delete_in_chunks(queryset, chunk_size), days)
+        for label, (queryset, days) in expired(now).items()
     }
 
 
+def purge_live_data(now: float) -> dict[str, int]:
+    """What the profile store and the experiment counters hold past RETENTION_DAYS: counts by kind."""
+    counts = dict(conf.get_profile_store().purge(now))
+    cutoff = now - conf.get("RETENTION_DAYS") * 86400
+    measured = [(e.key, e.goal_list) for e in Experiment.objects.only("key", "goals")]
+    measured.append((holdout.HOLDOUT_KEY, holdout.goals()))
+    backend = counting.counters()
+    counts["experiment and holdout memberships"] = sum(backend.expire(key, goals, cutoff) for key, goals in measured)
+    return counts
+
+
 class Command(BaseCommand):
-    help = "Delete events and finished webhook deliveries older than PERSONALIZATION['RETENTION_DAYS']."
+    help = (
+        "Delete what is older than PERSONALIZATION['RETENTION_DAYS'] (events, profiles, stream entries, "
+        "experiment memberships) and audit rows older than AUDIT_RETENTION_DAYS."
+    )
 
     def add_arguments(self, parser):
-        parser.add_argument("--dry-run", action="store_true", help="Count what would be deleted; delete nothing.")
+        parser.add_argument("--dry-run", action="store_true", help="Count the database rows that would go; change nothing.")
         parser.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK_SIZE, help="Rows deleted per statement.")
 
     def handle(self, *args, **options):
-        days = conf.get("RETENTION_DAYS")
-        counts = purge(timezone.now(), dry_run=options["dry_run"], chunk_size=options["chunk_size"])
-        verb = "would delete" if options["dry_run"] else "deleted"
-        for label, count in counts.items():
+        if options["chunk_size"] < 1:
+            raise CommandError(f"--chunk-size must be at least 1, not {options['chunk_size']}.")
+        dry_run = options["dry_run"]
+        verb = "would delete" if dry_run else "deleted"
+        for label, (count, days) in purge(timezone.now(), dry_run, options["chunk_size"]).items():
             self.stdout.write(f"{verb} {count} {label} older than {days} days")
-        if options["dry_run"]:
-            self.stdout.write("dry run: nothing was deleted")
+        if dry_run:
+            self.stdout.write("dry run: nothing was deleted (the profile store is purged only in a real run)")
+            return
+        try:
+            live = purge_live_data(time.time())
+        except redis_guard.OUTAGE as error:
+            raise CommandError(f"Redis is unavailable ({error}): the database was purged, the profile store was not. Run again.") from error
+        days = conf.get("RETENTION_DAYS")
+        for label, count in live.items():
+            self.stdout.write(f"profile store: removed {count} {label} older than {days} days")
