@@ -320,9 +320,12 @@ def decode_entries(entries: Iterable[StreamEntry]) -> tuple[list[DecodedEntry], 
     decoded: list[DecodedEntry] = []
     dead: list[DeadLetter] = []
     for entry_id, entry_fields in entries:
+        if not entry_fields:
+            # Deleted while pending (its visitor was erased, or it aged past the retention
+            # period): re-read from the pending list without fields. Nothing to store; acknowledged.
+            continue
         try:
-            # A trimmed entry claimed from the pending list comes back without fields.
-            visitor_id, items = read_entry(entry_fields or {})
+            visitor_id, items = read_entry(entry_fields)
             if not 0 < len(visitor_id) <= STORED_LENGTHS["visitor_id"]:
                 raise ValueError(f"the visitor id is not 1 to {STORED_LENGTHS['visitor_id']} characters")
         except Exception as exc:

@@ -14,7 +14,13 @@ from django.utils import timezone
 
 from tailored import conf, holdout
 from tailored.core.types import Event, Snapshot
-from tailored.events.stream import DEAD_LETTER_KEY, ERASED_KEY, STREAM_KEY, encode_batch, erased_digest
+from tailored.events.stream import (
+    DEAD_LETTER_KEY,
+    ERASED_KEY,
+    STREAM_KEY,
+    encode_batch,
+    erased_digest,
+)
 from tailored.experiments import counting
 from tailored.models import DataRightsAudit
 from tailored.models import Event as StoredEvent
