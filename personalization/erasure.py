@@ -32,9 +32,9 @@ from .models import Event as StoredEvent
 logger = logging.getLogger(__name__)
 
 
-def erase_visitor(visitor_id: str, now: float | None = None) -> dict[str, int]:
+def erase_visitor(visitor_id: str, now: float | None = None, by: str | None = None) -> dict[str, Any]:
     """Erase every trace of the visitor (see the module's docstring); returns what went, by kind,
-    as recorded in the audit row."""
+    as recorded in the audit row (with `by`, the editor who asked, if one did)."""
     # The store goes first: its tombstone must exist before the rows are deleted, so a worker
     # committing the visitor's events meanwhile finds it afterwards and deletes them again.
     detail = dict(conf.get_profile_store().erase(visitor_id, time.time() if now is None else now))
@@ -42,6 +42,8 @@ def erase_visitor(visitor_id: str, now: float | None = None) -> dict[str, int]:
     holdout.forget_visitor(visitor_id)  # and the global holdout's
     detail["events"], _ = StoredEvent.objects.filter(visitor_id=visitor_id).delete()
     detail["webhook_deliveries"], _ = WebhookDelivery.objects.filter(payload__visitor_id=visitor_id).delete()
+    if by is not None:
+        detail["by"] = by
     digest = erased_digest(visitor_id)
     DataRightsAudit.objects.filter(visitor_id=visitor_id).update(visitor_id=digest)  # earlier exports
     DataRightsAudit.objects.create(action=DataRightsAudit.Action.ERASE, visitor_id=digest, detail=detail)
@@ -63,12 +65,12 @@ def note_skipped_by_worker(skipped: Mapping[str, int]) -> None:
                 audit.save(update_fields=["detail"])
 
 
-def erase_or_queue(visitor_id: str) -> dict[str, int] | None:
+def erase_or_queue(visitor_id: str, by: str | None = None) -> dict[str, Any] | None:
     """Withdrawing consent always works: erase now, or, with Redis unavailable, queue the erasure
     in the database (the caller clears the cookie at once). None when it was queued."""
     if redis_guard.available(getattr(conf.get_profile_store(), "client", None)):
         try:
-            return erase_visitor(visitor_id)
+            return erase_visitor(visitor_id, by=by)
         except redis_guard.OUTAGE as error:
             logger.warning("erasure queued until Redis is back: %s", error)
     PendingErasure.objects.get_or_create(visitor_id=visitor_id)
@@ -106,21 +108,24 @@ def complete_erasures_due() -> int:
         return 0
 
 
-def export_visitor(visitor_id: str, consent: Consent) -> dict[str, Any]:
-    """Everything held about the visitor: profile, raw counters, events and assignments; audited."""
+def export_visitor(visitor_id: str, consent: Consent | None, by: str | None = None) -> dict[str, Any]:
+    """Everything held about the visitor: profile, raw counters, events and assignments; audited
+    (with `by`, the editor who exported it). `consent` is None when the caller cannot know it (an
+    editor's export: the answer lives in the visitor's browser)."""
     now = time.time()
     held = conf.get_profile_store().export(visitor_id, now)
     events = [
         {"id": e.event_id, "type": e.type, "ts": e.ts.isoformat(), "category": e.category, "item": e.item, "url": e.url, "attrs": e.attrs}
         for e in StoredEvent.objects.filter(visitor_id=visitor_id).order_by("ts")
     ]
-    DataRightsAudit.objects.create(
-        action=DataRightsAudit.Action.EXPORT, visitor_id=visitor_id, detail={"events": len(events)}
-    )
+    detail: dict[str, Any] = {"events": len(events)}
+    if by is not None:
+        detail["by"] = by
+    DataRightsAudit.objects.create(action=DataRightsAudit.Action.EXPORT, visitor_id=visitor_id, detail=detail)
     return {
         "visitor_id": visitor_id,
         "exported_at": now,
-        "consent": {"analytics": consent.analytics, "personalization": consent.personalization},
+        "consent": None if consent is None else {"analytics": consent.analytics, "personalization": consent.personalization},
         "profile": held["profile"],
         "counters": held["counters"],
         "events": events,

@@ -72,11 +72,14 @@ class Event(models.Model):
 
 
 class DataRightsAudit(models.Model):
-    """When a visitor exported or erased their data: what and when, by pseudonymous id only."""
+    """When a visitor's data was exported, erased or looked up by an editor (Settings → Visitors):
+    what and when, by pseudonymous id only (by its digest once erased); `detail["by"]` names the
+    editor who acted, if one did."""
 
     class Action(models.TextChoices):
         EXPORT = "export", _("Export")
         ERASE = "erase", _("Erase")
+        LOOKUP = "lookup", _("Look-up by an editor")
 
     action = models.CharField(max_length=16, choices=Action.choices)
     visitor_id = models.CharField(max_length=64, db_index=True)
@@ -85,6 +88,7 @@ class DataRightsAudit(models.Model):
 
     class Meta:
         ordering = ["-at"]
+        permissions = [("look_up_visitors", "Can look up, export and erase a visitor's data")]
 
 
 class PendingErasure(models.Model):

@@ -1,5 +1,7 @@
-"""Registers the segment admin (tailored.admin_views) and the API keys admin with Wagtail."""
+"""Registers the segment admin (tailored.admin_views), the API keys admin, the Personalization
+lift report and Settings → Visitors (tailored.visitor_admin) with Wagtail."""
 
+from django.contrib.auth.models import Permission
 from django.urls import include, path, reverse
 from wagtail import hooks
 from wagtail.admin.menu import MenuItem
@@ -28,6 +30,26 @@ def register_holdout_report_urls():
     from .holdout_admin import urlpatterns as holdout_urls
 
     return [path("personalization-lift/", include((holdout_urls, "tailored_holdout"), namespace="tailored_holdout"))]
+
+
+@hooks.register("register_admin_urls")
+def register_visitor_lookup_urls():
+    from .visitor_admin import urlpatterns as visitor_urls
+
+    return [path("visitors/", include((visitor_urls, "tailored_visitors"), namespace="tailored_visitors"))]
+
+
+@hooks.register("register_settings_menu_item")
+def register_visitor_lookup_menu_item():
+    from .visitor_admin import VisitorsMenuItem
+
+    return VisitorsMenuItem("Visitors", reverse("tailored_visitors:lookup"), icon_name="user", order=620)
+
+
+@hooks.register("register_permissions")
+def register_visitor_lookup_permission():
+    # Offered on the group edit screen: editors who answer data-rights requests get it.
+    return Permission.objects.filter(content_type__app_label="tailored", codename="look_up_visitors")
 
 
 @hooks.register("register_reports_menu_item")
