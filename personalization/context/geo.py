@@ -28,7 +28,8 @@ geo fact is None. Sources, in order:
    used for the lookup only: it is never stored, cached or logged.
 
 `zone_name_for` maps the result to a timezone where that is unambiguous (single-timezone
-countries, and the subdivisions of a few multi-timezone ones).
+countries, and the subdivisions of a few multi-timezone ones). `dominant_zone_name` is the weaker
+guess from a country alone (where most of its people live), for the Accept-Language fallback.
 """
 
 from __future__ import annotations
@@ -256,6 +257,15 @@ def zone_name_for(country: str | None, region: str | None) -> str | None:
     return MAINLAND_ZONES.get(country) if region is not None else None
 
 
+def dominant_zone_name(country: str | None) -> str | None:
+    """The zone most of a country's people live in: its only zone, or the main zone of a
+    multi-zone country where a clear majority lives on it; None where no zone holds most of the
+    people (the United States: about 47% on Eastern time) or the country is unknown."""
+    if country is None:
+        return None
+    return COUNTRY_ZONES.get(country) or MAINLAND_ZONES.get(country) or DOMINANT_ZONES.get(country)
+
+
 # fmt: off
 # Countries with one timezone today (tzdata's zone.tab, zones of one country compared over two
 # years of offsets; China's single official time included).
@@ -375,5 +385,13 @@ MAINLAND_ZONES: dict[str, str] = {
     "ES": "Europe/Madrid", "PT": "Europe/Lisbon", "NZ": "Pacific/Auckland",
     "EC": "America/Guayaquil", "PG": "Pacific/Port_Moresby", "CL": "America/Santiago",
     "UA": "Europe/Kyiv", "MX": "America/Mexico_City", "BR": "America/Sao_Paulo",
+}
+
+# Further multi-zone countries where well over half of the people live on one zone (Ontario and
+# Quebec; New South Wales, Victoria, the ACT and Tasmania; European Russia; Java and Sumatra;
+# the Mongolian capital; Nuuk). Only the Accept-Language fallback uses these.
+DOMINANT_ZONES: dict[str, str] = {
+    "CA": "America/Toronto", "AU": "Australia/Sydney", "RU": "Europe/Moscow",
+    "ID": "Asia/Jakarta", "MN": "Asia/Ulaanbaatar", "GL": "America/Nuuk",
 }
 # fmt: on

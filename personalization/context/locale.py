@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
+from .geo import dominant_zone_name
+
 MAX_HEADER_CHARS = 512
 MAX_ENTRIES = 16
 LANGUAGE = re.compile(r"^[a-z]{2,3}$")
@@ -55,3 +57,21 @@ def locale_from_header(accept_language: str) -> str | None:
         if normalized is not None:
             candidates.append((-quality, index, normalized))
     return min(candidates)[2] if candidates else None
+
+
+def locale_country(locale: str | None) -> str | None:
+    """The ISO 3166-1 country of a normalized tag's region ("en-GB" -> "GB"); None for a tag
+    without one ("de") or with a numeric area ("es-419": Latin America)."""
+    region = locale.rsplit("-", 1)[-1] if locale and "-" in locale else ""
+    return region if len(region) == 2 and region.isalpha() else None
+
+
+def zone_name_from_language(accept_language: str, country: str | None = None) -> str | None:
+    """The time zone the preferred language's region suggests ("en-GB" -> "Europe/London"),
+    where that country has one zone or one holding most of its people; None otherwise, and when
+    the region disagrees with the country a trusted geo source gave (a British English browser
+    in the United States says nothing about the visitor's clock)."""
+    region = locale_country(locale_from_header(accept_language))
+    if region is None or (country is not None and region != country):
+        return None
+    return dominant_zone_name(region)

@@ -21,7 +21,7 @@ from tailored.core.types import Context
 
 from .device import device_facts
 from .geo import GeoFacts, geo_from_request, zone_name_for
-from .locale import locale_from_header
+from .locale import locale_from_header, zone_name_from_language
 from .referrer import referrer_facts
 from .weather import weather_for
 
@@ -42,18 +42,22 @@ def visitor_zone(request: HttpRequest, geo: GeoFacts | None = None) -> tuple[Zon
 
     1. geo, where the country or region has exactly one zone (geo.zone_name_for);
     2. the client-hint cookie tracker.js sets from the browser (TIMEZONE_COOKIE, "tl_tz"), which
-       also answers for multi-timezone countries better than any guess would;
-    3. the site's TIME_ZONE: local time is then the site's, and the name is None (unknown).
+       also answers for multi-timezone countries better than any guess would; tracker.js sets it
+       only after consent (issue 15 item 4), so a first page never has it;
+    3. the region of the preferred Accept-Language tag, where that country has one zone or one
+       most of its people live on ("en-GB" -> Europe/London; "en-US" says nothing) and it does
+       not contradict geo's country (locale.zone_name_from_language);
+    4. the site's TIME_ZONE: local time is then the site's, and the name is None (unknown).
     """
-    if (
-        geo is not None
-        and (name := zone_name_for(geo.country, geo.region))
-        and (zone := _zone(name))
-    ):
+    country = geo.country if geo is not None else None
+    if geo is not None and (name := zone_name_for(country, geo.region)) and (zone := _zone(name)):
         return zone, name
     hinted = unquote(request.COOKIES.get(conf.get("TIMEZONE_COOKIE"), ""))[:MAX_ZONE_CHARS]
     if hinted and (zone := _zone(hinted)):
         return zone, zone.key
+    accept_language = request.META.get("HTTP_ACCEPT_LANGUAGE", "")
+    if (name := zone_name_from_language(accept_language, country)) and (zone := _zone(name)):
+        return zone, name
     return _zone(settings.TIME_ZONE) or ZoneInfo("UTC"), None
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tailored.context.locale import locale_from_header, normalize_tag
+from tailored.context.locale import locale_country, locale_from_header, normalize_tag
 
 
 @pytest.mark.parametrize(
@@ -43,3 +43,11 @@ def test_normalize_tag():
     assert normalize_tag("sr-latn-rs") == "sr-Latn-RS"
     assert normalize_tag("en-") is None
     assert normalize_tag("toolonglanguage") is None
+
+
+@pytest.mark.parametrize(
+    ("locale", "country"),
+    [("en-GB", "GB"), ("zh-Hant-TW", "TW"), ("de", None), ("es-419", None), (None, None)],
+)
+def test_the_country_of_a_locale(locale, country):
+    assert locale_country(locale) == country

@@ -75,6 +75,52 @@ def test_otherwise_the_sites_time_zone(settings, cookie):
     assert (context.timezone, context.local_hour, context.daypart) == (None, 13, "afternoon")
 
 
+# The first page (issue 15 item 4): no tl_tz before consent, so the Accept-Language region decides
+# where geo cannot, and only where that country has one zone or one most of its people live on.
+
+
+@pytest.mark.parametrize(
+    ("accept_language", "zone", "hour"),
+    [
+        ("en-GB,en;q=0.9", "Europe/London", 8),
+        ("de-CH", "Europe/Zurich", 9),
+        ("pt-BR,pt;q=0.8", "America/Sao_Paulo", 5),
+        ("fr-CA", "America/Toronto", 3),
+        ("ja;q=0.5,ja-JP", "Asia/Tokyo", 17),
+    ],
+)
+def test_without_geo_or_hint_the_language_region_gives_the_zone(settings, accept_language, zone, hour):
+    settings.PERSONALIZATION = {}
+    settings.TIME_ZONE = "Asia/Kolkata"
+    context = build(HTTP_ACCEPT_LANGUAGE=accept_language)
+    assert (context.timezone, context.local_hour) == (zone, hour)
+
+
+@pytest.mark.parametrize("accept_language", ["en-US,en;q=0.9", "de", "es-419", "*", ""])
+def test_a_language_that_names_no_single_zone_leaves_the_sites(settings, accept_language):
+    settings.PERSONALIZATION = {}
+    settings.TIME_ZONE = "Asia/Kolkata"
+    context = build(HTTP_ACCEPT_LANGUAGE=accept_language)
+    assert (context.timezone, context.local_hour) == (None, 13)
+
+
+def test_geo_and_the_hint_beat_the_language(settings):
+    settings.PERSONALIZATION = {}
+    assert build(HTTP_CF_IPCOUNTRY="DE", HTTP_ACCEPT_LANGUAGE="en-GB").timezone == "Europe/Berlin"
+    hinted = build(cookies={"tl_tz": "America/Chicago"}, HTTP_ACCEPT_LANGUAGE="en-GB")
+    assert hinted.timezone == "America/Chicago"
+
+
+def test_a_language_region_that_contradicts_geo_is_ignored(settings):
+    settings.PERSONALIZATION = {}
+    settings.TIME_ZONE = "UTC"
+    # Geo says the United States (several zones); a British English browser says nothing of the clock.
+    context = build(HTTP_CF_IPCOUNTRY="US", HTTP_ACCEPT_LANGUAGE="en-GB")
+    assert (context.country, context.timezone, context.local_hour) == ("US", None, 8)
+    context = build(HTTP_CF_IPCOUNTRY="CA", HTTP_ACCEPT_LANGUAGE="fr-CA")
+    assert (context.timezone, context.local_hour) == ("America/Toronto", 3)
+
+
 def test_visitor_zone_without_geo(settings):
     settings.TIME_ZONE = "UTC"
     zone, name = visitor_zone(factory.get("/"))
