@@ -8,14 +8,20 @@ its visitor by sending, with every request,
     {"user_agent": "Mozilla/5.0 ...", "country": "GB", "region": "GB-ENG", "city": "London",
      "local_time": "2025-06-02T08:30:00+01:00", "timezone": "Europe/London",
      "referrer": "https://www.google.com/", "url": "https://shop.example.com/?utm_campaign=x",
-     "accept_language": "en-GB,en;q=0.8", "consent": {"analytics": true, "personalization": true}}
+     "accept_language": "en-GB,en;q=0.8", "consent": {"analytics": true, "personalization": true},
+     "gpc": false}
 
 Every field is optional. The context goes through the same providers as a browser request
 (device from the User-Agent, where an empty one is a script; referrer class and UTM from
 referrer and url; locale; weather); country and region are taken as given, because the key is
 trusted. Daypart and weekday come from local_time's wall clock, else from the current time in
-the visitor's zone (geo, then timezone, then the site's TIME_ZONE). The visitor id is used only
-when consent.personalization is true.
+the visitor's zone (geo, then timezone, then accept_language's region, then the site's
+TIME_ZONE). The visitor id is used only when consent grants analytics or personalization (a
+profile only with personalization).
+
+``gpc`` is true when the visitor's browser sent ``Sec-GPC: 1`` or ``DNT: 1`` (or the server
+forwards those headers as they are): it is honoured exactly like the browser's own header, by
+the one consent rule (``tailored.services.consent_answer``): consent counts as declined, no id.
 
 Without a valid key the three headers are ignored entirely. With a valid key, headers that
 cannot be read (bad JSON, a field of the wrong type, an id that is not 32 hex characters) make
@@ -49,7 +55,8 @@ from django.http import HttpRequest
 from tailored import conf
 from tailored.context.device import device_facts
 from tailored.context.geo import city_name, country_code, region_code, zone_name_for
-from tailored.context.locale import locale_from_header
+from tailored.context.locale import locale_from_header, zone_name_from_language
+from tailored.context.privacy_signals import browser_opts_out
 from tailored.context.referrer import referrer_facts
 from tailored.context.request import MAX_USER_AGENT_CHARS
 from tailored.context.weather import weather_for
@@ -160,8 +167,9 @@ class ServerHeadersError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class ServerVisitor:
-    """Who a trusted server acts for: the visitor id (None without personalization consent),
-    their consent, and their context facts but for the clock, which `context(now)` adds."""
+    """Who a trusted server acts for: the visitor id (None without consent to analytics or
+    personalization, and under GPC / DNT), their consent, and their context facts but for the
+    clock, which `context(now)` adds."""
 
     key_id: int
     visitor_id: str | None
@@ -212,9 +220,9 @@ def _read(request: HttpRequest) -> ServerVisitor | None:
     if raw_id and not VISITOR_ID.match(raw_id):
         raise ServerHeadersError("X-Tailored-Visitor must be 32 lower-case hexadecimal characters")
     data = _context_json(meta.get(CONTEXT_HEADER, ""))
-    consent = _consent(data.get("consent"))
+    consent = _consent(data.get("consent"), _gpc(data) or browser_opts_out(meta))
     facts, zone, local_time = context_facts(data)
-    visitor_id = raw_id if raw_id and consent.allows_profile else None
+    visitor_id = raw_id if raw_id and consent.allows_events else None
     return ServerVisitor(key_id, visitor_id, consent, facts, zone, local_time)
 
 
@@ -234,12 +242,24 @@ def _context_json(raw: str) -> dict[str, Any]:
     return data
 
 
-def _consent(value: Any) -> Consent:
+def _consent(value: Any, opted_out_by_browser: bool) -> Consent:
     if value is None:
-        return Consent()
+        return Consent(opted_out_by_browser=opted_out_by_browser)
     if not isinstance(value, dict) or not all(isinstance(value.get(k, False), bool) for k in ("analytics", "personalization")):
         raise ServerHeadersError('X-Tailored-Context: consent must be {"analytics": bool, "personalization": bool}')
-    return Consent(decided=True, analytics=value.get("analytics", False), personalization=value.get("personalization", False))
+    return Consent(
+        decided=True,
+        analytics=value.get("analytics", False),
+        personalization=value.get("personalization", False),
+        opted_out_by_browser=opted_out_by_browser,
+    )
+
+
+def _gpc(data: dict[str, Any]) -> bool:
+    value = data.get("gpc", False)
+    if not isinstance(value, bool):
+        raise ServerHeadersError("X-Tailored-Context: gpc must be true or false")
+    return value
 
 
 def context_facts(data: dict[str, Any]) -> tuple[Context, tzinfo, datetime | None]:
@@ -251,7 +271,7 @@ def context_facts(data: dict[str, Any]) -> tuple[Context, tzinfo, datetime | Non
     region = region_code(fields["region"], country)
     if country is None and region is not None:
         country = region[:2]  # a full ISO 3166-2 code names its country
-    zone, zone_name = _zone(fields["timezone"], country, region)
+    zone, zone_name = _zone(fields["timezone"], country, region, fields["accept_language"])
     local_time = _local_time(fields["local_time"])
     referrer = referrer_facts(fields["referrer"], *_query_and_hosts(fields["url"]))
     weather = None
@@ -285,9 +305,10 @@ def _string(data: dict[str, Any], name: str) -> str:
     return value
 
 
-def _zone(name: str, country: str | None, region: str | None) -> tuple[tzinfo, str | None]:
+def _zone(name: str, country: str | None, region: str | None, accept_language: str) -> tuple[tzinfo, str | None]:
     # The order of a browser request (context.request.visitor_zone): geo where it names one
-    # zone, then the visitor's own zone name, then the site's zone (name unknown).
+    # zone, then the visitor's own zone name, then the language's region, then the site's zone
+    # (name unknown).
     if geo_zone := zone_name_for(country, region):
         with contextlib.suppress(ZoneInfoNotFoundError, ValueError):
             return ZoneInfo(geo_zone), geo_zone
@@ -296,6 +317,9 @@ def _zone(name: str, country: str | None, region: str | None) -> tuple[tzinfo, s
             return ZoneInfo(name), name
         except (ZoneInfoNotFoundError, ValueError):
             raise ServerHeadersError(f"X-Tailored-Context: timezone {name[:64]!r} is not an IANA zone name") from None
+    if language_zone := zone_name_from_language(accept_language, country):
+        with contextlib.suppress(ZoneInfoNotFoundError, ValueError):
+            return ZoneInfo(language_zone), language_zone
     return ZoneInfo(settings.TIME_ZONE), None
 
 

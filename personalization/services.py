@@ -10,6 +10,7 @@ import re
 import time
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -19,6 +20,7 @@ from django.http import HttpRequest, HttpResponse
 
 from tailored import conf, erasure, holdout, redis_guard
 from tailored.context import context_from_request
+from tailored.context.privacy_signals import browser_opts_out
 from tailored.core.context import daypart, weekday
 from tailored.core.rules import CompiledRule
 from tailored.core.segments import matching_segments
@@ -54,8 +56,35 @@ UNTRUSTED_PURCHASE_MESSAGE = (
     "tailored.services.record_events(visitor, [tailored.services.purchase_event(order_id, value)]), "
     "or send them with an X-Tailored-Key API key"
 )
+# The categories a visitor chooses; "necessary" (their answer, the tl_consent cookie) is always on.
 CONSENT_CATEGORIES = ("analytics", "personalization")
 CONSENT_MAX_AGE = 180 * 86400
+OPTED_OUT_BY_BROWSER = "opted_out_by_browser"
+REASON_MESSAGES = {
+    OPTED_OUT_BY_BROWSER: (
+        "Your browser sends Global Privacy Control or Do Not Track, so analytics and "
+        "personalization stay off: your answer was recorded as declined."
+    ),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentAnswer:
+    """What was recorded of a consent answer, and why it differs from what was asked, if it does
+    (`reason`: a stable code such as "opted_out_by_browser"; `message`: a sentence for people)."""
+
+    granted: tuple[str, ...]
+    reason: str | None = None
+
+    @property
+    def message(self) -> str | None:
+        return REASON_MESSAGES.get(self.reason) if self.reason else None
+
+    def as_json(self) -> dict[str, Any]:
+        """{"granted": [...]}, plus "reason" and "message" when less was granted than asked."""
+        if self.reason is None:
+            return {"granted": list(self.granted)}
+        return {"granted": list(self.granted), "reason": self.reason, "message": self.message}
 
 
 def resolve_visitor(request: HttpRequest, now: float | None = None) -> Visitor:
@@ -69,10 +98,12 @@ def resolve_visitor(request: HttpRequest, now: float | None = None) -> Visitor:
         consent, visitor_id, context = server.consent, server.visitor_id, server.context(now)
     else:
         consent = read_consent(request)
-        visitor_id = _visitor_id(request) if consent.allows_profile else None
+        visitor_id = _visitor_id(request) if consent.allows_events else None
         context = context_from_request(request, now)
     segment_set, windows = segment_cache.current()
-    profile = _read_profile(visitor_id, now, windows) if visitor_id and context.device != "bot" else EMPTY_PROFILE
+    profile = EMPTY_PROFILE
+    if visitor_id and context.device != "bot":
+        profile = _read_profile(visitor_id, now, windows, consent)
     segments = matching_segments(segment_set.definitions, profile, context, now)
     visitor = Visitor(id=visitor_id, consent=consent, context=context, profile=profile, segments=segments)
     request._tailored_visitor = visitor
@@ -88,11 +119,10 @@ def read_consent(request: HttpRequest) -> Consent:
 
 
 def _consent_from_cookies(request: HttpRequest) -> Consent:
-    opted_out = request.META.get("HTTP_SEC_GPC") == "1" or request.META.get("HTTP_DNT") == "1"
-    raw = request.COOKIES.get(conf.get("CONSENT_COOKIE"))
-    if raw is None:
+    opted_out = browser_opts_out(request.META)
+    if conf.get("CONSENT_COOKIE") not in request.COOKIES:
         return Consent(opted_out_by_browser=opted_out)
-    granted = set(raw.split("."))
+    granted = _granted_in_cookie(request)
     return Consent(
         decided=True,
         analytics="analytics" in granted,
@@ -101,15 +131,44 @@ def _consent_from_cookies(request: HttpRequest) -> Consent:
     )
 
 
+def _granted_in_cookie(request: HttpRequest) -> set[str]:
+    """The categories the consent cookie records (not yet overridden by GPC / DNT)."""
+    raw = request.COOKIES.get(conf.get("CONSENT_COOKIE")) or ""
+    return set(raw.split(".")) & set(CONSENT_CATEGORIES)
+
+
+def opted_out_by_browser(request: HttpRequest) -> bool:
+    """GPC or DNT for this request: the browser's own header, or, for a trusted server acting
+    for its visitor, the `gpc` field of X-Tailored-Context (server_visitors)."""
+    server = server_visitor(request)
+    if server is not None:
+        return server.consent.opted_out_by_browser
+    return browser_opts_out(request.META)
+
+
+def consent_answer(request: HttpRequest, asked: Sequence[str]) -> ConsentAnswer:
+    """THE consent rule (issue 15 item 3), for the banner form, tracker.js, GraphQL setConsent
+    and servers with an API key alike: the categories asked for are granted, unless the browser
+    opted out (Sec-GPC: 1 or DNT: 1, or `gpc` in X-Tailored-Context); then analytics and
+    personalization are recorded as declined (both are tracking that GPC and DNT refuse, and
+    "necessary" is never asked), no id is issued, and the answer says why."""
+    wanted = tuple(category for category in CONSENT_CATEGORIES if category in asked)
+    if wanted and opted_out_by_browser(request):
+        return ConsentAnswer(granted=(), reason=OPTED_OUT_BY_BROWSER)
+    return ConsentAnswer(granted=wanted)
+
+
 def record_events(visitor: Visitor, events: Sequence[Event], now: float | None = None) -> RecordResult:
-    """Store a validated batch for a consenting visitor: profile counters (seen by the very next
-    request), the dedup window, and the stream entry the workers persist. Server-side events
-    (purchases with their order value) enter here too; see `purchase_event`."""
-    if visitor.id is None or not visitor.consent.allows_profile or visitor.context.device == "bot" or not events:
+    """Store a validated batch for a consenting visitor: the dedup window and the stream entry
+    the workers persist (aggregate counts, experiments) for analytics consent; with
+    personalization consent also the profile counters (seen by the very next request).
+    Server-side events (purchases with their order value) enter here too; see `purchase_event`."""
+    if visitor.id is None or not visitor.consent.allows_events or visitor.context.device == "bot" or not events:
         return RecordResult(stored=(), duplicates=0)
     snapshot = Snapshot(device=visitor.context.device, country=visitor.context.country, segments=visitor.segments)
     now = time.time() if now is None else now
-    result = conf.get_profile_store().record(visitor.id, events, now, snapshot)
+    build_profile = visitor.consent.allows_profile  # analytics only: no profile to target with
+    result = conf.get_profile_store().record(visitor.id, events, now, snapshot, build_profile=build_profile)
     experiments.count_conversions(visitor, result.stored, now)  # goal events of experiments (issue 8)
     holdout.count_conversions(visitor, result.stored, now)  # the global holdout's goals (issue 9 item 7)
     return result
@@ -182,20 +241,31 @@ def purchase_event(order_id: str, value: float, items: Sequence[int] = (), curre
     return Event(id=f"order-{order_id}"[:64], type="purchase", ts=time.time(), attrs=attrs)
 
 
-def set_consent(request: HttpRequest, response: HttpResponse, granted: Sequence[str]) -> None:
-    """Store the visitor's answer. A pseudonymous id is issued only when something was granted;
-    withdrawing consent erases what was held and removes the id."""
-    granted = [c for c in CONSENT_CATEGORIES if c in granted]
+def set_consent(request: HttpRequest, response: HttpResponse, asked: Sequence[str]) -> ConsentAnswer:
+    """Record the visitor's answer by the one consent rule (`consent_answer`) and return it. A
+    pseudonymous id is issued only when something was granted. Withdrawing any category that
+    was granted erases what was held under the id; a visitor who still grants something then
+    starts again under a new id (the old one stays erased: a late worker never revives it)."""
+    answer = consent_answer(request, asked)
     cookie = {"max_age": CONSENT_MAX_AGE, "samesite": "Lax", "secure": request.is_secure()}
-    response.set_cookie(conf.get("CONSENT_COOKIE"), ".".join(granted) or "none", **cookie)
+    response.set_cookie(conf.get("CONSENT_COOKIE"), ".".join(answer.granted) or "none", **cookie)
     existing_id = _cookie_visitor_id(request)
-    if granted:
+    withdrawn = _granted_in_cookie(request) - set(answer.granted)
+    if existing_id and (withdrawn or not answer.granted):
+        erasure.erase_or_queue(existing_id)
+        existing_id = None
+    if answer.granted:
         issued = getattr(request, "_tailored_new_visitor_id", None)  # this request's new id, if any
         set_visitor_cookie(request, response, existing_id or issued or uuid.uuid4().hex)
-        return
-    if existing_id:
-        erasure.erase_or_queue(existing_id)
+    else:
+        forget_visitor_cookies(response)
+    return answer
+
+
+def forget_visitor_cookies(response: HttpResponse) -> None:
+    """Delete what only consent allowed on the visitor's device: the id and the time-zone hint."""
     response.delete_cookie(conf.get("VISITOR_COOKIE"), samesite="Lax")
+    response.delete_cookie(conf.get("TIMEZONE_COOKIE"), samesite="Lax")
 
 
 def user_visitor_id(user_pk: object) -> str:
@@ -246,7 +316,16 @@ def _cookie_visitor_id(request: HttpRequest) -> str | None:
     return raw if raw and VISITOR_ID.match(raw) else None
 
 
-def _read_profile(visitor_id: str, now: float, windows: frozenset[Window]) -> Profile:
+def _read_profile(visitor_id: str, now: float, windows: frozenset[Window], consent: Consent) -> Profile:
+    """The visitor's profile; with analytics consent only, nothing but their experiment
+    assignments (kept sticky and counted), so no rule targets them by behaviour."""
+    profile = _stored_profile(visitor_id, now, windows if consent.allows_profile else frozenset())
+    if consent.allows_profile:
+        return profile
+    return Profile(visitor_id=visitor_id, assignments=profile.assignments)
+
+
+def _stored_profile(visitor_id: str, now: float, windows: frozenset[Window]) -> Profile:
     store = conf.get_profile_store()
     try:
         profile = store.get(visitor_id, now, windows)

@@ -20,7 +20,11 @@ def _empty() -> Mapping:
 
 @dataclass(frozen=True, slots=True)
 class Consent:
-    """What the visitor agreed to. `decided` is False until they answer the banner."""
+    """What the visitor agreed to. `decided` is False until they answer the banner.
+
+    The categories (issue 15 item 6): necessary (the answer itself; always on, never asked),
+    analytics (events are stored for aggregate counts and experiments, under a pseudonymous id,
+    but no profile is built) and personalization (a profile is built and used for targeting)."""
 
     decided: bool = False
     analytics: bool = False
@@ -29,7 +33,13 @@ class Consent:
     opted_out_by_browser: bool = False
 
     @property
+    def allows_events(self) -> bool:
+        """Events may be stored under an id: analytics or personalization was granted."""
+        return (self.analytics or self.personalization) and not self.opted_out_by_browser
+
+    @property
     def allows_profile(self) -> bool:
+        """A profile may be built and used for targeting: personalization was granted."""
         return self.personalization and not self.opted_out_by_browser
 
 

@@ -176,8 +176,9 @@ experiment_cache = ExperimentCache()
 
 
 def takes_part(visitor: Visitor | None, live: LiveExperiment, now: float) -> bool:
-    """The gate: consenting, identified, not a bot, in the audience, experiment in its dates."""
-    if visitor is None or visitor.id is None or not visitor.consent.allows_profile:
+    """The gate: consenting (analytics is enough: an experiment is measured, not targeted; issue
+    15 item 6), identified, not a bot, in the audience, experiment in its dates."""
+    if visitor is None or visitor.id is None or not visitor.consent.allows_events:
         return False
     if visitor.context.device == "bot" or not live.in_dates(now):
         return False

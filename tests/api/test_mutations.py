@@ -52,21 +52,24 @@ def test_track_events_without_consent_stores_nothing(client):
 
 def test_set_consent_sets_the_banner_cookies(client):
     response, result = run(client, "set_consent", analytics=True, personalization=True)
-    assert result == {"granted": ["analytics", "personalization"], "errors": []}
+    assert result == {"granted": ["analytics", "personalization"], "reason": None, "message": None, "errors": []}
     assert response.cookies["tl_consent"].value == "analytics.personalization"
     assert re.fullmatch(r"[0-9a-f]{32}:[^:]+:[^:]+", response.cookies["tl_vid"].value)  # id:timestamp:signature
 
 
-def test_set_consent_is_refused_under_global_privacy_control(client):
+@pytest.mark.parametrize("header", ["HTTP_SEC_GPC", "HTTP_DNT"])
+def test_set_consent_under_gpc_or_dnt_records_a_decline_and_says_why(client, header):
     response = client.post(
         "/graphql/",
         {"query": (OPERATIONS / "set_consent.graphql").read_text(), "variables": {"analytics": True, "personalization": True}},
         content_type="application/json",
-        HTTP_SEC_GPC="1",
+        **{header: "1"},
     )
     result = response.json()["data"]["setConsent"]
-    assert result["errors"][0]["code"] == "opted_out_by_browser"
-    assert "tl_vid" not in response.cookies
+    assert (result["granted"], result["reason"], result["errors"]) == ([], "opted_out_by_browser", [])
+    assert "Global Privacy Control" in result["message"]
+    assert response.cookies["tl_consent"].value == "none"
+    assert response.cookies["tl_vid"].value == ""  # deleted, never issued
 
 
 def test_erase_my_data_erases_and_forgets(client):

@@ -92,15 +92,34 @@ def test_forged_headers_change_nothing(client, api_key, key):
     assert forged["visitor"]["context"]["device"] == "desktop"
 
 
-@pytest.mark.parametrize(
-    "consent", [None, {"analytics": True, "personalization": False}, {"analytics": False, "personalization": False}]
-)
-def test_without_personalization_consent_there_is_no_id(client, api_key, consent):
+@pytest.mark.parametrize("consent", [None, {"analytics": False, "personalization": False}])
+def test_without_consent_there_is_no_id(client, api_key, consent):
     make_fan(FAN)
     visitor = ask(client, **server_headers(api_key, consent=consent))["visitor"]
     assert visitor["id"] is None
     assert "electronics-fans" not in visitor["segments"]
     assert "mobile-visitors" in visitor["segments"]  # context still applies
+
+
+def test_analytics_consent_has_an_id_for_its_events_but_no_profile_to_target(client, api_key):
+    make_fan(FAN)
+    consent = {"analytics": True, "personalization": False}
+    visitor = ask(client, **server_headers(api_key, consent=consent))["visitor"]
+    assert visitor["id"] == FAN
+    assert "electronics-fans" not in visitor["segments"]  # the fan's profile is not read
+    assert "mobile-visitors" in visitor["segments"]
+
+
+@pytest.mark.parametrize("signal", ["gpc-field", "sec-gpc-header", "dnt-header"])
+def test_gpc_in_the_server_context_is_honoured_like_the_browsers_header(client, api_key, signal):
+    make_fan(FAN)
+    headers = server_headers(api_key, gpc=signal == "gpc-field")
+    headers.update({"sec-gpc-header": {"HTTP_SEC_GPC": "1"}, "dnt-header": {"HTTP_DNT": "1"}}.get(signal, {}))
+    visitor = ask(client, **headers)["visitor"]
+    assert visitor["id"] is None
+    assert "electronics-fans" not in visitor["segments"]
+    consent = resolve_visitor(RequestFactory().get("/", **headers)).consent
+    assert consent.opted_out_by_browser and not consent.allows_events
 
 
 def test_country_and_local_time_come_from_the_context(client, api_key):
@@ -133,6 +152,17 @@ def test_every_context_fact_goes_through_the_browser_providers(api_key):
     assert visitor.id == FAN
 
 
+def test_without_geo_or_timezone_the_language_region_gives_the_zone(api_key, settings):
+    settings.TIME_ZONE = "UTC"
+    headers = server_headers(api_key, accept_language="en-GB,en;q=0.8")
+    now = datetime(2025, 6, 2, 7, 30, tzinfo=UTC).timestamp()  # 08:30 in London (summer time)
+    context = resolve_visitor(RequestFactory().get("/", **headers), now).context
+    assert (context.timezone, context.local_hour) == ("Europe/London", 8)
+    headers = server_headers(api_key, accept_language="en-US")
+    context = resolve_visitor(RequestFactory().get("/", **headers), now).context
+    assert (context.timezone, context.local_hour) == (None, 7)  # the site's zone
+
+
 def test_a_referrer_on_the_frontends_own_host_is_internal(api_key):
     headers = server_headers(api_key, referrer="https://shop.example.com/cart", url="https://shop.example.com/")
     assert resolve_visitor(RequestFactory().get("/", **headers)).context.referrer_class is None
@@ -147,11 +177,12 @@ def test_a_referrer_on_the_frontends_own_host_is_internal(api_key):
         ({"HTTP_X_TAILORED_CONTEXT": "[1]"}, "X-Tailored-Context must be a JSON object"),
         ({"HTTP_X_TAILORED_CONTEXT": '{"country": 44}'}, "X-Tailored-Context: country must be a string"),
         ({"HTTP_X_TAILORED_CONTEXT": '{"consent": "yes"}'}, "X-Tailored-Context: consent must be"),
+        ({"HTTP_X_TAILORED_CONTEXT": '{"gpc": "1"}'}, "X-Tailored-Context: gpc must be true or false"),
         ({"HTTP_X_TAILORED_CONTEXT": '{"local_time": "2025-06-02T08:30"}'}, "local_time must be an ISO 8601 time with a UTC offset"),
         ({"HTTP_X_TAILORED_CONTEXT": '{"timezone": "Mars/Olympus"}'}, "timezone 'Mars/Olympus' is not an IANA zone name"),
         ({"HTTP_X_TAILORED_VISITOR": "not-a-visitor-id"}, "X-Tailored-Visitor must be 32 lower-case hexadecimal characters"),
     ],
-    ids=["json", "not-object", "type", "consent", "naive-time", "zone", "visitor-id"],
+    ids=["json", "not-object", "type", "consent", "gpc", "naive-time", "zone", "visitor-id"],
 )
 def test_unreadable_headers_with_a_valid_key_are_a_clear_400(client, api_key, headers, message):
     sent = {**server_headers(api_key), **headers}

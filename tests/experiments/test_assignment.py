@@ -39,7 +39,7 @@ def test_the_arm_is_the_pure_cores_hash_of_seed_and_visitor(live):
 
 def test_non_consenting_bots_anonymous_and_out_of_audience_see_control_and_are_not_counted(live):
     b_visitor = visitor_in(live, "b")
-    declined = Consent(decided=True, analytics=True, personalization=False)
+    declined = Consent(decided=True, analytics=False, personalization=False)
     gpc = Consent(decided=True, analytics=True, personalization=True, opted_out_by_browser=True)
     for someone in (visitor(None), visitor(b_visitor, declined), visitor(b_visitor, gpc), visitor(b_visitor, device="bot")):
         assert arm_for(someone, live) == "control"

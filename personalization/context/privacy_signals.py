@@ -1,0 +1,15 @@
+"""The browser's own privacy signals: Global Privacy Control (`Sec-GPC: 1`) and Do Not Track
+(`DNT: 1`). Either one means the visitor opted out of tracking, whatever they answer a banner
+(`tailored.services.consent_answer` is the one rule that applies it)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+OPT_OUT_HEADERS = ("HTTP_SEC_GPC", "HTTP_DNT")
+
+
+def browser_opts_out(meta: Mapping[str, Any]) -> bool:
+    """Whether the request carries `Sec-GPC: 1` or `DNT: 1` (request.META keys)."""
+    return any(str(meta.get(key, "")).strip() == "1" for key in OPT_OUT_HEADERS)
