@@ -165,7 +165,10 @@ class OnboardingSurveyBlock(blocks.StructBlock):
         context["choices"] = self.categories_for(value) if context["ask"] and context["action"] else []
         # From the request, not the page's context: rendered with none (`{{ page.body }}`), the form
         # still posts back with a CSRF token, and both template languages print the same inputs.
-        context["csrf_token"] = get_token(request) if request is not None else ""
+        # Only when the survey is shown (after consent): a token sets the csrftoken cookie, and no
+        # cookie but the consent answer may be written before consent (issue 15 item 4).
+        asking = context["ask"] and request is not None
+        context["csrf_token"] = get_token(request) if asking else ""
         context["next"] = request.get_full_path() if request is not None else ""
         return context
 

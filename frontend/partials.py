@@ -5,9 +5,11 @@ tailored.py) and `{{ tailored_head() }}` / `{{ tailored_body() }}` (Jinja2, jinj
 the same partials with the context built here, so the two languages cannot drift apart: the
 partials only print what this module prepared.
 
-    tailored/head.html            the CSRF meta tracker.js posts consent with, and the blocks' stylesheet
+    tailored/head.html            the blocks' stylesheet
     tailored/body.html            includes the three below
-    tailored/consent_banner.html  until the visitor answers (and not under GPC / Do Not Track)
+    tailored/consent_banner.html  until the visitor answers (and not under GPC / Do Not Track, nor
+                                  on the privacy centre, whose own form replaces it): the
+                                  categories, accept all, decline all, save choices
     tailored/explain.html         ?explain=1, editors only: which segments matched and why
     tailored/tracker.html         tracker.js, configured by data-tl-* attributes on its own tag
     tailored/audience_picker.html in an editor's preview as an audience (PersonalizedPageMixin),
@@ -21,13 +23,14 @@ import json
 from typing import Any
 
 from django.http import HttpRequest
-from django.middleware.csrf import get_token
 from django.templatetags.static import static
 from django.urls import reverse
 from django.utils.safestring import SafeString, mark_safe
 
 from tailored.core.types import Consent
 from tailored.services import explain_visitor, is_editor, read_consent
+
+from .privacy import PRIVACY_CENTRE_FLAG, category_rows
 
 HEAD_TEMPLATE = "tailored/head.html"
 BODY_TEMPLATE = "tailored/body.html"
@@ -36,9 +39,9 @@ TRACKER = "tailored/tracker.js"
 
 
 def consent_state(consent: Consent) -> str:
-    """What tracker.js reads from data-tl-consent: granted, declined (or opted out by the
-    browser), or unset (not asked yet)."""
-    if consent.allows_profile:
+    """What tracker.js reads from data-tl-consent: granted (analytics or personalization: it
+    sends events), declined (or opted out by the browser), or unset (not asked yet)."""
+    if consent.allows_events:
         return "granted"
     return "declined" if consent.decided or consent.opted_out_by_browser else "unset"
 
@@ -74,8 +77,9 @@ def html_json(value: Any) -> SafeString:
 
 
 def head_context(request: HttpRequest | None) -> dict[str, Any]:
-    # The stylesheet also serves Wagtail's preview; the token is what tracker.js posts consent with.
-    return {"csrf_token": get_token(request) if request is not None else "", "stylesheet": static(STYLESHEET)}
+    # The stylesheet also serves Wagtail's preview. No CSRF token: it would set the csrftoken
+    # cookie before consent (issue 15 item 4); the consent endpoints check the site instead.
+    return {"stylesheet": static(STYLESHEET)}
 
 
 def body_context(request: HttpRequest | None, preview_audience: dict[str, Any] | None = None) -> dict[str, Any] | None:
@@ -88,10 +92,12 @@ def body_context(request: HttpRequest | None, preview_audience: dict[str, Any] |
         return {"picker": picker_context(preview_audience)} if preview_audience else None
     consent = read_consent(request)
     rows = explanation(request)
+    on_privacy_centre = getattr(request, PRIVACY_CENTRE_FLAG, False)
     return {
-        "csrf_token": get_token(request),
-        "show_banner": not consent.decided and not consent.opted_out_by_browser,
+        "show_banner": not consent.decided and not consent.opted_out_by_browser and not on_privacy_centre,
+        "categories": category_rows(consent),
         "consent_url": reverse("tailored_frontend:consent"),
+        "privacy_url": reverse("tailored_frontend:privacy"),
         "next": request.get_full_path(),
         "show_explanation": rows is not None,  # also with no segment at all: the panel says so
         "rows": rows or [],

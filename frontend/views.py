@@ -1,31 +1,73 @@
 """Visitor-facing views: the consent answer (an HTML form that works without JavaScript, and
-JSON for tracker.js / a consent-management platform)."""
+JSON for tracker.js / a consent-management platform) and the privacy centre, where a visitor
+changes their choice, downloads what is held about them and erases it (issue 15 item 6).
+
+None of them takes a CSRF token: a token needs the `csrftoken` cookie, and no cookie but the
+consent answer may be written before consent (issue 15 item 4). Instead, as the events API and
+GraphQL do (`tailored.api.same_site`), they refuse what the browser marks as sent by another site."""
 
 from __future__ import annotations
 
+import json
+
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.shortcuts import render
+from django.templatetags.static import static
+from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_POST
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
 
+from tailored import conf
+from tailored.api.same_site import is_cross_site
+from tailored.erasure import erase_or_queue, export_visitor
 from tailored.events.json_body import JsonBodyError, parse_json
-from tailored.services import CONSENT_CATEGORIES, set_consent
+from tailored.services import (
+    CONSENT_CATEGORIES,
+    forget_visitor_cookies,
+    resolve_visitor,
+    set_consent,
+)
 
-CHOICES = {"accept": CONSENT_CATEGORIES, "decline": ()}
+from .partials import STYLESHEET
+from .privacy import PRIVACY_CENTRE_FLAG, PRIVACY_CENTRE_TEMPLATE, privacy_centre_context
+
+CHOICES = ("accept", "decline", "save")
+CROSS_SITE = "refused: sent by another site"
 
 
+def _cross_site_refusal(request: HttpRequest) -> HttpResponse | None:
+    if is_cross_site(request):
+        return HttpResponse(CROSS_SITE, status=403, content_type="text/plain")
+    return None
+
+
+@csrf_exempt
 @require_POST
 def consent(request: HttpRequest) -> HttpResponse:
+    """POST /consent/: the banner's or the privacy centre's answer. `choice` is accept (every
+    category), decline (none) or save (the categories checked). Under GPC / DNT the answer is
+    recorded as declined and the visitor lands on the privacy centre, which says why."""
+    if refusal := _cross_site_refusal(request):
+        return refusal
     if request.content_type == "application/json":
         return _consent_json(request)
     choice = request.POST.get("choice")
     if choice not in CHOICES:
-        return HttpResponse("choice must be 'accept' or 'decline'", status=400, content_type="text/plain")
-    target = request.POST.get("next") or "/"
-    if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
-        target = "/"
-    response = HttpResponseRedirect(target, status=303)
-    set_consent(request, response, CHOICES[choice])
+        return HttpResponse("choice must be 'accept', 'decline' or 'save'", status=400, content_type="text/plain")
+    asked = {"accept": CONSENT_CATEGORIES, "decline": ()}.get(choice)
+    if asked is None:
+        asked = [category for category in CONSENT_CATEGORIES if request.POST.get(category)]
+    response = HttpResponseRedirect(_next(request), status=303)
+    answer = set_consent(request, response, asked)
+    if answer.reason:
+        response["Location"] = f"{reverse('tailored_frontend:privacy')}?notice={answer.reason}"
     return response
+
+
+def _next(request: HttpRequest) -> str:
+    target = request.POST.get("next") or "/"
+    return target if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}) else "/"
 
 
 def _consent_json(request: HttpRequest) -> JsonResponse:
@@ -38,7 +80,46 @@ def _consent_json(request: HttpRequest) -> JsonResponse:
             {"error": "invalid_consent", "message": f"expected booleans for {', '.join(CONSENT_CATEGORIES)}"},
             status=400,
         )
-    granted = [c for c in CONSENT_CATEGORIES if body.get(c)]
-    response = JsonResponse({"granted": granted})
-    set_consent(request, response, granted)
+    response = JsonResponse({})  # set_consent writes the cookies on it; the body says what was recorded
+    answer = set_consent(request, response, [c for c in CONSENT_CATEGORIES if body.get(c)])
+    response.content = json.dumps(answer.as_json())
+    return response
+
+
+@require_GET
+def privacy_centre(request: HttpRequest) -> HttpResponse:
+    """GET /privacy-centre/: the visitor's choice, what each category means, what is stored on their
+    device, and buttons to change the choice, download their data and erase it."""
+    setattr(request, PRIVACY_CENTRE_FLAG, True)
+    context = {"privacy": privacy_centre_context(request), "stylesheet": static(STYLESHEET)}
+    return render(request, PRIVACY_CENTRE_TEMPLATE, context)
+
+
+@require_GET
+def privacy_data(request: HttpRequest) -> HttpResponse:
+    """GET /privacy-centre/data: everything held about the visitor, as a JSON download (audited)."""
+    if refusal := _cross_site_refusal(request):
+        return refusal
+    visitor = resolve_visitor(request)
+    if visitor.id is None or visitor.context.device == "bot":
+        return HttpResponseRedirect(f"{reverse('tailored_frontend:privacy')}?notice=nothing_held", status=303)
+    response = JsonResponse(export_visitor(visitor.id, visitor.consent), json_dumps_params={"indent": 2})
+    response["Content-Disposition"] = 'attachment; filename="my-data.json"'
+    return response
+
+
+@csrf_exempt
+@require_POST
+def privacy_erase(request: HttpRequest) -> HttpResponse:
+    """POST /privacy-centre/erase: erase everything held about the visitor (queued while the store is
+    down) and forget their id, time-zone hint and answer, as DELETE /api/me does."""
+    if refusal := _cross_site_refusal(request):
+        return refusal
+    visitor = resolve_visitor(request)
+    notice = "nothing_held"
+    if visitor.id is not None:
+        notice = "erased" if erase_or_queue(visitor.id) is not None else "erasure_queued"
+    response = HttpResponseRedirect(f"{reverse('tailored_frontend:privacy')}?notice={notice}", status=303)
+    forget_visitor_cookies(response)
+    response.delete_cookie(conf.get("CONSENT_COOKIE"), samesite="Lax")
     return response

@@ -3,7 +3,7 @@
     <head>…{% tailored_head %}</head>
     <body>…{% tailored_body %}</body>   (anywhere in <body>: the banner is fixed to the window)
 
-`tailored_head`: the blocks' stylesheet and the CSRF meta tracker.js posts consent with.
+`tailored_head`: the blocks' stylesheet (no CSRF token: it would set a cookie before consent).
 `tailored_body`: the consent banner, the ?explain=1 panel for editors, and tracker.js with its
 settings; nothing in an editor's preview. Jinja2 sites use `tailored_head()` / `tailored_body()`
 (tailored.frontend.jinja2tags), which render the same partials with the same context."""

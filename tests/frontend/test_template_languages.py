@@ -164,13 +164,16 @@ def test_a_django_templates_page_personalizes_each_block_for_its_visitor(client,
 
 @pytest.mark.usefixtures("django_site")
 def test_a_django_templates_page_gets_the_stylesheet_banner_and_tracker(client):
-    html = client.get("/").content.decode()
+    response = client.get("/")
+    html = response.content.decode()
     assert '<link rel="stylesheet" href="/static/tailored/blocks.css">' in html
-    assert '<meta name="csrf-token" content="' in html
-    assert 'class="consent-banner"' in html and 'name="csrfmiddlewaretoken"' in html
+    assert 'class="consent-banner"' in html and 'value="accept">Accept all</button>' in html
+    # No CSRF token before consent: it would set the csrftoken cookie (issue 15 item 4).
+    assert "csrf" not in html and not response.cookies
     tracker = (
         f'<script src="/static/tailored/tracker.js" data-tl-consent="unset" data-tl-endpoint="{reverse("tailored:events")}"'
-        f' data-tl-consent-url="{reverse("tailored_frontend:consent")}" defer></script>'
+        f' data-tl-consent-url="{reverse("tailored_frontend:consent")}" data-tl-privacy-url="{reverse("tailored_frontend:privacy")}"'
+        " defer></script>"
     )
     assert tracker in html
     assert "tl-explain" not in html

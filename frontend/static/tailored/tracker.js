@@ -1,25 +1,27 @@
 /* Tailored tracker: plain JS, no build step. */
 (function () {
 "use strict";
-// Settings: this tag's data-tl-* ({% tailored_body %}), else <body>'s (older pages).
+// Settings: this tag's data-tl-* (tailored_body), else <body>'s (older pages).
 var d = document, body = d.body, page = body.dataset, nav = navigator, tag = d.currentScript;
 var conf = tag?.dataset.tlEndpoint ? tag.dataset : page, endpoint = conf.tlEndpoint || "/api/events";
-// <body> keeps the live consent state, for the site's CSS and scripts too.
+// <body> keeps the live consent state, for the site's CSS and scripts.
 page.tlConsent = conf.tlConsent || "unset";
 var TYPE = "application/json", queue = [], sent = 0, timer = 0, retryTimer = 0, backoff = 5e3, viewed;
-
-// Timezone hint so dayparts follow the visitor's clock; not an identifier.
-try { var zone = "tl_tz=" + encodeURIComponent(Intl.DateTimeFormat().resolvedOptions().timeZone); } catch (e) {}
-if (zone && d.cookie.indexOf(zone) < 0) d.cookie = zone + ";path=/;max-age=31536000;SameSite=Lax";
 
 function allowed() { return page.tlConsent === "granted" && !nav.globalPrivacyControl; }
 function product(el) { return +(el.closest("[data-tl-product]") || body).dataset.tlProduct || undefined; }
 function json(events) { return JSON.stringify({ events }); }
-function on(target, type, fn, options) { target.addEventListener(type, fn, options); }
+function on(el, type, fn, capture) { el.addEventListener(type, fn, capture); }
 
 // localStorage may be unavailable or full: then we keep less.
 function load(key) { try { return JSON.parse(localStorage.getItem(key)); } catch (e) {} }
 function save(key, value) { try { value ? localStorage.setItem(key, JSON.stringify(value)) : localStorage.removeItem(key); } catch (e) {} }
+
+// tl_tz (the visitor's zone, for dayparts) is kept with consent only.
+function hint() {
+  var tz = allowed() && encodeURIComponent(Intl.DateTimeFormat().resolvedOptions().timeZone), cookie = "tl_tz=" + (tz || "");
+  if (!tz === d.cookie.includes(cookie)) d.cookie = cookie + ";path=/;SameSite=Lax;max-age=" + (tz ? 15552e3 : 0);
+}
 
 function track(type, fields) {
   if (!allowed()) return null;
@@ -33,22 +35,23 @@ function track(type, fields) {
   return event;
 }
 
-// The endpoint takes 100 events and 64 KiB per batch at most: halve until it fits.
+// The endpoint takes 100 events and 64 KiB per batch: halve until it fits.
 function batches(events) {
   if (events.length <= 100 && new Blob([json(events)]).size < 6e4) return [events];
   var half = Math.ceil(events.length / 2);
   return events.length < 2 ? [] : batches(events.slice(0, half)).concat(batches(events.slice(half)));
 }
 
-// Undelivered events wait (max 200, oldest dropped and counted) for a retry with backoff.
+// Unsent events wait (max 200, oldest dropped and counted) for a retry with backoff.
 function stash(events) {
+  if (!allowed()) return;  // withdrawn meanwhile
   var stored = (load("tl_queue") || []).concat(events), over = stored.length - 200;
   if (over > 0) { stored = stored.slice(over); save("tl_dropped", (load("tl_dropped") || 0) + over); }
   save("tl_queue", stored);
   retryTimer = retryTimer || setTimeout(() => { retryTimer = 0; backoff = Math.min(backoff * 2, 3e5); flush(); }, backoff);
 }
 
-// One batch at a time: keeps the arrival order and the 64 KiB keepalive budget.
+// One batch at a time: keeps the order and the 64 KiB keepalive budget.
 function post(list) {
   var batch = list.shift();
   batch && fetch(endpoint, { method: "POST", keepalive: true, headers: { "Content-Type": TYPE }, body: json(batch) }).then(r => {
@@ -62,10 +65,10 @@ function beacon(batch) {
   if (!nav.sendBeacon(endpoint, new Blob([json(batch)], { type: TYPE }))) stash(batch);
 }
 
-// The queue plus what earlier pages stored; a page going away beacons (beacons outlive it).
+// The queue plus what earlier pages stored; a page going away beacons (they outlive it).
 function flush(leaving) {
   clearTimeout(timer); timer = 0;
-  var events = allowed() ? (load("tl_queue") || []).concat(queue) : [];
+  var events = allowed() ? (load("tl_queue") || []).concat(queue) : (save("tl_dropped"), []);
   queue = []; save("tl_queue");
   if (!events.length) return;
   if (nav.onLine === false) stash(events);
@@ -73,6 +76,7 @@ function flush(leaving) {
 }
 
 function start() {
+  hint();
   // Once per page, also when consent comes after the page loaded.
   if (!viewed) viewed = track("page_view", { product_id: product(body), page_type: page.tlPageType });
   flush();
@@ -121,16 +125,16 @@ function media(e) {
 on(d, "play", media, true);
 on(d, "pause", media, true);
 
-// Dwell: visible seconds on the page and in each [data-track-section], sent on leaving.
+// Dwell: visible seconds on the page and each [data-track-section], sent on leaving.
 var sections = [{ el: body, total: 0, visible: true, since: d.hidden ? 0 : Date.now() }];
 function clock(s, now, stop) {
   if (s.since) s.total += (now - s.since) / 1e3;
   s.since = !stop && s.visible ? now : 0;
 }
-var observer = window.IntersectionObserver && new IntersectionObserver(entries => {
+var observer = new IntersectionObserver(entries => {
   entries.forEach(en => { en.target._tl.visible = en.isIntersecting; clock(en.target._tl, Date.now(), d.hidden); });
 });
-[].forEach.call(observer ? d.querySelectorAll("[data-track-section]") : [], el => {
+d.querySelectorAll("[data-track-section]").forEach(el => {
   sections.push(el._tl = { el, name: el.dataset.trackSection, total: 0 });
   observer.observe(el);
 });
@@ -147,24 +151,23 @@ on(d, "visibilitychange", visibility);
 on(window, "pagehide", visibility);
 on(window, "online", flush);
 
-// For a consent-management platform: tailored.consent.set({personalization: true}).
-function setConsent(choices) {
-  var meta = d.querySelector("meta[name=csrf-token]"), granted = !!choices.personalization;
+// For consent-management platforms; resolves to {granted, reason, message}.
+function setConsent(c) {
   return fetch(conf.tlConsentUrl || "/consent/", {
-    method: "POST", headers: { "Content-Type": TYPE, "X-CSRFToken": meta ? meta.content : "" },
-    body: JSON.stringify({ analytics: !!choices.analytics, personalization: granted })
-  }).then(r => {
+    method: "POST", headers: { "Content-Type": TYPE },
+    body: JSON.stringify({ analytics: !!c.analytics, personalization: !!c.personalization })
+  }).then(r => r.json()).then(a => {
     // Withdrawn: start() then forgets what was stored.
-    if (r.ok) { page.tlConsent = granted ? "granted" : "declined"; start(); }
-    return r;
+    if (a.granted) { page.tlConsent = a.granted[0] ? "granted" : "declined"; start(); }
+    return a;
   });
 }
 
 window.tailored = {
-  track,
-  flush,
+  track, flush,
   stats: () => ({ queued: queue.length + (load("tl_queue") || []).length, dropped: load("tl_dropped") || 0, sent }),
-  consent: { set: setConsent }
+  consent: { set: setConsent },
+  privacy: { open: () => location.assign(conf.tlPrivacyUrl || "/privacy-centre/") }
 };
 start();
 })();
