@@ -10,6 +10,8 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 
+from tailored.progress import Progress
+
 from . import metrics
 from .datasets import Dataset
 from .recommender import COMPONENTS, Recommender, RecommenderParams, train_recommender
@@ -69,8 +71,9 @@ def evaluate(
     popularity = Counter(item for item, _ in {(e.item, e.visitor) for e in dataset.train if e.kind != "down"})
     n_visitors = len({event.visitor for event in dataset.train})
     results = []
-    for name in wanted:
-        say(f"{dataset.name}: fitting {name}")
+    started_all = time.perf_counter()
+    for number, name in enumerate(wanted, start=1):
+        say(f"{dataset.name}: model {number} of {len(wanted)}: fitting {name}")
         started = time.perf_counter()
         model = train_recommender(
             dataset.train, dataset.catalog, now=dataset.now, seed=seed,
@@ -78,20 +81,26 @@ def evaluate(
         )
         fit_seconds = time.perf_counter() - started
         say(f"{dataset.name}: scoring {name} for {len(dataset.cases)} visitors")
-        results.append(score(name, model, dataset, popularity, n_visitors, fit_seconds))
-        say(f"{dataset.name}: {name} HR@10 {results[-1].hr_at_10:.4f}  NDCG@10 {results[-1].ndcg_at_10:.4f}")
+        results.append(score(name, model, dataset, popularity, n_visitors, fit_seconds, Progress(f"scoring {name}", len(dataset.cases), say)))
+        left = (time.perf_counter() - started_all) / number * (len(wanted) - number)
+        say(f"{dataset.name}: {name} HR@10 {results[-1].hr_at_10:.4f}  NDCG@10 {results[-1].ndcg_at_10:.4f}"
+            + (f"; about {left:.0f} s left for {len(wanted) - number} more" if number < len(wanted) else ""))
     return results
 
 
-def score(name: str, model: Recommender, dataset: Dataset, popularity: Mapping[str, int], n_visitors: int, fit_seconds: float) -> ModelResult:
+def score(
+    name: str, model: Recommender, dataset: Dataset, popularity: Mapping[str, int], n_visitors: int, fit_seconds: float,
+    progress: Callable[[int], None] = lambda done: None,
+) -> ModelResult:
     """Ask the model for each test visitor's top LIST_LENGTH, timing each request."""
     lists, timings = [], []
     clock = time.perf_counter_ns
-    for case in dataset.cases:
+    for done, case in enumerate(dataset.cases, start=1):
         start = clock()
         ranked = model.recommend(case.history, LIST_LENGTH, now=case.now)
         timings.append((clock() - start) / 1e6)
         lists.append([item for item, _ in ranked])
+        progress(done)
     cases = dataset.cases
 
     def mean(metric, k: int) -> float:

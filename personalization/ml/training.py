@@ -27,6 +27,7 @@ from tailored.core.types import Event, Profile, Snapshot
 from tailored.models import Event as StoredEvent
 from tailored.models import PersonaLabel
 from tailored.profiles.memory import MemoryProfileStore
+from tailored.progress import Progress
 
 from . import registry
 from .features import FEATURE_WINDOWS, PERSONA_FEATURES, feature_matrix, feature_names, select
@@ -253,23 +254,6 @@ def score_live_profiles(personas: PersonaModel | None, propensity: Mapping[str, 
         written += store.set_model_outputs(model_outputs(profiles, personas, propensity, now))
     say(f"  scored {written} of {len(visitors)} live profiles")
     return written
-
-
-class Progress:
-    """Says `what: done/total (pct%), about N s left` at every tenth of the work, so a long command
-    is never silent for a minute (issue 16 item 6). The estimate is the pace so far."""
-
-    def __init__(self, what: str, total: int, say: Say, steps: int = 10):
-        self.what, self.total, self.say = what, total, say
-        self.every = max(1, total // steps)
-        self.started = time.perf_counter()
-
-    def __call__(self, done: int) -> None:
-        if done % self.every and done != self.total:
-            return
-        elapsed = time.perf_counter() - self.started
-        left = elapsed / done * (self.total - done) if done else 0.0
-        self.say(f"  {self.what}: {done}/{self.total} ({100 * done // self.total}%), about {left:.0f} s left")
 
 
 def load_synthetic(visitors: int, seed: int = 7, days: int = 28, now: float | None = None, say: Say = print) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -51,6 +52,10 @@ def test_running_it_again_changes_nothing():
     call_command("load_demo", stdout=output)
     assert snapshot() == before
     assert "0 categories and 0 products created" in output.getvalue()
+    # Progress through the catalog, every tenth, with the time left.
+    total = ProductPage.objects.count()
+    assert f"product pages: {total}/{total} (100%), about 0 s left" in output.getvalue()
+    assert re.search(rf"  product pages: {total // 10}/{total} \(\d+%\), about \d+ s left", output.getvalue())
 
 
 @pytest.mark.django_db

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import random
+import re
 from pathlib import Path
 
 import pytest
@@ -82,6 +83,17 @@ def test_msweb_format_reports_every_model_with_baselines(tmp_path):
     # Groups are perfectly separated, so co-visitation beats popularity at ranking the hidden visit.
     assert data["models"]["item-knn"]["ndcg_at_10"] > data["models"]["popularity"]["ndcg_at_10"]
     assert "HR@10" in table and "NDCG@10" in table and "item-knn" in table
+
+
+def test_progress_names_each_model_and_the_time_left(tmp_path):
+    write_msweb(tmp_path)
+    output = tmp_path / "out.json"
+    stderr = io.StringIO()
+    call_command("tailored_evaluate", "--dataset", "msweb", "--models", "ease", "--data-dir", str(tmp_path), "--output", str(output), stdout=io.StringIO(), stderr=stderr)
+    said = stderr.getvalue()
+    assert [f"model {n} of 3: fitting {name}" in said for n, name in ((1, "popularity"), (2, "item-knn"), (3, "ease"))] == [True] * 3
+    assert re.search(r"msweb: popularity HR@10 [\d.]+  NDCG@10 [\d.]+; about \d+ s left for 2 more", said)
+    assert re.search(r"scoring ease: 30/30 \(100%\), about 0 s left", said)
 
 
 def test_movielens_format_leave_last_out_and_time_split(tmp_path):

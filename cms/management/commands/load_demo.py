@@ -39,6 +39,7 @@ from cms.models import (
 )
 from tailored.experiments.models import Experiment, ExperimentArm
 from tailored.models import Segment
+from tailored.progress import Progress
 
 DEMO_DIR = Path(settings.BASE_DIR) / "fixtures" / "demo"
 EDITOR_USERNAME = "editor"
@@ -114,13 +115,7 @@ class Command(BaseCommand):
         self.stdout.write(f"segments: {created} created")
         images = self._images()
         home = self._home()
-        categories = products = 0
-        for category_data in _read("catalog.json")["categories"]:
-            category, was_new = self._category(home, category_data)
-            categories += was_new
-            image = images.get(category.slug)
-            products += sum(self._product(category, p, image) for p in category_data["products"])
-        self.stdout.write(f"pages: {categories} categories and {products} products created")
+        self._catalog(home, images)
         resolve = Resolver(images)
         self._home_sections(home, resolve)
         self._landing_pages(home, resolve)
@@ -128,6 +123,22 @@ class Command(BaseCommand):
         self._experiments(resolve)
         self._editor()
         self.stdout.write(self.style.SUCCESS("demo content ready"))
+
+    def _catalog(self, home: HomePage, images: dict[str, Any]) -> None:
+        """The category and product pages, with progress (each product page is a published
+        revision: the slowest part of a first load)."""
+        catalog = _read("catalog.json")["categories"]
+        progress = Progress("product pages", sum(len(c["products"]) for c in catalog), self.stdout.write)
+        categories = products = done = 0
+        for category_data in catalog:
+            category, was_new = self._category(home, category_data)
+            categories += was_new
+            image = images.get(category.slug)
+            for product_data in category_data["products"]:
+                products += self._product(category, product_data, image)
+                done += 1
+                progress(done)
+        self.stdout.write(f"pages: {categories} categories and {products} products created")
 
     def _segments(self) -> int:
         created = 0
