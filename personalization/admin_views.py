@@ -1,6 +1,9 @@
-"""The segment admin: a snippet viewset whose edit view has the rule builder, the live count
-of visitors matching the rule, the segment's size over the last 30 days, and an endpoint the
-builder posts the rule being edited to (admin login and CSRF required, like every admin POST)."""
+"""The segment admin: a snippet viewset whose list shows each segment's size now, its 7-day
+trend and the pages that use it; whose edit view has the rule builder, the live count of
+visitors matching the rule, the segment's size per day over the last 30 days, and warnings for
+values no visitor has had; and an endpoint the builder posts the rule being edited to (admin
+login and CSRF required, like every admin POST). The figures come from tailored.segment_insights
+(issue 16 item 3)."""
 
 from __future__ import annotations
 
@@ -10,36 +13,53 @@ import re
 from datetime import date
 from typing import Any
 
+from django.contrib import messages
+from django.contrib.admin.utils import quote
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, JsonResponse
-from django.urls import path
+from django.urls import path, reverse
 from django.views.decorators.http import require_POST
 from wagtail.admin.panels import FieldPanel, FieldRowPanel, ObjectList, Panel
-from wagtail.snippets.views.snippets import SnippetViewSet
+from wagtail.admin.ui.tables import BooleanColumn, Column
+from wagtail.snippets.views.snippets import CreateView, EditView, IndexView, SnippetViewSet
 
-from tailored import services
 from tailored.core.rules import CompiledRule, RuleError, compile_rule
 from tailored.events.schema import EVENT_TYPES
 
-from .forms import RuleBuilderWidget, RuleField, RuleInput, SegmentForm, locate, rule_to_rows
+from .forms import (
+    RuleBuilderWidget,
+    RuleField,
+    RuleInput,
+    SegmentForm,
+    locate,
+    rule_to_rows,
+    rule_warnings,
+)
 from .models import Segment
+from .rule_values import value_warnings
+from .segment_chart import size_chart, sparkline
+from .segment_insights import (
+    LIVE_HOURS,
+    ListFigures,
+    daily_sizes,
+    first_stored_event_day,
+    guarded,
+    list_figures,
+    live_counts,
+)
 
 logger = logging.getLogger(__name__)
 
 RULE_FIELD = "rule"
 WIDGET_ID = re.compile(r"^[A-Za-z][\w-]{0,63}$")
-LIVE_HOURS = 24
 SIZE_DAYS = 30
 
 
 def live_count(compiled: CompiledRule) -> tuple[int, int] | None:
-    """(matching, scanned) over visitors active in the last day; None when the store is down
-    (the edit view still works without its figures)."""
-    try:
-        return services.live_count(compiled, hours=LIVE_HOURS)
-    except Exception:
-        logger.exception("live count failed")
-        return None
+    """(matching, scanned) over visitors active in the last day, as the segment list counts
+    them; None when the store is down (the edit view still works without its figures)."""
+    counted = guarded(lambda: live_counts({RULE_FIELD: compiled}, hours=LIVE_HOURS), "live count")
+    return (counted.matching[RULE_FIELD], counted.scanned) if counted else None
 
 
 @require_POST
@@ -63,6 +83,8 @@ def rule_preview(request: HttpRequest) -> JsonResponse:
         counted = live_count(compiled)
         if counted is not None:
             body["count"], body["scanned"] = counted
+        builder_rows = posted.rows if isinstance(posted, RuleInput) and posted.mode == "builder" else ()
+        body["warnings"] = rule_warnings(rule, builder_rows).as_json()
     if isinstance(posted, RuleInput) and posted.mode == "json":
         # Switching from JSON back to the builder: the server renders the rows, or says it can't.
         translated = rule_to_rows(rule)
@@ -85,30 +107,15 @@ def _error(message: str, path: str | None = None, row_error=None) -> dict[str, A
     }
 
 
-def sparkline(sizes: list[tuple[date, int]], width: int = 300, height: int = 40) -> list[dict[str, Any]]:
-    """Bars for an inline SVG: one per day, scaled to the busiest day."""
-    peak = max((count for _, count in sizes), default=0)
-    step = width / max(len(sizes), 1)
-    bars = []
-    for i, (day, count) in enumerate(sizes):
-        bar = round(count / peak * (height - 2), 1) if peak else 0
-        bars.append({"x": round(i * step, 1), "width": round(step * 0.8, 1), "y": round(height - bar, 1), "height": bar, "day": day, "count": count})
-    return bars
-
-
 def insights(segment: Segment) -> dict[str, Any]:
-    """The edit view's figures for the saved segment: live count and daily sizes."""
+    """The edit view's figures for the saved segment: live count and the daily sizes chart."""
     if segment.pk is None:
         return {"saved": False}
     try:
         counted = live_count(segment.compiled())
     except RuleError:
         counted = None  # a re-rendered form holding a rule that does not compile
-    try:
-        sizes = services.segment_sizes(segment.slug, days=SIZE_DAYS)
-    except Exception:
-        logger.exception("segment sizes failed")
-        sizes = []
+    sizes = guarded(lambda: daily_sizes([segment.slug], SIZE_DAYS)[segment.slug], "segment sizes") or []
     return {
         "saved": True,
         "count": counted[0] if counted else None,
@@ -116,10 +123,21 @@ def insights(segment: Segment) -> dict[str, Any]:
         "live_hours": LIVE_HOURS,
         "size_days": SIZE_DAYS,
         "sizes": sizes,
-        "bars": sparkline(sizes),
-        "peak": max((count for _, count in sizes), default=0),
-        "today": sizes[-1][1] if sizes else 0,
+        "chart": size_chart(sizes) if sizes else None,
+        **chart_coverage(sizes),
     }
+
+
+def chart_coverage(sizes: list[tuple[date, int]]) -> dict[str, Any]:
+    """What the chart covers: the first day someone was counted in the segment, and, when stored
+    events go back further (history `tailored_train --synthetic` loaded, or visits from before
+    the segment existed), the day they start: those visits were never counted into sizes."""
+    if not sizes:
+        return {}
+    first_counted = next((day for day, count in sizes if count), None)
+    stored_since = first_stored_event_day(sizes[0][0])
+    uncounted = stored_since is not None and (first_counted is None or stored_since < first_counted)
+    return {"first_counted": first_counted, "stored_since": stored_since if uncounted else None}
 
 
 class SegmentInsightsPanel(Panel):
@@ -135,13 +153,75 @@ class SegmentInsightsPanel(Panel):
             return context
 
 
+class FiguresColumn(Column):
+    """A column of the segment list drawn from the figures SegmentIndexView fetched for the whole
+    page at once (`segment.tl_figures`), so a row costs no query or round trip of its own."""
+
+    class Media:
+        css = {"all": ["personalization/css/segment_list.css"]}
+
+    def __init__(self, name: str, label: str, template: str, **kwargs):
+        super().__init__(name, label=label, accessor="tl_figures", **kwargs)
+        self.cell_template_name = template
+
+
+class SegmentIndexView(IndexView):
+    def get_table(self, object_list):
+        segments = list(object_list)
+        figures = list_figures(segments)
+        for segment in segments:
+            segment.tl_figures = list_row(segment, figures[segment.pk])
+        return super().get_table(segments)
+
+
+def list_row(segment: Segment, figures: ListFigures) -> dict[str, Any]:
+    usage_url = reverse(Segment.snippet_viewset.get_url_name("usage"), args=[quote(segment.pk)])
+    return {
+        **{name: getattr(figures, name) for name in ("size_now", "scanned", "trend", "pages")},
+        "live_hours": LIVE_HOURS,
+        "sparkline": sparkline(figures.trend) if figures.trend else None,
+        "usage_url": usage_url,
+    }
+
+
+class WarnAfterSave:
+    """After a save, a warning message for each value of the rule that no visitor has had: the
+    save goes through (a category may get its first visitor tomorrow), the editor is told."""
+
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        for warning in value_warnings(form.instance.rule):
+            messages.warning(self.request, f"{form.instance.name}: {warning.message}")
+        return response
+
+
+class SegmentCreateView(WarnAfterSave, CreateView):
+    pass
+
+
+class SegmentEditView(WarnAfterSave, EditView):
+    pass
+
+
 class SegmentViewSet(SnippetViewSet):
     model = Segment
     icon = "group"
     menu_label = "Segments"
     menu_order = 250
     add_to_admin_menu = True
-    list_display = ["name", "slug", "enabled", "priority", "updated_at"]
+    index_view_class = SegmentIndexView
+    add_view_class = SegmentCreateView
+    edit_view_class = SegmentEditView
+    list_display = [
+        "name",
+        "slug",
+        FiguresColumn("size_now", "Size now", "personalization/segments/size_cell.html"),
+        FiguresColumn("trend", "Last 7 days", "personalization/segments/trend_cell.html"),
+        FiguresColumn("pages", "Used on", "personalization/segments/usage_cell.html"),
+        BooleanColumn("enabled", label="Enabled"),
+        "priority",
+        "updated_at",
+    ]
     list_filter = ["enabled"]
     search_fields = ["name", "slug", "description"]
     edit_handler = ObjectList(

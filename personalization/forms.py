@@ -33,6 +33,15 @@ from tailored.core.fields import FIELDS, FLAG, NUMBER, SCORE_PREFIX, TEXT, looku
 from tailored.core.rules import OPERATORS_BY_KIND, RuleError, compile_rule
 from tailored.events.schema import EVENT_TYPES
 from tailored.models import PersonaLabel
+from tailored.rule_values import (
+    CATEGORY,
+    FIELD_KINDS,
+    ITEM,
+    SCORE,
+    ValueWarning,
+    picker_options,
+    value_warnings,
+)
 
 Row = Mapping[str, str]
 
@@ -331,7 +340,13 @@ def _canonical(rule: object) -> str:
 
 def locate(error: RuleError, rows: Sequence[Row]) -> RowError | None:
     """The builder row (and input) a compile error points at, when the rows made the rule."""
-    found = ERROR_PATH.match(error.path)
+    found = locate_path(error.path, rows)
+    return RowError(found[0], found[1], error.message) if found is not None else None
+
+
+def locate_path(path: str, rows: Sequence[Row]) -> tuple[int, str | None] | None:
+    """(row, input) of a path into the rule the rows made (`$.all[1].count.category`), or None."""
+    found = ERROR_PATH.match(path)
     if found is None or not rows:
         return None
     index, rest = found.group(1), found.group(2) or ""
@@ -348,7 +363,36 @@ def locate(error: RuleError, rows: Sequence[Row]) -> RowError | None:
         part = "score"
     if part == "value" and uses_choice(rows[row]):
         part = "choice"
-    return RowError(row, part, error.message)
+    return row, part
+
+
+@dataclass(frozen=True, slots=True)
+class PlacedWarnings:
+    """A rule's value warnings: those on a builder row (by row), and the rest (JSON view)."""
+
+    by_row: dict[int, list[str]]
+    elsewhere: list[str]
+
+    def as_json(self) -> list[dict[str, Any]]:
+        placed = [{"row": row, "message": message} for row, messages in self.by_row.items() for message in messages]
+        return placed + [{"row": None, "message": message} for message in self.elsewhere]
+
+
+def place_warnings(warnings: Sequence[ValueWarning], rows: Sequence[Row]) -> PlacedWarnings:
+    placed = PlacedWarnings({}, [])
+    for warning in warnings:
+        found = locate_path(warning.path, rows)
+        if found is None:
+            placed.elsewhere.append(f"{warning.path}: {warning.message}")
+        else:
+            placed.by_row.setdefault(found[0], []).append(warning.message)
+    return placed
+
+
+def rule_warnings(rule: object, rows: Sequence[Row] = ()) -> PlacedWarnings:
+    """Warnings (not errors) for the values of a rule no visitor has ever had, placed on the
+    builder rows that made the rule, if rows made it."""
+    return place_warnings(value_warnings(rule), rows) if rule else PlacedWarnings({}, [])
 
 
 def compile_errors(rule: object) -> RuleError | None:
@@ -426,16 +470,19 @@ class RuleBuilderWidget(forms.Widget):
         state = self.state(value)
         widget_id = context["widget"]["attrs"].get("id") or f"id_{name}"
         error = state.row_error
+        warnings = rule_warnings(state_rule(state), state.rows if state.mode == "builder" else ())
         context.update(
             builder=state,
             widget_id=widget_id,
             preview_url=self.preview_url,
             catalog=catalog(),
             catalog_id=f"{widget_id}-catalog",
+            pickers=picker_options(),
             rows=[
-                row_context(name, widget_id, i, row, error if error and error.row == i else None)
+                row_context(name, widget_id, i, row, error if error and error.row == i else None, warnings.by_row.get(i, ()))
                 for i, row in enumerate(state.rows)
             ],
+            warnings=warnings.elsewhere,
             blank_row=row_context(name, widget_id, "__i__", BLANK_ROW, None),
         )
         return context
@@ -448,6 +495,16 @@ class RuleBuilderWidget(forms.Widget):
             context = {"row": row_context(name, widget_id, i, row, None)}
             html.append(self._render(self.row_template_name, context))
         return "".join(html)
+
+
+def state_rule(state: BuilderState) -> object:
+    """The rule the builder shows: its rows' rule, or the JSON view's text parsed (None if not)."""
+    if state.mode == "builder":
+        return rows_to_rule(state.match, state.rows) if state.rows else None
+    try:
+        return json.loads(state.json_text)
+    except ValueError:
+        return None
 
 
 class RuleField(forms.Field):
@@ -550,7 +607,12 @@ def catalog() -> dict[str, Any]:
     """What the builder's script needs to update a row: fields, operators, choices."""
     return {
         "fields": {
-            name: {"kind": spec.kind, "choices": list(field_choices(name, spec.choices)), "help": spec.help}
+            name: {
+                "kind": spec.kind,
+                "choices": list(field_choices(name, spec.choices)),
+                "help": spec.help,
+                "picker": FIELD_KINDS.get(name),
+            }
             for name, spec in FIELDS.items()
         },
         "ops": {kind: [[op, OPERATOR_LABELS[op]] for op in ops] for kind, ops in OPERATORS_BY_KIND.items()},
@@ -586,8 +648,11 @@ def _field_groups() -> list[tuple[str, list[tuple[str, str]]]]:
     return list(groups.items())
 
 
-def row_context(name: str, widget_id: str, index: int | str, row: Row, error: RowError | None) -> dict[str, Any]:
-    """Everything the row template needs: each input with its options, and which are shown."""
+def row_context(
+    name: str, widget_id: str, index: int | str, row: Row, error: RowError | None, warnings: Sequence[str] = ()
+) -> dict[str, Any]:
+    """Everything the row template needs: each input with its options and picker, which inputs
+    are shown, and the row's error and warnings."""
     kind = row.get("type") or "count"
     row_kind = _kind_of(row)
     spec = lookup(row.get("field")) if kind == "field" else None
@@ -619,6 +684,7 @@ def row_context(name: str, widget_id: str, index: int | str, row: Row, error: Ro
                 "types": types,
                 "invalid": error is not None and error.part == part,
                 "placeholder": PLACEHOLDERS.get(part, ""),
+                "list": f"{widget_id}-list-{picker}" if (picker := picker_of(row, part)) else "",
             }
         )
     return {
@@ -626,6 +692,19 @@ def row_context(name: str, widget_id: str, index: int | str, row: Row, error: Ro
         "type": kind,
         "parts": parts,
         "error": error,
+        "warnings": list(warnings),
         "help": spec.help if spec is not None else "",
     }
+
+
+# The inputs that offer a picker (a datalist of known values), by kind (tailored.rule_values).
+PART_PICKERS = {"category": CATEGORY, "item": ITEM, "score": SCORE}
+
+
+def picker_of(row: Row, part: str) -> str | None:
+    """The kind of values a row's input offers to pick from: fixed for the category, item and
+    score inputs, the field's for a field's value (countries for context.country...)."""
+    if part == "value":
+        return FIELD_KINDS.get(row.get("field", "")) if row.get("type") == "field" else None
+    return PART_PICKERS.get(part)
 

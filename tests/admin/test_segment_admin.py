@@ -212,8 +212,9 @@ def test_the_edit_view_shows_how_many_visitors_match_now(admin_client, memory_st
     page = soup(admin_client.get(url("edit", segment.pk)))
     assert page.select_one("[data-live-count]").text == "1 visitor matches now"
     assert page.select_one("[data-live-scanned]").text == "of 3 visitors active in the last 24 hours"
-    assert "Segment size, last 30 days" in page.text
-    assert len(page.select(".tl-insights__sparkline rect")) == 30
+    chart = page.select_one("[data-size-chart]")
+    assert "Visitors in the segment per day" in chart.select_one("figcaption").text
+    assert len(chart.select(".tl-chart__bars rect")) == 30
 
 
 def test_the_preview_endpoint_counts_the_posted_rule(admin_client, memory_store):

@@ -63,6 +63,14 @@
       });
       var spec = type === "field" ? fieldSpec(row) : null;
       row.querySelector("[data-row-help]").textContent = spec ? spec.help : "";
+      // A field's value offers the known values of its kind (countries, regions, categories...).
+      var value = input(row, "value");
+      if (spec && spec.picker) {
+        value.setAttribute("list", root.id + "-list-" + spec.picker);
+        value.setAttribute("autocomplete", "off");
+      } else {
+        value.removeAttribute("list");
+      }
     }
 
     function addRow() {
@@ -123,6 +131,34 @@
       builderError.textContent = "";
     }
 
+    // Values no visitor has ever had: a warning on the row (or below the JSON), never an error.
+    function showWarnings(warnings) {
+      var byRow = {};
+      var elsewhere = [];
+      (warnings || []).forEach(function (warning) {
+        if (warning.row === null || mode() === "json") elsewhere.push(warning.message);
+        else (byRow[warning.row] = byRow[warning.row] || []).push(warning.message);
+      });
+      allRows().forEach(function (row, i) {
+        var box = row.querySelector("[data-row-warning]");
+        box.textContent = "";
+        (byRow[i] || []).forEach(function (message) {
+          var line = document.createElement("p");
+          line.textContent = message;
+          box.appendChild(line);
+        });
+        box.hidden = !byRow[i];
+      });
+      var list = root.querySelector("[data-rule-warning-list]");
+      list.textContent = "";
+      elsewhere.forEach(function (message) {
+        var item = document.createElement("li");
+        item.textContent = message;
+        list.appendChild(item);
+      });
+      root.querySelector("[data-rule-warnings]").hidden = elsewhere.length === 0;
+    }
+
     // The rule is fine now: drop the error Wagtail rendered at the field on the last save.
     function clearSavedError() {
       var field = root.closest("[data-field]");
@@ -149,6 +185,7 @@
           if (invalid) invalid.setAttribute("aria-invalid", "true");
         }
       }
+      showWarnings(data.warnings);
       if (mode() === "builder" && data.json !== null) json.value = data.json;
       if (mode() === "json" && data.representable !== undefined) notice.hidden = data.representable;
       showCount(data);
