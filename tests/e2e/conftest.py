@@ -7,9 +7,14 @@ import os
 
 import pytest
 from django.core.management import call_command
+from playwright.sync_api import expect
 
 # Playwright's sync API runs an event loop in this thread; Django must still allow ORM calls here.
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+
+# Playwright's 5 s default for `expect` is too short for the admin's preview pane on a busy 2-core
+# machine (`make test-under-load`): 20 s. A thing that never appears still fails, just later.
+expect.set_options(timeout=20_000)
 
 CHROMIUM = "/usr/bin/chromium"
 # Headless Chromium announces itself as "HeadlessChrome", which Tailored (rightly) treats as a bot.
