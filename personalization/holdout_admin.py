@@ -105,7 +105,9 @@ def goal_lift(goal: str, looks: list[tuple[date, stats.Counts, stats.Counts]]) -
     always_valid = series[-1] if series else None
     return GoalLift(
         goal, groups[0], groups[1], comparison, _finite(comparison), always_valid, conclusive_on, len(looks),
-        svg.rate_chart(groups), sentence(goal, comparison, always_valid, conclusive_on),
+        # No chart before both groups have visitors: an interval of 0-100% drawn as a bar looks like data.
+        svg.rate_chart(groups) if comparison is not None else SafeString(""),
+        sentence(goal, comparison, always_valid, conclusive_on),
     )
 
 

@@ -88,6 +88,10 @@ def test_with_the_holdout_off_the_report_says_so(client, memory_store):
     client.force_login(get_user_model().objects.get(username="editor"))
     html = report(client)
     assert "data-tl-holdout-off" in html and "The global holdout is off" in html
+    # Nothing counted: no 0-100% intervals or bars that look like data, and the page says what will appear.
+    assert "100.0%" not in html and 'class="tl-chart"' not in html
+    assert html.count("<td data-tl-rate>—</td>") == 6  # two groups, three goals
+    assert "appears once each group has visitors: turn the holdout on first" in html
 
 
 def test_the_report_flushes_pending_counts_first(editor):
