@@ -112,7 +112,8 @@ def privacy_data(request: HttpRequest) -> HttpResponse:
 @require_POST
 def privacy_erase(request: HttpRequest) -> HttpResponse:
     """POST /privacy-centre/erase: erase everything held about the visitor (queued while the store is
-    down) and forget their id, time-zone hint and answer, as DELETE /api/me does."""
+    down) and forget their id, time-zone hint and answer (as DELETE /api/me does) and the CSRF
+    cookie a page shown after consent may have set."""
     if refusal := _cross_site_refusal(request):
         return refusal
     visitor = resolve_visitor(request)
@@ -120,6 +121,6 @@ def privacy_erase(request: HttpRequest) -> HttpResponse:
     if visitor.id is not None:
         notice = "erased" if erase_or_queue(visitor.id) is not None else "erasure_queued"
     response = HttpResponseRedirect(f"{reverse('tailored_frontend:privacy')}?notice={notice}", status=303)
-    forget_visitor_cookies(response)
+    forget_visitor_cookies(request, response)
     response.delete_cookie(conf.get("CONSENT_COOKIE"), samesite="Lax")
     return response

@@ -258,14 +258,22 @@ def set_consent(request: HttpRequest, response: HttpResponse, asked: Sequence[st
         issued = getattr(request, "_tailored_new_visitor_id", None)  # this request's new id, if any
         set_visitor_cookie(request, response, existing_id or issued or uuid.uuid4().hex)
     else:
-        forget_visitor_cookies(response)
+        forget_visitor_cookies(request, response)
     return answer
 
 
-def forget_visitor_cookies(response: HttpResponse) -> None:
-    """Delete what only consent allowed on the visitor's device: the id and the time-zone hint."""
+def forget_visitor_cookies(request: HttpRequest, response: HttpResponse) -> None:
+    """Delete what only consent allowed on the visitor's device: the id, the time-zone hint and
+    Django's CSRF cookie, which only pages shown after consent set (the onboarding survey); a
+    logged-in user keeps that one, as their admin forms need it."""
     response.delete_cookie(conf.get("VISITOR_COOKIE"), samesite="Lax")
     response.delete_cookie(conf.get("TIMEZONE_COOKIE"), samesite="Lax")
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        response.delete_cookie(
+            settings.CSRF_COOKIE_NAME, path=settings.CSRF_COOKIE_PATH,
+            domain=settings.CSRF_COOKIE_DOMAIN, samesite=settings.CSRF_COOKIE_SAMESITE,
+        )
 
 
 def user_visitor_id(user_pk: object) -> str:

@@ -129,3 +129,13 @@ def test_another_site_cannot_answer_for_the_visitor(client, headers):
     script = client.post("/consent/", body, content_type="application/json", **headers)
     for response in (form, script):
         assert response.status_code == 403 and not response.cookies
+
+
+def test_declining_deletes_every_cookie_consent_allowed_but_the_answer(client):
+    client.post("/consent/", {"choice": "accept"})
+    client.cookies["tl_tz"] = "Europe%2FLondon"
+    client.cookies["csrftoken"] = "x" * 32  # set by the onboarding survey, shown after consent
+    response = client.post("/consent/", {"choice": "decline"})
+    assert {name: morsel.value for name, morsel in response.cookies.items()} == {
+        "tl_consent": "none", "tl_vid": "", "tl_tz": "", "csrftoken": "",
+    }
