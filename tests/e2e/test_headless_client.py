@@ -49,3 +49,19 @@ def test_the_headless_client_sees_the_variants_the_browser_sees(site_url, browse
     anonymous = client.variant_keys(client.fetch_homepage(site_url, {}, user_agent=DESKTOP_CHROME))
     assert anonymous[0] == "fallback"
     fan.close()
+
+
+def test_the_headless_client_forwards_the_browsers_privacy_signals(site_url):
+    client = load_example()
+    # A visitor whose browser sends Global Privacy Control (or Do Not Track) accepts everything.
+    for header in ("Sec-GPC", "DNT"):
+        answer, cookies = client.set_consent(site_url, True, True, visitor_headers={header.lower(): "1"})
+        assert (answer["granted"], answer["reason"]) == ([], "opted_out_by_browser")
+        assert cookies.get("tl_consent") == "none" and not cookies.get("tl_vid")
+    # Without the signals the same call records the accept and issues an id.
+    answer, cookies = client.set_consent(site_url, True, True, visitor_headers={"Accept": "text/html"})
+    assert (answer["granted"], answer["reason"]) == (["analytics", "personalization"], None)
+    assert cookies["tl_consent"] == "analytics.personalization" and cookies["tl_vid"]
+    assert client.forwarded_headers({"sec-gpc": "1", "DNT": "1", "Cookie": "x"}, "UA") == {
+        "User-Agent": "UA", "Accept": "application/json", "Sec-GPC": "1", "DNT": "1",
+    }
