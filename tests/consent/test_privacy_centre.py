@@ -133,14 +133,33 @@ def test_the_readme_cookie_table_lists_every_entry():
 
 
 def test_both_template_languages_render_the_same_privacy_panel():
-    context = {"privacy": {
+    context = panel_context()
+    django = engines["django"].get_template("tailored/privacy_panel.html").render(context)
+    jinja2 = engines["jinja2"].get_template("tailored/privacy_panel.html").render(context)
+    assert "Saved &lt;now&gt;" in jinja2 and 'name="analytics" value="on" checked' in jinja2
+    assert normalised(django) == normalised(jinja2)
+
+
+@pytest.mark.parametrize("engine", ["django", "jinja2"])
+def test_a_site_without_its_own_layout_gets_the_plugins_page(engine):
+    # The demo puts the panel into its layout (cms/jinja2/tailored/privacy_centre.html); the
+    # plugin's own page, found after it in the template dirs, is what other sites get.
+    page = plugin_page(engine, {**panel_context(), "stylesheet": "/static/tailored/blocks.css"})
+    assert page.startswith("<!doctype html>") and '<link rel="stylesheet" href="/static/tailored/blocks.css">' in page
+    assert '<section class="tl-privacy"' in page and "Download my data" in page
+
+
+def plugin_page(engine: str, context: dict) -> str:
+    folder = "templates" if engine == "django" else "jinja2"
+    source = (Path(__file__).parents[2] / "frontend" / folder / "tailored" / "privacy_centre.html").read_text()
+    return engines[engine].from_string(source).render(context).strip()
+
+
+def panel_context() -> dict:
+    return {"privacy": {
         "consent_url": "/consent/", "next": "/privacy-centre/?notice=saved", "notice": "Saved <now>",
         "summary": "You allowed analytics.", "categories": category_rows(Consent(decided=True, analytics=True)),
         "holds_data": True, "keeps_profile": False, "download_url": "/privacy-centre/data",
         "erase_url": "/privacy-centre/erase",
         "stored": [{**asdict(entry), "present": "no"} for entry in stored_entries()],
     }}
-    django = engines["django"].get_template("tailored/privacy_panel.html").render(context)
-    jinja2 = engines["jinja2"].get_template("tailored/privacy_panel.html").render(context)
-    assert "Saved &lt;now&gt;" in jinja2 and 'name="analytics" value="on" checked' in jinja2
-    assert normalised(django) == normalised(jinja2)
