@@ -26,7 +26,6 @@ import hashlib
 import io
 import os
 import random
-import re
 import shutil
 import signal
 import subprocess
@@ -216,9 +215,6 @@ def page_view(rng: random.Random) -> dict:
             "product_id": rng.randint(1, 20), "page_type": "product"}
 
 
-CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
-
-
 def make_fans(port: int, count: int, rng: random.Random) -> list[Visitor]:
     """Consenting visitors: they accept the banner as tracker.js does (the site issues their
     signed id), then three electronics product views make them fans."""
@@ -227,8 +223,9 @@ def make_fans(port: int, count: int, rng: random.Random) -> list[Visitor]:
     fans = []
     for _ in range(count):
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"User-Agent": DESKTOP_CHROME_UA}, timeout=10.0) as http:
-            token = CSRF_META.search(http.get("/").text).group(1)
-            answer = http.post("/consent/", json={"analytics": True, "personalization": True}, headers={"X-CSRFToken": token})
+            http.get("/")
+            # As tracker.js posts it: the consent endpoint checks the request is same-site (no CSRF token).
+            answer = http.post("/consent/", json={"analytics": True, "personalization": True})
             assert answer.status_code == 200, answer.text
             cookies = {name: http.cookies[name] for name in ("tl_consent", "tl_vid")}
             response = http.post("/api/events", json={"events": [page_view(rng) for _ in range(3)]})
