@@ -123,7 +123,7 @@ def insights(segment: Segment) -> dict[str, Any]:
         "live_hours": LIVE_HOURS,
         "size_days": SIZE_DAYS,
         "sizes": sizes,
-        "chart": size_chart(sizes) if sizes else None,
+        "chart": size_chart(sizes, now=counted[0] if counted else None) if sizes else None,
         **chart_coverage(sizes),
     }
 

@@ -117,12 +117,11 @@ def _category_problems(wanted: set[str]) -> dict[str, str]:
     seen = set(Event.objects.filter(category__in=wanted).values_list("category", flat=True).distinct())
     model = category_model()
     pages = set(model.objects.filter(slug__in=wanted).values_list("slug", flat=True)) if model is not None else set()
-    return {
-        value: f"No visitor has had category “{value}” yet: no stored event is in it."
-        if value in pages
-        else f"No visitor has had category “{value}”: no stored event is in it, and no category page has that slug."
-        for value in wanted - seen
-    }
+    return _unseen(
+        wanted - seen, pages,
+        yet="No visitor has had category “{}” yet: no stored event is in it.",
+        never="No visitor has had category “{}”: no stored event is in it, and no category page has that slug.",
+    )
 
 
 def _item_problems(wanted: set[str]) -> dict[str, str]:
@@ -130,12 +129,19 @@ def _item_problems(wanted: set[str]) -> dict[str, str]:
     model = product_model()
     ids = [int(value) for value in wanted if value.isdigit()]
     products = {str(pk) for pk in model.objects.filter(pk__in=ids).values_list("pk", flat=True)} if model is not None and ids else set()
-    return {
-        value: f"No visitor has had item “{value}” yet: no stored event names it."
-        if value in products
-        else f"No visitor has had item “{value}”: no stored event names it, and no product has that id."
-        for value in wanted - seen
-    }
+    return _unseen(
+        wanted - seen, products,
+        yet="No visitor has had item “{}” yet: no stored event names it.",
+        never="No visitor has had item “{}”: no stored event names it, and no product has that id.",
+    )
+
+
+def _unseen(unseen: set[str], pages: set[str], yet: str, never: str) -> dict[str, str]:
+    """Problems of the values no stored event has. A value the site has a page for is one only
+    once events are being stored at all: without the worker (the memory store) no visit is ever
+    stored, and "no visitor has had it" would contradict the live count."""
+    storing = Event.objects.exists()
+    return {value: (yet if value in pages else never).format(value) for value in unseen if storing or value not in pages}
 
 
 def _country_problems(wanted: set[str]) -> dict[str, str]:

@@ -41,6 +41,7 @@ class SizeChart:
     peak: int
     first: date | None
     last: date | None
+    now: Bar | None = None  # the live count, drawn apart after the last day
     width: int = WIDTH
     height: int = HEIGHT
     left: int = LEFT
@@ -57,27 +58,31 @@ def nice_step(rough: float) -> int:
     return next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= rough)
 
 
-def size_chart(sizes: Sequence[tuple[date, int]]) -> SizeChart:
-    """Bars for the daily sizes, a visitors scale from 0 in round steps (at most five), and a
-    date under the last day and every X_LABEL_EVERY days before it."""
+def size_chart(sizes: Sequence[tuple[date, int]], now: int | None = None) -> SizeChart:
+    """Bars for the daily sizes and, one slot apart after them, the live count `now`; a visitors
+    scale from 0 in round steps (at most five); a date under the last day and every
+    X_LABEL_EVERY days before it."""
     peak = max((count for _, count in sizes), default=0)
-    step = nice_step(peak / 4)
-    scale = max(step * math.ceil(peak / step), step)
-    plot_height = BOTTOM - TOP
-    slot = (RIGHT - LEFT) / max(len(sizes), 1)
-    bars = []
-    for i, (day, count) in enumerate(sizes):
-        height = round(count / scale * plot_height, 1)
+    step = nice_step(max(peak, now or 0) / 4)
+    scale = max(step * math.ceil(max(peak, now or 0) / step), step)
+    slot = (RIGHT - LEFT) / max(len(sizes) + (2 if now is not None else 0), 1)
+
+    def bar(i: int, day: date, count: int) -> Bar:
+        height = round(count / scale * (BOTTOM - TOP), 1)
         x = round(LEFT + i * slot + slot * (1 - BAR_SHARE) / 2, 1)
-        bars.append(Bar(x, round(BOTTOM - height, 1), round(slot * BAR_SHARE, 1), height, day, count))
-    y_ticks = tuple(Tick(round(BOTTOM - value / scale * plot_height, 1), f"{value:,}") for value in range(0, scale + 1, step))
-    last = len(sizes) - 1
+        return Bar(x, round(BOTTOM - height, 1), round(slot * BAR_SHARE, 1), height, day, count)
+
+    bars = tuple(bar(i, day, count) for i, (day, count) in enumerate(sizes))
+    now_bar = bar(len(sizes) + 1, sizes[-1][0], now) if now is not None and sizes else None
+    y_ticks = tuple(Tick(round(BOTTOM - value / scale * (BOTTOM - TOP), 1), f"{value:,}") for value in range(0, scale + 1, step))
     x_ticks = tuple(
         Tick(round(LEFT + (i + 0.5) * slot, 1), dateformat.format(sizes[i][0], "j M"))
-        for i in sorted(range(last, -1, -X_LABEL_EVERY))
+        for i in sorted(range(len(sizes) - 1, -1, -X_LABEL_EVERY))
     )
+    if now_bar is not None:
+        x_ticks += (Tick(round(now_bar.x + now_bar.width / 2, 1), "now"),)
     return SizeChart(
-        bars=tuple(bars), x_ticks=x_ticks, y_ticks=y_ticks, peak=peak,
+        bars=bars, x_ticks=x_ticks, y_ticks=y_ticks, peak=peak, now=now_bar,
         first=sizes[0][0] if sizes else None, last=sizes[-1][0] if sizes else None,
     )
 

@@ -75,6 +75,17 @@ def test_the_date_axis_labels_the_last_day_and_every_week_before_it():
     assert chart.x_ticks[-1].at == pytest.approx(last_bar.x + last_bar.width / 2, abs=0.2)
 
 
+def test_the_live_count_stands_apart_after_the_last_day_on_the_same_scale():
+    days = [date(2026, 3, 1) + i * DAY for i in range(30)]
+    chart = size_chart([(day, 3) for day in days], now=12)
+    assert [tick.label for tick in chart.y_ticks] == ["0", "5", "10", "15"]  # the scale reaches the live count
+    last = chart.bars[-1]
+    assert chart.now.count == 12 and chart.now.x - (last.x + last.width) > last.width  # a slot apart
+    assert chart.now.height == pytest.approx(4 * last.height, abs=0.2)
+    assert [tick.label for tick in chart.x_ticks][-2:] == ["30 Mar", "now"]
+    assert chart.x_ticks[-1].at - chart.x_ticks[-2].at > 30  # the two labels do not overlap
+
+
 def test_a_segment_nobody_was_in_still_has_a_scale():
     chart = size_chart([(date(2026, 3, 1) + i * DAY, 0) for i in range(7)])
     assert [tick.label for tick in chart.y_ticks] == ["0", "1"]
@@ -86,7 +97,7 @@ def test_a_segment_nobody_was_in_still_has_a_scale():
 
 @pytest.mark.django_db
 def test_the_chart_has_labelled_axes_and_says_what_it_counts(admin_client, memory_store):
-    segment = Segment.objects.create(name="Returning", slug="returning", rule=RETURNING)
+    segment = Segment.objects.create(name="Browsers", slug="returning", rule={"field": "profile.page_views", "op": "gte", "value": 1})
     now = time.time()
     for visitor in ("a" * 32, "b" * 32):
         event = Event(f"{visitor[:4]}-1", "page_view", ts=now, attrs={"page_type": "home"})
@@ -97,12 +108,17 @@ def test_the_chart_has_labelled_axes_and_says_what_it_counts(admin_client, memor
     assert svg.select_one("[data-y-title]").text == "Visitors"
     assert [t.text for t in svg.select("[data-y-ticks] text")] == ["0", "1", "2"]
     x_labels = [t.text for t in svg.select("[data-x-ticks] text")]
-    assert x_labels[-1] == f"{today().day} {today():%b}" and len(x_labels) == 5
+    assert x_labels[-2] == f"{today().day} {today():%b}" and len(x_labels) == 6
     bars = svg.select(".tl-chart__bars rect")
     assert len(bars) == 30 and bars[-1].select_one("title").text.endswith(": 2 visitors")
     caption = chart.select_one("figcaption").get_text(" ", strip=True)
-    assert "different visitors who matched the rule on a visit that day" in caption
+    assert "different visitors who were in the segment on a visit that day" in caption
     assert "the live count's rule and visitors" in caption
+    assert "The last bar, apart, is the live count" in caption
+    assert svg.select_one("[data-x-ticks] text:last-child").text == "now"
+    now_bar = svg.select_one("[data-now-bar]")
+    assert now_bar.select_one("title").text == "Now: 2 visitors match"
+    assert float(now_bar["height"]) == float(bars[-1]["height"])  # both visitors match now too
     # The table holds the same numbers, newest first.
     assert [td.text for td in chart.select("tbody tr")[0].select("td")][1] == "2"
 

@@ -156,6 +156,14 @@ def test_a_category_no_stored_event_has_is_a_warning(models_dir):
     assert found["garden"] == "No visitor has had category “garden”: no stored event is in it, and no category page has that slug."
 
 
+def test_before_any_event_is_stored_a_category_page_is_no_warning(models_dir):
+    # Without the worker (the memory store) no visit is stored: only values the site has no page
+    # for are known to match nobody.
+    assert not StoredEvent.objects.exists()
+    rule = {"any": [{"avg_dwell": {"category": category}, "op": "gte", "value": 5} for category in ("books", "garden")]}
+    assert set(messages_of(value_warnings(rule))) == {"garden"}
+
+
 def test_an_item_no_stored_event_names_is_a_warning(models_dir):
     viewed, unseen = ProductPage.objects.live().order_by("pk")[:2]
     store_event(item=str(viewed.pk))
