@@ -59,6 +59,7 @@ from tailored.events.stream import (
     erasure_times,
     event_from_json,
     event_to_json,
+    is_analytics_only,
     read_entry,
 )
 from tailored.experiments.counting import flush_due as flush_experiment_counts
@@ -171,6 +172,7 @@ class DecodedEntry:
     visitor_id: str
     events: list[Event]
     rows: list[EventRow] = field(default_factory=list)
+    analytics_only: bool = False  # aggregate counts only: never acted on for this visitor alone
 
 
 @dataclass
@@ -333,7 +335,7 @@ def decode_entries(entries: Iterable[StreamEntry]) -> tuple[list[DecodedEntry], 
             reason = f"unreadable entry: {type(exc).__name__}: {exc}"
             dead.append(DeadLetter(entry_id, "", dict(entry_fields or {}), reason, whole_entry=True))
             continue
-        entry = DecodedEntry(entry_id, visitor_id, [])
+        entry = DecodedEntry(entry_id, visitor_id, [], analytics_only=is_analytics_only(entry_fields))
         for item in items:
             try:
                 event = event_from_json(item)
@@ -434,6 +436,8 @@ def watch_carts(client: redis.Redis, decoded: Iterable[DecodedEntry], delay_seco
     by_type = {"add_to_cart": latest_add, "purchase": latest_purchase}
     for entry in decoded:
         for event in entry.events:
+            if entry.analytics_only and event.type == "add_to_cart":
+                continue  # no cart-abandonment webhook without personalization consent
             latest = by_type.get(event.type)
             if latest is not None:
                 latest[entry.visitor_id] = max(event.ts, latest.get(entry.visitor_id, event.ts))

@@ -1,11 +1,12 @@
 """The event stream contract between ingestion and the workers.
 
 Every accepted batch is appended to the Redis Stream `tl:v1:events` as ONE entry (one XADD per
-batch keeps ingestion fast) with two fields:
+batch keeps ingestion fast) with two or three fields:
 
     v  the pseudonymous visitor id
     e  a JSON array of the batch's accepted events, each {"id", "type", "ts" (epoch seconds, float),
        "category", "item", "url", "attrs"}
+    s  "analytics" when the visitor consented to analytics only (absent: personalization too)
 
 Workers read entries through the consumer group `tl-workers`; an entry is acknowledged only once
 its events are persisted, so delivery is at least once and persistence (unique per visitor and
@@ -42,6 +43,8 @@ CONSUMER_GROUP = "tl-workers"
 DEAD_LETTER_KEY = "tl:v1:events:dead"
 DEAD_LETTER_MAXLEN = 100_000  # approximate: the oldest dead letters go first
 ERASED_KEY = "tl:v1:erased"
+# Field s = "analytics": the visitor consented to analytics only (see is_analytics_only).
+SCOPE_FIELD, ANALYTICS_ONLY = "s", "analytics"
 # The worker's cart-abandonment schedule: visitor id -> when their cart counts as abandoned.
 CART_WATCH_KEY = "tl:v1:cart-watch"
 
@@ -84,8 +87,17 @@ def read_entry(fields: Mapping[str, str]) -> tuple[str, list[Any]]:
     return fields["v"], items
 
 
-def encode_batch(visitor_id: str, events: Sequence[Event]) -> dict[str, str]:
-    return {"v": visitor_id, "e": json.dumps([event_to_json(e) for e in events], separators=(",", ":"))}
+def encode_batch(visitor_id: str, events: Sequence[Event], analytics_only: bool = False) -> dict[str, str]:
+    fields = {"v": visitor_id, "e": json.dumps([event_to_json(e) for e in events], separators=(",", ":"))}
+    if analytics_only:
+        fields[SCOPE_FIELD] = ANALYTICS_ONLY
+    return fields
+
+
+def is_analytics_only(fields: Mapping[str, str]) -> bool:
+    """Sent under analytics-only consent: stored for aggregate counts, never acted on for the
+    visitor alone (no cart-abandonment webhook)."""
+    return fields.get(SCOPE_FIELD) == ANALYTICS_ONLY
 
 
 def decode_entry(fields: Mapping[str, str]) -> tuple[str, list[Event]]:

@@ -352,7 +352,7 @@ class RedisProfileStore:
         # The stream entry goes first: when the profile write then fails, the retry appends it
         # again and the worker's unique (visitor, event id) rows store it once. The other order
         # could mark events the worker never sees.
-        self._append(trip, visitor_id, events, now)
+        self._append(trip, visitor_id, events, now, analytics_only=delta is None)
         for args, options in shared_commands:
             trip.execute_command(*args, **options)
         ids = [event.id for event in events]
@@ -367,14 +367,14 @@ class RedisProfileStore:
             return set(applied[1])
         if isinstance(stream_reply, Exception):
             # The profile is committed and marked: the worker must still get the events.
-            self._append(self.client, visitor_id, events, now)
+            self._append(self.client, visitor_id, events, now, analytics_only=delta is None)
         return set()
 
-    def _append(self, client, visitor_id: str, events: Sequence[Event], now: float) -> None:
+    def _append(self, client, visitor_id: str, events: Sequence[Event], now: float, analytics_only: bool) -> None:
         """The batch's stream entry; entries older than the retention period go (MINID), and,
         checked every 100th append, those beyond STREAM_MAXLEN (a memory cap for a long outage
         of the workers: the oldest unstored events are then lost)."""
-        client.xadd(STREAM_KEY, encode_batch(visitor_id, events), minid=min_id(now, self.retention_seconds), approximate=True)
+        client.xadd(STREAM_KEY, encode_batch(visitor_id, events, analytics_only), minid=min_id(now, self.retention_seconds), approximate=True)
         self._appends += 1
         if self._appends % 100 == 0:
             client.xtrim(STREAM_KEY, maxlen=self.stream_maxlen, approximate=True)

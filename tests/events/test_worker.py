@@ -190,6 +190,19 @@ def test_a_cart_left_alone_fires_once_with_the_items_still_in_it(stream, cart_ho
     assert len(abandoned()) == 1
 
 
+def test_an_analytics_only_visitors_cart_is_stored_but_never_watched(stream, cart_hooks):
+    from tailored.profiles.redis import RedisProfileStore
+
+    t0 = NOW - 2 * DELAY
+    store = RedisProfileStore(stream, retention_seconds=90 * 86400)
+    store.record("counted", [cart_event("add_to_cart", "a1", t0, "3")], t0, build_profile=False)
+    drain(stream, consumer(), now=t0)
+
+    assert EventRow.objects.filter(visitor_id="counted", type="add_to_cart").count() == 1  # for aggregate counts
+    assert stream.zscore(worker.CART_WATCH_KEY, "counted") is None
+    assert worker.fire_due_carts(stream, now=NOW) == 0 and abandoned() == []
+
+
 def test_a_purchase_ends_the_watch(stream, cart_hooks):
     t0 = NOW - 2 * DELAY
     process(stream, "buyer", cart_event("add_to_cart", "a1", t0, "3"))
