@@ -18,7 +18,7 @@ from django.contrib.admin.utils import quote
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, JsonResponse
 from django.urls import path, reverse
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 from wagtail.admin.panels import FieldPanel, FieldRowPanel, ObjectList, Panel
 from wagtail.admin.ui.tables import BooleanColumn, Column
 from wagtail.snippets.views.snippets import CreateView, EditView, IndexView, SnippetViewSet
@@ -36,7 +36,7 @@ from .forms import (
     rule_warnings,
 )
 from .models import Segment
-from .rule_values import value_warnings
+from .rule_values import OPTION_SOURCES, value_warnings
 from .segment_chart import size_chart, sparkline
 from .segment_insights import (
     LIVE_HOURS,
@@ -66,7 +66,7 @@ def live_count(compiled: CompiledRule) -> tuple[int, int] | None:
 def rule_preview(request: HttpRequest) -> JsonResponse:
     """The rule the builder's inputs describe, as JSON, and either where it fails (the row and
     input, for the builder) or how many visitors match it now."""
-    if not any(request.user.has_perm(f"personalization.{action}_segment") for action in ("add", "change")):
+    if not may_edit_segments(request):
         return JsonResponse({"error": _error("You do not have permission to edit segments.")}, status=403)
     posted = RuleBuilderWidget().value_from_datadict(request.POST, {}, RULE_FIELD)
     try:
@@ -95,6 +95,24 @@ def rule_preview(request: HttpRequest) -> JsonResponse:
             body["match"] = translated[0]
             body["rows_html"] = RuleBuilderWidget().render_rows(RULE_FIELD, translated[1], widget_id)
     return JsonResponse(body)
+
+
+def may_edit_segments(request: HttpRequest) -> bool:
+    # The permission's app label is the model's ("tailored"), not the folder's.
+    label = Segment._meta.app_label
+    return any(request.user.has_perm(f"{label}.{action}_segment") for action in ("add", "change"))
+
+
+@require_GET
+def rule_values(request: HttpRequest) -> JsonResponse:
+    """The options of one of the builder's pickers, as [value, label] pairs (for the long ones
+    the edit view does not send until a rule needs them)."""
+    if not may_edit_segments(request):
+        return JsonResponse({"error": "You do not have permission to edit segments."}, status=403)
+    kind = request.GET.get("kind", "")
+    if kind not in OPTION_SOURCES:
+        return JsonResponse({"error": f"no picker {kind!r}"}, status=404)
+    return JsonResponse({"options": OPTION_SOURCES[kind]()})
 
 
 def _error(message: str, path: str | None = None, row_error=None) -> dict[str, Any]:
@@ -237,4 +255,8 @@ class SegmentViewSet(SnippetViewSet):
     )
 
     def get_urlpatterns(self):
-        return [*super().get_urlpatterns(), path("rule-preview/", rule_preview, name="rule_preview")]
+        return [
+            *super().get_urlpatterns(),
+            path("rule-preview/", rule_preview, name="rule_preview"),
+            path("rule-values/", rule_values, name="rule_values"),
+        ]

@@ -37,6 +37,7 @@ from tailored.rule_values import (
     CATEGORY,
     FIELD_KINDS,
     ITEM,
+    LAZY_KINDS,
     SCORE,
     ValueWarning,
     picker_options,
@@ -416,9 +417,10 @@ class RuleBuilderWidget(forms.Widget):
         js = ["personalization/js/rule_builder.js"]
         css = {"all": ["personalization/css/rule_builder.css"]}
 
-    def __init__(self, attrs=None, preview_url: str = ""):
+    def __init__(self, attrs=None, preview_url: str = "", values_url: str = ""):
         super().__init__(attrs)
         self.preview_url = preview_url
+        self.values_url = values_url  # where the builder fetches a long picker (LAZY_KINDS)
         self.row_error: RowError | None = None
 
     def value_from_datadict(self, data, files, name) -> RuleInput | str | None:
@@ -477,7 +479,7 @@ class RuleBuilderWidget(forms.Widget):
             preview_url=self.preview_url,
             catalog=catalog(),
             catalog_id=f"{widget_id}-catalog",
-            pickers=picker_options(),
+            pickers=self.pickers(state),
             rows=[
                 row_context(name, widget_id, i, row, error if error and error.row == i else None, warnings.by_row.get(i, ()))
                 for i, row in enumerate(state.rows)
@@ -486,6 +488,17 @@ class RuleBuilderWidget(forms.Widget):
             blank_row=row_context(name, widget_id, "__i__", BLANK_ROW, None),
         )
         return context
+
+    def pickers(self, state: BuilderState) -> list[tuple[str, list[tuple[str, str]], str]]:
+        """(kind, options, url) per datalist: a long list is sent only when the rule uses it, else
+        it is empty with the URL the builder fetches it from when an editor picks its field."""
+        shown = {FIELD_KINDS.get(row.get("field", "")) for row in state.rows if row.get("type") == "field"}
+        shown |= {kind for field, kind in FIELD_KINDS.items() if field in state.json_text}
+        lazy = LAZY_KINDS - shown if self.values_url else frozenset()
+        return [
+            (kind, options, f"{self.values_url}?kind={kind}" if kind in lazy else "")
+            for kind, options in picker_options(skip=lazy).items()
+        ]
 
     def render_rows(self, name: str, rows: Iterable[Row], widget_id: str | None = None) -> str:
         """The rows alone (for the JSON-to-builder switch, which asks the server for them)."""
@@ -556,6 +569,7 @@ class SegmentForm(WagtailAdminModelForm):
         if viewset is not None:
             with contextlib.suppress(NoReverseMatch):  # a viewset registered without its URLs
                 self.fields["rule"].widget.preview_url = reverse(viewset.get_url_name("rule_preview"))
+                self.fields["rule"].widget.values_url = reverse(viewset.get_url_name("rule_values"))
 
     def clean_slug(self) -> str:
         slug = self.cleaned_data.get("slug")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -205,16 +206,29 @@ def current_metadata(name: str) -> dict[str, Any] | None:
 # What the builder offers ---------------------------------------------------------------------------
 
 
-def picker_options() -> dict[str, list[tuple[str, str]]]:
-    """(value, label) pairs per kind, for the builder's datalists."""
-    return {
-        CATEGORY: category_options(),
-        ITEM: item_options(),
-        COUNTRY: [(code, name) for code, name in COUNTRIES.items()],
-        REGION: [(code, f"{name} ({COUNTRIES.get(code[:2], code[:2])})") for code, name in REGIONS.items()],
-        PERSONA: list(PersonaLabel.objects.filter(active=True).order_by("slug").values_list("slug", "name")),
-        SCORE: [(name, name.replace("_", " ")) for name in score_names()],
-    }
+# Too long to send with every edit view (5,000 regions): the builder fetches it when first needed.
+LAZY_KINDS = frozenset({REGION})
+
+
+def picker_options(skip: Collection[str] = ()) -> dict[str, list[tuple[str, str]]]:
+    """(value, label) pairs per kind, for the builder's datalists; the kinds in `skip` empty."""
+    return {kind: [] if kind in skip else OPTION_SOURCES[kind]() for kind in KINDS}
+
+
+def country_options() -> list[tuple[str, str]]:
+    return list(COUNTRIES.items())
+
+
+def region_options() -> list[tuple[str, str]]:
+    return [(code, f"{name} ({COUNTRIES.get(code[:2], code[:2])})") for code, name in REGIONS.items()]
+
+
+def persona_options() -> list[tuple[str, str]]:
+    return list(PersonaLabel.objects.filter(active=True).order_by("slug").values_list("slug", "name"))
+
+
+def score_options() -> list[tuple[str, str]]:
+    return [(name, name.replace("_", " ")) for name in score_names()]
 
 
 def category_options() -> list[tuple[str, str]]:
@@ -233,6 +247,12 @@ def item_options() -> list[tuple[str, str]]:
         return []
     products = _live(model.objects.all()).order_by("title").values_list("pk", "title")[:MAX_ITEM_OPTIONS]
     return [(str(pk), title) for pk, title in products]
+
+
+OPTION_SOURCES: dict[str, Callable[[], list[tuple[str, str]]]] = {
+    CATEGORY: category_options, ITEM: item_options, COUNTRY: country_options,
+    REGION: region_options, PERSONA: persona_options, SCORE: score_options,
+}
 
 
 def _live(queryset):

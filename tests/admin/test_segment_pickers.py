@@ -83,7 +83,8 @@ def test_the_builder_offers_every_kind_of_known_value(admin_client, models_dir):
     product = ProductPage.objects.live().first()
     assert lists["item"][str(product.pk)] == product.title
     assert lists["country"]["GB"] == "United Kingdom" and len(lists["country"]) == 250
-    assert lists["region"]["GB-ENG"] == "England (United Kingdom)" and lists["region"]["US-CA"] == "California (United States)"
+    regions = dict(admin_client.get(url("rule_values"), {"kind": "region"}).json()["options"])  # fetched when needed
+    assert regions["GB-ENG"] == "England (United Kingdom)" and regions["US-CA"] == "California (United States)"
     assert lists["persona"] == {"researcher": "Researcher"}
     assert set(lists["score"]) == {"churn_risk", "purchase_intent"}
 
@@ -277,3 +278,36 @@ def test_saving_values_nobody_has_goes_through_with_a_warning(admin_client, mode
     store_event(category="garden")
     response = admin_client.post(url("edit", segment.pk), form_data(rows), follow=True)
     assert [m.level_tag for m in response.context["messages"]] == ["success"]
+
+
+# The long pickers' endpoint ----------------------------------------------------------------------
+
+
+def test_the_region_list_comes_with_the_page_only_when_the_rule_uses_it(admin_client, models_dir):
+    page = soup(admin_client.get(url("add")))
+    regions = page.select_one("datalist[data-picker=region]")
+    assert not regions.select("option") and regions["data-src"] == url("rule_values") + "?kind=region"
+    assert page.select_one("datalist[data-picker=country]").select("option")  # short lists come along
+    segment = Segment.objects.create(name="England", slug="england", rule={"field": "context.region", "op": "eq", "value": "GB-ENG"})
+    regions = soup(admin_client.get(url("edit", segment.pk))).select_one("datalist[data-picker=region]")
+    assert len(regions.select("option")) > 5000 and not regions.has_attr("data-src")
+
+
+def test_the_builder_fetches_a_picker_it_was_not_sent(admin_client, models_dir):
+    options = admin_client.get(url("rule_values"), {"kind": "region"}).json()["options"]
+    assert ["US-CA", "California (United States)"] in options
+    assert admin_client.get(url("rule_values"), {"kind": "planets"}).status_code == 404
+    assert admin_client.post(url("rule_values"), {"kind": "region"}).status_code == 405
+
+
+def test_an_editor_with_the_segment_permission_may_use_the_builders_endpoints(client, models_dir):
+    from django.contrib.auth.models import Permission
+
+    user = get_user_model().objects.create_user("segments-only", password="x")
+    user.user_permissions.add(Permission.objects.get(codename="access_admin"), Permission.objects.get(codename="change_segment"))
+    client.force_login(user)
+    assert client.get(url("rule_values"), {"kind": "country"}).status_code == 200
+    assert client.post(url("rule_preview"), form_data([IN_COUNTRY])).status_code == 200
+    user.user_permissions.remove(Permission.objects.get(codename="change_segment"))
+    client.force_login(get_user_model().objects.get(pk=user.pk))
+    assert client.get(url("rule_values"), {"kind": "country"}).status_code == 403

@@ -68,9 +68,24 @@
       if (spec && spec.picker) {
         value.setAttribute("list", root.id + "-list-" + spec.picker);
         value.setAttribute("autocomplete", "off");
+        loadPicker(spec.picker);
       } else {
         value.removeAttribute("list");
       }
+    }
+
+    // A long list (the ISO regions) comes with the page only when the rule uses it; otherwise
+    // it is fetched the first time a row needs it.
+    function loadPicker(kind) {
+      var list = document.getElementById(root.id + "-list-" + kind);
+      if (!list || !list.dataset.src || list.dataset.loaded) return;
+      list.dataset.loaded = "1";
+      fetch(list.dataset.src, { credentials: "same-origin", headers: { "X-Requested-With": "XMLHttpRequest" } })
+        .then(function (response) { return response.ok ? response.json() : { options: [] }; })
+        .then(function (data) {
+          data.options.forEach(function (option) { list.appendChild(new Option(option[1], option[0])); });
+        })
+        .catch(function () { delete list.dataset.loaded; });
     }
 
     function addRow() {
