@@ -84,13 +84,12 @@ def refused(response, code: str, status: int = 400) -> str:
 
 def test_the_48_kb_repeated_field_document_is_refused_at_parse_time(client, validated):
     assert 47_000 < len(HOSTILE) < conf.get("GRAPHQL_MAX_DOCUMENT_CHARS")  # not refused for its size
-    started = time.perf_counter()
     response = post(client, HOSTILE)
-    elapsed = time.perf_counter() - started
     message = refused(response, security.TOO_MANY_TOKENS)  # only the parser's token limit says this
     assert "2000 tokens" in message
-    assert validated == []  # refused before validation: it saw none of the 4,000 selections
-    assert elapsed < 2.0  # it took validation 4-9 s to give up on this document
+    # Refused before validation, which took 4-9 s to give up on this document: it saw none of the
+    # 4,000 selections. (How long the refusal takes is measured by bench/graphql_hostile.py.)
+    assert validated == []
 
 
 def test_repeated_selections_within_the_token_limit_are_refused_before_validation(client, validated):
@@ -120,14 +119,13 @@ HOSTILE_SHAPES = {
 
 
 @pytest.mark.parametrize("shape", HOSTILE_SHAPES)
-def test_any_document_is_answered_in_bounded_time(client, validated, shape):
+def test_any_document_is_answered_with_bounded_work(client, validated, shape):
+    # Bounded work, asserted; the time it takes is measured by bench/graphql_hostile.py (a
+    # wall-clock limit here failed on a loaded machine while the work stayed the same).
     document = HOSTILE_SHAPES[shape]
     assert len(document) <= conf.get("GRAPHQL_MAX_DOCUMENT_CHARS")
-    started = time.perf_counter()
     response = post(client, document)
-    elapsed = time.perf_counter() - started
     assert response.status_code in (200, 400), response.content
-    assert elapsed < 2.0, f"{shape}: {elapsed:.2f} s"
     assert all(selections <= security.MAX_SELECTIONS for selections in validated)
 
 
