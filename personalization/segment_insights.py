@@ -26,7 +26,6 @@ from tailored import conf
 from tailored.core.context import daypart, weekday
 from tailored.core.rules import CompiledRule, RuleError
 from tailored.core.types import Context, Profile
-from tailored.profiles.redis import RedisProfileStore, segment_key
 
 from .models import Event, Segment
 
@@ -94,24 +93,8 @@ def daily_sizes(slugs: Sequence[str], days: int, now: float | None = None) -> di
     profile store keeps as visitors browse (a visitor counts on a day when a visit that day
     matched the rule). With Redis, one pipeline for every segment."""
     now = time.time() if now is None else now
-    store = conf.get_profile_store()
-    if isinstance(store, RedisProfileStore):
-        by_day = _redis_sizes(store, slugs, days, now)
-    else:  # the memory store answers in-process: no round trip to save
-        by_day = {slug: store.segment_sizes(slug, days, now) for slug in slugs}
+    by_day = conf.get_profile_store().segment_sizes_many(slugs, days, now)
     return {slug: [(EPOCH + timedelta(days=day), count) for day, count in sizes] for slug, sizes in by_day.items()}
-
-
-def _redis_sizes(store: RedisProfileStore, slugs: Sequence[str], days: int, now: float) -> dict[str, list[tuple[int, int]]]:
-    # The store's own segment_sizes is one pipeline per segment; the keys are the same.
-    today = int(now // 86400)
-    span = range(today - days + 1, today + 1)
-    pipe = store.client.pipeline(transaction=False)
-    for slug in slugs:
-        for day in span:
-            pipe.pfcount(segment_key(slug, day))
-    counts = iter(pipe.execute())
-    return {slug: [(day, next(counts)) for day in span] for slug in slugs}
 
 
 def pages_using(segments: Sequence[Segment]) -> dict[int, int]:

@@ -11,9 +11,8 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
@@ -21,13 +20,11 @@ from django.http import HttpRequest, HttpResponse
 from tailored import conf, erasure, holdout, redis_guard
 from tailored.context import context_from_request
 from tailored.context.privacy_signals import browser_opts_out
-from tailored.core.context import daypart, weekday
 from tailored.core.rules import CompiledRule
 from tailored.core.segments import matching_segments
 from tailored.core.types import (
     EMPTY_PROFILE,
     Consent,
-    Context,
     Event,
     Profile,
     Snapshot,
@@ -185,24 +182,12 @@ def untrusted_purchases(request: HttpRequest, items: Sequence[Any]) -> list[int]
 
 def live_count(rule: CompiledRule, now: float | None = None, hours: int = 24, limit: int = 10_000) -> tuple[int, int]:
     """How many of the visitors active in the last `hours` match `rule` now: (matching, scanned).
-    Context conditions see each visitor's last device and country and the site's current time."""
-    now = time.time() if now is None else now
-    store = conf.get_profile_store()
-    visitor_ids = store.recent_visitors(now - hours * 3600, limit)
-    site_time = datetime.fromtimestamp(now, UTC).astimezone(ZoneInfo(settings.TIME_ZONE))
-    matching = 0
-    for start in range(0, len(visitor_ids), 500):
-        profiles = store.get_many(visitor_ids[start : start + 500], now, rule.windows)
-        for profile in profiles.values():
-            context = Context(
-                device=profile.last_device or "desktop",
-                country=profile.last_country,
-                daypart=daypart(site_time.hour),
-                weekday=weekday(site_time),
-                local_hour=site_time.hour,
-            )
-            matching += rule.matches(profile, context, now)
-    return matching, len(visitor_ids)
+    Context conditions see each visitor's last device and country and the site's current time
+    (`segment_insights.live_counts`, which counts many rules in one pass)."""
+    from tailored.segment_insights import live_counts  # it imports Wagtail's reference index
+
+    counted = live_counts({"rule": rule}, now, hours, limit)
+    return counted.matching["rule"], counted.scanned
 
 
 def segment_sizes(slug: str, days: int = 30, now: float | None = None) -> list[tuple[date, int]]:

@@ -30,12 +30,12 @@ from django.views.decorators.http import require_http_methods, require_POST
 from wagtail.admin.menu import MenuItem
 
 from tailored import conf, erasure, redis_guard
-from tailored.core.context import daypart, weekday
 from tailored.core.segments import matching_segments
-from tailored.core.types import Context, Profile
+from tailored.core.types import Profile
 from tailored.models import DataRightsAudit, PendingErasure, Segment
 from tailored.models import Event as StoredEvent
 from tailored.products import product_model
+from tailored.segment_insights import last_known_context
 from tailored.segments import segment_cache
 from tailored.services import user_visitor_id
 
@@ -77,19 +77,6 @@ def require_permission(request: HttpRequest) -> str:
     return request.user.get_username()
 
 
-def stored_context(profile: Profile, now: float) -> Context:
-    """The context a visitor is judged in outside a request: their last device and country, and
-    the site's time now (what the live segment counts use)."""
-    site_time = datetime.fromtimestamp(now, UTC).astimezone(ZoneInfo(settings.TIME_ZONE))
-    return Context(
-        device=profile.last_device or "desktop",
-        country=profile.last_country,
-        daypart=daypart(site_time.hour),
-        weekday=weekday(site_time),
-        local_hour=site_time.hour,
-    )
-
-
 def visitor_summary(visitor_id: str, now: float) -> dict[str, Any]:
     """What the look-up page shows of one visitor."""
     segment_set, _ = segment_cache.current()
@@ -98,7 +85,8 @@ def visitor_summary(visitor_id: str, now: float) -> dict[str, Any]:
         store_unavailable = False
     except redis_guard.OUTAGE:  # the stored events can still be shown
         profile, store_unavailable = Profile(), True
-    matched = matching_segments(segment_set.definitions, profile, stored_context(profile, now), now)
+    site_time = datetime.fromtimestamp(now, UTC).astimezone(ZoneInfo(settings.TIME_ZONE))
+    matched = matching_segments(segment_set.definitions, profile, last_known_context(profile, site_time), now)
     events = StoredEvent.objects.filter(visitor_id=visitor_id)
     return {
         "visitor_id": visitor_id,

@@ -47,6 +47,9 @@ class ProfileStore(Protocol):
     def segment_sizes(self, slug: str, days: int, now: float) -> list[tuple[int, int]]:
         """(epoch day, distinct visitors) for the last `days` days, oldest first (HyperLogLog)."""
 
+    def segment_sizes_many(self, slugs: Sequence[str], days: int, now: float) -> dict[str, list[tuple[int, int]]]:
+        """`segment_sizes` of every slug, in one round trip."""
+
     def set_preferences(self, visitor_id: str, categories: Sequence[str]) -> None:
         """Replace the categories the visitor chose in the onboarding survey."""
 

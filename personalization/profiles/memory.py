@@ -120,9 +120,12 @@ class MemoryProfileStore:
         return [visitor for _, visitor in sorted(recent, reverse=True)[:limit]]
 
     def segment_sizes(self, slug: str, days: int, now: float) -> list[tuple[int, int]]:
-        today = int(now // 86400)
+        return self.segment_sizes_many([slug], days, now)[slug]
+
+    def segment_sizes_many(self, slugs: Sequence[str], days: int, now: float) -> dict[str, list[tuple[int, int]]]:
+        span = range(int(now // 86400) - days + 1, int(now // 86400) + 1)
         with self._lock:
-            return [(day, len(self._members.get((slug, day), ()))) for day in range(today - days + 1, today + 1)]
+            return {slug: [(day, len(self._members.get((slug, day), ()))) for day in span] for slug in slugs}
 
     def set_preferences(self, visitor_id: str, categories: Sequence[str]) -> None:
         with self._lock:

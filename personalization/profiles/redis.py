@@ -454,12 +454,17 @@ class RedisProfileStore:
         return self.client.zrevrangebyscore(RECENT_KEY, "+inf", since, start=0, num=limit)
 
     def segment_sizes(self, slug: str, days: int, now: float) -> list[tuple[int, int]]:
+        return self.segment_sizes_many([slug], days, now)[slug]
+
+    def segment_sizes_many(self, slugs: Sequence[str], days: int, now: float) -> dict[str, list[tuple[int, int]]]:
         today = int(now // 86400)
         span = range(today - days + 1, today + 1)
         pipe = self.client.pipeline(transaction=False)
-        for day in span:
-            pipe.pfcount(segment_key(slug, day))
-        return list(zip(span, pipe.execute(), strict=True))
+        for slug in slugs:
+            for day in span:
+                pipe.pfcount(segment_key(slug, day))
+        counts = iter(pipe.execute())
+        return {slug: [(day, next(counts)) for day in span] for slug in slugs}
 
     def merge(self, source_id: str, target_id: str, now: float) -> None:
         if source_id == target_id:
