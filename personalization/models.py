@@ -65,7 +65,12 @@ class Event(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["visitor_id", "event_id"], name="tl_event_unique_per_visitor")]
-        indexes = [models.Index(fields=["visitor_id", "ts"], name="tl_event_visitor_ts")]
+        indexes = [
+            models.Index(fields=["visitor_id", "ts"], name="tl_event_visitor_ts"),
+            # The rule builder's "has any visitor had this category / item?" warnings (rule_values).
+            models.Index(fields=["category"], name="tl_event_category"),
+            models.Index(fields=["item"], name="tl_event_item"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.type} {self.event_id} ({self.visitor_id[:8]})"
