@@ -11,7 +11,7 @@ from playwright.sync_api import Browser, expect
 
 from cms.models import HomePage
 from tests.e2e.conftest import DESKTOP_CHROME
-from tests.e2e.test_editor_journey import log_in, publish
+from tests.e2e.test_editor_journey import SCREENSHOTS, log_in, publish
 
 # The homepage hero's fallback (fixtures/demo/home.json): what a visitor no variant matches sees.
 FALLBACK_HERO = "#block-a1f0e6a2-7c1b-4d33-9d7e-1b2c3d4e5f00-section"
@@ -31,7 +31,7 @@ def new_visitor_sees(browser: Browser, site_url: str) -> str:
 def test_an_editor_saves_with_a_mistake_sees_why_fixes_it_and_publishes(site_url, browser):
     home = HomePage.objects.get()
     title = home.title
-    editor = browser.new_context(user_agent=DESKTOP_CHROME, viewport={"width": 1400, "height": 1000})
+    editor = browser.new_context(user_agent=DESKTOP_CHROME, viewport={"width": 1280, "height": 1000})
     page = editor.new_page()
     server_errors = []
     page.on("response", lambda response: response.status >= 500 and server_errors.append(response.url))
@@ -46,6 +46,7 @@ def test_an_editor_saves_with_a_mistake_sees_why_fixes_it_and_publishes(site_url
     expect(page.get_by_text(COULD_NOT_SAVE)).to_be_visible()
     expect(page.locator(FALLBACK_HERO).get_by_label(re.compile(r"^Heading"))).to_have_value(NEW_HEADING)
     assert server_errors == []
+    page.screenshot(path=str(SCREENSHOTS / "editor-mistake.png"))  # Wagtail's message, the input kept
 
     page.locator("#id_title").fill(title)
     publish(page)
