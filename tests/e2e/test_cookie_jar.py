@@ -1,5 +1,5 @@
 """No storage before consent (issue 15 item 4) and the privacy centre (item 6), in Debian's Chromium
-against the demo shop on Redis: after five pages an undecided visitor holds no cookie and no
+against the demo shop on Redis (the first two journeys on the memory store too): after five pages an undecided visitor holds no cookie and no
 localStorage entry, a visitor who declined holds only their answer; a consenting visitor's tracker
 then sets the time-zone hint, and withdrawing removes it. The privacy centre, reached from the
 footer and from tailored.privacy.open(), changes the choice, downloads and erases, with no API
@@ -7,15 +7,28 @@ call and no developer tools; under Global Privacy Control an accept is recorded 
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
+import pytest
+from django.core.management import call_command
 from playwright.sync_api import BrowserContext, Page, expect
 
 from cms.models import ArticlePage, CategoryPage, HomePage, ProductPage
 from tests.e2e.conftest import DESKTOP_CHROME
 
 ZONE = "America/Chicago"
+
+
+@pytest.fixture(params=["redis", "memory"])
+def any_store_site_url(request, live_server) -> str:
+    """The live demo shop on each profile store (the Redis one is `site_url`'s)."""
+    if request.param == "redis":
+        return request.getfixturevalue("site_url")
+    request.getfixturevalue("memory_store")
+    call_command("load_demo", stdout=io.StringIO())
+    return live_server.url
 
 
 def five_pages(site_url: str) -> list[str]:
@@ -53,7 +66,8 @@ def local_storage(page: Page) -> dict[str, str]:
     return page.evaluate("Object.fromEntries(Object.entries(localStorage))")
 
 
-def test_an_undecided_visitor_holds_nothing_after_five_pages(site_url, browser):
+def test_an_undecided_visitor_holds_nothing_after_five_pages(any_store_site_url, browser):
+    site_url = any_store_site_url
     context, page = new_visitor(browser)
     for url in five_pages(site_url):
         browse(page, url)
@@ -65,7 +79,8 @@ def test_an_undecided_visitor_holds_nothing_after_five_pages(site_url, browser):
     context.close()
 
 
-def test_a_declined_visitor_holds_only_their_answer_after_five_pages(site_url, browser):
+def test_a_declined_visitor_holds_only_their_answer_after_five_pages(any_store_site_url, browser):
+    site_url = any_store_site_url
     context, page = new_visitor(browser)
     page.goto(site_url + "/")
     page.get_by_role("button", name="Decline all").click()
