@@ -38,8 +38,9 @@ from tailored.core.selection import FALLBACK, VariantTags, choose_variant
 from tailored.core.types import DAYPARTS, DEVICES, WEATHER_CONDITIONS, WEEKDAYS, Visitor
 from tailored.experiments.services import pick_variant
 
+from . import explained
 from .content import ContentStreamBlock
-from .visitors import visitor_of
+from .visitors import request_of, visitor_of
 
 REGION_CODE = re.compile(r"^[A-Z]{2}(?:-[A-Z0-9]{1,3})?$")
 
@@ -318,7 +319,9 @@ class PersonalizedBlock(blocks.StructBlock):
     def render(self, value, context=None):
         """Render the chosen variant, from the fragment cache when its content is the same for
         everyone who gets it (keyed by page, revision and variant; dropped on publish)."""
-        choice = self.choose(value, visitor_of(context))  # once: the fragment key and the template share it
+        visitor = visitor_of(context)
+        choice = self.choose(value, visitor)  # once: the fragment key and the template share it
+        explained.note(request_of(context), value, choice, visitor)  # for ?explain=1 only
         key = _fragment_key(value, context, choice)
         html = fragments.get(key) if key is not None else None
         if html is None:

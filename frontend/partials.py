@@ -19,14 +19,13 @@ partials only print what this module prepared.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from django.http import HttpRequest
 from django.templatetags.static import static
 from django.urls import reverse
-from django.utils.safestring import SafeString, mark_safe
 
+from tailored.blocks import explained
 from tailored.core.types import Consent
 from tailored.services import explain_visitor, is_editor, read_consent
 
@@ -46,34 +45,48 @@ def consent_state(consent: Consent) -> str:
     return "declined" if consent.decided or consent.opted_out_by_browser else "unset"
 
 
-def explanation(request: HttpRequest) -> list[dict[str, Any]] | None:
-    """For a logged-in editor asking with ?explain=1: every segment, matched or not, and why."""
+def explanation(request: HttpRequest) -> dict[str, Any] | None:
+    """For a logged-in editor asking with ?explain=1: every segment, matched or not, its rule as a
+    sentence and what each condition saw in words; and each personalized block of the page (they
+    rendered before this panel) with its variant and why."""
     if request.GET.get("explain") != "1" or not is_editor(request):
         return None
-    return [{**row, "explanation": explained_node(row["explanation"])} for row in explain_visitor(request)]
+    rows = [{**row, "explanation": explained_node(row["explanation"])} for row in explain_visitor(request)]
+    names = {row["segment"]: row["name"] for row in rows}
+    return {
+        "rows": rows,
+        "matched_rows": [row for row in rows if row["matched"]],  # shown first
+        "other_rows": [row for row in rows if not row["matched"]],  # folded, each with why not
+        "block_choices": [block_row(choice, names) for choice in explained.of(request)],
+    }
 
 
 def explained_node(node: dict[str, Any]) -> dict[str, Any]:
     """One condition of a rule's explanation, ready to print: a group (all / any / not) with its
-    children, or a leaf with its condition and the value it saw as JSON."""
+    children, or a condition and what it saw, both in words."""
+    # Imported here: the sentences use the rule builder's labels (admin code public pages skip).
+    from tailored.rule_sentences import condition_words, group_words, saw
+
     if "children" in node:
         children = [explained_node(child) for child in node["children"]]
-        return {"group": True, "condition": node["condition"], "matched": node["matched"], "children": children}
+        return {"group": True, "words": group_words(node["condition"]), "matched": node["matched"], "children": children}
     return {
         "group": False,
-        "condition": html_json(node["condition"]),
-        "saw": html_json(node.get("saw")),
+        "words": condition_words(node["condition"]),
+        "saw": saw(node["condition"], node.get("saw")),
         "matched": node["matched"],
     }
 
 
-def html_json(value: Any) -> SafeString:
-    """JSON safe inside HTML text (as Jinja2's `tojson`, which Django templates lack): <, > and &
-    cannot close or open markup, and ' cannot end an attribute."""
-    text = json.dumps(value, sort_keys=True)
-    for char, escaped in (("&", "\\u0026"), ("<", "\\u003c"), (">", "\\u003e"), ("'", "\\u0027")):
-        text = text.replace(char, escaped)
-    return mark_safe(text)  # noqa: S308 - escaped above
+def block_row(choice: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
+    """A personalized block of the page: what it shows and why, in words ("shows the fallback:
+    no variant matched", "shows variant “App promo”: it matched Mobile visitors and device mobile")."""
+    why = choice["reason"]
+    if why is None:
+        reasons = [names.get(slug, slug) for slug in choice["segments"]] + choice["tags"]
+        why = f"it matched {' and '.join(reasons)}" if reasons else "it has no targeting: it is for everyone"
+    shown = "the fallback" if choice["fallback"] else f"variant \u201c{choice['label']}\u201d"
+    return {**choice, "shown": shown, "why": why}
 
 
 def head_context(request: HttpRequest | None) -> dict[str, Any]:
@@ -91,7 +104,7 @@ def body_context(request: HttpRequest | None, preview_audience: dict[str, Any] |
     if getattr(request, "is_preview", False):
         return {"picker": picker_context(preview_audience)} if preview_audience else None
     consent = read_consent(request)
-    rows = explanation(request)
+    explained_page = explanation(request)
     on_privacy_centre = getattr(request, PRIVACY_CENTRE_FLAG, False)
     return {
         "show_banner": not consent.decided and not consent.opted_out_by_browser and not on_privacy_centre,
@@ -99,8 +112,8 @@ def body_context(request: HttpRequest | None, preview_audience: dict[str, Any] |
         "consent_url": reverse("tailored_frontend:consent"),
         "privacy_url": reverse("tailored_frontend:privacy"),
         "next": request.get_full_path(),
-        "show_explanation": rows is not None,  # also with no segment at all: the panel says so
-        "rows": rows or [],
+        "show_explanation": explained_page is not None,  # also with no segment at all: the panel says so
+        **(explained_page or {}),
         "tracker_src": static(TRACKER),
         "consent": consent_state(consent),
         "events_url": reverse("tailored:events"),

@@ -29,6 +29,7 @@ from . import ml
 from .admin_views import LIVE_HOURS, live_count
 from .ml import registry
 from .models import PersonaLabel, Segment
+from .rule_sentences import sentence
 
 if TYPE_CHECKING:
     from .ml.persona_rules import ProposedRule
@@ -72,6 +73,8 @@ def persona_segment(request: HttpRequest, pk: int) -> HttpResponse:
     if proposal is not None:
         counted = live_count(compile_rule(proposal.rule, known_events=EVENT_TYPES))
         context.update(
+            # The sentence the ?explain=1 panel shows for the same rule (one renderer for both).
+            sentence=sentence(proposal.rule),
             rule_json=json.dumps(proposal.rule, indent=2),
             count=counted[0] if counted else None,
             scanned=counted[1] if counted else None,
@@ -87,7 +90,7 @@ def save_segment(label: PersonaLabel, proposal: ProposedRule, enabled: bool = Fa
     while Segment.objects.filter(slug=slug).exists():
         slug, n = f"{base}-{n}", n + 1
     description = (
-        f"From the persona \u201c{label.name}\u201d: {proposal.sentence} Agrees with the clustering on "
+        f"From the persona \u201c{label.name}\u201d: {sentence(proposal.rule)} Agrees with the clustering on "
         f"{proposal.accuracy:.0%} of training visitors (precision {proposal.precision:.0%}, recall {proposal.recall:.0%})."
     )
     return Segment.objects.create(name=label.name[:100], slug=slug, description=description, enabled=enabled, rule=proposal.rule)

@@ -203,14 +203,23 @@ def is_editor(request: HttpRequest) -> bool:
 
 
 def explain_visitor(request: HttpRequest) -> list[dict[str, Any]]:
-    """Every enabled segment, whether this visitor is in it, and why: the value each condition saw."""
+    """Every enabled segment, whether this visitor is in it, and why: the value each condition
+    saw, the segment's name and its rule as a sentence an editor reads (issue 16 item 4)."""
+    # Imported here: the sentences read the rule builder's labels (tailored.forms, admin code).
+    from tailored.models import Segment
+    from tailored.rule_sentences import sentence
+
     visitor = resolve_visitor(request)
     segment_set, _ = segment_cache.current()
     now = time.time()
+    slugs = [definition.slug for definition in segment_set.definitions]
+    names = dict(Segment.objects.filter(slug__in=slugs).values_list("slug", "name")) if slugs else {}
     return [
         {
             "segment": definition.slug,
+            "name": names.get(definition.slug, definition.slug),
             "matched": definition.slug in visitor.segments,
+            "sentence": sentence(definition.rule.source),
             "explanation": definition.rule.explain(visitor.profile, visitor.context, now),
         }
         for definition in segment_set.definitions

@@ -26,6 +26,7 @@ from tailored.ml.personas import fit_personas
 from tailored.ml.synthetic import generate_histories
 from tailored.ml.training import PERSONAS, profiles_at, sync_persona_labels
 from tailored.models import PersonaLabel, Segment
+from tailored.rule_sentences import sentence
 
 pytestmark = pytest.mark.django_db
 
@@ -109,7 +110,10 @@ def test_the_proposal_shows_the_rule_its_fidelity_and_its_reach(admin_client, tr
     rule = json.loads(page.select_one("[data-persona-rule]").text)
     assert rule == proposal.rule
     compile_rule(rule, known_events=EVENT_TYPES)
-    assert page.select_one("[data-persona-sentence]").text == proposal.sentence
+    # The same renderer as the ?explain=1 panel's (issue 16 item 4), in words, not field names.
+    shown = page.select_one("[data-persona-sentence]").text
+    assert shown == sentence(proposal.rule) and shown.startswith("Visitors ")
+    assert "profile." not in shown and "page_view" not in shown
     assert f"{round(proposal.accuracy * 100)}%" in page.select_one("[data-persona-fidelity]").text
     assert f"{reach[label.slug]} of 60 visitors active in the last 24 hours" in page.select_one("[data-persona-reach]").text
 

@@ -31,7 +31,7 @@ def test_an_editor_sees_each_segment_and_the_value_each_condition_saw(client):
     rows = segment_rows(html)
     assert rows["electronics-fans"] == "false"
     assert rows["new-visitors"] == "true"
-    assert "saw <code>2</code>" in html  # the electronics count the fans rule compared with 3
+    assert "(saw: 2 times)" in html  # the electronics count the fans rule compared with 3
 
 
 def test_visitors_and_plain_requests_get_no_panel(client):

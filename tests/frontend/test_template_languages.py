@@ -185,7 +185,7 @@ def test_a_django_templates_page_explains_the_segments_to_an_editor(client):
     html = client.get("/?explain=1").content.decode()
     assert 'class="tl-explain"' in html
     assert re.search(r'data-tl-explain-segment="new-visitors" data-matched="(true|false)"', html)
-    assert "saw <code>" in html
+    assert "(saw: " in html and "data-tl-explain-sentence" in html
 
 
 @pytest.mark.usefixtures("django_site")
