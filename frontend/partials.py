@@ -131,8 +131,14 @@ def picker_context(preview_audience: dict[str, Any]) -> dict[str, Any]:
     chosen = audience.segments if audience else frozenset()
     return {
         "summary": preview_audience["summary"],
+        "derived": preview_audience.get("derived", ""),
         "from_mode": preview_audience["source"] == "mode",
         "cookie": preview_audience["cookie"],
+        # What the script compares the pane's width with: reload only for another device, never
+        # when the editor picked one.
+        "device_cookie": preview_audience.get("device_cookie", ""),
+        "pane_device": preview_audience.get("pane_device", ""),
+        "device_explicit": "true" if preview_audience.get("device_explicit") else "false",
         "segments": [{"slug": slug, "name": name, "checked": slug in chosen} for slug, name in preview_audience["segments"]],
         "devices": options(preview_audience["devices"], audience.device if audience else None),
         "dayparts": options(preview_audience["dayparts"], audience.daypart if audience else None),

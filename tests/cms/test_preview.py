@@ -116,7 +116,7 @@ def test_serve_preview_ignores_the_audience_for_non_editors(django_user_model):
 def test_audiences_are_validated_and_round_trip():
     audience = parse_audience("segments=electronics-fans,nope&device=bot&daypart=teatime&weekday=SAT&country=us-ca&weather=rain&campaign=Spring Sale", {"electronics-fans"})
     assert audience == Audience(
-        segments=frozenset({"electronics-fans"}), device="desktop", weekday="sat", country="US", region="US-CA",
+        segments=frozenset({"electronics-fans"}), device=None, weekday="sat", country="US", region="US-CA",
         weather="rain", campaign="spring-sale",
     )
     assert parse_audience(audience.as_query()) == audience

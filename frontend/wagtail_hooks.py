@@ -1,0 +1,15 @@
+"""The page editor's side of preview as an audience: a small script that keeps the preview pane's
+device in the `tl_preview_device` cookie (tailored.frontend.preview explains how it is used)."""
+
+from __future__ import annotations
+
+from django.templatetags.static import static
+from django.utils.html import format_html
+from wagtail import hooks
+
+from .preview import DEVICE_COOKIE
+
+
+@hooks.register("insert_editor_js")
+def preview_size_script() -> str:
+    return format_html('<script src="{}" data-cookie="{}"></script>', static("tailored/preview_size.js"), DEVICE_COOKIE)
