@@ -1,10 +1,10 @@
 /* Tailored tracker: plain JS, no build step. */
 (function () {
 "use strict";
-// Settings: this tag's data-tl-* (tailored_body), else <body>'s (older pages).
+// Settings: this tag's data-tl-*, else <body>'s (older pages).
 var d = document, body = d.body, page = body.dataset, nav = navigator, tag = d.currentScript;
 var conf = tag?.dataset.tlEndpoint ? tag.dataset : page, endpoint = conf.tlEndpoint || "/api/events";
-// <body> keeps the live consent state, for the site's CSS and scripts.
+// <body> keeps the consent state, for the site's CSS and JS.
 page.tlConsent = conf.tlConsent || "unset";
 var TYPE = "application/json", queue = [], sent = 0, timer = 0, retryTimer = 0, backoff = 5e3, viewed;
 
@@ -13,7 +13,7 @@ function product(el) { return +(el.closest("[data-tl-product]") || body).dataset
 function json(events) { return JSON.stringify({ events }); }
 function on(el, type, fn, capture) { el.addEventListener(type, fn, capture); }
 
-// localStorage may be unavailable or full: then we keep less.
+// localStorage may be unavailable or full: we keep less.
 function load(key) { try { return JSON.parse(localStorage.getItem(key)); } catch (e) {} }
 function save(key, value) { try { value ? localStorage.setItem(key, JSON.stringify(value)) : localStorage.removeItem(key); } catch (e) {} }
 
@@ -35,14 +35,14 @@ function track(type, fields) {
   return event;
 }
 
-// The endpoint takes 100 events and 64 KiB per batch: halve until it fits.
+// At most 100 events and 64 KiB per batch: halve until it fits.
 function batches(events) {
   if (events.length <= 100 && new Blob([json(events)]).size < 6e4) return [events];
   var half = Math.ceil(events.length / 2);
   return events.length < 2 ? [] : batches(events.slice(0, half)).concat(batches(events.slice(half)));
 }
 
-// Unsent events wait (max 200, oldest dropped and counted) for a retry with backoff.
+// Unsent events (max 200, oldest dropped and counted) wait for a retry.
 function stash(events) {
   if (!allowed()) return;  // withdrawn meanwhile
   var stored = (load("tl_queue") || []).concat(events), over = stored.length - 200;
@@ -65,7 +65,7 @@ function beacon(batch) {
   if (!nav.sendBeacon(endpoint, new Blob([json(batch)], { type: TYPE }))) stash(batch);
 }
 
-// The queue plus what earlier pages stored; a page going away beacons (they outlive it).
+// The queue plus what earlier pages stored; a page going away beacons.
 function flush(leaving) {
   clearTimeout(timer); timer = 0;
   var events = allowed() ? (load("tl_queue") || []).concat(queue) : (save("tl_dropped"), []);
@@ -77,7 +77,7 @@ function flush(leaving) {
 
 function start() {
   hint();
-  // Once per page, also when consent comes after the page loaded.
+  // Once per page, also when consent comes later.
   if (!viewed) viewed = track("page_view", { product_id: product(body), page_type: page.tlPageType });
   flush();
 }
@@ -93,7 +93,10 @@ on(d, "click", e => {
   track("click", { target: target.slice(0, 128), x: e.pageX | 0, y: e.pageY | 0, product_id: id });
   if (!id) return;
   if (add || action === "remove_from_cart") track(action, { product_id: id, quantity: +data.tlQuantity || 1, price: add && +data.tlPrice || undefined });
-  if (vote === "up" || vote === "down") track("recommendation_feedback", { product_id: id, vote });
+  if (vote === "up" || vote === "down") {
+    track("recommendation_feedback", { product_id: id, vote });
+    for (var b of el.parentNode.children) b.setAttribute("aria-pressed", b === el);  // blocks.css thanks
+  }
 });
 
 // Each depth once per page; measured at most every 200 ms.
@@ -125,7 +128,7 @@ function media(e) {
 on(d, "play", media, true);
 on(d, "pause", media, true);
 
-// Dwell: visible seconds on the page and each [data-track-section], sent on leaving.
+// Dwell: visible seconds on the page and each [data-track-section].
 var sections = [{ el: body, total: 0, visible: true, since: d.hidden ? 0 : Date.now() }];
 function clock(s, now, stop) {
   if (s.since) s.total += (now - s.since) / 1e3;
@@ -151,7 +154,7 @@ on(d, "visibilitychange", visibility);
 on(window, "pagehide", visibility);
 on(window, "online", flush);
 
-// For consent-management platforms; resolves to {granted, reason, message}.
+// For consent platforms; resolves to {granted, reason, message}.
 function setConsent(c) {
   return fetch(conf.tlConsentUrl || "/consent/", {
     method: "POST", headers: { "Content-Type": TYPE },
