@@ -63,12 +63,15 @@ def note(request: Any, value: Any, choice: Any, visitor: Visitor | None, now: fl
 
 def matched_tags(tags: VariantTags, visitor: Visitor) -> list[str]:
     """The context tags of a chosen variant, as what the visitor matched: "device mobile"."""
+    # Imported here, as the module comes with the rule builder's labels (explaining pages only).
+    from tailored.rule_sentences import WEEKDAY_NAMES
+
     context = visitor.context
     matched = []
     for name, wanted_values, seen in (
         ("device", tags.devices, context.device),
         ("daypart", tags.dayparts, context.daypart),
-        ("weekday", tags.weekdays, context.weekday),
+        ("weekday", tags.weekdays, WEEKDAY_NAMES.get(context.weekday or "", context.weekday)),
         ("weather", tags.weather, context.weather),
         ("campaign", tags.campaigns, context.utm_campaign),
     ):

@@ -115,3 +115,14 @@ def test_the_holdout_and_experiments_are_named_as_the_reason():
         "the running experiment “hero-test” gave this visitor its arm “bold”",
         "personalization is off",
     ]
+
+
+def test_context_tags_read_as_words():
+    from tailored.blocks.personalized import _tags
+
+    tags = _tags("v", {"devices": ["mobile"], "weekdays": ["sat"], "regions": ["GB"], "campaigns": ["spring"], "starts_at": "2020-01-01T00:00:00Z"})
+    context = Context(device="mobile", weekday="sat", country="GB", region="GB-ENG", utm_campaign="spring")
+    visitor = Visitor(id=None, consent=Consent(), context=context, profile=EMPTY_PROFILE, segments=frozenset())
+    assert explained.matched_tags(tags, visitor) == [
+        "device mobile", "weekday Saturday", "campaign spring", "country or region GB", "within its schedule",
+    ]
