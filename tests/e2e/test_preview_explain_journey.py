@@ -14,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from django.contrib.auth import get_user_model
+from django.core.cache import cache
 from playwright.sync_api import Browser, Page, expect
 
 from cms.models import HomePage, LandingPage
@@ -106,6 +107,7 @@ def test_the_explain_panel_reads_as_sentences_and_names_each_blocks_variant(site
 
 
 def test_a_thumbs_vote_shows_a_thank_you_state(site_url, browser: Browser):
+    cache.clear()  # products recommended to an earlier journey's demo (loaded again, new ids) are cached
     section = {"type": "recommendations", "value": {"heading": "Picked for you", "strategy": "recommended", "count": 3, "ask_feedback": True}}
     HomePage.objects.get().add_child(instance=LandingPage(title="Picks", slug="picks", body=[section]))
     visitor = browser.new_context(user_agent=DESKTOP_CHROME, viewport=WIDE)
