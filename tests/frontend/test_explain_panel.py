@@ -126,3 +126,11 @@ def test_context_tags_read_as_words():
     assert explained.matched_tags(tags, visitor) == [
         "device mobile", "weekday Saturday", "campaign spring", "country or region GB", "within its schedule",
     ]
+
+
+def test_graphql_explain_gives_editors_the_same_names_and_sentences(client):
+    explain_page(client, fan_views=3)
+    query = {"query": "{ visitor { explain } }"}
+    rows = client.post("/graphql/", query, content_type="application/json").json()["data"]["visitor"]["explain"]
+    fans = next(row for row in rows if row["segment"] == "electronics-fans")
+    assert (fans["name"], fans["matched"], fans["sentence"]) == ("Electronics fans", True, ELECTRONICS_SENTENCE)
