@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from sklearn.tree import DecisionTreeClassifier
 
-from .features import BY_NAME, condition
+from .features import condition
 from .personas import PersonaModel
 
 MAX_DEPTH = 3
@@ -33,7 +33,6 @@ class ProposedRule:
     accuracy: float  # share of training profiles on which the rule and the clustering agree
     precision: float  # of the profiles the rule matches, the share in the persona
     recall: float  # of the persona's profiles, the share the rule matches
-    sentence: str
 
 
 def propose_rule(model: PersonaModel, slug: str, max_depth: int = MAX_DEPTH, seed: int = 7) -> ProposedRule:
@@ -53,7 +52,6 @@ def propose_rule(model: PersonaModel, slug: str, max_depth: int = MAX_DEPTH, see
         accuracy=float((matched == members).mean()),
         precision=hits / int(matched.sum()) if matched.any() else 0.0,
         recall=hits / int(members.sum()),
-        sentence=sentence(paths),
     )
 
 
@@ -121,12 +119,3 @@ def to_rule(paths: Sequence[Sequence[Bound]]) -> dict[str, Any] | None:
     groups = [[condition(name, op, value) for name, op, value in path] for path in paths]
     alternatives = [group[0] if len(group) == 1 else {"all": group} for group in groups]
     return alternatives[0] if len(alternatives) == 1 else {"any": alternatives}
-
-
-def sentence(paths: Sequence[Sequence[Bound]]) -> str:
-    """The rule as an editor reads it: "cart adds in the last 7 days more than 2 and ..."."""
-    if not paths:
-        return "No part of the audience is mostly this persona."
-    words = {"lte": "at most", "gt": "more than"}
-    clauses = [" and ".join(f"{BY_NAME[name].label} {words[op]} {value:g}" for name, op, value in path) or "everyone" for path in paths]
-    return "Visitors with " + "; or ".join(clauses) + "."
