@@ -534,23 +534,29 @@ class RedisProfileStore:
     def _purge_profiles(self, cutoff: float) -> int:
         """Delete the profiles last active before `cutoff`; cap the others' expiry at their last
         activity plus the retention period. Returns how many were deleted."""
-        deleted = 0
-        seen_keys = list(self.client.scan_iter(match=f"{KEY_PREFIX}{{*}}:seen", count=1000))
-        for start in range(0, len(seen_keys), 500):
-            chunk = seen_keys[start : start + 500]
-            reads = self.client.pipeline(transaction=False)
-            for key in chunk:
-                reads.zscore(key, "last")
-            pipe = self.client.pipeline(transaction=False)
-            for key, last in zip(chunk, reads.execute(), strict=True):
-                keys = visitor_keys(key[len(KEY_PREFIX) + 1 : key.index("}")])
-                if last is None or float(last) < cutoff:
-                    pipe.delete(*keys.values())
-                    deleted += 1
-                else:
-                    for name in keys.values():
-                        pipe.expireat(name, int(float(last) + self.retention_seconds), lt=True)
-            pipe.execute()
+        deleted, chunk = 0, []
+        # Chunks of 500 as SCAN yields them: millions of profiles never sit in one list.
+        for key in self.client.scan_iter(match=f"{KEY_PREFIX}{{*}}:seen", count=1000):
+            chunk.append(key)
+            if len(chunk) == 500:
+                deleted += self._purge_profile_chunk(chunk, cutoff)
+                chunk = []
+        return deleted + (self._purge_profile_chunk(chunk, cutoff) if chunk else 0)
+
+    def _purge_profile_chunk(self, chunk: list[str], cutoff: float) -> int:
+        reads = self.client.pipeline(transaction=False)
+        for key in chunk:
+            reads.zscore(key, "last")
+        deleted, pipe = 0, self.client.pipeline(transaction=False)
+        for key, last in zip(chunk, reads.execute(), strict=True):
+            keys = visitor_keys(key[len(KEY_PREFIX) + 1 : key.index("}")])
+            if last is None or float(last) < cutoff:
+                pipe.delete(*keys.values())
+                deleted += 1
+            else:
+                for name in keys.values():
+                    pipe.expireat(name, int(float(last) + self.retention_seconds), lt=True)
+        pipe.execute()
         return deleted
 
     def _purge_segment_days(self, cutoff_day: int) -> int:

@@ -122,6 +122,28 @@ def test_the_memory_store_forgets_inactive_profiles_and_old_segment_days(memory_
     store = conf.get_profile_store()
     visit(store, "old-visitor", OLD)
     visit(store, "new-visitor", RECENT)
+    old_day, new_day = int(OLD // DAY), int(RECENT // DAY)
+
+    def readers_on(day: int) -> int:
+        return dict(store.segment_sizes("readers", 101, NOW))[day]
+
+    # Held until purged: the old visitor's record and the old day's segment members.
+    assert set(store.recent_visitors(0, 10)) == {"old-visitor", "new-visitor"} and readers_on(old_day) == 1
+
     purge()
-    assert store.export("old-visitor", NOW)["profile"]["page_views"] == 0
+
+    assert store.recent_visitors(0, 10) == ["new-visitor"]
+    assert (readers_on(old_day), readers_on(new_day)) == (0, 1)
     assert store.export("new-visitor", NOW)["profile"]["page_views"] == 1
+
+
+def test_profiles_are_purged_in_chunks_whatever_their_number(use_redis_store, personalization, redis_client):
+    personalization(RETENTION_DAYS=90)
+    store = conf.get_profile_store()
+    pipe = redis_client.pipeline(transaction=False)
+    for n in range(1203):  # more than two chunks of 500
+        pipe.zadd(visitor_keys(f"v{n:05d}")["seen"], {"first": OLD, "last": OLD if n % 2 else RECENT})
+    pipe.execute()
+
+    assert store.purge(NOW)["profiles"] == 601
+    assert len(list(redis_client.scan_iter(match="tl:v1:{*}:seen", count=1000))) == 602
