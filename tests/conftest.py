@@ -53,6 +53,13 @@ def client():
 
 
 @pytest.fixture
+def editor(client, django_user_model):
+    """The test client, logged in as the demo's editor (a superuser)."""
+    client.force_login(django_user_model.objects.get(username="editor"))
+    return client
+
+
+@pytest.fixture
 def redis_client(redis_proc):
     client = redis.Redis(host=redis_proc.host, port=redis_proc.port, decode_responses=True)
     yield client

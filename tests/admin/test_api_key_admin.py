@@ -14,12 +14,6 @@ from tailored.server_visitors import create_api_key, hash_key, verify_api_key
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def editor(client, django_user_model):
-    client.force_login(django_user_model.objects.get(username="editor"))
-    return client
-
-
 def shown_secret(html: str) -> str:
     match = re.search(r'<code id="tailored-api-key"[^>]*>([^<]+)</code>', html)
     assert match, "the new key is shown on the page after creation"

@@ -21,12 +21,6 @@ def _store(memory_store):
     return memory_store
 
 
-@pytest.fixture
-def editor(client, django_user_model):
-    client.force_login(django_user_model.objects.get(username="editor"))
-    return client
-
-
 def post(client, operation: str, variables: dict | None = None) -> dict:
     body = {"query": (OPERATIONS / f"{operation}.graphql").read_text(), "variables": variables or {}}
     response = client.post("/graphql/", body, content_type="application/json")

@@ -33,13 +33,6 @@ def _store(memory_store):
     return memory_store
 
 
-@pytest.fixture
-def editor(client, django_user_model):
-    user = django_user_model.objects.get(username="editor")
-    client.force_login(user)
-    return client
-
-
 def preview_url(page, mode: str | None = None) -> str:
     url = reverse("wagtailadmin_pages:revisions_view", args=[page.pk, page.latest_revision_id])
     return url if mode is None else f"{url}?mode={quote(mode)}"

@@ -34,12 +34,6 @@ def _store(memory_store):
     return memory_store
 
 
-@pytest.fixture
-def editor(client, django_user_model):
-    client.force_login(django_user_model.objects.get(username="editor"))
-    return client
-
-
 def preview(client, mode: str | None = None) -> tuple[str, BeautifulSoup]:
     home = HomePage.objects.get()
     url = reverse("wagtailadmin_pages:revisions_view", args=[home.pk, home.latest_revision_id])

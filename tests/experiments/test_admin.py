@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from django.contrib.auth import get_user_model
 from wagtail.test.utils.form_data import querydict_from_html
 
 from cms.models import HomePage, LandingPage
@@ -17,13 +16,6 @@ from .test_rendering import EXPERIMENT_SECTION
 
 pytestmark = pytest.mark.django_db
 HOUR = datetime(2026, 11, 20, 10, tzinfo=UTC)
-
-
-@pytest.fixture
-def editor(client):
-    user = get_user_model().objects.get(username="editor")
-    client.force_login(user)
-    return client
 
 
 def counts(experiment: Experiment, arm: str, exposures: int, conversions: int, goal: str = "click") -> None:

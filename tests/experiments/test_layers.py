@@ -7,7 +7,6 @@ from __future__ import annotations
 import time
 
 import pytest
-from django.contrib.auth import get_user_model
 from wagtail.test.utils.form_data import querydict_from_html
 
 from cms.models import HomePage
@@ -88,12 +87,6 @@ def test_a_visitor_in_one_experiment_of_the_layer_never_enters_another(memory_st
     visitor = Visitor(id=someone, consent=Consent(decided=True, analytics=True, personalization=True),
                       context=Context(device="desktop"), profile=store.get(someone, time.time()), segments=frozenset())
     assert group_for(visitor, compiled()["b"]) is None
-
-
-@pytest.fixture
-def editor(client):
-    client.force_login(get_user_model().objects.get(username="editor"))
-    return client
 
 
 def post_experiments(editor, experiments: list[dict]):

@@ -7,7 +7,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.contrib.auth import get_user_model
 
 from cms.models import HomePage, LandingPage
 from tailored.core import factorial, multiple, stats
@@ -24,12 +23,6 @@ def counts(experiment: Experiment, arm: str, exposures: int, **conversions: int)
     ExperimentCount.objects.create(experiment=experiment, arm=arm, goal="", hour=HOUR, exposures=exposures)
     for goal, converted in conversions.items():
         ExperimentCount.objects.create(experiment=experiment, arm=arm, goal=goal, hour=HOUR, conversions=converted)
-
-
-@pytest.fixture
-def editor(client):
-    client.force_login(get_user_model().objects.get(username="editor"))
-    return client
 
 
 def test_every_arm_on_every_goal_is_benjamini_hochberg_adjusted():
