@@ -17,13 +17,16 @@ from typing import Any
 
 from tailored.core.selection import FALLBACK, VariantTags
 from tailored.core.types import Visitor
+from tailored.services import is_editor
 
 ATTRIBUTE = "_tailored_block_choices"
 
 
 def wanted(request: Any) -> bool:
+    """An editor's ?explain=1 request (as the panel's own test): a visitor adding the parameter
+    costs the blocks nothing."""
     get = getattr(request, "GET", None)
-    return get is not None and get.get("explain") == "1"
+    return get is not None and get.get("explain") == "1" and is_editor(request)
 
 
 def note(request: Any, value: Any, choice: Any, visitor: Visitor | None, now: float | None = None) -> None:

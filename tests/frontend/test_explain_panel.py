@@ -99,10 +99,17 @@ def test_plain_requests_record_no_block_choices(client):
     assert explained.ATTRIBUTE not in vars(response.wsgi_request)
 
 
+def test_a_visitor_asking_for_an_explanation_records_nothing(client):
+    response = client.get("/?explain=1")
+    assert "data-tl-explain-block" not in response.content.decode()
+    assert explained.ATTRIBUTE not in vars(response.wsgi_request)
+
+
 def test_the_holdout_and_experiments_are_named_as_the_reason():
     block = PersonalizedBlock()
     value = block.to_python({"variants": [], "fallback": [{"type": "hero", "value": {"heading": "Hi"}}]})
     request = RequestFactory().get("/?explain=1")
+    request.user = get_user_model().objects.get(username="editor")
     fallback = value["fallback"]
     assert isinstance(fallback, StreamValue)
     visitor = Visitor(id=None, consent=Consent(decided=True, personalization=True), context=Context(), profile=EMPTY_PROFILE, segments=frozenset())
