@@ -88,11 +88,12 @@ def visitor_summary(visitor_id: str, now: float) -> dict[str, Any]:
     site_time = datetime.fromtimestamp(now, UTC).astimezone(ZoneInfo(settings.TIME_ZONE))
     matched = matching_segments(segment_set.definitions, profile, last_known_context(profile, site_time), now)
     events = StoredEvent.objects.filter(visitor_id=visitor_id)
+    event_count = events.count()
     return {
         "visitor_id": visitor_id,
         "store_unavailable": store_unavailable,
         "profile": profile,
-        "held": bool(profile.page_views or profile.first_seen or profile.assignments or events.exists()),
+        "held": bool(profile.page_views or profile.first_seen or profile.assignments or event_count),
         "first_seen": _when(profile.first_seen),
         "last_seen": _when(profile.last_seen),
         "segments": list(Segment.objects.filter(slug__in=matched).order_by("name")),
@@ -100,7 +101,7 @@ def visitor_summary(visitor_id: str, now: float) -> dict[str, Any]:
         "assignments": sorted(profile.assignments.items()),
         "recent_items": _item_titles(profile.recent_items),
         "events": list(events.order_by("-ts")[:RECENT_EVENTS]),
-        "event_count": events.count(),
+        "event_count": event_count,
         "erasure_queued": PendingErasure.objects.filter(visitor_id=visitor_id).exists(),
     }
 
