@@ -120,6 +120,39 @@ DEFAULTS: dict[str, Any] = {
     "GLOBAL_HOLDOUT_PERCENT": 0,
     # The goal event types whose conversions the holdout report compares, once per visitor each.
     "GLOBAL_HOLDOUT_GOALS": ["click", "add_to_cart", "purchase"],
+    # Insights (issue 17): component impressions, clicks and conversions per (page, block,
+    # variant) x segment x device x country, counted by the worker into hourly Redis counters and
+    # flushed into hourly and daily rows. Goal events are attributed to every variant the visitor
+    # saw within the attribution window (any-touch) and to the last one seen (last-touch).
+    "INSIGHTS_ENABLED": True,
+    "INSIGHTS_GOALS": ["add_to_cart", "purchase", "signup"],
+    "INSIGHTS_ATTRIBUTION_MINUTES": 30,
+    # Hourly rows feed the alerts' seasonal baseline (same hours of previous weeks); daily rows
+    # feed the report. Both are deleted by `tailored_purge` once older than these.
+    "INSIGHTS_HOURLY_DAYS": 35,
+    "INSIGHTS_DAILY_DAYS": 400,
+    # Anomaly alerts: the last ALERT_BASELINE_WEEKS weeks' same hours are the baseline; a cell is
+    # tested only with at least ALERT_MIN_IMPRESSIONS impressions in the tested hours and
+    # ALERT_MIN_EXPECTED expected clicks; Benjamini-Hochberg at ALERT_FDR across one run's cells.
+    "ALERT_BASELINE_WEEKS": 4,
+    "ALERT_WINDOW_HOURS": 2,
+    "ALERT_MIN_IMPRESSIONS": 200,
+    "ALERT_MIN_EXPECTED": 10,
+    "ALERT_FDR": 0.001,
+    "ALERT_MIN_CHANGE": 0.2,
+    "ALERT_EMAILS": [],
+    # Tracking failure: events this hour below this share of the baseline's, or this many new
+    # dead letters in an hour.
+    "ALERT_TRACKING_DROP": 0.5,
+    "ALERT_DEAD_LETTERS_PER_HOUR": 100,
+    # Model monitoring: a score distribution whose population stability index against the
+    # previous day's exceeds this raises a drift alert (0.1 small, 0.25 major shift).
+    "DRIFT_PSI_THRESHOLD": 0.25,
+    # /metrics in the Prometheus text format (the `metrics` extra): off unless enabled; then only
+    # for a request bearing METRICS_TOKEN (Authorization: Bearer ...) or from METRICS_ALLOWED_IPS.
+    "METRICS_ENABLED": False,
+    "METRICS_TOKEN": None,
+    "METRICS_ALLOWED_IPS": [],
 }
 
 
