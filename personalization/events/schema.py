@@ -84,6 +84,17 @@ LABEL = FieldSpec(str, max_length=128)
 COORDINATE = FieldSpec(int, minimum=0, maximum=MAX_WHOLE)
 POSITION = FieldSpec(float, minimum=0, maximum=MAX_WHOLE)
 
+# The decision a block rendered (its data-tl-* attributes, or GraphQL's extensions.decisions):
+# carried by impressions and by the first click inside the block (issue 17).
+DECISION: dict[str, FieldSpec] = {
+    "block": FieldSpec(str, pattern=EVENT_ID),
+    # Keys as the block rendered them; a factorial arm reads "factor=level,factor=level".
+    "variant": FieldSpec(str, max_length=64),
+    "experiment": FieldSpec(str, max_length=64),
+    "arm": FieldSpec(str, max_length=64),
+    "page": FieldSpec(int, minimum=1, maximum=MAX_WHOLE),
+}
+
 EVENT_TYPES: dict[str, dict[str, FieldSpec]] = {}
 
 
@@ -96,7 +107,10 @@ def register_event_type(name: str, fields: Mapping[str, FieldSpec]) -> None:
 
 BUILT_IN_TYPES: dict[str, dict[str, FieldSpec]] = {
     "page_view": {PRODUCT_FIELD: PRODUCT, "page_type": FieldSpec(str, choices=("home", "category", "product", "article", "landing", "other"))},
-    "click": {"target": FieldSpec(str, required=True, max_length=128), "x": COORDINATE, "y": COORDINATE, PRODUCT_FIELD: PRODUCT},
+    "click": {"target": FieldSpec(str, required=True, max_length=128), "x": COORDINATE, "y": COORDINATE, PRODUCT_FIELD: PRODUCT, **DECISION},
+    # A personalized or experiment block half in view for at least a second, once per page view,
+    # with the seconds it was seen (issue 17): the decision comes from the block's data-tl-*.
+    "impression": {**DECISION, "block": FieldSpec(str, required=True, pattern=EVENT_ID), "seconds": FieldSpec(float, minimum=0, maximum=86400)},
     "scroll_depth": {"depth": FieldSpec(int, required=True, choices=(25, 50, 75, 100))},
     "dwell": {"seconds": FieldSpec(float, required=True, minimum=0, maximum=86400), "section": LABEL, PRODUCT_FIELD: PRODUCT},
     "add_to_cart": {PRODUCT_FIELD: REQUIRED_PRODUCT, "quantity": FieldSpec(int, minimum=1, maximum=999), "price": FieldSpec(float, minimum=0, maximum=1e9)},
