@@ -136,15 +136,17 @@ class ProductCarouselBlock(blocks.StructBlock):
     def products_for(self, value: Any, visitor: Visitor | None, now: float | None = None) -> list:
         """The products this visitor sees, at most `count`, in a constant number of queries."""
         count = value["count"] or 8
-        profile = visitor.profile if visitor is not None else None
-        hidden = profile.down_votes if profile is not None else frozenset()
         source = value["source"]
+        # The editor's sources are the same for everyone: they never touch the (lazy) visitor, so
+        # a page of them resolves no profile and no segments. A visitor's thumbs down hides a
+        # product from the sources chosen for them (recently viewed, trending, recommended).
         if source == "manual":
             return [p for p in value["products"] if p is not None and p.live][:count]
         if source == "category":
-            return catalog.in_category(value["category"].pk if value["category"] else None, count, hidden)
+            return catalog.in_category(value["category"].pk if value["category"] else None, count)
         if source == "tag":
-            return catalog.with_tag(value["tag"], count, hidden)
+            return catalog.with_tag(value["tag"], count)
+        profile = visitor.profile if visitor is not None else None
         return _by_strategy(source, profile, count, now)
 
     def get_context(self, value, parent_context=None):

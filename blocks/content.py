@@ -79,5 +79,12 @@ class ContentStreamBlock(blocks.StreamBlock):
             for name in PRODUCT_BLOCKS:
                 self.child_blocks.pop(name, None)
 
+    def bulk_to_python(self, values):
+        # Lazy, like `to_python`: a variant's (or fallback's, or arm's) content is decoded, and its
+        # products, pages and images looked up, only when something reads it: when it is shown,
+        # edited, previewed or listed. Wagtail's eager default decoded every variant of every
+        # PersonalizedBlock on every request, so a page cost more with each variant it held.
+        return [self.to_python(value) for value in values]
+
     class Meta:
         icon = "doc-full"

@@ -40,7 +40,7 @@ from tailored.experiments.services import pick_variant
 
 from . import explained
 from .content import ContentStreamBlock
-from .visitors import request_of, visitor_of
+from .visitors import request_of, visitor_of, visitor_of_request
 
 REGION_CODE = re.compile(r"^[A-Z]{2}(?:-[A-Z0-9]{1,3})?$")
 
@@ -320,10 +320,14 @@ class PersonalizedBlock(blocks.StructBlock):
         """Render the chosen variant, from the fragment cache when its content is the same for
         everyone who gets it (keyed by page, revision and variant; dropped on publish)."""
         visitor = visitor_of(context)
-        choice = self.choose(value, visitor)  # once: the fragment key and the template share it
+        decided = _page_decisions(context)
+        # Once: the fragment key and the template share it (and the page's pre-pass made it).
+        choice = decided.choice_of(value) if decided is not None else None
+        if choice is None:
+            choice = self.choose(value, visitor)
         explained.note(request_of(context), value, choice, visitor)  # for ?explain=1 only
         key = _fragment_key(value, context, choice)
-        html = fragments.get(key) if key is not None else None
+        html = None if key is None else decided.fragment(key) if decided is not None else fragments.get(key)
         if html is None:
             template_context = blocks.StructBlock.get_context(self, value, parent_context=dict(context or {}))
             template_context["choice"] = choice
@@ -331,6 +335,76 @@ class PersonalizedBlock(blocks.StructBlock):
             if key is not None:
                 fragments.put(key, html)
         return mark_safe(html)  # noqa: S308 - rendered by our own template
+
+
+class PageDecisions:
+    """Every top-level PersonalizedBlock's choice on one page for one request, made before the
+    first block renders (no rendering, no fragment read), so the fragments of the whole page are
+    read in one round trip and each block is chosen once.
+
+    `choices` lists (block id, Choice) in page order: what a page cache can key a rendered page
+    on. Built by `decide_page`; memoised on the request."""
+
+    def __init__(self, page_id: int, revision_id: int | None):
+        self.page_id = page_id
+        self.revision_id = revision_id
+        self.choices: list[tuple[str, Choice]] = []
+        self._by_value: dict[int, tuple[Any, Choice]] = {}  # id(value): the value is kept alive
+        self._fragments: dict[str, str | None] | None = None
+
+    def add(self, block_id: str, value: Any, choice: Choice) -> None:
+        self.choices.append((block_id, choice))
+        self._by_value[id(value)] = (value, choice)
+
+    def choice_of(self, value: Any) -> Choice | None:
+        found = self._by_value.get(id(value))
+        return found[1] if found is not None and found[0] is value else None
+
+    def fragment(self, key: str) -> str | None:
+        if self._fragments is None:  # the first render: every block's fragment in one MGET
+            keys = [_variant_key(self.page_id, self.revision_id, choice) for _, choice in self.choices]
+            self._fragments = fragments.get_many([k for k in keys if k is not None])
+        if key in self._fragments:
+            return self._fragments.pop(key)  # once: a later render of the same key re-reads
+        return fragments.get(key)
+
+
+DECISIONS_ATTRIBUTE = "_tailored_page_decisions"
+
+
+def decide_page(page: Any, request: Any, now: float | None = None) -> PageDecisions:
+    """Choose every top-level PersonalizedBlock of `page`'s StreamFields for `request`'s visitor,
+    without rendering: the vector a decision-keyed page cache looks up (issue 21). Memoised on
+    the request, and reused by the blocks' own render, so nothing is chosen twice."""
+    decided = getattr(request, DECISIONS_ATTRIBUTE, None)
+    if decided is not None and decided.page_id == page.pk:
+        return decided
+    visitor = visitor_of_request(request)
+    decided = PageDecisions(page.pk, getattr(page, "live_revision_id", None))
+    for bound in _personalized_children(page):
+        decided.add(str(bound.id), bound.value, bound.block.choose(bound.value, visitor, now))
+    if request is not None:
+        setattr(request, DECISIONS_ATTRIBUTE, decided)
+    return decided
+
+
+def _personalized_children(page: Any) -> Iterable[Any]:
+    from wagtail.fields import StreamField
+
+    for field in type(page)._meta.concrete_fields:
+        if isinstance(field, StreamField):
+            for bound in getattr(page, field.name) or ():
+                if isinstance(bound.block, PersonalizedBlock):
+                    yield bound
+
+
+def _page_decisions(context: Mapping[str, Any] | None) -> PageDecisions | None:
+    """The page's decisions when this block renders as part of a published page's body."""
+    context = context or {}
+    page, request = context.get("page"), context.get("request")
+    if page is None or request is None or getattr(request, "is_preview", False) or not getattr(page, "pk", None):
+        return None
+    return decide_page(page, request)
 
 
 # Block types whose output depends only on their content (no visitor, no clock).
@@ -342,16 +416,23 @@ def _fragment_key(value: Any, context: Mapping[str, Any] | None, choice: Choice)
     page, request = context.get("page"), context.get("request")
     if page is None or getattr(request, "is_preview", False) or not getattr(page, "pk", None):
         return None
-    if not choice.content or any(child.block_type not in CACHEABLE_BLOCKS for child in choice.content):
+    return _variant_key(page.pk, getattr(page, "live_revision_id", None), choice)
+
+
+def _variant_key(page_id: int, revision_id: int | None, choice: Choice) -> str | None:
+    # From the stored data (types and ids): a cached fragment is served without decoding its
+    # content, so a hit looks up none of its products or images.
+    raw = choice.content.raw_data if choice.content else ()
+    if not raw or any(child["type"] not in CACHEABLE_BLOCKS for child in raw):
         return None
     # The fallback's key is its first child's id: stable, and unique to this block.
-    variant = choice.key if choice.key != FALLBACK else f"fallback-{choice.content[0].id}"
+    variant = choice.key if choice.key != FALLBACK else f"fallback-{raw[0].get('id') or choice.content[0].id}"
     # The wrapper's data-tl-* attributes carry the experiment and the holdout: part of the key.
     if choice.experiment:
         variant += f"-xp-{choice.experiment}-{choice.arm}"
     if choice.holdout:
         variant += "-holdout"
-    return fragments.fragment_key(page.pk, getattr(page, "live_revision_id", None), variant)
+    return fragments.fragment_key(page_id, revision_id, variant)
 
 
 def summary_label(variant: Mapping[str, Any] | None, names: Mapping[str, str]) -> str:

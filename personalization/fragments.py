@@ -68,6 +68,32 @@ def get(key: str) -> str | None:
     return html
 
 
+def get_many(keys: list[str]) -> dict[str, str | None]:
+    """Several fragments in one round trip (MGET): a page's blocks read theirs together, not
+    one GET after another. Same outage behaviour as `get`: the in-process LRU answers instead."""
+    if not keys:
+        return {}
+    client = _redis()
+    if client is None:
+        return {key: _local_get(_local, key) for key in keys}
+    try:
+        found = client.mget(keys)
+    except redis_guard.Unavailable:  # skipped by the guard (said once, when it opened)
+        return {key: _local_get(_outage, key) for key in keys}
+    except Exception as error:  # a cache outage only costs a render
+        logger.warning("fragment cache unavailable: %s", error)
+        return {key: _local_get(_outage, key) for key in keys}
+    if _outage:
+        with _lock:
+            _outage.clear()
+    return {key: _text(html) for key, html in zip(keys, found, strict=True)}
+
+
+def _text(html: str | bytes | None) -> str | None:
+    # GET and MGET answer alike: bytes unless the client decodes responses.
+    return html.decode() if isinstance(html, bytes) else html
+
+
 def put(key: str, html: str) -> None:
     client = _redis()
     if client is None:
