@@ -33,10 +33,11 @@ try:  # Wagtail 7.3+: a variant's fields in groups (Context, Schedule), the summ
 except ImportError:  # Wagtail 7.0-7.2: the same fields, in order, ungrouped
     BlockGroup = None
 
-from tailored import conf, fragments, holdout
+from tailored import caching, conf, fragments, holdout
 from tailored.core.selection import FALLBACK, VariantTags, choose_variant
 from tailored.core.types import DAYPARTS, DEVICES, WEATHER_CONDITIONS, WEEKDAYS, Visitor
 from tailored.experiments.services import pick_variant
+from tailored.middleware import current_request
 
 from . import explained
 from .content import ContentStreamBlock
@@ -301,6 +302,7 @@ class PersonalizedBlock(blocks.StructBlock):
         # A running experiment on these variants decides for everyone (issue 8); otherwise the rules.
         picked = pick_variant([t.key for t in tags], visitor, now)
         if picked is None:
+            caching.note_variants(current_request(), tags)  # what a shared cache must key on
             index = choose_variant(tags, visitor.segments, visitor.context, time.time() if now is None else now)
         else:
             index = picked.index

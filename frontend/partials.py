@@ -19,15 +19,19 @@ partials only print what this module prepared.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django.http import HttpRequest
 from django.templatetags.static import static
 from django.urls import reverse
+from django.utils.safestring import mark_safe
 
+from tailored import conf
 from tailored.blocks import explained
+from tailored.context.privacy_signals import browser_opts_out
 from tailored.core.types import Consent
-from tailored.services import explain_visitor, is_editor, read_consent
+from tailored.services import explain_visitor, is_editor
 
 from .privacy import PRIVACY_CENTRE_FLAG, category_rows
 
@@ -35,14 +39,6 @@ HEAD_TEMPLATE = "tailored/head.html"
 BODY_TEMPLATE = "tailored/body.html"
 STYLESHEET = "tailored/blocks.css"
 TRACKER = "tailored/tracker.js"
-
-
-def consent_state(consent: Consent) -> str:
-    """What tracker.js reads from data-tl-consent: granted (analytics or personalization: it
-    sends events), declined (or opted out by the browser), or unset (not asked yet)."""
-    if consent.allows_events:
-        return "granted"
-    return "declined" if consent.decided or consent.opted_out_by_browser else "unset"
 
 
 def explanation(request: HttpRequest) -> dict[str, Any] | None:
@@ -89,10 +85,29 @@ def block_row(choice: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
     return {**choice, "shown": shown, "why": why}
 
 
+# The visitor's consent state, read from their cookie in the browser, before the body renders
+# (issue 21 item 1): the page's HTML is then the same for every visitor, so shared caches can
+# keep it. <html data-tl-consent> is what tracker.js reads: granted (analytics or
+# personalization: it sends events), declined (or opted out by Global Privacy Control or Do Not
+# Track, as the server's Consent.allows_events) or unset (not asked yet); the class tl-ask shows
+# the banner, which CSS hides otherwise, so it never flickers in or out.
+CONSENT_STATE_SCRIPT = (
+    "<script>(function(d,n){{var m=d.cookie.match(/(?:^|;\\s*){cookie}=([^;]*)/),"
+    "g=m?decodeURIComponent(m[1]).split('.'):[],o={opted_out}||n.globalPrivacyControl===true||n.doNotTrack==='1',"
+    "r=d.documentElement;r.dataset.tlConsent=!o&&(g.indexOf('analytics')>=0||g.indexOf('personalization')>=0)"
+    "?'granted':m||o?'declined':'unset';if(!m&&!o)r.classList.add('tl-ask')}})(document,navigator)</script>"
+)
+
+
 def head_context(request: HttpRequest | None) -> dict[str, Any]:
     # The stylesheet also serves Wagtail's preview. No CSRF token: it would set the csrftoken
     # cookie before consent (issue 15 item 4); the consent endpoints check the site instead.
-    return {"stylesheet": static(STYLESHEET)}
+    # A Sec-GPC or DNT header the browser sent but does not expose to scripts is passed on; shared
+    # pages vary on those two headers (tailored.caching), so a cache keeps both copies apart.
+    cookie = re.escape(conf.get("CONSENT_COOKIE"))
+    opted_out = "true" if request is not None and browser_opts_out(request.META) else "false"
+    script = CONSENT_STATE_SCRIPT.format(cookie=cookie, opted_out=opted_out)
+    return {"stylesheet": static(STYLESHEET), "consent_script": mark_safe(script)}  # noqa: S308
 
 
 def body_context(request: HttpRequest | None, preview_audience: dict[str, Any] | None = None) -> dict[str, Any] | None:
@@ -103,19 +118,19 @@ def body_context(request: HttpRequest | None, preview_audience: dict[str, Any] |
         return None
     if getattr(request, "is_preview", False):
         return {"picker": picker_context(preview_audience)} if preview_audience else None
-    consent = read_consent(request)
+    # The banner is in every page but the privacy centre (whose own form replaces it), hidden
+    # unless the consent script finds no answer: the page does not read the visitor's consent.
     explained_page = explanation(request)
     on_privacy_centre = getattr(request, PRIVACY_CENTRE_FLAG, False)
     return {
-        "show_banner": not consent.decided and not consent.opted_out_by_browser and not on_privacy_centre,
-        "categories": category_rows(consent),
+        "show_banner": not on_privacy_centre,
+        "categories": category_rows(Consent()),
         "consent_url": reverse("tailored_frontend:consent"),
         "privacy_url": reverse("tailored_frontend:privacy"),
         "next": request.get_full_path(),
         "show_explanation": explained_page is not None,  # also with no segment at all: the panel says so
         **(explained_page or {}),
         "tracker_src": static(TRACKER),
-        "consent": consent_state(consent),
         "events_url": reverse("tailored:events"),
     }
 

@@ -13,3 +13,12 @@ from .preview import DEVICE_COOKIE
 @hooks.register("insert_editor_js")
 def preview_size_script() -> str:
     return format_html('<script src="{}" data-cookie="{}"></script>', static("tailored/preview_size.js"), DEVICE_COOKIE)
+
+
+@hooks.register("before_serve_page", order=-100)
+def remember_page(page, request, serve_args, serve_kwargs) -> None:
+    """First of the before_serve_page hooks: mark the response as a page's, the only kind
+    VisitorMiddleware may let shared caches keep (tailored.caching)."""
+    from tailored import caching
+
+    caching.remember_page(request, page)

@@ -153,6 +153,11 @@ DEFAULTS: dict[str, Any] = {
     "METRICS_ENABLED": False,
     "METRICS_TOKEN": None,
     "METRICS_ALLOWED_IPS": [],
+    # Caching (issue 21): the Cache-Control of pages shared caches may keep (tailored.caching),
+    # the request header a proxy or CDN puts the audience key in (None: no proxy computes one, so
+    # pages that vary by audience stay private), and the page cache for personalized pages.
+    "PUBLIC_CACHE_CONTROL": "public, max-age=0, s-maxage=300",
+    "AUDIENCE_HEADER": "X-Tailored-Audience",
 }
 
 

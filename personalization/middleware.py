@@ -6,10 +6,9 @@ from __future__ import annotations
 from contextvars import ContextVar
 
 from django.http import HttpRequest
-from django.utils.cache import patch_cache_control, patch_vary_headers
 from django.utils.functional import SimpleLazyObject
 
-from . import conf
+from . import caching, conf
 from .api import dataloaders
 from .services import resolve_visitor, set_consent, set_visitor_cookie
 
@@ -26,8 +25,8 @@ def current_request() -> HttpRequest | None:
 class VisitorMiddleware:
     """Attaches a lazy `request.visitor`; nothing is computed for requests that never touch it.
 
-    A response that read the visitor (or just their consent, for the banner) may differ per
-    visitor, so it is marked private and varies on its inputs (cookies, User-Agent for the device).
+    A Wagtail page is marked public, per audience key, or private by what its decisions read
+    (tailored.caching); any other response that read the visitor or their consent is private.
     """
 
     def __init__(self, get_response):
@@ -41,15 +40,13 @@ class VisitorMiddleware:
                 response = self.get_response(request)
         finally:
             _current_request.reset(token)
-        if hasattr(request, "_tailored_visitor") or hasattr(request, "_tailored_consent"):
-            patch_vary_headers(response, ("Cookie", "User-Agent"))
-            patch_cache_control(response, private=True)
         _apply_cookie_changes(request, response)
         new_id = getattr(request, "_tailored_new_visitor_id", None)
         # Set at login (the user's pseudonymous id) or for a consenting visitor without a valid
         # signed id; never over a cookie this response already sets or deletes (consent, erasure).
         if new_id and conf.get("VISITOR_COOKIE") not in response.cookies:
             set_visitor_cookie(request, response, new_id)
+        caching.apply(request, response)  # after the cookies: a response setting one is private
         return response
 
 

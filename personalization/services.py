@@ -17,9 +17,10 @@ from typing import Any
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
-from tailored import conf, erasure, holdout, redis_guard
+from tailored import caching, conf, erasure, holdout, redis_guard
 from tailored.context import context_from_request
 from tailored.context.privacy_signals import browser_opts_out
+from tailored.core.audience import with_audience
 from tailored.core.rules import CompiledRule
 from tailored.core.segments import matching_segments
 from tailored.core.types import (
@@ -97,6 +98,9 @@ def resolve_visitor(request: HttpRequest, now: float | None = None) -> Visitor:
         consent = read_consent(request)
         visitor_id = _visitor_id(request) if consent.allows_events else None
         context = context_from_request(request, now)
+        audience = caching.proxy_audience(request)  # a proxy's key decides its four facts
+        if audience is not None:
+            context = with_audience(context, audience)
     segment_set, windows = segment_cache.current()
     profile = EMPTY_PROFILE
     if visitor_id and context.device != "bot":

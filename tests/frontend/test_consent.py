@@ -6,6 +6,7 @@ import re
 
 import pytest
 
+from cms.models import CategoryPage
 from tests.helpers import make_fan, signed_visitor_id
 
 pytestmark = pytest.mark.django_db
@@ -64,7 +65,13 @@ def test_the_json_api_rejects_bad_input(client, body, error):
     assert response.json()["error"] == error
 
 
-def test_the_banner_is_hidden_when_the_browser_opts_out(client):
-    html = client.get("/", HTTP_SEC_GPC="1").content.decode()
-    assert 'class="consent-banner"' not in html
-    assert 'data-tl-consent="declined"' in html
+def test_the_consent_script_is_told_when_the_browser_opts_out(client):
+    """The banner is hidden in the browser (tests/e2e/test_consent_state.py); a header the
+    browser does not expose to scripts is passed to the script, and shared pages vary on it."""
+    opted_out = client.get("/", HTTP_SEC_GPC="1")
+    asked = client.get("/")
+    assert "o=true||n.globalPrivacyControl" in opted_out.content.decode()
+    assert "o=false||n.globalPrivacyControl" in asked.content.decode()
+    shared = client.get(CategoryPage.objects.live().first().url)  # no personalized block: shared
+    assert shared["Cache-Control"] == "public, max-age=0, s-maxage=300"
+    assert {"Sec-GPC", "DNT"} <= {v.strip() for v in shared["Vary"].split(",")}
