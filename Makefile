@@ -38,7 +38,7 @@ demo: $(VENV)/.runtime
 	  REDIS_URL=$(DEMO_REDIS_URL) $(PY) manage.py runserver 127.0.0.1:8000; \
 	else $(PY) manage.py runserver 127.0.0.1:8000; fi
 
-## system-packages: redis-server and chromium (Debian packages; installed when run as root)
+## system-packages: redis-server, chromium, nginx-light and varnish (Debian packages; installed when run as root)
 system-packages:
 	@bash .ci/system-packages
 

@@ -8,8 +8,9 @@ actually read (`core.audience`):
   PUBLIC_CACHE_CONTROL (default "public, max-age=0, s-maxage=300");
 * audience: the choices read only the audience key's facts (device, country, daypart,
   weekday), and a proxy sent the key (AUDIENCE_HEADER): public as above, with
-  `Vary: X-Tailored-Audience, Cookie` (Cookie keeps a cache that ignores our nginx/Varnish
-  configs from serving it to visitors whose consent makes their page their own);
+  `Vary: X-Tailored-Audience`. The proxy keys its cache on the key and passes visitors who
+  granted personalization, and logged-in users, to the app (docs/deploy/): their pages are
+  their own, and answered private;
 * private: anything else: a visitor with a pseudonymous id whose visitor was resolved (their
   segments, scores, experiment arms), an audience page without the key, a logged-in user, an
   editor's preview or explanation, a CSRF token, a response setting a cookie, or a choice that
@@ -139,7 +140,7 @@ def apply(request: HttpRequest, response: HttpResponse) -> None:
     response["Cache-Control"] = conf.get("PUBLIC_CACHE_CONTROL")
     patch_vary_headers(response, PRIVACY_SIGNALS)
     if kind == AUDIENCE:
-        patch_vary_headers(response, (conf.get("AUDIENCE_HEADER"), "Cookie"))
+        patch_vary_headers(response, (conf.get("AUDIENCE_HEADER"),))
 
 
 def _private(response: HttpResponse) -> None:
