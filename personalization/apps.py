@@ -16,3 +16,11 @@ class PersonalizationConfig(AppConfig):
         # def add(register): register("quote_request", {"product_id": FieldSpec(int)})
         for add_event_types in hooks.get_hooks("register_tailored_event_types"):
             add_event_types(register_event_type)
+
+        # The first User-Agent parse of a process builds ua-parser's resolver (about 150 ms): done
+        # here, in a thread, so that no visitor's first request pays for it.
+        import threading
+
+        from .context.device import warm
+
+        threading.Thread(target=warm, name="tailored-ua-parser-warm-up", daemon=True).start()

@@ -65,6 +65,12 @@ def os_slug(family: str | None) -> str | None:
     return OS_ALIASES.get(lowered) or _slug(lowered) or None
 
 
+def warm() -> None:
+    """Build ua-parser's resolver (about 150 ms, once per process) before the first request needs
+    it: the app starts this in a thread at start-up."""
+    parse("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36")
+
+
 @lru_cache(maxsize=4096)
 def device_facts(user_agent: str) -> DeviceFacts:
     """Device class, browser and OS of one User-Agent string (cached: parse once per UA)."""
