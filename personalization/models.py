@@ -195,3 +195,111 @@ class HoldoutCount(models.Model):
 
     def __str__(self) -> str:
         return f"{self.group} {self.goal or 'visitors'} {self.hour:%Y-%m-%d %H}:00"
+
+
+# -- Insights (issue 17) ----------------------------------------------------------------------------
+
+
+class InsightCounts(models.Model):
+    """What the worker counts per (page, block, variant) x segment x device x country: written only
+    by `tailored.insights.counting` (flushed Redis counters, added with F()), never a row per event.
+    Segment "" is every visitor; a visitor's impression also counts under each segment they are in."""
+
+    page_id = models.PositiveIntegerField(default=0, help_text=_("0: a headless page tracker.js did not name."))
+    block = models.CharField(max_length=64)
+    variant = models.CharField(max_length=64)
+    segment = models.CharField(max_length=64, blank=True)
+    device = models.CharField(max_length=16, blank=True)
+    country = models.CharField(max_length=2, blank=True)
+    impressions = models.PositiveIntegerField(default=0)
+    viewers = models.PositiveIntegerField(default=0, help_text=_("Unique viewers per hour (HyperLogLog), summed."))
+    clicks = models.PositiveIntegerField(default=0, help_text=_("Page views in which the block was clicked."))
+    conversions = models.PositiveIntegerField(default=0, help_text=_("Any-touch: goal events after seeing it, within the window."))
+    last_touch_conversions = models.PositiveIntegerField(default=0)
+    view_ms = models.BigIntegerField(default=0)
+
+    class Meta:
+        abstract = True
+
+
+class InsightHour(InsightCounts):
+    """Hourly rows: the alerts' seasonal baseline and the report's charts of short ranges."""
+
+    hour = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["hour", "page_id", "block", "variant", "segment", "device", "country"], name="tl_insight_hour_unique"
+            )
+        ]
+        indexes = [models.Index(fields=["segment", "hour"], name="tl_insight_hour_seg")]
+
+
+class InsightDay(InsightCounts):
+    """Daily rows (UTC days), added in the same transaction as the hourly ones: the report reads
+    these, so 90 days cost 90 rows per cell, not 2,160."""
+
+    day = models.DateField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "page_id", "block", "variant", "segment", "device", "country"], name="tl_insight_day_unique"
+            )
+        ]
+        indexes = [models.Index(fields=["segment", "day"], name="tl_insight_day_seg")]
+
+
+class TrafficHour(models.Model):
+    """Events the worker processed and dead-lettered per hour: the tracking-failure alerts' input."""
+
+    hour = models.DateTimeField(unique=True)
+    events = models.PositiveIntegerField(default=0)
+    dead_letters = models.PositiveIntegerField(default=0)
+
+
+class ScoreDay(models.Model):
+    """A model score's distribution on one day (issue 17 item 5): counts per decile bin of [0, 1],
+    for the report's chart and the drift alert's population stability index."""
+
+    name = models.CharField(max_length=64, help_text=_("persona, or a propensity score's name"))
+    model_version = models.CharField(max_length=64, blank=True)
+    day = models.DateField()
+    bins = models.JSONField(default=list)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["name", "day"], name="tl_score_day_unique")]
+
+
+class Alert(models.Model):
+    """An anomaly the worker found (issue 17 item 4): shown on the dashboard and in the Insights
+    report, sent to webhooks (topic `insights_alert`) and by email."""
+
+    class Kind(models.TextChoices):
+        CTR = "ctr", _("Click-through rate")
+        CONVERSION = "conversion", _("Conversion rate")
+        TRACKING = "tracking", _("Tracking volume")
+        DEAD_LETTERS = "dead_letters", _("Dead letters")
+        DRIFT = "drift", _("Score drift")
+        MODEL_CTR = "model_ctr", _("Recommendation CTR")
+
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    # One open alert per cell and kind: the key names the cell ("page|block|variant|segment|device").
+    key = models.CharField(max_length=300)
+    direction = models.CharField(max_length=8, help_text=_("drop or spike"))
+    since = models.DateTimeField(help_text=_("The first hour of the anomalous window."))
+    baseline = models.FloatField()
+    observed = models.FloatField()
+    p_value = models.FloatField(null=True, blank=True)
+    message = models.TextField()
+    link = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    resolved = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["kind", "key", "created_at"], name="tl_alert_cell")]
+
+    def __str__(self) -> str:
+        return self.message

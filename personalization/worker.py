@@ -63,6 +63,7 @@ from tailored.events.stream import (
     read_entry,
 )
 from tailored.experiments.counting import flush_due as flush_experiment_counts
+from tailored.insights import counting as insights_counting
 from tailored.ml import scoring
 from tailored.models import Event as EventRow
 from tailored.models import WebhookDelivery
@@ -257,6 +258,7 @@ def handle_entries(client: redis.Redis, entries: Sequence[StreamEntry]) -> StepR
     watch_carts(client, stored, delay_seconds=float(conf.get("CART_ABANDONMENT_MINUTES")) * 60)
     scoring.score_visitors({entry.visitor_id for entry in stored})  # persona and scores follow new events
     send_to_dead_letters(client, dead)
+    count_insights(client, stored, len(dead))  # before the acknowledgement: a crash repeats, once
     erasure.note_skipped_by_worker(skipped)
     # Acknowledged only now that the rows are committed: a crash before this line means the
     # entries are claimed and processed again, and the unique constraint ignores the repeats.
@@ -425,6 +427,29 @@ def send_to_dead_letters(client: redis.Redis, dead: Sequence[DeadLetter]) -> Non
     pipe.execute()
 
 
+# -- Insights (issue 17) ---------------------------------------------------------------------------
+
+
+def count_insights(client: redis.Redis, stored: Sequence[DecodedEntry], dead_letters: int) -> None:
+    """Impressions, clicks, conversions and event volume into the hourly insight counters, each
+    entry once (tailored.insights.counting). A bug there is logged, never a stuck stream; an
+    unreachable Redis or database still fails the turn, which is retried."""
+    try:
+        insights_counting.count_entries(client, stored, dead_letters)
+    except UNREACHABLE:
+        raise
+    except Exception:
+        logger.exception("insight counts of this batch skipped")
+
+
+def insights_turn(client: redis.Redis, now: float) -> None:
+    """Flush the insight counters (every few seconds) and run the anomaly checks (hourly)."""
+    from tailored.insights import alerts  # it sends webhooks and mail: loaded on first use
+
+    insights_counting.flush_due(client)
+    alerts.check_due(client, now)
+
+
 # -- Cart abandonment -----------------------------------------------------------------------------
 
 
@@ -550,6 +575,7 @@ def process_once(client: redis.Redis, consumer: Consumer, now: float | None = No
     result.carts_abandoned = fire_due_carts(client, now)
     flush_experiment_counts()  # hourly experiment counters from Redis into rows, every few seconds
     holdout.flush_due()  # and the global holdout's (issue 9 item 7)
+    insights_turn(client, now)  # insight counters into rows; hourly anomaly checks (issue 17)
     erasure.complete_erasures_due()  # consent withdrawn while Redis was down (issue 14 item 2)
     sent = webhooks.deliver_due(datetime.fromtimestamp(now, tz=UTC))
     result.webhooks_delivered, result.webhooks_retrying, result.webhooks_failed = (

@@ -9,6 +9,9 @@ RETENTION_DAYS governs everything about visitors:
 * the experiments' and the holdout's memberships of visitors exposed before it (the hourly
   counts, which hold no id, stay).
 
+INSIGHTS_HOURLY_DAYS and INSIGHTS_DAILY_DAYS govern the Insights report's hourly and daily rows
+(and its traffic counts, score distributions and alerts): counts only, no visitor id.
+
 AUDIT_RETENTION_DAYS governs the data-rights audit rows (exports and erasures, which name the
 visitor by a digest or a pseudonymous id only): long enough to show what was done when asked.
 
@@ -28,6 +31,7 @@ from django.utils import timezone
 from tailored import conf, holdout, redis_guard
 from tailored.experiments import counting
 from tailored.experiments.models import Experiment
+from tailored.insights import counting as insights_counting
 from tailored.models import DataRightsAudit, Event, WebhookDelivery
 
 DEFAULT_CHUNK_SIZE = 5000
@@ -42,6 +46,7 @@ def expired(now: datetime) -> dict[str, tuple[QuerySet, int]]:
         "events": (Event.objects.filter(ts__lt=cutoff), days),
         "webhook deliveries": (WebhookDelivery.objects.filter(status__in=finished, created_at__lt=cutoff), days),
         "data-rights audit rows": (DataRightsAudit.objects.filter(at__lt=audit_cutoff), audit_days),
+        **insights_counting.expired(now),  # aggregate rows, no visitor in them (issue 17)
     }
 
 

@@ -1,0 +1,158 @@
+"""Insight counters (issue 17 item 2) against a real Redis and the test database: the worker counts
+impressions, clicks and conversions per cell as it processes stream entries, each entry once, and
+the flush moves them into hourly and daily rows exactly once, also when the worker dies mid-flush."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from django.db.models import Sum
+
+from tailored import conf, worker
+from tailored.core.types import Event, Snapshot
+from tailored.insights import counting
+from tailored.models import InsightDay, InsightHour, TrafficHour
+from tests.helpers import HOME_BLOCK, OUTDOORS_VARIANT
+
+pytestmark = pytest.mark.django_db
+
+NOW = time.time()
+VISITOR = "c" * 32
+PAGE = 3
+
+
+@pytest.fixture
+def stream(redis_client, use_redis_store):
+    worker.ensure_group(redis_client)
+    counting.flush_clock.reset()
+    return redis_client
+
+
+def impression(event_id, at, variant="fallback", seconds=2.5, block=HOME_BLOCK):
+    return Event(event_id, "impression", ts=at, url="/", attrs={"block": block, "variant": variant, "page": PAGE, "seconds": seconds})
+
+
+def click(event_id, at, variant="fallback"):
+    return Event(event_id, "click", ts=at, url="/", attrs={"target": "link", "block": HOME_BLOCK, "variant": variant, "page": PAGE})
+
+
+def purchase(event_id, at):
+    return Event(event_id, "purchase", ts=at, attrs={"order_id": event_id, "value": 10.0, "items": []})
+
+
+def send(events, visitor=VISITOR, device="mobile", country="DE"):
+    """What the events API does: the store records the batch and appends it to the stream."""
+    conf.get_profile_store().record(visitor, events, NOW, Snapshot(device=device, country=country))
+
+
+def process(client):
+    who = worker.Consumer(name="w1", batch=50, block_ms=0)
+    while worker.handle_entries(client, worker.read_new(client, who, 50, block=False)):
+        pass
+
+
+def totals(**where):
+    return InsightHour.objects.filter(**where).aggregate(
+        i=Sum("impressions"), u=Sum("viewers"), c=Sum("clicks"), ca=Sum("conversions"), cl=Sum("last_touch_conversions"), v=Sum("view_ms")
+    )
+
+
+def test_an_impression_a_click_and_a_purchase_become_one_row_per_segment(stream):
+    send([impression("i1", NOW - 30), click("c1", NOW - 20), purchase("p1", NOW - 10)])
+    process(stream)
+    assert counting.flush(stream) > 0
+
+    everyone = totals(segment="", block=HOME_BLOCK, variant="fallback")
+    assert everyone == {"i": 1, "u": 1, "c": 1, "ca": 1, "cl": 1, "v": 2500}
+    row = InsightHour.objects.get(segment="", block=HOME_BLOCK)
+    assert (row.page_id, row.device, row.country) == (PAGE, "mobile", "DE")
+    # The visitor's segments now (as the worker evaluates them) each get the same counts.
+    expected = counting.visitor_dims([VISITOR], NOW)[VISITOR].segments
+    assert set(InsightHour.objects.exclude(segment="").values_list("segment", flat=True)) == set(expected)
+    assert InsightDay.objects.get(segment="", block=HOME_BLOCK).impressions == 1
+    assert TrafficHour.objects.aggregate(e=Sum("events"))["e"] == 3
+
+
+def test_a_redelivered_entry_counts_once(stream):
+    send([impression("i1", NOW - 30)])
+    entries = worker.read_new(stream, worker.Consumer(name="w1", block_ms=0), 10, block=False)
+    decoded, _ = worker.decode_entries(entries)
+    assert counting.count_entries(stream, decoded) == 1
+    assert counting.count_entries(stream, decoded) == 0  # the same entry again: claimed after a crash
+    counting.flush(stream)
+    assert totals(segment="")["i"] == 1
+
+
+def test_conversions_go_to_every_variant_seen_in_the_window_and_the_last_one(stream):
+    send([impression("i1", NOW - 600, variant="fallback", block="block-a")])
+    send([impression("i2", NOW - 300, variant=OUTDOORS_VARIANT)])
+    process(stream)
+    send([purchase("p1", NOW - 60)])  # a later batch: attribution reads what the visitor saw
+    process(stream)
+    counting.flush(stream)
+    a, b = totals(segment="", block="block-a"), totals(segment="", block=HOME_BLOCK)
+    assert (a["ca"], a["cl"]) == (1, 0)
+    assert (b["ca"], b["cl"]) == (1, 1)
+
+
+def test_a_goal_after_the_attribution_window_is_nobodys_conversion(stream, personalization):
+    personalization(INSIGHTS_ATTRIBUTION_MINUTES=5)
+    send([impression("i1", NOW - 900), purchase("p1", NOW - 60)])
+    process(stream)
+    counting.flush(stream)
+    assert totals(segment="")["ca"] == 0
+
+
+def test_a_second_viewer_is_unique_and_a_repeat_viewer_is_not(stream):
+    send([impression("i1", NOW - 30)])
+    send([impression("i2", NOW - 20)])
+    send([impression("j1", NOW - 10)], visitor="d" * 32)
+    process(stream)
+    counting.flush(stream)
+    assert (totals(segment="")["i"], totals(segment="")["u"]) == (3, 2)
+
+
+@pytest.mark.parametrize("crash", ["before_commit", "after_commit"])
+def test_the_flush_is_exactly_once_when_the_worker_dies_mid_flush(stream, crash, monkeypatch):
+    send([impression("i1", NOW - 30), click("c1", NOW - 20)])
+    process(stream)
+    if crash == "before_commit":
+        # The database goes away inside the flush's transaction: nothing is committed.
+        def die(*args, **kwargs):
+            raise SystemExit("killed")
+
+        monkeypatch.setattr(counting, "add_counts", die)
+        with pytest.raises(SystemExit):
+            counting.flush(stream)
+        monkeypatch.undo()
+        assert not InsightHour.objects.exists()
+    else:
+        with pytest.raises(SystemExit):
+            counting.flush(stream, crash_after_commit=True)
+        assert totals(segment="")["i"] == 1
+    # More counted meanwhile, then a restarted worker flushes: the old batch once, then the new.
+    send([impression("i9", NOW - 5, variant=OUTDOORS_VARIANT)])
+    process(stream)
+    counting.flush(stream)
+    counting.flush(stream)
+    assert totals(segment="", variant="fallback") == {"i": 1, "u": 1, "c": 1, "ca": 0, "cl": 0, "v": 2500}
+    assert totals(segment="", variant=OUTDOORS_VARIANT)["i"] == 1
+    assert not stream.exists(counting.FLUSHING_KEY) and not stream.exists(counting.HOURS_KEY)
+
+
+def test_tailored_purge_deletes_insight_rows_past_their_retention(stream):
+    from datetime import UTC, datetime, timedelta
+
+    from tailored.management.commands.tailored_purge import purge
+
+    send([impression("i1", NOW - 30)])
+    process(stream)
+    counting.flush(stream)
+    now = datetime.fromtimestamp(NOW, tz=UTC)
+    assert purge(now)["insight hours"][0] == 0
+    hours = InsightHour.objects.count()
+    later = purge(now + timedelta(days=36))  # INSIGHTS_HOURLY_DAYS = 35; daily rows stay
+    assert later["insight hours"] == (hours, 35) and InsightDay.objects.exists()
+    assert purge(now + timedelta(days=402))["insight days"][0] > 0
+    assert not InsightDay.objects.exists()
