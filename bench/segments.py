@@ -2,7 +2,10 @@
 
 Pure core only (tailored.core): the profiles carry the windowed counts a store would
 return, so this measures the rule engine itself. Baseline in the same run: 100 one-condition
-rules (context.device equality), the cheapest a segment can be.
+rules (context.device equality), the cheapest a segment can be, through the same engine (the
+enabled set compiled into one function, `core.segments.compile_segments`). For comparison, the
+same 100 segments walked rule tree by rule tree (`CompiledRule.matches`, the engine before):
+`segments_tree_median_us`.
 
 Run: .venv/bin/python bench/segments.py
 """
@@ -98,17 +101,25 @@ def main() -> None:
     baseline = tuple(SegmentDefinition(f"b{i}", compile_rule({"field": "context.device", "op": "eq", "value": "mobile"})) for i in range(SEGMENTS))
     print(f"{SEGMENTS} segments reading {len(segment_set.windows)} windowed counts; building {PROFILES:,} profiles", flush=True)
     visitors = build_profiles(rng, segment_set.windows, now)
-    rule_timings, base_timings, matched = [], [], 0
+    rule_timings, base_timings, tree_timings, matched = [], [], [], 0
+    tree = list(segment_set.definitions)  # not the set's tuple: matching_segments walks each tree
     for round_no in range(ROUNDS):
         rule_timings += per_visitor_us(segment_set.definitions, visitors, now)
         base_timings += per_visitor_us(baseline, visitors, now)
+        tree_timings += per_visitor_us(tree, visitors, now)
         print(f"round {round_no + 1}/{ROUNDS}: median {statistics.median(rule_timings):.1f} us per visitor", flush=True)
     matched = sum(len(matching_segments(segment_set.definitions, p, c, now)) for p, c in visitors)
+    assert all(matching_segments(segment_set.definitions, p, c, now) == matching_segments(tree, p, c, now) for p, c in visitors)
     rule_median, base_median = statistics.median(rule_timings), statistics.median(base_timings)
     print(f"\nall {SEGMENTS} segments: median {rule_median:.1f} us, p99 {p99(rule_timings):.1f} us per visitor "
           f"({matched / PROFILES:.1f} segments matched on average)")
     print(f"baseline ({SEGMENTS} one-condition rules): median {base_median:.1f} us, p99 {p99(base_timings):.1f} us")
     print()
+    tree_median = statistics.median(tree_timings)
+    print(f"rule trees walked one by one (the engine before): median {tree_median:.1f} us, p99 {p99(tree_timings):.1f} us")
+    print()
+    print(f"segments_tree_median_us: {tree_median:.1f}")
+    print(f"segments_compiled_speedup: {tree_median / rule_median:.2f}")
     print(f"segments_p99_us: {p99(rule_timings):.1f}")
     print(f"segments_baseline_median_us: {base_median:.1f}")
     print(f"segments_over_baseline_ratio: {rule_median / base_median:.2f}")

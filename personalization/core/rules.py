@@ -89,6 +89,10 @@ class Leaf(Condition):
     source: Mapping[str, Any]
     read: Reader
     test: Test
+    window: Window | None = None  # the windowed count it reads, if that is what it reads
+    # The test as (operator, operand) when it is one of the plain comparisons `test` makes
+    # (for compiled segment sets, which write it inline); None for regular expressions.
+    compare: tuple[str, Any] | None = None
 
     def holds(self, profile: Profile, context: Context, now: float) -> bool:
         return self.test(self.read(profile, context, now))
@@ -154,7 +158,7 @@ def _field(node: dict, path: str, compiler: _Compiler) -> Condition:
     spec = lookup(node["field"])
     if spec is None:
         raise RuleError(f"{path}.field", f"unknown field {node['field']!r}; see the field list in the docs")
-    return Leaf(node, spec.read, _comparison(node, path, spec.kind, spec.choices))
+    return Leaf(node, spec.read, _comparison(node, path, spec.kind, spec.choices), compare=_compare(node))
 
 
 def _count(node: dict, path: str, compiler: _Compiler) -> Condition:
@@ -176,7 +180,7 @@ def _count(node: dict, path: str, compiler: _Compiler) -> Condition:
     hours = _whole(spec.get("within_hours"), f"{spec_path}.within_hours", 1, MAX_WINDOW_HOURS, "hours")
     window = Window(counter_keys(event, narrowing.get("category"), narrowing.get("item"))[-1], hours)
     compiler.windows.add(window)
-    return Leaf(node, lambda p, c, now: p.count_within(window), _comparison(node, path, NUMBER))
+    return Leaf(node, lambda p, c, now: p.count_within(window), _comparison(node, path, NUMBER), window, _compare(node))
 
 
 def _avg_dwell(node: dict, path: str, compiler: _Compiler) -> Condition:
@@ -185,7 +189,7 @@ def _avg_dwell(node: dict, path: str, compiler: _Compiler) -> Condition:
     category = spec.get("category")
     if not isinstance(category, str) or not EVENT_NAME.match(category):
         raise RuleError(f"{spec_path}.category", "must be a category slug")
-    return Leaf(node, lambda p, c, now: p.average_dwell(category), _comparison(node, path, NUMBER))
+    return Leaf(node, lambda p, c, now: p.average_dwell(category), _comparison(node, path, NUMBER), compare=_compare(node))
 
 
 def _sequence(node: dict, path: str, compiler: _Compiler) -> Condition:
@@ -193,7 +197,7 @@ def _sequence(node: dict, path: str, compiler: _Compiler) -> Condition:
     spec, spec_path = _spec(node, "sequence", path, {"views", "within_minutes"})
     views = _whole(spec.get("views"), f"{spec_path}.views", 1, 50, "product views")
     seconds = 60 * _whole(spec.get("within_minutes"), f"{spec_path}.within_minutes", 1, 7 * 24 * 60, "minutes")
-    return Leaf(node, lambda p, c, now: p.items_viewed_within(seconds, now), lambda seen: seen >= views)
+    return Leaf(node, lambda p, c, now: p.items_viewed_within(seconds, now), lambda seen: seen >= views, compare=("gte", views))
 
 
 def _cart_abandoned(node: dict, path: str, compiler: _Compiler) -> Condition:
@@ -207,7 +211,7 @@ def _cart_abandoned(node: dict, path: str, compiler: _Compiler) -> Condition:
             return None
         return now - p.cart_updated_at
 
-    return Leaf(node, idle_seconds, lambda seen: seen is not None and seen >= idle)
+    return Leaf(node, idle_seconds, lambda seen: seen is not None and seen >= idle, compare=("gte", idle))
 
 
 LEAVES: dict[str, Callable[[dict, str, _Compiler], Condition]] = {
@@ -248,6 +252,18 @@ def _comparison(node: dict, path: str, kind: str, choices: tuple[str, ...] = ())
         compare = ORDERED[op]
         return lambda v: v is not None and compare(v, value)
     return (lambda v: v == value) if op == "eq" else (lambda v: v != value)
+
+
+def _compare(node: dict) -> tuple[str, Any] | None:
+    """A validated comparison as (operator, operand), exactly as `_comparison`'s test applies it."""
+    op, value = node["op"], node["value"]
+    if op == "matches":
+        return None
+    if op in ("in", "not_in"):
+        return op, frozenset(value)
+    if op == "between":
+        return op, (value[0], value[1])
+    return op, value
 
 
 def _regex_test(pattern: object, path: str) -> Test:
