@@ -69,6 +69,28 @@ class NoticePanel(Component):
         return {"status": "warning", "children": self.text}
 
 
+@hooks.register("register_admin_urls")
+def register_insights_urls():
+    from .insights.views import urlpatterns as insights_urls
+
+    return [path("insights/", include((insights_urls, "tailored_insights"), namespace="tailored_insights"))]
+
+
+@hooks.register("register_reports_menu_item")
+def register_insights_menu_item():
+    return MenuItem("Personalization insights", reverse("tailored_insights:report"), icon_name="view", order=905)
+
+
+@hooks.register("construct_homepage_panels")
+def add_alerts_panel(request, panels):
+    # Open anomaly alerts on the dashboard (issue 17 item 4): each links to its chart.
+    from .insights.panels import AlertsPanel
+
+    panel = AlertsPanel()
+    if panel.alerts:
+        panels.insert(0, panel)
+
+
 @hooks.register("construct_homepage_panels")
 def add_ml_missing_panel(request, panels):
     # Above Wagtail's own panels: it explains why recommendations are trending products.

@@ -37,7 +37,7 @@ def block_names(page_ids: Iterable[int]) -> dict[str, BlockNames]:
 def _streams(page: Any) -> list[Any]:
     from wagtail.fields import StreamField
 
-    return [getattr(page, f.name).raw_data for f in page._meta.get_fields() if isinstance(f, StreamField)]
+    return [list(getattr(page, f.name).raw_data) for f in page._meta.get_fields() if isinstance(f, StreamField)]
 
 
 def _collect(raw: Any, names: dict[str, BlockNames]) -> None:
