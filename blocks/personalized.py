@@ -385,9 +385,33 @@ def decide_page(page: Any, request: Any, now: float | None = None) -> PageDecisi
     decided = PageDecisions(page.pk, getattr(page, "live_revision_id", None))
     for bound in _personalized_children(page):
         decided.add(str(bound.id), bound.value, bound.block.choose(bound.value, visitor, now))
+    # Contents the fragment cache cannot serve will render: decoded together, as a page without
+    # personalized blocks decodes its body (one product, page and image look-up per block type).
+    decode_together([c.content for _, c in decided.choices if _variant_key(0, None, c) is None])
     if request is not None:
         setattr(request, DECISIONS_ATTRIBUTE, decided)
     return decided
+
+
+def decode_together(contents: Iterable[StreamValue]) -> None:
+    """Decode the blocks of several lazy StreamValues with one `bulk_to_python` per block type,
+    as Wagtail decodes one stream (`StreamValue._prefetch_blocks`), not one per stream."""
+    # Grouped by name and block class: a variant's and a fallback's blocks are distinct
+    # instances of the same declaration (ContentStreamBlock), and decode alike.
+    pending: dict[tuple[str, type], list[tuple[StreamValue, int]]] = {}
+    for content in contents:
+        if not getattr(content, "is_lazy", False):
+            continue
+        children = content.stream_block.child_blocks
+        for i, raw in enumerate(content._raw_data):
+            if content._bound_blocks[i] is None and raw["type"] in children:
+                pending.setdefault((raw["type"], type(children[raw["type"]])), []).append((content, i))
+    for (type_name, _), places in pending.items():
+        first = places[0][0].stream_block.child_blocks[type_name]
+        values = first.bulk_to_python([content._raw_data[i]["value"] for content, i in places])
+        for (content, i), value in zip(places, values, strict=True):
+            block = content.stream_block.child_blocks[type_name]
+            content._bound_blocks[i] = StreamValue.StreamChild(block, value, id=content._raw_data[i].get("id"))
 
 
 def _personalized_children(page: Any) -> Iterable[Any]:
