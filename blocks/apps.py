@@ -9,6 +9,8 @@ class BlocksConfig(AppConfig):
     def ready(self) -> None:
         from tailored.api import graphql_enabled
 
+        from . import page_cache  # noqa: F401 - its receivers empty the page cache on publish
+
         # The block types must exist before grapple's ready() builds its types, so the blocks app
         # precedes grapple in INSTALLED_APPS. Without the graphql extra there is nothing to build.
         if graphql_enabled():

@@ -22,3 +22,12 @@ def remember_page(page, request, serve_args, serve_kwargs) -> None:
     from tailored import caching
 
     caching.remember_page(request, page)
+
+
+@hooks.register("before_serve_page", order=100)
+def serve_from_page_cache(page, request, serve_args, serve_kwargs):
+    """Last of the before_serve_page hooks (after page experiments chose the page): the page from
+    the decision-keyed page cache, or rendered and kept there (tailored.blocks.page_cache)."""
+    from tailored.blocks import page_cache
+
+    return page_cache.serve(page, request, serve_args, serve_kwargs)

@@ -158,6 +158,9 @@ DEFAULTS: dict[str, Any] = {
     # pages that vary by audience stay private), and the page cache for personalized pages.
     "PUBLIC_CACHE_CONTROL": "public, max-age=0, s-maxage=300",
     "AUDIENCE_HEADER": "X-Tailored-Audience",
+    # How long a rendered page stays in the decision-keyed page cache (tailored.blocks.page_cache);
+    # 0 turns it off.
+    "PAGE_CACHE_SECONDS": 300,
 }
 
 

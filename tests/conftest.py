@@ -95,6 +95,15 @@ def personalization(settings):
     return update
 
 
+@pytest.fixture(autouse=True)
+def _empty_page_cache():
+    """Page ids and revisions repeat across tests (each rolls back): no page cached by one test
+    may be served to the next from the process's LRU."""
+    from tailored.blocks import page_cache
+
+    page_cache.forget_local()
+
+
 @pytest.fixture
 def use_redis_store(settings, redis_url):
     """Point the site at the session's real Redis."""

@@ -85,6 +85,7 @@ def test_personalizing_the_homepage_costs_no_extra_query(client, settings):
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
+    settings.PERSONALIZATION = {**settings.PERSONALIZATION, "PAGE_CACHE_SECONDS": 0}  # rendering, both times
     make_fan(FAN)
     consent_cookies(client, FAN)
     client.get("/")  # warm the segment cache and the site root

@@ -1,0 +1,231 @@
+"""A decision-keyed page cache inside the app (issue 21 item 3).
+
+Choosing a page's variants takes well under a millisecond (`decide_page`); rendering the page
+takes tens. So once the decisions are made, the rendered page is looked up by what it is a
+function of: the page and its live revision, the request's path and query, the chosen variant
+(and experiment arm, and holdout) of every personalized block, and a "part" for each other block
+that says what it will show this visitor:
+
+* content blocks (hero, rich text, call to action, image with text): nothing, they are the same
+  for everyone;
+* carousels of manual, category or tag products: nothing; of trending, recently viewed or
+  recommended products, and recommendations: the product ids this visitor gets (so a new model
+  version, a new view or a thumbs down is a new key, not a stale page);
+* an offer: whether it is still live; a personalized message: its text for this visitor;
+* an experiment block: its arm;
+* the onboarding survey while it asks (its form carries a CSRF token) and any block type not
+  known here: the page is not cached (a site's own block may say what it shows by defining
+  `page_cache_part(value, visitor) -> str | None`).
+
+Only consenting visitors' pages are kept (everyone else's page is a function of the audience key,
+which shared caches key on: tailored.caching). A hit skips rendering; exposures and decisions are still recorded, because the decisions are
+made (by the same `choose`) before the lookup. Entries live PAGE_CACHE_SECONDS (default 300)
+and every entry goes when any page is published or unpublished (another page's title or a
+product's price may show on this one). Logged-in users, previews and ?explain=1 never use it.
+Stored in Redis with the profile store (shared by the web workers), else in a small in-process
+LRU; a Redis outage only costs renders.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from django.dispatch import receiver
+from django.http import HttpRequest, HttpResponse
+from wagtail.signals import page_published, page_unpublished
+
+from tailored import conf, redis_guard
+from tailored.caching import _logged_in
+from tailored.context.privacy_signals import browser_opts_out
+from tailored.middleware import current_request
+from tailored.services import read_consent
+
+from .commerce import OfferBannerBlock, ProductCarouselBlock, RecommendationBlock
+from .engagement import OnboardingSurveyBlock, PersonalizedMessageBlock
+from .experiments import ExperimentBlock
+from .personalized import CACHEABLE_BLOCKS, decide_page
+
+logger = logging.getLogger(__name__)
+
+PREFIX = "tl:v1:page:"
+HEADER = "X-Tailored-Page-Cache"
+LOCAL_ENTRIES = 256
+STATIC_SOURCES = frozenset({"manual", "category", "tag"})
+
+_local: OrderedDict[str, bytes] = OrderedDict()
+_lock = threading.Lock()
+
+
+def enabled(request: HttpRequest) -> bool:
+    """For consenting visitors (pages for everyone else are shared caches' business, per audience
+    key), never for editors, previews or explanations."""
+    if not conf.get("PAGE_CACHE_SECONDS") or request.method != "GET" or getattr(request, "is_preview", False):
+        return False
+    if request.GET.get("explain") == "1" or _logged_in(request):
+        return False
+    # From the cookies alone: a page whose blocks never read the visitor must not resolve them.
+    return conf.get("VISITOR_COOKIE") in request.COOKIES and read_consent(request).allows_profile
+
+
+def page_key(page: Any, request: HttpRequest) -> str | None:
+    """The cache key of this page for this request, or None when the page cannot be cached."""
+    visitor = getattr(request, "visitor", None)
+    decisions = decide_page(page, request)
+    chosen = dict(decisions.choices)
+    parts: list[str] = [
+        str(page.pk), str(getattr(page, "live_revision_id", None)), request.get_full_path(),
+        str(browser_opts_out(request.META)),  # the head's consent script is told (frontend.partials)
+    ]
+    for bound in _top_level(page):
+        choice = chosen.get(str(bound.id))
+        if choice is not None:
+            parts.append(f"{bound.id}={choice.key}/{choice.experiment}/{choice.arm}/{choice.holdout}")
+            children: Iterable[Any] = choice.content or ()
+        else:
+            children = (bound,)
+        for child in children:
+            part = part_of(child, visitor)
+            if part is None:
+                return None
+            parts.append(part)
+    digest = hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:40]
+    return f"{PREFIX}{{{page.pk}}}:{digest}"
+
+
+def part_of(bound: Any, visitor: Any) -> str | None:
+    """What a block shows this visitor, as a short string; None when the page cannot be cached."""
+    block, value = bound.block, bound.value
+    own = getattr(block, "page_cache_part", None)
+    if own is not None:
+        return own(value, visitor)
+    if bound.block_type in CACHEABLE_BLOCKS and not isinstance(block, (ProductCarouselBlock, RecommendationBlock)):
+        return ""
+    if isinstance(block, ProductCarouselBlock) and value["source"] in STATIC_SOURCES:
+        return ""
+    if isinstance(block, (ProductCarouselBlock, RecommendationBlock)):
+        return ",".join(str(product.pk) for product in block.products_for(value, visitor))
+    if isinstance(block, OfferBannerBlock):
+        return "live" if block.is_active(value) else "ended"
+    if isinstance(block, PersonalizedMessageBlock):
+        return block.message(value, current_request(), visitor)
+    if isinstance(block, ExperimentBlock):
+        return block.choose(value, visitor).key
+    if isinstance(block, OnboardingSurveyBlock):
+        return None if block.should_ask(visitor) else "not asked"
+    return None
+
+
+def _top_level(page: Any) -> Iterator[Any]:
+    from wagtail.fields import StreamField
+
+    for field in type(page)._meta.concrete_fields:
+        if isinstance(field, StreamField):
+            yield from getattr(page, field.name) or ()
+
+
+def serve(page: Any, request: HttpRequest, serve_args: Any, serve_kwargs: Any) -> HttpResponse | None:
+    """Wagtail's before_serve_page (the last one): the cached page for this request's decisions,
+    or the page served and rendered here and kept; None (Wagtail serves) when it cannot be cached."""
+    if not enabled(request):
+        return None
+    try:
+        key = page_key(page, request)
+    except Exception as error:  # a cache must never break a page
+        logger.warning("page cache: no key for page %s: %s", getattr(page, "pk", None), error)
+        return None
+    if key is None:
+        return None
+    html = _get(key)
+    if html is not None:
+        response = HttpResponse(html, content_type="text/html; charset=utf-8")
+        response[HEADER] = "hit"
+        return response
+    response = page.serve(request, *serve_args, **serve_kwargs)
+    if hasattr(response, "render") and not getattr(response, "is_rendered", True):
+        response.render()
+    response[HEADER] = "miss"
+    _store(key, request, response)
+    return response
+
+
+def _store(key: str, request: HttpRequest, response: HttpResponse) -> None:
+    """Keep a page rendered after a miss, unless it became something a cache must not keep."""
+    if (
+        response.status_code != 200
+        or response.cookies  # a CSRF token or an id: this visitor's own
+        or request.META.get("CSRF_COOKIE_NEEDS_UPDATE")
+        or getattr(response, "streaming", False)
+        or not response.get("Content-Type", "").startswith("text/html")
+    ):
+        return
+    _put(key, response.content)
+
+
+def _redis():
+    return getattr(conf.get_profile_store(), "client", None)
+
+
+def _get(key: str) -> bytes | None:
+    client = _redis()
+    if client is None:
+        with _lock:
+            html = _local.get(key)
+            if html is not None:
+                _local.move_to_end(key)
+            return html
+    try:
+        found = client.get(key)
+    except redis_guard.Unavailable:
+        return None
+    except Exception as error:
+        logger.warning("page cache unavailable: %s", error)
+        return None
+    return found.encode() if isinstance(found, str) else found
+
+
+def _put(key: str, html: bytes) -> None:
+    client = _redis()
+    if client is None:
+        with _lock:
+            _local[key] = html
+            while len(_local) > LOCAL_ENTRIES:
+                _local.popitem(last=False)
+        return
+    try:
+        client.set(key, html.decode(), ex=int(conf.get("PAGE_CACHE_SECONDS")))
+    except Exception as error:
+        logger.warning("page cache unavailable: %s", error)
+
+
+def forget_local() -> None:
+    """Empty this process's LRU (the memory store's page cache)."""
+    with _lock:
+        _local.clear()
+
+
+def invalidate_all() -> int:
+    """Drop every cached page (a page was published or unpublished)."""
+    with _lock:
+        dropped = len(_local)
+        _local.clear()
+    client = _redis()
+    if client is None:
+        return dropped
+    try:
+        keys = list(client.scan_iter(match=PREFIX + "*", count=1000))
+        for start in range(0, len(keys), 500):
+            dropped += client.delete(*keys[start:start + 500])
+    except Exception as error:
+        logger.warning("page cache unavailable, entries expire on their own: %s", error)
+    return dropped
+
+
+@receiver(page_published)
+@receiver(page_unpublished)
+def _drop_cached_pages(sender: Any, instance: Any, **kwargs: Any) -> None:
+    invalidate_all()
