@@ -69,40 +69,49 @@ logger = logging.getLogger(__name__)
 INT_FIELDS = ("page_views", "sessions", "session_content_views", "purchases", "scroll_sum", "scroll_n")
 FLOAT_FIELDS = ("session_start", "cart_updated_at", "ltv", "last_purchase_at")
 
-# Sums the asked-for windows server-side, so a request reads a few integers, not every bucket.
-# Mirrors tailored.core.windows.window_buckets (the reference implementation).
 # The whole profile in one call: a request pays redis-py's per-command cost once, not twelve
 # times. Windows are summed server-side so the reply carries a few integers, not every bucket.
 # KEYS: p seen t cart items search sess dwell votes m w. ARGV: current hour, hourly hours, list
-# caps (items, searches, sessions), and the windows as one "counter=hours;..." text (one argument
-# to pack instead of two per window: packing arguments is a request's largest client cost). Each counter's time buckets are
-# one field ("<counter>|h" hourly, "<counter>|d" daily) holding "bucket:count" pairs, so a window
-# costs one HGET and work in proportion to the visitor's activity, not to the window's length.
-# Mirrors tailored.core.windows (the reference implementation).
+# caps (items, searches, sessions), then the windows, precomputed once per segment set
+# (`_windows_args`): ARGV[6] the distinct bucket fields ("<counter>|h" hourly, "<counter>|d"
+# daily, each holding "bucket:count" pairs, newest last), ARGV[7] per field (";"-separated, in
+# the same order) its windows as "span:position" pairs, ARGV[8] the number of windows. All
+# fields come in one HMGET and each field's text is read once, adding every bucket to each of
+# that field's windows it falls in: no table per bucket, work in proportion to the visitor's
+# activity, not to the number of windows. Mirrors tailored.core.windows (the reference).
 READ_LUA = """
-local now_hour, hourly_hours = tonumber(ARGV[1]), tonumber(ARGV[2])
+local now_hour = tonumber(ARGV[1])
 local today = math.floor(now_hour / 24)
-local counts, parsed = {}, {}
-for counter, hours_text in string.gmatch(ARGV[6], '([^;]+)=(%d+)') do
-  local hours = tonumber(hours_text)
-  local hourly = hours <= hourly_hours
-  local field = counter .. (hourly and '|h' or '|d')
-  local series = parsed[field]
-  if series == nil then
-    series = {}
-    local raw = redis.call('HGET', KEYS[11], field)
-    if raw then
-      for bucket, n in string.gmatch(raw, '(%d+):(%d+)') do series[#series + 1] = {tonumber(bucket), tonumber(n)} end
+local fields, spans, slots, last = {}, {}, {}, {}
+for field in string.gmatch(ARGV[6], '[^;]+') do fields[#fields + 1] = field end
+local f = 0
+for group in string.gmatch(ARGV[7], '[^;]+') do
+  f = f + 1
+  for span, slot in string.gmatch(group, '(%d+):(%d+)') do
+    spans[#spans + 1] = tonumber(span)
+    slots[#slots + 1] = tonumber(slot)
+  end
+  last[f] = #spans
+end
+local counts = {}
+for i = 1, tonumber(ARGV[8]) do counts[i] = 0 end
+local raws = #fields > 0 and redis.call('HMGET', KEYS[11], unpack(fields)) or {}
+local first = 1
+for i = 1, #fields do
+  local raw = raws[i]
+  if raw then
+    local newest = string.byte(fields[i], -1) == 104 and now_hour or today  -- 104: 'h'
+    for bucket, n in string.gmatch(raw, '(%d+):(%d+)') do
+      local age = newest - tonumber(bucket)
+      if age >= 0 then
+        n = tonumber(n)
+        for w = first, last[i] do
+          if age < spans[w] then counts[slots[w]] = counts[slots[w]] + n end
+        end
+      end
     end
-    parsed[field] = series
   end
-  local newest = hourly and now_hour or today
-  local oldest = newest - (hourly and hours or math.ceil(hours / 24)) + 1
-  local total = 0
-  for _, entry in ipairs(series) do
-    if entry[1] >= oldest and entry[1] <= newest then total = total + entry[2] end
-  end
-  counts[#counts + 1] = total
+  first = last[i] + 1
 end
 return {
   redis.call('HGETALL', KEYS[1]), redis.call('ZMSCORE', KEYS[2], 'first', 'last'),
@@ -295,7 +304,7 @@ class RedisProfileStore:
         return pipe.execute()
 
     def _queue_read(self, pipe, keys: dict[str, str], windows: tuple[Window, ...], now: float) -> None:
-        args = (hour_bucket(now), HOURLY_HOURS, RECENT_ITEMS, RECENT_SEARCHES, RECENT_SESSIONS, _windows_arg(windows))
+        args = (hour_bucket(now), HOURLY_HOURS, RECENT_ITEMS, RECENT_SEARCHES, RECENT_SESSIONS, *_windows_args(windows))
         pipe.evalsha(self._shas["read"], len(READ_KEYS), *(keys[k] for k in READ_KEYS), *args)
 
     # Writing
@@ -730,9 +739,16 @@ def _queue_merge(pipe, target: dict[str, str], raw: dict[str, Any]) -> None:
 
 
 @lru_cache(maxsize=64)
-def _windows_arg(windows: tuple[Window, ...]) -> str:
-    """The windows as READ_LUA takes them; the same tuple comes with every request, so it is built once."""
-    return ";".join(f"{w.counter}={min(w.hours, MAX_WINDOW_HOURS)}" for w in windows)
+def _windows_args(windows: tuple[Window, ...]) -> tuple[str, str, int]:
+    """The windows as READ_LUA takes them (ARGV[6] to ARGV[8]); the same tuple comes with every
+    request, so they are built once."""
+    groups: dict[str, list[str]] = {}
+    for position, window in enumerate(windows, 1):  # Lua counts from 1
+        hours = min(window.hours, MAX_WINDOW_HOURS)
+        hourly = hours <= HOURLY_HOURS
+        span = hours if hourly else -(-hours // 24)  # whole days, as math.ceil(hours / 24)
+        groups.setdefault(f"{window.counter}|{'h' if hourly else 'd'}", []).append(f"{span}:{position}")
+    return ";".join(groups), ";".join(",".join(pairs) for pairs in groups.values()), len(windows)
 
 
 def _pairs(flat: list[str]) -> dict[str, str]:
