@@ -4,10 +4,12 @@ Loads the demo shop, makes a consenting visitor an electronics fan (3 electronic
 recorded through the real RedisProfileStore), then, with django.test.Client and that visitor's
 cookies, alternates in rounds (in alternating order, to cancel drift) between:
 
-- graphql: POST /graphql/ {"id": "homepage"}, the persisted personalized homepage operation
-  (sections and chosen variants, no product lists);
-- graphql+products: that, then the persisted `homepage_products` operation, as a headless
-  frontend that shows the product rows needs both (timed together);
+- graphql+products: POST /graphql/ {"id": "homepage"}, the persisted personalized homepage
+  operation, then the persisted `homepage_products` operation (the product rows), as a headless
+  frontend that shows what the SSR page shows needs both (timed together): the headline,
+  `graphql_over_ssr_ratio`, compares this with SSR, the same content (budget 1.3);
+- graphql: the homepage operation alone (sections and chosen variants, no product lists): less
+  content than the SSR page, so its ratio is a second line, never the headline;
 - ssr: GET /, the rendered homepage (products included).
 
 Every response is checked: the electronics variant (GraphQL) or heading (SSR), no errors.
@@ -55,10 +57,14 @@ FALLBACK_HEADING = "Good things for every day"
 def main() -> None:
     setup_django("tl-bench-graphql-")
 
+    from django.conf import settings
     from django.core.management import call_command
     from django.db import connection
-    from django.test import Client
+    from django.test import Client, override_settings
     from django.test.utils import CaptureQueriesContext
+
+    # Both paths render: the decision-keyed page cache (bench/cache.py) would serve SSR from Redis.
+    override_settings(PERSONALIZATION={**settings.PERSONALIZATION, "PAGE_CACHE_SECONDS": 0}).enable()
 
     progress("loading the demo shop")
     call_command("load_demo", stdout=io.StringIO())
@@ -121,7 +127,9 @@ def main() -> None:
         queries[mode] = len(captured.captured_queries)
     progress(f"database queries per request: {queries}")
 
-    samples = interleaved_rounds(list(modes), run_mode, ROUNDS, PER_ROUND, REPORT_EVERY, ratio=("graphql", "ssr"))
+    samples = interleaved_rounds(
+        list(modes), run_mode, ROUNDS, PER_ROUND, REPORT_EVERY, ratio=("graphql+products", "ssr")
+    )
 
     gql = Summary.of("graphql homepage", samples["graphql"])
     both = Summary.of("graphql homepage+products", samples["graphql+products"])
@@ -137,15 +145,18 @@ def main() -> None:
 
     print_headline(
         {
-            "graphql_queries": queries["graphql"],
+            "graphql_queries": queries["graphql+products"],
+            "graphql_sections_only_queries": queries["graphql"],
             "ssr_queries": queries["ssr"],
-            "graphql_p99_ms": gql.p99_ms,
+            "graphql_p99_ms": both.p99_ms,
             "ssr_p99_ms": ssr.p99_ms,
-            "graphql_with_products_median_ms": both.median_ms,
-            "graphql_with_products_over_ssr_ratio": both.median_ms / ssr.median_ms,
-            "graphql_median_ms": gql.median_ms,
+            "graphql_sections_only_median_ms": gql.median_ms,
+            # Less content than the page (no product rows): for comparison only.
+            "graphql_sections_only_over_ssr_ratio": gql.median_ms / ssr.median_ms,
+            "graphql_median_ms": both.median_ms,
             "ssr_median_ms": ssr.median_ms,
-            "graphql_over_ssr_ratio": gql.median_ms / ssr.median_ms,
+            # The headline: the same content both ways (sections, chosen variants, product rows).
+            "graphql_over_ssr_ratio": both.median_ms / ssr.median_ms,
         }
     )
 

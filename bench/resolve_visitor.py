@@ -7,12 +7,22 @@ paths under test: a bare Redis PING and a raw pipeline of the same commands the 
 sends (on an unknown visitor, and on this visitor). Breakdown paths (store.get alone, rule
 evaluation alone) show where the time goes.
 
+User agents: `resolve_visitor` sends a mix, as a site sees it: most requests come from a few
+common browsers, and every 10th from a User-Agent this process has never seen (a new browser
+build), which ua-parser must parse. `resolve_visitor_fresh_ua` sends only never-seen ones. The
+first parse in a process builds ua-parser's resolver; `ua_first_parse_cold_ms` times it in a
+fresh process, and `ua_first_parse_ms` the first parse in a fresh process once Django has started
+(the app warms the parser at start-up, off the request path).
+
 Run from the repository root: .venv/bin/python bench/resolve_visitor.py
 """
 
 from __future__ import annotations
 
+import itertools
+import os
 import random
+import subprocess
 import sys
 import time
 import uuid
@@ -40,6 +50,45 @@ ROUNDS = 10
 PER_ROUND = 500  # ROUNDS x PER_ROUND = 5000 timed calls per path
 CATEGORIES = ("electronics", "home-kitchen", "outdoors", "books", "fashion", "beauty")
 SEED = 20240601
+FRESH_EVERY = 10  # one request in 10 brings a User-Agent the process has not parsed yet
+COMMON_UAS = (
+    DESKTOP_CHROME_UA,
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Safari/605.1.15",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36 Edg/131.0.0.0",
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36",
+)
+_builds = itertools.count(1)
+
+
+def fresh_ua() -> str:
+    """A desktop Chrome of a build number never used before in this process."""
+    n = next(_builds)
+    return f"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.{n // 100}.{n % 100} Safari/537.36"
+
+
+FIRST_PARSE = """
+import os, sys, time
+if sys.argv[1] == "app":
+    import django
+    django.setup()
+    time.sleep(1.0)  # a server starts, then its first request arrives
+from tailored.context.device import device_facts
+start = time.perf_counter()
+device_facts(sys.argv[2])
+print((time.perf_counter() - start) * 1000)
+"""
+
+
+def first_parse_ms(mode: str) -> float:
+    """The first User-Agent parse of a fresh process: "cold" (nothing warmed it) or "app"
+    (after Django's start-up, as in a web worker's first request)."""
+    from bench._common import REPO_ROOT
+
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    out = subprocess.run([sys.executable, "-c", FIRST_PARSE, mode, fresh_ua()], env=env, cwd=REPO_ROOT,
+                         capture_output=True, text=True, check=True)
+    return float(out.stdout.strip().splitlines()[-1])
 
 
 def count(category: str, hours: int, op: str, value: int) -> dict:
@@ -223,8 +272,15 @@ def main() -> None:
     def resolve(request):
         return services.resolve_visitor(request)
 
-    def fresh_request():
-        return factory.get("/")
+    calls = itertools.count()
+
+    def mixed_request():
+        n = next(calls)
+        ua = fresh_ua() if n % FRESH_EVERY == FRESH_EVERY - 1 else COMMON_UAS[n % len(COMMON_UAS)]
+        return factory.get("/", HTTP_USER_AGENT=ua)
+
+    def fresh_ua_request():
+        return factory.get("/", HTTP_USER_AGENT=fresh_ua())
 
     expected_segments = visitor.segments
 
@@ -239,13 +295,14 @@ def main() -> None:
         "redis_roundtrip_full": (redis_roundtrip_full, None, None),
         "store_get": (store_get, None, None),
         "matching_segments": (rules_only, None, None),
-        "resolve_visitor": (resolve, fresh_request, check_visitor),
+        "resolve_visitor": (resolve, mixed_request, check_visitor),
+        "resolve_visitor_fresh_ua": (resolve, fresh_ua_request, check_visitor),
     }
 
     progress(f"warm-up: {WARMUP} calls per path")
     for fn, prepare, check in paths.values():
         run_timed(fn, WARMUP, prepare, check)
-    hits_before = device_facts.cache_info().hits
+    misses_before = device_facts.cache_info().misses
 
     samples: dict[str, list[float]] = {name: [] for name in paths}
     for round_no in range(ROUNDS):
@@ -260,7 +317,11 @@ def main() -> None:
         )
 
     cache = device_facts.cache_info()
-    assert cache.misses <= 2 and cache.hits - hits_before >= ROUNDS * PER_ROUND, cache
+    fresh = ROUNDS * PER_ROUND * (1 + 1 / FRESH_EVERY)  # the fresh-UA path, and the mix's share
+    assert cache.misses - misses_before >= fresh * 0.99, cache  # each fresh UA was parsed
+    progress("first User-Agent parse in fresh processes")
+    cold_parse = [first_parse_ms("cold") for _ in range(3)]
+    app_parse = [first_parse_ms("app") for _ in range(3)]
 
     summaries = {name: Summary.of(name, values) for name, values in samples.items()}
     print()
@@ -308,6 +369,10 @@ def main() -> None:
             "redis_roundtrip_full_median_ms": full_s.median_ms,
             "store_get_median_ms": get_s.median_ms,
             "matching_segments_median_ms": rules_s.median_ms,
+            "ua_first_parse_cold_ms": min(cold_parse),
+            "ua_first_parse_ms": max(app_parse),
+            "resolve_visitor_fresh_ua_median_ms": summaries["resolve_visitor_fresh_ua"].median_ms,
+            "resolve_visitor_fresh_ua_p99_ms": summaries["resolve_visitor_fresh_ua"].p99_ms,
             "resolve_visitor_over_roundtrip_ratio": resolve_s.median_ms / trip_s.median_ms,
             "resolve_visitor_median_ms": resolve_s.median_ms,
             "resolve_visitor_p99_ms": resolve_s.p99_ms,
