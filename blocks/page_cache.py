@@ -32,7 +32,7 @@ import hashlib
 import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 from django.dispatch import receiver
@@ -73,23 +73,25 @@ def enabled(request: HttpRequest) -> bool:
 
 
 def page_key(page: Any, request: HttpRequest) -> str | None:
-    """The cache key of this page for this request, or None when the page cannot be cached."""
+    """The cache key of this page for this request, or None when the page cannot be cached.
+    Works on the stored data: a hit decodes only what a part needs (no product or image look-up
+    for content the visitor will not see rendered again)."""
     visitor = getattr(request, "visitor", None)
-    decisions = decide_page(page, request)
-    chosen = dict(decisions.choices)
+    chosen = dict(decide_page(page, request).choices)
     parts: list[str] = [
         str(page.pk), str(getattr(page, "live_revision_id", None)), request.get_full_path(),
         str(browser_opts_out(request.META)),  # the head's consent script is told (frontend.partials)
     ]
-    for bound in _top_level(page):
-        choice = chosen.get(str(bound.id))
+    for stream, raw in _top_level(page):
+        choice = chosen.get(str(raw.get("id")))
         if choice is not None:
-            parts.append(f"{bound.id}={choice.key}/{choice.experiment}/{choice.arm}/{choice.holdout}")
-            children: Iterable[Any] = choice.content or ()
+            parts.append(f"{raw.get('id')}={choice.key}/{choice.experiment}/{choice.arm}/{choice.holdout}")
+            stream, children = choice.content, choice.content.raw_data
         else:
-            children = (bound,)
+            children = (raw,)
         for child in children:
-            part = part_of(child, visitor)
+            block = stream.stream_block.child_blocks.get(child["type"])
+            part = None if block is None else part_of(block, child["type"], child["value"], visitor)
             if part is None:
                 return None
             parts.append(part)
@@ -97,35 +99,38 @@ def page_key(page: Any, request: HttpRequest) -> str | None:
     return f"{PREFIX}{{{page.pk}}}:{digest}"
 
 
-def part_of(bound: Any, visitor: Any) -> str | None:
-    """What a block shows this visitor, as a short string; None when the page cannot be cached."""
-    block, value = bound.block, bound.value
+def part_of(block: Any, type_name: str, raw: Any, visitor: Any) -> str | None:
+    """What a block (its stored value) shows this visitor, as a short string; None when the page
+    cannot be cached. Values are decoded only for the blocks whose part needs them."""
     own = getattr(block, "page_cache_part", None)
     if own is not None:
-        return own(value, visitor)
-    if bound.block_type in CACHEABLE_BLOCKS and not isinstance(block, (ProductCarouselBlock, RecommendationBlock)):
+        return own(block.to_python(raw), visitor)
+    if isinstance(block, ProductCarouselBlock) and raw.get("source") in STATIC_SOURCES:
         return ""
-    if isinstance(block, ProductCarouselBlock) and value["source"] in STATIC_SOURCES:
+    if isinstance(block, ProductCarouselBlock | RecommendationBlock):
+        return ",".join(str(product.pk) for product in block.products_for(block.to_python(raw), visitor))
+    if type_name in CACHEABLE_BLOCKS:
         return ""
-    if isinstance(block, (ProductCarouselBlock, RecommendationBlock)):
-        return ",".join(str(product.pk) for product in block.products_for(value, visitor))
     if isinstance(block, OfferBannerBlock):
-        return "live" if block.is_active(value) else "ended"
+        return "live" if block.is_active(block.to_python(raw)) else "ended"
     if isinstance(block, PersonalizedMessageBlock):
-        return block.message(value, current_request(), visitor)
+        return block.message(block.to_python(raw), current_request(), visitor)
     if isinstance(block, ExperimentBlock):
-        return block.choose(value, visitor).key
+        return block.choose(block.to_python(raw), visitor).key
     if isinstance(block, OnboardingSurveyBlock):
         return None if block.should_ask(visitor) else "not asked"
     return None
 
 
-def _top_level(page: Any) -> Iterator[Any]:
+def _top_level(page: Any) -> Iterator[tuple[Any, Any]]:
+    """(stream value, stored child) for every top-level block of the page's StreamFields."""
     from wagtail.fields import StreamField
 
     for field in type(page)._meta.concrete_fields:
         if isinstance(field, StreamField):
-            yield from getattr(page, field.name) or ()
+            stream = getattr(page, field.name)
+            for raw in stream.raw_data if stream else ():
+                yield stream, raw
 
 
 def serve(page: Any, request: HttpRequest, serve_args: Any, serve_kwargs: Any) -> HttpResponse | None:

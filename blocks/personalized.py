@@ -353,6 +353,7 @@ class PageDecisions:
         self.choices: list[tuple[str, Choice]] = []
         self._by_value: dict[int, tuple[Any, Choice]] = {}  # id(value): the value is kept alive
         self._fragments: dict[str, str | None] | None = None
+        self._prepared = False
 
     def add(self, block_id: str, value: Any, choice: Choice) -> None:
         self.choices.append((block_id, choice))
@@ -361,6 +362,14 @@ class PageDecisions:
     def choice_of(self, value: Any) -> Choice | None:
         found = self._by_value.get(id(value))
         return found[1] if found is not None and found[0] is value else None
+
+    def prepare_render(self) -> None:
+        """Before the first block renders (not when the page cache answers without rendering):
+        contents the fragment cache cannot serve are decoded together, as a page without
+        personalized blocks decodes its body (one product, page and image look-up per type)."""
+        if not self._prepared:
+            self._prepared = True
+            decode_together([c.content for _, c in self.choices if _variant_key(0, None, c) is None])
 
     def fragment(self, key: str) -> str | None:
         if self._fragments is None:  # the first render: every block's fragment in one MGET
@@ -385,9 +394,6 @@ def decide_page(page: Any, request: Any, now: float | None = None) -> PageDecisi
     decided = PageDecisions(page.pk, getattr(page, "live_revision_id", None))
     for bound in _personalized_children(page):
         decided.add(str(bound.id), bound.value, bound.block.choose(bound.value, visitor, now))
-    # Contents the fragment cache cannot serve will render: decoded together, as a page without
-    # personalized blocks decodes its body (one product, page and image look-up per block type).
-    decode_together([c.content for _, c in decided.choices if _variant_key(0, None, c) is None])
     if request is not None:
         setattr(request, DECISIONS_ATTRIBUTE, decided)
     return decided
@@ -430,7 +436,9 @@ def _page_decisions(context: Mapping[str, Any] | None) -> PageDecisions | None:
     page, request = context.get("page"), context.get("request")
     if page is None or request is None or getattr(request, "is_preview", False) or not getattr(page, "pk", None):
         return None
-    return decide_page(page, request)
+    decided = decide_page(page, request)
+    decided.prepare_render()
+    return decided
 
 
 # Block types whose output depends only on their content (no visitor, no clock).
