@@ -77,3 +77,24 @@ def test_without_consent_an_impression_stores_nothing(client):
     response = client.post("/api/events", data=json.dumps({"events": [impression()]}), content_type="application/json")
     assert response.status_code == 403
     assert response.json()["error"] == "consent_required"
+
+
+def test_a_headless_frontend_reports_impressions_of_its_decisions_through_track_events(client):
+    """The same events, sent by a headless frontend: extensions.decisions as trackEvents fields."""
+    from pathlib import Path
+
+    operations = Path(__file__).parents[2] / "graphql" / "operations"
+    consent_cookies(client, VISITOR)
+    page = client.post("/graphql/", {"query": (operations / "homepage.graphql").read_text()}, content_type="application/json").json()
+    decisions = page["extensions"]["decisions"]
+    events = [
+        {"type": "impression", "id": f"h{i}", "ts": int(time.time() * 1000), "seconds": 1.2,
+         **{k: v for k, v in d.items() if k in ("block", "variant", "experiment", "arm") and v is not None}}
+        for i, d in enumerate(decisions)
+    ]
+    document = (operations / "track_events.graphql").read_text()
+    answer = client.post("/graphql/", {"query": document, "variables": {"events": events}}, content_type="application/json").json()
+    assert answer["data"]["trackEvents"] == {"accepted": len(events), "stored": len(events), "duplicates": 0, "errors": []}
+    bad = [{**events[0], "id": "bad", "block": "no spaces allowed"}]
+    answer = client.post("/graphql/", {"query": document, "variables": {"events": bad}}, content_type="application/json").json()
+    assert answer["data"]["trackEvents"]["errors"][0]["field"] == "block"
