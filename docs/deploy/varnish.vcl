@@ -14,7 +14,20 @@ backend default {
     .port = "8000";
 }
 
+# Who may purge: Wagtail's frontend cache invalidation (wagtail.contrib.frontend_cache with the
+# HTTPBackend pointing here) sends PURGE <page URL> when a page is published; every audience's
+# copy of the page goes (they are variants of one object).
+acl purgers {
+    "127.0.0.1";  # adapt: the hosts your Wagtail processes run on
+}
+
 sub vcl_recv {
+    if (req.method == "PURGE") {
+        if (client.ip !~ purgers) {
+            return (synth(405, "Not allowed"));
+        }
+        return (purge);
+    }
     unset req.http.X-Tailored-Audience;  # the key is Varnish's, never a client's
     if (req.method != "GET" && req.method != "HEAD") {
         return (pass);

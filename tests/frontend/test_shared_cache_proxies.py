@@ -19,12 +19,13 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
 from django.core.management import call_command
 
-from cms.models import CategoryPage, LandingPage, ProductPage
+from cms.models import CategoryPage, HomePage, LandingPage, ProductPage
 from tests.conftest import MOBILE_UA
 from tests.helpers import (
     CONSENT_GRANTED,
@@ -162,3 +163,25 @@ def test_the_proxy_shares_what_may_be_shared_and_never_leaks_a_variant(proxy):
     assert "HIT" not in statuses[("fan", "/")]  # the fan's pages are never stored nor served from the cache
     anonymous = [s for (name, _), seen in statuses.items() if name != "fan" for s in seen]
     assert anonymous.count("HIT") / len(anonymous) >= 0.9
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("proxy", ["varnish"], indirect=True)
+def test_publishing_purges_every_audiences_copy_from_varnish(proxy, settings):
+    """Wagtail's frontend cache invalidation (the HTTPBackend, as a site configures it for the
+    shipped VCL) sends PURGE on publish; the next visitor of each audience gets a fresh page."""
+    from wagtail.contrib.frontend_cache.utils import purge_page_from_cache
+
+    proxy_url, _ = proxy
+    home = HomePage.objects.get()  # one copy per audience key
+    url, host = proxy_url + urlsplit(home.full_url).path, urlsplit(home.full_url).hostname
+    with httpx.Client(timeout=20, headers={"Host": host}) as http:
+        for agent in (DESKTOP_UA, MOBILE_UA):
+            http.get(url, headers={"User-Agent": agent})
+            assert http.get(url, headers={"User-Agent": agent}).headers["X-Cache-Status"] == "HIT"
+        settings.WAGTAILFRONTENDCACHE = {
+            "varnish": {"BACKEND": "wagtail.contrib.frontend_cache.backends.HTTPBackend", "LOCATION": proxy_url},
+        }
+        purge_page_from_cache(home)
+        for agent in (DESKTOP_UA, MOBILE_UA):
+            assert http.get(url, headers={"User-Agent": agent}).headers["X-Cache-Status"] == "MISS"
