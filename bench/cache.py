@@ -80,21 +80,9 @@ def bench_settings(workdir: Path) -> Path:
 
 
 def start_gunicorn(env: dict, workdir: Path, page_cache_seconds: int) -> int:
-    import httpx
-
-    port = free_port()
     env = {**env, "DJANGO_SETTINGS_MODULE": "tl_bench_settings", "TL_PAGE_CACHE_SECONDS": str(page_cache_seconds),
            "PYTHONPATH": f"{bench_settings(workdir)}:{REPO_ROOT}"}
-    gunicorn = Path(sys.executable).with_name("gunicorn")
-    spawn([str(gunicorn), "--workers", "2", "--bind", f"127.0.0.1:{port}", "--log-level", "warning",
-           "--timeout", "30", "cms.wsgi:application"], env, workdir / f"gunicorn-{page_cache_seconds}.log")
-    for _ in range(300):
-        try:
-            httpx.get(f"http://127.0.0.1:{port}/", timeout=2.0)
-            return port
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    raise RuntimeError("gunicorn did not start")
+    return faults.start_web(env, workdir, f"gunicorn-{page_cache_seconds}.log")
 
 
 def prepare_content() -> list[str]:

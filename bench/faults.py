@@ -173,13 +173,14 @@ def schema_digest() -> str:
     return digest.hexdigest()[:16]
 
 
-def start_web(env: dict, workdir: Path) -> int:
+def start_web(env: dict, workdir: Path, log_name: str = "gunicorn.log") -> int:
+    """gunicorn with 2 workers on a free port, once it answers (bench/cache.py starts two)."""
     import httpx
 
     port = free_port()
     gunicorn = Path(sys.executable).with_name("gunicorn")
     spawn([str(gunicorn), "--workers", "2", "--bind", f"127.0.0.1:{port}", "--log-level", "warning",
-           "--timeout", "30", "cms.wsgi:application"], env, workdir / "gunicorn.log")
+           "--timeout", "30", "cms.wsgi:application"], env, workdir / log_name)
     for _ in range(300):
         try:
             httpx.get(f"http://127.0.0.1:{port}/", timeout=2.0)

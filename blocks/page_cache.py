@@ -40,7 +40,7 @@ from django.http import HttpRequest, HttpResponse
 from wagtail.signals import page_published, page_unpublished
 
 from tailored import conf, redis_guard
-from tailored.caching import _logged_in
+from tailored.caching import logged_in
 from tailored.context.privacy_signals import browser_opts_out
 from tailored.middleware import current_request
 from tailored.services import read_consent
@@ -66,7 +66,7 @@ def enabled(request: HttpRequest) -> bool:
     key), never for editors, previews or explanations."""
     if not conf.get("PAGE_CACHE_SECONDS") or request.method != "GET" or getattr(request, "is_preview", False):
         return False
-    if request.GET.get("explain") == "1" or _logged_in(request):
+    if request.GET.get("explain") == "1" or logged_in(request):
         return False
     # From the cookies alone: a page whose blocks never read the visitor must not resolve them.
     return conf.get("VISITOR_COOKIE") in request.COOKIES and read_consent(request).allows_profile

@@ -16,7 +16,8 @@ actually read (`core.audience`):
   editor's preview or explanation, a CSRF token, a response setting a cookie, or a choice that
   read the referrer, the hour, the region, the weather or an unknown condition.
 
-Blocks report what their choice read with `note_facts` (PersonalizedBlock.choose does).
+Blocks report what their choice read with `note_facts`; PersonalizedBlock.choose calls
+`note_variants` with the targeting of the variants it chose among.
 """
 
 from __future__ import annotations
@@ -48,17 +49,18 @@ PRIVATE_ATTRIBUTE = "_tailored_private"
 PRIVACY_SIGNALS = ("Sec-GPC", "DNT")
 WEATHER_FACTS = frozenset({"weather", "temperature_c"})
 
-_segment_facts: tuple[int, dict[str, frozenset[str]]] = (0, {})
+_segment_facts: tuple[object, dict[str, frozenset[str]]] = (None, {})
 
 
 def segment_facts() -> dict[str, frozenset[str]]:
-    """The facts each enabled segment's rule reads (recomputed when the segment set changes)."""
+    """The facts each enabled segment's rule reads, recomputed when the segment set changes (kept
+    with the set itself, not its id, which a new set could reuse)."""
     global _segment_facts
     from tailored.segments import segment_cache
 
     segment_set, _ = segment_cache.current()
-    if _segment_facts[0] != id(segment_set):
-        _segment_facts = (id(segment_set), {d.slug: rule_facts(d.rule.source) for d in segment_set.definitions})
+    if _segment_facts[0] is not segment_set:
+        _segment_facts = (segment_set, {d.slug: rule_facts(d.rule.source) for d in segment_set.definitions})
     return _segment_facts[1]
 
 
@@ -107,7 +109,7 @@ def policy(request: HttpRequest, response: HttpResponse) -> str:
         or getattr(request, "is_preview", False)
         or request.GET.get("explain") == "1"
         or (visitor is not None and visitor.id is not None)
-        or _logged_in(request)
+        or logged_in(request)
     ):
         return PRIVATE
     kind = dependence(getattr(request, FACTS_ATTRIBUTE, ()))
@@ -116,7 +118,7 @@ def policy(request: HttpRequest, response: HttpResponse) -> str:
     return kind
 
 
-def _logged_in(request: HttpRequest) -> bool:
+def logged_in(request: HttpRequest) -> bool:
     # Without a session cookie nobody is logged in; asking request.user would load the session
     # and make Django's SessionMiddleware add `Vary: Cookie` to a page every visitor shares.
     if settings.SESSION_COOKIE_NAME not in request.COOKIES:
