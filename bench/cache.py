@@ -13,7 +13,7 @@ the modes interleaved round by round so drift hits all alike:
 
 every response checked to show the heading its mode must show. It repeats personalized and
 plain with 10 and then 50 more segments enabled, and finally puts nginx with
-docs/deploy/nginx.conf in front and drives 600 requests of anonymous desktop, anonymous mobile
+docs/deploy/nginx.conf in front and drives 480 requests of anonymous desktop, anonymous mobile
 and declined visitors over the homepage, a landing, a category and a product page. It prints:
 
     cached_personalized_over_plain_ratio   cached req/s over plain req/s (target >= 3)
@@ -60,7 +60,7 @@ Redis, scratch_dir, setup, spawn = faults.Redis, faults.scratch_dir, faults.setu
 
 CLIENTS = 4
 ROUND_S = 2.0
-ROUNDS = {0: 5, 10: 3, 50: 3}  # rounds per mode for each count of extra segments
+ROUNDS = {0: 4, 10: 2, 50: 2}  # rounds per mode for each count of extra segments
 FANS = 8
 ELECTRONICS_HEADING = "The latest in electronics"
 MOBILE_UA = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1"
@@ -192,7 +192,7 @@ def nginx_hit_ratio(upstream_port: int, workdir: Path) -> float:
                 break
             except httpx.HTTPError:
                 time.sleep(0.05)
-        for number in range(600):
+        for number in range(480):
             headers, cookies = visitors[number % len(visitors)]
             path = paths[(number // len(visitors)) % len(paths)]
             response = http.get(f"http://127.0.0.1:{port}{path}", headers={**headers, "Host": DEMO_HOST}, cookies=cookies)
