@@ -37,6 +37,8 @@ from django.core.signals import request_finished, request_started
 from django.dispatch import receiver
 from redis.client import Pipeline
 
+from tailored.insights import metrics
+
 logger = logging.getLogger(__name__)
 
 # What an outage looks like to redis-py (BusyLoadingError, a Redis still loading its data after a
@@ -167,8 +169,10 @@ class RedisGuard:
         else:
             self.breaker.record_success()
         finally:
+            spent = time.monotonic() - started
+            metrics.observe_redis(spent)  # /metrics (issue 17)
             if budget is not None:
-                budget.spent += time.monotonic() - started
+                budget.spent += spent
 
 
 class GuardedRedis(redis.Redis):

@@ -33,6 +33,7 @@ from tailored.core.types import (
     Window,
 )
 from tailored.experiments import services as experiments
+from tailored.insights import metrics
 from tailored.profiles.base import RecordResult
 
 from .segments import segment_cache
@@ -90,6 +91,7 @@ def resolve_visitor(request: HttpRequest, now: float | None = None) -> Visitor:
     cached = getattr(request, "_tailored_visitor", None)
     if cached is not None:
         return cached
+    started = time.perf_counter()  # for /metrics (issue 17)
     now = time.time() if now is None else now
     server = server_visitor(request)  # a headless frontend's server acting for its visitor (issue 6)
     if server is not None:
@@ -105,7 +107,10 @@ def resolve_visitor(request: HttpRequest, now: float | None = None) -> Visitor:
     profile = EMPTY_PROFILE
     if visitor_id and context.device != "bot":
         profile = _read_profile(visitor_id, now, windows, consent)
+    evaluating = time.perf_counter()
     segments = matching_segments(segment_set.definitions, profile, context, now)
+    done = time.perf_counter()
+    metrics.observe_resolve(done - started, done - evaluating)
     visitor = Visitor(id=visitor_id, consent=consent, context=context, profile=profile, segments=segments)
     request._tailored_visitor = visitor
     return visitor

@@ -28,8 +28,16 @@ def graphql_patterns() -> list:
     return [path("graphql/", view, name="graphql")]
 
 
+def metrics_patterns() -> list:
+    # Prometheus text format, off unless METRICS_ENABLED (issue 17); the view checks the token.
+    from .insights.metrics import metrics_view
+
+    return [path("metrics", metrics_view, name="tailored-metrics")]
+
+
 urlpatterns = [
     path("api/", include((api_patterns, "tailored"))),
+    *metrics_patterns(),
     path("", include("tailored.frontend.urls")),
     path("", include("tailored.blocks.urls")),
     *graphql_patterns(),

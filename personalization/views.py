@@ -15,6 +15,7 @@ from tailored import conf, redis_guard
 from .api.same_site import is_cross_site
 from .erasure import erase_visitor, export_visitor
 from .events.schema import BatchError, read_batch, validate_events
+from .insights import metrics
 from .services import (
     UNTRUSTED_PURCHASE,
     UNTRUSTED_PURCHASE_MESSAGE,
@@ -75,11 +76,13 @@ def events(request: HttpRequest) -> JsonResponse:
     try:
         items = read_batch(request.body, conf.get("MAX_BATCH_EVENTS"), conf.get("MAX_BATCH_BYTES"))
     except BatchError as error:
+        metrics.count_refused(error.code)
         return JsonResponse(error.as_json(), status=400)
     if untrusted := untrusted_purchases(request, items):  # a browser's purchase: refused whole, nothing stored
         rejected = [{"index": i, "field": "type", "reason": UNTRUSTED_PURCHASE_MESSAGE} for i in untrusted]
         return _error(UNTRUSTED_PURCHASE, UNTRUSTED_PURCHASE_MESSAGE, 403, rejected=rejected)
     valid, rejections = validate_events(items, time.time())
+    metrics.count_ingested(len(valid), rejections)  # /metrics (issue 17)
     rejected = [r.as_json() for r in rejections]
     if not valid:
         return _error("invalid_events", "no event in the batch is valid", 400, rejected=rejected)

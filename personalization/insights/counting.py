@@ -239,6 +239,7 @@ def flush(client: Any, crash_after_commit: bool = False) -> int:
     """Move the counters into rows exactly once: applied with the batch id in one transaction,
     then forgotten in Redis. A crash between the two leaves the batch, which the next flush
     finds recorded and only forgets. Returns the rows written."""
+    started = time.perf_counter()
     taken = take(client)
     if taken is None:
         return 0
@@ -246,6 +247,9 @@ def flush(client: Any, crash_after_commit: bool = False) -> int:
     if crash_after_commit:  # for the crash test: the worker dies before the delete
         raise SystemExit("crashed after commit")
     client.register_script(DROP)(keys=[FLUSHING_KEY], args=[taken.batch_id])
+    from .metrics import note_flush  # the worker's flush time, for /metrics
+
+    note_flush(client, time.perf_counter() - started, written)
     return written
 
 
