@@ -27,6 +27,7 @@ entries, segment counts and tombstones (tailored.events.stream) are kept as long
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Collection, Iterable, Mapping, Sequence
@@ -204,16 +205,13 @@ local scripts = {[ARGV[pos]] = increment, [ARGV[pos + 1]] = buckets, [ARGV[pos +
 local hash_scripts = {[ARGV[pos]] = true, [ARGV[pos + 1]] = true}
 local wants = {HSET = 'hash', HSETNX = 'hash', HDEL = 'hash', HINCRBY = 'hash', HINCRBYFLOAT = 'hash',
   ZADD = 'zset', LPUSH = 'list', RPUSH = 'list', LTRIM = 'list'}
-local commands, checks = {}, {{ids_key, 'hash'}}
-pos = pos + 3
-while pos <= #ARGV do
-  local argc = tonumber(ARGV[pos])
-  local command = {unpack(ARGV, pos + 1, pos + argc)}
-  commands[#commands + 1] = command
+-- The commands come as one JSON argument (lists of strings): one argument for the client to
+-- pack, not one per word, which was a batch's largest client cost.
+local commands, checks = cjson.decode(ARGV[pos + 3]), {{ids_key, 'hash'}}
+for _, command in ipairs(commands) do
   local name = string.upper(command[1])
   if wants[name] then checks[#checks + 1] = {command[2], wants[name]} end
   if name == 'EVALSHA' and hash_scripts[command[2]] then checks[#checks + 1] = {command[4], 'hash'} end
-  pos = pos + argc + 1
 end
 for _, check in ipairs(checks) do
   local kind = redis.call('TYPE', check[1])['ok']
@@ -366,8 +364,8 @@ class RedisProfileStore:
             trip.execute_command(*args, **options)
         ids = [event.id for event in events]
         shas = (self._shas["increment"], self._shas["buckets"], self._shas["expire"])
-        program = [part for args, _options in profile_commands for part in (len(args), *args)]
-        apply_args = [keys["ids"], int(now), self.dedup_seconds, len(ids), *ids, *shas, *program]
+        program = json.dumps([[_word(part) for part in args] for args, _options in profile_commands])
+        apply_args = [keys["ids"], int(now), self.dedup_seconds, len(ids), *ids, *shas, program]
         trip.evalsha(self._shas["apply"], len(keys), *keys.values(), *apply_args)
         stream_reply, *_shared, applied = trip.execute(raise_on_error=False)
         if isinstance(applied, Exception):
@@ -611,6 +609,17 @@ def _queue_snapshot(pipe, visitor_id: str, keys: dict[str, str], snapshot: Snaps
     for slug in snapshot.segments:
         pipe.pfadd(segment_key(slug, day), visitor_id)
         pipe.expire(segment_key(slug, day), retention_seconds)
+
+
+def _word(value: Any) -> str:
+    """A command argument as redis-py would send it (floats in full, as repr)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bytes):
+        return value.decode()
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
 
 
 def _split_commands(stack: list[Any], prefix: str) -> tuple[list[Any], list[Any]]:
