@@ -15,6 +15,7 @@ from tailored.segment_chart import Tick
 WIDTH, HEIGHT = 560, 180
 LEFT, RIGHT, TOP, BOTTOM = 48, 548, 10, 146
 COLOURS = ("#2e6fb7", "#c2410c", "#15803d", "#7e22ce", "#a16207", "#0f766e")
+MAX_DOTS = 31
 RATE_STEPS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.25, 0.5)
 
 
@@ -59,7 +60,9 @@ def rate_chart(days: Sequence[date], series: Mapping[str, Sequence[float | None]
     for index, (label, values) in enumerate(series.items()):
         known = [(round(LEFT + i * slot, 1), y(v), f"{label}, {days[i]:%d %b}: {v:.2%}") for i, v in enumerate(values) if v is not None]
         points = " ".join(f"{x},{yy}" for x, yy, _ in known)
-        lines.append(Line(label, COLOURS[index % len(COLOURS)], points, tuple(known)))
+        # A dot (with its value on hover) per day up to a month; longer ranges draw the line only,
+        # as 90 dots per line are unreadable and cost the page most of its weight.
+        lines.append(Line(label, COLOURS[index % len(COLOURS)], points, tuple(known) if len(days) <= MAX_DOTS else ()))
     count = round(scale / step)
     y_ticks = tuple(Tick(y(i * step), f"{i * step:.1%}" if step < 0.01 else f"{i * step:.0%}") for i in range(count + 1))
     every = max(1, len(days) // 6)

@@ -178,10 +178,12 @@ def top_movers(filters: Filters, limit: int = 5) -> list[Mover]:
 
 
 def choices(start: date, end: date) -> dict[str, list[str]]:
-    """The segments, devices and countries that have rows in the range, for the filter menus."""
-    rows = InsightDay.objects.filter(day__gte=start, day__lte=end)
+    """The filter menus: the enabled segments, and the countries with rows in the range (read
+    from the every-visitor rows only, through the (segment, day) index: a fraction of the table)."""
+    from tailored.models import Segment
+
+    everyone = InsightDay.objects.filter(segment="", day__gte=start, day__lte=end)
     return {
-        "segments": sorted(rows.exclude(segment="").values_list("segment", flat=True).distinct()),
-        "devices": sorted(rows.exclude(device="").values_list("device", flat=True).distinct()),
-        "countries": sorted(rows.exclude(country="").values_list("country", flat=True).distinct()),
+        "segments": list(Segment.objects.filter(enabled=True).order_by("slug").values_list("slug", flat=True)),
+        "countries": sorted(everyone.exclude(country="").values_list("country", flat=True).distinct()),
     }

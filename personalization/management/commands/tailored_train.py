@@ -2,7 +2,8 @@
 persisted events, publish them to the model registry and score the live profiles (issue 7).
 
 `--synthetic N` first stores N synthetic visitor histories for the demo catalog (and replays
-them into the profile store), so the demo has something to learn from; `make demo` runs it.
+them into the profile store), so the demo has something to learn from, and four weeks of demo
+insight counts for the homepage's variants with one seeded anomaly (issue 17); `make demo` runs it.
 The work is in tailored.ml.training; this command parses options and reports. It needs the `ml`
 extra, and imports it only when it runs (see tailored.management.ml_required)."""
 
@@ -36,8 +37,20 @@ class Command(MlCommand):
         try:
             if synthetic:
                 load_synthetic(synthetic, seed=seed, days=since, say=say)
+                _demo_insights(seed, say)
             report = train(since_days=since, seed=seed, only=only, say=say)
         except NotEnoughData as error:
             raise CommandError(str(error)) from None
         published = ", ".join(f"{name} {version}" for name, version in report.versions.items()) or "nothing"
         self.stdout.write(self.style.SUCCESS(f"published {published} in {time.perf_counter() - started:.1f}s"))
+
+
+def _demo_insights(seed: int, say) -> None:
+    """The demo homepage's insight rows and seeded alert (tailored.insights.demo)."""
+    from wagtail.models import Site
+
+    from tailored.insights.demo import load_demo_insights
+
+    site = Site.objects.filter(is_default_site=True).first()
+    if site is not None:
+        load_demo_insights(site.root_page_id, seed=seed, say=say)
