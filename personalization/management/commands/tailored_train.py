@@ -27,13 +27,23 @@ class Command(MlCommand):
         parser.add_argument("--seed", type=int, default=7, help="random seed (synthetic data and models); default 7")
         parser.add_argument("--since", type=int, default=28, metavar="DAYS", help="training window in days; default 28")
         parser.add_argument("--only", choices=STEPS, help="train one model only")
+        parser.add_argument("--if-stale", action="store_true",
+                            help="train only when a model is missing or too old, new data piled up, or scores drifted (for cron)")
+        parser.add_argument("--max-age-days", type=float, default=7.0, help="with --if-stale: retrain models older than this; default 7")
 
     def handle(self, *args, synthetic: int, seed: int, since: int, only: str | None, **options) -> None:
+        from tailored.insights import monitoring
         from tailored.ml.personas import NotEnoughData
         from tailored.ml.training import load_synthetic, train
 
         started = time.perf_counter()
         say = self.stdout.write
+        if options.get("if_stale"):
+            reason = monitoring.stale_reason(options["max_age_days"], since)
+            if reason is None:
+                say("the models are fresh: nothing to train")
+                return
+            say(f"retraining: {reason}")
         try:
             if synthetic:
                 load_synthetic(synthetic, seed=seed, days=since, say=say)
@@ -41,6 +51,9 @@ class Command(MlCommand):
             report = train(since_days=since, seed=seed, only=only, say=say)
         except NotEnoughData as error:
             raise CommandError(str(error)) from None
+        drifted = monitoring.snapshot()  # today's score distributions; drift alerts (issue 17)
+        for alert in drifted:
+            say(self.style.WARNING(alert.message))
         published = ", ".join(f"{name} {version}" for name, version in report.versions.items()) or "nothing"
         self.stdout.write(self.style.SUCCESS(f"published {published} in {time.perf_counter() - started:.1f}s"))
 

@@ -1,0 +1,119 @@
+"""Model monitoring (issue 17 item 5): each day's persona and propensity score distributions, a
+drift alert when one shifts (population stability index against the previous recorded day above
+DRIFT_PSI_THRESHOLD), and when `tailored_train --if-stale` should retrain.
+
+Distributions are read from the live profiles (the scores the models wrote), a bounded sample of
+the visitors active in the last week; scores in ten bins of [0, 1], personas as their shares."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter, defaultdict
+from datetime import UTC, datetime, timedelta
+
+from django.db.models import Max
+from django.utils import timezone
+
+from tailored import conf
+from tailored.core.insights import histogram, population_stability_index
+from tailored.models import Alert, Event, ScoreDay
+
+SAMPLE = 20_000
+PERSONA = "persona"
+
+
+def distributions(now: float, sample: int = SAMPLE) -> dict[str, list[tuple[str, int]]]:
+    """name -> [(bin label, count)] over the live profiles of the last week."""
+    store = conf.get_profile_store()
+    visitors = store.recent_visitors(now - 7 * 86400, sample)
+    scores: dict[str, list[float]] = defaultdict(list)
+    personas: Counter = Counter()
+    for start in range(0, len(visitors), 500):
+        for profile in store.get_many(visitors[start : start + 500], now).values():
+            if profile.persona:
+                personas[profile.persona] += 1
+            for name, value in profile.scores.items():
+                scores[name].append(float(value))
+    found = {name: [(f"{i / 10:.1f}", n) for i, n in enumerate(histogram(values))] for name, values in scores.items()}
+    if personas:
+        found[PERSONA] = sorted(personas.items())
+    return found
+
+
+def snapshot(now: float | None = None) -> list[Alert]:
+    """Record today's distributions (replacing today's earlier snapshot) and raise a drift alert
+    for each that moved against the previous recorded day. Returns the alerts raised."""
+    now = time.time() if now is None else now
+    today = datetime.fromtimestamp(now, tz=UTC).date()
+    raised = []
+    for name, bins in distributions(now).items():
+        version = current_version(PERSONA + "s" if name == PERSONA else "propensity")
+        ScoreDay.objects.update_or_create(name=name, day=today, defaults={"bins": bins, "model_version": version or ""})
+        previous = ScoreDay.objects.filter(name=name, day__lt=today).order_by("-day").first()
+        if previous is not None and (alert := drift_alert(name, previous, bins, now)):
+            raised.append(alert)
+    return raised
+
+
+def drift_alert(name: str, previous: ScoreDay, bins: list[tuple[str, int]], now: float) -> Alert | None:
+    labels = sorted({label for label, _ in previous.bins} | {label for label, _ in bins})
+    before, after = dict(previous.bins), dict(bins)
+    psi = population_stability_index([before.get(x, 0) for x in labels], [after.get(x, 0) for x in labels])
+    threshold = float(conf.get("DRIFT_PSI_THRESHOLD"))
+    if psi <= threshold:
+        return None
+    moment = datetime.fromtimestamp(now, tz=UTC)
+    if Alert.objects.filter(kind=Alert.Kind.DRIFT, key=f"score|{name}", created_at__gte=moment - timedelta(days=1)).exists():
+        return None
+    from .alerts import notify, report_link
+
+    message = (f"The {name} distribution shifted: population stability index {psi:.2f} against {previous.day:%d %b} "
+               f"(the threshold is {threshold}). Check the model and the traffic before trusting its segments.")
+    alert = Alert.objects.create(kind=Alert.Kind.DRIFT, key=f"score|{name}", direction="shift", since=moment,
+                                 baseline=threshold, observed=psi, message=message, link=report_link() + "#models")
+    notify(alert, {"score": name})
+    return alert
+
+
+def current_version(name: str) -> str | None:
+    from tailored.ml import registry
+
+    return registry.get_registry().current_version(name)
+
+
+def trained_at(name: str) -> datetime | None:
+    """When the current version of a model was published (its metadata), or None."""
+    from tailored.ml import registry
+
+    found = registry.get_registry()
+    version = found.current_version(name)
+    if version is None:
+        return None
+    try:
+        created = json.loads((found.root / name / version / registry.METADATA).read_text())["created_at"]
+        return datetime.fromisoformat(created)
+    except (OSError, KeyError, ValueError):
+        return None
+
+
+def stale_reason(max_age_days: float, since_days: int, now: datetime | None = None) -> str | None:
+    """Why the models should be retrained now, or None when they are fresh: a model missing, older
+    than `max_age_days`, new events amounting to a fifth of the training window's since the last
+    training, or a drift alert raised since."""
+    now = now or timezone.now()
+    times = {name: trained_at(name) for name in ("personas", "propensity", "recommender")}
+    missing = [name for name, at in times.items() if at is None]
+    if missing:
+        return f"no trained {', '.join(missing)} model"
+    oldest = min(at for at in times.values() if at is not None)
+    if now - oldest > timedelta(days=max_age_days):
+        return f"the oldest model is {(now - oldest).days} days old (more than {max_age_days:g})"
+    window = Event.objects.filter(ts__gte=now - timedelta(days=since_days), ts__lt=oldest).count()
+    fresh = Event.objects.filter(ts__gte=oldest).count()
+    if fresh and fresh >= 0.2 * max(window, 1):
+        return f"{fresh} events since the last training (the window before it had {window})"
+    drift = Alert.objects.filter(kind=Alert.Kind.DRIFT, created_at__gte=oldest).aggregate(at=Max("created_at"))["at"]
+    if drift is not None:
+        return f"score drift was detected on {drift:%d %b %H:%M}"
+    return None
