@@ -13,7 +13,7 @@ from django.utils import dateformat
 from tailored.segment_chart import Tick
 
 WIDTH, HEIGHT = 560, 180
-LEFT, RIGHT, TOP, BOTTOM = 48, 548, 10, 146
+LEFT, RIGHT, TOP, BOTTOM = 48, 528, 10, 146  # room on the right for the last date
 COLOURS = ("#2e6fb7", "#c2410c", "#15803d", "#7e22ce", "#a16207", "#0f766e")
 MAX_DOTS = 31
 RATE_STEPS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.25, 0.5)
