@@ -4,6 +4,7 @@ the personalized block's wrapper, and a whole-page experiment's alternative thro
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -26,7 +27,8 @@ def test_ssr_wrappers_name_the_experiment_and_arm_that_graphql_lists(client, mem
     for arm, variant in (("electronics", ELECTRONICS_VARIANT), ("control", "fallback")):
         consent_cookies(client, visitor_in(live, arm))
         html = client.get("/").content.decode()
-        assert f'data-tl-variant="{variant}" data-tl-experiment="hero-test" data-tl-arm="{arm}"' in html
+        wrapper = re.search(rf'<div class="tl-personalized" data-tl-variant="{variant}"[^>]*data-tl-block-id="{HOME_BLOCK}"[^>]*>', html)
+        assert wrapper and f'data-tl-experiment="hero-test" data-tl-arm="{arm}"' in wrapper.group(0)
         response = client.post("/graphql/", json.dumps({"query": '{ page(urlPath: "/") { ... on HomePage { body { ... on PersonalizedBlock { variant } } } } }'}), content_type="application/json")
         decided = {"block": HOME_BLOCK, "variant": variant, "experiment": "hero-test", "arm": arm, "holdout": False}
         assert decided in decisions.of(response.wsgi_request)
