@@ -22,16 +22,14 @@ which shared caches key on: tailored.caching). A hit skips rendering; exposures 
 made (by the same `choose`) before the lookup. Entries live PAGE_CACHE_SECONDS (default 300)
 and every entry goes when any page is published or unpublished (another page's title or a
 product's price may show on this one). Logged-in users, previews and ?explain=1 never use it.
-Stored in Redis with the profile store (shared by the web workers), else in a small in-process
-LRU; a Redis outage only costs renders.
+Stored by tailored.html_cache, as the fragments: in Redis with the profile store (shared by the
+web workers), else in an in-process LRU, with an in-process stand-in while Redis is away.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import threading
-from collections import OrderedDict
 from collections.abc import Iterator
 from typing import Any
 
@@ -39,9 +37,10 @@ from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
 from wagtail.signals import page_published, page_unpublished
 
-from tailored import conf, redis_guard
+from tailored import conf
 from tailored.caching import logged_in
 from tailored.context.privacy_signals import browser_opts_out
+from tailored.html_cache import HtmlCache
 from tailored.middleware import current_request
 from tailored.services import read_consent
 
@@ -54,11 +53,9 @@ logger = logging.getLogger(__name__)
 
 PREFIX = "tl:v1:page:"
 HEADER = "X-Tailored-Page-Cache"
-LOCAL_ENTRIES = 256
 STATIC_SOURCES = frozenset({"manual", "category", "tag"})
 
-_local: OrderedDict[str, bytes] = OrderedDict()
-_lock = threading.Lock()
+CACHE = HtmlCache("page", local_entries=256)
 
 
 def enabled(request: HttpRequest) -> bool:
@@ -145,7 +142,7 @@ def serve(page: Any, request: HttpRequest, serve_args: Any, serve_kwargs: Any) -
         return None
     if key is None:
         return None
-    html = _get(key)
+    html = CACHE.get(key)
     if html is not None:
         response = HttpResponse(html, content_type="text/html; charset=utf-8")
         response[HEADER] = "hit"
@@ -168,66 +165,17 @@ def _store(key: str, request: HttpRequest, response: HttpResponse) -> None:
         or not response.get("Content-Type", "").startswith("text/html")
     ):
         return
-    _put(key, response.content)
-
-
-def _redis():
-    return getattr(conf.get_profile_store(), "client", None)
-
-
-def _get(key: str) -> bytes | None:
-    client = _redis()
-    if client is None:
-        with _lock:
-            html = _local.get(key)
-            if html is not None:
-                _local.move_to_end(key)
-            return html
-    try:
-        found = client.get(key)
-    except redis_guard.Unavailable:
-        return None
-    except Exception as error:
-        logger.warning("page cache unavailable: %s", error)
-        return None
-    return found.encode() if isinstance(found, str) else found
-
-
-def _put(key: str, html: bytes) -> None:
-    client = _redis()
-    if client is None:
-        with _lock:
-            _local[key] = html
-            while len(_local) > LOCAL_ENTRIES:
-                _local.popitem(last=False)
-        return
-    try:
-        client.set(key, html.decode(), ex=int(conf.get("PAGE_CACHE_SECONDS")))
-    except Exception as error:
-        logger.warning("page cache unavailable: %s", error)
+    CACHE.put(key, response.content.decode(), int(conf.get("PAGE_CACHE_SECONDS")))
 
 
 def forget_local() -> None:
-    """Empty this process's LRU (the memory store's page cache)."""
-    with _lock:
-        _local.clear()
+    """Empty this process's LRUs (the memory store's page cache)."""
+    CACHE.forget_local()
 
 
 def invalidate_all() -> int:
     """Drop every cached page (a page was published or unpublished)."""
-    with _lock:
-        dropped = len(_local)
-        _local.clear()
-    client = _redis()
-    if client is None:
-        return dropped
-    try:
-        keys = list(client.scan_iter(match=PREFIX + "*", count=1000))
-        for start in range(0, len(keys), 500):
-            dropped += client.delete(*keys[start:start + 500])
-    except Exception as error:
-        logger.warning("page cache unavailable, entries expire on their own: %s", error)
-    return dropped
+    return CACHE.drop_prefix(PREFIX)
 
 
 @receiver(page_published)

@@ -125,4 +125,4 @@ def test_fragments_are_cached_in_the_process_while_redis_is_away(settings, own_r
     while fragments.get(key) is not None:  # back to Redis (which has no such fragment) ...
         assert time.monotonic() < deadline
         time.sleep(0.1)
-    assert not fragments._outage  # ... and the outage copies are gone
+    assert not fragments.CACHE.outage  # ... and the outage copies are gone

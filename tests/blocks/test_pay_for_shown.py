@@ -171,9 +171,9 @@ def test_fragments_read_together_fall_back_to_the_outage_cache(settings, use_red
     # A Redis that refuses connections: the breaker opens, and the page's fragments are kept in
     # this process meanwhile (as a single `get` does).
     settings.PERSONALIZATION = {**settings.PERSONALIZATION, "REDIS_URL": "redis://127.0.0.1:1/0"}
-    fragments._outage.clear()
+    fragments.CACHE.outage.clear()
     key = fragments.fragment_key(1, 7, "hero")
     assert fragments.get_many([key]) == {key: None}
     fragments.put(key, "<h1>rendered during the outage</h1>")
     assert fragments.get_many([key, key + "-other"]) == {key: "<h1>rendered during the outage</h1>", key + "-other": None}
-    fragments._outage.clear()
+    fragments.CACHE.outage.clear()
