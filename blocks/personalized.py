@@ -302,7 +302,8 @@ class PersonalizedBlock(blocks.StructBlock):
         # A running experiment on these variants decides for everyone (issue 8); otherwise the rules.
         picked = pick_variant([t.key for t in tags], visitor, now)
         if picked is None:
-            caching.note_variants(current_request(), tags)  # what a shared cache must key on
+            if visitor.id is None:  # a visitor with an id gets a private page whatever was read
+                caching.note_variants(current_request(), tags)  # what a shared cache must key on
             index = choose_variant(tags, visitor.segments, visitor.context, time.time() if now is None else now)
         else:
             index = picked.index

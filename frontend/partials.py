@@ -20,6 +20,7 @@ partials only print what this module prepared.
 from __future__ import annotations
 
 import re
+from functools import cache
 from typing import Any
 
 from django.http import HttpRequest
@@ -104,10 +105,15 @@ def head_context(request: HttpRequest | None) -> dict[str, Any]:
     # cookie before consent (issue 15 item 4); the consent endpoints check the site instead.
     # A Sec-GPC or DNT header the browser sent but does not expose to scripts is passed on; shared
     # pages vary on those two headers (tailored.caching), so a cache keeps both copies apart.
-    cookie = re.escape(conf.get("CONSENT_COOKIE"))
-    opted_out = "true" if request is not None and browser_opts_out(request.META) else "false"
-    script = CONSENT_STATE_SCRIPT.format(cookie=cookie, opted_out=opted_out)
-    return {"stylesheet": static(STYLESHEET), "consent_script": mark_safe(script)}  # noqa: S308
+    opted_out = request is not None and browser_opts_out(request.META)
+    return {"stylesheet": static(STYLESHEET), "consent_script": consent_script(conf.get("CONSENT_COOKIE"), opted_out)}
+
+
+@cache
+def consent_script(cookie: str, opted_out: bool) -> str:
+    """The script for a cookie name and privacy signal (built once each, not per page)."""
+    script = CONSENT_STATE_SCRIPT.format(cookie=re.escape(cookie), opted_out="true" if opted_out else "false")
+    return mark_safe(script)  # noqa: S308 - our own constant, the cookie name escaped for the regex
 
 
 def body_context(request: HttpRequest | None, preview_audience: dict[str, Any] | None = None) -> dict[str, Any] | None:

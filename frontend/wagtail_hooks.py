@@ -7,6 +7,9 @@ from django.templatetags.static import static
 from django.utils.html import format_html
 from wagtail import hooks
 
+from tailored import caching
+from tailored.blocks import page_cache
+
 from .preview import DEVICE_COOKIE
 
 
@@ -19,8 +22,6 @@ def preview_size_script() -> str:
 def remember_page(page, request, serve_args, serve_kwargs) -> None:
     """First of the before_serve_page hooks: mark the response as a page's, the only kind
     VisitorMiddleware may let shared caches keep (tailored.caching)."""
-    from tailored import caching
-
     caching.remember_page(request, page)
 
 
@@ -28,6 +29,4 @@ def remember_page(page, request, serve_args, serve_kwargs) -> None:
 def serve_from_page_cache(page, request, serve_args, serve_kwargs):
     """Last of the before_serve_page hooks (after page experiments chose the page): the page from
     the decision-keyed page cache, or rendered and kept there (tailored.blocks.page_cache)."""
-    from tailored.blocks import page_cache
-
     return page_cache.serve(page, request, serve_args, serve_kwargs)
