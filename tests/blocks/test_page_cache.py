@@ -10,11 +10,20 @@ from django.contrib.auth import get_user_model
 from cms.models import HomePage
 from tailored import conf
 from tailored.blocks import page_cache
-from tests.helpers import ELECTRONICS_HERO, OUTDOORS_HERO, consent_cookies, make_fan
+from tailored.experiments.models import Experiment
+from tailored.experiments.services import experiment_cache
+from tests.helpers import (
+    ELECTRONICS_HERO,
+    OUTDOORS_HERO,
+    consent_cookies,
+    experiment_cache_cleared,
+    make_fan,
+)
 
 pytestmark = pytest.mark.django_db
 
 HEADER = "X-Tailored-Page-Cache"
+fresh_experiment_cache = pytest.fixture(autouse=True, name="fresh_experiment_cache")(experiment_cache_cleared)
 
 
 @pytest.fixture(autouse=True, params=["memory", "redis"])
@@ -103,3 +112,23 @@ def test_an_asking_survey_editors_and_visitors_without_an_answer_are_not_cached(
     client.cookies.clear()
     client.force_login(get_user_model().objects.get(username="editor"))
     assert HEADER not in client.get("/")
+
+
+def test_starting_an_experiment_changes_the_key(client):
+    """An experiment on a block's variants is a new decision: no page cached before it is served."""
+    from tests.experiments.conftest import make_experiment, running, visitor_in
+
+    make_experiment(arms=[("control", 50, {"variant": "fallback"}), ("electronics", 50, {"variant": "1"})])
+    in_control = visitor_in(running("hero-test"), "control")
+    Experiment.objects.update(status=Experiment.Status.DRAFT)
+    experiment_cache.invalidate()
+    answered_fan(in_control)
+    before = get_home(client, in_control)
+    assert ELECTRONICS_HERO in before.content.decode()
+    assert get_home(client, in_control)[HEADER] == "hit"
+    Experiment.objects.update(status=Experiment.Status.RUNNING)
+    experiment_cache.invalidate()
+    during = get_home(client, in_control)
+    assert during[HEADER] == "miss"
+    assert ELECTRONICS_HERO not in during.content.decode()  # the control arm shows the fallback
+    assert 'data-tl-experiment="hero-test" data-tl-arm="control"' in during.content.decode()
