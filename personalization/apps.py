@@ -17,6 +17,13 @@ class PersonalizationConfig(AppConfig):
         for add_event_types in hooks.get_hooks("register_tailored_event_types"):
             add_event_types(register_event_type)
 
+        # Other apps add rule facts: @hooks.register("register_tailored_rule_field")
+        # def add(register): register("plan", "text", read, label="Plan", choices=("free", "pro"))
+        from .context.visitor_facts import register_rule_field
+
+        for add_rule_fields in hooks.get_hooks("register_tailored_rule_field"):
+            add_rule_fields(register_rule_field)
+
         # The first User-Agent parse of a process builds ua-parser's resolver (about 150 ms): done
         # here, in a thread, so that no visitor's first request pays for it.
         import threading

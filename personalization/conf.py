@@ -50,6 +50,10 @@ DEFAULTS: dict[str, Any] = {
     "WEBHOOK_MAX_ATTEMPTS": 8,
     # Sessions end after this much inactivity.
     "SESSION_GAP_SECONDS": 30 * 60,
+    # When each daypart starts in the visitor's local time, e.g. {"morning": "06:00",
+    # "afternoon": "12:00", "evening": "18:00", "night": "23:00"}; None: 05:00, 12:00, 17:00, 22:00.
+    # A proxy computing the audience key (docs/deploy/) must use the same times.
+    "DAYPARTS": None,
     # Geo: a trusted CDN header (e.g. CF-IPCountry, CloudFront-Viewer-Country) or a GeoIP2 file.
     # Behind no such CDN, set GEO_COUNTRY_HEADER to None: clients could send the header themselves.
     "GEO_COUNTRY_HEADER": "HTTP_CF_IPCOUNTRY",

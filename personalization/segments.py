@@ -27,6 +27,7 @@ class SegmentCache:
         self._lock = threading.Lock()
         self._segments = SegmentSet()
         self._windows: frozenset = frozenset()
+        self._fields: frozenset[str] = frozenset()
         self._signature: tuple | None = None
         self._checked_at = float("-inf")
 
@@ -40,9 +41,15 @@ class SegmentCache:
             if signature != self._signature:
                 self._segments = SegmentSet(_load_definitions())
                 self._windows = self._segments.windows
+                self._fields = self._segments.fields
                 self._signature = signature
             self._checked_at = now
         return self._segments, self._windows
+
+    def fields(self) -> frozenset[str]:
+        """The field names the enabled rules read (facts that cost something are built only then)."""
+        self.current()
+        return self._fields
 
     def invalidate(self) -> None:
         self._checked_at = float("-inf")

@@ -16,13 +16,15 @@ from django.conf import settings
 from django.http import HttpRequest
 
 from tailored import conf
-from tailored.core.context import daypart, weekday
+from tailored.core.context import daypart_at, daypart_starts, minute_of_day, weekday
 from tailored.core.types import Context
 
 from .device import device_facts
 from .geo import GeoFacts, geo_from_request, zone_name_for
 from .locale import locale_from_header, zone_name_from_language
+from .place import place_of
 from .referrer import referrer_facts
+from .visitor_facts import site_facts, user_facts
 from .weather import weather_for
 
 MAX_USER_AGENT_CHARS = 512
@@ -76,6 +78,17 @@ def own_hosts(request: HttpRequest) -> frozenset[str]:
     return _own_hosts(host.lower()[:255], tuple(extra))
 
 
+@lru_cache(maxsize=8)
+def _daypart_starts(starts: tuple[tuple[str, str], ...] | None) -> tuple[tuple[int, str], ...]:
+    return daypart_starts(dict(starts) if starts is not None else None)
+
+
+def configured_daypart(minute: int) -> str:
+    """The daypart of a visitor-local minute of the day, with the site's DAYPARTS start times."""
+    starts = conf.get("DAYPARTS")
+    return daypart_at(minute, _daypart_starts(tuple(starts.items()) if starts else None))
+
+
 def context_from_request(request: HttpRequest, now: float) -> Context:
     """Every context fact this request establishes; what it cannot establish stays None."""
     meta = request.META
@@ -83,19 +96,22 @@ def context_from_request(request: HttpRequest, now: float) -> Context:
     geo = geo_from_request(request)
     zone, zone_name = visitor_zone(request, geo)
     local = datetime.fromtimestamp(now, UTC).astimezone(zone)
-    referrer = referrer_facts(
-        meta.get("HTTP_REFERER", ""), meta.get("QUERY_STRING", ""), own_hosts(request)
-    )
+    hosts = own_hosts(request)
+    referer, query_string = meta.get("HTTP_REFERER", ""), meta.get("QUERY_STRING", "")
+    referrer = referrer_facts(referer, query_string, hosts)
+    place = place_of(request.path, query_string, referer, hosts)
     weather = None
     if geo.country is not None and conf.get_settings().get("WEATHER_API_URL"):
         weather = weather_for(geo.region, geo.country)
+    minute = minute_of_day(local)
     return Context(
         device=device.device,
         browser=device.browser,
         os=device.os,
-        daypart=daypart(local.hour),
+        daypart=configured_daypart(minute),
         weekday=weekday(local),
         local_hour=local.hour,
+        local_minute=minute,
         timezone=zone_name,
         country=geo.country,
         region=geo.region,
@@ -107,4 +123,13 @@ def context_from_request(request: HttpRequest, now: float) -> Context:
         locale=locale_from_header(meta.get("HTTP_ACCEPT_LANGUAGE", "")),
         weather=weather.condition if weather else None,
         temperature_c=weather.temperature_c if weather else None,
+        path=place.path,
+        query=place.query,
+        session_query=place.referrer_query,
+        referrer=place.referrer,
+        referrer_host=place.referrer_host,
+        # A visit starts here unless the visitor came from another page of this site.
+        landing_page=None if place.same_site_referrer else place.path,
+        **user_facts(request, now),
+        site=site_facts(request),
     )

@@ -26,7 +26,8 @@ from .types import DAYPARTS, DEVICES, WEEKDAYS, Context
 
 UNKNOWN = "-"
 KEYED_FACTS = frozenset({"device", "country", "daypart", "weekday"})
-URL_FACTS = frozenset({"utm_source", "utm_medium", "utm_campaign"})
+URL_FACTS = frozenset({"utm_source", "utm_medium", "utm_campaign", "path"})
+QUERY_FACT = "query."
 # Facts no request of a visitor without personalization consent can change: their profile is
 # empty, so profile counts, scores and the clock-derived profile fields are the same for all.
 PROFILE_FACT = "profile"
@@ -137,8 +138,9 @@ def variant_facts(tags: VariantTags, segment_facts: Mapping[str, frozenset[str]]
 
 
 def dependence(facts: Iterable[str]) -> str:
-    """How a page whose decisions for a visitor without consent read `facts` may be cached."""
-    facts = set(facts) - URL_FACTS - {PROFILE_FACT}
+    """How a page whose decisions for a visitor without consent read `facts` may be cached.
+    This request's own query parameters (`query.<name>`) are in the URL, like UTM parameters."""
+    facts = {fact for fact in facts if not fact.startswith(QUERY_FACT)} - URL_FACTS - {PROFILE_FACT}
     if not facts:
         return SHARED
     return AUDIENCE if facts <= KEYED_FACTS else PRIVATE

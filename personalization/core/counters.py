@@ -78,7 +78,7 @@ def delta_for(events: Sequence[Event], prior: PriorState = PriorState(), session
     return ProfileDelta(
         first_ts=ordered[0].ts if ordered else None,
         last_ts=ordered[-1].ts if ordered else None,
-        buckets=dict(Counter((key, hour_bucket(e.ts)) for e in ordered for key in counter_keys(e.type, e.category, e.item))),
+        buckets=dict(Counter((key, hour_bucket(e.ts)) for e in ordered for key in _counters(e))),
         event_counts=dict(Counter(e.type for e in ordered)),
         category_views=dict(Counter(e.category for e in views if e.category)),
         page_views=len(views),
@@ -93,6 +93,11 @@ def delta_for(events: Sequence[Event], prior: PriorState = PriorState(), session
         scroll=(sum(depths), len(depths)),
         votes={e.item: str(e.attrs["vote"]) for e in ordered if e.type == "recommendation_feedback" and e.item},
     )
+
+
+def _counters(event: Event) -> tuple[str, ...]:
+    pages = event.attrs.get("pages")
+    return counter_keys(event.type, event.category, event.item, tuple(pages) if pages else ())
 
 
 def _sessions(ordered: Sequence[Event], prior: PriorState, gap: float) -> SessionDelta:

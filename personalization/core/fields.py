@@ -1,9 +1,12 @@
-"""The facts a rule can name: `context.*` (this request), `profile.*` (what the store holds, some
-derived from the current time) and `score.<name>` (model scores). Each has a kind that decides
-which operators apply and what values are valid."""
+"""The facts a rule can name: `context.*` (this request; `context.query.<name>` any query
+parameter), `visit.query.<name>` (a parameter remembered for the visit), `user.*` (the visitor's
+account), `profile.*` (what the store holds, some derived from the current time),
+`score.<name>` (model scores) and `site.<name>` (facts a site registers). Each has a kind that
+decides which operators apply and what values are valid."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +23,8 @@ from .types import (
 
 Reader = Callable[[Profile, Context, float], Any]
 NUMBER, TEXT, FLAG, TEXTS = "number", "text", "flag", "texts"  # texts: a list of strings
+TIME = "time"  # a time of day: "HH:MM" in rules, minutes after midnight when read
+KINDS = (NUMBER, TEXT, FLAG, TEXTS, TIME)
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +33,10 @@ class Field:
     read: Reader
     choices: tuple[str, ...] = ()
     help: str = ""
+    # A cyclic quantity's period (24 for an hour of the day): `between` may then wrap around
+    # (22 to 2 crosses midnight). Times of day (TIME) always may.
+    period: int | None = None
+    label: str = ""
 
 
 def _since(ts: float | None, now: float, unit: float) -> float | None:
@@ -44,17 +53,26 @@ FIELDS: dict[str, Field] = {
     "context.os": _context("os", help="ua-parser family, e.g. iOS"),
     "context.daypart": _context("daypart", DAYPARTS, help="in the visitor's local time"),
     "context.weekday": _context("weekday", WEEKDAYS),
-    "context.local_hour": _context("local_hour", kind=NUMBER),
+    "context.local_hour": Field(NUMBER, lambda p, c, now: c.local_hour, help="0-23 in the visitor's local time; between 22 and 2 crosses midnight", period=24),
+    "context.local_time": _context("local_minute", kind=TIME, help="HH:MM in the visitor's local time; 22:00 to 02:00 crosses midnight"),
     "context.country": _context("country", help="ISO 3166-1 alpha-2, e.g. GB"),
     "context.region": _context("region", help="ISO 3166-2, e.g. GB-ENG"),
     "context.city": _context("city"),
     "context.referrer_class": _context("referrer_class", REFERRER_CLASSES),
+    "context.referrer": _context("referrer", help="the full referring URL, e.g. https://news.example/story"),
+    "context.referrer_host": _context("referrer_host", help="the referring site's host without www., e.g. news.example"),
+    "context.path": _context("path", help="this page's path, e.g. /offers/"),
+    "context.landing_page": _context("landing_page", help="the path of the visit's first page (kept with consent)"),
     "context.utm_source": _context("utm_source"),
     "context.utm_medium": _context("utm_medium"),
     "context.utm_campaign": _context("utm_campaign"),
     "context.locale": _context("locale"),
     "context.weather": _context("weather", WEATHER_CONDITIONS),
     "context.temperature_c": _context("temperature_c", kind=NUMBER),
+    "user.logged_in": Field(FLAG, lambda p, c, now: c.logged_in, help="signed in to the site"),
+    "user.is_staff": Field(FLAG, lambda p, c, now: c.is_staff, help="a staff account"),
+    "user.groups": Field(TEXTS, lambda p, c, now: c.user_groups, help="names of the account's groups"),
+    "user.account_age_days": Field(NUMBER, lambda p, c, now: c.account_age_days, help="days since the account was created"),
     "profile.page_views": Field(NUMBER, lambda p, c, now: p.page_views),
     "profile.sessions": Field(NUMBER, lambda p, c, now: p.sessions),
     "profile.sessions_7d": Field(NUMBER, lambda p, c, now: p.sessions_within(7 * 86400, now), help="sessions in the last 7 days"),
@@ -75,13 +93,46 @@ FIELDS: dict[str, Field] = {
     "profile.persona": Field(TEXT, lambda p, c, now: p.persona),
 }
 SCORE_PREFIX = "score."
+QUERY_PREFIX = "context.query."
+VISIT_QUERY_PREFIX = "visit.query."
+SITE_PREFIX = "site."
+PARAMETER_NAME = re.compile(r"^[A-Za-z0-9_.\-\[\]]{1,40}$")
+# Facts a site registers (tailored.rule_fields.register_tailored_rule_field), by bare name.
+SITE_FIELDS: dict[str, Field] = {}
+
+
+def site_field(name: str, kind: str, label: str = "", choices: tuple[str, ...] = (), help: str = "") -> Field:
+    """Register a site fact `site.<name>`: its value comes from Context.site[name]."""
+    if kind not in KINDS or not PARAMETER_NAME.match(name):
+        raise ValueError(f"a site rule field needs a name of letters, digits and _.- and a kind of {', '.join(KINDS)}")
+    field = Field(kind, lambda p, c, now: c.site.get(name), tuple(choices), help, label=label or name)
+    SITE_FIELDS[name] = field
+    return field
 
 
 def lookup(name: object) -> Field | None:
-    """The field a rule names, including any `score.<name>` (a model score in [0, 1])."""
+    """The field a rule names, including the open families: `score.<name>` (a model score in
+    [0, 1]), `context.query.<parameter>`, `visit.query.<parameter>` and `site.<name>`."""
     if not isinstance(name, str):
         return None
     if name.startswith(SCORE_PREFIX) and len(name) > len(SCORE_PREFIX):
         score = name[len(SCORE_PREFIX):]
         return Field(NUMBER, lambda p, c, now: p.scores.get(score), help="a model score from 0 to 1")
+    for prefix, source in ((QUERY_PREFIX, "query"), (VISIT_QUERY_PREFIX, "session_query")):
+        if name.startswith(prefix):
+            return _parameter(name[len(prefix):], source)
+    if name.startswith(SITE_PREFIX):
+        return SITE_FIELDS.get(name[len(SITE_PREFIX):])
     return FIELDS.get(name)
+
+
+def _parameter(parameter: str, source: str) -> Field | None:
+    if not PARAMETER_NAME.match(parameter):
+        return None
+    if source == "query":
+        return Field(TEXT, lambda p, c, now: c.query.get(parameter), help="this request's query parameter")
+    # A parameter remembered for the visit; this request's own value wins when it has one.
+    return Field(
+        TEXT, lambda p, c, now: c.query.get(parameter) or c.session_query.get(parameter),
+        help="a query parameter seen earlier in the visit",
+    )

@@ -6,14 +6,17 @@ A rule is one of:
     {"all": [rule, ...]}   {"any": [rule, ...]}   {"not": rule}
     {"field": "context.device", "op": "eq", "value": "mobile"}          (fields: core.fields)
     {"count": {"event": "page_view", "category": "electronics", "within_hours": 24},
-     "op": "gte", "value": 3}            (optionally narrowed by "category" or "item")
+     "op": "gte", "value": 3}            (optionally narrowed by one "category", "item",
+                                          "page" (that page) or "section" (it or any page below))
     {"avg_dwell": {"category": "books"}, "op": "gte", "value": 30}       (seconds per visit)
     {"sequence": {"views": 3, "within_minutes": 10}}   (at least 3 product views in 10 minutes)
     {"cart_abandoned": {"idle_minutes": 60}}   (cart not empty, unchanged 60 min, not bought)
 
-Operators: eq, ne, in, not_in, gt, gte, lt, lte, between ([low, high], inclusive), contains
-(substring, or membership for list fields) and matches (a regular expression, at most 200
-characters, searched in at most 500 characters of the value).
+Operators: eq, ne, in, not_in, gt, gte, lt, lte, between ([low, high], inclusive; on an hour or a
+time of day low > high crosses midnight), contains (substring, or membership for list fields),
+contains_any (a list field holding one of the values), present (a value is there: true, or
+absent: false) and matches (a regular expression, at most 200 characters, searched in at most 500
+characters of the value). Times of day are "HH:MM".
 
 Compilation checks every node and raises RuleError naming the path into the rule
 ("$.all[1].op: unknown operator 'eqq'"), so editors see exactly what to fix. A compiled rule
@@ -28,8 +31,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .fields import FLAG, NUMBER, TEXT, TEXTS, Reader, lookup
-from .types import ITEM_COUNTED_EVENTS, Context, Profile, Window, counter_keys
+from .context import MINUTES_PER_DAY, clock_minutes
+from .fields import FLAG, NUMBER, TEXT, TEXTS, TIME, Reader, lookup
+from .types import ITEM_COUNTED_EVENTS, Context, Profile, Window, counter_key
 from .windows import MAX_WINDOW_HOURS
 
 Test = Callable[[Any], bool]
@@ -38,9 +42,10 @@ MAX_PATTERN = 200
 MAX_MATCHED_TEXT = 500
 OPERATORS_BY_KIND = {
     NUMBER: ("eq", "ne", "gt", "gte", "lt", "lte", "between", "in", "not_in"),
-    TEXT: ("eq", "ne", "in", "not_in", "contains", "matches"),
+    TEXT: ("eq", "ne", "in", "not_in", "contains", "matches", "present"),
     FLAG: ("eq", "ne"),
-    TEXTS: ("contains",),
+    TEXTS: ("contains", "contains_any", "present"),
+    TIME: ("gte", "lt", "lte", "gt", "between", "eq", "ne"),
 }
 ORDERED = {"gt": operator.gt, "gte": operator.ge, "lt": operator.lt, "lte": operator.le}
 
@@ -110,6 +115,7 @@ class CompiledRule:
     source: Mapping[str, Any]
     root: Condition
     windows: frozenset[Window] = frozenset()
+    fields: frozenset[str] = frozenset()  # the `field` names it reads (user.* facts cost a query)
 
     def matches(self, profile: Profile, context: Context, now: float) -> bool:
         return self.root.holds(profile, context, now)
@@ -122,14 +128,15 @@ class CompiledRule:
 class _Compiler:
     known_events: frozenset[str] | None
     windows: set[Window]
+    fields: set[str]
 
 
 def compile_rule(rule: object, known_events: Iterable[str] | None = None) -> CompiledRule:
     """Validate `rule` and build its condition tree; raises RuleError on the first problem.
     `known_events` (the event registry) lets counts name only event types that exist."""
-    compiler = _Compiler(frozenset(known_events) if known_events is not None else None, set())
+    compiler = _Compiler(frozenset(known_events) if known_events is not None else None, set(), set())
     root = _compile(rule, "$", compiler)
-    return CompiledRule(source=rule, root=root, windows=frozenset(compiler.windows))  # type: ignore[arg-type]
+    return CompiledRule(source=rule, root=root, windows=frozenset(compiler.windows), fields=frozenset(compiler.fields))  # type: ignore[arg-type]
 
 
 def _compile(node: object, path: str, compiler: _Compiler) -> Condition:
@@ -158,29 +165,46 @@ def _field(node: dict, path: str, compiler: _Compiler) -> Condition:
     spec = lookup(node["field"])
     if spec is None:
         raise RuleError(f"{path}.field", f"unknown field {node['field']!r}; see the field list in the docs")
-    return Leaf(node, spec.read, _comparison(node, path, spec.kind, spec.choices), compare=_compare(node))
+    test, compare = _comparison(node, path, spec.kind, spec.choices, spec.period)
+    compiler.fields.add(node["field"])
+    return Leaf(node, spec.read, test, compare=compare)
+
+
+COUNT_NARROWINGS = ("category", "item", "page", "section")
 
 
 def _count(node: dict, path: str, compiler: _Compiler) -> Condition:
     _only_keys(node, {"count", "op", "value"}, path)
-    spec, spec_path = _spec(node, "count", path, {"event", "category", "item", "within_hours"})
+    spec, spec_path = _spec(node, "count", path, {"event", *COUNT_NARROWINGS, "within_hours"})
     event = spec.get("event")
     if not isinstance(event, str) or not EVENT_NAME.match(event):
         raise RuleError(f"{spec_path}.event", "must be an event type name")
     if compiler.known_events is not None and event not in compiler.known_events:
         raise RuleError(f"{spec_path}.event", f"unknown event type {event!r}; known: {', '.join(sorted(compiler.known_events))}")
-    narrowing = {name: spec[name] for name in ("category", "item") if name in spec}
+    narrowing = {name: spec[name] for name in COUNT_NARROWINGS if name in spec}
     if len(narrowing) > 1:
-        raise RuleError(spec_path, "narrow a count by 'category' or by 'item', not both")
-    for name, value in narrowing.items():
-        if not isinstance(value, str) or not EVENT_NAME.match(value):
-            raise RuleError(f"{spec_path}.{name}", f"must be a {name} slug or id")
-    if "item" in narrowing and event not in ITEM_COUNTED_EVENTS:
-        raise RuleError(f"{spec_path}.item", f"per-item counts exist for {', '.join(sorted(ITEM_COUNTED_EVENTS))} only")
+        raise RuleError(spec_path, f"narrow a count by one of {', '.join(COUNT_NARROWINGS)}, not several")
+    name, value = next(iter(narrowing.items()), (None, None))
+    if name is not None:
+        value = _narrowing_value(name, value, event, f"{spec_path}.{name}")
     hours = _whole(spec.get("within_hours"), f"{spec_path}.within_hours", 1, MAX_WINDOW_HOURS, "hours")
-    window = Window(counter_keys(event, narrowing.get("category"), narrowing.get("item"))[-1], hours)
+    window = Window(counter_key(event, name, value), hours)
     compiler.windows.add(window)
-    return Leaf(node, lambda p, c, now: p.count_within(window), _comparison(node, path, NUMBER), window, _compare(node))
+    test, compare = _comparison(node, path, NUMBER)
+    return Leaf(node, lambda p, c, now: p.count_within(window), test, window, compare)
+
+
+def _narrowing_value(name: str, value: object, event: str, path: str) -> str:
+    """A count's narrowing as its counter names it. Ids may be numbers or text (19 or "19")."""
+    if _is_number(value) and float(value).is_integer() and name != "category":  # type: ignore[arg-type]
+        value = str(int(value))  # type: ignore[arg-type]
+    if not isinstance(value, str) or not EVENT_NAME.match(value):
+        raise RuleError(path, f"must be a {name} slug or id")
+    if name == "item" and event not in ITEM_COUNTED_EVENTS:
+        raise RuleError(path, f"per-item counts exist for {', '.join(sorted(ITEM_COUNTED_EVENTS))} only")
+    if name in ("page", "section") and event != "page_view":
+        raise RuleError(path, "page and section counts exist for page_view only")
+    return value
 
 
 def _avg_dwell(node: dict, path: str, compiler: _Compiler) -> Condition:
@@ -189,7 +213,8 @@ def _avg_dwell(node: dict, path: str, compiler: _Compiler) -> Condition:
     category = spec.get("category")
     if not isinstance(category, str) or not EVENT_NAME.match(category):
         raise RuleError(f"{spec_path}.category", "must be a category slug")
-    return Leaf(node, lambda p, c, now: p.average_dwell(category), _comparison(node, path, NUMBER), compare=_compare(node))
+    test, compare = _comparison(node, path, NUMBER)
+    return Leaf(node, lambda p, c, now: p.average_dwell(category), test, compare=compare)
 
 
 def _sequence(node: dict, path: str, compiler: _Compiler) -> Condition:
@@ -223,47 +248,67 @@ LEAVES: dict[str, Callable[[dict, str, _Compiler], Condition]] = {
 }
 
 
-def _comparison(node: dict, path: str, kind: str, choices: tuple[str, ...] = ()) -> Test:
+def _comparison(
+    node: dict, path: str, kind: str, choices: tuple[str, ...] = (), period: int | None = None
+) -> tuple[Test, tuple[str, Any] | None]:
+    """The leaf's test, and the same test as (operator, operand) for compiled segment sets
+    (None for a regular expression, which they call as it is)."""
     op, value = node.get("op"), node.get("value")
     allowed = OPERATORS_BY_KIND[kind]
     if op not in allowed:
         raise RuleError(f"{path}.op", f"unknown operator {op!r} for this {kind} condition; use one of {', '.join(allowed)}")
     value_path = f"{path}.value"
-    if op in ("in", "not_in"):
-        if not isinstance(value, list) or not value:
-            raise RuleError(value_path, f"'{op}' needs a non-empty list")
-        for i, item in enumerate(value):
-            _check_value(item, kind, choices, f"{value_path}[{i}]")
-        members = frozenset(value)
-        return (lambda v: v in members) if op == "in" else (lambda v: v not in members)
+    if op == "present":
+        wanted = node.get("value", True)
+        if not isinstance(wanted, bool):
+            raise RuleError(value_path, "'present' takes true (has a value), false (has none) or no value")
+        return (lambda v: (v is not None and v != "" and v != ()) is wanted), ("present", wanted)
+    if op in ("in", "not_in", "contains_any"):
+        return _membership(op, value, value_path, TEXT if op == "contains_any" else kind, choices)
     if op == "between":
-        if not isinstance(value, list) or len(value) != 2 or not all(_is_number(v) for v in value) or value[0] > value[1]:
-            raise RuleError(value_path, "'between' needs [low, high] with low <= high")
-        low, high = value
-        return lambda v: v is not None and low <= v <= high
+        return _between(value, value_path, kind, period)
     if op == "contains":
         if not isinstance(value, str) or not value:
             raise RuleError(value_path, "'contains' needs a non-empty text")
-        return lambda v: v is not None and value in v
+        return (lambda v: v is not None and value in v), (op, value)
     if op == "matches":
-        return _regex_test(value, value_path)
-    _check_value(value, kind, choices, value_path)
+        return _regex_test(value, value_path), None
+    operand = _operand(value, kind, choices, value_path)
     if op in ORDERED:
         compare = ORDERED[op]
-        return lambda v: v is not None and compare(v, value)
-    return (lambda v: v == value) if op == "eq" else (lambda v: v != value)
+        return (lambda v: v is not None and compare(v, operand)), (op, operand)
+    return ((lambda v: v == operand) if op == "eq" else (lambda v: v != operand)), (op, operand)
 
 
-def _compare(node: dict) -> tuple[str, Any] | None:
-    """A validated comparison as (operator, operand), exactly as `_comparison`'s test applies it."""
-    op, value = node["op"], node["value"]
-    if op == "matches":
-        return None
-    if op in ("in", "not_in"):
-        return op, frozenset(value)
-    if op == "between":
-        return op, (value[0], value[1])
-    return op, value
+def _membership(op: str, value: object, path: str, kind: str, choices: tuple[str, ...]) -> tuple[Test, tuple[str, Any]]:
+    if not isinstance(value, list) or not value:
+        raise RuleError(path, f"'{op}' needs a non-empty list")
+    members = frozenset(_operand(item, kind, choices, f"{path}[{i}]") for i, item in enumerate(value))
+    if op == "contains_any":  # a list field holding at least one of the values
+        return (lambda v: v is not None and not members.isdisjoint(v)), (op, members)
+    return ((lambda v: v in members) if op == "in" else (lambda v: v not in members)), (op, members)
+
+
+def _between(value: object, path: str, kind: str, period: int | None) -> tuple[Test, tuple[str, Any]]:
+    """Inclusive [low, high]. On a cyclic field (an hour, a time of day) low may exceed high: the
+    range then crosses midnight (22 to 2 holds at 23 and at 1, not at 3)."""
+    if kind == TIME:
+        bounds = [clock_minutes(v) for v in value] if isinstance(value, list) and len(value) == 2 else [None]
+        if None in bounds:
+            raise RuleError(path, "'between' needs [from, to] as times of day, e.g. [\"22:00\", \"02:00\"]")
+        low, high = bounds
+        period = MINUTES_PER_DAY
+    elif not isinstance(value, list) or len(value) != 2 or not all(_is_number(v) for v in value):
+        raise RuleError(path, "'between' needs [low, high]")
+    else:
+        low, high = value
+    if low <= high:
+        return (lambda v: v is not None and low <= v <= high), ("between", (low, high))
+    if period is None:
+        raise RuleError(path, "'between' needs [low, high] with low <= high")
+    if not 0 <= high < low < period:
+        raise RuleError(path, f"a range crossing midnight needs values from 0 to {period - 1}")
+    return (lambda v: v is not None and (v >= low or v <= high)), ("around", (low, high))
 
 
 def _regex_test(pattern: object, path: str) -> Test:
@@ -276,7 +321,15 @@ def _regex_test(pattern: object, path: str) -> Test:
     return lambda v: isinstance(v, str) and compiled.search(v[:MAX_MATCHED_TEXT]) is not None
 
 
+def _operand(value: object, kind: str, choices: tuple[str, ...], path: str) -> Any:
+    """A checked comparison value, in the form the field reads (minutes for a time of day)."""
+    _check_value(value, kind, choices, path)
+    return clock_minutes(value) if kind == TIME else value
+
+
 def _check_value(value: object, kind: str, choices: tuple[str, ...], path: str) -> None:
+    if kind == TIME and clock_minutes(value) is None:
+        raise RuleError(path, f"must be a time of day such as \"08:30\", got {value!r}")
     if kind == NUMBER and not _is_number(value):
         raise RuleError(path, f"must be a number, got {value!r}")
     if kind == TEXT and not isinstance(value, str):

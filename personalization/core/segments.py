@@ -28,6 +28,11 @@ class SegmentSet:
     def windows(self) -> frozenset[Window]:
         return frozenset().union(*(d.rule.windows for d in self.definitions))
 
+    @property
+    def fields(self) -> frozenset[str]:
+        """Every field name the rules read (the request builds the costly facts only if read)."""
+        return frozenset().union(*(d.rule.fields for d in self.definitions))
+
 
 def matching_segments(
     segments: Iterable[SegmentDefinition], profile: Profile, context: Context, now: float
@@ -86,6 +91,8 @@ _INLINE = {
     "in": "{x} in {k}",
     "not_in": "{x} not in {k}",
     "contains": "({x} is not None and {k} in {x})",
+    "contains_any": "({x} is not None and not {k}.isdisjoint({x}))",
+    "present": "(({x} is not None and {x} != '' and {x} != ()) is {k})",
 }
 
 
@@ -114,8 +121,10 @@ class _Builder:
         if node.compare is None:
             return f"{self.bind('t', node.test)}({x})"
         op, operand = node.compare
-        if op == "between":
+        if op in ("between", "around"):  # around: a range that crosses midnight
             low, high = self.bind("k", operand[0]), self.bind("k", operand[1])
+            if op == "around":
+                return f"({x} is not None and ({x} >= {low} or {x} <= {high}))"
             return f"({x} is not None and {low} <= {x} <= {high})"
         return _INLINE[op].format(x=x, k=self.bind("k", operand))
 

@@ -69,6 +69,24 @@ class Context:
     locale: str | None = None  # primary language tag, e.g. "en" or "de-CH"
     weather: str | None = None  # one of WEATHER_CONDITIONS
     temperature_c: float | None = None
+    local_minute: int | None = None  # minutes after the visitor's local midnight, 0-1439
+    path: str | None = None  # this page's URL path
+    query: Mapping[str, str] = field(default_factory=_empty)  # first value of each parameter, bounded
+    # Parameters kept for the visit ("remember for the visit"): from the profile with consent,
+    # else from the same-site Referer's query (one step back); this request's own come first.
+    session_query: Mapping[str, str] = field(default_factory=_empty)
+    referrer: str | None = None  # the Referer URL, bounded
+    referrer_host: str | None = None  # its host, lower case, without "www."
+    # Where this visit started: this page when the visitor arrived from elsewhere, else what the
+    # profile remembered (with consent); None when nobody knows.
+    landing_page: str | None = None
+    # The visitor's account, read only when an enabled rule asks (reading it opens the session).
+    logged_in: bool = False
+    is_staff: bool = False
+    user_groups: tuple[str, ...] = ()
+    account_age_days: float | None = None
+    # Facts a site adds with register_tailored_rule_field, by name; only those the rules read.
+    site: Mapping[str, Any] = field(default_factory=_empty)
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,12 +202,27 @@ def hour_bucket(ts: float) -> int:
 ITEM_COUNTED_EVENTS = frozenset({"page_view", "add_to_cart"})
 
 
-def counter_keys(event_type: str, category: str | None = None, item: str | None = None) -> tuple[str, ...]:
-    """The windowed counters an event increments: its type, its type in its category, and (for
-    ITEM_COUNTED_EVENTS) its type for its item."""
+# How a narrowed counter is named: `page_view|c:books`, `page_view|i:19`, `page_view|p:7`.
+NARROWING_CODES = {"category": "c", "item": "i", "page": "p", "section": "s"}
+
+
+def counter_key(event_type: str, narrowing: str | None = None, value: str | None = None) -> str:
+    """The counter a rule reads: an event type, optionally narrowed (see NARROWING_CODES)."""
+    return event_type if narrowing is None else f"{event_type}|{NARROWING_CODES[narrowing]}:{value}"
+
+
+def counter_keys(
+    event_type: str, category: str | None = None, item: str | None = None, pages: tuple[str, ...] = ()
+) -> tuple[str, ...]:
+    """The windowed counters an event increments: its type, its type in its category, (for
+    ITEM_COUNTED_EVENTS) its type for its item, and for a page view with `pages` (the ids from
+    the site's top section down to the page itself) the page and every section it is in."""
     keys = [event_type]
     if category:
         keys.append(f"{event_type}|c:{category}")
     if item and event_type in ITEM_COUNTED_EVENTS:
         keys.append(f"{event_type}|i:{item}")
+    if pages and event_type == "page_view":
+        keys.append(f"{event_type}|p:{pages[-1]}")
+        keys.extend(f"{event_type}|s:{page}" for page in pages)
     return tuple(keys)

@@ -161,6 +161,8 @@ def test_a_fully_configured_request(fully_configured):
         device="mobile", browser="safari", os="ios", daypart="morning", weekday="mon", local_hour=8,
         timezone="Europe/London", country="GB", region="GB-ENG", city="London",
         referrer_class="search", locale="en-GB", weather="rain", temperature_c=12.3,
+        local_minute=8 * 60, path="/", referrer="https://www.google.co.uk/", referrer_host="google.co.uk",
+        landing_page="/",
     )  # fmt: skip
 
 

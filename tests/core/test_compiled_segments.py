@@ -31,6 +31,20 @@ def leaf(rng: random.Random) -> dict:
         lambda: {"avg_dwell": {"category": rng.choice(CATEGORIES)}, "op": "gte", "value": 30},
         lambda: {"sequence": {"views": rng.randint(1, 4), "within_minutes": rng.choice((10, 60))}},
         lambda: {"cart_abandoned": {"idle_minutes": rng.choice((30, 600))}},
+        # issue 18: parameters, referrers, accounts, times that cross midnight, page counts
+        lambda: {"field": "context.query.promo", "op": rng.choice(("eq", "ne")), "value": "spring"},
+        lambda: {"field": rng.choice(("context.query.promo", "visit.query.promo")), "op": "present", "value": rng.random() < 0.5},
+        lambda: {"field": "context.referrer_host", "op": "in", "value": ["news.example", "partner.example"]},
+        lambda: rng.choice((
+            {"field": "user.groups", "op": "contains", "value": "Gold"},
+            {"field": "user.groups", "op": "contains_any", "value": ["Gold", "Staff"]},
+        )),
+        lambda: {"field": "user.groups", "op": "present"},
+        lambda: {"field": "user.logged_in", "op": "eq", "value": True},
+        lambda: {"field": "context.local_time", "op": "between", "value": rng.choice((["22:00", "02:00"], ["08:30", "10:00"]))},
+        lambda: {"field": "context.local_hour", "op": "between", "value": rng.choice(([22, 2], [9, 17]))},
+        lambda: {"count": {"event": "page_view", rng.choice(("page", "section")): rng.choice((7, "7", 9)), "within_hours": 24},
+                 "op": rng.choice(("gte", "eq")), "value": rng.randint(0, 2)},
     ]
     return rng.choice(makers)()
 
@@ -49,6 +63,7 @@ def rule(rng: random.Random, depth: int = 0) -> dict:
 def visitor(rng: random.Random) -> tuple[Profile, Context]:
     windows = {Window(f"page_view|c:{c}", h): rng.randint(0, 4) for c in CATEGORIES for h in (1, 24, 48) if rng.random() < 0.7}
     windows[Window("page_view", 24)] = rng.randint(0, 4)
+    windows.update({Window(f"page_view|{code}:{page}", 24): rng.randint(0, 3) for code in "ps" for page in (7, 9) if rng.random() < 0.6})
     profile = Profile(
         visitor_id="v",
         session_starts=tuple(sorted((NOW - rng.uniform(0, 10 * 86400) for _ in range(rng.randint(0, 5))), reverse=True)),
@@ -66,6 +81,13 @@ def visitor(rng: random.Random) -> tuple[Profile, Context]:
         device=rng.choice(("mobile", "desktop", "tablet", None)),
         daypart=rng.choice(DAYPARTS),
         utm_campaign=rng.choice((None, "spring-sale", "autumn")),
+        query=rng.choice(({}, {"promo": "spring"}, {"promo": ""}, {"promo": "autumn"})),
+        session_query=rng.choice(({}, {"promo": "spring"})),
+        referrer_host=rng.choice((None, "news.example", "other.example")),
+        logged_in=rng.random() < 0.5,
+        user_groups=tuple(rng.sample(("Gold", "Staff", "Members"), rng.randint(0, 2))),
+        local_minute=rng.choice((None, 0, 90, 120, 180, 510, 600, 1319, 1320, 1410)),
+        local_hour=rng.choice((None, 0, 2, 3, 9, 17, 21, 22, 23)),
     )
     return profile, context
 

@@ -48,6 +48,18 @@ contexts = st.builds(
     region=st.none() | st.text(max_size=8),
     utm_campaign=st.none() | st.text(max_size=20),
     temperature_c=st.none() | st.floats(allow_nan=True),
+    local_hour=st.none() | st.integers(-5, 30),
+    local_minute=st.none() | st.integers(-5, 1500),
+    path=st.none() | st.text(max_size=30),
+    query=st.dictionaries(st.sampled_from(["promo", "gclid", "ref"]), st.text(max_size=12), max_size=3),
+    session_query=st.dictionaries(st.sampled_from(["promo", "ref"]), st.text(max_size=12), max_size=2),
+    referrer=st.none() | st.text(max_size=40),
+    referrer_host=st.none() | st.text(max_size=20),
+    landing_page=st.none() | st.text(max_size=20),
+    logged_in=st.booleans(),
+    is_staff=st.booleans(),
+    user_groups=st.lists(st.text(max_size=8), max_size=3).map(tuple),
+    account_age_days=st.none() | st.floats(allow_nan=True),
 )
 
 
