@@ -33,7 +33,7 @@ def tailored_head(context: Context) -> Markup:
 
 @pass_context
 def tailored_body(context: Context) -> Markup:
-    values = partials.body_context(context.get("request"), context.get("preview_audience"))
+    values = partials.body_context(context.get("request"), context.get("preview_audience"), context.get("page"))
     return _render(context, partials.BODY_TEMPLATE, values)
 
 

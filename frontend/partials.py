@@ -20,7 +20,7 @@ partials only print what this module prepared.
 from __future__ import annotations
 
 import re
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from django.http import HttpRequest
@@ -116,7 +116,29 @@ def consent_script(cookie: str, opted_out: bool) -> str:
     return mark_safe(script)  # noqa: S308 - our own constant, the cookie name escaped for the regex
 
 
-def body_context(request: HttpRequest | None, preview_audience: dict[str, Any] | None = None) -> dict[str, Any] | None:
+@lru_cache(maxsize=4096)
+def _page_path(page_id: int, tree_path: str) -> str:
+    # Keyed by the tree path too: a page moved elsewhere gets its new sections at once.
+    from wagtail.models import Page
+
+    if len(tree_path) < 16:  # depth 3 or less: no section between the home page and this one
+        return str(page_id)
+    ancestors = Page.objects.filter(depth__gt=2, path__in=[tree_path[:i] for i in range(4, len(tree_path), 4)])
+    return " ".join([*map(str, ancestors.order_by("depth").values_list("pk", flat=True)), str(page_id)])
+
+
+def page_path(page: Any) -> str | None:
+    """The ids of the sections a page is in (below the site's home page), then its own:
+    tracker.js sends them with the page view, for page and section visit counts (issue 18)."""
+    pk, tree_path = getattr(page, "pk", None), getattr(page, "path", None)
+    if not isinstance(pk, int) or not isinstance(tree_path, str):
+        return None
+    return _page_path(pk, tree_path)
+
+
+def body_context(
+    request: HttpRequest | None, preview_audience: dict[str, Any] | None = None, page: Any = None
+) -> dict[str, Any] | None:
     """The context of tailored/body.html, or None when nothing is to be shown: without a request,
     and in an editor's preview (the editor is not a visitor: no banner, no tracking), which shows
     the audience picker when the page previews as an audience (`preview_audience`)."""
@@ -138,6 +160,7 @@ def body_context(request: HttpRequest | None, preview_audience: dict[str, Any] |
         **(explained_page or {}),
         "tracker_src": static(TRACKER),
         "events_url": reverse("tailored:events"),
+        "pages": page_path(page),
     }
 
 

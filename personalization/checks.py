@@ -73,6 +73,7 @@ def check_measurement_settings(app_configs, **kwargs):
                 hint="RETENTION_DAYS defaults to 90 and AUDIT_RETENTION_DAYS to 1095; tailored_purge enforces both.",
                 id="tailored.E009",
             ))
+    errors += _daypart_errors()
     days, retention = conf.get("EXPERIMENT_CUPED_DAYS"), conf.get("RETENTION_DAYS")
     retention = retention if isinstance(retention, int) else 0  # E009 says what is wrong with it
     if not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= retention:
@@ -82,6 +83,20 @@ def check_measurement_settings(app_configs, **kwargs):
             id="tailored.E007",
         ))
     return errors
+
+
+def _daypart_errors() -> list[Error]:
+    from tailored.core.context import daypart_starts
+
+    starts = conf.get("DAYPARTS")
+    if starts is None:
+        return []
+    try:
+        daypart_starts(starts if isinstance(starts, dict) else {})
+    except ValueError as error:
+        hint = 'For example {"morning": "06:00", "afternoon": "12:00", "evening": "18:00", "night": "23:00"}.'
+        return [Error(f"PERSONALIZATION['DAYPARTS'] = {starts!r}: {error}.", hint=hint, id="tailored.E010")]
+    return []
 
 
 # The SHA-256 of the key the demo settings once shipped: published, so anyone could sign a `tl_vid`

@@ -23,7 +23,8 @@ from django.db.models import Count, Min
 from wagtail.models import Page, ReferenceIndex
 
 from tailored import conf
-from tailored.core.context import daypart, weekday
+from tailored.context.request import configured_daypart
+from tailored.core.context import minute_of_day, weekday
 from tailored.core.rules import CompiledRule, RuleError
 from tailored.core.types import Context, Profile
 
@@ -82,9 +83,10 @@ def last_known_context(profile: Profile, site_time: datetime) -> Context:
     return Context(
         device=profile.last_device or "desktop",
         country=profile.last_country,
-        daypart=daypart(site_time.hour),
+        daypart=configured_daypart(minute_of_day(site_time)),
         weekday=weekday(site_time),
         local_hour=site_time.hour,
+        local_minute=minute_of_day(site_time),
     )
 
 

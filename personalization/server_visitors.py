@@ -58,9 +58,9 @@ from tailored.context.geo import city_name, country_code, region_code, zone_name
 from tailored.context.locale import locale_from_header, zone_name_from_language
 from tailored.context.privacy_signals import browser_opts_out
 from tailored.context.referrer import referrer_facts
-from tailored.context.request import MAX_USER_AGENT_CHARS
+from tailored.context.request import MAX_USER_AGENT_CHARS, configured_daypart
 from tailored.context.weather import weather_for
-from tailored.core.context import daypart, weekday
+from tailored.core.context import minute_of_day, weekday
 from tailored.core.types import Consent, Context
 
 from .models import ApiKey
@@ -180,7 +180,10 @@ class ServerVisitor:
 
     def context(self, now: float) -> Context:
         local = self.local_time or datetime.fromtimestamp(now, UTC).astimezone(self.zone)
-        return dataclasses.replace(self.facts, daypart=daypart(local.hour), weekday=weekday(local), local_hour=local.hour)
+        minute = minute_of_day(local)
+        return dataclasses.replace(
+            self.facts, daypart=configured_daypart(minute), weekday=weekday(local), local_hour=local.hour, local_minute=minute
+        )
 
 
 def server_visitor(request: HttpRequest) -> ServerVisitor | None:

@@ -61,3 +61,13 @@ def test_a_retention_period_that_is_not_a_positive_number_of_days_is_e009(settin
     errors = check_measurement_settings(None)
     assert [e.id for e in errors] == ["tailored.E009", "tailored.E009", "tailored.E007"]
     assert "RETENTION_DAYS'] = '90'" in errors[0].msg and "AUDIT_RETENTION_DAYS'] = 0" in errors[1].msg
+
+
+def test_dayparts_that_do_not_cover_the_day_are_e010(settings):
+    from tailored.checks import check_measurement_settings
+
+    settings.PERSONALIZATION = {"DAYPARTS": {"morning": "06:00", "afternoon": "12:00", "evening": "18:00", "night": "25:00"}}
+    (error,) = check_measurement_settings(None)
+    assert error.id == "tailored.E010" and "'night'] must be a time" in error.msg
+    settings.PERSONALIZATION = {"DAYPARTS": {"morning": "06:00", "afternoon": "12:00", "evening": "18:00", "night": "23:00"}}
+    assert check_measurement_settings(None) == []

@@ -41,5 +41,5 @@ def tailored_head(context: template.Context) -> SafeString | str:
 
 @register.simple_tag(takes_context=True)
 def tailored_body(context: template.Context) -> SafeString | str:
-    values = partials.body_context(_request(context), context.get("preview_audience"))
+    values = partials.body_context(_request(context), context.get("preview_audience"), context.get("page"))
     return _render(context, partials.BODY_TEMPLATE, values)

@@ -96,8 +96,8 @@ def delta_for(events: Sequence[Event], prior: PriorState = PriorState(), session
 
 
 def _counters(event: Event) -> tuple[str, ...]:
-    pages = event.attrs.get("pages")
-    return counter_keys(event.type, event.category, event.item, tuple(pages) if pages else ())
+    pages = event.attrs.get("pages")  # "4 12 19": the sections a page is in, then the page
+    return counter_keys(event.type, event.category, event.item, tuple(pages.split()) if isinstance(pages, str) else ())
 
 
 def _sessions(ordered: Sequence[Event], prior: PriorState, gap: float) -> SessionDelta:

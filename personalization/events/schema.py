@@ -79,6 +79,7 @@ COMMON_FIELDS: dict[str, FieldSpec] = {
     CATEGORY_FIELD: FieldSpec(str, pattern=SLUG),
 }
 PRODUCT = FieldSpec(int, minimum=1, maximum=MAX_PRODUCT_ID)
+PAGE_PATH = re.compile(r"^[1-9][0-9]{0,11}( [1-9][0-9]{0,11}){0,7}$")  # at most 8 page ids
 REQUIRED_PRODUCT = FieldSpec(int, required=True, minimum=1, maximum=MAX_PRODUCT_ID)
 LABEL = FieldSpec(str, max_length=128)
 COORDINATE = FieldSpec(int, minimum=0, maximum=MAX_WHOLE)
@@ -106,7 +107,13 @@ def register_event_type(name: str, fields: Mapping[str, FieldSpec]) -> None:
 
 
 BUILT_IN_TYPES: dict[str, dict[str, FieldSpec]] = {
-    "page_view": {PRODUCT_FIELD: PRODUCT, "page_type": FieldSpec(str, choices=("home", "category", "product", "article", "landing", "other"))},
+    "page_view": {
+        PRODUCT_FIELD: PRODUCT,
+        "page_type": FieldSpec(str, choices=("home", "category", "product", "article", "landing", "other")),
+        # The page's id after the ids of the sections it is in, top first ("4 12 19"): what page
+        # and section visit counts count (issue 18 item 3). Sent by tracker.js from the page.
+        "pages": FieldSpec(str, pattern=PAGE_PATH),
+    },
     "click": {"target": FieldSpec(str, required=True, max_length=128), "x": COORDINATE, "y": COORDINATE, PRODUCT_FIELD: PRODUCT, **DECISION},
     # A personalized or experiment block half in view for at least a second, once per page view,
     # with the seconds it was seen (issue 17): the decision comes from the block's data-tl-*.

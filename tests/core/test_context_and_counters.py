@@ -1,6 +1,6 @@
 import pytest
 
-from tailored.core.context import daypart
+from tailored.core.context import daypart, daypart_at, daypart_starts
 from tailored.core.counters import RECENT_ITEMS, PriorState, apply_cart, delta_for
 from tailored.core.rules import compile_rule
 from tailored.core.segments import SegmentDefinition, SegmentSet, matching_segments
@@ -123,3 +123,41 @@ def test_matching_segments_returns_the_slugs_that_hold():
     ]
     assert matching_segments(segments, Profile(), Context(device="mobile"), 0.0) == frozenset({"mobile"})
     assert SegmentSet(tuple(segments)).windows == {Window("page_view|c:books", 24)}
+
+
+def test_a_page_view_counts_for_its_page_and_every_section_it_is_in():
+    assert counter_keys("page_view", pages=("4", "12", "19")) == (
+        "page_view", "page_view|p:19", "page_view|s:4", "page_view|s:12", "page_view|s:19",
+    )
+    assert counter_keys("click", pages=("4",)) == ("click",)  # pages count page views only
+
+
+def test_page_visit_rules_see_the_counts_a_batch_makes():
+    delta = delta_for([ev("a", "page_view", 7200, pages="4 12 19"), ev("b", "page_view", 7300, pages="4 13")])
+    assert delta.buckets[("page_view|s:4", 2)] == 2
+    assert delta.buckets[("page_view|p:19", 2)] == 1
+    assert ("page_view|p:12", 2) not in delta.buckets  # 12 is a section here, not the page viewed
+    section = compile_rule({"count": {"event": "page_view", "section": 4, "within_hours": 1}, "op": "gte", "value": 2})
+    (window,) = section.windows
+    assert window == Window("page_view|s:4", 1)
+    profile = Profile(windows={window: delta.buckets[("page_view|s:4", 2)]})
+    assert section.matches(profile, Context(), 7300)
+
+
+@pytest.mark.parametrize(
+    ("minute", "expected"),
+    [(0, "night"), (299, "night"), (300, "morning"), (719, "morning"), (720, "afternoon"), (1319, "evening"), (1320, "night")],
+)
+def test_dayparts_to_the_minute(minute, expected):
+    assert daypart_at(minute) == expected
+
+
+def test_daypart_settings_are_checked():
+    with pytest.raises(ValueError, match="start time for each of morning"):
+        daypart_starts({"morning": "05:00"})
+    with pytest.raises(ValueError, match="must be a time"):
+        daypart_starts({"morning": "5am", "afternoon": "12:00", "evening": "17:00", "night": "22:00"})
+    with pytest.raises(ValueError, match="distinct"):
+        daypart_starts({"morning": "05:00", "afternoon": "05:00", "evening": "17:00", "night": "22:00"})
+    late = daypart_starts({"morning": "06:00", "afternoon": "12:00", "evening": "18:00", "night": "23:30"})
+    assert [daypart_at(m, late) for m in (359, 360, 23 * 60 + 29, 23 * 60 + 30)] == ["night", "morning", "evening", "night"]

@@ -89,3 +89,11 @@ def test_an_unreadable_batch_is_refused_whole(body, code):
         read_batch(body, max_events=100, max_bytes=64 * 1024)
     assert caught.value.code == code
     assert caught.value.as_json()["error"] == code
+
+
+def test_a_page_view_carries_its_page_path():
+    (event,), rejected = validate_events([good(pages="4 12 19")], NOW)
+    assert rejected == [] and event.attrs["pages"] == "4 12 19"
+    for bad in ("4 x", "0 4", " 4", "1 2 3 4 5 6 7 8 9", 4):
+        accepted, (rejection,) = validate_events([good(pages=bad)], NOW)
+        assert accepted == [] and rejection.field == "pages"

@@ -173,9 +173,9 @@ def test_a_django_templates_page_gets_the_stylesheet_banner_and_tracker(client):
     tracker = (
         f'<script src="/static/tailored/tracker.js" data-tl-endpoint="{reverse("tailored:events")}"'
         f' data-tl-consent-url="{reverse("tailored_frontend:consent")}" data-tl-privacy-url="{reverse("tailored_frontend:privacy")}"'
-        " defer></script>"
+        f' data-tl-pages="{Site.objects.get(is_default_site=True).root_page_id}" defer></script>'
     )
-    assert tracker in html
+    assert tracker in html  # the page's id goes with its page views, for page visit counts
     assert "tl-explain" not in html
 
 

@@ -62,7 +62,7 @@ function flush(leaving) {
 function start() {
   hint();
   // Once, also after late consent.
-  viewed = viewed || track("page_view", { product_id: product(body), page_type: page.tlPageType });
+  viewed = viewed || track("page_view", { product_id: product(body), page_type: page.tlPageType, pages: conf.tlPages });
   flush();
 }
 
@@ -87,7 +87,6 @@ on(d, "click", e => {
     for (var b of el.parentNode.children) b.setAttribute("aria-pressed", b === el);  // blocks.css thanks
   }
 });
-// Each depth once per page.
 var depths = [25, 50, 75, 100], wait = 0;
 on(window, "scroll", () => {
   wait = wait || setTimeout(() => {
