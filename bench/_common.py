@@ -296,13 +296,17 @@ def print_headline(figures: dict[str, float | int | str]) -> None:
 
 
 def signed_visitor_id(visitor_id: str) -> str:
-    """The `tl_vid` cookie value the site itself sets for this id (signed, as
-    `services.set_visitor_cookie` does): a bench's visitors are returning visitors."""
-    from django.core import signing
+    """The `tl_vid` cookie value the site itself sets for this id (by `services.set_visitor_cookie`,
+    so with the salt the installed Django signs with now, not a legacy one it only falls back
+    to): a bench's visitors are returning visitors."""
+    from django.http import HttpResponse
+    from django.test import RequestFactory
 
     from tailored import conf, services
 
-    return signing.get_cookie_signer(salt=conf.get("VISITOR_COOKIE") + services.VISITOR_COOKIE_SALT).sign(visitor_id)
+    response = HttpResponse()
+    services.set_visitor_cookie(RequestFactory().get("/"), response, visitor_id)
+    return response.cookies[conf.get("VISITOR_COOKIE")].value
 
 
 def make_electronics_fan(visitor_id: str) -> int:

@@ -213,7 +213,7 @@ def main() -> None:
     from tailored import conf, services
     from tailored.context.device import device_facts
     from tailored.core.segments import matching_segments
-    from tailored.profiles.redis import visitor_keys
+    from tailored.profiles.redis import _windows_plan, visitor_keys
     from tailored.segments import segment_cache
 
     rng = random.Random(SEED)
@@ -254,7 +254,7 @@ def main() -> None:
     def pipeline4(target: dict[str, str]):
         # The same commands as RedisProfileStore.get, in one pipelined round trip, unparsed.
         pipe = client.pipeline(transaction=False)
-        store._queue_read(pipe, target, tuple(windows), time.time())
+        store._queue_read(pipe, target, _windows_plan(windows)[0], time.time())
         return pipe.execute()
 
     def redis_roundtrip(_):

@@ -73,46 +73,42 @@ FLOAT_FIELDS = ("session_start", "cart_updated_at", "ltv", "last_purchase_at")
 # The whole profile in one call: a request pays redis-py's per-command cost once, not twelve
 # times. Windows are summed server-side so the reply carries a few integers, not every bucket.
 # KEYS: p seen t cart items search sess dwell votes m w. ARGV: current hour, hourly hours, list
-# caps (items, searches, sessions), then the windows, precomputed once per segment set
-# (`_windows_args`): ARGV[6] the distinct bucket fields ("<counter>|h" hourly, "<counter>|d"
-# daily, each holding "bucket:count" pairs, newest last), ARGV[7] per field (";"-separated, in
-# the same order) its windows as "span:position" pairs, ARGV[8] the number of windows. All
-# fields come in one HMGET and each field's text is read once, adding every bucket to each of
-# that field's windows it falls in: no table per bucket, work in proportion to the visitor's
-# activity, not to the number of windows. Mirrors tailored.core.windows (the reference).
+# caps (items, searches, sessions), then the windows as `_windows_plan` lays them out once per
+# segment set: ARGV[6] the number F of distinct bucket fields, ARGV[7..6+F] the fields
+# ("<counter>|h" hourly, "<counter>|d" daily, each holding "bucket:count" pairs), then per field
+# its number of windows and their spans, ascending. The counts come back field by field in that
+# order. All fields come in one HMGET and each field's text is read once: a bucket is added to
+# the field's windows from the widest down, stopping at the first too narrow for it, so the work
+# follows the visitor's activity, not the number of windows. Nothing is parsed into tables but
+# one field's spans (this script is on every request's path: ARGV strings are coerced where used).
+# Mirrors tailored.core.windows (the reference).
 READ_LUA = """
 local now_hour = tonumber(ARGV[1])
 local today = math.floor(now_hour / 24)
-local fields, spans, slots, last = {}, {}, {}, {}
-for field in string.gmatch(ARGV[6], '[^;]+') do fields[#fields + 1] = field end
-local f = 0
-for group in string.gmatch(ARGV[7], '[^;]+') do
-  f = f + 1
-  for span, slot in string.gmatch(group, '(%d+):(%d+)') do
-    spans[#spans + 1] = tonumber(span)
-    slots[#slots + 1] = tonumber(slot)
-  end
-  last[f] = #spans
-end
-local counts = {}
-for i = 1, tonumber(ARGV[8]) do counts[i] = 0 end
-local raws = #fields > 0 and redis.call('HMGET', KEYS[11], unpack(fields)) or {}
-local first = 1
-for i = 1, #fields do
+local nfields = tonumber(ARGV[6])
+local counts, spans = {}, {}
+local raws = nfields > 0 and redis.call('HMGET', KEYS[11], unpack(ARGV, 7, 6 + nfields)) or {}
+local gmatch, byte = string.gmatch, string.byte
+local pos, slot = 7 + nfields, 0
+for i = 1, nfields do
+  local nspans = ARGV[pos] + 0
+  for w = 1, nspans do spans[w] = ARGV[pos + w] + 0; counts[slot + w] = 0 end
+  pos = pos + nspans + 1
   local raw = raws[i]
   if raw then
-    local newest = string.byte(fields[i], -1) == 104 and now_hour or today  -- 104: 'h'
-    for bucket, n in string.gmatch(raw, '(%d+):(%d+)') do
-      local age = newest - tonumber(bucket)
-      if age >= 0 then
-        n = tonumber(n)
-        for w = first, last[i] do
-          if age < spans[w] then counts[slots[w]] = counts[slots[w]] + n end
+    local newest = byte(ARGV[6 + i], -1) == 104 and now_hour or today  -- 104: 'h'
+    local widest = spans[nspans]
+    for bucket, n in gmatch(raw, '(%d+):(%d+)') do
+      local age = newest - bucket
+      if age >= 0 and age < widest then
+        n = n + 0
+        for w = nspans, 1, -1 do
+          if age < spans[w] then counts[slot + w] = counts[slot + w] + n else break end
         end
       end
     end
   end
-  first = last[i] + 1
+  slot = slot + nspans
 end
 return {
   redis.call('HGETALL', KEYS[1]), redis.call('ZMSCORE', KEYS[2], 'first', 'last'),
@@ -280,9 +276,11 @@ class RedisProfileStore:
 
     def get_many(self, visitor_ids: Iterable[str], now: float, windows: Collection[Window] = ()) -> dict[str, Profile]:
         ids = list(dict.fromkeys(visitor_ids))
-        windows = tuple(windows)
-        replies = self._with_scripts(lambda: self._read(ids, windows, now))
-        return {visitor_id: _parse_profile(visitor_id, reply, windows) for visitor_id, reply in zip(ids, replies, strict=True)}
+        if not isinstance(windows, frozenset | tuple):
+            windows = frozenset(windows)  # hashable, for the plan's cache
+        args, order = _windows_plan(windows)
+        replies = self._with_scripts(lambda: self._read(ids, args, now))
+        return {visitor_id: _parse_profile(visitor_id, reply, order) for visitor_id, reply in zip(ids, replies, strict=True)}
 
     def _with_scripts(self, call):
         """Run `call` with the Lua scripts loaded (once per process, again after a Redis restart).
@@ -295,15 +293,18 @@ class RedisProfileStore:
             self._shas = {}
             return self._with_scripts(call)
 
-    def _read(self, ids: list[str], windows: tuple[Window, ...], now: float) -> list[Any]:
+    def _read(self, ids: list[str], windows_args: tuple[Any, ...], now: float) -> list[Any]:
         pipe = self.client.pipeline(transaction=False)
         for visitor_id in ids:
-            self._queue_read(pipe, visitor_keys(visitor_id), windows, now)
+            self._queue_read(pipe, visitor_keys(visitor_id), windows_args, now)
         return pipe.execute()
 
-    def _queue_read(self, pipe, keys: dict[str, str], windows: tuple[Window, ...], now: float) -> None:
-        args = (hour_bucket(now), HOURLY_HOURS, RECENT_ITEMS, RECENT_SEARCHES, RECENT_SESSIONS, *_windows_args(windows))
-        pipe.evalsha(self._shas["read"], len(READ_KEYS), *(keys[k] for k in READ_KEYS), *args)
+    def _queue_read(self, pipe, keys: dict[str, str], windows_args: tuple[Any, ...], now: float) -> None:
+        """One visitor's READ_LUA call; `windows_args` from `_windows_plan`."""
+        pipe.evalsha(
+            self._shas["read"], len(READ_KEYS), *(keys[k] for k in READ_KEYS),
+            hour_bucket(now), HOURLY_HOURS, RECENT_ITEMS, RECENT_SEARCHES, RECENT_SESSIONS, *windows_args,
+        )
 
     # Writing
 
@@ -748,57 +749,69 @@ def _queue_merge(pipe, target: dict[str, str], raw: dict[str, Any]) -> None:
 
 
 @lru_cache(maxsize=64)
-def _windows_args(windows: tuple[Window, ...]) -> tuple[str, str, int]:
-    """The windows as READ_LUA takes them (ARGV[6] to ARGV[8]); the same tuple comes with every
-    request, so they are built once."""
-    groups: dict[str, list[str]] = {}
-    for position, window in enumerate(windows, 1):  # Lua counts from 1
+def _windows_plan(windows: Collection[Window]) -> tuple[tuple[Any, ...], tuple[Window, ...]]:
+    """The windows as READ_LUA takes them (ARGV[6] on), and the windows in the order their counts
+    come back. The same frozenset comes with every request (its hash is cached), so this runs
+    once per segment set."""
+    groups: dict[str, list[tuple[int, Window]]] = {}
+    for window in windows:
         hours = min(window.hours, MAX_WINDOW_HOURS)
         hourly = hours <= HOURLY_HOURS
         span = hours if hourly else -(-hours // 24)  # whole days, as math.ceil(hours / 24)
-        groups.setdefault(f"{window.counter}|{'h' if hourly else 'd'}", []).append(f"{span}:{position}")
-    return ";".join(groups), ";".join(",".join(pairs) for pairs in groups.values()), len(windows)
+        groups.setdefault(f"{window.counter}|{'h' if hourly else 'd'}", []).append((span, window))
+    spans: list[int] = []
+    order: list[Window] = []
+    for pairs in groups.values():
+        pairs.sort(key=lambda pair: pair[0])  # narrowest first: READ_LUA walks them widest down
+        spans += [len(pairs), *(span for span, _ in pairs)]
+        order += [window for _, window in pairs]
+    return (len(groups), *groups, *spans), tuple(order)
 
 
 def _pairs(flat: list[str]) -> dict[str, str]:
     """A HGETALL reply as Lua returns it (field, value, field, value...) as a dict."""
-    return dict(zip(flat[::2], flat[1::2], strict=True))
+    if not flat:
+        return {}
+    pairs = iter(flat)
+    return dict(zip(pairs, pairs, strict=True))
 
 
-def _parse_profile(visitor_id: str, reply: list[Any], windows: tuple[Window, ...]) -> Profile:
+def _parse_profile(visitor_id: str, reply: list[Any], order: tuple[Window, ...]) -> Profile:
+    """The Profile of one READ_LUA reply (`order`: the windows as their counts come back). On
+    every request's path: list comprehensions and no per-item helper calls."""
     scalars, seen, totals, cart, items, searches, sessions, dwell, votes, window_counts, model = reply
     scalars, totals, cart, dwell, votes, model = map(_pairs, (scalars, totals, cart, dwell, votes, model))
-    seen = [_float(value) for value in seen]
-    scroll = (int(scalars.get("scroll_sum", 0)), int(scalars.get("scroll_n", 0)))
+    first_seen, last_seen = seen
+    get = scalars.get
     return Profile(
         visitor_id=visitor_id,
-        first_seen=seen[0],
-        last_seen=seen[1],
-        page_views=int(scalars.get("page_views", 0)),
-        sessions=int(scalars.get("sessions", 0)),
-        session_start=_float(scalars.get("session_start")),
-        session_starts=tuple(map(float, sessions)),  # newest first: pushed in order, merged sorted
-        session_content_views=int(scalars.get("session_content_views", 0)),
-        session_converted=scalars.get("session_converted") == "1",
-        event_counts={name[2:]: int(v) for name, v in totals.items() if name.startswith("e:")},
-        category_views={name[2:]: int(v) for name, v in totals.items() if name.startswith("c:")},
-        cart={item: int(q) for item, q in cart.items() if int(q) > 0},
-        cart_updated_at=_float(scalars.get("cart_updated_at")),
-        purchases=int(scalars.get("purchases", 0)),
-        lifetime_value=float(scalars.get("ltv", 0.0)),
-        last_purchase_at=_float(scalars.get("last_purchase_at")),
-        recent_items=tuple((item, float(ts)) for item, _, ts in (entry.rpartition("@") for entry in items)),
+        first_seen=None if first_seen is None else float(first_seen),
+        last_seen=None if last_seen is None else float(last_seen),
+        page_views=int(get("page_views", 0)),
+        sessions=int(get("sessions", 0)),
+        session_start=_float(get("session_start")),
+        session_starts=tuple([float(start) for start in sessions]),  # newest first: pushed in order, merged sorted
+        session_content_views=int(get("session_content_views", 0)),
+        session_converted=get("session_converted") == "1",
+        event_counts={name[2:]: int(v) for name, v in totals.items() if name[:2] == "e:"},
+        category_views={name[2:]: int(v) for name, v in totals.items() if name[:2] == "c:"},
+        cart={item: int(q) for item, q in cart.items() if int(q) > 0} if cart else {},
+        cart_updated_at=_float(get("cart_updated_at")),
+        purchases=int(get("purchases", 0)),
+        lifetime_value=float(get("ltv", 0.0)),
+        last_purchase_at=_float(get("last_purchase_at")),
+        recent_items=tuple([(item, float(ts)) for item, _, ts in [entry.rpartition("@") for entry in items]]),
         recent_searches=tuple(searches),
-        dwell=_dwell(dwell),
-        scroll=scroll,
-        down_votes=frozenset(item for item, vote in votes.items() if vote == "down"),
-        last_device=scalars.get("last_device"),
-        last_country=scalars.get("last_country"),
+        dwell=_dwell(dwell) if dwell else {},
+        scroll=(int(get("scroll_sum", 0)), int(get("scroll_n", 0))),
+        down_votes=frozenset([item for item, vote in votes.items() if vote == "down"]) if votes else frozenset(),
+        last_device=get("last_device"),
+        last_country=get("last_country"),
         persona=model.get("persona"),
-        scores={name[6:]: float(v) for name, v in model.items() if name.startswith("score:")},
-        preferences=tuple(filter(None, model.get("preferences", "").split(","))),
-        assignments={name[2:]: arm for name, arm in model.items() if name.startswith("x:")},
-        windows=dict(zip(windows, (int(n) for n in window_counts), strict=True)),
+        scores={name[6:]: float(v) for name, v in model.items() if name[:6] == "score:"} if model else {},
+        preferences=tuple(filter(None, model.get("preferences", "").split(","))) if model else (),
+        assignments={name[2:]: arm for name, arm in model.items() if name[:2] == "x:"} if model else {},
+        windows=dict(zip(order, window_counts, strict=True)),  # Lua numbers come back as integers
     )
 
 
