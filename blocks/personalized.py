@@ -17,9 +17,11 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from datetime import time as dt_time
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.template.loader import render_to_string
 from django.utils import dateformat, timezone
@@ -34,7 +36,8 @@ except ImportError:  # Wagtail 7.0-7.2: the same fields, in order, ungrouped
     BlockGroup = None
 
 from tailored import caching, conf, fragments, holdout
-from tailored.core.selection import FALLBACK, VariantTags, choose_variant
+from tailored.core.context import clock_minutes
+from tailored.core.selection import FALLBACK, Recurrence, VariantTags, choose_variant
 from tailored.core.types import DAYPARTS, DEVICES, WEATHER_CONDITIONS, WEEKDAYS, Visitor
 from tailored.experiments.services import pick_variant
 from tailored.middleware import current_request
@@ -179,6 +182,17 @@ class VariantBlock(blocks.StructBlock):
     campaigns = CampaignsBlock(help_text="UTM campaigns (the utm_campaign of the link), comma separated.")
     starts_at = blocks.DateTimeBlock(required=False, help_text="Shown from this moment. Optional.")
     ends_at = blocks.DateTimeBlock(required=False, help_text="Hidden from this moment. Optional.")
+    repeat_from = blocks.TimeBlock(required=False, help_text="Every week: shown from this time of day...")
+    repeat_until = blocks.TimeBlock(
+        required=False, help_text="...until this time (before it). Later than the start: the same day; earlier: past midnight."
+    )
+    repeat_on = SlugsBlock(
+        choices=[(d, d.title()) for d in WEEKDAYS], required=False, help_text="On these days (none ticked: every day)."
+    )
+    repeat_zone = blocks.ChoiceBlock(
+        choices=[("visitor", "In the visitor's local time"), ("site", "In the site's time zone")],
+        default="visitor", required=False,
+    )
     summary = SummaryBlock(help_text="The audience in words, shown when the variant is collapsed; updated on save.")
     content = ContentStreamBlock()
 
@@ -197,7 +211,12 @@ class VariantBlock(blocks.StructBlock):
                         icon="sliders",
                         classname="collapsed",
                     ),
-                    BlockGroup(heading="Schedule", children=["starts_at", "ends_at"], icon="calendar", classname="collapsed"),
+                    BlockGroup(
+                        heading="Schedule",
+                        children=["starts_at", "ends_at", "repeat_from", "repeat_until", "repeat_on", "repeat_zone"],
+                        icon="calendar",
+                        classname="collapsed",
+                    ),
                     "content",
                 ],
                 settings=["summary"],
@@ -210,6 +229,7 @@ class VariantBlock(blocks.StructBlock):
             raise blocks.StructBlockValidationError(
                 block_errors={"ends_at": ValidationError("The end must come after the start.")}
             )
+        _check_recurrence(value)
         value["summary"] = summary_label(value, segment_names(_listed(value.get("segments"))))
         return value
 
@@ -492,11 +512,58 @@ def summary_label(variant: Mapping[str, Any] | None, names: Mapping[str, str]) -
         parts.append(f"from {_when(starts_at)}")
     if ends_at:
         parts.append(f"until {_when(ends_at)}")
+    parts.append(_recurrence_words(variant))
     targeting = " · ".join(part for part in parts if part)
     label = str(variant.get("label") or "").strip()
     if not label or label == targeting:
         return targeting or "Everyone (no targeting)"
     return f"{label}: {targeting}" if targeting else f"{label}: everyone"
+
+
+def _check_recurrence(value: Mapping[str, Any]) -> None:
+    start, end = _clock(value.get("repeat_from")), _clock(value.get("repeat_until"))
+    problem = None
+    if (start is None) != (end is None):
+        field, problem = ("repeat_until" if end is None else "repeat_from"), "Give both times of a weekly schedule, or neither."
+    elif start is not None and start == end:
+        field, problem = "repeat_until", "The end must differ from the start."
+    elif start is None and _listed(value.get("repeat_on")):
+        field, problem = "repeat_from", "Give the times of day for the days you ticked."
+    if problem:
+        raise blocks.StructBlockValidationError(block_errors={field: ValidationError(problem)})
+
+
+def _clock(value: Any) -> int | None:
+    """Minutes after midnight of a TimeBlock value: a time, or "HH:MM[:SS]" as stored."""
+    if isinstance(value, dt_time):
+        return value.hour * 60 + value.minute
+    if isinstance(value, str) and value:
+        return clock_minutes(value.strip()[:5])
+    return None
+
+
+def _recurrence(variant: Any) -> Recurrence | None:
+    start, end = _clock(variant.get("repeat_from")), _clock(variant.get("repeat_until"))
+    if start is None or end is None or start == end:
+        return None
+    days = frozenset(variant.get("repeat_on") or ()) or frozenset(WEEKDAYS)
+    zone = (settings.TIME_ZONE or "UTC") if variant.get("repeat_zone") == "site" else None
+    return Recurrence(days, start, end, zone)
+
+
+def _recurrence_words(variant: Any) -> str:
+    recurrence = _recurrence(variant)
+    if recurrence is None:
+        return ""
+    days = "every day" if recurrence.weekdays == frozenset(WEEKDAYS) else ", ".join(
+        d.title() for d in WEEKDAYS if d in recurrence.weekdays
+    )
+    where = "site time" if recurrence.zone else "visitor's time"
+    return f"{days} {_hhmm(recurrence.start)}-{_hhmm(recurrence.end)} ({where})"
+
+
+def _hhmm(minute: int) -> str:
+    return f"{minute // 60:02d}:{minute % 60:02d}"
 
 
 def _listed(value: Any) -> list[str]:
@@ -544,4 +611,5 @@ def _tags(key: str, variant: Any) -> VariantTags:
         campaigns=frozenset(variant.get("campaigns") or ()),
         starts_at=starts_at.timestamp() if starts_at else None,
         ends_at=ends_at.timestamp() if ends_at else None,
+        recurrence=_recurrence(variant),
     )

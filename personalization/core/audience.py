@@ -132,6 +132,8 @@ def variant_facts(tags: VariantTags, segment_facts: Mapping[str, frozenset[str]]
             facts.update(names)
     for code in tags.regions:
         facts.add("region" if "-" in code else "country")
+    if tags.recurrence is not None and tags.recurrence.zone is None:  # the visitor's clock
+        facts.update(("weekday", "local_minute"))
     for slug in tags.segments:
         facts |= segment_facts.get(slug, frozenset())
     return frozenset(facts)

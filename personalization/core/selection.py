@@ -6,10 +6,49 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import lru_cache
+from zoneinfo import ZoneInfo
 
-from .types import Context
+from .context import minute_of_day
+from .types import WEEKDAYS, Context
 
 FALLBACK = "fallback"
+
+
+@lru_cache(maxsize=64)
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+@dataclass(frozen=True, slots=True)
+class Recurrence:
+    """A weekly schedule: on `weekdays`, from `start` (inclusive) to `end` (exclusive), in
+    minutes after local midnight. A window whose start is after its end crosses midnight and
+    belongs to the day it starts on: Friday 22:00-02:00 includes Saturday 01:00. `zone` None
+    means the visitor's local time (their context); a zone name means that zone's (the site's)."""
+
+    weekdays: frozenset[str]
+    start: int
+    end: int
+    zone: str | None = None
+
+    def active(self, context: Context, now: float | None) -> bool:
+        if self.zone is None:
+            day, minute = context.weekday, context.local_minute
+        elif now is None:
+            return False
+        else:
+            local = datetime.fromtimestamp(now, UTC).astimezone(_zone(self.zone))
+            day, minute = WEEKDAYS[local.weekday()], minute_of_day(local)
+        if day not in WEEKDAYS or minute is None:
+            return False
+        if self.start < self.end:
+            return self.start <= minute < self.end and day in self.weekdays
+        if minute >= self.start:
+            return day in self.weekdays
+        previous_day = WEEKDAYS[WEEKDAYS.index(day) - 1]
+        return minute < self.end and previous_day in self.weekdays
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,7 +57,8 @@ class VariantTags:
 
     `regions` holds ISO codes: a country ("GB") matches the visitor's country, a subdivision
     ("GB-ENG", "US-CA") their region. `campaigns` are UTM campaign slugs. The schedule
-    (`starts_at` inclusive, `ends_at` exclusive, epoch seconds) bounds when the variant is live.
+    (`starts_at` inclusive, `ends_at` exclusive, epoch seconds) bounds when the variant is live;
+    `recurrence` repeats it weekly (Recurrence).
     """
 
     key: str
@@ -31,6 +71,7 @@ class VariantTags:
     campaigns: frozenset[str] = frozenset()
     starts_at: float | None = None
     ends_at: float | None = None
+    recurrence: Recurrence | None = None  # e.g. every weekday 08:30-10:00
 
     @property
     def scheduled(self) -> bool:
@@ -61,6 +102,8 @@ class VariantTags:
         if self.weather and context.weather not in self.weather:
             return False
         if self.campaigns and context.utm_campaign not in self.campaigns:
+            return False
+        if self.recurrence is not None and not self.recurrence.active(context, now):
             return False
         return self.live_at(now)
 

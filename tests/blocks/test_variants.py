@@ -114,3 +114,40 @@ def test_unknown_segments_are_rejected_on_save():
     value = VARIANT.to_python(variant("v", segments=["no-such-segment"])["value"])
     with pytest.raises(StructBlockValidationError):
         VARIANT.clean(value)
+
+
+def test_a_weekly_schedule_in_the_visitors_time_drives_the_choice():
+    value = block_value(
+        variant("commute", repeat_from="08:30:00", repeat_until="10:00:00", repeat_on=["mon", "tue", "wed", "thu", "fri"]),
+        variant("late", repeat_from="22:00", repeat_until="02:00", repeat_zone="visitor"),
+    )
+    assert BLOCK.choose(value, visitor(weekday="tue", local_minute=9 * 60)).key == "commute"
+    assert BLOCK.choose(value, visitor(weekday="sat", local_minute=9 * 60)).key == "fallback"
+    assert BLOCK.choose(value, visitor(weekday="tue", local_minute=10 * 60)).key == "fallback"
+    assert BLOCK.choose(value, visitor(weekday="sun", local_minute=60)).key == "late"  # Saturday night, any day
+
+
+def test_a_weekly_schedule_in_the_sites_zone_reads_the_clock(settings):
+    settings.TIME_ZONE = "Asia/Tokyo"
+    value = block_value(variant("lunch", repeat_from="12:00", repeat_until="13:00", repeat_zone="site"))
+    monday_noon_tokyo = datetime(2030, 6, 3, 3, 15, tzinfo=UTC).timestamp()
+    assert BLOCK.choose(value, visitor(weekday="sun", local_minute=0), now=monday_noon_tokyo).key == "lunch"
+    assert BLOCK.choose(value, visitor(), now=monday_noon_tokyo + 3600).key == "fallback"
+
+
+@pytest.mark.parametrize(
+    ("tags", "field"),
+    [({"repeat_from": "08:30"}, "repeat_until"), ({"repeat_from": "08:30", "repeat_until": "08:30"}, "repeat_until"),
+     ({"repeat_on": ["mon"]}, "repeat_from")],
+)
+def test_a_weekly_schedule_needs_two_different_times(tags, field):
+    value = VARIANT.to_python(variant("v", **tags)["value"])
+    with pytest.raises(StructBlockValidationError) as caught:
+        VARIANT.clean(value)
+    assert field in caught.value.block_errors
+
+
+def test_the_summary_names_the_weekly_schedule():
+    weekly = {"repeat_from": "08:30", "repeat_until": "10:00", "repeat_on": ["mon", "fri"], "repeat_zone": "site"}
+    assert summary_label(weekly, {}) == "Mon, Fri 08:30-10:00 (site time)"
+    assert summary_label({"repeat_from": "22:00", "repeat_until": "02:00"}, {}) == "every day 22:00-02:00 (visitor's time)"

@@ -14,6 +14,7 @@ from tailored.context import context_from_request
 from tailored.context.place import MAX_PARAMETERS, MAX_VALUE_CHARS
 from tailored.context.visitor_facts import SITE_READERS, register_rule_field
 from tailored.core.fields import SITE_FIELDS
+from tailored.core.selection import Recurrence
 from tailored.models import Segment
 from tailored.segments import segment_cache
 from tailored.services import resolve_visitor
@@ -146,3 +147,25 @@ def test_a_site_registered_fact_reaches_rules_and_a_failing_reader_is_no_value(p
 def test_a_site_fact_must_have_a_known_kind():
     with pytest.raises(ValueError, match="kind of number, text, flag, texts, time"):
         register_rule_field("tier", "colour", lambda request: None)
+
+
+@pytest.mark.parametrize(
+    ("zone", "moment", "expected"),
+    [
+        # Los Angeles springs forward on 8 March 2026: 02:00 PST becomes 03:00 PDT.
+        ("America/Los_Angeles", datetime(2026, 3, 8, 9, 59, tzinfo=UTC), ("sun", 1 * 60 + 59)),
+        ("America/Los_Angeles", datetime(2026, 3, 8, 10, 0, tzinfo=UTC), ("sun", 3 * 60)),
+        # Sydney falls back on 5 April 2026 (Sunday local, Saturday in UTC): 02:30 comes twice.
+        ("Australia/Sydney", datetime(2026, 4, 4, 15, 30, tzinfo=UTC), ("sun", 2 * 60 + 30)),
+        ("Australia/Sydney", datetime(2026, 4, 4, 16, 30, tzinfo=UTC), ("sun", 2 * 60 + 30)),
+        ("Australia/Sydney", datetime(2026, 4, 4, 17, 0, tzinfo=UTC), ("sun", 3 * 60)),
+    ],
+)
+def test_the_visitors_minute_and_weekday_across_daylight_saving_changes(zone, moment, expected):
+    request = factory.get("/", HTTP_HOST="shop.example")
+    request.COOKIES["tl_tz"] = zone
+    request.user = AnonymousUser()
+    context = context_from_request(request, moment.timestamp())
+    assert (context.weekday, context.local_minute) == expected
+    window = Recurrence(frozenset({"sun"}), 2 * 60 + 30, 2 * 60 + 45)
+    assert window.active(context, moment.timestamp()) is (expected[1] == 150)

@@ -14,7 +14,7 @@ from tailored.core.audience import (
     variant_facts,
     with_audience,
 )
-from tailored.core.selection import VariantTags
+from tailored.core.selection import Recurrence, VariantTags
 from tailored.core.types import Context
 
 
@@ -59,3 +59,24 @@ def test_what_a_page_reads_decides_how_it_may_be_cached():
     assert dependence(variant_facts(VariantTags("b", regions=frozenset({"GB-ENG"})), segments)) == PRIVATE
     assert dependence(variant_facts(VariantTags("c", segments=frozenset({"searchers"})), segments)) == PRIVATE
     assert dependence({"device", "unknown"}) == PRIVATE
+
+
+def test_rules_on_this_requests_query_and_path_are_shared_but_the_visit_and_the_account_are_not():
+    url_only = rule_facts({"all": [{"field": "context.query.promo", "op": "eq", "value": "x"},
+                                   {"field": "context.path", "op": "matches", "value": "^/blog/"}]})
+    assert dependence(url_only) == SHARED  # the URL is part of every cache key
+    private_rules = [
+        {"field": "visit.query.promo", "op": "present"},
+        {"field": "user.logged_in", "op": "eq", "value": True},
+        {"field": "context.referrer_host", "op": "eq", "value": "news.example"},
+        {"field": "context.local_time", "op": "gte", "value": "08:00"},
+    ]
+    for rule in private_rules:
+        assert dependence(rule_facts(rule)) == PRIVATE, rule
+
+
+def test_a_weekly_schedule_in_the_visitors_time_is_private_in_the_sites_time_shared():
+    visitor_clock = VariantTags("a", recurrence=Recurrence(frozenset({"mon"}), 60, 120))
+    site_clock = VariantTags("b", recurrence=Recurrence(frozenset({"mon"}), 60, 120, "Europe/London"))
+    assert dependence(variant_facts(visitor_clock, {})) == PRIVATE
+    assert dependence(variant_facts(site_clock, {})) == SHARED
