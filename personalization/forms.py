@@ -29,7 +29,19 @@ from django.utils.text import slugify
 from django.utils.translation import gettext_lazy as _
 from wagtail.admin.forms import WagtailAdminModelForm
 
-from tailored.core.fields import FIELDS, FLAG, NUMBER, SCORE_PREFIX, TEXT, lookup
+from tailored.core.fields import (
+    FIELDS,
+    FLAG,
+    NUMBER,
+    QUERY_PREFIX,
+    SCORE_PREFIX,
+    SITE_FIELDS,
+    SITE_PREFIX,
+    TEXT,
+    VISIT_QUERY_PREFIX,
+    Field,
+    lookup,
+)
 from tailored.core.rules import OPERATORS_BY_KIND, RuleError, compile_rule
 from tailored.events.schema import EVENT_TYPES
 from tailored.models import PersonaLabel
@@ -54,6 +66,8 @@ TYPES: dict[str, str] = {
     "sequence": "Product views in quick succession",
     "cart_abandoned": "Abandoned cart",
     "score": "Model score",
+    "query": "A query parameter in the address",
+    "page_visits": "Visited a page or a section",
 }
 PARTS_BY_TYPE: dict[str, tuple[str, ...]] = {
     "count": ("event", "category", "item", "op", "value", "hours"),
@@ -62,6 +76,8 @@ PARTS_BY_TYPE: dict[str, tuple[str, ...]] = {
     "sequence": ("views", "minutes"),
     "cart_abandoned": ("idle",),
     "score": ("score", "op", "value"),
+    "query": ("param", "remember", "op", "value"),
+    "page_visits": ("where", "page", "op", "value", "hours"),
 }
 PART_LABELS: dict[str, str] = {
     "type": "Condition type",
@@ -77,9 +93,16 @@ PART_LABELS: dict[str, str] = {
     "views": "Product views",
     "minutes": "Within minutes",
     "idle": "Idle minutes",
+    "param": "Parameter",
+    "remember": "Seen",
+    "where": "Counting",
+    "page": "Page",
 }
+# The fixed choices of the new row types' selects.
+REMEMBER_CHOICES = [("page", "on this page"), ("visit", "on this page or earlier this visit")]
+WHERE_CHOICES = [("page", "visits to that page"), ("section", "visits to it or any page below it")]
 PARTS = tuple(PART_LABELS)
-PLACEHOLDERS = {"category": "e.g. electronics", "item": "product id", "score": "e.g. churn_risk"}
+PLACEHOLDERS = {"category": "e.g. electronics", "item": "product id", "score": "e.g. churn_risk", "param": "e.g. promo", "page": "page id"}
 OPERATOR_LABELS: dict[str, str] = {
     "eq": "is",
     "ne": "is not",
@@ -91,6 +114,8 @@ OPERATOR_LABELS: dict[str, str] = {
     "in": "is one of (a, b, ...)",
     "not_in": "is none of (a, b, ...)",
     "contains": "contains",
+    "contains_any": "includes one of (a, b, ...)",
+    "present": "is present (or: false)",
     "matches": "matches the pattern",
 }
 FLAG_CHOICES = ("true", "false")
@@ -108,6 +133,8 @@ PATH_PARTS: dict[str, str] = {
     "count.category": "category",
     "count.item": "item",
     "count.within_hours": "hours",
+    "count.page": "page",
+    "count.section": "page",
     "avg_dwell": "category",
     "avg_dwell.category": "category",
     "sequence": "views",
@@ -169,7 +196,15 @@ def row_to_condition(row: Row) -> dict[str, Any]:
     kind = row.get("type", "")
     if kind == "field":
         name = row.get("field", "")
-        return {"field": name, "op": row.get("op", ""), "value": _row_value(row, _kind_of(row))}
+        return _with_value({"field": name, "op": row.get("op", "")}, _row_value(row, _kind_of(row)))
+    if kind == "query":
+        prefix = VISIT_QUERY_PREFIX if row.get("remember") == "visit" else QUERY_PREFIX
+        return _with_value({"field": prefix + row.get("param", ""), "op": row.get("op", "")}, _row_value(row, TEXT))
+    if kind == "page_visits":
+        where = "section" if row.get("where") == "section" else "page"
+        page = row.get("page", "").strip()
+        spec = {"event": "page_view", where: int(page) if page.isdigit() else page, "within_hours": _number(row.get("hours", ""))}
+        return {"count": spec, "op": row.get("op", ""), "value": _parse(row.get("value", ""), row.get("op", ""), NUMBER)}
     if kind == "score":
         name = SCORE_PREFIX + row.get("score", "")
         return {"field": name, "op": row.get("op", ""), "value": _parse(row.get("value", ""), row.get("op", ""), NUMBER)}
@@ -194,7 +229,16 @@ def row_to_condition(row: Row) -> dict[str, Any]:
     return {"type": kind}
 
 
+def _with_value(condition: dict[str, Any], value: Any) -> dict[str, Any]:
+    """A field condition with its value; "present" needs none (false asks for an absent one)."""
+    if condition["op"] == "present":
+        return {**condition, "value": False} if value in (False, "false") else condition
+    return {**condition, "value": value}
+
+
 def _kind_of(row: Row) -> str:
+    if row.get("type") == "query":
+        return TEXT
     if row.get("type") != "field":
         return NUMBER
     spec = lookup(row.get("field"))
@@ -285,7 +329,22 @@ def condition_to_row(node: object) -> dict[str, str] | None:
             if isinstance(name, str) and name.startswith(SCORE_PREFIX):
                 return {"type": "score", "score": name[len(SCORE_PREFIX):], "op": node.get("op"), "value": _format(node.get("value"))}
             value = _format(node.get("value"))
+            if isinstance(name, str) and name.startswith((QUERY_PREFIX, VISIT_QUERY_PREFIX)):
+                remember = "visit" if name.startswith(VISIT_QUERY_PREFIX) else "page"
+                param = name.removeprefix(QUERY_PREFIX).removeprefix(VISIT_QUERY_PREFIX)
+                return {"type": "query", "param": param, "remember": remember, "op": node.get("op"), "value": value}
             return {"type": "field", "field": name, "op": node.get("op"), "value": value, "choice": value}
+        if "count" in node and ("page" in node["count"] or "section" in node["count"]):
+            spec = node["count"]
+            where = "section" if "section" in spec else "page"
+            return {
+                "type": "page_visits",
+                "where": where,
+                "page": _format(spec.get(where)),
+                "hours": _format(spec.get("within_hours")),
+                "op": node.get("op"),
+                "value": _format(node.get("value")),
+            }
         if "count" in node:
             spec = node["count"]
             return {
@@ -322,9 +381,9 @@ def _offered(row: Mapping[str, Any]) -> bool:
     """Whether every select in the row can show the row's value."""
     if not all(isinstance(row.get(part, ""), str) for part in PARTS):
         return False
-    if row["type"] in ("field", "score", "count", "avg_dwell") and row.get("op") not in OPERATORS_BY_KIND[_kind_of(row)]:
+    if row["type"] in TYPES and row["type"] not in ("sequence", "cart_abandoned") and row.get("op") not in OPERATORS_BY_KIND[_kind_of(row)]:
         return False
-    if row["type"] == "field" and row.get("field") not in FIELDS:
+    if row["type"] == "field" and row.get("field") not in builder_fields():
         return False
     if row["type"] == "count" and row.get("event") not in EVENT_TYPES:
         return False
@@ -360,8 +419,8 @@ def locate_path(path: str, rows: Sequence[Row]) -> tuple[int, str | None] | None
             return None
         row = int(index)
     part = PATH_PARTS.get(re.sub(r"\[\d+\]$", "", rest))
-    if part == "field" and rows[row].get("type") == "score":
-        part = "score"
+    if part == "field" and rows[row].get("type") in ("score", "query"):
+        part = "score" if rows[row].get("type") == "score" else "param"
     if part == "value" and uses_choice(rows[row]):
         part = "choice"
     return row, part
@@ -414,7 +473,8 @@ class RuleBuilderWidget(forms.Widget):
     row_template_name = "personalization/widgets/rule_row.html"
 
     class Media:
-        js = ["personalization/js/rule_builder.js"]
+        # Wagtail's page chooser modal: page-visit rows pick their page with it.
+        js = ["wagtailadmin/js/page-chooser-modal.js", "personalization/js/rule_builder.js"]
         css = {"all": ["personalization/css/rule_builder.css"]}
 
     def __init__(self, attrs=None, preview_url: str = "", values_url: str = ""):
@@ -627,11 +687,12 @@ def catalog() -> dict[str, Any]:
                 "help": spec.help,
                 "picker": FIELD_KINDS.get(name),
             }
-            for name, spec in FIELDS.items()
+            for name, spec in builder_fields().items()
         },
         "ops": {kind: [[op, OPERATOR_LABELS[op]] for op in ops] for kind, ops in OPERATORS_BY_KIND.items()},
         "flag": list(FLAG_CHOICES),
         "number": NUMBER,
+        "pageChooserUrl": reverse("wagtailadmin_choose_page"),
     }
 
 
@@ -644,6 +705,15 @@ FIELD_LABELS = {
     "context.utm_medium": "UTM medium",
     "context.utm_campaign": "UTM campaign",
     "context.temperature_c": "Temperature (°C)",
+    "context.local_time": "Local time",
+    "context.referrer": "Referring URL",
+    "context.referrer_host": "Referring site",
+    "context.path": "This page's path",
+    "context.landing_page": "Landing page of the visit",
+    "user.logged_in": "Logged in",
+    "user.is_staff": "Staff account",
+    "user.groups": "Groups",
+    "user.account_age_days": "Account age in days",
     "profile.sessions_7d": "Sessions in the last 7 days",
     "profile.session_converted": "Converted this session",
     "profile.average_scroll_depth": "Average scroll depth (%)",
@@ -652,14 +722,28 @@ FIELD_LABELS = {
 
 def field_label(name: str) -> str:
     """A rule field's name in words: "context.utm_source" reads "UTM source"."""
+    if name.startswith((QUERY_PREFIX, VISIT_QUERY_PREFIX)):
+        parameter = name.removeprefix(QUERY_PREFIX).removeprefix(VISIT_QUERY_PREFIX)
+        return f"Query parameter \u201c{parameter}\u201d" + (" seen this visit" if name.startswith(VISIT_QUERY_PREFIX) else "")
+    if name.startswith(SITE_PREFIX) and (spec := lookup(name)) is not None and spec.label:
+        return spec.label
     return FIELD_LABELS.get(name) or name.partition(".")[2].replace("_", " ").capitalize()
 
 
+def builder_fields() -> dict[str, Field]:
+    """Every fact the builder offers: the built-in ones and those the site registered."""
+    return {**FIELDS, **{SITE_PREFIX + name: spec for name, spec in SITE_FIELDS.items()}}
+
+
+FIELD_GROUPS = {"context.": "Request", "user.": "Visitor's account", "profile.": "Profile", SITE_PREFIX: "This site's facts"}
+
+
 def _field_groups() -> list[tuple[str, list[tuple[str, str]]]]:
-    groups: dict[str, list[tuple[str, str]]] = {"Request": [], "Profile": []}
-    for name in FIELDS:
-        groups["Request" if name.startswith("context.") else "Profile"].append((name, field_label(name)))
-    return list(groups.items())
+    groups: dict[str, list[tuple[str, str]]] = {group: [] for group in FIELD_GROUPS.values()}
+    for name in builder_fields():
+        group = next(label for prefix, label in FIELD_GROUPS.items() if name.startswith(prefix))
+        groups[group].append((name, field_label(name)))
+    return [(group, fields) for group, fields in groups.items() if fields]
 
 
 def row_context(
@@ -676,6 +760,8 @@ def row_context(
         "event": [(None, [(event, event.replace("_", " ")) for event in sorted(EVENT_TYPES)])],
         "op": [(None, [(op, OPERATOR_LABELS[op]) for op in OPERATORS_BY_KIND[row_kind]])],
         "choice": [(None, [(choice, choice) for choice in choices_of(row)])],
+        "remember": [(None, REMEMBER_CHOICES)],
+        "where": [(None, WHERE_CHOICES)],
     }
     shown = set(PARTS_BY_TYPE.get(kind, ())) | {"type"}
     if uses_choice(row):
@@ -699,6 +785,8 @@ def row_context(
                 "invalid": error is not None and error.part == part,
                 "placeholder": PLACEHOLDERS.get(part, ""),
                 "list": f"{widget_id}-list-{picker}" if (picker := picker_of(row, part)) else "",
+                "chooser": part == "page",  # Wagtail's page chooser fills it
+                "chosen": page_title(row.get("page", "")) if part == "page" else "",
             }
         )
     return {
@@ -709,6 +797,15 @@ def row_context(
         "warnings": list(warnings),
         "help": spec.help if spec is not None else "",
     }
+
+
+def page_title(page_id: str) -> str:
+    """The title of the page a page-visits row names, shown beside its id."""
+    from wagtail.models import Page
+
+    if not str(page_id).isdigit():
+        return ""
+    return Page.objects.filter(pk=int(page_id)).values_list("title", flat=True).first() or ""
 
 
 # The inputs that offer a picker (a datalist of known values), by kind (tailored.rule_values).

@@ -28,7 +28,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from tailored.core.fields import FLAG, SCORE_PREFIX, TEXTS, lookup
+from tailored.core.fields import FLAG, SCORE_PREFIX, TEXTS, TIME, lookup
 from tailored.forms import OPERATOR_LABELS, field_label
 
 WEEKDAY_NAMES = {
@@ -148,10 +148,18 @@ def _context_clause(name: str, op: str, value: Any, negated: bool) -> str | None
     return None
 
 
+# Flags that read as what the visitor is or did: (when it holds, when it does not).
+FLAG_WORDS = {
+    "profile.session_converted": ("converted this session", "have not converted this session"),
+    "user.logged_in": ("are logged in", "are not logged in"),
+    "user.is_staff": ("have a staff account", "do not have a staff account"),
+}
+
+
 def _flag_clause(name: str, op: str, value: Any, negated: bool) -> str:
     holds = (value is True) == (op == "eq") != negated
-    if name == "profile.session_converted":
-        return f"{WHO}{'converted' if holds else 'have not converted'} this session"
+    if name in FLAG_WORDS:
+        return f"{WHO}{FLAG_WORDS[name][0 if holds else 1]}"
     return f"{WHOSE}{_lower(field_label(name))} is {'yes' if holds else 'no'}"
 
 
@@ -159,7 +167,11 @@ def _count(node: Mapping[str, Any], negated: bool) -> str:
     spec, op, value = node["count"], node["op"], node["value"]
     event = spec["event"]
     verb, target = EVENT_VERBS.get(event, (f"did \u201c{event}\u201d", ""))
-    if "item" in spec:
+    if "page" in spec:
+        target = page_name(spec["page"])
+    elif "section" in spec:
+        target = f"pages in {page_name(spec['section'])}"
+    elif "item" in spec:
         target = f"product {spec['item']}"
     elif "category" in spec and event in ("page_view", *CART_EVENTS):
         target = f"{_slug_words(spec['category'])} products"
@@ -173,6 +185,17 @@ def _count(node: Mapping[str, Any], negated: bool) -> str:
     times = _between_times(value, negated) if op == "between" else _times(op, value)
     words = " ".join(part for part in (verb, target, times, _within_hours(spec["within_hours"])) if part)
     return f"{WHO}{words}"
+
+
+def page_name(page_id: Any) -> str:
+    """A page as an editor knows it: its title ("page “About us”"), or its id if it is gone."""
+    from wagtail.models import Page
+
+    try:
+        title = Page.objects.filter(pk=int(page_id)).values_list("title", flat=True).first()
+    except (TypeError, ValueError):
+        title = None
+    return f"page \u201c{title}\u201d" if title else f"page {page_id}"
 
 
 def _avg_dwell(node: Mapping[str, Any], negated: bool) -> str:
@@ -218,6 +241,11 @@ def _comparison(
     """"is at least 3", "are not more than 2", "include “42”", "matches the pattern “^a”"."""
     be, not_be = ("are", "are not") if plural else ("is", "is not")
     shown = _value(value, name, unit)
+    if op == "present":
+        there = (value is not False) != negated
+        return f"{be} {'present' if there else 'absent'}" if not texts else f"{'are' if there else 'are not'} known"
+    if op == "contains_any":
+        return f"{'do not include' if negated else 'include'} {_or([_value(v, name, unit) for v in value])}"
     if op == "contains":
         verb = ("include" if texts else "contain") if plural else "contains"
         if negated:
@@ -300,6 +328,8 @@ def _value(value: Any, name: str = "", unit: str = "") -> str:
         number = f"{value:g}" if isinstance(value, float) else str(value)
         return f"{number} {unit}".strip()
     spec = lookup(name)
+    if spec is not None and spec.kind == TIME:
+        return str(value)
     if spec is not None and spec.choices and value in spec.choices:
         return WEEKDAY_NAMES.get(value, value) if name == "context.weekday" else str(value)
     if name in ("context.country", "context.region"):

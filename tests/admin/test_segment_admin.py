@@ -150,7 +150,7 @@ def test_a_json_error_keeps_its_path(admin_client, memory_store):
     response = admin_client.post(url("add"), form_data(mode="json", json_text=json.dumps(bad)))
     page = soup(response)
     errors = [e.get_text(" ", strip=True) for e in page.select(".w-field__errors .error-message")]
-    assert errors == ["$.all[1].op: unknown operator 'eqq' for this text condition; use one of eq, ne, in, not_in, contains, matches"]
+    assert errors == ["$.all[1].op: unknown operator 'eqq' for this text condition; use one of eq, ne, in, not_in, contains, matches, present"]
     assert page.select_one("[data-rule-builder]")["data-mode"] == "json"
     assert json.loads(page.select_one("[data-json]").text) == bad
 

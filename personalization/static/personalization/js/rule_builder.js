@@ -27,6 +27,7 @@
 
     function fieldSpec(row) { return catalog.fields[input(row, "field").value]; }
     function kindOf(row) {
+      if (input(row, "type").value === "query") return "text";
       if (input(row, "type").value !== "field") return catalog.number;
       var spec = fieldSpec(row);
       return spec ? spec.kind : "text";
@@ -86,6 +87,17 @@
           data.options.forEach(function (option) { list.appendChild(new Option(option[1], option[0])); });
         })
         .catch(function () { delete list.dataset.loaded; });
+    }
+
+    // Wagtail's own page chooser; the chosen page's id goes into the row, its title beside it.
+    function choosePage(row) {
+      if (!window.PageChooserModal) return;
+      new window.PageChooserModal(catalog.pageChooserUrl).open({ modelNames: ["wagtailcore.page"] }, function (page) {
+        input(row, "page").value = page.id;
+        row.querySelector("[data-chosen-page]").textContent = page.title;
+        row.dataset.touched = "1";
+        schedule();
+      });
     }
 
     function addRow() {
@@ -255,6 +267,7 @@
       var target = event.target.closest("button");
       if (!target || !root.contains(target)) return;
       if (target.hasAttribute("data-add-row")) addRow();
+      else if (target.hasAttribute("data-choose-page")) choosePage(target.closest("[data-row]"));
       else if (target.hasAttribute("data-remove-row")) { target.closest("[data-row]").remove(); schedule(); }
       else if (target.dataset.tab === "json") showJson();
       else if (target.dataset.tab === "builder") showBuilder();
