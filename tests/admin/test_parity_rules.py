@@ -11,9 +11,10 @@ rule that expresses it. For every row:
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 from bs4 import BeautifulSoup
@@ -217,7 +218,7 @@ def ours(rule: dict[str, Any], replay: Replay, django_user_model) -> bool:
         name, _, value = replay.meta["HTTP_COOKIE"].partition("=")
         request.COOKIES[name] = value
     context = context_from_request(request, replay.at.timestamp())
-    profile = Profile(windows={w: replay.visits for w in compiled.windows})
+    profile = Profile(windows=dict.fromkeys(compiled.windows, replay.visits))
     return compiled.matches(profile, context, replay.at.timestamp())
 
 
