@@ -12,13 +12,16 @@ from __future__ import annotations
 import json
 import math
 import re
+from functools import lru_cache
 from typing import Any
 
 MAX_DEPTH = 32  # the deepest legitimate body (a GraphQL input variable) is far shallower
 MAX_INT_DIGITS = 20  # every id and count fits in 64 bits (19 digits) with a sign
 
 # Strings (with their escapes) removed before counting brackets: a "[" inside a string nests nothing.
-_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+# (The unrolled form, "[^"\\]*(?:\\.[^"\\]*)*", matches the same strings as "(?:[^"\\]|\\.)*" at a
+# fraction of the cost: one step per run of plain characters, not one per character.)
+_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 _BRACKETS = re.compile(r"[\[\]{}]")
 
 
@@ -39,13 +42,17 @@ def parse_json(body: bytes | str, max_depth: int = MAX_DEPTH, max_int_digits: in
         text = body.decode("utf-8") if isinstance(body, bytes) else body
     except UnicodeDecodeError as exc:
         raise JsonBodyError("malformed_json", f"the body is not UTF-8: {exc}") from None
-    depth = _depth(text)
+    outside_strings = _STRING.sub("", text)
+    depth = _depth(outside_strings)
     if depth > max_depth:
         raise JsonBodyError("json_too_deep", f"the body nests {depth} levels deep; the limit is {max_depth}")
+    # Integers are checked one by one only if some run of digits is long enough to break the
+    # limit: a Python call per integer was a tenth of an event batch's cost.
+    long_digits = _digit_run(max_int_digits + 1).search(outside_strings) is not None
     try:
         return json.loads(
             text,
-            parse_int=lambda digits: _int(digits, max_int_digits),
+            parse_int=(lambda digits: _int(digits, max_int_digits)) if long_digits else None,
             parse_float=_float,
             parse_constant=_constant,
             object_pairs_hook=_object,
@@ -56,10 +63,17 @@ def parse_json(body: bytes | str, max_depth: int = MAX_DEPTH, max_int_digits: in
         raise JsonBodyError("malformed_json", f"the body is not valid JSON: {exc}") from None
 
 
-def _depth(text: str) -> int:
-    """How deep arrays and objects nest, counted without recursion (so no RecursionError)."""
+@lru_cache(maxsize=4)
+def _digit_run(digits: int) -> re.Pattern[str]:
+    """A run of at least `digits` digits (in a number, an exponent or a fraction: a superset)."""
+    return re.compile(rf"\d{{{digits},}}")
+
+
+def _depth(outside_strings: str) -> int:
+    """How deep arrays and objects nest (in a text with its strings removed), counted without
+    recursion (so no RecursionError)."""
     deepest = level = 0
-    for bracket in _BRACKETS.findall(_STRING.sub("", text)):
+    for bracket in _BRACKETS.findall(outside_strings):
         level += 1 if bracket in "[{" else -1
         deepest = max(deepest, level)
     return deepest

@@ -177,9 +177,18 @@ def validate_event(item: object, index: int, now: float) -> Event | Rejection:
     for name in item:
         if name not in fields:
             return Rejection(index, name, f"unexpected field for {kind}")
-    item = {name: _normalised(value) for name, value in item.items()}
+    for value in item.values():
+        # Only a non-ASCII string can hold a lone surrogate (str.isascii is a flag, not a scan).
+        if value.__class__ is str and not value.isascii():
+            item = {name: _normalised(value) for name, value in item.items()}
+            break
     for name, spec in fields.items():
-        problem = field_problem(item.get(name), spec)
+        value = item.get(name)
+        if value is None:  # what field_problem says of a missing value, without the call
+            if spec.required:
+                return Rejection(index, name, "this field is required")
+            continue
+        problem = field_problem(value, spec)
         if problem:
             return Rejection(index, name, problem)
     ts = item["ts"] / 1000
@@ -212,14 +221,14 @@ def stored_event_problem(event: Event) -> tuple[str, str] | None:
             return name, "must be a non-empty string"
         if len(value) > STORED_LENGTHS[name]:
             return name, f"must have at most {STORED_LENGTHS[name]} characters"
-        if "\x00" in value or LONE_SURROGATE.search(value):
+        if "\x00" in value or not value.isascii() and LONE_SURROGATE.search(value):
             return name, "must not contain NUL characters or unpaired surrogates"
     if not isinstance(event.ts, int | float) or not 0 <= event.ts <= MAX_TS_MS / 1000:
         return "ts", "must be an epoch time between 1970 and 2286"
     if not isinstance(event.attrs, Mapping):
         return "attrs", "must be an object"
     for name, value in event.attrs.items():
-        if isinstance(value, str) and ("\x00" in value or LONE_SURROGATE.search(value)):
+        if isinstance(value, str) and ("\x00" in value or not value.isascii() and LONE_SURROGATE.search(value)):
             return name, "must not contain NUL characters or unpaired surrogates"
     return None
 
@@ -242,9 +251,14 @@ def event_from_fields(item: Mapping[str, Any], ts: float) -> Event:
 def field_problem(value: object, spec: FieldSpec) -> str | None:
     if value is None:
         return "this field is required" if spec.required else None
-    problem = _kind_problem(value, spec.kind)
-    if problem:
-        return problem
+    kind = spec.kind
+    if kind is str and value.__class__ is str:  # the common cases first, without a call
+        if "\x00" in value:  # PostgreSQL cannot store NUL in text
+            return "must not contain NUL characters"
+    elif not (kind is int and value.__class__ is int):
+        problem = _kind_problem(value, kind)
+        if problem:
+            return problem
     if spec.choices and value not in spec.choices:
         return f"must be one of {', '.join(map(str, spec.choices))}"
     if spec.minimum is not None and value < spec.minimum:  # type: ignore[operator]

@@ -131,7 +131,11 @@ if used + n > tonumber(ARGV[3]) then return {-1} end
 redis.call('INCRBY', KEYS[2], n)
 redis.call('EXPIRE', KEYS[2], ARGV[4])
 local fresh = {}
-for i = 5, #ARGV do fresh[#fresh + 1] = 1 - redis.call('HEXISTS', KEYS[1], ARGV[i]) end
+if n > 0 then
+  -- One HMGET for the batch's ids, not a HEXISTS each: a call costs more than its work here.
+  local marks = redis.call('HMGET', KEYS[1], unpack(ARGV, 5))
+  for i = 1, n do fresh[i] = marks[i] and 0 or 1 end
+end
 return {used + n, redis.call('ZSCORE', KEYS[3], 'last'), redis.call('HGET', KEYS[4], 'session_start'), fresh}
 """
 
@@ -144,31 +148,48 @@ return 1
 """
 
 # Adds to time-bucket series ("bucket:count bucket:count ...") and drops buckets that fell out of
-# their window as it rewrites them, so no separate pruning pass is needed.
+# their window as it rewrites them, so no separate pruning pass is needed. Every field is read in
+# one HMGET and written in one HSET (in blocks, within Lua's unpack limit): a batch touches
+# dozens of fields, and a call each was most of a batch's time in Redis.
 # KEYS[1]: the bucket hash. ARGV: oldest hour kept, oldest day kept, then (field, bucket, n) triples.
 BUCKETS_LUA = """
 local floor = {h = tonumber(ARGV[1]), d = tonumber(ARGV[2])}
-local pending = {}
+local pending, fields = {}, {}
 for i = 3, #ARGV, 3 do
   local field, bucket, n = ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
-  pending[field] = pending[field] or {}
-  pending[field][bucket] = (pending[field][bucket] or 0) + n
+  local adds = pending[field]
+  if not adds then adds = {}; pending[field] = adds; fields[#fields + 1] = field end
+  adds[bucket] = (adds[bucket] or 0) + n
 end
-for field, adds in pairs(pending) do
-  local oldest = floor[string.sub(field, -1)]
-  local series = {}
-  local raw = redis.call('HGET', KEYS[1], field)
-  if raw then
-    for bucket, n in string.gmatch(raw, '(%d+):(%d+)') do
-      if tonumber(bucket) >= oldest then series[tonumber(bucket)] = tonumber(n) end
+local block = 1000
+for start = 1, #fields, block do
+  local stop = math.min(start + block - 1, #fields)
+  local raws = redis.call('HMGET', KEYS[1], unpack(fields, start, stop))
+  local writes, gone = {}, {}
+  for f = start, stop do
+    local field = fields[f]
+    local oldest = floor[string.sub(field, -1)]
+    local series = {}
+    local raw = raws[f - start + 1]
+    if raw then
+      for bucket, n in string.gmatch(raw, '(%d+):(%d+)') do
+        if tonumber(bucket) >= oldest then series[tonumber(bucket)] = tonumber(n) end
+      end
+    end
+    for bucket, n in pairs(pending[field]) do
+      if bucket >= oldest then series[bucket] = (series[bucket] or 0) + n end
+    end
+    local parts = {}
+    for bucket, n in pairs(series) do parts[#parts + 1] = bucket .. ':' .. n end
+    if #parts > 0 then
+      writes[#writes + 1] = field
+      writes[#writes + 1] = table.concat(parts, ' ')
+    else
+      gone[#gone + 1] = field
     end
   end
-  for bucket, n in pairs(adds) do
-    if bucket >= oldest then series[bucket] = (series[bucket] or 0) + n end
-  end
-  local parts = {}
-  for bucket, n in pairs(series) do parts[#parts + 1] = bucket .. ':' .. n end
-  if #parts > 0 then redis.call('HSET', KEYS[1], field, table.concat(parts, ' ')) else redis.call('HDEL', KEYS[1], field) end
+  if #writes > 0 then redis.call('HSET', KEYS[1], unpack(writes)) end
+  if #gone > 0 then redis.call('HDEL', KEYS[1], unpack(gone)) end
 end
 return 1
 """
@@ -192,8 +213,9 @@ APPLY_LUA = (
     """
 local ids_key, n = ARGV[1], tonumber(ARGV[4])
 local taken = {}
-for i = 5, 4 + n do
-  if redis.call('HEXISTS', ids_key, ARGV[i]) == 1 then taken[#taken + 1] = ARGV[i] end
+if n > 0 then
+  local marks = redis.call('HMGET', ids_key, unpack(ARGV, 5, 4 + n))
+  for i = 1, n do if marks[i] then taken[#taken + 1] = ARGV[4 + i] end end
 end
 if #taken > 0 then return {0, taken} end
 local pos = 5 + n
@@ -209,8 +231,10 @@ for _, command in ipairs(commands) do
   if wants[name] then checks[#checks + 1] = {command[2], wants[name]} end
   if name == 'EVALSHA' and hash_scripts[command[2]] then checks[#checks + 1] = {command[4], 'hash'} end
 end
+local checked = {}
 for _, check in ipairs(checks) do
-  local kind = redis.call('TYPE', check[1])['ok']
+  local kind = checked[check[1]] or redis.call('TYPE', check[1])['ok']
+  checked[check[1]] = kind
   if kind ~= 'none' and kind ~= check[2] then
     return redis.error_reply('WRONGTYPE ' .. check[1] .. ' holds a ' .. kind .. ', not a ' .. check[2] .. '; nothing was written')
   end
@@ -223,7 +247,11 @@ for _, command in ipairs(commands) do
     redis.call(unpack(command))
   end
 end
-for i = 5, 4 + n do redis.call('HSET', ids_key, ARGV[i], ARGV[2]) end
+if n > 0 then
+  local marks = {}
+  for i = 5, 4 + n do marks[#marks + 1] = ARGV[i]; marks[#marks + 1] = ARGV[2] end
+  redis.call('HSET', ids_key, unpack(marks))
+end
 redis.call('EXPIRE', ids_key, ARGV[3])
 return {1}
 """
