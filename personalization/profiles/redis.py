@@ -156,11 +156,14 @@ BUCKETS_LUA = """
 local floor = {h = tonumber(ARGV[1]), d = tonumber(ARGV[2])}
 local pending, fields = {}, {}
 for i = 3, #ARGV, 3 do
-  local field, bucket, n = ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
+  -- Buckets stay text (as written here and sent by the client: plain decimal digits), so the
+  -- pairs a batch does not touch are copied, never converted to numbers and back.
+  local field, bucket = ARGV[i], ARGV[i + 1]
   local adds = pending[field]
   if not adds then adds = {}; pending[field] = adds; fields[#fields + 1] = field end
-  adds[bucket] = (adds[bucket] or 0) + n
+  adds[bucket] = (adds[bucket] or 0) + ARGV[i + 2]
 end
+local gmatch, sub = string.gmatch, string.sub
 local block = 1000
 for start = 1, #fields, block do
   local stop = math.min(start + block - 1, #fields)
@@ -168,20 +171,23 @@ for start = 1, #fields, block do
   local writes, gone = {}, {}
   for f = start, stop do
     local field = fields[f]
-    local oldest = floor[string.sub(field, -1)]
-    local series = {}
+    local oldest, adds = floor[sub(field, -1)], pending[field]
+    local parts, count = {}, 0
     local raw = raws[f - start + 1]
     if raw then
-      for bucket, n in string.gmatch(raw, '(%d+):(%d+)') do
-        if tonumber(bucket) >= oldest then series[tonumber(bucket)] = tonumber(n) end
+      for bucket, n in gmatch(raw, '(%d+):(%d+)') do
+        if bucket + 0 >= oldest then
+          local add = adds[bucket]
+          if add then n = n + add; adds[bucket] = nil end
+          count = count + 1
+          parts[count] = bucket .. ':' .. n
+        end
       end
     end
-    for bucket, n in pairs(pending[field]) do
-      if bucket >= oldest then series[bucket] = (series[bucket] or 0) + n end
+    for bucket, n in pairs(adds) do
+      if bucket + 0 >= oldest then count = count + 1; parts[count] = bucket .. ':' .. n end
     end
-    local parts = {}
-    for bucket, n in pairs(series) do parts[#parts + 1] = bucket .. ':' .. n end
-    if #parts > 0 then
+    if count > 0 then
       writes[#writes + 1] = field
       writes[#writes + 1] = table.concat(parts, ' ')
     else
@@ -393,7 +399,7 @@ class RedisProfileStore:
             trip.execute_command(*args, **options)
         ids = [event.id for event in events]
         shas = (self._shas["increment"], self._shas["buckets"], self._shas["expire"])
-        program = json.dumps([[_word(part) for part in args] for args, _options in profile_commands])
+        program = json.dumps([[part if part.__class__ is str else _word(part) for part in args] for args, _options in profile_commands])
         apply_args = [keys["ids"], int(now), self.dedup_seconds, len(ids), *ids, *shas, program]
         trip.evalsha(self._shas["apply"], len(keys), *keys.values(), *apply_args)
         stream_reply, *_shared, applied = trip.execute(raise_on_error=False)
@@ -676,7 +682,8 @@ def _bucket_triples(buckets: Mapping[tuple[str, int], int]) -> list[Any]:
     """(field, bucket, n) for the hourly and daily series of every counter the delta touched."""
     triples: list[Any] = []
     for (counter, hour), count in buckets.items():
-        triples += [f"{counter}|h", hour, count, f"{counter}|d", hour // 24, count]
+        # As text already: they go into APPLY_LUA's JSON program, where every word is a string.
+        triples += [f"{counter}|h", str(hour), str(count), f"{counter}|d", str(hour // 24), str(count)]
     return triples
 
 
