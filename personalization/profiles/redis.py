@@ -825,7 +825,7 @@ def _parse_profile(visitor_id: str, reply: list[Any], order: tuple[Window, ...])
         page_views=int(get("page_views", 0)),
         sessions=int(get("sessions", 0)),
         session_start=_float(get("session_start")),
-        session_starts=tuple([float(start) for start in sessions]),  # newest first: pushed in order, merged sorted
+        session_starts=tuple(map(float, sessions)),  # newest first: pushed in order, merged sorted
         session_content_views=int(get("session_content_views", 0)),
         session_converted=get("session_converted") == "1",
         event_counts={name[2:]: int(v) for name, v in totals.items() if name[:2] == "e:"},
