@@ -125,16 +125,18 @@ READ_KEYS = ("p", "seen", "t", "cart", "items", "search", "sess", "dwell", "vote
 # set by APPLY_LUA together with the profile writes, so a batch whose write fails is not taken for
 # a duplicate when retried. A refused batch consumes no quota.
 PREPARE_LUA = """
-local n = #ARGV - 4
+local ids = cjson.decode(ARGV[5])  -- one JSON argument, not one per id: less for the client to pack
+local n = #ids
 local used = tonumber(redis.call('GET', KEYS[2]) or '0')
 if used + n > tonumber(ARGV[3]) then return {-1} end
 redis.call('INCRBY', KEYS[2], n)
 redis.call('EXPIRE', KEYS[2], ARGV[4])
 local fresh = {}
-if n > 0 then
+for start = 1, n, 1000 do  -- blocks: Lua's unpack has a limit
+  local stop = math.min(start + 999, n)
   -- One HMGET for the batch's ids, not a HEXISTS each: a call costs more than its work here.
-  local marks = redis.call('HMGET', KEYS[1], unpack(ARGV, 5))
-  for i = 1, n do fresh[i] = marks[i] and 0 or 1 end
+  local marks = redis.call('HMGET', KEYS[1], unpack(ids, start, stop))
+  for i = start, stop do fresh[i] = marks[i - start + 1] and 0 or 1 end
 end
 return {used + n, redis.call('ZSCORE', KEYS[3], 'last'), redis.call('HGET', KEYS[4], 'session_start'), fresh}
 """
@@ -210,28 +212,32 @@ return 1
 # no id was marked meanwhile (a concurrent copy of the batch: returns {0, ids}) and that every key
 # has the type its command needs (a wrong-type key would fail the script halfway, and Redis does
 # not roll back); then it runs the commands and sets the marks (returns {1}).
-# ARGV: ids key, mark value, dedup seconds, id count, the ids, the SHAs of the increment, buckets
-# and expire scripts (run here as local functions), then each command as argc, name, args.
+# ARGV: ids key, mark value, dedup seconds, then JSON [the ids, the SHAs of the increment, buckets
+# and expire scripts (run here as local functions), the commands as lists of words].
 APPLY_LUA = (
     "local function increment(KEYS, ARGV)\n" + INCREMENT_LUA + "end\n"
     "local function buckets(KEYS, ARGV)\n" + BUCKETS_LUA + "end\n"
     "local function expire(KEYS, ARGV)\n" + EXPIRE_LUA + "end\n"
     """
-local ids_key, n = ARGV[1], tonumber(ARGV[4])
+-- Everything but the three scalars comes as one JSON argument, [ids, [increment, buckets and
+-- expire SHAs], commands (lists of strings)]: one argument for the client to pack, not one per
+-- word, which was a batch's largest client cost.
+local ids_key = ARGV[1]
+local program = cjson.decode(ARGV[4])
+local ids, shas, commands = program[1], program[2], program[3]
+local n, block = #ids, 1000
 local taken = {}
-if n > 0 then
-  local marks = redis.call('HMGET', ids_key, unpack(ARGV, 5, 4 + n))
-  for i = 1, n do if marks[i] then taken[#taken + 1] = ARGV[4 + i] end end
+for start = 1, n, block do  -- blocks: Lua's unpack has a limit
+  local stop = math.min(start + block - 1, n)
+  local marks = redis.call('HMGET', ids_key, unpack(ids, start, stop))
+  for i = start, stop do if marks[i - start + 1] then taken[#taken + 1] = ids[i] end end
 end
 if #taken > 0 then return {0, taken} end
-local pos = 5 + n
-local scripts = {[ARGV[pos]] = increment, [ARGV[pos + 1]] = buckets, [ARGV[pos + 2]] = expire}
-local hash_scripts = {[ARGV[pos]] = true, [ARGV[pos + 1]] = true}
+local scripts = {[shas[1]] = increment, [shas[2]] = buckets, [shas[3]] = expire}
+local hash_scripts = {[shas[1]] = true, [shas[2]] = true}
 local wants = {HSET = 'hash', HSETNX = 'hash', HDEL = 'hash', HINCRBY = 'hash', HINCRBYFLOAT = 'hash',
   ZADD = 'zset', LPUSH = 'list', RPUSH = 'list', LTRIM = 'list'}
--- The commands come as one JSON argument (lists of strings): one argument for the client to
--- pack, not one per word, which was a batch's largest client cost.
-local commands, checks = cjson.decode(ARGV[pos + 3]), {{ids_key, 'hash'}}
+local checks = {{ids_key, 'hash'}}
 for _, command in ipairs(commands) do
   local name = string.upper(command[1])
   if wants[name] then checks[#checks + 1] = {command[2], wants[name]} end
@@ -253,9 +259,9 @@ for _, command in ipairs(commands) do
     redis.call(unpack(command))
   end
 end
-if n > 0 then
+for start = 1, n, block do
   local marks = {}
-  for i = 5, 4 + n do marks[#marks + 1] = ARGV[i]; marks[#marks + 1] = ARGV[2] end
+  for i = start, math.min(start + block - 1, n) do marks[#marks + 1] = ids[i]; marks[#marks + 1] = ARGV[2] end
   redis.call('HSET', ids_key, unpack(marks))
 end
 redis.call('EXPIRE', ids_key, ARGV[3])
@@ -354,7 +360,7 @@ class RedisProfileStore:
         keys = visitor_keys(visitor_id)
         # Round trip 1: rate limit, which ids are new, and the prior state (PREPARE_LUA).
         prepare_keys = [keys["ids"], rate_key(visitor_id, int(now // 60)), keys["seen"], keys["p"]]
-        args = [int(now), self.dedup_seconds, self.rate_limit, 120, *(event.id for event in events)]
+        args = [int(now), self.dedup_seconds, self.rate_limit, 120, json.dumps([event.id for event in events])]
         reply = self.client.evalsha(self._shas["prepare"], len(prepare_keys), *prepare_keys, *args)
         if reply[0] == -1:
             return RecordResult(stored=(), duplicates=0, rate_limited=True)
@@ -397,10 +403,10 @@ class RedisProfileStore:
         self._append(trip, visitor_id, events, now, analytics_only=delta is None)
         for args, options in shared_commands:
             trip.execute_command(*args, **options)
-        ids = [event.id for event in events]
         shas = (self._shas["increment"], self._shas["buckets"], self._shas["expire"])
-        program = json.dumps([[part if part.__class__ is str else _word(part) for part in args] for args, _options in profile_commands])
-        apply_args = [keys["ids"], int(now), self.dedup_seconds, len(ids), *ids, *shas, program]
+        commands = [[part if part.__class__ is str else _word(part) for part in args] for args, _options in profile_commands]
+        program = json.dumps([[event.id for event in events], shas, commands])
+        apply_args = [keys["ids"], int(now), self.dedup_seconds, program]
         trip.evalsha(self._shas["apply"], len(keys), *keys.values(), *apply_args)
         stream_reply, *_shared, applied = trip.execute(raise_on_error=False)
         if isinstance(applied, Exception):
