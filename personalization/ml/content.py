@@ -38,7 +38,8 @@ def tfidf_vectors(catalog: Sequence[CatalogItem]) -> sp.csr_matrix:
 
 
 def content_neighbours(vectors: sp.csr_matrix, n_neighbours: int) -> sp.csr_matrix:
-    """Item x item top-N cosine similarity of the TF-IDF vectors."""
+    """Item x item cosine similarity of the TF-IDF vectors, each target item's top-N sources (the
+    similarity is symmetric, so that is each row's top-N transposed)."""
     n_items = vectors.shape[0]
     parts = []
     for start in range(0, n_items, BLOCK):
@@ -46,4 +47,4 @@ def content_neighbours(vectors: sp.csr_matrix, n_neighbours: int) -> sp.csr_matr
         dots = (vectors[start:stop] @ vectors.T).toarray()
         dots[np.arange(stop - start), np.arange(start, stop)] = 0.0
         parts.append(top_n_per_row(dots, n_neighbours, start))
-    return assemble_rows(parts, n_items)
+    return assemble_rows(parts, n_items).T.tocsr()

@@ -12,6 +12,7 @@ preferences -> trending overall (time-decayed popularity, ties by all-time popul
 from __future__ import annotations
 
 import heapq
+import logging
 import math
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
@@ -28,18 +29,24 @@ from .ease import ease_weights, embed, gram, popular_columns
 from .metrics import bulk_hit_ndcg
 from .similarity import (
     KIND_WEIGHTS,
+    assemble_rows,
     cosine_neighbours,
     decay,
     interaction_matrix,
     row_scale,
-    truncate_rows,
+    top_k_per_target,
 )
+
+logger = logging.getLogger(__name__)
 
 # Scoring: the thumbs-down of an item pushes its neighbours down by this share of a view's weight.
 DOWN_VOTE_HISTORY_WEIGHT = -1.0
 # MMR: two items of the same (non-empty) category are at least this similar.
 CATEGORY_SIMILARITY = 0.5
 MMR_POOL = 50
+# Scoring reads at most this many distinct history items, the most recent ones (their repeated
+# events add weight): cost stays flat for a visitor with thousands of events (issue 22, item 4).
+# Exclusion always covers the whole history given. Settable per model (RecommenderParams).
 MAX_HISTORY = 100
 
 
@@ -72,6 +79,7 @@ class Recommender:
     in_stock: np.ndarray  # per item, bool
     history_half_life_days: float | None = 14.0
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    max_history: int = MAX_HISTORY
     index: Mapping[str, int] = field(init=False, repr=False)
     fallback_rank: np.ndarray = field(init=False, repr=False)
     by_category: Mapping[int, np.ndarray] = field(init=False, repr=False)
@@ -108,13 +116,16 @@ class Recommender:
         diversity: float = 0.0,
     ) -> list[tuple[str, float]]:
         """Top-k (item, score), best first. History is (item, ts) newest first; unknown items are
-        ignored; seen, excluded and out-of-stock items are never returned; down-voted items only
-        when nothing else is left. Fewer than k results when the filters leave fewer."""
+        ignored; every item of the history (however long), excluded and out-of-stock items are
+        never returned; down-voted items only when nothing else is left. Fewer than k results
+        when the filters leave fewer. Only the `max_history` most recent distinct items are
+        scored, decayed from the newest event (`now` is accepted for callers' symmetry but never
+        ages the history: a returning visitor's history keeps its shape)."""
         if k <= 0 or not self.item_ids:
             return []
-        seen, weights = self._history(history, now)
+        seen, weights, everything = self._history(history)
         down = self._indices(down_voted)
-        blocked = set(seen.tolist()) | self._indices(exclude)
+        blocked = set(everything.tolist()) | self._indices(exclude)
         allowed = self._category_filter(category)
         if allowed is None:
             return []
@@ -138,23 +149,25 @@ class Recommender:
             return []
         start, stop = self.neighbours.indptr[position], self.neighbours.indptr[position + 1]
         columns, values = self.neighbours.indices[start:stop], self.neighbours.data[start:stop]
+        positive = values > 0  # a negative (EASE) weight says "not like this"
+        columns, values = columns[positive], values[positive]
         order = np.lexsort((self.fallback_rank[columns], -values))[:k]
         return [(self.item_ids[columns[i]], float(values[i])) for i in order]
 
     # -- scoring steps -------------------------------------------------------------------------
 
-    def _history(self, history: Sequence[tuple[str, float]], now: float | None) -> tuple[np.ndarray, np.ndarray]:
-        """Known history items (unique) and their decayed weights; the newest event sets `now`
-        when the caller gives none, so the same history always scores the same."""
-        known = [(self.index[item], float(ts)) for item, ts in history[:MAX_HISTORY] if item in self.index]
+    def _history(self, history: Sequence[tuple[str, float]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(scored items, their weights, every known item of the history). Weights are decayed
+        from the newest event, so the same history always scores the same."""
+        index = self.index
+        known = [(index[item], ts) for item, ts in history if item in index]
         if not known:
-            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
+            empty = np.empty(0, dtype=np.int64)
+            return empty, np.empty(0, dtype=np.float32), empty
         positions = np.fromiter((p for p, _ in known), dtype=np.int64, count=len(known))
-        stamps = np.fromiter((ts for _, ts in known), dtype=np.float64, count=len(known))
-        reference = float(stamps.max()) if now is None else now
-        weights = decay(reference - stamps, self.history_half_life_days)
-        unique, inverse = np.unique(positions, return_inverse=True)
-        return unique, np.bincount(inverse, weights=weights).astype(np.float32)
+        stamps = np.fromiter((float(ts) for _, ts in known), dtype=np.float64, count=len(known))
+        scored, weights = history_weights(positions, stamps, self.history_half_life_days, self.max_history)
+        return scored, weights, np.unique(positions)
 
     def _indices(self, items: Iterable[str]) -> set[int]:
         return {self.index[item] for item in items if item in self.index}
@@ -271,6 +284,23 @@ class Recommender:
         return np.maximum(similarity, CATEGORY_SIMILARITY * same)
 
 
+def history_weights(positions: np.ndarray, stamps: np.ndarray, half_life_days: float | None, cap: int) -> tuple[np.ndarray, np.ndarray]:
+    """The `cap` distinct items whose latest event is newest, each weighted by the sum of its
+    events' decay from the newest event. Shared by serving and validation, so tuning scores
+    exactly what a request scores."""
+    if positions.size == 0:
+        return positions, np.empty(0, dtype=np.float32)
+    weights = decay(float(stamps.max()) - stamps, half_life_days)
+    unique, first, inverse = np.unique(positions, return_index=True, return_inverse=True)
+    totals = np.bincount(inverse, weights=weights)
+    if unique.size > cap:  # newest latest event first; equal times: earlier in the given list
+        latest = np.full(unique.size, -np.inf)
+        np.maximum.at(latest, inverse, stamps)
+        keep = np.sort(np.lexsort((first, -latest))[:cap])
+        unique, totals = unique[keep], totals[keep]
+    return unique, totals.astype(np.float32)
+
+
 def _monotone(entries: list[Recommendation]) -> list[Recommendation]:
     """Scores never rise down the list (MMR and top-ups may reorder them)."""
     result, floor = [], math.inf
@@ -329,6 +359,7 @@ class RecommenderParams:
     decay_half_life_days: float | None = 90.0  # training events; None = no time decay
     trending_half_life_days: float | None = 7.0  # None = all-time popularity
     history_half_life_days: float | None = 14.0  # the visitor's history at scoring time
+    max_history: int = MAX_HISTORY  # distinct history items scored per request
     blend_step: float = 0.25
     validation_visitors: int = 3000
     kind_weights: Mapping[str, float] = field(default_factory=lambda: dict(KIND_WEIGHTS))
@@ -358,10 +389,17 @@ class Encoded:
 
 def encode(interactions: Sequence[Interaction], catalog: Sequence[CatalogItem]) -> Encoded:
     """Index the interactions over the catalog (items outside a non-empty catalog are dropped:
-    nothing is known about their stock or category, so they could not be filtered)."""
+    nothing is known about their stock or category, so they could not be filtered; a warning
+    says how many, since a catalog loaded from the wrong site empties the model silently)."""
     item_ids = tuple(dict.fromkeys(item.id for item in catalog)) or tuple(sorted({i.item for i in interactions}))
     index = {item: position for position, item in enumerate(item_ids)}
     kept = [i for i in interactions if i.item in index]
+    if len(kept) < len(interactions):
+        outside = {i.item for i in interactions if i.item not in index}
+        logger.warning(
+            "%d of %d interactions name %d items outside the catalog of %d items; they are left out of training",
+            len(interactions) - len(kept), len(interactions), len(outside), len(item_ids),
+        )
     visitor_index: dict[str, int] = {}
     visitors = np.fromiter((visitor_index.setdefault(i.visitor, len(visitor_index)) for i in kept), dtype=np.int64, count=len(kept))
     items = np.fromiter((index[i.item] for i in kept), dtype=np.int64, count=len(kept))
@@ -388,15 +426,40 @@ def train_recommender(
     started = time.perf_counter()
     encoded = encode(interactions, catalog)
     say(f"{len(encoded.items)} interactions, {encoded.n_visitors} visitors, {len(encoded.item_ids)} items")
+    clock, params = training_clock(encoded.ts, params)
+    say("no usable timestamps (missing or all equal): time decay is off" if clock is None else "time decay measured from the newest interaction")
+    reference = clock or 0.0
     choice = Choice(weights={}, shrinkage=params.shrinkages[0], lam=params.ease_lambdas[0], validation={})
     if params.components and encoded.n_visitors:
         fit_mask, held = validation_split(encoded, seed=seed, max_visitors=params.validation_visitors)
         if held:
-            choice = tune(encoded, fit_mask, held, catalog, now=now, params=params, say=say)
+            choice = tune(encoded, fit_mask, held, catalog, now=reference, params=params, say=say)
     say(f"fitting on all interactions with {choice.describe()}")
-    model = fit(encoded, catalog, now=now, params=params, choice=choice)
+    model = fit(encoded, catalog, now=reference, params=params, choice=choice, fitted_at=now)
     metadata = {**model.metadata, "fit_seconds": round(time.perf_counter() - started, 3), "seed": seed}
     return replace(model, metadata=metadata)  # __post_init__ rebuilds the derived lookups
+
+
+def training_clock(ts: np.ndarray, params: RecommenderParams) -> tuple[float | None, RecommenderParams]:
+    """The time that training decay and trending are measured from: the newest interaction, never
+    the wall clock (equally old data must fit the same model today and next year). None, and
+    every decay switched off, when timestamps are missing (all zero) or all equal: decaying
+    from an arbitrary clock emptied the neighbour table (issue 22)."""
+    if ts.size == 0 or float(ts.max()) <= 0.0 or float(ts.max()) == float(ts.min()):
+        return None, replace(params, decay_half_life_days=None, trending_half_life_days=None, history_half_life_days=None)
+    return float(ts.max()), params
+
+
+def publish_problem(model: Recommender) -> str | None:
+    """Why a freshly fitted model must not replace the published one (None: publish it)."""
+    components = tuple(model.metadata.get("params", {}).get("components", ()))
+    if components and model.neighbours.nnz == 0:
+        return "its neighbour table is empty (no two items were ever seen together by one visitor)"
+    validation = model.metadata.get("validation", {})
+    ndcg, popular = validation.get("ndcg@10"), validation.get("popularity_ndcg@10")
+    if ndcg is not None and popular is not None and ndcg < popular:
+        return f"its validation NDCG@10 {ndcg:.4f} is below popularity's {popular:.4f}"
+    return None
 
 
 @dataclass(frozen=True)
@@ -413,8 +476,12 @@ class Choice:
         return f"blend [{blend}], shrinkage {self.shrinkage:g}, ease lambda {self.lam:g}"
 
 
-def fit(encoded: Encoded, catalog: Sequence[CatalogItem], *, now: float, params: RecommenderParams, choice: Choice) -> Recommender:
-    """Fit the chosen components on all of `encoded` and store their blend."""
+def fit(
+    encoded: Encoded, catalog: Sequence[CatalogItem], *, now: float, params: RecommenderParams, choice: Choice, fitted_at: float | None = None,
+) -> Recommender:
+    """Fit the chosen components on all of `encoded` and store their blend. `now` is the training
+    clock (decay and trending), `fitted_at` the wall-clock time it names the version by."""
+    fitted_at = now if fitted_at is None else fitted_at
     matrix = encoded.matrix(now, params)
     wanted = [name for name, weight in choice.weights.items() if weight > 0]
     components = fit_components(matrix, catalog, encoded.item_ids, params, wanted, [choice.shrinkage], [choice.lam])
@@ -423,8 +490,8 @@ def fit(encoded: Encoded, catalog: Sequence[CatalogItem], *, now: float, params:
     order, score = fallback_ranking(encoded, matrix, now=now, half_life_days=params.trending_half_life_days)
     codes, categories = _category_codes(encoded.item_ids, catalog)
     metadata = {
-        "version": f"rec-{int(now)}-{len(encoded.items)}",
-        "fitted_at": datetime.fromtimestamp(now, UTC).isoformat(timespec="seconds"),
+        "version": f"rec-{int(fitted_at)}-{len(encoded.items)}",
+        "fitted_at": datetime.fromtimestamp(fitted_at, UTC).isoformat(timespec="seconds"),
         "n_items": len(encoded.item_ids),
         "n_visitors": encoded.n_visitors,
         "n_interactions": len(encoded.items),
@@ -446,6 +513,7 @@ def fit(encoded: Encoded, catalog: Sequence[CatalogItem], *, now: float, params:
         in_stock=_in_stock(encoded.item_ids, catalog),
         history_half_life_days=params.history_half_life_days,
         metadata=metadata,
+        max_history=params.max_history,
     )
 
 
@@ -474,19 +542,22 @@ def fit_components(
         columns = popular_columns(matrix, params.ease_max_items)
         gram_matrix = gram(matrix, columns)
         for lam in lambdas:
-            weights = truncate_rows(ease_weights(gram_matrix, lam), params.neighbours)
+            # Signed: EASE's negative weights are half its signal (issue 22: positives only lost
+            # 0.04 HR@10 on MovieLens 1M); truncated per target column like every component.
+            weights = top_k_per_target(ease_weights(gram_matrix, lam), params.neighbours, signed=True)
             fitted[f"ease:{lam:g}"] = embed(weights, columns, n_items)
     return fitted
 
 
 def blend(parts: Mapping[str, sp.csr_matrix], weights: Mapping[str, float], n_neighbours: int, n_items: int) -> sp.csr_matrix:
-    """Weighted sum of components, each scaled to a typical row maximum of 1, truncated to top-N."""
+    """Weighted sum of components, each scaled to a typical row maximum of 1, truncated to each
+    target's top-N sources by magnitude (signed)."""
     total = sp.csr_matrix((n_items, n_items), dtype=np.float32)
     for name, part in parts.items():
         weight = weights.get(name, 0.0)
         if weight > 0 and part.nnz:
             total = total + part * np.float32(weight / row_scale(part))
-    return truncate_rows(total, n_neighbours) if len(parts) > 1 else total.tocsr()
+    return top_k_per_target(total, n_neighbours, signed=True) if len(parts) > 1 else total.tocsr()
 
 
 def fallback_ranking(encoded: Encoded, matrix: sp.csr_matrix, *, now: float, half_life_days: float | None) -> tuple[np.ndarray, np.ndarray]:
@@ -537,19 +608,55 @@ def tune(
     matrix = part.matrix(now, params)
     visitors = np.fromiter(held.keys(), dtype=np.int64, count=len(held))
     targets = np.fromiter(held.values(), dtype=np.int64, count=len(held))
-    history = (matrix[visitors] > 0).astype(np.float32).tocsr()
     _, tie = fallback_ranking(part, matrix, now=now, half_life_days=params.trending_half_life_days)
-    say(f"validation: {len(held)} visitors, one held-out item each")
+    checks = ValidationSet(*validation_histories(part, visitors, params), targets, tie)
+    say(f"validation: {len(held)} visitors, one held-out item each (their latest when events have times)")
+    popular = validate(sp.csr_matrix((len(encoded.item_ids), len(encoded.item_ids)), dtype=np.float32), checks)
+    say(f"  {'popularity':<12} HR@10 {popular[0]:.4f}  NDCG@10 {popular[1]:.4f}")
     components = fit_components(matrix, catalog, encoded.item_ids, params, params.components, params.shrinkages, params.ease_lambdas)
-    found = {name: validate(part_matrix, history, targets, tie) for name, part_matrix in components.items()}
+    found = {name: validate(part_matrix, checks) for name, part_matrix in components.items()}
     for name, (hr, ndcg) in found.items():
         say(f"  {name:<12} HR@10 {hr:.4f}  NDCG@10 {ndcg:.4f}")
     best = {name: _best(found, name) for name in params.components}
     shrinkage = float(best["knn"].split(":")[1]) if "knn" in best else params.shrinkages[0]
     lam = float(best["ease"].split(":")[1]) if "ease" in best else params.ease_lambdas[0]
     parts = {name: components[variant] for name, variant in best.items()}
-    weights, figures = _tune_blend(parts, history, targets, tie, params, say)
+    weights, figures = _tune_blend(parts, checks, params, say)
+    figures.update({f"popularity_{name}": value for name, value in _figures(popular).items()})
     return Choice(weights=weights, shrinkage=shrinkage, lam=lam, validation=figures)
+
+
+@dataclass(frozen=True)
+class ValidationSet:
+    """Validation visitors: the weighted history a request would score, everything they have
+    (never ranked), the held-out item, and trending to break ties as recommend() does."""
+
+    history: sp.csr_matrix
+    seen: sp.csr_matrix
+    targets: np.ndarray
+    tie: np.ndarray
+
+
+def validation_histories(part: Encoded, visitors: np.ndarray, params: RecommenderParams) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    """(history, seen) rows of the validation visitors: history weighted and capped exactly as
+    Recommender._history does at serving, seen every item they touched."""
+    row_of = np.full(part.n_visitors, -1, dtype=np.int64)
+    row_of[visitors] = np.arange(visitors.size)
+    positive = np.fromiter((kind != "down" for kind in part.kinds), dtype=bool, count=len(part.kinds))
+    chosen = np.flatnonzero((row_of[part.visitors] >= 0) & positive)
+    rows = row_of[part.visitors[chosen]]
+    order = chosen[np.argsort(rows, kind="stable")]
+    rows = row_of[part.visitors[order]]
+    bounds = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1], True]) if rows.size else np.array([0])
+    cells: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    for start, stop in zip(bounds[:-1], bounds[1:], strict=True):
+        items, weights = history_weights(part.items[order[start:stop]], part.ts[order[start:stop]], params.history_half_life_days, params.max_history)
+        cells.append((np.full(items.size, rows[start]), items, weights))
+    shape = (visitors.size, len(part.item_ids))
+    history = assemble_rows(cells, shape[0], shape[1]) if cells else sp.csr_matrix(shape, dtype=np.float32)
+    seen = sp.csr_matrix((np.ones(rows.size, dtype=np.float32), (rows, part.items[order])), shape=shape)
+    seen.data[:] = 1.0
+    return history, seen
 
 
 def _best(found: Mapping[str, tuple[float, float]], component: str) -> str:
@@ -558,22 +665,17 @@ def _best(found: Mapping[str, tuple[float, float]], component: str) -> str:
 
 
 def _tune_blend(
-    parts: Mapping[str, sp.csr_matrix],
-    history: sp.csr_matrix,
-    targets: np.ndarray,
-    tie: np.ndarray,
-    params: RecommenderParams,
-    say: Callable[[str], None],
+    parts: Mapping[str, sp.csr_matrix], checks: ValidationSet, params: RecommenderParams, say: Callable[[str], None],
 ) -> tuple[dict[str, float], dict[str, float]]:
     names = list(parts)
     if len(names) <= 1:
         weights = dict.fromkeys(names, 1.0)
-        return weights, _figures(validate(parts[names[0]], history, targets, tie)) if names else {}
+        return weights, _figures(validate(parts[names[0]], checks)) if names else {}
     best_weights: dict[str, float] = {}
     best_figures = (-1.0, -1.0)
     for weights in blend_grid(names, params.blend_step):
-        merged = blend(parts, weights, params.neighbours, history.shape[1])
-        hr, ndcg = validate(merged, history, targets, tie)
+        merged = blend(parts, weights, params.neighbours, checks.history.shape[1])
+        hr, ndcg = validate(merged, checks)
         if (ndcg, hr) > best_figures[::-1]:
             best_weights, best_figures = weights, (hr, ndcg)
     say("  blend " + ", ".join(f"{n} {w:.2f}" for n, w in best_weights.items()) + f": HR@10 {best_figures[0]:.4f}  NDCG@10 {best_figures[1]:.4f}")
@@ -601,15 +703,18 @@ def blend_grid(names: Sequence[str], step: float) -> list[dict[str, float]]:
     return grid
 
 
-def validate(neighbours: sp.csr_matrix, history: sp.csr_matrix, targets: np.ndarray, tie: np.ndarray, chunk: int = 256) -> tuple[float, float]:
-    """HR@10 and NDCG@10 of a neighbour matrix over validation visitors, scored in bulk (the same
-    sparse sum recommend() does, with trending breaking ties as there)."""
+def validate(neighbours: sp.csr_matrix, checks: ValidationSet, chunk: int = 256) -> tuple[float, float]:
+    """HR@10 and NDCG@10 of a neighbour matrix over validation visitors, scored in bulk as
+    recommend() scores: the same weighted, capped sparse sum; only positive sums ranked by score,
+    the rest by trending; nothing the visitor has."""
+    history, targets = checks.history, checks.targets
     hits = gains = 0.0
     for start in range(0, history.shape[0], chunk):
         rows = history[start : start + chunk]
         scores = (rows @ neighbours).toarray().astype(np.float64)
-        scores += 1e-6 * tie[None, :]
-        scores[rows.nonzero()] = -np.inf
+        scores[scores <= 1e-9] = 0.0
+        scores += 1e-6 * checks.tie[None, :]
+        scores[checks.seen[start : start + chunk].nonzero()] = -np.inf
         hr, ndcg = bulk_hit_ndcg(scores, targets[start : start + chunk], 10)
         hits += hr * rows.shape[0]
         gains += ndcg * rows.shape[0]

@@ -54,25 +54,27 @@ def interaction_matrix(
     return matrix.astype(np.float32)
 
 
-def top_n_per_row(block: np.ndarray, n: int, row_offset: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(rows, cols, values) of the n largest positive entries of each row of a dense block."""
+def top_n_per_row(block: np.ndarray, n: int, row_offset: int = 0, *, signed: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(rows, cols, values) of the n largest positive entries of each row of a dense block; with
+    `signed`, the n entries of largest magnitude whatever their sign (EASE's negative weights
+    carry as much as its positive ones, issue 22)."""
     n = min(n, block.shape[1])
     if n <= 0 or block.size == 0:
         empty = np.empty(0, dtype=np.int64)
         return empty, empty, np.empty(0, dtype=np.float32)
     if n < block.shape[1]:
-        cols = np.argpartition(-block, n - 1, axis=1)[:, :n]
+        cols = np.argpartition(-(np.abs(block) if signed else block), n - 1, axis=1)[:, :n]
     else:
         cols = np.broadcast_to(np.arange(block.shape[1]), block.shape)
     values = np.take_along_axis(block, cols, axis=1)
     rows = np.broadcast_to(np.arange(block.shape[0])[:, None] + row_offset, cols.shape)
-    keep = values > 0
+    keep = values != 0 if signed else values > 0
     return rows[keep], cols[keep], values[keep].astype(np.float32)
 
 
 def cosine_neighbours(matrix: sp.csr_matrix, n_neighbours: int, shrinkage: float) -> sp.csr_matrix:
-    """Item x item top-N cosine similarity with shrinkage: s_ij = x_i.x_j / (|x_i||x_j| + shrink).
-    Small catalogs go through dense blocks; large ones stay sparse (most pairs never co-occur)."""
+    """Item x item cosine similarity with shrinkage, s_ij = x_i.x_j / (|x_i||x_j| + shrink), keeping
+    each target item's top-N sources (see top_k_per_target). Small catalogs go through dense blocks; large ones stay sparse (most pairs never co-occur)."""
     by_item = matrix.T.tocsr().astype(np.float32)
     norms = np.sqrt(np.asarray(by_item.multiply(by_item).sum(axis=1)).ravel())
     n_items = by_item.shape[0]
@@ -85,7 +87,8 @@ def cosine_neighbours(matrix: sp.csr_matrix, n_neighbours: int, shrinkage: float
         dots /= np.outer(norms[start:stop], norms) + shrinkage + 1e-12
         dots[np.arange(stop - start), np.arange(start, stop)] = 0.0  # an item is not its own neighbour
         parts.append(top_n_per_row(dots, n_neighbours, start))
-    return assemble_rows(parts, n_items)
+    # The similarity is symmetric: each row's top-N, transposed, is each target column's top-N.
+    return assemble_rows(parts, n_items).T.tocsr()
 
 
 def _sparse_cosine(by_item: sp.csr_matrix, norms: np.ndarray, n_neighbours: int, shrinkage: float) -> sp.csr_matrix:
@@ -97,34 +100,47 @@ def _sparse_cosine(by_item: sp.csr_matrix, norms: np.ndarray, n_neighbours: int,
         rows = np.repeat(np.arange(dots.shape[0]), np.diff(dots.indptr)) + start
         dots.data /= norms[rows] * norms[dots.indices] + shrinkage + 1e-12
         blocks.append(_truncate_sparse(dots, n_neighbours, row_offset=start))
-    return sp.vstack(blocks, format="csr") if blocks else sp.csr_matrix((0, 0), dtype=np.float32)
+    return sp.vstack(blocks, format="csr").T.tocsr() if blocks else sp.csr_matrix((0, 0), dtype=np.float32)
 
 
-def truncate_rows(matrix: np.ndarray | sp.spmatrix, n_neighbours: int) -> sp.csr_matrix:
-    """Keep the n largest positive off-diagonal entries of each row (dense or sparse), as CSR."""
+def truncate_rows(matrix: np.ndarray | sp.spmatrix, n_neighbours: int, *, signed: bool = False) -> sp.csr_matrix:
+    """Keep the n largest positive off-diagonal entries of each row (dense or sparse), as CSR;
+    with `signed`, the n of largest magnitude, negative ones included."""
     if sp.issparse(matrix):
-        return _truncate_sparse(sp.csr_matrix(matrix, dtype=np.float32), n_neighbours)
+        return _truncate_sparse(sp.csr_matrix(matrix, dtype=np.float32), n_neighbours, signed=signed)
     n_items = matrix.shape[0]
     parts = []
     for start in range(0, n_items, BLOCK):
         stop = min(start + BLOCK, n_items)
         block = np.array(matrix[start:stop], dtype=np.float32)
         block[np.arange(stop - start), np.arange(start, stop)] = 0.0
-        parts.append(top_n_per_row(block, n_neighbours, start))
+        parts.append(top_n_per_row(block, n_neighbours, start, signed=signed))
     return assemble_rows(parts, n_items, matrix.shape[1])
 
 
-def _truncate_sparse(matrix: sp.csr_matrix, n_neighbours: int, row_offset: int = 0) -> sp.csr_matrix:
-    """Top-N positive entries per row; row r is item r + row_offset (whose own entry is dropped)."""
+def top_k_per_target(matrix: np.ndarray | sp.spmatrix, n_neighbours: int, *, signed: bool = False) -> sp.csr_matrix:
+    """Rows are source items, columns target items (a visitor's score for target j sums column j
+    over their history). Keep each TARGET's n strongest sources, so every item's prediction uses
+    its own best evidence; truncating per source row instead starves items that are nobody's top
+    neighbour (issue 22: HR@10 0.597 per row vs 0.660 per column on MovieLens 1M). Stored by
+    source row (CSR) for scoring."""
+    transposed = matrix.T if not sp.issparse(matrix) else sp.csr_matrix(matrix.T)
+    return sp.csr_matrix(truncate_rows(transposed, n_neighbours, signed=signed).T)
+
+
+def _truncate_sparse(matrix: sp.csr_matrix, n_neighbours: int, row_offset: int = 0, *, signed: bool = False) -> sp.csr_matrix:
+    """Top-N positive (or, signed, largest-magnitude) entries per row; row r is item r +
+    row_offset (whose own entry is dropped)."""
     rows = np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))
-    keep = (matrix.data > 0) & (matrix.indices != rows + row_offset)
+    keep = ((matrix.data != 0) if signed else (matrix.data > 0)) & (matrix.indices != rows + row_offset)
     rows, columns, values = rows[keep], matrix.indices[keep], matrix.data[keep]
+    strength = np.abs(values) if signed else values
     counts = np.bincount(rows, minlength=matrix.shape[0])
     crowded = np.flatnonzero(counts[rows] > n_neighbours)  # only rows with too many need sorting
     chosen = np.flatnonzero(counts[rows] <= n_neighbours)
     if crowded.size:
-        # One float key sorts by row, then by value descending within the row.
-        key = rows[crowded] + 0.5 * (1.0 - values[crowded] / (float(values[crowded].max()) * 1.000001))
+        # One float key sorts by row, then by strength descending within the row.
+        key = rows[crowded] + 0.5 * (1.0 - strength[crowded] / (float(strength[crowded].max()) * 1.000001))
         order = crowded[np.argsort(key, kind="stable")]
         starts = np.searchsorted(rows[order], rows[order], side="left")
         chosen = np.concatenate([chosen, order[np.arange(order.size) - starts < n_neighbours]])

@@ -228,7 +228,7 @@ def train_propensity(history: History, now: float, seed: int, say: Say) -> tuple
 def _train_recommender(history: History, now: float, seed: int, say: Say, report: TrainingReport) -> None:
     try:
         from .catalog import demo_catalog
-        from .recommender import interactions_from_events, train_recommender
+        from .recommender import interactions_from_events, publish_problem, train_recommender
     except ImportError as error:  # the recommender ships separately (issue 7, items 1-2)
         say(f"  skipped: the recommender is not available ({error})")
         report.skipped.append("recommender")
@@ -237,6 +237,12 @@ def _train_recommender(history: History, now: float, seed: int, say: Say, report
     model = train_recommender(interactions, demo_catalog(), now=now, seed=seed, progress=lambda m: say(f"  {m}"))
     metadata = dict(getattr(model, "metadata", {}) or {})
     report.recommender = model
+    problem = publish_problem(model)
+    if problem is not None:  # the registry keeps serving the last good version
+        logger.warning("recommender not published: %s", problem)
+        say(f"  NOT published: {problem}; the last good version stays current")
+        report.skipped.append("recommender")
+        return
     report.versions[RECOMMENDER] = registry.publish(RECOMMENDER, model, {
         **metadata, "training_window": _window(history), "seed": seed, "interactions": len(interactions),
     })
