@@ -5,9 +5,8 @@
    default, in the store's script) for batches of 20 events (tracker.js flushes at 20; mixed
    types, 1,000 visitors, each under the rate limit). Baselines in the same run: the same
    batches through parse + validate only, and a bare pipeline of one XADD per batch (the least a
-   durable append can cost), timed in rounds interleaved with the service path:
-   `ingest_over_xadd_ratio` is events/s through the service over events/s of that XADD
-   pipeline (target at least 0.2).
+   durable append can cost): `ingest_over_xadd_ratio` is events/s through the service over
+   events/s of that XADD pipeline (target at least 0.2).
 2. Over HTTP: POST /api/events through gunicorn with 2 workers on loopback, from 8 client threads.
 
 Both report how many events were sent and how many the store holds afterwards (counted from the
@@ -44,7 +43,6 @@ from _common import (  # noqa: E402
 BATCH = 20  # tracker.js sends a batch every 20 events (or sooner)
 VISITORS = 1000
 SERVICE_BATCHES = 5000  # 100,000 events, 100 per visitor: within the default 600 a minute
-ROUND = 250  # batches per interleaved round of the service path and the XADD baseline
 HTTP_SECONDS = 10.0
 HTTP_THREADS = 8
 SEED = 7
@@ -100,32 +98,28 @@ def bench_service(rng: random.Random) -> dict:
 
     client = conf.get_profile_store().client
     client.flushall()
-    progress(f"service: {SERVICE_BATCHES} batches of {BATCH} events over {VISITORS} visitors, "
-             f"interleaved with the XADD baseline in rounds of {ROUND}")
+    progress(f"service: {SERVICE_BATCHES} batches of {BATCH} events over {VISITORS} visitors")
     stored = limited = 0
-    record_s = xadd_s = 0.0
-    # Rounds alternate the service path and the baseline over the same bodies, so a change in
-    # the machine's load (other work shares these 2 cores) hits both sides of the ratio alike.
-    for start in range(0, SERVICE_BATCHES, ROUND):
-        t0 = time.perf_counter()
-        for i in range(start, min(start + ROUND, SERVICE_BATCHES)):  # what the endpoint does with a body, less the HTTP
-            valid, _ = validate_events(read_batch(bodies[i], *limits), now)
-            result = services.record_events(visitors[i % VISITORS], valid, now)
-            stored += len(result.stored)
-            limited += result.rate_limited
-        record_s += time.perf_counter() - t0
-        # Baseline: one XADD per batch in a pipeline, the least a durable append can cost.
-        t0 = time.perf_counter()
-        for body in bodies[start : start + ROUND]:
-            pipe = client.pipeline(transaction=False)
-            pipe.xadd("bench:baseline", {"e": body})
-            pipe.execute()
-        xadd_s += time.perf_counter() - t0
-    client.delete("bench:baseline")
+    t0 = time.perf_counter()
+    for i, body in enumerate(bodies):  # what the endpoint does with a body, less the HTTP
+        valid, _ = validate_events(read_batch(body, *limits), now)
+        result = services.record_events(visitors[i % VISITORS], valid, now)
+        stored += len(result.stored)
+        limited += result.rate_limited
+    record_s = time.perf_counter() - t0
     assert not limited, f"{limited} batches were rate limited"
     held, in_stream = stored_counts(client)
     sent = SERVICE_BATCHES * BATCH
     progress(f"service: stored {stored}, profiles hold {held}, stream holds {in_stream}")
+
+    # Baseline: one XADD per batch in a pipeline, the least a durable append can cost.
+    client.flushall()
+    t0 = time.perf_counter()
+    for body in bodies:
+        pipe = client.pipeline(transaction=False)
+        pipe.xadd("bench:baseline", {"e": body})
+        pipe.execute()
+    xadd_s = time.perf_counter() - t0
     client.flushall()
     return {
         "sent": sent, "stored": min(stored, held, in_stream),
