@@ -1,4 +1,6 @@
-"""Segment evaluation speed: 100 segments over 10,000 synthetic profiles, per visitor.
+"""Segment evaluation speed: 100 segments over 10,000 synthetic profiles, per visitor. The rules
+mix every kind of condition, the request facts of issue 18 included (query parameters, referrer
+hosts, times of day that cross midnight, the account, page and section visit counts).
 
 Pure core only (tailored.core): the profiles carry the windowed counts a store would
 return, so this measures the rule engine itself. Baseline in the same run: 100 one-condition
@@ -48,6 +50,12 @@ def build_rules(rng: random.Random) -> list[dict]:
         lambda: {"field": "score.churn_risk", "op": "gte", "value": 0.7},
         lambda: {"field": "profile.recent_searches", "op": "contains", "value": rng.choice(("tent", "novel"))},
         lambda: {"avg_dwell": {"category": rng.choice(CATEGORIES)}, "op": "gte", "value": 30},
+        # issue 18: query parameters, referrers, accounts, times of day, page visits
+        lambda: {"field": rng.choice(("context.query.promo", "visit.query.promo")), "op": "eq", "value": "spring"},
+        lambda: {"field": "context.referrer_host", "op": "in", "value": ["news.example", "partner.example"]},
+        lambda: {"field": "context.local_time", "op": "between", "value": rng.choice((["22:00", "02:00"], ["08:30", "10:00"]))},
+        lambda: {"field": "user.logged_in", "op": "eq", "value": True},
+        lambda: {"count": {"event": "page_view", rng.choice(("page", "section")): rng.randint(1, 20), "within_hours": 24}, "op": "gte", "value": 2},
     ]
     rules = []
     for i in range(SEGMENTS):
@@ -75,7 +83,14 @@ def build_profiles(rng: random.Random, windows, now: float) -> list[tuple[Profil
             scores={"churn_risk": rng.random()},
             windows={w: rng.randint(0, 6) for w in windows},
         )
-        context = Context(device=rng.choice(("mobile", "desktop", "tablet")), daypart=rng.choice(DAYPARTS))
+        context = Context(
+            device=rng.choice(("mobile", "desktop", "tablet")),
+            daypart=rng.choice(DAYPARTS),
+            local_minute=rng.randrange(24 * 60),
+            query={"promo": "spring"} if rng.random() < 0.2 else {},
+            referrer_host=rng.choice((None, "news.example", "search.example")),
+            logged_in=rng.random() < 0.3,
+        )
         visitors.append((profile, context))
     return visitors
 
