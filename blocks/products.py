@@ -20,6 +20,7 @@ from django.core.cache import cache
 from django.db.models import Count, Q, QuerySet
 from django.utils.text import slugify
 
+from tailored import conf, seen_items
 from tailored.api import dataloaders
 from tailored.core.types import Profile
 from tailored.ml import registry
@@ -125,7 +126,9 @@ def recommended(profile: Profile | None, count: int, now: float | None = None, e
     in their cart, excluded or out of stock. Without a usable model (none trained yet, a corrupt
     file, an error while scoring): trending minus their down votes, with a logged warning."""
     down = profile.down_votes if profile is not None else frozenset()
-    excluded = {str(item) for item in exclude}
+    # Never what the visitor has (issue 22): the whole recent list, the cart, and the compact
+    # per-visitor set of everything viewed, carted or bought (tailored.seen_items).
+    excluded = {str(item) for item in exclude} | _had(profile)
     ranked = _model_ranking(profile, count * 2, now, excluded)
     if ranked is None:
         return trending(count, now, exclude=down | excluded)
@@ -134,6 +137,12 @@ def recommended(profile: Profile | None, count: int, now: float | None = None, e
         shown = excluded | down | {str(product.pk) for product in products}
         products += trending(count - len(products), now, exclude=shown)
     return products
+
+
+def _had(profile: Profile | None) -> set[str]:
+    if profile is None:
+        return set()
+    return {item for item, _ in profile.recent_items} | set(profile.cart) | seen_items.get(profile.visitor_id)
 
 
 def _model_ranking(profile: Profile | None, count: int, now: float | None, excluded: set[str]) -> list[str] | None:
@@ -145,10 +154,11 @@ def _model_ranking(profile: Profile | None, count: int, now: float | None, exclu
             profile.recent_items if profile is not None else (),
             count,
             now=time.time() if now is None else now,
-            exclude=excluded | set(profile.cart if profile is not None else ()),
+            exclude=excluded,
             down_voted=profile.down_votes if profile is not None else (),
             preferences=profile.preferences if profile is not None else (),
             diversity=RECOMMENDATION_DIVERSITY,
+            max_history=conf.get("RECOMMENDATION_MAX_HISTORY"),
         )
     except Exception as error:  # a model that cannot score must never break a page
         logger.warning("recommender %s failed, serving trending: %s", loaded.version, error)

@@ -165,6 +165,11 @@ DEFAULTS: dict[str, Any] = {
     # How long a rendered page stays in the decision-keyed page cache (tailored.blocks.page_cache);
     # 0 turns it off.
     "PAGE_CACHE_SECONDS": 300,
+    # Recommendations (issue 22): the most recent distinct history items a request scores (cost
+    # stays flat for long histories; every history item is still excluded), and how many item
+    # ids per visitor tailored.seen_items keeps (viewed, carted, bought: never recommended).
+    "RECOMMENDATION_MAX_HISTORY": 100,
+    "SEEN_ITEMS_CAP": 1000,
 }
 
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from django.db import transaction
 
-from tailored import conf, holdout, redis_guard
+from tailored import conf, holdout, redis_guard, seen_items
 from tailored.core.types import Consent
 from tailored.events.stream import erased_digest
 from tailored.experiments import services as experiments
@@ -40,6 +40,7 @@ def erase_visitor(visitor_id: str, now: float | None = None, by: str | None = No
     detail = dict(conf.get_profile_store().erase(visitor_id, time.time() if now is None else now))
     experiments.forget_visitor(visitor_id)  # the id leaves the experiments' sets; counts stay
     holdout.forget_visitor(visitor_id)  # and the global holdout's
+    seen_items.forget(visitor_id)  # the ids of what they viewed and bought (issue 22)
     detail["events"], _ = StoredEvent.objects.filter(visitor_id=visitor_id).delete()
     detail["webhook_deliveries"], _ = WebhookDelivery.objects.filter(payload__visitor_id=visitor_id).delete()
     if by is not None:

@@ -46,7 +46,7 @@ from django.db import (
 )
 from django.db.models import Max
 
-from tailored import conf, erasure, holdout, webhooks
+from tailored import conf, erasure, holdout, seen_items, webhooks
 from tailored.core.types import Event
 from tailored.events.schema import STORED_LENGTHS, stored_event_problem
 from tailored.events.stream import (
@@ -257,6 +257,7 @@ def handle_entries(client: redis.Redis, entries: Sequence[StreamEntry]) -> StepR
     stored = [entry for entry in decoded if entry.events]
     watch_carts(client, stored, delay_seconds=float(conf.get("CART_ABANDONMENT_MINUTES")) * 60)
     scoring.score_visitors({entry.visitor_id for entry in stored})  # persona and scores follow new events
+    seen_items.add(seen_items.from_entries(stored), client=client)  # never recommended again (issue 22)
     send_to_dead_letters(client, dead)
     count_insights(client, stored, len(dead))  # before the acknowledgement: a crash repeats, once
     erasure.note_skipped_by_worker(skipped)

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, replace
 from tailored.progress import Progress
 
 from . import metrics
-from .datasets import Dataset
+from .datasets import Dataset, EvalCase
 from .recommender import COMPONENTS, Recommender, RecommenderParams, train_recommender
 
 # Model name -> the components it blends. Popularity and item-kNN are always compared.
@@ -102,6 +102,7 @@ def score(
         lists.append([item for item, _ in ranked])
         progress(done)
     cases = dataset.cases
+    assert_nothing_seen(name, lists, cases)
 
     def mean(metric, k: int) -> float:
         return statistics.fmean(metric(ranked, case.held, k) for ranked, case in zip(lists, cases, strict=True)) if cases else 0.0
@@ -122,6 +123,17 @@ def score(
         cases=len(cases),
         chosen={key: model.metadata.get(key) for key in ("weights", "shrinkage", "ease_lambda", "validation")},
     )
+
+
+class SeenItemRecommended(AssertionError):
+    """A model recommended an item from the visitor's own history: a broken protocol or model."""
+
+
+def assert_nothing_seen(name: str, lists: Sequence[Sequence[str]], cases: Sequence[EvalCase]) -> None:
+    """The protocol's promise (issue 22): no recommended item is in the visitor's training history."""
+    offending = [case.visitor for ranked, case in zip(lists, cases, strict=True) if set(ranked) & {item for item, _ in case.history}]
+    if offending:
+        raise SeenItemRecommended(f"{name} recommended items from their own history to {len(offending)} visitors, e.g. {offending[:3]}")
 
 
 def _p99(values: Sequence[float]) -> float:

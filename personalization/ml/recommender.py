@@ -114,16 +114,17 @@ class Recommender:
         preferences: Sequence[str] = (),
         category: str | None = None,
         diversity: float = 0.0,
+        max_history: int | None = None,
     ) -> list[tuple[str, float]]:
         """Top-k (item, score), best first. History is (item, ts) newest first; unknown items are
         ignored; every item of the history (however long), excluded and out-of-stock items are
         never returned; down-voted items only when nothing else is left. Fewer than k results
-        when the filters leave fewer. Only the `max_history` most recent distinct items are
+        when the filters leave fewer. Only the `max_history` (default: the model's) most recent distinct items are
         scored, decayed from the newest event (`now` is accepted for callers' symmetry but never
         ages the history: a returning visitor's history keeps its shape)."""
         if k <= 0 or not self.item_ids:
             return []
-        seen, weights, everything = self._history(history)
+        seen, weights, everything = self._history(history, max_history or self.max_history)
         down = self._indices(down_voted)
         blocked = set(everything.tolist()) | self._indices(exclude)
         allowed = self._category_filter(category)
@@ -156,7 +157,7 @@ class Recommender:
 
     # -- scoring steps -------------------------------------------------------------------------
 
-    def _history(self, history: Sequence[tuple[str, float]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _history(self, history: Sequence[tuple[str, float]], cap: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(scored items, their weights, every known item of the history). Weights are decayed
         from the newest event, so the same history always scores the same."""
         index = self.index
@@ -166,7 +167,7 @@ class Recommender:
             return empty, np.empty(0, dtype=np.float32), empty
         positions = np.fromiter((p for p, _ in known), dtype=np.int64, count=len(known))
         stamps = np.fromiter((float(ts) for _, ts in known), dtype=np.float64, count=len(known))
-        scored, weights = history_weights(positions, stamps, self.history_half_life_days, self.max_history)
+        scored, weights = history_weights(positions, stamps, self.history_half_life_days, cap)
         return scored, weights, np.unique(positions)
 
     def _indices(self, items: Iterable[str]) -> set[int]:

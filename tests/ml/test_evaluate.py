@@ -154,3 +154,13 @@ def test_real_msweb_meets_the_targets():
     best = max(results.values(), key=lambda result: result.ndcg_at_10)
     assert best.hr_at_10 >= 0.77 and best.ndcg_at_10 >= 0.56, best
     assert results["item-knn"].hr_at_10 > results["popularity"].hr_at_10
+
+
+def test_the_protocol_fails_when_a_model_recommends_from_the_visitors_history():
+    from tailored.ml.datasets import EvalCase
+    from tailored.ml.evaluation import SeenItemRecommended, assert_nothing_seen
+
+    cases = [EvalCase("v1", (("a", 1.0), ("b", 0.0)), frozenset({"c"}), 1.0), EvalCase("v2", (("c", 1.0),), frozenset({"a"}), 1.0)]
+    assert_nothing_seen("ok", [["c", "d"], ["a", "b"]], cases)
+    with pytest.raises(SeenItemRecommended, match="to 1 visitors"):
+        assert_nothing_seen("bad", [["c", "b"], ["a"]], cases)

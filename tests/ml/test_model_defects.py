@@ -150,3 +150,14 @@ def test_training_keeps_the_last_good_recommender_when_the_new_one_is_refused(se
     training._train_recommender(history, NOW, 0, said.append, report)
     assert report.skipped == ["recommender"] and "NOT published" in said[-1]
     assert registry.load(training.RECOMMENDER).version == version
+
+
+def test_every_item_of_a_long_history_is_excluded_not_only_the_scored_ones():
+    catalog = [CatalogItem(f"i{n}", f"item {n}", "") for n in range(300)]
+    rng = np.random.default_rng(4)
+    events = [Interaction(f"v{v}", f"i{n}", "view", NOW - n) for v in range(60) for n in rng.choice(300, 40, replace=False)]
+    model = train_recommender(events, catalog, now=NOW, params=RecommenderParams(components=("knn",), max_history=10))
+    history = [(f"i{n}", NOW - n) for n in range(250)]
+    got = [item for item, _ in model.recommend(history, 40)]
+    assert len(got) == 40 and not set(got) & {item for item, _ in history}
+    assert model.recommend(history, 5, max_history=5) != [] and len(model.recommend(history[:3], 5, max_history=1)) == 5
