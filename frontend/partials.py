@@ -33,6 +33,7 @@ from tailored.blocks import explained
 from tailored.context.privacy_signals import browser_opts_out
 from tailored.core.types import Consent
 from tailored.services import explain_visitor, is_editor
+from tailored.visit_memory import remembered_names
 
 from .privacy import PRIVACY_CENTRE_FLAG, category_rows
 
@@ -161,6 +162,7 @@ def body_context(
         "tracker_src": static(TRACKER),
         "events_url": reverse("tailored:events"),
         "pages": page_path(page),
+        "keep": " ".join(sorted(remembered_names())),  # the same for every visitor: cache-safe
     }
 
 

@@ -27,6 +27,9 @@ class PriorState:
 @dataclass(slots=True)
 class SessionDelta:
     starts: list[float] = field(default_factory=list)  # sessions opened by this batch, oldest first
+    # The newest session's first page view in this batch: its path and the parameters it kept
+    # (attrs["keep"], the remembered ones tracker.js sends), for the visit's memory.
+    landing: tuple[str | None, str | None] | None = None
     content_views: int = 0  # in the current session, after its start if it started in the batch
     converted: bool = False
 
@@ -108,7 +111,9 @@ def _sessions(ordered: Sequence[Event], prior: PriorState, gap: float) -> Sessio
     for event in ordered:
         if last is None or event.ts - last > gap:
             delta.starts.append(event.ts)
-            delta.content_views, delta.converted = 0, False
+            delta.content_views, delta.converted, delta.landing = 0, False, None
+        if event.type == "page_view" and delta.starts and delta.landing is None:
+            delta.landing = (event.url, event.attrs.get("keep"))
         if event.type == "page_view" and event.attrs.get("page_type") in CONTENT_PAGE_TYPES:
             delta.content_views += 1
         if event.type in ("purchase", "add_to_cart"):

@@ -62,7 +62,10 @@ FIELDS: dict[str, Field] = {
     "context.referrer": _context("referrer", help="the full referring URL, e.g. https://news.example/story"),
     "context.referrer_host": _context("referrer_host", help="the referring site's host without www., e.g. news.example"),
     "context.path": _context("path", help="this page's path, e.g. /offers/"),
-    "context.landing_page": _context("landing_page", help="the path of the visit's first page (kept with consent)"),
+    "context.landing_page": Field(
+        TEXT, lambda p, c, now: c.landing_page or (p.visit_landing if p.in_visit(now) else None),
+        help="the path of the visit's first page (known on later pages with consent)",
+    ),
     "context.utm_source": _context("utm_source"),
     "context.utm_medium": _context("utm_medium"),
     "context.utm_campaign": _context("utm_campaign"),
@@ -131,8 +134,10 @@ def _parameter(parameter: str, source: str) -> Field | None:
         return None
     if source == "query":
         return Field(TEXT, lambda p, c, now: c.query.get(parameter), help="this request's query parameter")
-    # A parameter remembered for the visit; this request's own value wins when it has one.
-    return Field(
-        TEXT, lambda p, c, now: c.query.get(parameter) or c.session_query.get(parameter),
-        help="a query parameter seen earlier in the visit",
-    )
+    # A parameter remembered for the visit: this request's own value, else the previous page's
+    # (its same-site Referer), else the one the visit landed with (the profile, with consent).
+    def remembered(p: Profile, c: Context, now: float) -> str | None:
+        found = c.query.get(parameter) or c.session_query.get(parameter)
+        return found or (p.visit_query.get(parameter) if p.in_visit(now) else None)
+
+    return Field(TEXT, remembered, help="a query parameter seen earlier in the visit")

@@ -12,6 +12,9 @@ DAYPARTS = ("morning", "afternoon", "evening", "night")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 _EMPTY: Mapping = MappingProxyType({})
+# A visit ends after this much inactivity (SESSION_GAP_SECONDS' default), for what the profile
+# remembers about the visit; the store also starts afresh when a new session starts.
+VISIT_GAP_SECONDS = 30 * 60
 
 
 def _empty() -> Mapping:
@@ -133,12 +136,19 @@ class Profile:
     preferences: tuple[str, ...] = ()  # categories chosen in the onboarding survey
     assignments: Mapping[str, str] = field(default_factory=_empty)  # experiment key -> arm (sticky)
     windows: Mapping[Window, int] = field(default_factory=_empty)
+    # The visit's first page and the parameters it arrived with that rules remember (issue 18).
+    visit_landing: str | None = None
+    visit_query: Mapping[str, str] = field(default_factory=_empty)
 
     def count_within(self, window: Window) -> int:
         return self.windows.get(window, 0)
 
     def sessions_within(self, seconds: float, now: float) -> int:
         return sum(1 for start in self.session_starts if start > now - seconds)
+
+    def in_visit(self, now: float) -> bool:
+        """Whether the visit the profile remembers is still going on at `now`."""
+        return self.last_seen is not None and now - self.last_seen <= VISIT_GAP_SECONDS
 
     def items_viewed_within(self, seconds: float, now: float) -> int:
         return sum(1 for _, ts in self.recent_items if ts > now - seconds)

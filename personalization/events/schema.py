@@ -113,6 +113,9 @@ BUILT_IN_TYPES: dict[str, dict[str, FieldSpec]] = {
         # The page's id after the ids of the sections it is in, top first ("4 12 19"): what page
         # and section visit counts count (issue 18 item 3). Sent by tracker.js from the page.
         "pages": FieldSpec(str, pattern=PAGE_PATH),
+        # The address's parameters the rules remember for the visit ("promo=spring"); the store
+        # keeps only those (tailored.visit_memory).
+        "keep": FieldSpec(str, max_length=500),
     },
     "click": {"target": FieldSpec(str, required=True, max_length=128), "x": COORDINATE, "y": COORDINATE, PRODUCT_FIELD: PRODUCT, **DECISION},
     # A personalized or experiment block half in view for at least a second, once per page view,

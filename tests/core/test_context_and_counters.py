@@ -17,8 +17,8 @@ def test_daypart_boundaries(hour, expected):
 
 
 def ev(event_id, kind, ts, **fields):
-    attrs = {k: v for k, v in fields.items() if k not in ("category", "item")}
-    return Event(event_id, kind, ts=float(ts), category=fields.get("category"), item=fields.get("item"), attrs=attrs)
+    attrs = {k: v for k, v in fields.items() if k not in ("category", "item", "url")}
+    return Event(event_id, kind, ts=float(ts), category=fields.get("category"), item=fields.get("item"), url=fields.get("url"), attrs=attrs)
 
 
 def test_counter_keys_narrow_by_category_and_item():
@@ -161,3 +161,14 @@ def test_daypart_settings_are_checked():
         daypart_starts({"morning": "05:00", "afternoon": "05:00", "evening": "17:00", "night": "22:00"})
     late = daypart_starts({"morning": "06:00", "afternoon": "12:00", "evening": "18:00", "night": "23:30"})
     assert [daypart_at(m, late) for m in (359, 360, 23 * 60 + 29, 23 * 60 + 30)] == ["night", "morning", "evening", "night"]
+
+
+def test_a_new_visit_notes_its_landing_page_and_kept_parameters():
+    events = [
+        ev("a", "page_view", 1000, url="/old/", keep="promo=x"),
+        ev("b", "page_view", 9000, url="/offers/spring/", keep="promo=spring"),  # a new visit
+        ev("c", "page_view", 9060, url="/products/"),
+    ]
+    delta = delta_for(events, PriorState(last_seen=500))
+    assert delta.session.landing == ("/offers/spring/", "promo=spring")
+    assert delta_for(events[2:], PriorState(last_seen=9000)).session.landing is None  # same visit

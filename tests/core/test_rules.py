@@ -45,6 +45,8 @@ def profile_from_spec(data: dict, rule: CompiledRule) -> Profile:
         persona=data.get("persona"),
         scores=data.get("scores", {}),
         windows=windows,
+        visit_landing=data.get("visit_landing"),
+        visit_query=data.get("visit_query", {}),
         **optional,
     )
 

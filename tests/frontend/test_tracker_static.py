@@ -18,8 +18,9 @@ TRACKER = Path(__file__).parents[2] / "frontend" / "static" / "tailored" / "trac
 SERVER_SIDE = {"purchase"}
 
 
-def test_the_tracker_stays_under_8_kib_unminified():
-    assert len(TRACKER.read_bytes()) < 8 * 1024
+def test_the_tracker_stays_under_8_5_kib_unminified():
+    # 8 KiB until page views carried page ids and remembered parameters (issue 18; README).
+    assert len(TRACKER.read_bytes()) < 8.5 * 1024
 
 
 def test_the_tracker_sends_every_client_side_event_type():

@@ -59,10 +59,14 @@ function flush(leaving) {
   if (nav.onLine === false) stash(events);
   else leaving === true ? batches(events).forEach(beacon) : post(batches(events));
 }
+// The address's parameters rules remember for the visit (issue 18).
+function kept(names) {
+  return names && new URLSearchParams([...new URLSearchParams(location.search)].filter(p => names.split(" ").includes(p[0]))) + "" || void 0;
+}
 function start() {
   hint();
   // Once, also after late consent.
-  viewed = viewed || track("page_view", { product_id: product(body), page_type: page.tlPageType, pages: conf.tlPages });
+  viewed = viewed || track("page_view", { product_id: product(body), page_type: page.tlPageType, pages: conf.tlPages, keep: kept(conf.tlKeep) });
   flush();
 }
 
