@@ -132,8 +132,11 @@ class Recommender:
             return []
         pool_size = max(k, MMR_POOL) if diversity > 0 else k
         candidates, scores = self._score(seen, weights, down)
+        if everything.size:  # what the visitor has leaves before sorting, however much it is
+            fresh = ~np.isin(candidates, everything, assume_unique=True)
+            candidates, scores = candidates[fresh], scores[fresh]
         excluded = blocked | down
-        ranked = self._ranked(candidates, scores, pool_size + len(excluded) + 16)
+        ranked = self._ranked(candidates, scores, pool_size + len(excluded) - everything.size + 16)
         accepted = self._take(ranked, pool_size, excluded, allowed)
         if len(accepted) < pool_size:
             accepted += self._top_up(pool_size - len(accepted), accepted, excluded, allowed, preferences)
@@ -181,14 +184,25 @@ class Recommender:
 
     def _score(self, seen: np.ndarray, weights: np.ndarray, down: set[int]) -> tuple[np.ndarray, np.ndarray]:
         """Candidates (unordered) with a positive summed neighbour weight."""
-        rows = list(zip(seen.tolist(), weights.tolist(), strict=True))
-        rows += [(position, DOWN_VOTE_HISTORY_WEIGHT) for position in down]
-        if not rows:
+        if down:
+            seen = np.concatenate([seen, np.fromiter(down, dtype=np.int64, count=len(down))])
+            weights = np.concatenate([weights, np.full(len(down), DOWN_VOTE_HISTORY_WEIGHT, dtype=np.float32)])
+        if not seen.size:
             return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64)
-        indptr, indices, data = self.neighbours.indptr, self.neighbours.indices, self.neighbours.data
-        spans = [(indptr[row], indptr[row + 1], weight) for row, weight in rows]
-        columns = np.concatenate([indices[start:stop] for start, stop, _ in spans])
-        values = np.concatenate([data[start:stop] * weight for start, stop, weight in spans])
+        # One gather of every row's span, no Python loop: positions of row r's entries are
+        # indptr[r] .. indptr[r + 1] - 1, laid end to end.
+        indptr = self.neighbours.indptr
+        starts, lengths = indptr[seen], indptr[seen + 1] - indptr[seen]
+        total = int(lengths.sum())
+        if total == 0:
+            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64)
+        at = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths) + np.arange(total)
+        columns = self.neighbours.indices[at]
+        values = self.neighbours.data[at] * np.repeat(weights, lengths)
+        if total * 8 > self.n_items:  # many entries: a dense accumulator beats sorting them
+            totals = np.bincount(columns, weights=values, minlength=self.n_items)
+            unique = np.flatnonzero(totals > 1e-9)
+            return unique, totals[unique]
         unique, inverse = np.unique(columns, return_inverse=True)
         totals = np.bincount(inverse, weights=values)
         positive = totals > 1e-9

@@ -161,3 +161,15 @@ def test_every_item_of_a_long_history_is_excluded_not_only_the_scored_ones():
     got = [item for item, _ in model.recommend(history, 40)]
     assert len(got) == 40 and not set(got) & {item for item, _ in history}
     assert model.recommend(history, 5, max_history=5) != [] and len(model.recommend(history[:3], 5, max_history=1)) == 5
+
+
+def test_scoring_reads_only_the_newest_distinct_items_of_a_long_history():
+    from tailored.ml.recommender import history_weights
+
+    positions = np.array([5, 3, 5, 9, 1, 7])
+    stamps = np.array([100.0, 90.0, 80.0, 70.0, 60.0, 50.0])
+    items, weights = history_weights(positions, stamps, None, 3)
+    assert items.tolist() == [3, 5, 9] and weights.tolist() == [1.0, 2.0, 1.0]  # 5 seen twice
+    # Equal times (no timestamps): the first ones in the newest-first list win.
+    items, _ = history_weights(np.array([8, 2, 6, 4]), np.zeros(4), None, 2)
+    assert items.tolist() == [2, 8]
