@@ -121,4 +121,6 @@ def profile_to_json(profile: Profile) -> dict[str, Any]:
         "scores": dict(profile.scores),
         "preferences": list(profile.preferences),
         "assignments": dict(profile.assignments),
+        "visit_landing": profile.visit_landing,
+        "visit_query": dict(profile.visit_query),
     }

@@ -23,6 +23,8 @@ from tailored.core.counters import (
 from tailored.core.types import Event, Profile, Snapshot, Window, hour_bucket
 from tailored.core.windows import window_count
 
+from tailored.visit_memory import landing_fields, parse_kept
+
 from .base import RecordResult, profile_to_json
 
 
@@ -55,6 +57,7 @@ class _Record:
     scores: dict[str, float] = field(default_factory=dict)
     preferences: list[str] = field(default_factory=list)
     assignments: dict[str, str] = field(default_factory=dict)
+    visit: dict[str, str] = field(default_factory=dict)  # visit_landing, visit_query (visit_memory)
     seen_ids: dict[str, float] = field(default_factory=dict)
     expires_at: float = 0.0
 
@@ -227,6 +230,7 @@ def _apply(record: _Record, delta: ProfileDelta) -> None:
         record.session_starts = [*reversed(session.starts), *record.session_starts][:RECENT_SESSIONS]
         record.sessions += len(session.starts)
         record.session_content_views, record.session_converted = session.content_views, session.converted
+        record.visit = landing_fields(session.landing)  # a new visit forgets the last one's
     else:
         record.session_content_views += session.content_views
         record.session_converted = record.session_converted or session.converted
@@ -308,6 +312,8 @@ def _profile(visitor_id: str, record: _Record, now: float, windows: Collection[W
         scores=dict(record.scores),
         preferences=tuple(record.preferences),
         assignments=dict(record.assignments),
+        visit_landing=record.visit.get("visit_landing") or None,
+        visit_query=parse_kept(record.visit.get("visit_query")),
         windows={
             w: window_count(record.hourly.get(w.counter, {}), record.daily.get(w.counter, {}), w.hours, now_hour)
             for w in windows

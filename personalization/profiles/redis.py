@@ -57,6 +57,8 @@ from tailored.events.stream import (
     min_id,
 )
 
+from tailored.visit_memory import landing_fields, parse_kept
+
 from .base import RecordResult, profile_to_json
 
 KEY_PREFIX = "tl:v1:"
@@ -715,6 +717,8 @@ def _queue_session(pipe, keys: dict[str, str], delta: ProfileDelta, scalars: dic
             "session_start": session.starts[-1],
             "session_content_views": session.content_views,
             "session_converted": int(session.converted),
+            # A new visit forgets the last one's landing page and parameters (visit_memory).
+            **(landing_fields(session.landing) or {"visit_landing": "", "visit_query": ""}),
         })
         pipe.lpush(keys["sess"], *session.starts)
         pipe.ltrim(keys["sess"], 0, RECENT_SESSIONS - 1)
@@ -852,6 +856,8 @@ def _parse_profile(visitor_id: str, reply: list[Any], order: tuple[Window, ...])
         scores={name[6:]: float(v) for name, v in model.items() if name[:6] == "score:"} if model else {},
         preferences=tuple(filter(None, model.get("preferences", "").split(","))) if model else (),
         assignments={name[2:]: arm for name, arm in model.items() if name[:2] == "x:"} if model else {},
+        visit_landing=get("visit_landing") or None,
+        visit_query=parse_kept(get("visit_query")),
         windows=dict(zip(order, window_counts, strict=True)),  # Lua numbers come back as integers
     )
 
