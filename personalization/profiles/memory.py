@@ -22,7 +22,6 @@ from tailored.core.counters import (
 )
 from tailored.core.types import Event, Profile, Snapshot, Window, hour_bucket
 from tailored.core.windows import window_count
-
 from tailored.visit_memory import landing_fields, parse_kept
 
 from .base import RecordResult, profile_to_json

@@ -56,7 +56,6 @@ from tailored.events.stream import (
     erased_digest,
     min_id,
 )
-
 from tailored.visit_memory import landing_fields, parse_kept
 
 from .base import RecordResult, profile_to_json
