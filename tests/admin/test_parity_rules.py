@@ -244,3 +244,23 @@ def test_a_page_count_accepts_the_id_as_a_number_or_as_text():
     as_number = compile_rule({"count": {"event": "page_view", "page": 19, "within_hours": 24}, "op": "gte", "value": 1})
     as_text = compile_rule({"count": {"event": "page_view", "page": "19", "within_hours": 24}, "op": "gte", "value": 1})
     assert as_number.windows == as_text.windows == {Window("page_view|p:19", 24)}
+
+
+def test_a_site_registered_fact_is_offered_in_the_builder_with_its_label_and_choices(client, memory_store):
+    from tailored.context.visitor_facts import SITE_READERS, register_rule_field
+    from tailored.core.fields import SITE_FIELDS
+
+    register_rule_field("plan", "text", lambda request: None, label="Subscription plan", choices=("free", "pro"))
+    try:
+        client.force_login(get_user_model().objects.get(username="editor"))
+        page = BeautifulSoup(client.get(url("add")).content, "html.parser")
+        group = page.select_one("[data-rows] [data-input=field] optgroup[label=\"This site's facts\"]")
+        assert [(o["value"], o.text) for o in group.select("option")] == [("site.plan", "Subscription plan")]
+        catalog = page.select_one("[data-rule-builder] script[type='application/json']").string
+        assert '"site.plan": {"kind": "text", "choices": ["free", "pro"]' in catalog
+        response = client.post(url("add"), form_data([{"type": "field", "field": "site.plan", "op": "eq", "choice": "pro"}], Page()))
+        assert response.status_code == 302
+        assert Segment.objects.get(slug="parity").rule == {"field": "site.plan", "op": "eq", "value": "pro"}
+    finally:
+        SITE_FIELDS.pop("plan", None)
+        SITE_READERS.pop("plan", None)
