@@ -22,8 +22,11 @@ MODELS: Mapping[str, tuple[str, ...]] = {
     "item-knn": ("knn",),
     "content": ("content",),
     "ease": ("ease",),
+    "als": ("als",),
+    "rp3beta": ("rp3",),
     "hybrid": COMPONENTS,
 }
+DEFAULT_MODEL = "hybrid"  # what RecommenderParams() fits: marked * in the tables
 BASELINES = ("popularity", "item-knn")
 LIST_LENGTH = 20
 

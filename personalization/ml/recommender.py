@@ -359,7 +359,8 @@ def _item_id(entry: Any) -> str | None:
 
 # -- training ----------------------------------------------------------------------------------
 
-COMPONENTS = ("knn", "content", "ease")
+COMPONENTS = ("knn", "content", "ease", "als", "rp3")
+BLEND_MAX = 3  # components the blend search considers, the best on validation
 
 
 @dataclass(frozen=True)
@@ -368,8 +369,11 @@ class RecommenderParams:
 
     components: tuple[str, ...] = COMPONENTS  # any of COMPONENTS; () = popularity/trending only
     neighbours: int = 100
-    shrinkages: tuple[float, ...] = (10.0, 50.0)
-    ease_lambdas: tuple[float, ...] = (10.0, 50.0, 200.0, 800.0)
+    shrinkages: tuple[float, ...] = (10.0, 50.0, 200.0)
+    ease_lambdas: tuple[float, ...] = (10.0, 30.0, 100.0, 300.0, 1000.0, 3000.0, 5000.0)  # log grid
+    als_settings: tuple[tuple[int, float, float], ...] = ((64, 10.0, 10.0), (64, 50.0, 20.0), (128, 50.0, 10.0))  # factors, reg, alpha
+    rp3_settings: tuple[tuple[float, float], ...] = ((1.0, 0.3), (0.8, 0.5), (1.0, 0.0), (0.6, 0.2))  # alpha, beta
+    tuning_seconds: float = 180.0  # settings left when validation has run this long are skipped (logged)
     ease_max_items: int = 3000  # EASE is cubic in items: fitted over the most popular ones
     decay_half_life_days: float | None = 90.0  # training events; None = no time decay
     trending_half_life_days: float | None = 7.0  # None = all-time popularity
@@ -479,16 +483,19 @@ def publish_problem(model: Recommender) -> str | None:
 
 @dataclass(frozen=True)
 class Choice:
-    """What validation picked: blend weights per component and the components' own settings."""
+    """What validation picked: blend weights per component and the components' own settings
+    (`variants`: component -> its setting, "als:64:10:10"; knn and ease also by shrinkage, lam)."""
 
     weights: Mapping[str, float]
     shrinkage: float
     lam: float
     validation: Mapping[str, float]
+    variants: Mapping[str, str] = field(default_factory=dict)
 
     def describe(self) -> str:
         blend = ", ".join(f"{name} {weight:.2f}" for name, weight in self.weights.items() if weight) or "popularity only"
-        return f"blend [{blend}], shrinkage {self.shrinkage:g}, ease lambda {self.lam:g}"
+        chosen = ", ".join(_variant(name, self) for name, weight in self.weights.items() if weight)
+        return f"blend [{blend}]" + (f", settings {chosen}" if chosen else "")
 
 
 def fit(
@@ -499,7 +506,8 @@ def fit(
     fitted_at = now if fitted_at is None else fitted_at
     matrix = encoded.matrix(now, params)
     wanted = [name for name, weight in choice.weights.items() if weight > 0]
-    components = fit_components(matrix, catalog, encoded.item_ids, params, wanted, [choice.shrinkage], [choice.lam])
+    others = [_variant(name, choice) for name in wanted if name in ("als", "rp3")]
+    components = fit_components(matrix, catalog, encoded.item_ids, params, wanted, [choice.shrinkage], [choice.lam], others)
     parts = {name: components[_variant(name, choice)] for name in wanted}
     neighbours = blend(parts, choice.weights, params.neighbours, len(encoded.item_ids))
     order, score = fallback_ranking(encoded, matrix, now=now, half_life_days=params.trending_half_life_days)
@@ -513,6 +521,7 @@ def fit(
         "weights": dict(choice.weights),
         "shrinkage": choice.shrinkage,
         "ease_lambda": choice.lam,
+        "variants": {name: _variant(name, choice) for name in wanted},
         "validation": dict(choice.validation),
         "params": {key: value for key, value in asdict(params).items() if key != "kind_weights"},
         "kind_weights": dict(params.kind_weights),
@@ -533,7 +542,15 @@ def fit(
 
 
 def _variant(name: str, choice: Choice) -> str:
+    if name in choice.variants:
+        return choice.variants[name]
     return {"knn": f"knn:{choice.shrinkage:g}", "ease": f"ease:{choice.lam:g}"}.get(name, name)
+
+
+def other_variants(params: RecommenderParams, names: Collection[str]) -> list[str]:
+    """The ALS and RP3beta settings to try, as variant names."""
+    variants = [f"als:{f}:{reg:g}:{alpha:g}" for f, reg, alpha in params.als_settings] if "als" in names else []
+    return variants + ([f"rp3:{alpha:g}:{beta:g}" for alpha, beta in params.rp3_settings] if "rp3" in names else [])
 
 
 def fit_components(
@@ -544,24 +561,55 @@ def fit_components(
     names: Collection[str],
     shrinkages: Sequence[float],
     lambdas: Sequence[float],
+    others: Sequence[str] = (),
+    deadline: float | None = None,
+    say: Callable[[str], None] = lambda message: None,
 ) -> dict[str, sp.csr_matrix]:
-    """Top-N neighbour matrices of each wanted component, one per setting ("knn:10", "ease:200")."""
+    """Top-N neighbour matrices of each wanted component, one per setting ("knn:10", "ease:200",
+    "als:64:10:10", "rp3:1:0.3"). Past `deadline` (perf_counter), the settings not yet fitted
+    are skipped, each component keeping at least its first."""
     n_items = len(item_ids)
     fitted: dict[str, sp.csr_matrix] = {}
+    for variant in others:
+        if _over(deadline, fitted, variant, say):
+            continue
+        fitted[variant] = _fit_other(matrix, variant, params.neighbours)
     if "knn" in names:
         for shrinkage in shrinkages:
-            fitted[f"knn:{shrinkage:g}"] = cosine_neighbours(matrix, params.neighbours, shrinkage)
+            if not _over(deadline, fitted, f"knn:{shrinkage:g}", say):
+                fitted[f"knn:{shrinkage:g}"] = cosine_neighbours(matrix, params.neighbours, shrinkage)
     if "content" in names:
         fitted["content"] = content_neighbours(tfidf_vectors(_aligned(item_ids, catalog)), params.neighbours)
     if "ease" in names:
         columns = popular_columns(matrix, params.ease_max_items)
         gram_matrix = gram(matrix, columns)
         for lam in lambdas:
+            if _over(deadline, fitted, f"ease:{lam:g}", say):
+                continue
             # Signed: EASE's negative weights are half its signal (issue 22: positives only lost
             # 0.04 HR@10 on MovieLens 1M); truncated per target column like every component.
             weights = top_k_per_target(ease_weights(gram_matrix, lam), params.neighbours, signed=True)
             fitted[f"ease:{lam:g}"] = embed(weights, columns, n_items)
     return fitted
+
+
+def _over(deadline: float | None, fitted: Mapping[str, object], variant: str, say: Callable[[str], None]) -> bool:
+    """Past the tuning budget, and this component already has a setting: skip it (and say so)."""
+    component = variant.split(":")[0]
+    if deadline is None or time.perf_counter() < deadline or not any(name.split(":")[0] == component for name in fitted):
+        return False
+    say(f"  {variant:<12} skipped: the tuning budget is spent")
+    return True
+
+
+def _fit_other(matrix: sp.csr_matrix, variant: str, n_neighbours: int) -> sp.csr_matrix:
+    from .factors import als_factors, als_neighbours, rp3beta_neighbours
+
+    name, *settings = variant.split(":")
+    if name == "als":
+        factors, reg, alpha = int(settings[0]), float(settings[1]), float(settings[2])
+        return als_neighbours(als_factors(matrix, factors, reg, alpha), reg, n_neighbours)
+    return rp3beta_neighbours(matrix, float(settings[0]), float(settings[1]), n_neighbours)
 
 
 def blend(parts: Mapping[str, sp.csr_matrix], weights: Mapping[str, float], n_neighbours: int, n_items: int) -> sp.csr_matrix:
@@ -628,7 +676,11 @@ def tune(
     say(f"validation: {len(held)} visitors, one held-out item each (their latest when events have times)")
     popular = validate(sp.csr_matrix((len(encoded.item_ids), len(encoded.item_ids)), dtype=np.float32), checks)
     say(f"  {'popularity':<12} HR@10 {popular[0]:.4f}  NDCG@10 {popular[1]:.4f}")
-    components = fit_components(matrix, catalog, encoded.item_ids, params, params.components, params.shrinkages, params.ease_lambdas)
+    deadline = time.perf_counter() + params.tuning_seconds
+    components = fit_components(
+        matrix, catalog, encoded.item_ids, params, params.components, params.shrinkages, params.ease_lambdas,
+        other_variants(params, params.components), deadline, say,
+    )
     found = {name: validate(part_matrix, checks) for name, part_matrix in components.items()}
     for name, (hr, ndcg) in found.items():
         say(f"  {name:<12} HR@10 {hr:.4f}  NDCG@10 {ndcg:.4f}")
@@ -638,7 +690,7 @@ def tune(
     parts = {name: components[variant] for name, variant in best.items()}
     weights, figures = _tune_blend(parts, checks, params, say)
     figures.update({f"popularity_{name}": value for name, value in _figures(popular).items()})
-    return Choice(weights=weights, shrinkage=shrinkage, lam=lam, validation=figures)
+    return Choice(weights=weights, shrinkage=shrinkage, lam=lam, validation=figures, variants=dict(best))
 
 
 @dataclass(frozen=True)
@@ -688,11 +740,15 @@ def _tune_blend(
         return weights, _figures(validate(parts[names[0]], checks)) if names else {}
     best_weights: dict[str, float] = {}
     best_figures = (-1.0, -1.0)
-    for weights in blend_grid(names, params.blend_step):
+    # Blends of at most two of the three best components: the full simplex over five components
+    # is 70 fits, and a third component never gained on validation (issue 22).
+    ranked = sorted(names, key=lambda name: validate(parts[name], checks)[::-1], reverse=True)[:BLEND_MAX]
+    grid = [w for w in blend_grid(ranked, params.blend_step) if sum(1 for v in w.values() if v > 0) <= 2]
+    for weights in grid:
         merged = blend(parts, weights, params.neighbours, checks.history.shape[1])
         hr, ndcg = validate(merged, checks)
         if (ndcg, hr) > best_figures[::-1]:
-            best_weights, best_figures = weights, (hr, ndcg)
+            best_weights, best_figures = {**dict.fromkeys(names, 0.0), **weights}, (hr, ndcg)
     say("  blend " + ", ".join(f"{n} {w:.2f}" for n, w in best_weights.items()) + f": HR@10 {best_figures[0]:.4f}  NDCG@10 {best_figures[1]:.4f}")
     return best_weights, _figures(best_figures)
 
