@@ -160,9 +160,10 @@ def read_msweb(path: Path) -> tuple[dict[str, tuple[str, str]], dict[str, list[s
     return areas, visits
 
 
-def load_msweb(data_dir: Path, seed: int = 0) -> Dataset:
-    """Fit on the training file; per test visitor with 2+ visits hide one visit (seeded) and rank
-    all areas except the visitor's other visits. MSWeb has no times: every event is at 0."""
+def load_msweb(data_dir: Path, seed: int = 0, protocol: str = "hide-one") -> Dataset:
+    """Fit on the training file; per test visitor with 2+ visits hide one visit (seeded; with
+    protocol "last", the last one the file lists, its only order) and rank all areas except the
+    visitor's other visits. MSWeb has no times: every event is at 0."""
     train_path, test_path = _require(data_dir, MSWEB_TRAIN, MSWEB_TEST)
     areas, train_visits = read_msweb(train_path)
     test_areas, test_visits = read_msweb(test_path)
@@ -177,10 +178,10 @@ def load_msweb(data_dir: Path, seed: int = 0) -> Dataset:
     for visitor, visits in test_visits.items():
         if len(visits) < 2:
             continue
-        hidden = visits[int(rng.integers(len(visits)))]
+        hidden = visits[-1] if protocol == "last" else visits[int(rng.integers(len(visits)))]
         history = tuple((area, 0.0) for area in visits if area != hidden)
         cases.append(EvalCase(f"t{visitor}", history, frozenset({hidden}), 0.0))
-    return Dataset("msweb", "hide-one", catalog, train, tuple(cases), 0.0)
+    return Dataset("msweb", "last" if protocol == "last" else "hide-one", catalog, train, tuple(cases), 0.0)
 
 
 def _words(url: str) -> str:

@@ -171,5 +171,9 @@ def format_table(dataset: Dataset, results: Sequence[ModelResult]) -> str:
     lines = [f"{dataset.name} ({dataset.protocol}; {len(dataset.cases)} test visitors, {len(dataset.catalog)} items)", header]
     for result in results:
         cells = [fmt.format(getattr(result, field)).rjust(width) if i else fmt.format(getattr(result, field)).ljust(width) for i, ((_, field, fmt), width) in enumerate(zip(TABLE_COLUMNS, widths, strict=True))]
+        if result.model == DEFAULT_MODEL:  # the name column is padded: the mark takes a space
+            cells[0] = (result.model + "*").ljust(widths[0])
         lines.append("  ".join(cells))
+    if any(result.model == DEFAULT_MODEL for result in results):
+        lines.append(f"* {DEFAULT_MODEL}: the default configuration (RecommenderParams())")
     return "\n".join(lines)

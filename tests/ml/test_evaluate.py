@@ -164,3 +164,17 @@ def test_the_protocol_fails_when_a_model_recommends_from_the_visitors_history():
     assert_nothing_seen("ok", [["c", "d"], ["a", "b"]], cases)
     with pytest.raises(SeenItemRecommended, match="to 1 visitors"):
         assert_nothing_seen("bad", [["c", "b"], ["a"]], cases)
+
+
+def test_all_runs_every_shared_data_set_under_both_protocols_with_the_default_marked(tmp_path, monkeypatch):
+    from tailored.management.commands import tailored_evaluate
+
+    write_msweb(tmp_path)
+    write_movielens(tmp_path)
+    monkeypatch.setattr(tailored_evaluate, "ALL_RUNS", tailored_evaluate.ALL_RUNS[:-1])  # the demo has its own test
+    report, table = run(tmp_path, "--dataset", "all", "--models", "als,rp3beta,hybrid")
+    assert list(report["datasets"]) == ["msweb/hide-one", "msweb/last", "movielens/loo", "movielens/time"]
+    for data in report["datasets"].values():
+        assert list(data["models"]) == ["popularity", "item-knn", "als", "rp3beta", "hybrid"]
+    assert table.count("hybrid*") == 4 and table.count("* hybrid: the default configuration") == 4
+    assert "msweb (last;" in table and "movielens (time;" in table

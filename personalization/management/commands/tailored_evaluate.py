@@ -27,6 +27,9 @@ if TYPE_CHECKING:
     from tailored.ml import datasets
 
 DATASETS = ("msweb", "movielens", "demo")
+# --dataset all: every shared data set under its published protocol and an order-based one
+# (MSWeb: the last visit its file lists; MovieLens: a time split), then the demo shop.
+ALL_RUNS = (("msweb", "hide-one"), ("msweb", "last"), ("movielens", "loo"), ("movielens", "time"), ("demo", "loo"))
 
 
 def default_data_dir() -> Path:
@@ -45,7 +48,8 @@ class Command(MlCommand):
         parser.add_argument("--dataset", choices=[*DATASETS, "all"], default="all")
         parser.add_argument("--data-dir", type=Path, default=None, help="default: $TAILORED_DATA_DIR or <BASE_DIR>/../shared/data")
         parser.add_argument("--output", type=Path, default=Path("evaluation.json"), help="JSON results (default: evaluation.json in the current directory)")
-        parser.add_argument("--protocol", choices=("loo", "time"), default="loo", help="movielens and demo: leave-last-out or a time split (msweb has its own)")
+        parser.add_argument("--protocol", choices=("loo", "time"), default="loo",
+                            help="movielens and demo: leave-last-out or a time split; msweb: hide one visit at random, or (time) the last one listed. --dataset all runs both")
         parser.add_argument("--models", default=",".join(MODELS), help=f"comma-separated among {', '.join(MODELS)}; popularity and item-knn always run")
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument("--neighbours", type=int, default=RecommenderParams.neighbours, help="neighbours kept per item")
@@ -61,7 +65,7 @@ class Command(MlCommand):
         if unknown:
             raise CommandError(f"unknown model(s) {', '.join(unknown)}; choose among {', '.join(MODELS)}")
         data_dir = options["data_dir"] or default_data_dir()
-        names = DATASETS if options["dataset"] == "all" else (options["dataset"],)
+        runs = ALL_RUNS if options["dataset"] == "all" else ((options["dataset"], options["protocol"]),)
         params = replace(
             RecommenderParams(),
             neighbours=options["neighbours"],
@@ -69,11 +73,11 @@ class Command(MlCommand):
             validation_visitors=options["validation_visitors"],
         )
         report: dict[str, object] = {"seed": options["seed"], "machine": _machine(), "datasets": {}}
-        for name in names:
-            dataset = self._load(name, data_dir, options["protocol"], options["seed"])
+        for name, protocol in runs:
+            dataset = self._load(name, data_dir, protocol, options["seed"])
             results = evaluate(dataset, models, seed=options["seed"], params=params, progress=self._progress)
             self.stdout.write("\n" + format_table(dataset, results) + "\n")
-            report["datasets"][name] = {
+            report["datasets"][f"{name}/{dataset.protocol}" if len(runs) > 1 else name] = {
                 "protocol": dataset.protocol,
                 "test_visitors": len(dataset.cases),
                 "items": len(dataset.catalog),
@@ -90,7 +94,7 @@ class Command(MlCommand):
         self._progress(f"loading {name}")
         try:
             if name == "msweb":
-                return datasets.load_msweb(data_dir, seed=seed)
+                return datasets.load_msweb(data_dir, seed=seed, protocol="last" if protocol in ("time", "last") else "hide-one")
             if name == "movielens":
                 return datasets.load_movielens(data_dir, protocol=protocol, seed=seed)
             return datasets.load_demo(protocol=protocol, seed=seed)
