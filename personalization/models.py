@@ -248,7 +248,17 @@ class InsightDay(InsightCounts):
                 fields=["day", "page_id", "block", "variant", "segment", "device", "country"], name="tl_insight_day_unique"
             )
         ]
-        indexes = [models.Index(fields=["segment", "day"], name="tl_insight_day_seg")]
+        # Covering: the report's grouped sums read the index alone, never the table (90 days of a
+        # big site: 207 ms instead of 256 for the blocks' figures on SQLite, bench/insights.py).
+        indexes = [
+            models.Index(
+                fields=[
+                    "segment", "day", "page_id", "block", "variant", "device",
+                    "impressions", "viewers", "clicks", "conversions", "last_touch_conversions", "view_ms",
+                ],
+                name="tl_insight_day_cover",
+            )
+        ]
 
 
 class TrafficHour(models.Model):
