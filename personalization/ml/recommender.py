@@ -15,6 +15,7 @@ import heapq
 import logging
 import math
 import time
+import tracemalloc
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
@@ -375,6 +376,7 @@ class RecommenderParams:
     rp3_settings: tuple[tuple[float, float], ...] = ((1.0, 0.3), (0.8, 0.5), (1.0, 0.0), (0.6, 0.2))  # alpha, beta
     tuning_seconds: float = 180.0  # settings left when validation has run this long are skipped (logged)
     ease_max_items: int = 3000  # EASE is cubic in items: fitted over the most popular ones
+    ease_item_limit: int = 20_000  # more items with interactions than this: no EASE (see train_recommender)
     decay_half_life_days: float | None = 90.0  # training events; None = no time decay
     trending_half_life_days: float | None = 7.0  # None = all-time popularity
     history_half_life_days: float | None = 14.0  # the visitor's history at scoring time
@@ -446,6 +448,7 @@ def train_recommender(
     encoded = encode(interactions, catalog)
     say(f"{len(encoded.items)} interactions, {encoded.n_visitors} visitors, {len(encoded.item_ids)} items")
     clock, params = training_clock(encoded.ts, params)
+    params = _within_budget(encoded, params, say)
     say("no usable timestamps (missing or all equal): time decay is off" if clock is None else "time decay measured from the newest interaction")
     reference = clock or 0.0
     choice = Choice(weights={}, shrinkage=params.shrinkages[0], lam=params.ease_lambdas[0], validation={})
@@ -457,6 +460,18 @@ def train_recommender(
     model = fit(encoded, catalog, now=reference, params=params, choice=choice, fitted_at=now)
     metadata = {**model.metadata, "fit_seconds": round(time.perf_counter() - started, 3), "seed": seed}
     return replace(model, metadata=metadata)  # __post_init__ rebuilds the derived lookups
+
+
+def _within_budget(encoded: Encoded, params: RecommenderParams, say: Callable[[str], None]) -> RecommenderParams:
+    """EASE only up to `ease_item_limit` items with interactions: its memory grows with items
+    squared, and its popular head (ease_max_items) would cover too little of a larger catalog;
+    item-kNN, ALS and RP3beta carry on without it."""
+    active = int(np.unique(encoded.items).size)
+    if "ease" in params.components and active > params.ease_item_limit:
+        say(f"EASE left out: {active} items with interactions is above ease_item_limit {params.ease_item_limit}; "
+            "fitting " + ", ".join(name for name in params.components if name != "ease"))
+        return replace(params, components=tuple(name for name in params.components if name != "ease"))
+    return params
 
 
 def training_clock(ts: np.ndarray, params: RecommenderParams) -> tuple[float | None, RecommenderParams]:
@@ -507,7 +522,8 @@ def fit(
     matrix = encoded.matrix(now, params)
     wanted = [name for name, weight in choice.weights.items() if weight > 0]
     others = [_variant(name, choice) for name in wanted if name in ("als", "rp3")]
-    components = fit_components(matrix, catalog, encoded.item_ids, params, wanted, [choice.shrinkage], [choice.lam], others)
+    costs: dict[str, dict[str, float]] = {}
+    components = fit_components(matrix, catalog, encoded.item_ids, params, wanted, [choice.shrinkage], [choice.lam], others, costs=costs)
     parts = {name: components[_variant(name, choice)] for name in wanted}
     neighbours = blend(parts, choice.weights, params.neighbours, len(encoded.item_ids))
     order, score = fallback_ranking(encoded, matrix, now=now, half_life_days=params.trending_half_life_days)
@@ -522,6 +538,7 @@ def fit(
         "shrinkage": choice.shrinkage,
         "ease_lambda": choice.lam,
         "variants": {name: _variant(name, choice) for name in wanted},
+        "fit_cost": costs,  # per component: seconds and peak MB of the final fit
         "validation": dict(choice.validation),
         "params": {key: value for key, value in asdict(params).items() if key != "kind_weights"},
         "kind_weights": dict(params.kind_weights),
@@ -564,33 +581,57 @@ def fit_components(
     others: Sequence[str] = (),
     deadline: float | None = None,
     say: Callable[[str], None] = lambda message: None,
+    costs: dict[str, dict[str, float]] | None = None,
 ) -> dict[str, sp.csr_matrix]:
     """Top-N neighbour matrices of each wanted component, one per setting ("knn:10", "ease:200",
     "als:64:10:10", "rp3:1:0.3"). Past `deadline` (perf_counter), the settings not yet fitted
     are skipped, each component keeping at least its first."""
-    n_items = len(item_ids)
-    fitted: dict[str, sp.csr_matrix] = {}
-    for variant in others:
-        if _over(deadline, fitted, variant, say):
-            continue
-        fitted[variant] = _fit_other(matrix, variant, params.neighbours)
+    n = params.neighbours
+    jobs: list[tuple[str, Callable[[], sp.csr_matrix]]] = [(variant, lambda v=variant: _fit_other(matrix, v, n)) for variant in others]
     if "knn" in names:
-        for shrinkage in shrinkages:
-            if not _over(deadline, fitted, f"knn:{shrinkage:g}", say):
-                fitted[f"knn:{shrinkage:g}"] = cosine_neighbours(matrix, params.neighbours, shrinkage)
+        jobs += [(f"knn:{shrink:g}", lambda shrink=shrink: cosine_neighbours(matrix, n, shrink)) for shrink in shrinkages]
     if "content" in names:
-        fitted["content"] = content_neighbours(tfidf_vectors(_aligned(item_ids, catalog)), params.neighbours)
+        jobs.append(("content", lambda: content_neighbours(tfidf_vectors(_aligned(item_ids, catalog)), n)))
     if "ease" in names:
         columns = popular_columns(matrix, params.ease_max_items)
-        gram_matrix = gram(matrix, columns)
-        for lam in lambdas:
-            if _over(deadline, fitted, f"ease:{lam:g}", say):
-                continue
-            # Signed: EASE's negative weights are half its signal (issue 22: positives only lost
-            # 0.04 HR@10 on MovieLens 1M); truncated per target column like every component.
-            weights = top_k_per_target(ease_weights(gram_matrix, lam), params.neighbours, signed=True)
-            fitted[f"ease:{lam:g}"] = embed(weights, columns, n_items)
+        head: list[np.ndarray] = []  # the Gram matrix, computed once for every lambda
+        jobs += [(f"ease:{lam:g}", lambda lam=lam: _fit_ease(matrix, columns, head, lam, n, len(item_ids))) for lam in lambdas]
+    fitted: dict[str, sp.csr_matrix] = {}
+    for variant, job in jobs:
+        if _over(deadline, fitted, variant, say):
+            continue
+        started, tracing = time.perf_counter(), _trace_start()
+        fitted[variant] = job()
+        seconds, peak_mb = time.perf_counter() - started, _trace_peak_mb(tracing)
+        if costs is not None:
+            costs[variant] = {"seconds": round(seconds, 2), "peak_mb": round(peak_mb, 3)}
+        say(f"  {variant:<12} fitted in {seconds:.1f} s, peak {peak_mb:.0f} MB")
     return fitted
+
+
+def _fit_ease(matrix: sp.csr_matrix, columns: np.ndarray, head: list[np.ndarray], lam: float, n: int, n_items: int) -> sp.csr_matrix:
+    if not head:
+        head.append(gram(matrix, columns))
+    # Signed: EASE's negative weights are half its signal (issue 22: positives only lost 0.04
+    # HR@10 on MovieLens 1M); truncated per target column like every component.
+    return embed(top_k_per_target(ease_weights(head[0], lam), n, signed=True), columns, n_items)
+
+
+def _trace_start() -> bool:
+    """Peak memory per fit, as numpy reports its allocations to tracemalloc (issue 22 item 7);
+    True when this call started tracing (and the fit must stop it: tracing slows scoring)."""
+    started = not tracemalloc.is_tracing()
+    if started:
+        tracemalloc.start()
+    tracemalloc.reset_peak()
+    return started
+
+
+def _trace_peak_mb(started: bool) -> float:
+    peak = tracemalloc.get_traced_memory()[1] / 2**20
+    if started:
+        tracemalloc.stop()
+    return peak
 
 
 def _over(deadline: float | None, fitted: Mapping[str, object], variant: str, say: Callable[[str], None]) -> bool:

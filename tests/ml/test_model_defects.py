@@ -173,3 +173,16 @@ def test_scoring_reads_only_the_newest_distinct_items_of_a_long_history():
     # Equal times (no timestamps): the first ones in the newest-first list win.
     items, _ = history_weights(np.array([8, 2, 6, 4]), np.zeros(4), None, 2)
     assert items.tolist() == [2, 8]
+
+
+def test_training_reports_time_and_peak_memory_per_component_and_leaves_ease_out_of_large_catalogs():
+    said: list[str] = []
+    params = RecommenderParams(components=("knn", "ease"), ease_lambdas=(10.0,))
+    model = train_recommender(groups(), CATALOG, now=NOW, params=params, progress=said.append)
+    cost = model.metadata["fit_cost"]
+    assert set(cost) == set(model.metadata["variants"].values())
+    assert all(entry["seconds"] >= 0 and entry["peak_mb"] > 0 for entry in cost.values())
+    assert any(line.strip().startswith("ease:10") and "peak" in line for line in said)
+    small = train_recommender(groups(), CATALOG, now=NOW, params=replace(params, ease_item_limit=11), progress=said.append)
+    assert "ease" not in small.metadata["params"]["components"]
+    assert any("EASE left out: 12 items with interactions is above ease_item_limit 11" in line for line in said)
