@@ -186,3 +186,13 @@ def test_training_reports_time_and_peak_memory_per_component_and_leaves_ease_out
     small = train_recommender(groups(), CATALOG, now=NOW, params=replace(params, ease_item_limit=11), progress=said.append)
     assert "ease" not in small.metadata["params"]["components"]
     assert any("EASE left out: 12 items with interactions is above ease_item_limit 11" in line for line in said)
+
+
+def test_validation_keeps_time_decay_when_tastes_moved_and_says_so():
+    # A year ago s-items went with h-items; this month s1..s3 go together: decay must be kept.
+    catalog = [CatalogItem(f"{p}{n}", f"{p} {n}", p) for p in "sh" for n in range(1, 5)]
+    old = [Interaction(f"o{v}", item, "view", NOW - 400 * DAY + v) for v in range(60) for item in (f"s{v % 4 + 1}", f"h{v % 4 + 1}")]
+    new = [Interaction(f"n{v}", f"s{(v + n) % 3 + 1}", "view", NOW - 3 * DAY + v * 60 + n) for v in range(40) for n in range(3)]
+    said: list[str] = []
+    train_recommender(old + new, catalog, now=NOW, params=RecommenderParams(components=("knn",)), progress=said.append)
+    assert any(line.startswith("time decay kept: validation NDCG@10") for line in said)
