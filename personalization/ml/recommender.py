@@ -452,11 +452,11 @@ def train_recommender(
     say("no usable timestamps (missing or all equal): time decay is off" if clock is None else "time decay measured from the newest interaction")
     reference = clock or 0.0
     choice = Choice(weights={}, shrinkage=params.shrinkages[0], lam=params.ease_lambdas[0], validation={})
-    if params.components and encoded.n_visitors:
+    if encoded.n_visitors:
         fit_mask, held = validation_split(encoded, seed=seed, max_visitors=params.validation_visitors)
-        if held:
-            if clock is not None:
-                params = choose_decay(encoded, fit_mask, held, now=reference, params=params, say=say)
+        if held and clock is not None:  # popularity alone too: its trending decays
+            params = choose_decay(encoded, fit_mask, held, now=reference, params=params, say=say)
+        if held and params.components:
             choice = tune(encoded, fit_mask, held, catalog, now=reference, params=params, say=say)
     say(f"fitting on all interactions with {choice.describe()}")
     model = fit(encoded, catalog, now=reference, params=params, choice=choice, fitted_at=now)
@@ -467,8 +467,8 @@ def train_recommender(
 def choose_decay(
     encoded: Encoded, fit_mask: np.ndarray, held: Mapping[int, int], *, now: float, params: RecommenderParams, say: Callable[[str], None],
 ) -> RecommenderParams:
-    """Time decay as configured, or none, whichever an item-kNN (first shrinkage) with its
-    trending ties ranks better on validation: a shop's last quarter says more than last year,
+    """Time decay as configured, or none, whichever an item-kNN (first shrinkage; no table when
+    fitting popularity alone) with its trending ties ranks better on validation: a shop's last quarter says more than last year,
     a film site's ratings of twenty years do not age like that (issue 22)."""
     off = replace(params, decay_half_life_days=None, trending_half_life_days=None)
     if (params.decay_half_life_days, params.trending_half_life_days) == (None, None):
@@ -481,7 +481,8 @@ def choose_decay(
         matrix = part.matrix(now, option)
         _, tie = fallback_ranking(part, matrix, now=now, half_life_days=option.trending_half_life_days)
         checks = ValidationSet(*validation_histories(part, visitors, option), targets, tie)
-        found.append(validate(cosine_neighbours(matrix, option.neighbours, option.shrinkages[0]), checks)[::-1])
+        table = cosine_neighbours(matrix, option.neighbours, option.shrinkages[0]) if params.components else sp.csr_matrix(matrix.shape[1:] * 2, dtype=np.float32)
+        found.append(validate(table, checks)[::-1])
     chosen = params if found[0] >= found[1] else off
     say(f"time decay {'kept' if chosen is params else 'off'}: validation NDCG@10 {found[0][0]:.4f} with, {found[1][0]:.4f} without")
     return chosen

@@ -196,3 +196,15 @@ def test_validation_keeps_time_decay_when_tastes_moved_and_says_so():
     said: list[str] = []
     train_recommender(old + new, catalog, now=NOW, params=RecommenderParams(components=("knn",)), progress=said.append)
     assert any(line.startswith("time decay kept: validation NDCG@10") for line in said)
+
+
+def test_popularity_alone_also_chooses_its_trending_decay_on_validation():
+    # Old hits are what visitors still go on to watch; last week's fad is not: trending must go.
+    catalog = [CatalogItem(f"i{n}", f"item {n}", "") for n in range(6)]
+    old = [Interaction(f"o{v}", f"i{v % 2}", "view", NOW - 900 * DAY + v) for v in range(200)]
+    fad = [Interaction(f"f{v}", "i5", "view", NOW - DAY + v) for v in range(20)]
+    later = [Interaction(f"n{v}", item, "view", NOW - 3 * DAY + v * 10 + n) for v in range(40) for n, item in enumerate(("i3", f"i{v % 2}"))]
+    said: list[str] = []
+    model = train_recommender(old + fad + later, catalog, now=NOW, params=RecommenderParams(components=()), progress=said.append)
+    assert any(line.startswith("time decay off") for line in said)
+    assert {item for item, _ in model.recommend([], 2)} == {"i0", "i1"}
