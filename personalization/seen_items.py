@@ -77,8 +77,7 @@ def _add_redis(client: Any, visitors: Mapping[str, Mapping[str, float]], limit: 
     pipe = client.pipeline(transaction=False)
     for visitor, items in visitors.items():
         name = key(visitor)
-        pipe.zadd(name, dict(items), gt=True)  # a later time moves an item up, never down
-        pipe.zadd(name, dict(items), nx=True)
+        pipe.zadd(name, dict(items), gt=True)  # adds new ids; a later time moves one up, never down
         pipe.zremrangebyrank(name, 0, -limit - 1)  # keep the newest `limit`
         pipe.expire(name, ttl)
     pipe.execute()
