@@ -10,7 +10,10 @@ RECOMMENDATION_MAX_HISTORY distinct items are scored, everything is excluded). T
 history vector with the whole neighbour matrix and a dense top-10 over the catalog: what a request
 would cost without the per-item neighbour lists.
 
-Runs standalone, no Django or Redis: `.venv/bin/python bench/recommend.py`.
+Runs standalone, no Django or Redis: `.venv/bin/python bench/recommend.py`. With `--train` it
+first runs the whole training path with the default settings (time-decay choice, validation
+tuning under its budget, the EASE item limit, the final fit) on the same 50,000-item shop and
+prints `train_50k_s` (issue 22 item 7; about 8 minutes here).
 """
 
 from __future__ import annotations
@@ -29,12 +32,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._common import Summary, print_headline, progress, quiet_gc, run_timed  # noqa: E402
 from tailored.ml.catalog import CatalogItem  # noqa: E402
+from tailored.ml.datasets import validation_split  # noqa: E402
 from tailored.ml.recommender import (  # noqa: E402
     Choice,
     Encoded,
     Recommender,
     RecommenderParams,
+    choose_decay,
+    ease_within_budget,
     fit,
+    training_clock,
+    tune,
 )
 
 SEED = 20260101
@@ -143,10 +151,28 @@ def rss_mb() -> float:
         return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
+def train_default(shop: Encoded, catalog: list[CatalogItem]) -> tuple[float, Recommender]:
+    """train_recommender's path after `encode` (two million Interaction objects would measure
+    Python object creation, not training), with the default RecommenderParams."""
+    started = time.perf_counter()
+    clock, params = training_clock(shop.ts, RecommenderParams())
+    params = ease_within_budget(shop, params, progress)
+    mask, held = validation_split(shop, seed=0, max_visitors=params.validation_visitors)
+    params = choose_decay(shop, mask, held, now=clock, params=params, say=progress)
+    choice = tune(shop, mask, held, catalog, now=clock, params=params, say=progress)
+    model = fit(shop, catalog, now=clock, params=params, choice=choice)
+    return time.perf_counter() - started, model
+
+
 def main() -> None:
     rng = np.random.default_rng(SEED)
     progress(f"generating a {N_ITEMS:,}-item catalog and {N_VISITORS:,} visitors (seed {SEED})")
     catalog, visitors, items, kinds, ts = synthetic_shop(rng)
+    trained: dict[str, object] = {}
+    if "--train" in sys.argv[1:]:
+        seconds, default = train_default(encoded(visitors, items, kinds, ts), catalog)
+        trained = {"train_50k_s": seconds, "train_50k_peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+        progress(f"trained the default model in {seconds:.0f} s: {default.metadata['variants']}, {default.metadata['fit_cost']}")
     progress(f"{visitors.size:,} interactions; RSS {rss_mb():.0f} MB")
     params = RecommenderParams(components=("knn", "ease"), ease_max_items=2000, shrinkages=(10.0,), ease_lambdas=(200.0,))
     choice = Choice(weights={"knn": 0.5, "ease": 0.5}, shrinkage=10.0, lam=200.0, validation={})
@@ -207,6 +233,7 @@ def main() -> None:
         "recommend_long_history_median_ms": long.median_ms,
         "recommend_long_history_cpu_p99_ms": long_cpu.p99_ms,
         "recommend_long_history_p99_ms": long.p99_ms,
+        **trained,
     })
 
 

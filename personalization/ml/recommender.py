@@ -448,7 +448,7 @@ def train_recommender(
     encoded = encode(interactions, catalog)
     say(f"{len(encoded.items)} interactions, {encoded.n_visitors} visitors, {len(encoded.item_ids)} items")
     clock, params = training_clock(encoded.ts, params)
-    params = _within_budget(encoded, params, say)
+    params = ease_within_budget(encoded, params, say)
     say("no usable timestamps (missing or all equal): time decay is off" if clock is None else "time decay measured from the newest interaction")
     reference = clock or 0.0
     choice = Choice(weights={}, shrinkage=params.shrinkages[0], lam=params.ease_lambdas[0], validation={})
@@ -488,7 +488,7 @@ def choose_decay(
     return chosen
 
 
-def _within_budget(encoded: Encoded, params: RecommenderParams, say: Callable[[str], None]) -> RecommenderParams:
+def ease_within_budget(encoded: Encoded, params: RecommenderParams, say: Callable[[str], None]) -> RecommenderParams:
     """EASE only up to `ease_item_limit` items with interactions: its memory grows with items
     squared, and its popular head (ease_max_items) would cover too little of a larger catalog;
     item-kNN, ALS and RP3beta carry on without it."""
