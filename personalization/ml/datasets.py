@@ -58,7 +58,7 @@ class Dataset:
 
 
 def validation_split(encoded: Encoded, *, seed: int, max_visitors: int) -> tuple[np.ndarray, dict[int, int]]:
-    """Hold out, for up to `max_visitors` visitors with two or more distinct positive items
+    """Hold out, for up to `max_visitors` visitors (and at most half of those eligible) with two or more distinct positive items
     (chosen with the seed), the item of their latest positive event (ties: seeded). Returns the
     mask of events to fit on (every event on a held item is removed) and {visitor: held item}."""
     rng = np.random.default_rng(seed)
@@ -71,6 +71,9 @@ def validation_split(encoded: Encoded, *, seed: int, max_visitors: int) -> tuple
     eligible_visitors = np.flatnonzero(np.bincount(distinct, minlength=encoded.n_visitors) >= 2)
     held_by_visitor = {int(visitors[i]): int(items[i]) for i in last}
     eligible = [v for v in eligible_visitors.tolist() if v in held_by_visitor]
+    # At most half of them: holding out every visitor's latest item can leave no two items seen
+    # together in what is fitted (a shop of two-item visits), and tuning would pick blindly.
+    max_visitors = min(max_visitors, max(1, len(eligible) // 2))
     if len(eligible) > max_visitors:
         eligible = sorted(rng.choice(eligible, size=max_visitors, replace=False).tolist())
     held = {visitor: held_by_visitor[visitor] for visitor in eligible}

@@ -108,7 +108,8 @@ def test_validation_holds_out_each_visitors_latest_interaction():
     encoded = encode(events, CATALOG)
     _, held = validation_split(encoded, seed=3, max_visitors=100)
     latest = {v: encoded.items[(encoded.visitors == v)][np.argmax(encoded.ts[encoded.visitors == v])] for v in range(20)}
-    assert held == {v: int(latest[v]) for v in range(20)}
+    assert len(held) == 10  # at most half: the other half keeps its co-occurrences for fitting
+    assert held == {v: int(latest[v]) for v in held}
 
 
 def test_validation_scores_the_capped_history_serving_scores():
