@@ -13,7 +13,8 @@ its visitor by sending, with every request,
 
 Every field is optional. The context goes through the same providers as a browser request
 (device from the User-Agent, where an empty one is a script; referrer class and UTM from
-referrer and url; locale; weather); country and region are taken as given, because the key is
+referrer and url; the page's path and query parameters and the referring URL and host for rules;
+locale; weather); country and region are taken as given, because the key is
 trusted. Daypart and weekday come from local_time's wall clock, else from the current time in
 the visitor's zone (geo, then timezone, then accept_language's region, then the site's
 TIME_ZONE). The visitor id is used only when consent grants analytics or personalization (a
@@ -57,6 +58,7 @@ from tailored.context.device import device_facts
 from tailored.context.geo import city_name, country_code, region_code, zone_name_for
 from tailored.context.locale import locale_from_header, zone_name_from_language
 from tailored.context.privacy_signals import browser_opts_out
+from tailored.context.place import place_of
 from tailored.context.referrer import referrer_facts
 from tailored.context.request import MAX_USER_AGENT_CHARS, configured_daypart
 from tailored.context.weather import weather_for
@@ -276,7 +278,9 @@ def context_facts(data: dict[str, Any]) -> tuple[Context, tzinfo, datetime | Non
         country = region[:2]  # a full ISO 3166-2 code names its country
     zone, zone_name = _zone(fields["timezone"], country, region, fields["accept_language"])
     local_time = _local_time(fields["local_time"])
-    referrer = referrer_facts(fields["referrer"], *_query_and_hosts(fields["url"]))
+    query, hosts = _query_and_hosts(fields["url"])
+    referrer = referrer_facts(fields["referrer"], query, hosts)
+    place = place_of(_path(fields["url"]), query, fields["referrer"], hosts)  # as for a browser (issue 18)
     weather = None
     if country is not None and conf.get_settings().get("WEATHER_API_URL"):
         weather = weather_for(region, country)
@@ -295,6 +299,12 @@ def context_facts(data: dict[str, Any]) -> tuple[Context, tzinfo, datetime | Non
         locale=locale_from_header(fields["accept_language"]),
         weather=weather.condition if weather else None,
         temperature_c=weather.temperature_c if weather else None,
+        path=place.path,
+        query=place.query,
+        session_query=place.referrer_query,
+        referrer=place.referrer,
+        referrer_host=place.referrer_host,
+        landing_page=None if place.same_site_referrer else place.path,
     )
     return facts, zone, local_time
 
@@ -336,6 +346,10 @@ def _local_time(value: str) -> datetime | None:
     if local is None or local.utcoffset() is None:
         raise ServerHeadersError("X-Tailored-Context: local_time must be an ISO 8601 time with a UTC offset")
     return local
+
+
+def _path(url: str) -> str:
+    return urlsplit(url).path if url else ""  # url was checked by _query_and_hosts
 
 
 def _query_and_hosts(url: str) -> tuple[str, frozenset[str]]:

@@ -195,3 +195,15 @@ def test_unreadable_headers_with_a_valid_key_are_a_clear_400(client, api_key, he
     del sent["HTTP_X_TAILORED_KEY"]
     assert ask(client, **sent)["visitor"]["id"] is None
     assert client.get("/", **{**server_headers(api_key), **headers}).status_code == 200
+
+
+def test_a_headless_visitors_page_query_and_referrer_reach_the_rules(api_key):
+    headers = server_headers(
+        api_key, url="https://shop.example/offers/spring/?promo=spring&ref=x", referrer="https://www.news.example/story"
+    )
+    context = resolve_visitor(RequestFactory().get("/graphql/", **headers)).context
+    assert (context.path, dict(context.query)) == ("/offers/spring/", {"promo": "spring", "ref": "x"})
+    assert (context.referrer_host, context.landing_page) == ("news.example", "/offers/spring/")
+    inside = server_headers(api_key, url="https://shop.example/products/", referrer="https://shop.example/?promo=spring")
+    context = resolve_visitor(RequestFactory().get("/graphql/", **inside)).context
+    assert (dict(context.session_query), context.landing_page) == ({"promo": "spring"}, None)
