@@ -57,8 +57,8 @@ from tailored import conf
 from tailored.context.device import device_facts
 from tailored.context.geo import city_name, country_code, region_code, zone_name_for
 from tailored.context.locale import locale_from_header, zone_name_from_language
-from tailored.context.privacy_signals import browser_opts_out
 from tailored.context.place import place_of
+from tailored.context.privacy_signals import browser_opts_out
 from tailored.context.referrer import referrer_facts
 from tailored.context.request import MAX_USER_AGENT_CHARS, configured_daypart
 from tailored.context.weather import weather_for
