@@ -299,12 +299,7 @@ def context_facts(data: dict[str, Any]) -> tuple[Context, tzinfo, datetime | Non
         locale=locale_from_header(fields["accept_language"]),
         weather=weather.condition if weather else None,
         temperature_c=weather.temperature_c if weather else None,
-        path=place.path,
-        query=place.query,
-        session_query=place.referrer_query,
-        referrer=place.referrer,
-        referrer_host=place.referrer_host,
-        landing_page=None if place.same_site_referrer else place.path,
+        **place.context_fields(),
     )
     return facts, zone, local_time
 

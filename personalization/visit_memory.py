@@ -48,8 +48,7 @@ def parse_kept(stored: str | None) -> Mapping[str, str]:
 
 
 def landing_fields(landing: tuple[str | None, str | None] | None) -> dict[str, str]:
-    """The profile hash fields a new visit writes (both always, so an old visit's go)."""
-    if landing is None:
-        return {}
-    path, raw = landing
+    """The profile hash fields a new visit writes: both always, empty when its first page view
+    is not in the batch, so that the last visit's are forgotten."""
+    path, raw = landing if landing is not None else (None, None)
     return {"visit_landing": (path or "")[:MAX_PATH_CHARS], "visit_query": kept_query(raw)}

@@ -39,3 +39,5 @@ def test_nothing_is_remembered_when_no_rule_asks():
     segment_cache.invalidate()
     assert remembered_names() == frozenset()
     assert landing_fields(("/offers/", "promo=spring")) == {"visit_landing": "/offers/", "visit_query": ""}
+    # A visit whose first page view is not in the batch still forgets the last visit's.
+    assert landing_fields(None) == {"visit_landing": "", "visit_query": ""}

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from types import MappingProxyType
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from tailored.core.fields import PARAMETER_NAME
@@ -39,7 +40,18 @@ class Place:
     referrer_host: str | None = None
     same_site_referrer: bool = False
     referrer_query: Mapping[str, str] = field(default_factory=lambda: _NONE)  # the same-site referrer's parameters (one step back)
-    referrer_path: str | None = None
+
+    def context_fields(self) -> dict[str, Any]:
+        """The Context fields a place sets (browser requests and headless visitors alike)."""
+        return {
+            "path": self.path,
+            "query": self.query,
+            "session_query": self.referrer_query,
+            "referrer": self.referrer,
+            "referrer_host": self.referrer_host,
+            # A visit starts here unless the visitor came from another page of this site.
+            "landing_page": None if self.same_site_referrer else self.path,
+        }
 
 
 def query_parameters(query_string: str) -> Mapping[str, str]:
@@ -80,5 +92,4 @@ def place_of(path: str, query_string: str, referer: str, own_hosts: frozenset[st
         referrer_host=host,
         same_site_referrer=same_site,
         referrer_query=query_parameters(parts.query) if same_site else _NONE,
-        referrer_path=(parts.path or "/")[:MAX_PATH_CHARS] if same_site else None,
     )

@@ -123,13 +123,7 @@ def context_from_request(request: HttpRequest, now: float) -> Context:
         locale=locale_from_header(meta.get("HTTP_ACCEPT_LANGUAGE", "")),
         weather=weather.condition if weather else None,
         temperature_c=weather.temperature_c if weather else None,
-        path=place.path,
-        query=place.query,
-        session_query=place.referrer_query,
-        referrer=place.referrer,
-        referrer_host=place.referrer_host,
-        # A visit starts here unless the visitor came from another page of this site.
-        landing_page=None if place.same_site_referrer else place.path,
+        **place.context_fields(),
         **user_facts(request, now),
         site=site_facts(request),
     )

@@ -717,7 +717,7 @@ def _queue_session(pipe, keys: dict[str, str], delta: ProfileDelta, scalars: dic
             "session_content_views": session.content_views,
             "session_converted": int(session.converted),
             # A new visit forgets the last one's landing page and parameters (visit_memory).
-            **(landing_fields(session.landing) or {"visit_landing": "", "visit_query": ""}),
+            **landing_fields(session.landing),
         })
         pipe.lpush(keys["sess"], *session.starts)
         pipe.ltrim(keys["sess"], 0, RECENT_SESSIONS - 1)
