@@ -8,9 +8,9 @@ dictionary beside the memory store. It keeps the newest SEEN_ITEMS_CAP ids (defa
 visitor past that has the oldest ones forgotten, and the recommender still excludes everything in
 the history it is given) and expires with the profile's retention.
 
-Filled by the stream worker as it stores events (personalization consent only) and by
-`tailored_train` from the stored events; read once per recommendation request; erased with the
-visitor. Every Redis touch goes through the caller's client and never raises into a page.
+Filled by the stream worker as it stores events (personalization consent only; nothing is
+backfilled from events stored before, whose rows do not say which consent they came with); read
+once per recommendation request (one Redis ZRANGE); erased with the visitor. Every Redis touch goes through the caller's client and never raises into a page.
 """
 
 from __future__ import annotations
