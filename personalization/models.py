@@ -313,3 +313,14 @@ class Alert(models.Model):
 
     def __str__(self) -> str:
         return self.message
+
+
+# Activation (issue 20): defined in their own module, registered with this app here.
+from tailored.activation.models import (  # noqa: E402,F401
+    ActivationSend,
+    Destination,
+    KnownVisitor,
+    Trait,
+    Trigger,
+    VisitorTraits,
+)
