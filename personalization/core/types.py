@@ -27,11 +27,13 @@ class Consent:
 
     The categories (issue 15 item 6): necessary (the answer itself; always on, never asked),
     analytics (events are stored for aggregate counts and experiments, under a pseudonymous id,
-    but no profile is built) and personalization (a profile is built and used for targeting)."""
+    but no profile is built), personalization (a profile is built and used for targeting) and
+    marketing (issue 20: triggers may reach the visitor outside the site, by email or a CRM)."""
 
     decided: bool = False
     analytics: bool = False
     personalization: bool = False
+    marketing: bool = False
     # Sec-GPC / DNT: the browser asked not to be tracked; that overrides any stored answer.
     opted_out_by_browser: bool = False
 
@@ -44,6 +46,11 @@ class Consent:
     def allows_profile(self) -> bool:
         """A profile may be built and used for targeting: personalization was granted."""
         return self.personalization and not self.opted_out_by_browser
+
+    @property
+    def allows_marketing(self) -> bool:
+        """Triggers may send to destinations about this visitor: marketing was granted."""
+        return self.marketing and not self.opted_out_by_browser
 
 
 REFERRER_CLASSES = ("search", "social", "email", "direct", "campaign", "other")
