@@ -52,8 +52,19 @@ lint: $(VENV)/.dev
 	PYTHONPATH=build/lint $(VENV)/bin/lint-imports && rm -rf build
 
 ## test: everything, including the Playwright journeys in tests/e2e/
-test: $(VENV)/.dev system-packages lint
+test: $(VENV)/.dev system-packages lint test-js
 	$(VENV)/bin/pytest
+
+## test-js: the JavaScript SDK in sdk/js (@tailored/edge, @tailored/client): npm ci from the lockfile
+## when node_modules is missing or older than it, then tsc and Node's test runner (fixtures/spec/ included)
+JS := sdk/js
+.PHONY: test-js
+$(JS)/node_modules/.installed: $(JS)/package-lock.json
+	cd $(JS) && npm ci --no-audit --no-fund
+	touch $@
+
+test-js: $(JS)/node_modules/.installed
+	cd $(JS) && npm run --silent build && node --test packages/*/test/*.test.js
 
 ## test-under-load: make test three times in a row with every core busy (the suite must not flake)
 test-under-load:
