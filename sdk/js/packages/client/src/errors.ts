@@ -5,7 +5,6 @@ export type ErrorKind =
   | "network" // the request did not complete (refused, reset, timed out)
   | "http" // an HTTP status other than 2xx without a GraphQL answer
   | "graphql" // the server answered with `errors` (a code in extensions.code)
-  | "refused" // a mutation's own typed errors (e.g. trackEvents: consent_required, rate_limited)
   | "consent" // nothing was sent: the visitor has not consented, or their browser opts out
   | "invalid"; // the client was called with something it cannot send
 
