@@ -4,7 +4,7 @@
 
 export * from "./types.js";
 export { clockMinutes, daypartAt, daypartStarts, localTime, DEFAULT_DAYPART_STARTS, MINUTES_PER_DAY } from "./clock.js";
-export { compileRule, lookupField, RuleError, type CompiledRule, type CompileOptions, type Kind, type TraitKind } from "./rules.js";
+export { compileRule, lookupField, pythonRegExp, RuleError, type CompiledRule, type CompileOptions, type Kind, type TraitKind } from "./rules.js";
 export * from "./selection.js";
 export * from "./bucketing.js";
 export * from "./audience.js";

@@ -332,13 +332,33 @@ function regexTest(pattern: unknown, path: string): Test {
   }
   let compiled: RegExp;
   try {
-    // Python's re and JavaScript's RegExp agree on the syntax editors use (classes, groups,
-    // anchors, alternation, quantifiers); a pattern only one of them accepts is refused here.
-    compiled = new RegExp(pattern, "u");
+    compiled = pythonRegExp(pattern);
   } catch (error) {
     throw new RuleError(path, `not a valid regular expression: ${(error as Error).message}`);
   }
   return (v) => typeof v === "string" && compiled.test(v.slice(0, MAX_MATCHED_TEXT));
+}
+
+/** A Python `re` pattern as a RegExp: the syntax editors use is shared (classes, groups,
+ * anchors, alternation, quantifiers, lookarounds); Python's spellings of a leading flag group
+ * ((?i), (?s), (?m)), named groups ((?P<name>...), (?P=name)) and \A, \Z are translated. No
+ * `u` flag: like Python, an unneeded escape such as \- is accepted. */
+export function pythonRegExp(pattern: string): RegExp {
+  let flags = "";
+  const leading = /^\(\?([aiLmsux]+)\)/.exec(pattern);
+  if (leading) {
+    for (const flag of leading[1]) {
+      if ("ims".includes(flag)) flags += flags.includes(flag) ? "" : flag;
+      else if (flag !== "u") throw new SyntaxError(`the (?${flag}) flag has no JavaScript equivalent`);
+    }
+    pattern = pattern.slice(leading[0].length);
+  }
+  const source = pattern
+    .replace(/\(\?P<([A-Za-z_][A-Za-z0-9_]*)>/g, "(?<$1>")
+    .replace(/\(\?P=([A-Za-z_][A-Za-z0-9_]*)\)/g, "\\k<$1>")
+    .replace(/(^|[^\\])\\A/g, "$1^")
+    .replace(/(^|[^\\])\\Z/g, "$1$(?![\\s\\S])");
+  return new RegExp(source, flags);
 }
 
 function operand(value: unknown, kind: Kind, choices: readonly string[], path: string): unknown {

@@ -111,3 +111,9 @@ test("declared CRM traits compile with their kind's operators and read the empty
   assert.throws(() => compileRule({ field: "trait.plan", op: "ne", value: "gold" }, { traits }), (e) => e instanceof RuleError && e.path === "$.op");
   assert.throws(() => compileRule({ field: "trait.tier", op: "eq", value: "x" }, { traits }), (e) => e.path === "$.field" && /no trait 'tier' is declared/.test(e.message));
 });
+
+test("`matches` patterns answer as Python's re.search does (fixtures/patterns.json, from Python)", async () => {
+  const { pythonRegExp } = await import("../dist/index.js");
+  const { cases } = JSON.parse(readFileSync(new URL("./fixtures/patterns.json", import.meta.url), "utf8"));
+  for (const { pattern, text, matches } of cases) assert.equal(pythonRegExp(pattern).test(text), matches, `${pattern} on ${JSON.stringify(text)}`);
+});
