@@ -1,7 +1,7 @@
 "use client";
 // The browser's side: the same page (from the server's answer, not fetched again), a consent
 // banner, and impressions and clicks of the decided blocks, batched by @tailored/client.
-import { useMemo, useState, type ReactNode } from "react";
+import { useEffect, useMemo, useState, type ReactNode } from "react";
 import { createClient, localStorageQueue, type Block, type PersonalizedPage } from "@tailored/client";
 import { TailoredBlock, TailoredProvider, usePersonalizedPage } from "@tailored/react";
 
@@ -20,7 +20,9 @@ export function Homepage({ initial }: { initial: PersonalizedPage }) {
 
 function ConsentBanner({ client }: { client: ReturnType<typeof createClient> | null }) {
   const [answered, setAnswered] = useState<boolean | null>(null);
-  if (!client || answered || client.consent().decided) return null;
+  const [mounted, setMounted] = useState(false);
+  useEffect(() => setMounted(true), []); // the banner depends on the browser's cookie: after hydration
+  if (!mounted || !client || answered || client.consent().decided) return null;
   const answer = async (granted: boolean) => {
     await client.setConsent({ analytics: granted, personalization: granted });
     setAnswered(true);
