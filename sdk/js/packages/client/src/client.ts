@@ -105,6 +105,9 @@ export function createClient(options: ClientOptions) {
     ? { decided: options.consent !== undefined, analytics: false, personalization: false, ...options.consent, optedOutByBrowser: signal || gpc || options.consent?.optedOutByBrowser === true }
     : consentFromCookie(jar[CONSENT_COOKIE], signal || gpc);
   let visitorCookie: string | undefined = jar[VISITOR_COOKIE];
+  // Forwarded as the visitor's browser holds it: categories this client does not know (a site's
+  // own) must reach Tailored unchanged.
+  let consentCookie: string | undefined = jar[CONSENT_COOKIE];
   const seenDecisions = new Map<string, Decision>();
   const clicked = new Set<string>();
 
@@ -119,7 +122,7 @@ export function createClient(options: ClientOptions) {
     const sent: Record<string, string> = {};
     const cookies = [
       visitorCookie && `${VISITOR_COOKIE}=${visitorCookie}`,
-      consent.decided && `${CONSENT_COOKIE}=${consentCookieValue(consent)}`,
+      consent.decided && `${CONSENT_COOKIE}=${consentCookie ?? consentCookieValue(consent)}`,
     ].filter(Boolean);
     if (cookies.length) sent.Cookie = cookies.join("; ");
     const agent = header(options.request?.headers, "User-Agent");
@@ -140,7 +143,10 @@ export function createClient(options: ClientOptions) {
       const name = pair.slice(0, at).trim(), value = pair.slice(at + 1).trim().replace(/^"(.*)"$/, "$1");
       const expired = !value || attributes.some((a) => /^\s*max-age=0\s*$/i.test(a) || /^\s*expires=.*1970/i.test(a));
       if (name === VISITOR_COOKIE) visitorCookie = expired ? undefined : value;
-      if (name === CONSENT_COOKIE && !expired) consent = consentFromCookie(value, consent.optedOutByBrowser);
+      if (name === CONSENT_COOKIE && !expired) {
+        consentCookie = value;
+        consent = consentFromCookie(value, consent.optedOutByBrowser);
+      }
     }
   }
 

@@ -46,6 +46,11 @@ test("getPage('/') posts the persisted homepage operation with the visitor's coo
   assert.equal(sent.headers["user-agent"], CHROME);
   assert.equal(sent.headers.dnt, "1");
   assert.equal(client.allowsEvents(), false); // DNT overrides the stored answer
+
+  const withOwnCategory = createClient({ endpoint: server.endpoint, request: { headers: { cookie: "tl_consent=analytics.marketing", "user-agent": CHROME } } });
+  await withOwnCategory.getPage("/");
+  assert.equal(server.of("homepage").at(-1).headers.cookie, "tl_consent=analytics.marketing"); // forwarded unchanged
+  assert.equal(withOwnCategory.allowsEvents(), true);
 });
 
 test("getPage merges the homepage's product rows by block id, and other paths use the assignments operation", async () => {
