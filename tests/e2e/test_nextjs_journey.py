@@ -58,27 +58,29 @@ def nextjs_build() -> Path:
 
 @pytest.fixture
 def nextjs_url(nextjs_build, site_url):
-    """`next start` on a free port of the live server's host, rendering from the live demo."""
-    host = urlsplit(site_url).hostname
+    """`next start` on a free loopback port, rendering from the live demo. The browser reaches it
+    by the live server's host name, so the two apps share the visitor's cookies."""
+    parts = urlsplit(site_url)
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
+    # Django's live server listens on IPv4; Node may resolve "localhost" to ::1 first.
+    upstream = f"http://127.0.0.1:{parts.port}"
     server = subprocess.Popen(
-        ["node_modules/.bin/next", "start", "-H", host, "-p", str(port)], cwd=nextjs_build,
-        env={**ENV, "TAILORED_URL": site_url}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        ["node_modules/.bin/next", "start", "-H", "127.0.0.1", "-p", str(port)], cwd=nextjs_build,
+        env={**ENV, "TAILORED_URL": upstream}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
-    url = f"http://{host}:{port}"
     deadline = time.monotonic() + 60
     while True:
         try:
-            socket.create_connection((host, port), 0.5).close()
+            socket.create_connection(("127.0.0.1", port), 0.5).close()
             break
         except OSError:
             if time.monotonic() > deadline or server.poll() is not None:
                 server.kill()
                 pytest.fail("next start did not come up")
             time.sleep(0.2)
-    yield url
+    yield f"http://{parts.hostname}:{port}"
     server.terminate()
     server.wait(10)
 
