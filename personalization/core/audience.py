@@ -29,7 +29,8 @@ KEYED_FACTS = frozenset({"device", "country", "daypart", "weekday"})
 URL_FACTS = frozenset({"utm_source", "utm_medium", "utm_campaign", "path"})
 QUERY_FACT = "query."
 # Facts no request of a visitor without personalization consent can change: their profile is
-# empty, so profile counts, scores and the clock-derived profile fields are the same for all.
+# empty, so profile counts, scores, CRM traits and the clock-derived profile fields are the same
+# for all.
 PROFILE_FACT = "profile"
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
 
@@ -115,7 +116,7 @@ def rule_facts(rule: Any) -> frozenset[str]:
 
 
 def _field_fact(field: str) -> str:
-    if field.startswith(("profile.", "score.")):
+    if field.startswith(("profile.", "score.", "trait.")):  # traits are read with the profile
         return PROFILE_FACT
     return field.removeprefix("context.") if field.startswith("context.") else field
 

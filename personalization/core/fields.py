@@ -1,13 +1,15 @@
 """The facts a rule can name: `context.*` (this request; `context.query.<name>` any query
 parameter), `visit.query.<name>` (a parameter remembered for the visit), `user.*` (the visitor's
 account), `profile.*` (what the store holds, some derived from the current time),
-`score.<name>` (model scores) and `site.<name>` (facts a site registers). Each has a kind that
-decides which operators apply and what values are valid."""
+`score.<name>` (model scores), `site.<name>` (facts a site registers) and `trait.<key>` (CRM
+traits the site declares, issue 20). Each has a kind that decides which operators apply and what
+values are valid."""
 
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +39,8 @@ class Field:
     # (22 to 2 crosses midnight). Times of day (TIME) always may.
     period: int | None = None
     label: str = ""
+    # The operators this field takes when narrower than its kind's (a trait's, by its kind).
+    operators: tuple[str, ...] = ()
 
 
 def _since(ts: float | None, now: float, unit: float) -> float | None:
@@ -113,11 +117,73 @@ def site_field(name: str, kind: str, label: str = "", choices: tuple[str, ...] =
     return field
 
 
+TRAIT_PREFIX = "trait."
+# The CRM traits the site declares, by key (tailored.activation.traits keeps this in step with
+# the Trait rows, as visitor_facts does SITE_FIELDS): a rule may name only these.
+TRAIT_FIELDS: dict[str, Field] = {}
+# A Trait's kind -> the rule kind its values compare as, and the operators editors get for it.
+TRAIT_KINDS = {"text": TEXT, "number": NUMBER, "boolean": FLAG, "choice": TEXT}
+TRAIT_OPERATORS = {
+    "text": ("eq", "in", "contains", "present"),
+    "number": ("eq", "gt", "gte", "lt", "lte", "between", "present"),
+    "boolean": ("eq",),
+    "choice": ("eq", "in", "present"),
+}
+# Called before a trait is looked up, so that a process sees traits declared in another one
+# (the Django side sets it; it must be cheap and must not raise).
+_trait_refresh: list[Callable[[], None]] = []
+
+
+def set_trait_refresh(refresh: Callable[[], None] | None) -> None:
+    """Install (or, with None, remove) what keeps TRAIT_FIELDS current before a lookup."""
+    _trait_refresh[:] = [refresh] if refresh is not None else []
+
+
+def trait_field(key: str, kind: str, label: str = "", choices: Sequence[str] = (), help: str = "") -> Field:
+    """The rule field `trait.<key>` of a declared trait. It reads only values of the trait's kind:
+    a value of another kind (stored before a declaration changed) reads as absent, never as an
+    error in a comparison."""
+    if kind not in TRAIT_KINDS or not PARAMETER_NAME.match(key):
+        raise ValueError(f"a trait needs a key of letters, digits and _.- and a kind of {', '.join(TRAIT_KINDS)}")
+    accepts = _TRAIT_VALUE_TESTS[kind]
+
+    def read(p: Profile, c: Context, now: float) -> Any:
+        value = p.traits.get(key)
+        return value if value is not None and accepts(value) else None
+
+    offered = tuple(choices) if kind == "choice" else ()
+    return Field(TRAIT_KINDS[kind], read, offered, help, label=label or key, operators=TRAIT_OPERATORS[kind])
+
+
+def declare_traits(declarations: Iterable[tuple[str, str, str, Sequence[str]]]) -> None:
+    """Replace the declared traits with (key, kind, label, choices) of each."""
+    fields = {key: trait_field(key, kind, label, choices) for key, kind, label, choices in declarations}
+    TRAIT_FIELDS.clear()
+    TRAIT_FIELDS.update(fields)
+
+
+def _is_finite_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+_TRAIT_VALUE_TESTS: dict[str, Callable[[object], bool]] = {
+    "text": lambda v: isinstance(v, str),
+    "choice": lambda v: isinstance(v, str),
+    "number": _is_finite_number,
+    "boolean": lambda v: isinstance(v, bool),
+}
+
+
 def lookup(name: object) -> Field | None:
     """The field a rule names, including the open families: `score.<name>` (a model score in
-    [0, 1]), `context.query.<parameter>`, `visit.query.<parameter>` and `site.<name>`."""
+    [0, 1]), `context.query.<parameter>`, `visit.query.<parameter>`, `site.<name>` and
+    `trait.<key>` (declared traits only)."""
     if not isinstance(name, str):
         return None
+    if name.startswith(TRAIT_PREFIX):
+        for refresh in _trait_refresh:
+            refresh()
+        return TRAIT_FIELDS.get(name[len(TRAIT_PREFIX):])
     if name.startswith(SCORE_PREFIX) and len(name) > len(SCORE_PREFIX):
         score = name[len(SCORE_PREFIX):]
         return Field(NUMBER, lambda p, c, now: p.scores.get(score), help="a model score from 0 to 1")

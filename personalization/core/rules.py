@@ -12,6 +12,10 @@ A rule is one of:
     {"sequence": {"views": 3, "within_minutes": 10}}   (at least 3 product views in 10 minutes)
     {"cart_abandoned": {"idle_minutes": 60}}   (cart not empty, unchanged 60 min, not bought)
 
+Fields include `trait.<key>`, the CRM traits a site declares (issue 20): a trait takes the
+operators of its kind (text: eq, in, contains, present; number: eq, gt, gte, lt, lte, between,
+present; yes/no: eq; one of a list: eq, in, present), and naming an undeclared one is an error.
+
 Operators: eq, ne, in, not_in, gt, gte, lt, lte, between ([low, high], inclusive; on an hour or a
 time of day low > high crosses midnight), contains (substring, or membership for list fields),
 contains_any (a list field holding one of the values), present (a value is there: true, or
@@ -32,7 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .context import MINUTES_PER_DAY, clock_minutes
-from .fields import FLAG, NUMBER, TEXT, TEXTS, TIME, Reader, lookup
+from .fields import FLAG, NUMBER, TEXT, TEXTS, TIME, TRAIT_FIELDS, TRAIT_PREFIX, Reader, lookup
 from .types import ITEM_COUNTED_EVENTS, Context, Profile, Window, counter_key
 from .windows import MAX_WINDOW_HOURS
 
@@ -164,10 +168,17 @@ def _field(node: dict, path: str, compiler: _Compiler) -> Condition:
     _only_keys(node, {"field", "op", "value"}, path)
     spec = lookup(node["field"])
     if spec is None:
-        raise RuleError(f"{path}.field", f"unknown field {node['field']!r}; see the field list in the docs")
-    test, compare = _comparison(node, path, spec.kind, spec.choices, spec.period)
+        raise RuleError(f"{path}.field", _unknown_field(node["field"]))
+    test, compare = _comparison(node, path, spec.kind, spec.choices, spec.period, spec.operators)
     compiler.fields.add(node["field"])
     return Leaf(node, spec.read, test, compare=compare)
+
+
+def _unknown_field(name: object) -> str:
+    if isinstance(name, str) and name.startswith(TRAIT_PREFIX):
+        declared = ", ".join(sorted(TRAIT_FIELDS)) or "none yet"
+        return f"no trait {name[len(TRAIT_PREFIX):]!r} is declared (traits declared: {declared})"
+    return f"unknown field {name!r}; see the field list in the docs"
 
 
 COUNT_NARROWINGS = ("category", "item", "page", "section")
@@ -249,12 +260,13 @@ LEAVES: dict[str, Callable[[dict, str, _Compiler], Condition]] = {
 
 
 def _comparison(
-    node: dict, path: str, kind: str, choices: tuple[str, ...] = (), period: int | None = None
+    node: dict, path: str, kind: str, choices: tuple[str, ...] = (), period: int | None = None,
+    operators: tuple[str, ...] = (),
 ) -> tuple[Test, tuple[str, Any] | None]:
     """The leaf's test, and the same test as (operator, operand) for compiled segment sets
-    (None for a regular expression, which they call as it is)."""
+    (None for a regular expression, which they call as it is). `operators` narrows the kind's."""
     op, value = node.get("op"), node.get("value")
-    allowed = OPERATORS_BY_KIND[kind]
+    allowed = operators or OPERATORS_BY_KIND[kind]
     if op not in allowed:
         raise RuleError(f"{path}.op", f"unknown operator {op!r} for this {kind} condition; use one of {', '.join(allowed)}")
     value_path = f"{path}.value"

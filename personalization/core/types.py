@@ -146,6 +146,8 @@ class Profile:
     # The visit's first page and the parameters it arrived with that rules remember (issue 18).
     visit_landing: str | None = None
     visit_query: Mapping[str, str] = field(default_factory=_empty)
+    # Declared CRM traits (issue 20): key -> text, number or true/false, as the site sent them.
+    traits: Mapping[str, Any] = field(default_factory=_empty)
 
     def count_within(self, window: Window) -> int:
         return self.windows.get(window, 0)

@@ -53,6 +53,12 @@ class ProfileStore(Protocol):
     def set_preferences(self, visitor_id: str, categories: Sequence[str]) -> None:
         """Replace the categories the visitor chose in the onboarding survey."""
 
+    def set_traits(self, visitor_id: str, traits: Mapping[str, Any]) -> None:
+        """Replace the visitor's copy of their declared CRM traits (the VisitorTraits row is the
+        record); an empty mapping removes it. Kept without consent, like the row: rules read it
+        with the profile, which needs personalization consent. Expires with the retention period,
+        renewed by the visitor's events; a merge on login keeps the target's."""
+
     def set_model_outputs(self, outputs: Mapping[str, tuple[str | None, Mapping[str, float]]]) -> int:
         """Write trained models' outputs: visitor -> (persona, scores). A score replaces the
         previous one of the same name; a persona of None removes the persona. Visitors the store
@@ -123,4 +129,5 @@ def profile_to_json(profile: Profile) -> dict[str, Any]:
         "assignments": dict(profile.assignments),
         "visit_landing": profile.visit_landing,
         "visit_query": dict(profile.visit_query),
+        "traits": dict(profile.traits),
     }

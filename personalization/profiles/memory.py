@@ -57,6 +57,7 @@ class _Record:
     preferences: list[str] = field(default_factory=list)
     assignments: dict[str, str] = field(default_factory=dict)
     visit: dict[str, str] = field(default_factory=dict)  # visit_landing, visit_query (visit_memory)
+    traits: dict[str, Any] = field(default_factory=dict)  # the copy of the VisitorTraits row (issue 20)
     seen_ids: dict[str, float] = field(default_factory=dict)
     expires_at: float = 0.0
 
@@ -134,6 +135,13 @@ class MemoryProfileStore:
             record = self._records.setdefault(visitor_id, _Record(expires_at=time.time() + self.retention_seconds))
             record.preferences = list(dict.fromkeys(categories))
 
+    def set_traits(self, visitor_id: str, traits: Mapping[str, Any]) -> None:
+        with self._lock:
+            now = time.time()
+            record = self._live_record(visitor_id, now) or self._records.setdefault(visitor_id, _Record())
+            record.traits = dict(traits)
+            record.expires_at = max(record.expires_at, now + self.retention_seconds)
+
     def set_model_outputs(self, outputs: Mapping[str, tuple[str | None, Mapping[str, float]]]) -> int:
         written = 0
         with self._lock:
@@ -159,9 +167,11 @@ class MemoryProfileStore:
                     record.assignments.pop(experiment, None)
 
     def merge(self, source_id: str, target_id: str, now: float) -> None:
+        if source_id == target_id:  # nothing to fold (and popping would lose the record)
+            return
         with self._lock:
             source = self._records.pop(source_id, None)
-            if source is None or source_id == target_id:
+            if source is None:
                 return
             target = self._live_record(target_id, now) or _Record()
             _merge_into(target, source)
@@ -276,6 +286,7 @@ def _merge_into(target: _Record, source: _Record) -> None:
     target.scroll = (target.scroll[0] + merged.scroll[0], target.scroll[1] + merged.scroll[1])
     target.votes.update(merged.votes)
     target.assignments = {**merged.assignments, **target.assignments}  # the target keeps its own arms
+    # Traits are not merged: the target (the user's id, which a CRM names) keeps its own.
     target.seen_ids.update(merged.seen_ids)
     target.last_device = target.last_device or merged.last_device
     target.last_country = target.last_country or merged.last_country
@@ -313,6 +324,7 @@ def _profile(visitor_id: str, record: _Record, now: float, windows: Collection[W
         assignments=dict(record.assignments),
         visit_landing=record.visit.get("visit_landing") or None,
         visit_query=parse_kept(record.visit.get("visit_query")),
+        traits=dict(record.traits),
         windows={
             w: window_count(record.hourly.get(w.counter, {}), record.daily.get(w.counter, {}), w.hours, now_hour)
             for w in windows

@@ -16,6 +16,8 @@ Keys (all expire after the retention period, renewed on every write):
     tl:v1:{vid}:ids     hash    client event id -> first seen (the dedup window; expires with it)
     tl:v1:{vid}:m       hash    model outputs (persona, score:<name>), onboarding preferences, and
                                 experiment arms x:<experiment> (read with the profile: no extra trip)
+    tl:v1:{vid}:traits  string  the visitor's declared CRM traits as one JSON object (issue 20): a
+                                copy of their VisitorTraits row, read with the profile
     tl:v1:recent        zset    visitor -> last event time, the last 7 days (live segment counts)
     tl:v1:seg:{slug}:<day>  HyperLogLog of the visitors who matched the segment that day
     tl:v1:{vid}:rate:<minute>   string  events accepted this minute (rate limit)
@@ -61,7 +63,7 @@ from tailored.visit_memory import landing_fields, parse_kept
 from .base import RecordResult, profile_to_json
 
 KEY_PREFIX = "tl:v1:"
-PROFILE_KEYS = ("p", "seen", "w", "t", "cart", "items", "search", "sess", "dwell", "votes", "ids", "m")
+PROFILE_KEYS = ("p", "seen", "w", "t", "cart", "items", "search", "sess", "dwell", "votes", "ids", "m", "traits")
 RECENT_KEY = "tl:v1:recent"  # zset: visitor -> last event time (for live segment counts)
 RECENT_KEEP_SECONDS = 7 * 86400
 # An erasure looks this far into the stream and the dead letters for the visitor's entries (the
@@ -73,7 +75,7 @@ FLOAT_FIELDS = ("session_start", "cart_updated_at", "ltv", "last_purchase_at")
 
 # The whole profile in one call: a request pays redis-py's per-command cost once, not twelve
 # times. Windows are summed server-side so the reply carries a few integers, not every bucket.
-# KEYS: p seen t cart items search sess dwell votes m w. ARGV: current hour, hourly hours, list
+# KEYS: p seen t cart items search sess dwell votes m w traits. ARGV: current hour, hourly hours, list
 # caps (items, searches, sessions), then the windows as `_windows_plan` lays them out once per
 # segment set: ARGV[6] the number F of distinct bucket fields, ARGV[7..6+F] the fields
 # ("<counter>|h" hourly, "<counter>|d" daily, each holding "bucket:count" pairs), then per field
@@ -116,10 +118,10 @@ return {
   redis.call('HGETALL', KEYS[3]), redis.call('HGETALL', KEYS[4]),
   redis.call('LRANGE', KEYS[5], 0, ARGV[3] - 1), redis.call('LRANGE', KEYS[6], 0, ARGV[4] - 1),
   redis.call('LRANGE', KEYS[7], 0, ARGV[5] - 1), redis.call('HGETALL', KEYS[8]),
-  redis.call('HGETALL', KEYS[9]), counts, redis.call('HGETALL', KEYS[10])
+  redis.call('HGETALL', KEYS[9]), counts, redis.call('HGETALL', KEYS[10]), redis.call('GET', KEYS[12])
 }
 """
-READ_KEYS = ("p", "seen", "t", "cart", "items", "search", "sess", "dwell", "votes", "m", "w")
+READ_KEYS = ("p", "seen", "t", "cart", "items", "search", "sess", "dwell", "votes", "m", "w", "traits")
 
 
 # Rate limit, which ids are new, and prior state in one atomic call. It marks no id: the marks are
@@ -468,6 +470,13 @@ class RedisProfileStore:
         pipe.hset(key, "preferences", ",".join(dict.fromkeys(categories)))
         pipe.expire(key, self.retention_seconds)
         pipe.execute()
+
+    def set_traits(self, visitor_id: str, traits: Mapping[str, Any]) -> None:
+        key = visitor_keys(visitor_id)["traits"]
+        if traits:
+            self.client.set(key, json.dumps(dict(traits), sort_keys=True), ex=self.retention_seconds)
+        else:
+            self.client.delete(key)
 
     def set_model_outputs(self, outputs: Mapping[str, tuple[str | None, Mapping[str, float]]]) -> int:
         written = 0
@@ -823,7 +832,7 @@ def _pairs(flat: list[str]) -> dict[str, str]:
 def _parse_profile(visitor_id: str, reply: list[Any], order: tuple[Window, ...]) -> Profile:
     """The Profile of one READ_LUA reply (`order`: the windows as their counts come back). On
     every request's path: list comprehensions and no per-item helper calls."""
-    scalars, seen, totals, cart, items, searches, sessions, dwell, votes, window_counts, model = reply
+    scalars, seen, totals, cart, items, searches, sessions, dwell, votes, window_counts, model, traits = reply
     scalars, totals, cart, dwell, votes, model = map(_pairs, (scalars, totals, cart, dwell, votes, model))
     first_seen, last_seen = seen
     get = scalars.get
@@ -858,6 +867,7 @@ def _parse_profile(visitor_id: str, reply: list[Any], order: tuple[Window, ...])
         visit_landing=get("visit_landing") or None,
         visit_query=parse_kept(get("visit_query")),
         windows=dict(zip(order, window_counts, strict=True)),  # Lua numbers come back as integers
+        traits=json.loads(traits) if traits else {},
     )
 
 

@@ -47,6 +47,7 @@ def profile_from_spec(data: dict, rule: CompiledRule) -> Profile:
         windows=windows,
         visit_landing=data.get("visit_landing"),
         visit_query=data.get("visit_query", {}),
+        traits=data.get("traits", {}),
         **optional,
     )
 
