@@ -2,8 +2,8 @@
 
 Erasing a visitor removes every trace of the id: profile keys, rate-limit counters, the
 recent-visitors and cart-watch memberships, their event-stream entries and dead letters, the
-experiments' and the holdout's exposure and conversion memberships, persisted events and
-webhook deliveries about them. A tombstone (a digest of the id, kept for the stream's retention)
+experiments' and the holdout's exposure and conversion memberships, persisted events, webhook
+deliveries about them and their CRM traits (the row and the store's copy, issue 20). A tombstone (a digest of the id, kept for the stream's retention)
 stops a worker that is behind from storing the visitor's older entries; what it skips is added to
 the erasure's audit row. The audit rows name the visitor by that digest only. Aggregate counts
 (experiment and holdout tallies, HyperLogLog segment sizes) stay: they hold no id.
@@ -21,6 +21,7 @@ from typing import Any
 from django.db import transaction
 
 from tailored import conf, holdout, redis_guard, seen_items
+from tailored.activation import traits
 from tailored.core.types import Consent
 from tailored.events.stream import erased_digest
 from tailored.experiments import services as experiments
@@ -43,6 +44,7 @@ def erase_visitor(visitor_id: str, now: float | None = None, by: str | None = No
     seen_items.forget(visitor_id)  # the ids of what they viewed and bought (issue 22)
     detail["events"], _ = StoredEvent.objects.filter(visitor_id=visitor_id).delete()
     detail["webhook_deliveries"], _ = WebhookDelivery.objects.filter(payload__visitor_id=visitor_id).delete()
+    detail["traits"] = traits.forget(visitor_id)  # the row; the store's copy went with the profile keys
     if by is not None:
         detail["by"] = by
     digest = erased_digest(visitor_id)
@@ -110,7 +112,7 @@ def complete_erasures_due() -> int:
 
 
 def export_visitor(visitor_id: str, consent: Consent | None, by: str | None = None) -> dict[str, Any]:
-    """Everything held about the visitor: profile, raw counters, events and assignments; audited
+    """Everything held about the visitor: profile, raw counters, events, assignments and CRM traits; audited
     (with `by`, the editor who exported it). `consent` is None when the caller cannot know it (an
     editor's export: the answer lives in the visitor's browser)."""
     now = time.time()
@@ -131,6 +133,7 @@ def export_visitor(visitor_id: str, consent: Consent | None, by: str | None = No
         "counters": held["counters"],
         "events": events,
         "assignments": held.get("assignments", {}),
+        "traits": traits.traits_of(visitor_id),  # the record; the profile shows the store's copy
     }
 
 

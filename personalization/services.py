@@ -38,6 +38,7 @@ from tailored.experiments import services as experiments
 from tailored.insights import metrics
 from tailored.profiles.base import RecordResult
 
+from .activation.traits import set_traits  # noqa: F401  (re-exported: services.set_traits, issue 20)
 from .segments import segment_cache
 from .server_visitors import server_visitor
 
@@ -58,7 +59,8 @@ UNTRUSTED_PURCHASE_MESSAGE = (
     "or send them with an X-Tailored-Key API key"
 )
 # The categories a visitor chooses; "necessary" (their answer, the tl_consent cookie) is always on.
-CONSENT_CATEGORIES = ("analytics", "personalization")
+# Marketing (issue 20) lets triggers reach the visitor outside the site; alone it stores nothing.
+CONSENT_CATEGORIES = ("analytics", "personalization", "marketing")
 CONSENT_MAX_AGE = 180 * 86400
 OPTED_OUT_BY_BROWSER = "opted_out_by_browser"
 REASON_MESSAGES = {
@@ -135,6 +137,7 @@ def _consent_from_cookies(request: HttpRequest) -> Consent:
         decided=True,
         analytics="analytics" in granted,
         personalization="personalization" in granted,
+        marketing="marketing" in granted,
         opted_out_by_browser=opted_out,
     )
 
@@ -256,15 +259,38 @@ def set_consent(request: HttpRequest, response: HttpResponse, asked: Sequence[st
     response.set_cookie(conf.get("CONSENT_COOKIE"), ".".join(answer.granted) or "none", **cookie)
     existing_id = _cookie_visitor_id(request)
     withdrawn = _granted_in_cookie(request) - set(answer.granted)
-    if existing_id and (withdrawn or not answer.granted):
+    # Marketing alone stores nothing under the id: withdrawing it stops activation (the clear
+    # address goes, pending sends are skipped) and keeps the profile the other categories allow.
+    if existing_id and (withdrawn - {"marketing"} or not answer.granted):
         erasure.erase_or_queue(existing_id)
         existing_id = None
+    elif existing_id:
+        _marketing_answer(existing_id, "marketing" in answer.granted)
     if answer.granted:
         issued = getattr(request, "_tailored_new_visitor_id", None)  # this request's new id, if any
         set_visitor_cookie(request, response, existing_id or issued or uuid.uuid4().hex)
     else:
         forget_visitor_cookies(request, response)
     return answer
+
+
+def _marketing_answer(visitor_id: str, granted: bool) -> None:
+    from tailored.activation import identity
+
+    identity.set_marketing(visitor_id, granted)
+
+
+def identify(visitor: Visitor, email: str) -> bool:
+    """Record who the visitor is, after a form they filled in (issue 20 item 3): the address is
+    kept as a keyed hash, and in clear only with marketing consent. False (nothing stored) when
+    the visitor has no id (no consent) or is a bot; IdentityError for an invalid address."""
+    from tailored.activation import identity
+
+    if visitor.id is None or visitor.context.device == "bot":
+        return False
+    address = identity.normalized_email(email)  # before anything is stored
+    identity.identify(visitor.id, address, marketing=visitor.consent.allows_marketing)
+    return True
 
 
 def forget_visitor_cookies(request: HttpRequest, response: HttpResponse) -> None:
@@ -290,9 +316,11 @@ def user_visitor_id(user_pk: object) -> str:
 def link_login(request: HttpRequest, user: Any) -> None:
     """On login, fold the anonymous profile into the user's and switch the cookie to the user's id
     (VisitorMiddleware sets it on the response)."""
-    if not read_consent(request).allows_profile:
+    consent = read_consent(request)
+    if not consent.allows_profile:
         return
     target = user_visitor_id(user.pk)
+    _known_on_login(target, user, consent)
     anonymous = _cookie_visitor_id(request)
     if anonymous and anonymous != target:
         try:
@@ -300,6 +328,17 @@ def link_login(request: HttpRequest, user: Any) -> None:
         except Exception as error:  # a failed merge must not fail the login
             logger.warning("could not merge the anonymous profile on login: %s", error)
     request._tailored_new_visitor_id = target
+
+
+def _known_on_login(visitor_id: str, user: Any, consent: Consent) -> None:
+    """A logged-in visitor is known for activation (their address only with marketing consent)."""
+    from tailored.activation import identity
+
+    try:
+        email = getattr(user, "email", "") or ""
+        identity.identify(visitor_id, email, marketing=consent.allows_marketing, user_id=str(user.pk))
+    except Exception as error:  # an odd address on an account must not fail the login
+        logger.warning("could not record the logged-in visitor for activation: %s", error)
 
 
 def set_visitor_cookie(request: HttpRequest, response: HttpResponse, visitor_id: str) -> None:
