@@ -8,12 +8,14 @@ from django.urls import include, path
 from django.views.decorators.csrf import csrf_exempt
 
 from . import views
+from .activation.traits_api import traits_view
 from .api import graphql_enabled
 
 api_patterns = [
     path("events", views.events, name="events"),
     path("me/data", views.my_data, name="my-data"),
     path("me", views.erase_me, name="erase-me"),
+    path("traits", traits_view, name="traits"),  # a CRM's traits, with an API key (issue 20)
 ]
 
 

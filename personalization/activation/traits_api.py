@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -24,6 +25,7 @@ from django.views.decorators.http import require_POST
 from tailored import redis_guard
 from tailored.server_visitors import KEY_HEADER, verify_api_key
 
+from .models import Trait
 from .traits import (
     TraitError,
     TraitProblem,
@@ -82,9 +84,12 @@ def _records(body: bytes) -> list[Any]:
     return data["records"]
 
 
-def check_records(records: list[Any]) -> tuple[list[tuple[str, dict[str, Any]]], list[dict[str, Any]]]:
-    """(visitor id, checked traits) of every record, and every problem as {index, key, reason}."""
-    declared = declared_traits()
+def check_records(
+    records: list[Any], declared: Mapping[str, Trait] | None = None
+) -> tuple[list[tuple[str, dict[str, Any]]], list[dict[str, Any]]]:
+    """(visitor id, checked traits) of every record, and every problem as {index, key, reason}.
+    Two queries whatever the number of records: the declarations and the users named."""
+    declared = declared_traits() if declared is None else declared
     existing_users = _existing_users(records)
     checked: list[tuple[str, dict[str, Any]]] = []
     errors: list[dict[str, Any]] = []
