@@ -22,6 +22,14 @@ def register_api_keys():
     return ApiKeyViewSet("tailored_api_keys")
 
 
+@hooks.register("register_admin_viewset")
+def register_crm_traits():
+    # Settings → CRM traits: the declarations a CRM's values and trait.<key> rules are checked against (issue 20).
+    from .trait_admin import TraitViewSet
+
+    return TraitViewSet("tailored_traits")
+
+
 @hooks.register("register_admin_urls")
 def register_holdout_report_urls():
     # Wagtail loads every admin URL hook on a process's first request, public pages included:

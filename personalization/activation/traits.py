@@ -83,7 +83,9 @@ def refresh_declarations(force: bool = False) -> None:
     try:
         signature = tuple(Trait.objects.aggregate(n=Count("id"), latest=Max("updated_at")).values())
         if force or signature != _signature[0]:
-            fields.declare_traits((t.key, t.kind, t.label, tuple(t.choices or ())) for t in declared_traits().values())
+            # A key the admin would refuse (a row written by code) is left out, not the others.
+            usable = [t for t in declared_traits().values() if fields.TRAIT_KEY.match(t.key) and t.kind in fields.TRAIT_KINDS]
+            fields.declare_traits((t.key, t.kind, t.label, tuple(t.choices or ())) for t in usable)
             _signature[0] = signature
     except Exception as error:  # noqa: BLE001 - see the docstring
         logger.debug("trait declarations not refreshed: %s", error)

@@ -118,6 +118,7 @@ def site_field(name: str, kind: str, label: str = "", choices: tuple[str, ...] =
 
 
 TRAIT_PREFIX = "trait."
+TRAIT_KEY = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")  # a slug, as Trait.key stores it
 # The CRM traits the site declares, by key (tailored.activation.traits keeps this in step with
 # the Trait rows, as visitor_facts does SITE_FIELDS): a rule may name only these.
 TRAIT_FIELDS: dict[str, Field] = {}
@@ -143,8 +144,8 @@ def trait_field(key: str, kind: str, label: str = "", choices: Sequence[str] = (
     """The rule field `trait.<key>` of a declared trait. It reads only values of the trait's kind:
     a value of another kind (stored before a declaration changed) reads as absent, never as an
     error in a comparison."""
-    if kind not in TRAIT_KINDS or not PARAMETER_NAME.match(key):
-        raise ValueError(f"a trait needs a key of letters, digits and _.- and a kind of {', '.join(TRAIT_KINDS)}")
+    if kind not in TRAIT_KINDS or not TRAIT_KEY.match(key):
+        raise ValueError(f"a trait needs a key of lower-case letters, digits, _ and - and a kind of {', '.join(TRAIT_KINDS)}")
     accepts = _TRAIT_VALUE_TESTS[kind]
 
     def read(p: Profile, c: Context, now: float) -> Any:
