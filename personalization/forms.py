@@ -38,6 +38,8 @@ from tailored.core.fields import (
     SITE_FIELDS,
     SITE_PREFIX,
     TEXT,
+    TRAIT_FIELDS,
+    TRAIT_PREFIX,
     VISIT_QUERY_PREFIX,
     Field,
     lookup,
@@ -68,6 +70,7 @@ TYPES: dict[str, str] = {
     "score": "Model score",
     "query": "A query parameter in the address",
     "page_visits": "Visited a page or a section",
+    "trait": "CRM trait",
 }
 PARTS_BY_TYPE: dict[str, tuple[str, ...]] = {
     "count": ("event", "category", "item", "op", "value", "hours"),
@@ -78,11 +81,13 @@ PARTS_BY_TYPE: dict[str, tuple[str, ...]] = {
     "score": ("score", "op", "value"),
     "query": ("param", "remember", "op", "value"),
     "page_visits": ("where", "page", "op", "value", "hours"),
+    "trait": ("trait", "op", "value", "choice"),
 }
 PART_LABELS: dict[str, str] = {
     "type": "Condition type",
     "field": "Fact",
     "score": "Score name",
+    "trait": "Trait",
     "event": "Event",
     "category": "Category",
     "item": "Or item",
@@ -205,6 +210,9 @@ def row_to_condition(row: Row) -> dict[str, Any]:
         page = row.get("page", "").strip()
         spec = {"event": "page_view", where: int(page) if page.isdigit() else page, "within_hours": _number(row.get("hours", ""))}
         return {"count": spec, "op": row.get("op", ""), "value": _parse(row.get("value", ""), row.get("op", ""), NUMBER)}
+    if kind == "trait":
+        condition = {"field": TRAIT_PREFIX + row.get("trait", ""), "op": row.get("op", "")}
+        return _with_value(condition, _row_value(row, _kind_of(row)))
     if kind == "score":
         name = SCORE_PREFIX + row.get("score", "")
         return {"field": name, "op": row.get("op", ""), "value": _parse(row.get("value", ""), row.get("op", ""), NUMBER)}
@@ -239,20 +247,41 @@ def _with_value(condition: dict[str, Any], value: Any) -> dict[str, Any]:
 def _kind_of(row: Row) -> str:
     if row.get("type") == "query":
         return TEXT
-    if row.get("type") != "field":
+    if row.get("type") not in ("field", "trait"):
         return NUMBER
-    spec = lookup(row.get("field"))
+    spec = _row_field(row)
     return spec.kind if spec is not None else TEXT
 
 
+def _row_field(row: Row) -> Field | None:
+    """The rule field a field or CRM trait row names (None for other rows, or an unknown one)."""
+    if row.get("type") == "trait":
+        return TRAIT_FIELDS.get(row.get("trait", ""))
+    return lookup(row.get("field")) if row.get("type") == "field" else None
+
+
+def operators_of(row: Row) -> tuple[str, ...]:
+    """The comparisons a row offers: a trait's by its kind, else its kind's."""
+    spec = _row_field(row)
+    return spec.operators if spec is not None and spec.operators else OPERATORS_BY_KIND[_kind_of(row)]
+
+
 def choices_of(row: Row) -> tuple[str, ...]:
-    """The values a row's select offers: a field's choices, or true/false for a flag."""
-    if row.get("type") != "field":
-        return ()
-    spec = lookup(row.get("field"))
+    """The values a row's select offers: a field's or a trait's choices, or true/false for a flag."""
+    spec = _row_field(row)
     if spec is None:
         return ()
-    return FLAG_CHOICES if spec.kind == FLAG else field_choices(row.get("field"), spec.choices)
+    if spec.kind == FLAG:
+        return FLAG_CHOICES
+    return spec.choices if row.get("type") == "trait" else field_choices(row.get("field"), spec.choices)
+
+
+def declared_traits() -> dict[str, Field]:
+    """The CRM traits rules may name, as declared now (Settings → CRM traits), by key."""
+    from tailored.activation.traits import refresh_declarations
+
+    refresh_declarations()
+    return dict(sorted(TRAIT_FIELDS.items(), key=lambda item: item[1].label.lower()))
 
 
 def field_choices(name: str, fixed: tuple[str, ...]) -> tuple[str, ...]:
@@ -329,6 +358,8 @@ def condition_to_row(node: object) -> dict[str, str] | None:
             if isinstance(name, str) and name.startswith(SCORE_PREFIX):
                 return {"type": "score", "score": name[len(SCORE_PREFIX):], "op": node.get("op"), "value": _format(node.get("value"))}
             value = _format(node.get("value"))
+            if isinstance(name, str) and name.startswith(TRAIT_PREFIX):
+                return {"type": "trait", "trait": name[len(TRAIT_PREFIX):], "op": node.get("op"), "value": value, "choice": value}
             if isinstance(name, str) and name.startswith((QUERY_PREFIX, VISIT_QUERY_PREFIX)):
                 remember = "visit" if name.startswith(VISIT_QUERY_PREFIX) else "page"
                 param = name.removeprefix(QUERY_PREFIX).removeprefix(VISIT_QUERY_PREFIX)
@@ -381,7 +412,9 @@ def _offered(row: Mapping[str, Any]) -> bool:
     """Whether every select in the row can show the row's value."""
     if not all(isinstance(row.get(part, ""), str) for part in PARTS):
         return False
-    if row["type"] in TYPES and row["type"] not in ("sequence", "cart_abandoned") and row.get("op") not in OPERATORS_BY_KIND[_kind_of(row)]:
+    if row["type"] in TYPES and row["type"] not in ("sequence", "cart_abandoned") and row.get("op") not in operators_of(row):
+        return False
+    if row["type"] == "trait" and row.get("trait") not in declared_traits():
         return False
     if row["type"] == "field" and row.get("field") not in builder_fields():
         return False
@@ -419,8 +452,8 @@ def locate_path(path: str, rows: Sequence[Row]) -> tuple[int, str | None] | None
             return None
         row = int(index)
     part = PATH_PARTS.get(re.sub(r"\[\d+\]$", "", rest))
-    if part == "field" and rows[row].get("type") in ("score", "query"):
-        part = "score" if rows[row].get("type") == "score" else "param"
+    if part == "field" and rows[row].get("type") in ("score", "query", "trait"):
+        part = {"score": "score", "query": "param", "trait": "trait"}[rows[row].get("type")]
     if part == "value" and uses_choice(rows[row]):
         part = "choice"
     return row, part
@@ -690,6 +723,16 @@ def catalog() -> dict[str, Any]:
             for name, spec in builder_fields().items()
         },
         "ops": {kind: [[op, OPERATOR_LABELS[op]] for op in ops] for kind, ops in OPERATORS_BY_KIND.items()},
+        # CRM traits (issue 20): each with its kind's operators and, for a list, its choices.
+        "traits": {
+            key: {
+                "kind": spec.kind,
+                "choices": list(spec.choices),
+                "ops": [[op, OPERATOR_LABELS[op]] for op in spec.operators],
+                "help": trait_help(spec),
+            }
+            for key, spec in declared_traits().items()
+        },
         "flag": list(FLAG_CHOICES),
         "number": NUMBER,
         "pageChooserUrl": reverse("wagtailadmin_choose_page"),
@@ -725,9 +768,19 @@ def field_label(name: str) -> str:
     if name.startswith((QUERY_PREFIX, VISIT_QUERY_PREFIX)):
         parameter = name.removeprefix(QUERY_PREFIX).removeprefix(VISIT_QUERY_PREFIX)
         return f"Query parameter \u201c{parameter}\u201d" + (" seen this visit" if name.startswith(VISIT_QUERY_PREFIX) else "")
-    if name.startswith(SITE_PREFIX) and (spec := lookup(name)) is not None and spec.label:
+    if name.startswith((SITE_PREFIX, TRAIT_PREFIX)) and (spec := lookup(name)) is not None and spec.label:
         return spec.label
     return FIELD_LABELS.get(name) or name.partition(".")[2].replace("_", " ").capitalize()
+
+
+TRAIT_KIND_WORDS = {"number": "a number", "flag": "yes or no", "text": "text"}
+
+
+def trait_help(spec: Field) -> str:
+    """What a trait row says under it: what kind of value the CRM sends."""
+    if spec.choices:
+        return f"{spec.label}: one of {', '.join(spec.choices)} (from your CRM)"
+    return f"{spec.label}: {TRAIT_KIND_WORDS.get(spec.kind, spec.kind)} (from your CRM)"
 
 
 def builder_fields() -> dict[str, Field]:
@@ -752,13 +805,14 @@ def row_context(
     """Everything the row template needs: each input with its options and picker, which inputs
     are shown, and the row's error and warnings."""
     kind = row.get("type") or "count"
-    row_kind = _kind_of(row)
-    spec = lookup(row.get("field")) if kind == "field" else None
+    spec = _row_field(row)
+    traits = declared_traits()
     options: dict[str, list[tuple[str | None, list[tuple[str, str]]]]] = {
         "type": [(None, list(TYPES.items()))],
         "field": _field_groups(),
         "event": [(None, [(event, event.replace("_", " ")) for event in sorted(EVENT_TYPES)])],
-        "op": [(None, [(op, OPERATOR_LABELS[op]) for op in OPERATORS_BY_KIND[row_kind]])],
+        "op": [(None, [(op, OPERATOR_LABELS[op]) for op in operators_of(row)])],
+        "trait": [(None, [(key, trait.label) for key, trait in traits.items()])],
         "choice": [(None, [(choice, choice) for choice in choices_of(row)])],
         "remember": [(None, REMEMBER_CHOICES)],
         "where": [(None, WHERE_CHOICES)],
@@ -795,8 +849,16 @@ def row_context(
         "parts": parts,
         "error": error,
         "warnings": list(warnings),
-        "help": spec.help if spec is not None else "",
+        "help": _row_help(row, spec, traits),
     }
+
+
+def _row_help(row: Row, spec: Field | None, traits: Mapping[str, Field]) -> str:
+    if row.get("type") == "trait":
+        return trait_help(spec) if spec is not None else (
+            "" if traits else "No CRM traits are declared yet: add them in Settings → CRM traits."
+        )
+    return spec.help if spec is not None else ""
 
 
 def page_title(page_id: str) -> str:

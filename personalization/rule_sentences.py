@@ -8,7 +8,8 @@ the persona-to-segment view and GraphQL's `visitor { explain }`.
     ]})
     == "Visitors who viewed electronics products at least 3 times in the last 24 hours and are on a mobile device."
 
-Every condition kind has words: field conditions with each operator (`score.<name>` too), windowed
+Every condition kind has words: field conditions with each operator (`score.<name>` and CRM traits,
+`trait.<key>`, "whose CRM loyalty tier is gold or platinum", too), windowed
 counts (event, category or item, hours), average dwell, product-view sequences, abandoned carts,
 and `all` / `any` / `not` groups at any depth. A `not` is pushed down to the conditions (De
 Morgan), so the sentence never says "not (...)": "who did not view ...", "whose persona is not ...".
@@ -28,7 +29,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from tailored.core.fields import FLAG, SCORE_PREFIX, TEXTS, TIME, lookup
+from tailored.core.fields import FLAG, SCORE_PREFIX, TEXTS, TIME, TRAIT_PREFIX, lookup
 from tailored.forms import OPERATOR_LABELS, field_label
 
 WEEKDAY_NAMES = {
@@ -123,7 +124,7 @@ def _field(node: Mapping[str, Any], negated: bool) -> str:
         return special
     if spec is not None and spec.kind == FLAG:
         return _flag_clause(name, op, value, negated)
-    subject = _score_label(name) if name.startswith(SCORE_PREFIX) else _lower(field_label(name))
+    subject = _score_label(name) if name.startswith(SCORE_PREFIX) else _subject(name)
     plural = _is_plural(subject)
     texts = spec is not None and spec.kind == TEXTS
     return f"{WHOSE}{subject} {_comparison(op, value, plural or texts, negated, texts, name)}"
@@ -160,7 +161,13 @@ def _flag_clause(name: str, op: str, value: Any, negated: bool) -> str:
     holds = (value is True) == (op == "eq") != negated
     if name in FLAG_WORDS:
         return f"{WHO}{FLAG_WORDS[name][0 if holds else 1]}"
-    return f"{WHOSE}{_lower(field_label(name))} is {'yes' if holds else 'no'}"
+    return f"{WHOSE}{_subject(name)} is {'yes' if holds else 'no'}"
+
+
+def _subject(name: str) -> str:
+    """A field as the subject of "whose ...": a CRM trait says where it comes from (issue 20)."""
+    label = _lower(field_label(name))
+    return f"CRM {label}" if name.startswith(TRAIT_PREFIX) else label
 
 
 def _count(node: Mapping[str, Any], negated: bool) -> str:

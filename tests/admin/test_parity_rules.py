@@ -264,3 +264,42 @@ def test_a_site_registered_fact_is_offered_in_the_builder_with_its_label_and_cho
     finally:
         SITE_FIELDS.pop("plan", None)
         SITE_READERS.pop("plan", None)
+
+
+def test_a_crm_trait_is_a_row_type_with_its_kinds_operators_and_choices(client, memory_store):
+    # No wagtail-personalisation rule reads CRM data; ours is a row type of its own (issue 20).
+    from tailored.activation import traits as traits_module
+    from tailored.activation.models import Trait
+    from tailored.core.fields import declare_traits
+
+    Trait.objects.create(key="loyalty_tier", label="Loyalty tier", kind="choice", choices=["silver", "gold", "platinum"])
+    Trait.objects.create(key="newsletter", label="Newsletter subscriber", kind="boolean")
+    try:
+        client.force_login(get_user_model().objects.get(username="editor"))
+        page = BeautifulSoup(client.get(url("add")).content, "html.parser")
+        assert ("trait", "CRM trait") in [(o["value"], o.text) for o in page.select("[data-rows] [data-input=type] option")]
+        catalog = page.select_one("[data-rule-builder] script[type='application/json']").string
+        assert '"loyalty_tier": {"kind": "text", "choices": ["silver", "gold", "platinum"], "ops": [["eq", "is"], ["in", ' in catalog
+        assert '"newsletter": {"kind": "flag", "choices": [], "ops": [["eq", "is"]]' in catalog
+        rows = [{"type": "trait", "trait": "loyalty_tier", "op": "in", "value": "gold, platinum"},
+                {"type": "trait", "trait": "newsletter", "op": "eq", "choice": "true"}]
+        response = client.post(url("add"), form_data(rows, Page()))
+        assert response.status_code == 302, BeautifulSoup(response.content, "html.parser").select(".error-message")
+        segment = Segment.objects.get(slug="parity")
+        assert segment.rule == {"all": [
+            {"field": "trait.loyalty_tier", "op": "in", "value": ["gold", "platinum"]},
+            {"field": "trait.newsletter", "op": "eq", "value": True},
+        ]}
+        builder = BeautifulSoup(client.get(url("edit", segment.pk)).content, "html.parser").select_one("[data-rule-builder]")
+        assert builder["data-mode"] == "builder"
+        shown = builder.select("[data-rows] > [data-row]")
+        assert [row.select_one("[data-input=trait] option[selected]")["value"] for row in shown] == ["loyalty_tier", "newsletter"]
+        assert [o["value"] for o in shown[1].select("[data-input=op] option")] == ["eq"]
+        assert sentence(segment.rule) == "Visitors whose CRM loyalty tier is gold or platinum and whose CRM newsletter subscriber is yes."
+        # An undeclared trait is refused at the row that names it.
+        response = client.post(url("add"), {**form_data([{"type": "trait", "trait": "shoe_size", "op": "eq", "value": "42"}], Page()), "slug": "other"})
+        errors = " ".join(e.get_text(" ", strip=True) for e in BeautifulSoup(response.content, "html.parser").select(".error-message, [data-row-error]"))
+        assert "no trait 'shoe_size' is declared" in errors, errors
+    finally:
+        declare_traits(())
+        traits_module._signature[:] = [None, float("-inf")]

@@ -26,14 +26,22 @@
     function mode() { return modeInput.value; }
 
     function fieldSpec(row) { return catalog.fields[input(row, "field").value]; }
+    // A CRM trait row (issue 20): the declared trait's kind, operators and choices.
+    function traitSpec(row) { return (catalog.traits || {})[input(row, "trait").value]; }
+    function rowSpec(row) {
+      var type = input(row, "type").value;
+      if (type === "trait") return traitSpec(row);
+      return type === "field" ? fieldSpec(row) : null;
+    }
     function kindOf(row) {
-      if (input(row, "type").value === "query") return "text";
-      if (input(row, "type").value !== "field") return catalog.number;
-      var spec = fieldSpec(row);
+      var type = input(row, "type").value;
+      if (type === "query") return "text";
+      if (type !== "field" && type !== "trait") return catalog.number;
+      var spec = rowSpec(row);
       return spec ? spec.kind : "text";
     }
     function choicesOf(row) {
-      var spec = input(row, "type").value === "field" ? fieldSpec(row) : null;
+      var spec = rowSpec(row);
       if (!spec) return [];
       return spec.kind === "flag" ? catalog.flag : spec.choices;
     }
@@ -51,7 +59,9 @@
     function refreshRow(row) {
       var type = input(row, "type").value;
       var kind = kindOf(row);
-      setOptions(input(row, "op"), catalog.ops[kind], kind);
+      var trait = type === "trait" ? traitSpec(row) : null;
+      if (trait) setOptions(input(row, "op"), trait.ops, "trait:" + input(row, "trait").value);
+      else setOptions(input(row, "op"), catalog.ops[kind], kind);
       var choices = choicesOf(row);
       setOptions(input(row, "choice"), choices.map(function (c) { return [c, c]; }), choices.join(","));
       var op = input(row, "op").value;
@@ -62,7 +72,7 @@
         if (part.dataset.part === "choice") shown = shown && usesChoice;
         part.hidden = !shown;
       });
-      var spec = type === "field" ? fieldSpec(row) : null;
+      var spec = rowSpec(row);
       row.querySelector("[data-row-help]").textContent = spec ? spec.help : "";
       // A field's value offers the known values of its kind (countries, regions, categories...).
       var value = input(row, "value");
