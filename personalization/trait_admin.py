@@ -3,15 +3,19 @@ the declarations a CRM's values are checked against and that rules name as `trai
 
 A key is fixed once created (stored values and rules name it). A kind, or a choice list, that
 stored values or segment rules disagree with is refused with the reason and what to do first:
-a value of the wrong kind would read as absent, and a rule would stop compiling."""
+a value of the wrong kind would read as absent, and a rule would stop compiling. A trait that
+segment rules name cannot be deleted (those segments would stop matching anyone)."""
 
 from __future__ import annotations
 
 import json
 
 from django import forms
+from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.http import HttpResponseRedirect
 from wagtail.admin.forms import WagtailAdminModelForm
+from wagtail.admin.views import generic
 from wagtail.admin.viewsets.model import ModelViewSet
 
 from .activation.models import Trait, VisitorTraits
@@ -98,8 +102,25 @@ def _segments_naming(key: str) -> list[str]:
     return [segment.name for segment in Segment.objects.only("name", "rule") if needle in json.dumps(segment.rule)]
 
 
+class TraitDeleteView(generic.DeleteView):
+    @property
+    def confirmation_message(self):
+        names = _segments_naming(self.object.key)
+        if names:
+            return f"Segments use trait.{self.object.key}: {', '.join(names)}. Change their rules before deleting it."
+        return f"Delete the trait {self.object.key}? Stored values stay in visitors' records (export, erasure) until replaced."
+
+    def form_valid(self, form):
+        names = _segments_naming(self.object.key)
+        if names:  # their rules would stop compiling, and the segments would match no one
+            messages.error(self.request, f"Segments use trait.{self.object.key}: {', '.join(names)}. Change their rules first.")
+            return HttpResponseRedirect(self.get_success_url())
+        return super().form_valid(form)
+
+
 class TraitViewSet(ModelViewSet):
     model = Trait
+    delete_view_class = TraitDeleteView
     icon = "tag"
     menu_label = "CRM traits"
     add_to_settings_menu = True

@@ -63,3 +63,15 @@ def test_taking_away_a_choice_that_visitors_hold_is_refused(editor, memory_store
     assert "would not fit" in errors(response)
     response = editor.post(reverse("tailored_traits:edit", args=[trait.pk]), form(key="tier", kind="choice", choices="silver\ngold\nplatinum"))
     assert response.status_code == 302, errors(response)
+
+
+def test_a_trait_that_segments_name_is_not_deleted(editor, memory_store):
+    trait = Trait.objects.create(key="plan", label="Plan", kind="text")
+    Segment.objects.create(name="Pro plans", slug="pro", rule={"field": "trait.plan", "op": "eq", "value": "pro"})
+    page = editor.get(reverse("tailored_traits:delete", args=[trait.pk])).content.decode()
+    assert "Segments use trait.plan: Pro plans" in page
+    editor.post(reverse("tailored_traits:delete", args=[trait.pk]))
+    assert Trait.objects.filter(pk=trait.pk).exists()
+    Segment.objects.filter(slug="pro").delete()
+    editor.post(reverse("tailored_traits:delete", args=[trait.pk]))
+    assert not Trait.objects.filter(pk=trait.pk).exists()
