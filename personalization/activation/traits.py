@@ -26,6 +26,7 @@ from django.db import transaction
 from django.db.models import Count, Max
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
+from django.utils import timezone
 
 from tailored import conf
 from tailored.core import fields
@@ -194,33 +195,42 @@ def set_traits(visitor_or_user: object, values: Mapping[str, Any]) -> dict[str, 
 
 
 def write_traits(checked: Iterable[tuple[str, Mapping[str, Any]]]) -> WriteCounts:
-    """Write validated traits (from `validate_traits`) of many visitors: the rows and the store's
-    copies, in one transaction that a failing store write rolls back (the error is raised)."""
+    """Write validated traits (from `validate_traits`) of many visitors: the rows (a few queries
+    for the whole batch) and the store's copies (one round trip), in one transaction that a
+    failing store write rolls back (the error is raised)."""
     merged: dict[str, dict[str, Any]] = {}
     for visitor_id, values in checked:  # several records for one visitor apply in order
         merged.setdefault(visitor_id, {}).update(values)
     if not merged:
         return WriteCounts()
-    store = conf.get_profile_store()
     set_count = sum(1 for values in merged.values() for v in values.values() if v is not None)
     removed = sum(1 for values in merged.values() for v in values.values() if v is None)
     with transaction.atomic():
         rows = {row.visitor_id: row for row in VisitorTraits.objects.select_for_update().filter(visitor_id__in=list(merged))}
-        for visitor_id, values in merged.items():
-            row = rows.get(visitor_id) or VisitorTraits(visitor_id=visitor_id, values={})
-            current = {**row.values, **values}
-            current = {key: value for key, value in current.items() if value is not None}
-            _save_row(row, current)
-            store.set_traits(visitor_id, current)
+        now_held = {
+            visitor_id: {key: value for key, value in {**(rows[visitor_id].values if visitor_id in rows else {}), **values}.items() if value is not None}
+            for visitor_id, values in merged.items()
+        }
+        _save_rows(rows, now_held)
+        conf.get_profile_store().set_traits_many(now_held)
     return WriteCounts(len(merged), set_count, removed)
 
 
-def _save_row(row: VisitorTraits, values: dict[str, Any]) -> None:
-    if values:
-        row.values = values
-        row.save()
-    elif row.pk is not None:  # the last trait removed: no empty row stays behind
-        row.delete()
+def _save_rows(rows: dict[str, VisitorTraits], held: dict[str, dict[str, Any]]) -> None:
+    """Create, update or (when the last trait went) delete each visitor's row, in bulk."""
+    stamp = timezone.now()
+    changed = []
+    for visitor_id, values in held.items():
+        if visitor_id in rows and values:
+            rows[visitor_id].values, rows[visitor_id].updated_at = values, stamp
+            changed.append(rows[visitor_id])
+    VisitorTraits.objects.bulk_update(changed, ["values", "updated_at"], batch_size=500)
+    VisitorTraits.objects.bulk_create(
+        [VisitorTraits(visitor_id=v, values=values) for v, values in held.items() if v not in rows and values], batch_size=500
+    )
+    emptied = [visitor_id for visitor_id, values in held.items() if visitor_id in rows and not values]
+    if emptied:  # no empty row stays behind
+        VisitorTraits.objects.filter(visitor_id__in=emptied).delete()
 
 
 def traits_of(visitor_id: str) -> dict[str, Any]:

@@ -59,6 +59,9 @@ class ProfileStore(Protocol):
         with the profile, which needs personalization consent. Expires with the retention period,
         renewed by the visitor's events; a merge on login keeps the target's."""
 
+    def set_traits_many(self, traits_by_visitor: Mapping[str, Mapping[str, Any]]) -> None:
+        """`set_traits` for many visitors in one round trip (an import, an API batch)."""
+
     def set_model_outputs(self, outputs: Mapping[str, tuple[str | None, Mapping[str, float]]]) -> int:
         """Write trained models' outputs: visitor -> (persona, scores). A score replaces the
         previous one of the same name; a persona of None removes the persona. Visitors the store

@@ -142,6 +142,10 @@ class MemoryProfileStore:
             record.traits = dict(traits)
             record.expires_at = max(record.expires_at, now + self.retention_seconds)
 
+    def set_traits_many(self, traits_by_visitor: Mapping[str, Mapping[str, Any]]) -> None:
+        for visitor_id, traits in traits_by_visitor.items():
+            self.set_traits(visitor_id, traits)
+
     def set_model_outputs(self, outputs: Mapping[str, tuple[str | None, Mapping[str, float]]]) -> int:
         written = 0
         with self._lock:

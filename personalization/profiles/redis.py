@@ -472,11 +472,17 @@ class RedisProfileStore:
         pipe.execute()
 
     def set_traits(self, visitor_id: str, traits: Mapping[str, Any]) -> None:
-        key = visitor_keys(visitor_id)["traits"]
-        if traits:
-            self.client.set(key, json.dumps(dict(traits), sort_keys=True), ex=self.retention_seconds)
-        else:
-            self.client.delete(key)
+        self.set_traits_many({visitor_id: traits})
+
+    def set_traits_many(self, traits_by_visitor: Mapping[str, Mapping[str, Any]]) -> None:
+        pipe = self.client.pipeline(transaction=False)
+        for visitor_id, traits in traits_by_visitor.items():
+            key = visitor_keys(visitor_id)["traits"]
+            if traits:
+                pipe.set(key, json.dumps(dict(traits), sort_keys=True), ex=self.retention_seconds)
+            else:
+                pipe.delete(key)
+        pipe.execute()
 
     def set_model_outputs(self, outputs: Mapping[str, tuple[str | None, Mapping[str, float]]]) -> int:
         written = 0

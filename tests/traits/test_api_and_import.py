@@ -142,3 +142,13 @@ def test_progress_is_reported_every_thousand_rows(tmp_path, declared, use_redis_
     out, _ = run(write_csv(tmp_path, "visitor_id,lifetime_orders\n" + rows))
     assert "checked 1000 rows" in out and "checked 2000 rows" in out and "wrote 2000 rows" in out
     assert VisitorTraits.objects.count() == 2000
+
+
+def test_a_batch_costs_the_same_few_queries_for_ten_or_a_thousand_records(client, declared, api_key, use_redis_store, django_assert_max_num_queries):
+    post(client, {"records": [{"visitor_id": ALICE, "traits": {"lifetime_orders": 1}}]}, api_key)  # warms the key cache
+    records = [{"visitor_id": f"{i:032x}", "traits": {"lifetime_orders": i}} for i in range(1, MAX_RECORDS + 1)]
+    records[0]["visitor_id"] = ALICE  # an update among the inserts
+    with django_assert_max_num_queries(12):
+        response = post(client, {"records": records}, api_key)
+    assert response.json()["visitors"] == MAX_RECORDS
+    assert VisitorTraits.objects.count() == MAX_RECORDS
