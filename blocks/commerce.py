@@ -19,6 +19,7 @@ from wagtail.blocks.list_block import ListBlockValidationError
 
 from tailored.api import dataloaders
 from tailored.core.types import Visitor
+from tailored.ml.catalog import PRODUCT, item_type_choices
 from tailored.products import category_model, product_model
 
 from . import products as catalog
@@ -157,6 +158,11 @@ class ProductCarouselBlock(blocks.StructBlock):
 
 class RecommendationBlock(blocks.StructBlock):
     heading = blocks.CharBlock(default="Recommended for you", max_length=120)
+    # Products, or a page type the site registers (register_tailored_recommendable; issue 22 item 6).
+    item_type = blocks.ChoiceBlock(
+        choices=item_type_choices, default=PRODUCT, required=False,
+        help_text="What to recommend: products, or another page type the site registers (articles...).",
+    )
     strategy = blocks.ChoiceBlock(choices=STRATEGIES, default="recommended")
     count = blocks.IntegerBlock(default=4, min_value=1, max_value=12)
     ask_feedback = blocks.BooleanBlock(
@@ -169,16 +175,24 @@ class RecommendationBlock(blocks.StructBlock):
         icon = "pick"
         template = "tailored/blocks/recommendations.html"
         group = "Shop"
-        description = "Products picked for each visitor, with thumbs up/down feedback."
-        preview_value = {"heading": "Recommended for you", "strategy": "trending", "count": 4, "ask_feedback": True}
+        description = "Products (or articles, or any page type the site registers) picked for each visitor, with thumbs up/down feedback."
+        preview_value = {"heading": "Recommended for you", "item_type": PRODUCT, "strategy": "trending", "count": 4, "ask_feedback": True}
 
-    def products_for(self, value: Any, visitor: Visitor | None, now: float | None = None) -> list:
+    def products_for(self, value: Any, visitor: Visitor | None, now: float | None = None, page: Any = None) -> list:
+        """The items this visitor sees: products, or live pages of the block's item type (never
+        `page`, the one being viewed, which also seeds their recommendations)."""
         profile = visitor.profile if visitor is not None else None
+        item_type = value.get("item_type") or PRODUCT
+        if item_type != PRODUCT:
+            return catalog.recommended_pages(profile, value["count"] or 4, item_type, page=page, strategy=value["strategy"], now=now)
         return _by_strategy(value["strategy"], profile, value["count"] or 4, now)
 
     def get_context(self, value, parent_context=None):
         context = super().get_context(value, parent_context=parent_context)
-        context["products"] = self.products_for(value, visitor_of(parent_context))
+        page = (parent_context or {}).get("page")
+        items = self.products_for(value, visitor_of(parent_context), page=page)
+        is_product = (value.get("item_type") or PRODUCT) == PRODUCT
+        context["products"], context["pages"] = (items, []) if is_product else ([], items)
         return context
 
 

@@ -23,12 +23,13 @@ import graphene
 from django.core.serializers.json import DjangoJSONEncoder
 from grapple.registry import registry
 from grapple.types.images import get_image_type
-from grapple.types.interfaces import StreamFieldInterface
+from grapple.types.interfaces import StreamFieldInterface, get_page_interface
 from grapple.types.rich_text import RichText
 from grapple.types.streamfield import StructBlock as GrappleStructBlock
 
 from tailored import decisions
 from tailored.decisions import Decision
+from tailored.ml.catalog import PRODUCT
 from tailored.products import product_model, product_model_label
 
 from .commerce import OfferBannerBlock, ProductCarouselBlock, RecommendationBlock
@@ -296,13 +297,20 @@ class RecommendationBlockType(graphene.ObjectType):
 
     heading = graphene.String(required=True, description="The block's heading.")
     strategy = graphene.String(required=True, description="recommended, trending or recently_viewed.")
+    item_type = graphene.String(required=True, description="product, or a registered page type (e.g. article): which of `products` and `pages` is filled.")
     count = graphene.Int(required=True, description="The most products shown.")
     ask_feedback = graphene.Boolean(required=True, description="Whether to show thumbs up/down buttons.")
     products = graphene.List(
         graphene.NonNull(_product_type),
         required=True,
         limit=graphene.Int(description="At most this many (a headless card row may show fewer than SSR)."),
-        description="The products for this visitor, in order.",
+        description="The products for this visitor, in order (empty when the block recommends another item type).",
+    )
+    pages = graphene.List(
+        graphene.NonNull(lambda: get_page_interface()),
+        required=True,
+        limit=graphene.Int(description="At most this many."),
+        description="The pages of the block's item type for this visitor, in order (empty for product blocks).",
     )
 
     class Meta:
@@ -321,7 +329,17 @@ class RecommendationBlockType(graphene.ObjectType):
     def resolve_ask_feedback(self, info):
         return bool(self.value["ask_feedback"])
 
+    def resolve_item_type(self, info):
+        return self.value.get("item_type") or PRODUCT
+
     def resolve_products(self, info, limit=None):
+        if (self.value.get("item_type") or PRODUCT) != PRODUCT:
+            return []
+        return _limited(self.block.products_for(self.value, visitor_of_info(info)), limit)
+
+    def resolve_pages(self, info, limit=None):
+        if (self.value.get("item_type") or PRODUCT) == PRODUCT:
+            return []
         return _limited(self.block.products_for(self.value, visitor_of_info(info)), limit)
 
     def resolve_raw_value(self, info):

@@ -19,6 +19,7 @@ from urllib.parse import urlencode
 
 import graphene
 from grapple.registry import registry
+from grapple.types.interfaces import get_page_interface
 from grapple.types.pages import PagesQuery
 from wagtail.models import Page
 
@@ -30,6 +31,7 @@ from tailored.blocks.visitors import visitor_of_info
 from tailored.context import context_from_request
 from tailored.experiments.services import arm_for, experiment_cache
 from tailored.frontend.preview import audience_visitor, parse_audience
+from tailored.ml.catalog import PRODUCT, item_type_choices, recommendable
 from tailored.models import Segment
 from tailored.products import category_model, product_model, product_model_label
 from tailored.services import is_editor
@@ -149,6 +151,15 @@ class ProductQuery:
         item=graphene.ID(description="A product id to leave out (the one being viewed)."),
         description="Products for the requesting visitor, by strategy (what the recommendation block shows them).",
     )
+    recommended_pages = graphene.List(
+        graphene.NonNull(lambda: get_page_interface()),
+        required=True,
+        item_type=graphene.String(required=True, description="A registered item type other than product (register_tailored_recommendable), e.g. article."),
+        first=graphene.Int(default_value=10, description=f"At most this many (0 to {MAX_FIRST})."),
+        strategy=graphene.String(default_value="recommended", description=", ".join(STRATEGY_NAMES) + " (recently_viewed gives none: profiles keep products)."),
+        item=graphene.ID(description="The page being viewed: left out, and it seeds the recommendations."),
+        description="Pages of one registered item type for the requesting visitor (what a recommendation block with that item type shows them); products stay on `recommendations`.",
+    )
     carousel = graphene.List(
         graphene.NonNull(_product_type),
         required=True,
@@ -173,6 +184,18 @@ class ProductQuery:
         if strategy == "recommended":
             return catalog.recommended(profile, first, exclude={str(item)} if item else ())
         return catalog.trending(first, exclude=hidden)
+
+    def resolve_recommended_pages(self, info, item_type, first=10, strategy="recommended", item=None):
+        first = _checked_first(first)
+        if strategy not in STRATEGY_NAMES:
+            raise bad_input(f"Unknown strategy {strategy!r}: use one of {', '.join(STRATEGY_NAMES)}.")
+        if item_type == PRODUCT or recommendable(item_type) is None:
+            known = ", ".join(name for name, _ in item_type_choices() if name != PRODUCT) or "none registered"
+            raise bad_input(f"Unknown item type {item_type!r} (products: use `recommendations`): use one of {known}.")
+        visitor = visitor_of_info(info)
+        profile = visitor.profile if visitor is not None else None
+        page = Page.objects.filter(pk=int(item)).first() if item and str(item).isdigit() else None
+        return catalog.recommended_pages(profile, first, item_type, page=page, strategy=strategy)
 
     def resolve_carousel(self, info, source, category=None, tag=None, first=8):
         first = _checked_first(first)

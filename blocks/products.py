@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 
+from django.apps import apps
 from django.core.cache import cache
 from django.db.models import Count, Q, QuerySet
 from django.utils.text import slugify
@@ -24,6 +25,7 @@ from tailored import conf, seen_items
 from tailored.api import dataloaders
 from tailored.core.types import Profile
 from tailored.ml import registry
+from tailored.ml.catalog import PRODUCT
 from tailored.models import Event
 from tailored.products import product_model, product_model_label
 
@@ -159,6 +161,7 @@ def _model_ranking(profile: Profile | None, count: int, now: float | None, exclu
             preferences=profile.preferences if profile is not None else (),
             diversity=RECOMMENDATION_DIVERSITY,
             max_history=conf.get("RECOMMENDATION_MAX_HISTORY"),
+            item_type=PRODUCT,  # the model also knows articles and other registered pages
         )
     except Exception as error:  # a model that cannot score must never break a page
         logger.warning("recommender %s failed, serving trending: %s", loaded.version, error)
@@ -168,3 +171,54 @@ def _model_ranking(profile: Profile | None, count: int, now: float | None, exclu
 
 def _pks(items: Iterable[object]) -> Sequence[int]:
     return [int(str(i)) for i in items if str(i).isdigit()]
+
+
+# -- other page types (issue 22 item 6) ---------------------------------------------------------
+
+
+def recommended_pages(
+    profile: Profile | None, count: int, item_type: str, *, page: object = None, strategy: str = "recommended", now: float | None = None,
+) -> list:
+    """Live pages of a registered item type (tailored.ml.catalog.Recommendable) for this visitor,
+    never `page` (the one being viewed). "recommended": the trained model scores the page being
+    viewed with the visitor's history (the profile keeps products; the page is what says what they
+    read now); "trending": the model's trending for the type; without a model, the newest pages.
+    "recently_viewed" gives none: the profile's recent items are products."""
+    from tailored.ml.catalog import recommendable
+
+    entry = recommendable(item_type)
+    if entry is None or count <= 0 or strategy == "recently_viewed":
+        return []
+    current = str(page.pk) if getattr(page, "pk", None) is not None else None
+    excluded = {current} if current else set()
+    ranked = _page_ranking(profile, count * 2, item_type, current, excluded, strategy, now)
+    model = apps.get_model(entry.model)
+    if not ranked:  # no usable model, or one fitted before this type had pages: the newest pages
+        newest = model.objects.live().exclude(pk__in=_pks(excluded)).order_by("-first_published_at", "-pk")
+        return list(newest[:count])
+    found = model.objects.live().in_bulk(_pks(ranked))
+    return [found[int(item)] for item in ranked if item.isdigit() and int(item) in found][:count]
+
+
+def _page_ranking(
+    profile: Profile | None, count: int, item_type: str, current: str | None, excluded: set[str], strategy: str, now: float | None,
+) -> list[str] | None:
+    loaded = registry.load(RECOMMENDER)
+    if loaded is None:
+        return None
+    now = time.time() if now is None else now
+    history: tuple[tuple[str, float], ...] = ()
+    if strategy == "recommended":
+        history = ((current, now),) if current else ()
+        history += tuple(profile.recent_items) if profile is not None else ()
+    try:
+        ranked = loaded.artifact.recommend(
+            history, count, now=now, exclude=excluded,
+            down_voted=profile.down_votes if profile is not None else (),
+            preferences=profile.preferences if profile is not None and strategy == "recommended" else (),
+            diversity=RECOMMENDATION_DIVERSITY, max_history=conf.get("RECOMMENDATION_MAX_HISTORY"), item_type=item_type,
+        )
+    except Exception as error:  # a model that cannot score must never break a page
+        logger.warning("recommender %s failed for %s pages: %s", loaded.version, item_type, error)
+        return None
+    return [item for item, _ in ranked]

@@ -235,3 +235,66 @@ def load_demo(protocol: str = "loo", seed: int = 0, visitors: int = DEMO_VISITOR
     interactions = sorted(interactions_from_events(rows), key=lambda e: (e.ts, e.visitor, e.item, e.kind))
     train, cases, now = split(interactions, protocol, seed)
     return Dataset("demo", protocol, catalog, tuple(train), tuple(cases), now)
+
+
+# -- cold start (issue 22 item 5) --------------------------------------------------------------
+
+COLD_START_LENGTHS = (1, 2, 3)
+COLD_START_SHARE = 1 / 3  # MovieLens: the share of visitors held out entirely as new visitors
+
+
+@dataclass(frozen=True)
+class ColdStartData:
+    """Visitors the model never saw, asked after their first 1, 2 and 3 items."""
+
+    name: str
+    protocol: str
+    catalog: tuple[CatalogItem, ...]
+    train: tuple[Interaction, ...]
+    cases: Mapping[int, tuple[EvalCase, ...]]  # history length -> cases
+    now: float
+
+
+def load_cold_start(name: str, data_dir: Path, seed: int = 0) -> ColdStartData:
+    """MSWeb: fit on the training file; each test-file visitor with more than n visits is asked
+    after the first n the file lists, one of the rest (seeded) hidden. MovieLens: a seeded third
+    of the visitors is removed from training; each is asked after their first n rated films (by
+    time, ties seeded) for the next one."""
+    rng = np.random.default_rng(seed)
+    if name == "msweb":
+        full = load_msweb(data_dir, seed=seed)
+        _, visits = read_msweb(data_dir / MSWEB_TEST)
+        sequences = {f"t{visitor}": [(area, 0.0) for area in areas] for visitor, areas in visits.items()}
+        return ColdStartData("msweb", "first-n, one later visit hidden", full.catalog, full.train, _cold_cases(sequences, rng, random_target=True), 0.0)
+    ratings_path, _, _ = _require(data_dir, MOVIELENS_RATINGS, MOVIELENS_MOVIES, MOVIELENS_TAGS)
+    catalog = load_movielens(data_dir, protocol="loo", seed=seed).catalog
+    with ratings_path.open(newline="", encoding="utf-8") as handle:
+        interactions = [Interaction(row["userId"], row["movieId"], "view", float(row["timestamp"])) for row in csv.DictReader(handle)]
+    visitors = sorted({event.visitor for event in interactions})
+    held = set(rng.choice(visitors, size=int(len(visitors) * COLD_START_SHARE), replace=False).tolist())
+    train = tuple(event for event in interactions if event.visitor not in held)
+    tie = rng.random(len(interactions))
+    by_visitor: dict[str, list[tuple[float, float, str]]] = defaultdict(list)
+    for position, event in enumerate(interactions):
+        if event.visitor in held:
+            by_visitor[event.visitor].append((event.ts, tie[position], event.item))
+    sequences = {visitor: [(item, ts) for ts, _, item in sorted(events)] for visitor, events in by_visitor.items()}
+    now = max((event.ts for event in train), default=0.0)
+    return ColdStartData("movielens", "new visitors, first n films, the next one hidden", catalog, train, _cold_cases(sequences, rng, random_target=False), now)
+
+
+def _cold_cases(sequences: Mapping[str, Sequence[tuple[str, float]]], rng: np.random.Generator, *, random_target: bool) -> dict[int, tuple[EvalCase, ...]]:
+    cases: dict[int, list[EvalCase]] = {length: [] for length in COLD_START_LENGTHS}
+    for visitor in sorted(sequences):
+        firsts: dict[str, float] = {}
+        for item, ts in sequences[visitor]:
+            firsts.setdefault(item, ts)
+        items = list(firsts)
+        for length in COLD_START_LENGTHS:
+            if len(items) <= length:
+                continue
+            later = items[length:]
+            target = later[int(rng.integers(len(later)))] if random_target else later[0]
+            history = tuple((item, firsts[item]) for item in reversed(items[:length]))
+            cases[length].append(EvalCase(visitor, history, frozenset({target}), history[0][1]))
+    return {length: tuple(found) for length, found in cases.items()}

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, replace
 from tailored.progress import Progress
 
 from . import metrics
-from .datasets import Dataset, EvalCase
+from .datasets import ColdStartData, Dataset, EvalCase
 from .recommender import COMPONENTS, Recommender, RecommenderParams, train_recommender
 
 # Model name -> the components it blends. Popularity and item-kNN are always compared.
@@ -174,4 +174,84 @@ def format_table(dataset: Dataset, results: Sequence[ModelResult]) -> str:
         lines.append("  ".join(cells))
     if any(result.model == DEFAULT_MODEL for result in results):
         lines.append(f"* {DEFAULT_MODEL}: the default configuration (RecommenderParams())")
+    return "\n".join(lines)
+
+
+# -- cold start (issue 22 item 5) --------------------------------------------------------------
+
+# Row name -> (components, short-history blend on). "hybrid (warm path)" is the default model with
+# its short-history blend switched off: what served a one-item visitor before the blend.
+COLD_START_MODELS: Mapping[str, tuple[tuple[str, ...], bool]] = {
+    "popularity": ((), False),
+    "item-knn": (("knn",), False),
+    "ease": (("ease",), False),
+    "cold-blend": ((), True),  # content, category and trending only: no collaborative table
+    "hybrid-warm": (COMPONENTS, True),
+    "hybrid": (COMPONENTS, True),
+}
+
+
+@dataclass(frozen=True)
+class ColdStartResult:
+    model: str
+    figures: Mapping[int, tuple[float, float]]  # history length -> (HR@10, NDCG@10)
+    fit_seconds: float
+    weights: Mapping[str, object]
+
+
+def evaluate_cold_start(
+    data: ColdStartData, *, seed: int = 0, params: RecommenderParams | None = None, progress: Callable[[str], None] | None = None,
+) -> list[ColdStartResult]:
+    """Every cold-start model on visitors training never saw, asked after 1, 2 and 3 items,
+    through Recommender.recommend() (the serving path) with the no-seen-item check."""
+    say = progress or (lambda message: None)
+    base = params or RecommenderParams()
+    results: list[ColdStartResult] = []
+    fitted: dict[tuple[tuple[str, ...], bool], tuple[Recommender, float]] = {}
+    for name, (components, cold) in COLD_START_MODELS.items():
+        key = (components, cold)
+        if key not in fitted:
+            say(f"{data.name} cold start: fitting {name}")
+            started = time.perf_counter()
+            model = train_recommender(
+                data.train, data.catalog, now=data.now, seed=seed,
+                params=replace(base, components=components, cold_start=cold), progress=lambda m: say(f"  {m}"),
+            )
+            fitted[key] = (model, time.perf_counter() - started)
+        model, seconds = fitted[key]
+        if name == "hybrid-warm":
+            model = replace(model, cold_start=None)
+        figures = {length: _cold_figures(name, model, cases) for length, cases in data.cases.items()}
+        short = model.metadata.get("short_history") if model.cold_start is not None else None
+        results.append(ColdStartResult(name, figures, seconds, (short or {}).get("weights", {})))
+        say(f"{data.name} cold start: {name} " + "  ".join(f"{n}: {hr:.4f} / {nd:.4f}" for n, (hr, nd) in figures.items()))
+    return results
+
+
+def _cold_figures(name: str, model: Recommender, cases: Sequence[EvalCase]) -> tuple[float, float]:
+    lists = [[item for item, _ in model.recommend(case.history, 10, now=case.now)] for case in cases]
+    assert_nothing_seen(name, lists, cases)
+    if not cases:
+        return 0.0, 0.0
+    hr = statistics.fmean(metrics.hit_rate(ranked, case.held, 10) for ranked, case in zip(lists, cases, strict=True))
+    ndcg = statistics.fmean(metrics.ndcg(ranked, case.held, 10) for ranked, case in zip(lists, cases, strict=True))
+    return hr, ndcg
+
+
+def format_cold_start(data: ColdStartData, results: Sequence[ColdStartResult]) -> str:
+    """One row per model: HR@10 / NDCG@10 at 1, 2 and 3 items, and the fit time."""
+    lengths = sorted(data.cases)
+    lines = [
+        f"{data.name} cold start ({data.protocol}; " + ", ".join(f"{len(data.cases[n])} visitors at {n}" for n in lengths) + f"; {len(data.catalog)} items)",
+        f"{'model':<12}" + "".join(f"  {f'HR@10 n={n}':>10}  {f'NDCG n={n}':>9}" for n in lengths) + "   fit s",
+    ]
+    for result in results:
+        label = result.model + ("*" if result.model == DEFAULT_MODEL else "")
+        cells = "".join(f"  {result.figures[n][0]:>10.4f}  {result.figures[n][1]:>9.4f}" for n in lengths)
+        lines.append(f"{label:<12}{cells}  {result.fit_seconds:>6.1f}")
+    lines.append(f"* {DEFAULT_MODEL}: the default configuration; hybrid-warm: the same model without its short-history blend")
+    for result in results:
+        if result.weights:
+            lines.append(f"  {result.model} short-history weights: " + "; ".join(
+                f"n={n}: " + ", ".join(f"{s} {w:.2f}" for s, w in weights.items() if w) for n, weights in result.weights.items()))
     return "\n".join(lines)

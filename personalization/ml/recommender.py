@@ -24,7 +24,8 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from .catalog import CatalogItem
+from . import cold_start as short
+from .catalog import PRODUCT, CatalogItem
 from .content import content_neighbours, tfidf_vectors
 from .ease import ease_weights, embed, gram, popular_columns
 from .metrics import bulk_hit_ndcg
@@ -81,6 +82,12 @@ class Recommender:
     history_half_life_days: float | None = 14.0
     metadata: Mapping[str, Any] = field(default_factory=dict)
     max_history: int = MAX_HISTORY
+    # Short histories (issue 22 item 5): None on models fitted before it, or without validation.
+    cold_start: short.ColdStart | None = None
+    # Per item, an index into `item_types` ("product", "article", ...; issue 22 item 6). None on
+    # models fitted before item types: every item is then a product.
+    item_type_codes: np.ndarray | None = None
+    item_types: tuple[str, ...] = (PRODUCT,)
     index: Mapping[str, int] = field(init=False, repr=False)
     fallback_rank: np.ndarray = field(init=False, repr=False)
     by_category: Mapping[int, np.ndarray] = field(init=False, repr=False)
@@ -116,35 +123,43 @@ class Recommender:
         category: str | None = None,
         diversity: float = 0.0,
         max_history: int | None = None,
+        item_type: str | None = None,
     ) -> list[tuple[str, float]]:
         """Top-k (item, score), best first. History is (item, ts) newest first; unknown items are
         ignored; every item of the history (however long), excluded and out-of-stock items are
         never returned; down-voted items only when nothing else is left. Fewer than k results
         when the filters leave fewer. Only the `max_history` (default: the model's) most recent distinct items are
         scored, decayed from the newest event (`now` is accepted for callers' symmetry but never
-        ages the history: a returning visitor's history keeps its shape)."""
+        ages the history: a returning visitor's history keeps its shape). One to three known items,
+        or none but `preferences`, are scored by the short-history blend (tailored.ml.cold_start).
+        `item_type` keeps one type of item ("product", "article"; None: any)."""
         if k <= 0 or not self.item_ids:
             return []
         seen, weights, everything = self._history(history, max_history or self.max_history)
         down = self._indices(down_voted)
         blocked = set(everything.tolist()) | self._indices(exclude)
         allowed = self._category_filter(category)
-        if allowed is None:
+        eligible = self._eligible(allowed, item_type)
+        if allowed is None or eligible is None:
             return []
         pool_size = max(k, MMR_POOL) if diversity > 0 else k
-        candidates, scores = self._score(seen, weights, down)
+        cold = self._short_history(everything.size, preferences)
+        if cold is not None:
+            candidates, scores = self._score_short(cold, seen, weights, down, everything.size, preferences)
+        else:
+            candidates, scores = self._score(seen, weights, down)
         if everything.size:  # what the visitor has leaves before sorting, however much it is
             fresh = ~np.isin(candidates, everything, assume_unique=True)
             candidates, scores = candidates[fresh], scores[fresh]
         excluded = blocked | down
         ranked = self._ranked(candidates, scores, pool_size + len(excluded) - everything.size + 16)
-        accepted = self._take(ranked, pool_size, excluded, allowed)
+        accepted = self._take(ranked, pool_size, excluded, eligible)
         if len(accepted) < pool_size:
-            accepted += self._top_up(pool_size - len(accepted), accepted, excluded, allowed, preferences)
+            accepted += self._top_up(pool_size - len(accepted), accepted, excluded, (allowed, eligible), preferences)
         if diversity > 0:
             accepted = self._mmr(accepted, k, min(diversity, 1.0))
         if len(accepted) < k:  # demoted, not banned: a down-voted item beats an empty slot
-            accepted += self._take([self._by_fallback(down)], k - len(accepted), blocked, allowed)
+            accepted += self._take([self._by_fallback(down)], k - len(accepted), blocked, eligible)
         return [(self.item_ids[entry.index], entry.score) for entry in _monotone(accepted[:k])]
 
     def similar_items(self, item: str, k: int = 10) -> list[tuple[str, float]]:
@@ -182,6 +197,54 @@ class Recommender:
         if category is None:
             return -1
         return self.categories.index(category) if category in self.categories else None
+
+    def _eligible(self, allowed: int | None, item_type: str | None) -> np.ndarray | None:
+        """Per item, whether the filters let it be shown (in stock, the category, the item type);
+        None when the item type is one no item has."""
+        if allowed is None:
+            return None
+        eligible = self.in_stock if allowed < 0 else self.in_stock & (self.category_codes == allowed)
+        if item_type is None:
+            return eligible
+        codes = getattr(self, "item_type_codes", None)  # absent from models pickled before item types
+        types = self.item_types if codes is not None else (PRODUCT,)
+        if item_type not in types:
+            return None
+        return eligible if codes is None else eligible & (codes == types.index(item_type))
+
+    def _short_history(self, known: int, preferences: Sequence[str]) -> short.ColdStart | None:
+        """The short-history blend, when this model has one and the visitor has 1 to its
+        max_history known items, or none but categories from the onboarding survey."""
+        cold = getattr(self, "cold_start", None)  # absent from models pickled before it
+        if cold is None or known > cold.max_history:
+            return None
+        if known == 0 and not any(slug in self.categories and slug for slug in preferences):
+            return None
+        return cold
+
+    def _score_short(
+        self, cold: short.ColdStart, seen: np.ndarray, weights: np.ndarray, down: set[int], known: int, preferences: Sequence[str],
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Candidates and scores of the short-history blend: the same `blend_scores` validation
+        chose its weights with, plus the chosen categories (PREFERENCE_WEIGHT)."""
+        if down:
+            seen = np.concatenate([seen, np.fromiter(down, dtype=np.int64, count=len(down))])
+            weights = np.concatenate([weights, np.full(len(down), DOWN_VOTE_HISTORY_WEIGHT, dtype=np.float32)])
+        history = sp.csr_matrix((weights, (np.zeros(seen.size, dtype=np.int64), seen)), shape=(1, self.n_items), dtype=np.float32)
+        signals = self.signals(cold)
+        blend_weights = cold.weights_for(known)
+        total = short.blend_scores(short.signal_matrices(signals, history, [n for n, w in blend_weights.items() if w > 0]), blend_weights)[0]
+        codes = [self.categories.index(slug) for slug in preferences if slug in self.categories]
+        if codes:
+            weight = short.PREFERENCE_WEIGHT if known else short.NO_HISTORY_PREFERENCE_WEIGHT
+            total = total + weight * short.preference_rows(signals, codes)
+        candidates = np.flatnonzero(total > 1e-9)
+        return candidates, total[candidates].astype(np.float64)
+
+    def signals(self, cold: short.ColdStart) -> short.Signals:
+        """The short-history blend's inputs over this model's arrays (no copies)."""
+        named = np.array([bool(name) for name in self.categories], dtype=bool)
+        return short.Signals(self.neighbours, cold.content, self.category_codes, named, self.fallback_score)
 
     def _score(self, seen: np.ndarray, weights: np.ndarray, down: set[int]) -> tuple[np.ndarray, np.ndarray]:
         """Candidates (unordered) with a positive summed neighbour weight."""
@@ -221,13 +284,12 @@ class Recommender:
         order = np.lexsort((self.fallback_rank[candidates], -scores))
         yield candidates[order], scores[order]
 
-    def _take(self, chunks: Iterable[tuple[np.ndarray, np.ndarray]], wanted: int, blocked: Collection[int], allowed: int) -> list[Recommendation]:
+    def _take(self, chunks: Iterable[tuple[np.ndarray, np.ndarray]], wanted: int, blocked: Collection[int], eligible: np.ndarray) -> list[Recommendation]:
         """The first `wanted` candidates that pass the business filters."""
         taken: list[Recommendation] = []
-        in_stock, codes = self.in_stock, self.category_codes
         for candidates, scores in chunks:
             for position, score in zip(candidates.tolist(), scores.tolist(), strict=True):
-                if position in blocked or not in_stock[position] or (allowed >= 0 and codes[position] != allowed):
+                if position in blocked or not eligible[position]:
                     continue
                 taken.append(Recommendation(position, score))
                 if len(taken) >= wanted:
@@ -238,17 +300,20 @@ class Recommender:
         ordered = np.array(sorted(positions, key=lambda p: self.fallback_rank[p]), dtype=np.int64)
         return ordered, self.fallback_score[ordered] if ordered.size else np.empty(0)
 
-    def _top_up(self, wanted: int, accepted: list[Recommendation], blocked: set[int], allowed: int, preferences: Sequence[str]) -> list[Recommendation]:
+    def _top_up(
+        self, wanted: int, accepted: list[Recommendation], blocked: set[int], filters: tuple[int, np.ndarray], preferences: Sequence[str],
+    ) -> list[Recommendation]:
         """Trending items: first within the visitor's preferred categories, then any. Scaled below
         the personalised scores so the returned scores stay in rank order."""
+        allowed, eligible = filters
         scale = 0.5 * min((entry.score for entry in accepted), default=2.0)
         taken = blocked | {entry.index for entry in accepted}
         extra: list[Recommendation] = []
-        for source in (self._preferred(preferences, allowed), self._fallback(allowed)):
+        for source in (self._preferred(preferences, allowed), self._fallback(allowed, eligible)):
             for position in source:
                 if len(extra) >= wanted:
                     return extra
-                if position in taken or not self.in_stock[position]:
+                if position in taken or not eligible[position]:
                     continue
                 taken.add(position)
                 extra.append(Recommendation(position, scale * float(self.fallback_score[position])))
@@ -261,9 +326,11 @@ class Recommender:
         lists = [self.by_category[code].tolist() for code in sorted(codes)]
         return heapq.merge(*lists, key=lambda position: self.fallback_rank[position])
 
-    def _fallback(self, allowed: int) -> Iterator[int]:
+    def _fallback(self, allowed: int, eligible: np.ndarray) -> Iterator[int]:
         """Trending order, read in small chunks: a request seldom looks past the first few."""
         order = self.by_category[allowed] if allowed >= 0 else self.fallback_order
+        if eligible is not self.in_stock:  # an item type: few of the catalog may pass
+            order = order[eligible[order]]
         for start in range(0, order.size, 64):
             yield from order[start : start + 64].tolist()
 
@@ -332,13 +399,18 @@ def _monotone(entries: list[Recommendation]) -> list[Recommendation]:
 EVENT_KINDS: Mapping[str, str] = {"page_view": "view", "add_to_cart": "cart", "purchase": "purchase"}
 
 
-def interactions_from_events(rows: Iterable[tuple[str, str, str | None, Any, Mapping[str, Any] | None]]) -> list[Interaction]:
+def interactions_from_events(
+    rows: Iterable[tuple[str, str, str | None, Any, Mapping[str, Any] | None]], page_items: Collection[str] = (),
+) -> list[Interaction]:
     """Interactions from stored events (visitor_id, type, item, ts, attrs): product page views,
-    cart adds, each item of a purchase (attrs["items"]) and thumbs up/down on recommendations.
-    Everything else (searches, scrolls, pages that are not products) is no item signal. `ts` is
-    epoch seconds or an aware datetime."""
+    cart adds, each item of a purchase (attrs["items"]) and thumbs up/down on recommendations;
+    and views of the pages in `page_items` (registered page types, issue 22 item 6), known by the
+    page id tracker.js sends last in attrs["pages"]. Everything else (searches, scrolls, other
+    pages) is no item signal. `ts` is epoch seconds or an aware datetime."""
     result: list[Interaction] = []
     for visitor, kind, item, ts, attrs in rows:
+        if kind == "page_view" and not item and page_items:
+            item = _viewed_page(attrs, page_items)
         attrs = attrs if isinstance(attrs, Mapping) else {}
         stamp = ts.timestamp() if isinstance(ts, datetime) else float(ts)
         if kind == "purchase":
@@ -349,6 +421,12 @@ def interactions_from_events(rows: Iterable[tuple[str, str, str | None, Any, Map
         elif kind in EVENT_KINDS and item:
             result.append(Interaction(visitor, str(item), EVENT_KINDS[kind], stamp))
     return result
+
+
+def _viewed_page(attrs: Any, page_items: Collection[str]) -> str | None:
+    pages = attrs.get("pages") if isinstance(attrs, Mapping) else None  # "4 12 19": sections, then the page
+    page = pages.split()[-1] if isinstance(pages, str) and pages.split() else None
+    return page if page in page_items else None
 
 
 def _item_id(entry: Any) -> str | None:
@@ -383,6 +461,7 @@ class RecommenderParams:
     max_history: int = MAX_HISTORY  # distinct history items scored per request
     blend_step: float = 0.25
     validation_visitors: int = 3000
+    cold_start: bool = True  # tune and serve the short-history blend (tailored.ml.cold_start)
     kind_weights: Mapping[str, float] = field(default_factory=lambda: dict(KIND_WEIGHTS))
 
 
@@ -452,16 +531,57 @@ def train_recommender(
     say("no usable timestamps (missing or all equal): time decay is off" if clock is None else "time decay measured from the newest interaction")
     reference = clock or 0.0
     choice = Choice(weights={}, shrinkage=params.shrinkages[0], lam=params.ease_lambdas[0], validation={})
+    cold: short.ColdStart | None = None
     if encoded.n_visitors:
         fit_mask, held = validation_split(encoded, seed=seed, max_visitors=params.validation_visitors)
         if held and clock is not None:  # popularity alone too: its trending decays
             params = choose_decay(encoded, fit_mask, held, now=reference, params=params, say=say)
+        tables: dict[str, sp.csr_matrix] = {}
         if held and params.components:
-            choice = tune(encoded, fit_mask, held, catalog, now=reference, params=params, say=say)
+            choice = tune(encoded, fit_mask, held, catalog, now=reference, params=params, say=say, tables=tables)
+        if held and params.cold_start:
+            cold = tune_short_histories(encoded, fit_mask, held, catalog, now=reference, params=params, tables=tables, say=say)
     say(f"fitting on all interactions with {choice.describe()}")
-    model = fit(encoded, catalog, now=reference, params=params, choice=choice, fitted_at=now)
+    model = fit(encoded, catalog, now=reference, params=params, choice=choice, fitted_at=now, cold=cold)
     metadata = {**model.metadata, "fit_seconds": round(time.perf_counter() - started, 3), "seed": seed}
     return replace(model, metadata=metadata)  # __post_init__ rebuilds the derived lookups
+
+
+def tune_short_histories(
+    encoded: Encoded, fit_mask: np.ndarray, held: Mapping[int, int], catalog: Sequence[CatalogItem], *,
+    now: float, params: RecommenderParams, tables: Mapping[str, sp.csr_matrix], say: Callable[[str], None],
+) -> short.ColdStart:
+    """The short-history blend's weights per history length, chosen on the validation visitors cut
+    to their last 1..3 items before the held-out one, against the table validation chose (its
+    collaborative signal) and the content table (issue 22 item 5)."""
+    part = encoded.subset(fit_mask)
+    matrix = part.matrix(now, params)
+    _, trending = fallback_ranking(part, matrix, now=now, half_life_days=params.trending_half_life_days)
+    content = tables.get("content")
+    if content is None:
+        content = content_neighbours(tfidf_vectors(_aligned(encoded.item_ids, catalog)), params.neighbours)
+    n_items = len(encoded.item_ids)
+    codes, categories = _category_codes(encoded.item_ids, catalog)
+    signals = short.Signals(
+        tables.get("blend", sp.csr_matrix((n_items, n_items), dtype=np.float32)), content, codes,
+        np.array([bool(name) for name in categories], dtype=bool), trending,
+    )
+    say(f"short histories: signals {', '.join(signals.available()) or 'none'}")
+    weights, figures = short.tune_weights(signals, short_history_slices(part, held, params), say)
+    return short.ColdStart(content=content, weights=weights, validation=figures)
+
+
+def short_history_slices(part: Encoded, held: Mapping[int, int], params: RecommenderParams) -> dict[int, short.ShortHistories]:
+    """Validation rows per history length n: visitors with at least n items before their held-out
+    one, each cut to the n newest (weighted as a request weights them)."""
+    visitors = np.fromiter(held.keys(), dtype=np.int64, count=len(held))
+    targets = np.fromiter(held.values(), dtype=np.int64, count=len(held))
+    slices = {}
+    for length in range(1, short.MAX_HISTORY + 1):
+        history, seen = validation_histories(part, visitors, replace(params, max_history=length))
+        rows = np.flatnonzero(np.diff(history.indptr) == length)[: short.VALIDATION_VISITORS]
+        slices[length] = short.ShortHistories(history[rows], seen[rows], targets[rows])
+    return slices
 
 
 def choose_decay(
@@ -540,7 +660,8 @@ class Choice:
 
 
 def fit(
-    encoded: Encoded, catalog: Sequence[CatalogItem], *, now: float, params: RecommenderParams, choice: Choice, fitted_at: float | None = None,
+    encoded: Encoded, catalog: Sequence[CatalogItem], *, now: float, params: RecommenderParams, choice: Choice,
+    fitted_at: float | None = None, cold: short.ColdStart | None = None,
 ) -> Recommender:
     """Fit the chosen components on all of `encoded` and store their blend. `now` is the training
     clock (decay and trending), `fitted_at` the wall-clock time it names the version by."""
@@ -569,7 +690,9 @@ def fit(
         "params": {key: value for key, value in asdict(params).items() if key != "kind_weights"},
         "kind_weights": dict(params.kind_weights),
         "neighbour_bytes": int(neighbours.data.nbytes + neighbours.indices.nbytes + neighbours.indptr.nbytes),
+        "short_history": {"weights": {str(n): dict(w) for n, w in cold.weights.items()}, "validation": dict(cold.validation)} if cold else None,
     }
+    type_codes, item_types = _item_type_codes(encoded.item_ids, catalog)
     return Recommender(
         item_ids=encoded.item_ids,
         neighbours=neighbours,
@@ -581,6 +704,9 @@ def fit(
         history_half_life_days=params.history_half_life_days,
         metadata=metadata,
         max_history=params.max_history,
+        cold_start=cold,
+        item_type_codes=type_codes,
+        item_types=item_types,
     )
 
 
@@ -718,6 +844,13 @@ def _category_codes(item_ids: Sequence[str], catalog: Sequence[CatalogItem]) -> 
     return np.array([lookup[item.category] for item in aligned], dtype=np.int64), categories
 
 
+def _item_type_codes(item_ids: Sequence[str], catalog: Sequence[CatalogItem]) -> tuple[np.ndarray, tuple[str, ...]]:
+    aligned = _aligned(item_ids, catalog)
+    types = tuple(dict.fromkeys([PRODUCT, *sorted({item.item_type for item in aligned})]))
+    lookup = {name: code for code, name in enumerate(types)}
+    return np.array([lookup[item.item_type] for item in aligned], dtype=np.int64), types
+
+
 def _in_stock(item_ids: Sequence[str], catalog: Sequence[CatalogItem]) -> np.ndarray:
     return np.array([item.in_stock for item in _aligned(item_ids, catalog)], dtype=bool)
 
@@ -732,8 +865,11 @@ def tune(
     now: float,
     params: RecommenderParams,
     say: Callable[[str], None],
+    tables: dict[str, sp.csr_matrix] | None = None,
 ) -> Choice:
-    """Pick each component's setting, then the blend weights, by validation NDCG@10."""
+    """Pick each component's setting, then the blend weights, by validation NDCG@10. `tables`, when
+    given, receives the chosen blend ("blend") and the content table ("content") as fitted on the
+    validation split, for the short-history tuning."""
     part = encoded.subset(fit_mask)
     matrix = part.matrix(now, params)
     visitors = np.fromiter(held.keys(), dtype=np.int64, count=len(held))
@@ -756,6 +892,10 @@ def tune(
     lam = float(best["ease"].split(":")[1]) if "ease" in best else params.ease_lambdas[0]
     parts = {name: components[variant] for name, variant in best.items()}
     weights, figures = _tune_blend(parts, checks, params, say)
+    if tables is not None:
+        tables["blend"] = blend(parts, weights, params.neighbours, len(encoded.item_ids))
+        if "content" in components:
+            tables["content"] = components["content"]
     figures.update({f"popularity_{name}": value for name, value in _figures(popular).items()})
     return Choice(weights=weights, shrinkage=shrinkage, lam=lam, validation=figures, variants=dict(best))
 

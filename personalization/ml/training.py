@@ -227,14 +227,16 @@ def train_propensity(history: History, now: float, seed: int, say: Say) -> tuple
 
 def _train_recommender(history: History, now: float, seed: int, say: Say, report: TrainingReport) -> None:
     try:
-        from .catalog import demo_catalog
+        from .catalog import PRODUCT, site_catalog
         from .recommender import interactions_from_events, publish_problem, train_recommender
     except ImportError as error:  # the recommender ships separately (issue 7, items 1-2)
         say(f"  skipped: the recommender is not available ({error})")
         report.skipped.append("recommender")
         return
-    interactions = interactions_from_events(history.rows)
-    model = train_recommender(interactions, demo_catalog(), now=now, seed=seed, progress=lambda m: say(f"  {m}"))
+    catalog = site_catalog()
+    pages = {item.id for item in catalog if item.item_type != PRODUCT}
+    interactions = interactions_from_events(history.rows, page_items=pages)
+    model = train_recommender(interactions, catalog, now=now, seed=seed, progress=lambda m: say(f"  {m}"))
     metadata = dict(getattr(model, "metadata", {}) or {})
     report.recommender = model
     problem = publish_problem(model)

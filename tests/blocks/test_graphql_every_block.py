@@ -33,7 +33,7 @@ FIELDS = {
     "ImageWithTextBlock": f"image {{ id url }} heading body imagePosition linkLabel url blocks {{ {COMMON} }}",
     "OfferBannerBlock": "heading text code expiresAt active buttonLabel url",
     "ProductCarouselBlock": "heading source count products(limit: 2) { id title url }",
-    "RecommendationBlock": "heading strategy count askFeedback products(limit: 2) { id title url }",
+    "RecommendationBlock": "heading strategy itemType count askFeedback products(limit: 2) { id title url } pages(limit: 2) { id title }",
     "PersonalizedMessageBlock": "message linkLabel url",
     "OnboardingSurveyBlock": "heading intro buttonLabel thanks shouldAsk categories { slug title } action",
 }
@@ -70,7 +70,7 @@ def library(image_pk: int, product_pks: list[int], category_pks: list[int]) -> d
         "product_carousel": {
             "heading": "Picks", "source": "manual", "products": product_pks, "category": None, "tag": "", "count": 4,
         },
-        "recommendations": {"heading": "For you", "strategy": "trending", "count": 4, "ask_feedback": True},
+        "recommendations": {"heading": "For you", "item_type": "product", "strategy": "trending", "count": 4, "ask_feedback": True},
         "message": {
             "text": "Hi {first_name}", "first_name_fallback": "there", "last_viewed_product_fallback": "",
             "favourite_category_fallback": "", "link_label": "Look", "url": "/",

@@ -106,6 +106,14 @@ class Resolver:
         return {key: self(value) for key, value in data.items()}
 
 
+# Every demo article ends with other articles for its reader (issue 22 item 6): the recommender
+# scores the article being read with the visitor's history, never offering the article itself.
+MORE_ARTICLES = {
+    "type": "recommendations",
+    "value": {"heading": "More to read", "item_type": "article", "strategy": "recommended", "count": 3, "ask_feedback": False},
+}
+
+
 class Command(BaseCommand):
     help = "Load the demo shop (safe to run again: nothing that exists is changed)."
 
@@ -265,7 +273,7 @@ class Command(BaseCommand):
                 slug=article["slug"],
                 intro=article["intro"],
                 category=categories.get(article["category"]),
-                body=resolve(article["body"]),
+                body=[*resolve(article["body"]), MORE_ARTICLES],
             )
             index.add_child(instance=page)
             page.save_revision().publish()
