@@ -56,3 +56,17 @@ def test_redis_keeps_traits_under_the_visitors_hash_tag_with_the_retention_ttl(r
     now = time.time()
     store.record("abc", [Event("e1", "page_view", ts=now)], now)  # events renew every key's expiry
     assert redis_client.ttl("tl:v1:{abc}:traits") > 3000
+
+
+def test_redis_reads_traits_in_the_profiles_one_round_trip(redis_client, monkeypatch):
+    import redis
+
+    store = RedisProfileStore(redis_client, retention_seconds=3600)
+    store.set_traits("abc", TRAITS)
+    store.get("abc", time.time())  # the scripts are loaded once per process
+    trips: list[str] = []
+    execute, command = redis.client.Pipeline.execute, redis.Redis.execute_command
+    monkeypatch.setattr(redis.client.Pipeline, "execute", lambda self, *a, **k: trips.append("pipeline") or execute(self, *a, **k))
+    monkeypatch.setattr(redis.Redis, "execute_command", lambda self, *a, **k: trips.append(a[0]) or command(self, *a, **k))
+    assert store.get("abc", time.time()).traits == TRAITS
+    assert trips == ["pipeline"]
