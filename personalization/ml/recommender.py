@@ -536,11 +536,10 @@ def train_recommender(
         fit_mask, held = validation_split(encoded, seed=seed, max_visitors=params.validation_visitors)
         if held and clock is not None:  # popularity alone too: its trending decays
             params = choose_decay(encoded, fit_mask, held, now=reference, params=params, say=say)
-        tables: dict[str, sp.csr_matrix] = {}
         if held and params.components:
-            choice = tune(encoded, fit_mask, held, catalog, now=reference, params=params, say=say, tables=tables)
+            choice = tune(encoded, fit_mask, held, catalog, now=reference, params=params, say=say)
         if held and params.cold_start:
-            cold = tune_short_histories(encoded, fit_mask, held, catalog, now=reference, params=params, tables=tables, say=say)
+            cold = tune_short_histories(encoded, held, catalog, now=reference, params=params, choice=choice, say=say)
     say(f"fitting on all interactions with {choice.describe()}")
     model = fit(encoded, catalog, now=reference, params=params, choice=choice, fitted_at=now, cold=cold)
     metadata = {**model.metadata, "fit_seconds": round(time.perf_counter() - started, 3), "seed": seed}
@@ -548,40 +547,68 @@ def train_recommender(
 
 
 def tune_short_histories(
-    encoded: Encoded, fit_mask: np.ndarray, held: Mapping[int, int], catalog: Sequence[CatalogItem], *,
-    now: float, params: RecommenderParams, tables: Mapping[str, sp.csr_matrix], say: Callable[[str], None],
+    encoded: Encoded, held: Mapping[int, int], catalog: Sequence[CatalogItem], *,
+    now: float, params: RecommenderParams, choice: Choice, say: Callable[[str], None],
 ) -> short.ColdStart:
-    """The short-history blend's weights per history length, chosen on the validation visitors cut
-    to their last 1..3 items before the held-out one, against the table validation chose (its
-    collaborative signal) and the content table (issue 22 item 5)."""
-    part = encoded.subset(fit_mask)
-    matrix = part.matrix(now, params)
-    _, trending = fallback_ranking(part, matrix, now=now, half_life_days=params.trending_half_life_days)
-    content = tables.get("content")
+    """The short-history blend's weights per history length (issue 22 item 5). The validation
+    visitors play new visitors: every event of theirs is left out, the chosen blend is refitted
+    on everyone else (its collaborative signal), and each is asked after their first 1, 2 and 3
+    items for the next one, as `tailored_evaluate --cold-start` asks test visitors."""
+    newcomers = np.fromiter(held.keys(), dtype=np.int64, count=len(held))
+    rest = encoded.subset(~np.isin(encoded.visitors, newcomers))
+    matrix = rest.matrix(now, params)
+    _, trending = fallback_ranking(rest, matrix, now=now, half_life_days=params.trending_half_life_days)
+    collaborative, components = fit_choice(matrix, encoded.item_ids, catalog, params, choice)
+    content = components.get("content")
     if content is None:
         content = content_neighbours(tfidf_vectors(_aligned(encoded.item_ids, catalog)), params.neighbours)
-    n_items = len(encoded.item_ids)
     codes, categories = _category_codes(encoded.item_ids, catalog)
-    signals = short.Signals(
-        tables.get("blend", sp.csr_matrix((n_items, n_items), dtype=np.float32)), content, codes,
-        np.array([bool(name) for name in categories], dtype=bool), trending,
-    )
-    say(f"short histories: signals {', '.join(signals.available()) or 'none'}")
-    weights, figures = short.tune_weights(signals, short_history_slices(part, held, params), say)
+    signals = short.Signals(collaborative, content, codes, np.array([bool(name) for name in categories], dtype=bool), trending)
+    say(f"short histories: {newcomers.size} validation visitors as new visitors; signals {', '.join(signals.available()) or 'none'}")
+    weights, figures = short.tune_weights(signals, newcomer_slices(encoded, newcomers, params), say)
     return short.ColdStart(content=content, weights=weights, validation=figures)
 
 
-def short_history_slices(part: Encoded, held: Mapping[int, int], params: RecommenderParams) -> dict[int, short.ShortHistories]:
-    """Validation rows per history length n: visitors with at least n items before their held-out
-    one, each cut to the n newest (weighted as a request weights them)."""
-    visitors = np.fromiter(held.keys(), dtype=np.int64, count=len(held))
-    targets = np.fromiter(held.values(), dtype=np.int64, count=len(held))
+def newcomer_slices(encoded: Encoded, newcomers: np.ndarray, params: RecommenderParams) -> dict[int, short.ShortHistories]:
+    """Per history length n, the newcomers with more than n distinct items: their first n (in
+    time order; without times, as listed), weighted as a request weights them, and the next one."""
+    positive = np.fromiter((kind != "down" for kind in encoded.kinds), dtype=bool, count=len(encoded.kinds))
+    mine = np.flatnonzero(np.isin(encoded.visitors, newcomers) & positive)
+    mine = mine[np.lexsort((mine, encoded.ts[mine], encoded.visitors[mine]))]
+    n_items = len(encoded.item_ids)
+    cells: dict[int, list[tuple[np.ndarray, np.ndarray, int]]] = {n: [] for n in range(1, short.MAX_HISTORY + 1)}
+    bounds = np.flatnonzero(np.r_[True, np.diff(encoded.visitors[mine]) != 0, True]) if mine.size else np.array([0])
+    for start, stop in zip(bounds[:-1], bounds[1:], strict=True):
+        events = mine[start:stop]
+        order = list(dict.fromkeys(encoded.items[events].tolist()))
+        for length in cells:
+            if len(order) <= length:
+                break
+            first = np.isin(encoded.items[events], order[:length])
+            items, weights = history_weights(encoded.items[events[first]], encoded.ts[events[first]], params.history_half_life_days, length)
+            cells[length].append((items, weights, order[length]))
     slices = {}
-    for length in range(1, short.MAX_HISTORY + 1):
-        history, seen = validation_histories(part, visitors, replace(params, max_history=length))
-        rows = np.flatnonzero(np.diff(history.indptr) == length)[: short.VALIDATION_VISITORS]
-        slices[length] = short.ShortHistories(history[rows], seen[rows], targets[rows])
+    for length, found in cells.items():
+        found = found[: short.VALIDATION_VISITORS]
+        rows = np.concatenate([np.full(items.size, row) for row, (items, _, _) in enumerate(found)]) if found else np.empty(0, dtype=np.int64)
+        columns = np.concatenate([items for items, _, _ in found]) if found else np.empty(0, dtype=np.int64)
+        values = np.concatenate([weights for _, weights, _ in found]) if found else np.empty(0, dtype=np.float32)
+        history = sp.csr_matrix((values, (rows, columns)), shape=(len(found), n_items), dtype=np.float32)
+        seen = sp.csr_matrix((np.ones(rows.size, dtype=np.float32), (rows, columns)), shape=(len(found), n_items))
+        slices[length] = short.ShortHistories(history, seen, np.array([target for _, _, target in found], dtype=np.int64))
     return slices
+
+
+def fit_choice(
+    matrix: sp.csr_matrix, item_ids: Sequence[str], catalog: Sequence[CatalogItem], params: RecommenderParams, choice: Choice,
+    costs: dict[str, dict[str, float]] | None = None,
+) -> tuple[sp.csr_matrix, dict[str, sp.csr_matrix]]:
+    """The blended neighbour table of what validation chose, fitted on `matrix`, and its parts."""
+    wanted = [name for name, weight in choice.weights.items() if weight > 0]
+    others = [_variant(name, choice) for name in wanted if name in ("als", "rp3")]
+    components = fit_components(matrix, catalog, item_ids, params, wanted, [choice.shrinkage], [choice.lam], others, costs=costs)
+    parts = {name: components[_variant(name, choice)] for name in wanted}
+    return blend(parts, choice.weights, params.neighbours, len(item_ids)), parts
 
 
 def choose_decay(
@@ -668,11 +695,8 @@ def fit(
     fitted_at = now if fitted_at is None else fitted_at
     matrix = encoded.matrix(now, params)
     wanted = [name for name, weight in choice.weights.items() if weight > 0]
-    others = [_variant(name, choice) for name in wanted if name in ("als", "rp3")]
     costs: dict[str, dict[str, float]] = {}
-    components = fit_components(matrix, catalog, encoded.item_ids, params, wanted, [choice.shrinkage], [choice.lam], others, costs=costs)
-    parts = {name: components[_variant(name, choice)] for name in wanted}
-    neighbours = blend(parts, choice.weights, params.neighbours, len(encoded.item_ids))
+    neighbours, _ = fit_choice(matrix, encoded.item_ids, catalog, params, choice, costs)
     order, score = fallback_ranking(encoded, matrix, now=now, half_life_days=params.trending_half_life_days)
     codes, categories = _category_codes(encoded.item_ids, catalog)
     metadata = {
@@ -865,11 +889,8 @@ def tune(
     now: float,
     params: RecommenderParams,
     say: Callable[[str], None],
-    tables: dict[str, sp.csr_matrix] | None = None,
 ) -> Choice:
-    """Pick each component's setting, then the blend weights, by validation NDCG@10. `tables`, when
-    given, receives the chosen blend ("blend") and the content table ("content") as fitted on the
-    validation split, for the short-history tuning."""
+    """Pick each component's setting, then the blend weights, by validation NDCG@10."""
     part = encoded.subset(fit_mask)
     matrix = part.matrix(now, params)
     visitors = np.fromiter(held.keys(), dtype=np.int64, count=len(held))
@@ -892,10 +913,6 @@ def tune(
     lam = float(best["ease"].split(":")[1]) if "ease" in best else params.ease_lambdas[0]
     parts = {name: components[variant] for name, variant in best.items()}
     weights, figures = _tune_blend(parts, checks, params, say)
-    if tables is not None:
-        tables["blend"] = blend(parts, weights, params.neighbours, len(encoded.item_ids))
-        if "content" in components:
-            tables["content"] = components["content"]
     figures.update({f"popularity_{name}": value for name, value in _figures(popular).items()})
     return Choice(weights=weights, shrinkage=shrinkage, lam=lam, validation=figures, variants=dict(best))
 
