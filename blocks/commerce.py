@@ -187,6 +187,22 @@ class RecommendationBlock(blocks.StructBlock):
             return catalog.recommended_pages(profile, value["count"] or 4, item_type, page=page, strategy=value["strategy"], now=now)
         return _by_strategy(value["strategy"], profile, value["count"] or 4, now)
 
+    def page_cache_part(self, value: Any, visitor: Visitor | None) -> str:
+        """What the page cache (tailored.blocks.page_cache) keys this block by: for products the
+        ids shown, as before; for another item type, which depends on the page being read (the
+        cache key has the page), the model version and everything of the visitor it reads."""
+        item_type = value.get("item_type") or PRODUCT
+        if item_type == PRODUCT:
+            return ",".join(str(product.pk) for product in self.products_for(value, visitor))
+        profile = visitor.profile if visitor is not None else None
+        loaded = catalog.registry.load(catalog.RECOMMENDER)
+        facts = (
+            ",".join(item for item, _ in profile.recent_items) if profile else "",
+            ",".join(profile.preferences) if profile else "",
+            ",".join(sorted(profile.down_votes)) if profile else "",
+        )
+        return "|".join((item_type, value["strategy"], loaded.version if loaded is not None else "-", *facts))
+
     def get_context(self, value, parent_context=None):
         context = super().get_context(value, parent_context=parent_context)
         page = (parent_context or {}).get("page")

@@ -90,13 +90,15 @@ def signal_matrices(signals: Signals, history: sp.csr_matrix, wanted: Sequence[s
 
 
 def category_affinity(signals: Signals, present: sp.csr_matrix) -> np.ndarray:
-    """Per row and item: the share of the row's (named-category) items in that item's category."""
-    n_codes = signals.named_categories.size
-    onehot = sp.csr_matrix(
-        (np.ones(signals.category_codes.size, dtype=np.float32), (np.arange(signals.category_codes.size), signals.category_codes)),
-        shape=(signals.category_codes.size, n_codes),
-    )
-    counts = np.asarray((present @ onehot).todense(), dtype=np.float32) * signals.named_categories[None, :]
+    """Per row and item: the share of the row's (named-category) items in that item's category.
+    Counted with one scatter over the history's entries: a request pays for its 1-3 items, not
+    for the catalog."""
+    present = sp.csr_matrix(present)
+    rows = np.repeat(np.arange(present.shape[0]), np.diff(present.indptr))
+    codes = signals.category_codes[present.indices]
+    counts = np.zeros((present.shape[0], signals.named_categories.size), dtype=np.float32)
+    np.add.at(counts, (rows, codes), 1.0)
+    counts *= signals.named_categories[None, :]
     totals = counts.sum(axis=1, keepdims=True)
     shares = np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0)
     return shares[:, signals.category_codes]

@@ -462,6 +462,9 @@ class RecommenderParams:
     blend_step: float = 0.25
     validation_visitors: int = 3000
     cold_start: bool = True  # tune and serve the short-history blend (tailored.ml.cold_start)
+    # More items with interactions than this: no short-history blend. Its tuning refits the chosen
+    # blend once more, which on the 50,000-item bench shop would add minutes to a 10-minute budget.
+    cold_start_item_limit: int = 20_000
     kind_weights: Mapping[str, float] = field(default_factory=lambda: dict(KIND_WEIGHTS))
 
 
@@ -538,7 +541,7 @@ def train_recommender(
             params = choose_decay(encoded, fit_mask, held, now=reference, params=params, say=say)
         if held and params.components:
             choice = tune(encoded, fit_mask, held, catalog, now=reference, params=params, say=say)
-        if held and params.cold_start:
+        if held and short_history_within_budget(encoded, params, say):
             cold = tune_short_histories(encoded, held, catalog, now=reference, params=params, choice=choice, say=say)
     say(f"fitting on all interactions with {choice.describe()}")
     model = fit(encoded, catalog, now=reference, params=params, choice=choice, fitted_at=now, cold=cold)
@@ -633,6 +636,19 @@ def choose_decay(
     chosen = params if found[0] >= found[1] else off
     say(f"time decay {'kept' if chosen is params else 'off'}: validation NDCG@10 {found[0][0]:.4f} with, {found[1][0]:.4f} without")
     return chosen
+
+
+def short_history_within_budget(encoded: Encoded, params: RecommenderParams, say: Callable[[str], None]) -> bool:
+    """Whether to tune the short-history blend: asked for, and at most `cold_start_item_limit`
+    items with interactions (else one log line says short histories use the neighbour table)."""
+    if not params.cold_start:
+        return False
+    active = int(np.unique(encoded.items).size)
+    if active > params.cold_start_item_limit:
+        say(f"short-history blend left out: {active} items with interactions is above cold_start_item_limit "
+            f"{params.cold_start_item_limit}; short histories are scored by the neighbour table")
+        return False
+    return True
 
 
 def ease_within_budget(encoded: Encoded, params: RecommenderParams, say: Callable[[str], None]) -> RecommenderParams:

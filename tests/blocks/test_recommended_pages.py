@@ -91,3 +91,17 @@ def test_graphql_refuses_an_unknown_item_type(models_dir, client):
     body = {"query": "{ recommendedPages(itemType: \"podcast\") { id } }"}
     errors = client.post("/graphql/", body, content_type="application/json").json()["errors"]
     assert "podcast" in errors[0]["message"]
+
+
+def test_the_page_cache_keeps_article_rows_apart_for_visitors_who_read_differently(models_dir):
+    from types import SimpleNamespace
+
+    from tailored.core.types import Profile
+
+    block = RecommendationBlock()
+    value = block.to_python({"heading": "More to read", "item_type": "article", "strategy": "recommended", "count": 3, "ask_feedback": False})
+    parts = {
+        block.page_cache_part(value, SimpleNamespace(id=name, profile=Profile(visitor_id=name, recent_items=recent)))
+        for name, recent in (("a", (("1", 1.0),)), ("b", (("2", 1.0),)), ("c", (("2", 1.0),)))
+    }
+    assert len(parts) == 2  # b and c read the same: one cached copy serves both
