@@ -78,7 +78,10 @@ def evaluate(
         started = time.perf_counter()
         model = train_recommender(
             dataset.train, dataset.catalog, now=dataset.now, seed=seed,
-            params=replace(base, components=MODELS[name]), progress=lambda m: say(f"  {m}"),
+            # Only the default serves short histories with its blend: the single models and
+            # popularity are the plain baselines it is compared with.
+            params=replace(base, components=MODELS[name], cold_start=base.cold_start and name == DEFAULT_MODEL),
+            progress=lambda m: say(f"  {m}"),
         )
         fit_seconds = time.perf_counter() - started
         say(f"{dataset.name}: scoring {name} for {len(dataset.cases)} visitors")

@@ -13,6 +13,7 @@ can run it without the command.
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
@@ -56,6 +57,7 @@ class TrainingReport:
     versions: dict[str, str] = field(default_factory=dict)
     scored: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
+    peak_rss_mb: dict[str, float] = field(default_factory=dict)  # the process's peak after each step
     skipped: list[str] = field(default_factory=list)
 
 
@@ -108,8 +110,21 @@ class _timed:
 
     def __exit__(self, *exc: object) -> None:
         self.report.seconds[self.step] = round(time.perf_counter() - self.started, 2)
+        self.report.peak_rss_mb[self.step] = peak_rss_mb()
         if exc[0] is None:
-            self.say(f"  done in {self.report.seconds[self.step]:.1f}s")
+            self.say(f"  done in {self.report.seconds[self.step]:.1f}s, process peak RSS {self.report.peak_rss_mb[self.step]:.0f} MB")
+
+
+def peak_rss_mb() -> float:
+    """The process's peak resident memory so far (issue 22 item 7: training reports memory per
+    step; a step that raised it shows the new peak; the recommender's components also report
+    their own numpy peak in its `fit_cost`). 0 where the platform cannot say."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        return 0.0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(peak / (2**20 if sys.platform == "darwin" else 2**10), 1)  # bytes on macOS, KiB on Linux
 
 
 def load_history(start: float, end: float) -> History:
