@@ -32,6 +32,12 @@ CATEGORIES = (
         "Personalization",
         "Builds a profile of what you browse under a random id, to show you more relevant products.",
     ),
+    (
+        "marketing",
+        "Marketing",
+        "Lets us contact you outside this site (an email about a cart you left, say), once you have "
+        "told us who you are by signing in or leaving your address. Nothing is sent without it.",
+    ),
 )
 
 NOTICES = {
@@ -90,6 +96,7 @@ def category_rows(consent: Consent) -> list[dict[str, Any]]:
     chosen = {
         "analytics": consent.analytics and not consent.opted_out_by_browser,
         "personalization": consent.personalization and not consent.opted_out_by_browser,
+        "marketing": consent.marketing and not consent.opted_out_by_browser,
     }
     return [
         {"name": name, "label": label, "description": text, "fixed": name == "necessary", "checked": chosen.get(name, True)}
@@ -100,13 +107,17 @@ def category_rows(consent: Consent) -> list[dict[str, Any]]:
 def choice_summary(consent: Consent) -> str:
     """The visitor's current choice in one sentence."""
     if consent.opted_out_by_browser:
-        return "Your browser sends Global Privacy Control or Do Not Track: analytics and personalization are off."
+        return "Your browser sends Global Privacy Control or Do Not Track: analytics, personalization and marketing are off."
     if not consent.decided:
         return "You have not chosen yet: nothing is stored about you."
-    granted = [name for name in ("analytics", "personalization") if getattr(consent, name)]
+    granted = [name for name in ("analytics", "personalization", "marketing") if getattr(consent, name)]
     if not granted:
-        return "You declined analytics and personalization: nothing is stored about you."
-    return f"You allowed {' and '.join(granted)}."
+        return "You declined analytics, personalization and marketing: nothing is stored about you."
+    return f"You allowed {_listed(granted)}."
+
+
+def _listed(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
 def privacy_centre_context(request: HttpRequest) -> dict[str, Any]:

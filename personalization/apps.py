@@ -24,6 +24,11 @@ class PersonalizationConfig(AppConfig):
         for add_rule_fields in hooks.get_hooks("register_tailored_rule_field"):
             add_rule_fields(register_rule_field)
 
+        # Products back in stock or cheaper feed the catalog triggers (issue 20).
+        from .activation import catalog
+
+        catalog.connect()
+
         # The first User-Agent parse of a process builds ua-parser's resolver (about 150 ms): done
         # here, in a thread, so that no visitor's first request pays for it.
         import threading

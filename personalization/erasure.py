@@ -21,7 +21,7 @@ from typing import Any
 from django.db import transaction
 
 from tailored import conf, holdout, redis_guard, seen_items
-from tailored.activation import traits
+from tailored.activation import identity, traits, triggers
 from tailored.core.types import Consent
 from tailored.events.stream import erased_digest
 from tailored.experiments import services as experiments
@@ -45,6 +45,8 @@ def erase_visitor(visitor_id: str, now: float | None = None, by: str | None = No
     detail["events"], _ = StoredEvent.objects.filter(visitor_id=visitor_id).delete()
     detail["webhook_deliveries"], _ = WebhookDelivery.objects.filter(payload__visitor_id=visitor_id).delete()
     detail["traits"] = traits.forget(visitor_id)  # the row; the store's copy went with the profile keys
+    detail.update(identity.forget(visitor_id))  # who they are for activation, and every send about them
+    detail["trigger_states"] = triggers.forget(visitor_id)
     if by is not None:
         detail["by"] = by
     digest = erased_digest(visitor_id)
@@ -128,12 +130,15 @@ def export_visitor(visitor_id: str, consent: Consent | None, by: str | None = No
     return {
         "visitor_id": visitor_id,
         "exported_at": now,
-        "consent": None if consent is None else {"analytics": consent.analytics, "personalization": consent.personalization},
+        "consent": None if consent is None else {
+            "analytics": consent.analytics, "personalization": consent.personalization, "marketing": consent.marketing,
+        },
         "profile": held["profile"],
         "counters": held["counters"],
         "events": events,
         "assignments": held.get("assignments", {}),
         "traits": traits.traits_of(visitor_id),  # the record; the profile shows the store's copy
+        "activation": identity.export(visitor_id),  # identity and every send (issue 20)
     }
 
 

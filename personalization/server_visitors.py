@@ -250,12 +250,16 @@ def _context_json(raw: str) -> dict[str, Any]:
 def _consent(value: Any, opted_out_by_browser: bool) -> Consent:
     if value is None:
         return Consent(opted_out_by_browser=opted_out_by_browser)
-    if not isinstance(value, dict) or not all(isinstance(value.get(k, False), bool) for k in ("analytics", "personalization")):
-        raise ServerHeadersError('X-Tailored-Context: consent must be {"analytics": bool, "personalization": bool}')
+    categories = ("analytics", "personalization", "marketing")
+    if not isinstance(value, dict) or not all(isinstance(value.get(k, False), bool) for k in categories):
+        raise ServerHeadersError(
+            'X-Tailored-Context: consent must be {"analytics": bool, "personalization": bool, "marketing": bool}'
+        )
     return Consent(
         decided=True,
         analytics=value.get("analytics", False),
         personalization=value.get("personalization", False),
+        marketing=value.get("marketing", False),
         opted_out_by_browser=opted_out_by_browser,
     )
 

@@ -4,7 +4,8 @@ from django.dispatch import receiver
 from wagtail.signals import page_published, page_unpublished
 
 from . import fragments
-from .models import Segment
+from .activation.triggers import trigger_cache
+from .models import Segment, Trigger
 from .segments import segment_cache
 from .services import link_login
 
@@ -25,3 +26,9 @@ def _merge_on_login(sender, request, user, **kwargs) -> None:
 @receiver(page_unpublished)
 def _drop_page_fragments(sender, instance, **kwargs) -> None:
     fragments.invalidate_page(instance.pk)
+
+
+@receiver(post_save, sender=Trigger)
+@receiver(post_delete, sender=Trigger)
+def _triggers_changed(**kwargs) -> None:
+    trigger_cache.invalidate()

@@ -8,6 +8,7 @@ from django.urls import include, path
 from django.views.decorators.csrf import csrf_exempt
 
 from . import views
+from .activation import views as activation_views
 from .activation.traits_api import traits_view
 from .api import graphql_enabled
 
@@ -16,6 +17,7 @@ api_patterns = [
     path("me/data", views.my_data, name="my-data"),
     path("me", views.erase_me, name="erase-me"),
     path("traits", traits_view, name="traits"),  # a CRM's traits, with an API key (issue 20)
+    path("identify", activation_views.identify, name="identify"),
 ]
 
 

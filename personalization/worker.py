@@ -144,6 +144,9 @@ class StepResult:
     webhooks_delivered: int = 0
     webhooks_retrying: int = 0
     webhooks_failed: int = 0
+    activations_queued: int = 0
+    activations_delivered: int = 0
+    activations_failed: int = 0
 
     def __add__(self, other: StepResult) -> StepResult:
         return StepResult(**{f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(self)})
@@ -163,6 +166,11 @@ class StepResult:
             text += (
                 f", webhooks {self.webhooks_delivered} delivered / {self.webhooks_retrying} retrying"
                 f" / {self.webhooks_failed} failed"
+            )
+        if self.activations_queued or self.activations_delivered or self.activations_failed:
+            text += (
+                f", activation sends {self.activations_queued} queued / {self.activations_delivered} delivered"
+                f" / {self.activations_failed} failed"
             )
         return text
 
@@ -246,8 +254,9 @@ def _stream_entries(response: Any) -> list[StreamEntry]:
 # -- Processing a batch ---------------------------------------------------------------------------
 
 
-def handle_entries(client: redis.Redis, entries: Sequence[StreamEntry]) -> StepResult:
-    """Persist, watch carts, dead-letter, then acknowledge: the heart of at-least-once delivery."""
+def handle_entries(client: redis.Redis, entries: Sequence[StreamEntry], now: float | None = None) -> StepResult:
+    """Persist, watch carts, dead-letter, then acknowledge: the heart of at-least-once delivery.
+    `now` (epoch seconds, for tests) is the time triggers are evaluated at."""
     if not entries:
         return StepResult()
     decoded, dead = decode_entries(entries)
@@ -260,6 +269,7 @@ def handle_entries(client: redis.Redis, entries: Sequence[StreamEntry]) -> StepR
     seen_items.add(seen_items.from_entries(stored), client=client)  # never recommended again (issue 22)
     send_to_dead_letters(client, dead)
     count_insights(client, stored, len(dead))  # before the acknowledgement: a crash repeats, once
+    activations = observe_triggers(client, stored, now)  # after scoring: scores cross thresholds (issue 20)
     erasure.note_skipped_by_worker(skipped)
     # Acknowledged only now that the rows are committed: a crash before this line means the
     # entries are claimed and processed again, and the unique constraint ignores the repeats.
@@ -275,6 +285,7 @@ def handle_entries(client: redis.Redis, entries: Sequence[StreamEntry]) -> StepR
         poison=sum(letter.whole_entry for letter in dead),
         dead_letters=len(dead),
         erased_skipped=sum(skipped.values()),
+        activations_queued=activations,
     )
 
 
@@ -451,6 +462,32 @@ def insights_turn(client: redis.Redis, now: float) -> None:
     alerts.check_due(client, now)
 
 
+# -- Activation (issue 20) -------------------------------------------------------------------------
+
+
+def observe_triggers(client: redis.Redis, stored: Sequence[DecodedEntry], now: float | None) -> int:
+    """State triggers and abandonment schedules for this batch (tailored.activation.triggers).
+    Like the insight counts: a bug is logged, an unreachable service fails the turn (retried)."""
+    from tailored.activation import triggers  # the trigger table is read only by workers
+
+    try:
+        return triggers.observe(client, stored, now)
+    except UNREACHABLE:
+        raise
+    except Exception:
+        logger.exception("activation triggers of this batch skipped")
+        return 0
+
+
+def activation_turn(client: redis.Redis, now: float, result: StepResult) -> None:
+    """Due abandonment checks, catalog changes, then the sends that are due."""
+    from tailored.activation import catalog, sending, triggers
+
+    result.activations_queued += triggers.fire_due(client, now) + catalog.catalog_turn(client, now)
+    sent = sending.deliver_due(datetime.fromtimestamp(now, tz=UTC))
+    result.activations_delivered, result.activations_failed = sent["delivered"], sent["failed"]
+
+
 # -- Cart abandonment -----------------------------------------------------------------------------
 
 
@@ -571,13 +608,14 @@ def process_once(client: redis.Redis, consumer: Consumer, now: float | None = No
     if len(entries) < consumer.batch:
         # Block only when there is nothing to do yet, so claimed work is not held up.
         entries += read_new(client, consumer, consumer.batch - len(entries), block=not entries)
-    result = handle_entries(client, entries)
     now = time.time() if now is None else now
+    result = handle_entries(client, entries, now)
     result.carts_abandoned = fire_due_carts(client, now)
     flush_experiment_counts()  # hourly experiment counters from Redis into rows, every few seconds
     holdout.flush_due()  # and the global holdout's (issue 9 item 7)
     insights_turn(client, now)  # insight counters into rows; hourly anomaly checks (issue 17)
     erasure.complete_erasures_due()  # consent withdrawn while Redis was down (issue 14 item 2)
+    activation_turn(client, now, result)  # triggers due, catalog changes, sends (issue 20)
     sent = webhooks.deliver_due(datetime.fromtimestamp(now, tz=UTC))
     result.webhooks_delivered, result.webhooks_retrying, result.webhooks_failed = (
         sent["delivered"], sent["retrying"], sent["failed"],

@@ -6,6 +6,7 @@ Imported by tailored.models, so they belong to the `tailored` app and its migrat
 from __future__ import annotations
 
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 
@@ -55,8 +56,10 @@ class KnownVisitor(models.Model):
     consent, because a destination (an email) needs it."""
 
     visitor_id = models.CharField(max_length=64, unique=True)
-    email_hash = models.CharField(max_length=64, db_index=True)
+    email_hash = models.CharField(max_length=64, db_index=True, blank=True)
     email = models.EmailField(blank=True)
+    user_id = models.CharField(max_length=64, blank=True, help_text=_("The site's user id, for a logged-in visitor."))
+    marketing = models.BooleanField(default=False, help_text=_("The visitor granted marketing: triggers may reach them."))
     identified_at = models.DateTimeField()
 
 
@@ -151,7 +154,7 @@ class ActivationSend(models.Model):
     next_attempt_at = models.DateTimeField(db_index=True)
     last_error = models.TextField(blank=True)
     test = models.BooleanField(default=False, help_text=_("Sent with the admin's 'send test' button."))
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(default=timezone.now, help_text=_("When the trigger fired."))
     delivered_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

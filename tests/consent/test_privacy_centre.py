@@ -37,7 +37,7 @@ def test_an_undecided_visitor_sees_the_categories_unticked_and_gets_no_cookie(cl
     html = response.content.decode()
     assert response.status_code == 200 and not response.cookies
     assert "You have not chosen yet" in html and "Nothing is held about you." in html
-    assert checked(html) == {"necessary": True, "analytics": False, "personalization": False}
+    assert checked(html) == {"necessary": True, "analytics": False, "personalization": False, "marketing": False}
     assert "Download my data" not in html
     assert 'class="consent-banner"' not in html  # the page's own form replaces the banner
 
@@ -58,7 +58,7 @@ def test_a_visitor_changes_their_choice_at_any_time(client, backend):
     html = response.content.decode()
     assert client.cookies["tl_consent"].value == "analytics"
     assert "Your choice is saved." in html and "You allowed analytics." in html
-    assert checked(html) == {"necessary": True, "analytics": True, "personalization": False}
+    assert checked(html) == {"necessary": True, "analytics": True, "personalization": False, "marketing": False}
 
 
 def test_download_gives_everything_held_as_a_json_file(client, backend):
@@ -71,7 +71,7 @@ def test_download_gives_everything_held_as_a_json_file(client, backend):
     assert response["Content-Disposition"] == 'attachment; filename="my-data.json"'
     data = json.loads(response.content)
     assert data["visitor_id"] == visitor_id
-    assert data["consent"] == {"analytics": False, "personalization": True}
+    assert data["consent"] == {"analytics": False, "personalization": True, "marketing": False}
     assert data["profile"]["page_views"] == 3
 
 
@@ -113,8 +113,8 @@ def test_another_site_can_neither_download_nor_erase(client, backend, method, ur
 def test_under_gpc_the_centre_says_so_and_ticks_nothing(client):
     client.cookies["tl_consent"] = "analytics.personalization"
     html = client.get(PRIVACY_CENTRE, HTTP_SEC_GPC="1").content.decode()
-    assert "Your browser sends Global Privacy Control or Do Not Track: analytics and personalization are off." in html
-    assert checked(html) == {"necessary": True, "analytics": False, "personalization": False}
+    assert "Your browser sends Global Privacy Control or Do Not Track: analytics, personalization and marketing are off." in html
+    assert checked(html) == {"necessary": True, "analytics": False, "personalization": False, "marketing": False}
 
 
 def test_the_centre_lists_every_entry_the_plugin_may_store(client):

@@ -104,7 +104,7 @@ def test_a_consenting_visitor_gets_the_time_zone_hint_and_loses_it_on_withdrawal
     cookies = jar(context)
     # With personalization the home page asks the onboarding survey, whose form sets csrftoken.
     assert set(cookies) == {"tl_consent", "tl_vid", "tl_tz", "csrftoken"}
-    assert (cookies["tl_consent"], cookies["tl_tz"]) == ("analytics.personalization", "America%2FChicago")
+    assert (cookies["tl_consent"], cookies["tl_tz"]) == ("analytics.personalization.marketing", "America%2FChicago")
 
     page.locator("footer").get_by_role("link", name="Privacy centre").click()
     page.get_by_role("button", name="Decline all").click()

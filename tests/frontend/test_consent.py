@@ -21,7 +21,7 @@ def test_accepting_issues_a_pseudonymous_id(client):
     response = client.post("/consent/", {"choice": "accept", "next": "/electronics/"})
     assert response.status_code == 303
     assert response["Location"] == "/electronics/"
-    assert response.cookies["tl_consent"].value == "analytics.personalization"
+    assert response.cookies["tl_consent"].value == "analytics.personalization.marketing"
     assert re.fullmatch(r"[0-9a-f]{32}:[^:]+:[^:]+", response.cookies["tl_vid"].value)  # id:timestamp:signature
     assert response.cookies["tl_vid"]["httponly"]
 

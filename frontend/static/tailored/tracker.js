@@ -147,7 +147,7 @@ on(window, "online", flush);
 
 // For consent platforms.
 function setConsent(c) {
-  return send(conf.tlConsentUrl || "/consent/", JSON.stringify({ analytics: !!c.analytics, personalization: !!c.personalization })).then(r => r.json()).then(a => {
+  return send(conf.tlConsentUrl || "/consent/", JSON.stringify({ analytics: !!c.analytics, personalization: !!c.personalization, marketing: !!c.marketing })).then(r => r.json()).then(a => {
     // Withdrawn: start() forgets the stash.
     if (a.granted) { page.tlConsent = a.granted[0] ? "granted" : "declined"; start(); }
     return a;
@@ -157,6 +157,8 @@ window.tailored = {
   track, flush,
   stats: () => ({ queued: queue.length + (load("tl_queue") || []).length, dropped: load("tl_dropped") || 0, sent }),
   consent: { set: setConsent },
+  // After a form: who the visitor is, for activation (issue 20); beside the events endpoint.
+  identify: email => send(endpoint.replace(/events$/, "identify"), JSON.stringify({ email })).then(r => r.json()),
   privacy: { open: () => location.assign(conf.tlPrivacyUrl || "/privacy-centre/") }
 };
 start();

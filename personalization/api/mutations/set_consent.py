@@ -21,6 +21,10 @@ class SetConsent(graphene.Mutation):
     class Arguments:
         analytics = graphene.Boolean(required=True, description="Allow behavioural analytics.")
         personalization = graphene.Boolean(required=True, description="Allow a profile for personalization.")
+        marketing = graphene.Boolean(
+            default_value=False,
+            description="Allow triggers to reach the visitor outside the site (email, CRM) once they are known.",
+        )
 
     granted = graphene.List(graphene.NonNull(graphene.String), required=True, description="The categories now granted.")
     reason = graphene.String(
@@ -31,9 +35,9 @@ class SetConsent(graphene.Mutation):
     errors = graphene.List(graphene.NonNull(SetConsentError), required=True, description="Why nothing changed, if so.")
 
     @staticmethod
-    def mutate(root, info, analytics, personalization):
+    def mutate(root, info, analytics, personalization, marketing=False):
         request = info.context
-        asked = {"analytics": analytics, "personalization": personalization}
+        asked = {"analytics": analytics, "personalization": personalization, "marketing": marketing}
         answer = consent_answer(request, [category for category in CONSENT_CATEGORIES if asked[category]])
         request._tailored_consent_update = answer.granted  # VisitorMiddleware writes the cookies
         return SetConsent(granted=list(answer.granted), reason=answer.reason, message=answer.message, errors=[])
