@@ -1,5 +1,6 @@
-"""Registers the segment admin (tailored.admin_views), the API keys admin, the Personalization
-lift report and Settings → Visitors (tailored.visitor_admin) with Wagtail."""
+"""Registers the segment admin (tailored.admin_views), the API keys admin, the Activation menu
+(tailored.activation_admin), the Personalization lift report and Settings → Visitors
+(tailored.visitor_admin) with Wagtail."""
 
 from django.contrib.auth.models import Permission
 from django.urls import include, path, reverse
@@ -28,6 +29,14 @@ def register_crm_traits():
     from .trait_admin import TraitViewSet
 
     return TraitViewSet("tailored_traits")
+
+
+@hooks.register("register_admin_viewset")
+def register_activation():
+    # Activation → Triggers, Destinations, Activation log (issue 20).
+    from .activation_admin import ActivationViewSetGroup
+
+    return ActivationViewSetGroup()
 
 
 @hooks.register("register_admin_urls")
