@@ -30,7 +30,6 @@ from django.template import Template, TemplateSyntaxError
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
-from django.utils.html import format_html
 from django.views import View
 from wagtail.admin.forms import WagtailAdminModelForm
 from wagtail.admin.ui.tables import BooleanColumn, Column
@@ -237,6 +236,8 @@ class DestinationForm(WagtailAdminModelForm):
         help_text="What the payload carries about the visitor beyond what the kind always sends.",
     )
 
+    field_order = ["name", "kind", "url", "secret", "email_subject", "email_body", "payload_fields", "enabled"]
+
     class Meta:
         model = Destination
         fields = ["name", "kind", "url", "secret", "email_subject", "email_body", "enabled"]
@@ -435,9 +436,8 @@ class SendAgainView(View):
             messages.warning(request, f"Only failed sends can be sent again; this one is {send.get_status_display().lower()}.")
         else:
             sending.retry(send)
-            messages.success(request, format_html(
-                "Send to {} is pending again: the workers deliver it within seconds.", send.destination or "a deleted destination"
-            ))
+            where = send.destination or "a deleted destination"
+            messages.success(request, f"The send to {where} is pending again: the workers deliver it on their next turn.")
         return HttpResponseRedirect(get_valid_next_url_from_request(request) or reverse(self.index_url_name))
 
 

@@ -8,8 +8,10 @@ from bs4 import BeautifulSoup
 from django.contrib.auth.models import Group, Permission
 from django.urls import reverse
 from django.utils import timezone
+from wagtail import hooks
 
 from tailored import webhooks
+from tailored.activation.destinations import DestinationKind
 from tailored.activation.models import ActivationSend, Destination, Trigger
 from tailored.models import Segment
 from tests.activation.conftest import SECRET, make_trigger, webhook
@@ -134,6 +136,19 @@ def test_a_destination_keeps_its_extra_payload_fields_and_other_options(editor):
     assert (destination.options, destination.enabled) == ({"fields": ["traits"], "region": "eu"}, False)
 
 
+def test_registered_kinds_are_offered_and_an_unregistered_stored_kind_is_shown_but_not_saved(editor):
+    braze = DestinationKind("braze", "Braze", lambda destination, payload, http: None, needs=frozenset({"user_id"}))
+    with hooks.register_temporarily("register_tailored_destination", lambda: braze):
+        response = editor.post(reverse("tailored_destinations:add"), {"name": "Braze", "kind": "braze", "enabled": "on"})
+        assert response.status_code == 302, errors(response)
+    destination = Destination.objects.get(name="Braze")  # the plugin is gone now
+    edit = reverse("tailored_destinations:edit", args=[destination.pk])
+    assert ("braze", "braze (not registered)") in editor.get(edit).context["form"].fields["kind"].choices
+    response = editor.post(edit, {"name": "Braze EU", "kind": "braze"})
+    assert response.context["form"].errors["kind"] == ["No destination kind 'braze' is registered on this site."]
+    assert Destination.objects.get(pk=destination.pk).name == "Braze"
+
+
 @pytest.mark.parametrize(("values", "field", "message"), [
     ({"email_body": "{% for p in cart %}{{ p.title }}"}, "email_body",
      "The body is not a valid Django template: Unclosed tag on line 1: 'for'. Looking for one of: empty, endfor."),
@@ -219,6 +234,9 @@ def test_the_log_lists_a_dead_letter_and_send_again_makes_it_pending(editor):
     assert response["Location"] == reverse("tailored_activation_log:index") + "?status=failed"
     send.refresh_from_db()
     assert (send.status, send.attempts) == ("pending", 0)
+    assert shown_messages(editor.get(response["Location"])) == [
+        "The send to CRM hook is pending again: the workers deliver it on their next turn."
+    ]
     page = BeautifulSoup(editor.get(reverse("tailored_activation_log:index")).content, "html.parser")
     assert not page.select("form[data-tl-send-again]")  # pending: nothing to send again
 
