@@ -39,6 +39,14 @@ DEFAULTS: dict[str, Any] = {
     # The Redis Stream every accepted batch is appended to: entries older than RETENTION_DAYS go
     # on every append; this caps its length too (approximately) for a long outage of the workers.
     "STREAM_MAXLEN": 1_000_000,
+    # Redis Cluster (issue 19; README "Redis Cluster"). REDIS_URL "redis+cluster://host:port,..."
+    # names a cluster; so does any redis:// or rediss:// URL of one node with REDIS_CLUSTER True.
+    "REDIS_CLUSTER": False,
+    # Visitor shards: the event stream and the hot global keys (recent visitors, segment counts,
+    # experiment and insight counters) split N ways by visitor, so no one cluster node takes
+    # every write. 1 keeps the single stream `tl:v1:events`. Change it only with the stream
+    # drained (README "Redis Cluster").
+    "EVENT_STREAM_SHARDS": 1,
     # Worker: entries read per call, and how long a pending entry may sit before another worker claims it.
     "WORKER_BATCH": 100,
     "WORKER_CLAIM_IDLE_SECONDS": 60,

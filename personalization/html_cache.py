@@ -53,7 +53,7 @@ class HtmlCache:
         if client is None:
             return {key: self._local_get(self.local, key) for key in keys}
         try:
-            found = client.mget(keys)
+            found = redis_guard.mget(client, keys)  # split by slot on a cluster
         except redis_guard.Unavailable:  # skipped by the guard (said once, when it opened)
             return {key: self._local_get(self.outage, key) for key in keys}
         except Exception as error:

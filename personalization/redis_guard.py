@@ -19,6 +19,12 @@ errors and timeouts count: a script error is a bug, not an outage, and passes th
 
 The client is `GuardedRedis`, a `redis.Redis` whose commands and pipelines pass the guard, so
 code that takes `store.client` (fragments, counters, weather cache) is guarded without knowing.
+
+Redis Cluster (issue 19): a REDIS_URL `redis+cluster://host:port[,host:port...]` (or any URL with
+REDIS_CLUSTER = True) gives `GuardedRedisCluster`, redis-py's RedisCluster behind the same guard.
+Its pipelines are split per node by redis-py; they also reload a Lua script a node does not know
+(a promoted replica, a restarted node) and run again only the calls that failed for that, as
+redis-py's own pipelines do on a single Redis.
 """
 
 from __future__ import annotations
@@ -35,15 +41,27 @@ from typing import Any
 import redis
 from django.core.signals import request_finished, request_started
 from django.dispatch import receiver
+from redis.backoff import NoBackoff
 from redis.client import Pipeline
+from redis.cluster import ClusterNode, ClusterPipeline, RedisCluster
+from redis.retry import Retry
 
 from tailored.insights import metrics
 
 logger = logging.getLogger(__name__)
 
 # What an outage looks like to redis-py (BusyLoadingError, a Redis still loading its data after a
-# restart, is a ConnectionError too).
-OUTAGE = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+# restart, is a ConnectionError too). On Redis Cluster also: the cluster down or a slot unserved
+# (a master died and its replica is not promoted yet), TRYAGAIN while slots move, and no node
+# reachable. None of these can come from a single Redis.
+OUTAGE = (
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    redis.exceptions.ClusterDownError,
+    redis.exceptions.TryAgainError,
+    redis.exceptions.SlotNotCoveredError,
+    redis.exceptions.RedisClusterUnreachableError,
+)
 
 
 class Unavailable(redis.exceptions.ConnectionError):
@@ -204,13 +222,155 @@ class GuardedPipeline(Pipeline):
             return super().execute(raise_on_error)
 
 
-def connect(url: str, settings: Mapping[str, Any]) -> GuardedRedis:
+CLUSTER_SCHEME = "redis+cluster://"
+
+
+def is_cluster(url: str | None, settings: Mapping[str, Any] | None = None) -> bool:
+    """Whether REDIS_URL names a Redis Cluster (its scheme, or REDIS_CLUSTER = True)."""
+    return bool(url) and (url.startswith(CLUSTER_SCHEME) or bool((settings or {}).get("REDIS_CLUSTER")))
+
+
+def cluster_from_url(url: str, client_class: type[RedisCluster] = RedisCluster, **kwargs: Any) -> RedisCluster:
+    """A RedisCluster from `redis+cluster://[user:password@]host:port[,host:port...]` (any
+    answering node is enough to discover the others), or from a plain redis:// or rediss:// URL
+    naming one node (REDIS_CLUSTER = True; TLS and URL options go this way)."""
+    if not url.startswith(CLUSTER_SCHEME):
+        return client_class.from_url(url, **kwargs)
+    from urllib.parse import unquote
+
+    location = url[len(CLUSTER_SCHEME):].split("/", 1)[0].split("?", 1)[0]
+    credentials, _, hosts = location.rpartition("@")
+    if credentials:
+        username, _, password = credentials.partition(":")
+        kwargs.setdefault("username", unquote(username) or None)
+        kwargs.setdefault("password", unquote(password) or None)
+    nodes = []
+    for host_port in filter(None, hosts.split(",")):
+        host, _, port = host_port.rpartition(":")
+        nodes.append(ClusterNode(host or "127.0.0.1", int(port or 6379)))
+    if not nodes:
+        raise ValueError(f"no host:port in the cluster URL {url!r}")
+    return client_class(startup_nodes=nodes, **kwargs)
+
+
+def connect(url: str, settings: Mapping[str, Any]) -> GuardedRedis | GuardedRedisCluster:
     """The web processes' client: short timeouts (a page must render, with fallbacks, when Redis
     is slow or down) and the guard configured from PERSONALIZATION."""
     timeout = float(settings["REDIS_SOCKET_TIMEOUT_SECONDS"])
-    client = GuardedRedis.from_url(url, decode_responses=True, socket_timeout=timeout, socket_connect_timeout=timeout)
+    options = {"decode_responses": True, "socket_timeout": timeout, "socket_connect_timeout": timeout}
+    if is_cluster(url, settings):
+        # One retry (after a topology refresh: a slot that moved, a promoted replica), not redis-py's
+        # default with backoff: a page waits at most two timeouts, and the guard then opens.
+        client = cluster_from_url(url, GuardedRedisCluster, retry=Retry(NoBackoff(), 1), **options)
+    else:
+        client = GuardedRedis.from_url(url, **options)
     client.guard.breaker = RedisBreaker(settings["REDIS_BREAKER_FAILURES"], settings["REDIS_BREAKER_COOLDOWN_SECONDS"])
     return client
+
+
+# -- Redis Cluster ----------------------------------------------------------------------------------
+
+
+class ClusterClient(RedisCluster):
+    """RedisCluster whose pipelines recover from NOSCRIPT (ScriptPipeline); for the workers."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        self.script_sources: dict[str, str] = {}  # sha -> source, to load where a node lacks it
+        super().__init__(*args, **kwargs)
+
+    def register_script(self, script: str) -> Any:
+        registered = super().register_script(script)
+        self.script_sources[registered.sha] = script
+        return registered
+
+    def script_load(self, script: str) -> str:
+        sha = super().script_load(script)  # on every primary
+        self.script_sources[sha] = script
+        return sha
+
+    def pipeline(self, transaction: Any = None, shard_hint: Any = None) -> ScriptPipeline:
+        pipe = super().pipeline(transaction, shard_hint)
+        # The subclass adds behaviour only (no state of redis-py's own): swapping the class keeps
+        # ClusterPipeline's constructor, whose arguments change between redis-py versions, its own.
+        pipe.__class__ = self.pipeline_class
+        pipe.client = self
+        return pipe
+
+    pipeline_class: type = None  # set below, once the pipeline classes exist
+
+
+class ScriptPipeline(ClusterPipeline):
+    """A cluster pipeline that loads a script a node does not know and runs those calls again.
+    redis-py's cluster pipelines leave NOSCRIPT to the caller (a single Redis's pipeline loads its
+    scripts first); a call that got NOSCRIPT ran nothing, so running it again is safe."""
+
+    client: ClusterClient
+
+    def execute(self, raise_on_error: bool = True) -> list[Any]:
+        queued = [(command.args, command.options) for command in self._execution_strategy.command_queue]
+        results = super().execute(raise_on_error=False)
+        missing = [i for i, result in enumerate(results) if isinstance(result, redis.exceptions.NoScriptError)]
+        if missing:
+            for sha in {str(queued[i][0][1]) for i in missing}:
+                if sha in self.client.script_sources:
+                    RedisCluster.script_load(self.client, self.client.script_sources[sha])
+            again = RedisCluster.pipeline(self.client)
+            for i in missing:
+                again.execute_command(*queued[i][0], **queued[i][1])
+            for i, result in zip(missing, again.execute(raise_on_error=False), strict=True):
+                results[i] = result
+        if raise_on_error:
+            for result in results:
+                if isinstance(result, Exception):
+                    raise result
+        return results
+
+
+class GuardedRedisCluster(ClusterClient):
+    """A RedisCluster whose every command and pipeline passes its `guard` (the web's client)."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        # Before RedisCluster's constructor, which already sends commands (COMMAND, CLUSTER SLOTS).
+        self.guard = RedisGuard()
+        self.guard.probe = lambda: RedisCluster.execute_command(self, "PING")
+        super().__init__(*args, **kwargs)
+
+    def execute_command(self, *args: Any, **options: Any) -> Any:
+        with self.guard.call():
+            return super().execute_command(*args, **options)
+
+    def pipeline(self, transaction: Any = None, shard_hint: Any = None) -> GuardedClusterPipeline:
+        pipe = super().pipeline(transaction, shard_hint)
+        pipe.guard = self.guard
+        return pipe
+
+
+class GuardedClusterPipeline(ScriptPipeline):
+    guard: RedisGuard
+
+    def execute(self, raise_on_error: bool = True) -> list[Any]:
+        if not self._execution_strategy.command_queue:
+            return []
+        with self.guard.call():
+            return super().execute(raise_on_error)
+
+
+ClusterClient.pipeline_class = ScriptPipeline
+GuardedRedisCluster.pipeline_class = GuardedClusterPipeline
+
+
+def queued_commands(pipe: Any) -> list[tuple[tuple[Any, ...], dict[str, Any]]]:
+    """A pipeline's queued commands as (args, options), for a single Redis's or a cluster's."""
+    if isinstance(pipe, ClusterPipeline):
+        return [(command.args, command.options) for command in pipe._execution_strategy.command_queue]
+    return pipe.command_stack
+
+
+def mget(client: Any, keys: list[str]) -> list[Any]:
+    """MGET on any client: split by slot on a cluster (keys of several slots), one MGET otherwise."""
+    if isinstance(client, RedisCluster):
+        return client.mget_nonatomic(keys)
+    return client.mget(keys)
 
 
 def available(client: Any) -> bool:

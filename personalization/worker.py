@@ -11,6 +11,12 @@ Run N of them (`manage.py tailored_worker --name worker-1`), each a consumer in 
    (visitor, event id) makes the rows exactly once;
 4. fires `cart_abandoned` for the carts that are due, and sends the webhooks that are due.
 
+With EVENT_STREAM_SHARDS = N > 1 (issue 19) the stream is N shard streams, each with its own
+group `tl-workers`: every worker reads every shard (one non-blocking XREADGROUP per shard in one
+pipelined trip, which a cluster client splits per node; when all are empty it blocks on one
+shard, a different one each turn), claims stale entries per shard and acknowledges each entry
+on its own shard. The entries of one turn, whatever their shard, are stored in one transaction.
+
 Each event is checked on its own (tailored.events.schema.stored_event_problem, the API's own
 check): one that cannot be stored, or an entry that cannot be read at all (a poison entry), is
 moved to the dead-letter stream `tl:v1:events:dead` with its reason, logged and counted, while the
@@ -46,7 +52,7 @@ from django.db import (
 )
 from django.db.models import Max
 
-from tailored import conf, erasure, holdout, seen_items, webhooks
+from tailored import conf, erasure, holdout, redis_guard, seen_items, webhooks
 from tailored.core.types import Event
 from tailored.events.schema import STORED_LENGTHS, stored_event_problem
 from tailored.events.stream import (
@@ -61,6 +67,7 @@ from tailored.events.stream import (
     event_to_json,
     is_analytics_only,
     read_entry,
+    stream_keys,
 )
 from tailored.experiments.counting import flush_due as flush_experiment_counts
 from tailored.insights import counting as insights_counting
@@ -78,7 +85,8 @@ CART_LEASE_SECONDS = 300
 DUE_CARTS_PER_TURN = 100
 # Pause after an error before the next turn: doubles per consecutive error, up to this.
 MAX_ERROR_PAUSE_SECONDS = 30.0
-UNREACHABLE = (redis.ConnectionError, redis.TimeoutError, OperationalError)
+# Redis (a single one or a cluster mid-failover: redis_guard.OUTAGE) or the database unreachable.
+UNREACHABLE = (*redis_guard.OUTAGE, OperationalError)
 
 # A purchase ends the watch only when the watched add_to_cart is not later than the purchase: a
 # redelivered old purchase must not cancel the watch of a newer cart.
@@ -108,6 +116,8 @@ return 0
 """
 
 StreamEntry = tuple[str, Mapping[str, str] | None]
+# The entries read from one stream shard: (stream key, entries).
+ShardBatch = tuple[str, Sequence[StreamEntry]]
 
 
 @dataclass
@@ -118,14 +128,18 @@ class Consumer:
     batch: int = 100
     block_ms: int = 2000
     claim_idle_seconds: float = 60.0
-    # Where the next XAUTOCLAIM scan of the pending list starts ("0-0": from the beginning).
-    claim_cursor: str = "0-0"
+    # The stream shards this consumer reads (tailored.events.stream.stream_keys).
+    streams: tuple[str, ...] = (STREAM_KEY,)
+    # Per shard, where the next XAUTOCLAIM scan of the pending list starts ("0-0": the beginning).
+    claim_cursors: dict[str, str] = field(default_factory=dict)
+    turns: int = 0  # which shard an idle turn blocks on (several shards only)
 
     @classmethod
     def from_settings(cls, name: str, **overrides: Any) -> Consumer:
         values = {
             "batch": int(conf.get("WORKER_BATCH")),
             "claim_idle_seconds": float(conf.get("WORKER_CLAIM_IDLE_SECONDS")),
+            "streams": tuple(stream_keys(int(conf.get("EVENT_STREAM_SHARDS")))),
         }
         values.update({key: value for key, value in overrides.items() if value is not None})
         return cls(name=name, **values)
@@ -182,6 +196,7 @@ class DecodedEntry:
     events: list[Event]
     rows: list[EventRow] = field(default_factory=list)
     analytics_only: bool = False  # aggregate counts only: never acted on for this visitor alone
+    stream: str = STREAM_KEY  # the shard stream it came from
 
 
 @dataclass
@@ -195,54 +210,85 @@ class DeadLetter:
     whole_entry: bool = False
 
 
-def connect(url: str, block_ms: int) -> redis.Redis:
-    """A Redis client for the worker: unlike the web's, its socket timeout outlasts a blocking read."""
-    return redis.Redis.from_url(
-        url,
-        decode_responses=True,
-        socket_timeout=block_ms / 1000 + 10,
-        socket_connect_timeout=5,
-        health_check_interval=30,
-    )
+def connect(url: str, block_ms: int, cluster: bool = False) -> redis.Redis:
+    """A Redis client for the worker: unlike the web's, its socket timeout outlasts a blocking read.
+    A cluster URL (or `cluster`, REDIS_CLUSTER) gives a cluster client (tailored.redis_guard)."""
+    options = {
+        "decode_responses": True,
+        "socket_timeout": block_ms / 1000 + 10,
+        "socket_connect_timeout": 5,
+        "health_check_interval": 30,
+    }
+    if redis_guard.is_cluster(url, {"REDIS_CLUSTER": cluster}):
+        return redis_guard.cluster_from_url(url, redis_guard.ClusterClient, **options)
+    return redis.Redis.from_url(url, **options)
 
 
-def ensure_group(client: redis.Redis) -> None:
-    """Create the consumer group (and the stream) if missing; it starts at the stream's beginning."""
-    try:
-        client.xgroup_create(STREAM_KEY, CONSUMER_GROUP, id="0", mkstream=True)
-    except redis.ResponseError as exc:
-        if "BUSYGROUP" not in str(exc):
-            raise
+def ensure_group(client: redis.Redis, streams: Sequence[str] = (STREAM_KEY,)) -> None:
+    """Create the consumer group of each stream shard (and the stream) if missing; it starts at the
+    stream's beginning."""
+    for stream in streams:
+        try:
+            client.xgroup_create(stream, CONSUMER_GROUP, id="0", mkstream=True)
+        except redis.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
 
 
-def claim_stale(client: redis.Redis, consumer: Consumer) -> list[StreamEntry]:
-    """Take over entries another consumer read and left unacknowledged for too long."""
-    cursor, entries, *_deleted = client.xautoclaim(
-        STREAM_KEY,
-        CONSUMER_GROUP,
-        consumer.name,
-        min_idle_time=int(consumer.claim_idle_seconds * 1000),
-        start_id=consumer.claim_cursor,
-        count=consumer.batch,
-    )
-    # Redis scans the pending list a slice at a time; the cursor resumes the scan next turn.
-    consumer.claim_cursor = cursor
-    if entries:
-        logger.warning("%s claimed %d stale entries from dead consumers", consumer.name, len(entries))
-    return entries
+def claim_stale(client: redis.Redis, consumer: Consumer) -> list[ShardBatch]:
+    """Take over entries another consumer read and left unacknowledged for too long (per shard)."""
+    batches: list[ShardBatch] = []
+    for stream in consumer.streams:
+        cursor, entries, *_deleted = client.xautoclaim(
+            stream,
+            CONSUMER_GROUP,
+            consumer.name,
+            min_idle_time=int(consumer.claim_idle_seconds * 1000),
+            start_id=consumer.claim_cursors.get(stream, "0-0"),
+            count=consumer.batch,
+        )
+        # Redis scans the pending list a slice at a time; the cursor resumes the scan next turn.
+        consumer.claim_cursors[stream] = cursor
+        if entries:
+            logger.warning("%s claimed %d stale entries of %s from dead consumers", consumer.name, len(entries), stream)
+            batches.append((stream, entries))
+    return batches
+
+
+def read_new_batches(client: redis.Redis, consumer: Consumer, count: int, block: bool = True) -> list[ShardBatch]:
+    """Entries never delivered to any consumer of the group, from every shard."""
+    # XREADGROUP's BLOCK 0 waits forever: "don't block" must be no BLOCK at all.
+    block_ms = consumer.block_ms if block and consumer.block_ms > 0 else None
+    if len(consumer.streams) == 1:
+        stream = consumer.streams[0]
+        response = client.xreadgroup(CONSUMER_GROUP, consumer.name, {stream: ">"}, count=count, block=block_ms)
+        entries = _stream_entries(response)
+        return [(stream, entries)] if entries else []
+    # One XREADGROUP per shard, not one over all: on a cluster the shards are in different slots.
+    pipe = client.pipeline(transaction=False)
+    for stream in consumer.streams:
+        pipe.xreadgroup(CONSUMER_GROUP, consumer.name, {stream: ">"}, count=count)
+    batches = [(stream, entries) for stream, reply in zip(consumer.streams, pipe.execute(), strict=True)
+               if (entries := _stream_entries(reply))]
+    if batches or block_ms is None:
+        return batches
+    # Nothing anywhere: wait on one shard, a different one each idle turn, for a share of the
+    # block time, so an entry on another shard waits at most block_ms / N.
+    consumer.turns += 1
+    stream = consumer.streams[consumer.turns % len(consumer.streams)]
+    wait_ms = max(block_ms // len(consumer.streams), 10)
+    entries = _stream_entries(client.xreadgroup(CONSUMER_GROUP, consumer.name, {stream: ">"}, count=count, block=wait_ms))
+    return [(stream, entries)] if entries else []
 
 
 def read_new(client: redis.Redis, consumer: Consumer, count: int, block: bool = True) -> list[StreamEntry]:
-    """Entries never delivered to any consumer of the group."""
-    # XREADGROUP's BLOCK 0 waits forever: "don't block" must be no BLOCK at all.
-    block_ms = consumer.block_ms if block and consumer.block_ms > 0 else None
-    response = client.xreadgroup(CONSUMER_GROUP, consumer.name, {STREAM_KEY: ">"}, count=count, block=block_ms)
-    return _stream_entries(response)
+    """`read_new_batches` as one list (for one stream, or when the shard does not matter)."""
+    return [entry for _stream, entries in read_new_batches(client, consumer, count, block) for entry in entries]
 
 
-def read_own_pending(client: redis.Redis, consumer: Consumer) -> list[StreamEntry]:
-    """Entries this consumer name read before a restart and never acknowledged."""
-    response = client.xreadgroup(CONSUMER_GROUP, consumer.name, {STREAM_KEY: "0"}, count=consumer.batch)
+def read_own_pending(client: redis.Redis, consumer: Consumer, stream: str = STREAM_KEY) -> list[StreamEntry]:
+    """Entries this consumer name read from `stream` before a restart and never acknowledged."""
+    response = client.xreadgroup(CONSUMER_GROUP, consumer.name, {stream: "0"}, count=consumer.batch)
     return _stream_entries(response)
 
 
@@ -254,12 +300,23 @@ def _stream_entries(response: Any) -> list[StreamEntry]:
 # -- Processing a batch ---------------------------------------------------------------------------
 
 
-def handle_entries(client: redis.Redis, entries: Sequence[StreamEntry], now: float | None = None) -> StepResult:
+def handle_entries(client: redis.Redis, entries: Sequence[StreamEntry], now: float | None = None, stream: str = STREAM_KEY) -> StepResult:
+    """`handle_batches` for the entries of one stream."""
+    return handle_batches(client, [(stream, entries)], now)
+
+
+def handle_batches(client: redis.Redis, batches: Sequence[ShardBatch], now: float | None = None) -> StepResult:
     """Persist, watch carts, dead-letter, then acknowledge: the heart of at-least-once delivery.
-    `now` (epoch seconds, for tests) is the time triggers are evaluated at."""
+    The entries of every shard in `batches` are stored together; each is acknowledged on its own
+    shard. `now` (epoch seconds, for tests) is the time triggers are evaluated at."""
+    entries = [entry for _stream, shard_entries in batches for entry in shard_entries]
     if not entries:
         return StepResult()
-    decoded, dead = decode_entries(entries)
+    decoded, dead = [], []
+    for stream, shard_entries in batches:
+        shard_decoded, shard_dead = decode_entries(shard_entries, stream)
+        decoded += shard_decoded
+        dead += shard_dead
     decoded, dead, skipped = drop_erased(client, decoded, dead)
     dead += persist(decoded)
     skipped.update(unstore_erased_meanwhile(client, decoded))
@@ -274,11 +331,7 @@ def handle_entries(client: redis.Redis, entries: Sequence[StreamEntry], now: flo
     # Acknowledged only now that the rows are committed: a crash before this line means the
     # entries are claimed and processed again, and the unique constraint ignores the repeats.
     # Then deleted: the stream keeps only what no worker has stored (and so erasure has less to find).
-    done = [entry_id for entry_id, _fields in entries]
-    pipe = client.pipeline(transaction=False)
-    pipe.xack(STREAM_KEY, CONSUMER_GROUP, *done)
-    pipe.xdel(STREAM_KEY, *done)
-    pipe.execute()
+    acknowledge(client, batches)
     return StepResult(
         entries=len(entries),
         events=sum(len(entry.events) for entry in stored),
@@ -287,6 +340,18 @@ def handle_entries(client: redis.Redis, entries: Sequence[StreamEntry], now: flo
         erased_skipped=sum(skipped.values()),
         activations_queued=activations,
     )
+
+
+def acknowledge(client: redis.Redis, batches: Sequence[ShardBatch]) -> None:
+    """XACK and XDEL each shard's entries on that shard (one pipelined trip, split per node on a
+    cluster: each shard is one slot)."""
+    pipe = client.pipeline(transaction=False)
+    for stream, shard_entries in batches:
+        done = [entry_id for entry_id, _fields in shard_entries]
+        if done:
+            pipe.xack(stream, CONSUMER_GROUP, *done)
+            pipe.xdel(stream, *done)
+    pipe.execute()
 
 
 def _appended_before_erasure(entry_id: str, visitor_id: str, erased: Mapping[str, float]) -> bool:
@@ -331,7 +396,7 @@ def unstore_erased_meanwhile(client: redis.Redis, decoded: list[DecodedEntry]) -
     return skipped
 
 
-def decode_entries(entries: Iterable[StreamEntry]) -> tuple[list[DecodedEntry], list[DeadLetter]]:
+def decode_entries(entries: Iterable[StreamEntry], stream: str = STREAM_KEY) -> tuple[list[DecodedEntry], list[DeadLetter]]:
     """Decode entries into rows, each event on its own; what cannot be stored as dead letters."""
     decoded: list[DecodedEntry] = []
     dead: list[DeadLetter] = []
@@ -349,7 +414,7 @@ def decode_entries(entries: Iterable[StreamEntry]) -> tuple[list[DecodedEntry], 
             reason = f"unreadable entry: {type(exc).__name__}: {exc}"
             dead.append(DeadLetter(entry_id, "", dict(entry_fields or {}), reason, whole_entry=True))
             continue
-        entry = DecodedEntry(entry_id, visitor_id, [], analytics_only=is_analytics_only(entry_fields))
+        entry = DecodedEntry(entry_id, visitor_id, [], analytics_only=is_analytics_only(entry_fields), stream=stream)
         for item in items:
             try:
                 event = event_from_json(item)
@@ -604,12 +669,13 @@ def _iso(epoch: float) -> str:
 def process_once(client: redis.Redis, consumer: Consumer, now: float | None = None) -> StepResult:
     """One turn of the loop: claim stale entries, read new ones, process them, fire due carts and
     send due webhooks. `now` (epoch seconds) is for tests; it defaults to the clock."""
-    entries = claim_stale(client, consumer)
-    if len(entries) < consumer.batch:
+    batches = claim_stale(client, consumer)
+    claimed = sum(len(entries) for _stream, entries in batches)
+    if claimed < consumer.batch:
         # Block only when there is nothing to do yet, so claimed work is not held up.
-        entries += read_new(client, consumer, consumer.batch - len(entries), block=not entries)
+        batches += read_new_batches(client, consumer, consumer.batch - claimed, block=not claimed)
     now = time.time() if now is None else now
-    result = handle_entries(client, entries, now)
+    result = handle_batches(client, batches, now)
     result.carts_abandoned = fire_due_carts(client, now)
     flush_experiment_counts()  # hourly experiment counters from Redis into rows, every few seconds
     holdout.flush_due()  # and the global holdout's (issue 9 item 7)
@@ -627,8 +693,9 @@ def recover_own_pending(client: redis.Redis, consumer: Consumer) -> StepResult:
     """Process what this consumer name read before a restart and never acknowledged, so a worker
     restarted under the same name does not wait for the claim idle time to pass."""
     total = StepResult()
-    while entries := read_own_pending(client, consumer):
-        total += handle_entries(client, entries)
+    for stream in consumer.streams:
+        while entries := read_own_pending(client, consumer, stream):
+            total += handle_entries(client, entries, stream=stream)
     return total
 
 
@@ -648,7 +715,7 @@ def run(
         try:
             result = StepResult()
             if not recovered:
-                ensure_group(client)
+                ensure_group(client, consumer.streams)
                 result, recovered = recover_own_pending(client, consumer), True
             result += process_once(client, consumer)
             errors = 0
@@ -663,7 +730,7 @@ def run(
                 consumer.name, type(exc).__name__, exc, pause,
                 exc_info=not isinstance(exc, UNREACHABLE),
             )
-            _after_error(client)
+            _after_error(client, consumer)
             stop.wait(pause)
             continue
         total, pending = total + result, pending + result
@@ -677,24 +744,25 @@ def run(
     return total
 
 
-def _after_error(client: redis.Redis) -> None:
+def _after_error(client: redis.Redis, consumer: Consumer) -> None:
     # A dropped database connection is replaced on the next query; a deleted stream (FLUSHALL,
     # a new Redis) gets its group back.
     close_old_connections()
     with contextlib.suppress(redis.RedisError):
-        ensure_group(client)
+        ensure_group(client, consumer.streams)
 
 
 def leave_group(client: redis.Redis, consumer: Consumer) -> None:
     """Remove this consumer from the group when it holds no pending entries, so short-lived names
     (host-pid) do not pile up in XINFO CONSUMERS. A consumer with pending entries is kept: deleting
     it would drop them."""
-    try:
-        pending = client.xpending_range(STREAM_KEY, CONSUMER_GROUP, "-", "+", 1, consumername=consumer.name)
-        if not pending:
-            client.xgroup_delconsumer(STREAM_KEY, CONSUMER_GROUP, consumer.name)
-    except redis.RedisError as exc:
-        logger.warning("worker %s could not leave the group: %s", consumer.name, exc)
+    for stream in consumer.streams:
+        try:
+            pending = client.xpending_range(stream, CONSUMER_GROUP, "-", "+", 1, consumername=consumer.name)
+            if not pending:
+                client.xgroup_delconsumer(stream, CONSUMER_GROUP, consumer.name)
+        except redis.RedisError as exc:
+            logger.warning("worker %s could not leave the group of %s: %s", consumer.name, stream, exc)
 
 
 def install_signal_handlers(stop: threading.Event) -> None:

@@ -22,6 +22,12 @@ what no worker has stored yet; every XADD also trims entries older than the rete
 (MINID), which bounds what a worker that is down for long can find, and so how long an erasure's
 tombstone must last.
 
+Shards (issue 19): with EVENT_STREAM_SHARDS = N > 1 the stream is N streams
+`tl:v1:events:{<tag>}`, one per visitor shard (tailored.sharding: the tags spread the shards
+over the masters of a Redis Cluster), and a batch goes to its visitor's shard, so one visitor's
+events stay in order. Each shard has its own consumer group `tl-workers`; a worker reads every
+shard. With N = 1 the stream is `tl:v1:events`, as before.
+
 Erased visitors (tombstones): the sorted set `tl:v1:erased` maps a one-way digest of each erased
 visitor id to the erasure time, for the retention period. A worker stores no event of an entry
 appended before its visitor's erasure (the entry id is its append time): it deletes the entry and
@@ -37,6 +43,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from tailored.core.types import Event
+from tailored.sharding import shard_of, shard_tag
 
 STREAM_KEY = "tl:v1:events"
 CONSUMER_GROUP = "tl-workers"
@@ -47,6 +54,21 @@ ERASED_KEY = "tl:v1:erased"
 SCOPE_FIELD, ANALYTICS_ONLY = "s", "analytics"
 # The worker's cart-abandonment schedule: visitor id -> when their cart counts as abandoned.
 CART_WATCH_KEY = "tl:v1:cart-watch"
+
+
+def stream_key(shard: int, shards: int) -> str:
+    """Shard `shard`'s stream; `tl:v1:events` itself when there is one shard."""
+    return STREAM_KEY if shards <= 1 else f"{STREAM_KEY}:{{{shard_tag(shard, shards)}}}"
+
+
+def stream_keys(shards: int) -> list[str]:
+    """Every shard's stream, in shard order."""
+    return [stream_key(shard, shards) for shard in range(max(shards, 1))]
+
+
+def visitor_stream(visitor_id: str, shards: int) -> str:
+    """The stream a visitor's batches go to."""
+    return stream_key(shard_of(visitor_id, shards), shards)
 
 
 def erased_digest(visitor_id: str) -> str:

@@ -11,6 +11,12 @@ Lua script touches one slot):
     tl:v1:xp:{k}:hours        hash  "<epoch hour>|<arm>|<goal or empty>|<stat>" -> integer
     tl:v1:xp:{k}:flushing     the hours hash being flushed, with its batch id in field "_batch"
 
+With EVENT_STREAM_SHARDS = N > 1 (issue 19) one experiment's keys are split by visitor shard
+(tailored.sharding), `tl:v1:xp:{<shard tag>}:<k>:...`, so a large experiment's exposures do not
+all land on one cluster node: a visitor's exposure, conversions and hourly counts go to their
+shard (the scripts still touch one slot), reads add the shards up and the flush takes each
+shard's batch on its own.
+
 Stats: n (exposures), sx and sx2 (Σx, Σx² of the covariate) on exposure rows; c (conversions)
 and sxy (Σx over converters) on goal rows. A conversion counts only for a visitor already exposed,
 not earlier than the exposure (with CLOCK_SKEW_SECONDS of slack for the client's clock), once
@@ -41,6 +47,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 
 from tailored import conf
+from tailored.sharding import shard_tags, visitor_tag
 
 from .models import Experiment, ExperimentCount, FlushBatch
 
@@ -136,51 +143,70 @@ def _parse(field: str) -> tuple[int, str, str, str] | None:
     return int(parts[0]), parts[1], parts[2], parts[3]
 
 
-def _keys(experiment: str) -> dict[str, str]:
-    prefix = f"tl:v1:xp:{{{experiment}}}:"
+def _keys(experiment: str, tag: str | None = None) -> dict[str, str]:
+    """One experiment's keys: all of them (tag None), or one visitor shard's (sharding)."""
+    prefix = f"tl:v1:xp:{{{experiment}}}:" if tag is None else f"tl:v1:xp:{{{tag}}}:{experiment}:"
     return {"exposed": prefix + "exposed", "hours": prefix + "hours", "flushing": prefix + "flushing", "conv": prefix + "conv:"}
 
 
 class RedisCounters:
+    # Visitor shards (EVENT_STREAM_SHARDS): 1 keeps every key of an experiment in one slot.
+    shards = 1
+
     def __init__(self, client) -> None:
         self.client = client
         self._expose = client.register_script(EXPOSE)
         self._convert = client.register_script(CONVERT)
         self._take = client.register_script(TAKE)
         self._drop = client.register_script(DROP_IF_BATCH)
+        self._takes = 0
+
+    def _visitor_keys(self, experiment: str, visitor_id: str) -> dict[str, str]:
+        """The keys counting this visitor."""
+        return _keys(experiment)
+
+    def _all_keys(self, experiment: str) -> list[dict[str, str]]:
+        """Every shard's keys of the experiment."""
+        return [_keys(experiment)]
 
     def expose(self, experiment: str, arm: str, visitor_id: str, now: float, x: int = 0) -> bool:
-        keys = _keys(experiment)
+        keys = self._visitor_keys(experiment, visitor_id)
         args = [visitor_id, arm, repr(float(now)), int(x), hour_of(now)]
         return bool(self._expose(keys=[keys["exposed"], keys["hours"]], args=args))
 
     def convert(self, experiment: str, goal: str, visitor_id: str, event_ts: float, now: float) -> bool:
-        keys = _keys(experiment)
+        keys = self._visitor_keys(experiment, visitor_id)
         args = [visitor_id, goal, repr(float(event_ts)), hour_of(now), CLOCK_SKEW_SECONDS]
         return bool(self._convert(keys=[keys["exposed"], keys["hours"], keys["conv"] + goal], args=args))
 
     def exposed_arm(self, experiment: str, visitor_id: str) -> str | None:
-        seen = self.client.hget(_keys(experiment)["exposed"], visitor_id)
+        seen = self.client.hget(self._visitor_keys(experiment, visitor_id)["exposed"], visitor_id)
         return seen.rsplit("|", 2)[0] if seen else None
 
     def take(self, experiment: str) -> Batch | None:
-        keys = _keys(experiment)
-        flat = self._take(keys=[keys["hours"], keys["flushing"]], args=[uuid.uuid4().hex])
-        raw = dict(zip(flat[::2], flat[1::2], strict=True))
-        batch_id = raw.pop("_batch", None)
-        if batch_id is None:
-            return None
-        values = {parsed: int(value) for field, value in raw.items() if (parsed := _parse(field))}
-        return Batch(batch_id, values)
+        shards = self._all_keys(experiment)
+        # One shard's batch at a time (flush_key loops), starting one shard further each call:
+        # a busy shard refilled meanwhile does not keep the others waiting.
+        start, self._takes = self._takes % len(shards), self._takes + 1
+        for keys in shards[start:] + shards[:start]:
+            flat = self._take(keys=[keys["hours"], keys["flushing"]], args=[uuid.uuid4().hex])
+            raw = dict(zip(flat[::2], flat[1::2], strict=True))
+            batch_id = raw.pop("_batch", None)
+            if batch_id is not None:
+                values = {parsed: int(value) for field, value in raw.items() if (parsed := _parse(field))}
+                return Batch(batch_id, values)
+        return None
 
     def done(self, experiment: str, batch_id: str) -> None:
-        self._drop(keys=[_keys(experiment)["flushing"]], args=[batch_id])
+        # Only the shard holding this batch id deletes its flushing key (DROP_IF_BATCH).
+        for keys in self._all_keys(experiment):
+            self._drop(keys=[keys["flushing"]], args=[batch_id])
 
     def pending(self, experiment: str) -> Mapping[tuple[int, str, str, str], int]:
-        keys = _keys(experiment)
         pipe = self.client.pipeline(transaction=False)
-        pipe.hgetall(keys["flushing"])
-        pipe.hgetall(keys["hours"])
+        for keys in self._all_keys(experiment):
+            pipe.hgetall(keys["flushing"])
+            pipe.hgetall(keys["hours"])
         totals: dict[tuple[int, str, str, str], int] = defaultdict(int)
         for raw in pipe.execute():
             for field, value in raw.items():
@@ -191,17 +217,19 @@ class RedisCounters:
     def forget(self, visitor_id: str, experiments: Iterable[tuple[str, Iterable[str]]]) -> None:
         pipe = self.client.pipeline(transaction=False)
         for experiment, goals in experiments:
-            keys = _keys(experiment)
+            keys = self._visitor_keys(experiment, visitor_id)
             pipe.hdel(keys["exposed"], visitor_id)
             for goal in goals:
                 pipe.srem(keys["conv"] + goal, visitor_id)
         pipe.execute()
 
     def exposed_visitors(self, experiment: str) -> list[str]:
-        return list(self.client.hkeys(_keys(experiment)["exposed"]))
+        return [visitor for keys in self._all_keys(experiment) for visitor in self.client.hkeys(keys["exposed"])]
 
     def expire(self, experiment: str, goals: Iterable[str], before: float) -> int:
-        keys, goals = _keys(experiment), list(goals)
+        return sum(self._expire_shard(keys, list(goals), before) for keys in self._all_keys(experiment))
+
+    def _expire_shard(self, keys: dict[str, str], goals: list[str], before: float) -> int:
         old = [
             visitor_id
             for visitor_id, seen in self.client.hscan_iter(keys["exposed"], count=1000)
@@ -217,8 +245,23 @@ class RedisCounters:
         return len(old)
 
     def reset(self, experiment: str, goals: Iterable[str]) -> None:
-        keys = _keys(experiment)
-        self.client.delete(keys["exposed"], keys["hours"], keys["flushing"], *(keys["conv"] + g for g in goals))
+        goals = list(goals)
+        for keys in self._all_keys(experiment):  # one shard's keys share a slot: one DEL each
+            self.client.delete(keys["exposed"], keys["hours"], keys["flushing"], *(keys["conv"] + g for g in goals))
+
+
+class ShardedRedisCounters(RedisCounters):
+    """RedisCounters split by visitor shard (EVENT_STREAM_SHARDS > 1): see the module docstring."""
+
+    def __init__(self, client, shards: int) -> None:
+        super().__init__(client)
+        self.shards = shards
+
+    def _visitor_keys(self, experiment: str, visitor_id: str) -> dict[str, str]:
+        return _keys(experiment, visitor_tag(visitor_id, self.shards))
+
+    def _all_keys(self, experiment: str) -> list[dict[str, str]]:
+        return [_keys(experiment, tag) for tag in shard_tags(self.shards)]
 
 
 class MemoryCounters:
@@ -365,7 +408,12 @@ def counters() -> Counters:
         backend = _backends.get(store)
         if backend is None:
             client = getattr(store, "client", None)
-            backend = _backends[store] = RedisCounters(client) if client is not None else MemoryCounters()
+            shards = int(getattr(store, "shards", 1))
+            if client is None:
+                backend = MemoryCounters()
+            else:
+                backend = RedisCounters(client) if shards <= 1 else ShardedRedisCounters(client, shards)
+            _backends[store] = backend
     return backend
 
 
@@ -389,11 +437,13 @@ AddRow = Callable[[int, str, str, Mapping[str, int]], None]
 def flush_key(key: str, backend: Counters, add_row: AddRow) -> int:
     """Take one key's pending batch, apply it, then forget it: a crash between the commit and the
     forget is retried and skipped (nothing lost, nothing counted twice). Rows written."""
-    batch = backend.take(key)
-    if batch is None:
-        return 0
-    written = apply_rows(batch, add_row)
-    backend.done(key, batch.batch_id)
+    written = 0
+    for _shard in range(getattr(backend, "shards", 1)):  # each visitor shard's batch on its own
+        batch = backend.take(key)
+        if batch is None:
+            break
+        written += apply_rows(batch, add_row)
+        backend.done(key, batch.batch_id)
     return written
 
 

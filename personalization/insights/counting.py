@@ -12,6 +12,11 @@ and the worker, after persisting an entry's events, counts it here. Redis keys s
     tl:v1:{ins}:seen:<digest> hash  cell -> when the visitor last saw it, for attribution; it
                                     expires after the attribution window (the digest names nobody)
 
+With EVENT_STREAM_SHARDS = N > 1 (issue 19) the per-visitor counters are split by visitor shard,
+`tl:v1:ins:{<shard tag>}:...` (tailored.sharding), the shard of the stream the entry came from:
+one cluster node does not take every entry's count. The shards hold disjoint visitors, so the
+unique-viewer counts of the shards add up; each shard's hours hash is flushed as its own batch.
+
 Stats: i impressions, u unique viewers (the HyperLogLog grew), c clicks (page views in which the
 block was clicked), v view time in ms, ca any-touch and cl last-touch conversions. Segment "" is
 every visitor; an event also counts under each segment the visitor is in now (evaluated on their
@@ -45,11 +50,27 @@ from tailored.experiments.counting import DROP_IF_BATCH as DROP
 from tailored.experiments.counting import TAKE, Every
 from tailored.experiments.models import FlushBatch
 from tailored.models import InsightDay, InsightHour, TrafficHour
+from tailored.sharding import shard_of, shard_tag
 
 logger = logging.getLogger(__name__)
 
 PREFIX = "tl:v1:{ins}:"
 HOURS_KEY, FLUSHING_KEY = PREFIX + "hours", PREFIX + "flushing"
+
+
+def shard_prefix(shard: int, shards: int) -> str:
+    """The prefix of one visitor shard's counters (PREFIX itself with one shard)."""
+    return PREFIX if shards <= 1 else f"tl:v1:ins:{{{shard_tag(shard, shards)}}}:"
+
+
+def shard_prefixes() -> list[str]:
+    shards = int(conf.get("EVENT_STREAM_SHARDS"))
+    return [shard_prefix(shard, shards) for shard in range(max(shards, 1))]
+
+
+def visitor_prefix(visitor_id: str) -> str:
+    shards = int(conf.get("EVENT_STREAM_SHARDS"))
+    return shard_prefix(shard_of(visitor_id, shards), shards)
 DONE_SECONDS = 86400  # longer than an entry can wait unacknowledged while any worker runs
 CLOCK_SKEW_SECONDS = 120.0
 STATS = {"i": "impressions", "u": "viewers", "c": "clicks", "v": "view_ms", "ca": "conversions", "cl": "last_touch_conversions"}
@@ -108,9 +129,12 @@ def digest(visitor_id: str) -> str:
     return hashlib.sha256(f"tailored-insights:{visitor_id}".encode()).hexdigest()[:32]
 
 
-def counts_of(events: Iterable[Event], dims: Dims, seen: dict[str, float], goals: frozenset[str], window: float) -> EntryCounts:
+def counts_of(
+    events: Iterable[Event], dims: Dims, seen: dict[str, float], goals: frozenset[str], window: float, prefix: str = PREFIX,
+) -> EntryCounts:
     """An entry's counts, its events in time order. `seen` (cell -> last seen) is the visitor's
-    attribution state before the entry; impressions in the entry update it as they go."""
+    attribution state before the entry; impressions in the entry update it as they go. `prefix`:
+    the visitor's shard's (the viewers' HyperLogLogs share the COUNT script's slot)."""
     counts, rows = EntryCounts(), dims.rows()
     for event in sorted(events, key=lambda e: e.ts):
         hour = int(event.ts // 3600)
@@ -124,7 +148,7 @@ def counts_of(events: Iterable[Event], dims: Dims, seen: dict[str, float], goals
                 counts.increments[f"{hour}|{cell}|{row}|{stat}"] += 1
                 if stat == "i":
                     counts.increments[f"{hour}|{cell}|{row}|v"] += int(float(attrs.get("seconds") or 0) * 1000)
-                    counts.viewers[f"{PREFIX}u:{hour}|{cell}|{row}"] = (f"{hour}|{cell}|{row}|u", (hour + 3) * 3600)
+                    counts.viewers[f"{prefix}u:{hour}|{cell}|{row}"] = (f"{hour}|{cell}|{row}|u", (hour + 3) * 3600)
             if stat == "i" and event.ts >= seen.get(cell, 0):
                 seen[cell] = counts.seen[cell] = event.ts
         if event.type in goals:
@@ -179,11 +203,14 @@ def count_entries(client: Any, entries: Sequence[Any], dead_letters: int = 0, no
     script = client.register_script(COUNT)
     pipe = client.pipeline(transaction=False)
     if dead_letters:
-        pipe.hincrby(HOURS_KEY, f"T|{int(now // 3600)}|d", dead_letters)
+        pipe.hincrby(shard_prefixes()[0] + "hours", f"T|{int(now // 3600)}|d", dead_letters)
     for entry in entries:
         state = seen.setdefault(entry.visitor_id, {})
-        counts = counts_of(entry.events, dims.get(entry.visitor_id, Dims()), state, goals, window)
-        keys = [f"{PREFIX}done:{entry.entry_id}", HOURS_KEY, f"{PREFIX}seen:{digest(entry.visitor_id)}"]
+        # The visitor's shard, which is also the stream shard the entry came from: its entry ids
+        # are unique there, so the "done" marks of two shards never meet.
+        prefix = visitor_prefix(entry.visitor_id)
+        counts = counts_of(entry.events, dims.get(entry.visitor_id, Dims()), state, goals, window, prefix)
+        keys = [f"{prefix}done:{entry.entry_id}", prefix + "hours", f"{prefix}seen:{digest(entry.visitor_id)}"]
         script(keys=keys, args=_arguments(counts, int(window + CLOCK_SKEW_SECONDS), entry.visitor_id), client=pipe)
     replies = pipe.execute()
     return sum(1 for reply in replies[-len(entries):] if reply == 1) if entries else 0
@@ -199,7 +226,7 @@ def _seen_before(client: Any, visitor_ids: Sequence[str]) -> dict[str, dict[str,
         return {}
     pipe = client.pipeline(transaction=False)
     for visitor_id in visitor_ids:
-        pipe.hgetall(f"{PREFIX}seen:{digest(visitor_id)}")
+        pipe.hgetall(f"{visitor_prefix(visitor_id)}seen:{digest(visitor_id)}")
     return {v: {cell: float(at) for cell, at in raw.items()} for v, raw in zip(visitor_ids, pipe.execute(), strict=True)}
 
 
@@ -225,11 +252,11 @@ class Taken:
     values: dict[str, int]
 
 
-def take(client: Any) -> Taken | None:
-    """The counts not yet in the database (an unfinished batch first), or None."""
+def take(client: Any, prefix: str = PREFIX) -> Taken | None:
+    """The counts of one shard (`prefix`) not yet in the database (an unfinished batch first), or None."""
     import uuid
 
-    flat = client.register_script(TAKE)(keys=[HOURS_KEY, FLUSHING_KEY], args=[uuid.uuid4().hex])
+    flat = client.register_script(TAKE)(keys=[prefix + "hours", prefix + "flushing"], args=[uuid.uuid4().hex])
     raw = dict(zip(flat[::2], flat[1::2], strict=True))
     batch_id = raw.pop("_batch", None)
     return None if batch_id is None else Taken(batch_id, {name: int(value) for name, value in raw.items()})
@@ -240,13 +267,18 @@ def flush(client: Any, crash_after_commit: bool = False) -> int:
     then forgotten in Redis. A crash between the two leaves the batch, which the next flush
     finds recorded and only forgets. Returns the rows written."""
     started = time.perf_counter()
-    taken = take(client)
-    if taken is None:
+    written, taken_any = 0, False
+    for prefix in shard_prefixes():  # each shard's batch on its own (its own batch id)
+        taken = take(client, prefix)
+        if taken is None:
+            continue
+        taken_any = True
+        written += apply(taken.batch_id, taken.values)
+        if crash_after_commit:  # for the crash test: the worker dies before the delete
+            raise SystemExit("crashed after commit")
+        client.register_script(DROP)(keys=[prefix + "flushing"], args=[taken.batch_id])
+    if not taken_any:
         return 0
-    written = apply(taken.batch_id, taken.values)
-    if crash_after_commit:  # for the crash test: the worker dies before the delete
-        raise SystemExit("crashed after commit")
-    client.register_script(DROP)(keys=[FLUSHING_KEY], args=[taken.batch_id])
     from .metrics import note_flush  # the worker's flush time, for /metrics
 
     note_flush(client, time.perf_counter() - started, written)

@@ -15,6 +15,7 @@ Two kinds of figures:
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import logging
 import os
@@ -104,7 +105,7 @@ class StateCollector:
         yield from self._insights()
 
     def _redis(self) -> Iterator[Any]:
-        from tailored.events.stream import CONSUMER_GROUP, DEAD_LETTER_KEY, STREAM_KEY, appended_at
+        from tailored.events.stream import CONSUMER_GROUP, DEAD_LETTER_KEY, appended_at, stream_keys
 
         client = getattr(conf.get_profile_store(), "client", None)
         if client is None:
@@ -113,20 +114,24 @@ class StateCollector:
         breaker = GaugeMetricFamily("tailored_redis_breaker_open", "1 while the request path's Redis circuit breaker is open or probing")
         breaker.add_metric([], 0 if guard is None or guard.breaker.state == "closed" else 1)
         yield breaker
+        streams = stream_keys(int(conf.get("EVENT_STREAM_SHARDS")))  # every shard (issue 19)
         try:
             pipe = client.pipeline(transaction=False)
-            pipe.xlen(STREAM_KEY)
-            pipe.xrange(STREAM_KEY, count=1)
+            for stream in streams:
+                pipe.xlen(stream)
+                pipe.xrange(stream, count=1)
             pipe.xlen(DEAD_LETTER_KEY)
             pipe.hgetall(FLUSH_KEY)
-            length, oldest, dead, flush = pipe.execute()
+            *per_shard, dead, flush = pipe.execute()
         except Exception:  # Redis down: the breaker gauge says so; the rest is unknown
             return
-        try:
-            pending = client.xpending(STREAM_KEY, CONSUMER_GROUP)["pending"]
-        except Exception:  # no worker has created the group yet
-            pending = 0
-        lag = time.time() - appended_at(oldest[0][0]) if oldest else 0.0
+        length = sum(per_shard[0::2])
+        firsts = [reply[0][0] for reply in per_shard[1::2] if reply]
+        pending = 0
+        for stream in streams:
+            with contextlib.suppress(Exception):  # no worker has created the group yet
+                pending += client.xpending(stream, CONSUMER_GROUP)["pending"]
+        lag = time.time() - min(map(appended_at, firsts)) if firsts else 0.0
         for name, help_text, value in (
             ("tailored_stream_length", "Entries in the event stream not yet stored by a worker", length),
             ("tailored_stream_pending", "Entries read by a worker and not yet acknowledged", pending),

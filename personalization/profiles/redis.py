@@ -20,6 +20,9 @@ Keys (all expire after the retention period, renewed on every write):
                                 copy of their VisitorTraits row, read with the profile
     tl:v1:recent        zset    visitor -> last event time, the last 7 days (live segment counts)
     tl:v1:seg:{slug}:<day>  HyperLogLog of the visitors who matched the segment that day
+    With EVENT_STREAM_SHARDS = N > 1 (issue 19, tailored.sharding) these two and the stream are
+    split by visitor shard: tl:v1:recent:{<tag>} and tl:v1:seg:{<tag>}:<slug>:<day>, read over
+    every shard (the shards hold disjoint visitors, so their HyperLogLog counts add up).
     tl:v1:{vid}:rate:<minute>   string  events accepted this minute (rate limit)
 
 Retention (RETENTION_DAYS): profile keys expire that long after the visitor's last event; stream
@@ -53,11 +56,13 @@ from tailored.events.stream import (
     CART_WATCH_KEY,
     DEAD_LETTER_KEY,
     ERASED_KEY,
-    STREAM_KEY,
     encode_batch,
     erased_digest,
     min_id,
+    stream_key,
+    stream_keys,
 )
+from tailored.sharding import shard_of, shard_tag
 from tailored.visit_memory import landing_fields, parse_kept
 
 from .base import RecordResult, profile_to_json
@@ -282,8 +287,14 @@ def visitor_keys(visitor_id: str) -> dict[str, str]:
     return {suffix: f"{KEY_PREFIX}{{{visitor_id}}}:{suffix}" for suffix in PROFILE_KEYS}
 
 
-def segment_key(slug: str, day: int) -> str:
-    return f"{KEY_PREFIX}seg:{{{slug}}}:{day}"
+def segment_key(slug: str, day: int, shard: int = 0, shards: int = 1) -> str:
+    if shards <= 1:
+        return f"{KEY_PREFIX}seg:{{{slug}}}:{day}"
+    return f"{KEY_PREFIX}seg:{{{shard_tag(shard, shards)}}}:{slug}:{day}"
+
+
+def recent_key(shard: int = 0, shards: int = 1) -> str:
+    return RECENT_KEY if shards <= 1 else f"{RECENT_KEY}:{{{shard_tag(shard, shards)}}}"
 
 
 def rate_key(visitor_id: str, minute: int) -> str:
@@ -299,6 +310,8 @@ class RedisProfileStore:
         self.dedup_seconds = int(settings.get("DEDUP_SECONDS", 86400))
         self.rate_limit = settings.get("RATE_LIMIT_PER_MINUTE", 600)
         self.stream_maxlen = settings.get("STREAM_MAXLEN", 1_000_000)
+        # Visitor shards (tailored.sharding): the stream, recent visitors and segment counts.
+        self.shards = max(int(settings.get("EVENT_STREAM_SHARDS", 1)), 1)
         self._appends = 0
         self._shas: dict[str, str] = {}
 
@@ -394,11 +407,13 @@ class RedisProfileStore:
         the profile was written); raises when the profile write failed (nothing was marked).
         Without a delta (analytics-only consent) only the stream entry and the marks are written."""
         pipe = self.client.pipeline(transaction=False)
+        shard = shard_of(visitor_id, self.shards)
         if snapshot is not None:
-            _queue_snapshot(pipe, visitor_id, keys, snapshot, now, self.retention_seconds)
+            _queue_snapshot(pipe, visitor_id, keys, snapshot, now, self.retention_seconds, shard, self.shards)
         if delta is not None:
             self._queue_profile(pipe, keys, delta, now)
-        profile_commands, shared_commands = _split_commands(pipe.command_stack, f"{KEY_PREFIX}{{{visitor_id}}}:")
+        queued = redis_guard.queued_commands(pipe)
+        profile_commands, shared_commands = _split_commands(queued, f"{KEY_PREFIX}{{{visitor_id}}}:")
         trip = self.client.pipeline(transaction=False)
         # The stream entry goes first: when the profile write then fails, the retry appends it
         # again and the worker's unique (visitor, event id) rows store it once. The other order
@@ -425,10 +440,12 @@ class RedisProfileStore:
         """The batch's stream entry; entries older than the retention period go (MINID), and,
         checked every 100th append, those beyond STREAM_MAXLEN (a memory cap for a long outage
         of the workers: the oldest unstored events are then lost)."""
-        client.xadd(STREAM_KEY, encode_batch(visitor_id, events, analytics_only), minid=min_id(now, self.retention_seconds), approximate=True)
+        stream = stream_key(shard_of(visitor_id, self.shards), self.shards)
+        client.xadd(stream, encode_batch(visitor_id, events, analytics_only), minid=min_id(now, self.retention_seconds), approximate=True)
         self._appends += 1
         if self._appends % 100 == 0:
-            client.xtrim(STREAM_KEY, maxlen=self.stream_maxlen, approximate=True)
+            # Each shard holds about 1/N of the entries: STREAM_MAXLEN is shared out.
+            client.xtrim(stream, maxlen=max(self.stream_maxlen // self.shards, 1), approximate=True)
 
     def _queue_profile(self, pipe, keys: dict[str, str], delta: ProfileDelta, now: float) -> None:
         increments: dict[str, dict[str, float]] = {suffix: {} for suffix in ("t", "p", "cart", "dwell")}
@@ -515,7 +532,14 @@ class RedisProfileStore:
         pipe.execute()
 
     def recent_visitors(self, since: float, limit: int) -> list[str]:
-        return self.client.zrevrangebyscore(RECENT_KEY, "+inf", since, start=0, num=limit)
+        if self.shards == 1:
+            return self.client.zrevrangebyscore(RECENT_KEY, "+inf", since, start=0, num=limit)
+        pipe = self.client.pipeline(transaction=False)
+        for shard in range(self.shards):
+            pipe.zrevrangebyscore(recent_key(shard, self.shards), "+inf", since, start=0, num=limit, withscores=True)
+        # Each shard's newest `limit`, merged: the newest `limit` overall.
+        merged = sorted((pair for reply in pipe.execute() for pair in reply), key=lambda pair: -pair[1])
+        return [visitor_id for visitor_id, _ in merged[:limit]]
 
     def segment_sizes(self, slug: str, days: int, now: float) -> list[tuple[int, int]]:
         return self.segment_sizes_many([slug], days, now)[slug]
@@ -526,9 +550,13 @@ class RedisProfileStore:
         pipe = self.client.pipeline(transaction=False)
         for slug in slugs:
             for day in span:
-                pipe.pfcount(segment_key(slug, day))
+                for shard in range(self.shards):
+                    # As a command: redis-py refuses pfcount() in a cluster pipeline (it could name
+                    # several keys); one key is one slot.
+                    pipe.execute_command("PFCOUNT", segment_key(slug, day, shard, self.shards))
         counts = iter(pipe.execute())
-        return {slug: [(day, next(counts)) for day in span] for slug in slugs}
+        # A visitor is counted in one shard only (theirs): the shards' counts add up.
+        return {slug: [(day, sum(next(counts) for _ in range(self.shards))) for day in span] for slug in slugs}
 
     def merge(self, source_id: str, target_id: str, now: float) -> None:
         if source_id == target_id:
@@ -544,7 +572,7 @@ class RedisProfileStore:
         _queue_merge(pipe, target, dumped)
         for key in target.values():
             pipe.expire(key, self.retention_seconds)
-        pipe.delete(*source.values())
+        pipe.execute_command("DEL", *source.values())  # one slot: a cluster pipeline takes it as one DEL
         pipe.execute()
 
     def _read_raw(self, keys: dict[str, str]) -> dict[str, Any]:
@@ -567,13 +595,14 @@ class RedisProfileStore:
         pipe = self.client.pipeline(transaction=False)
         pipe.zadd(ERASED_KEY, {erased_digest(visitor_id): seconds + micros / 1e6})
         pipe.zremrangebyscore(ERASED_KEY, "-inf", now - self.retention_seconds)
-        pipe.delete(*visitor_keys(visitor_id).values(), *rate_keys)
-        pipe.zrem(RECENT_KEY, visitor_id)
+        pipe.execute_command("DEL", *visitor_keys(visitor_id).values(), *rate_keys)  # the visitor's slot
+        shard = shard_of(visitor_id, self.shards)
+        pipe.zrem(recent_key(shard, self.shards), visitor_id)
         pipe.zrem(CART_WATCH_KEY, visitor_id)
         _, _, keys_removed, *_ = pipe.execute()
         return {
             "profile_keys": keys_removed,
-            "stream_entries": self._delete_entries(STREAM_KEY, visitor_id),
+            "stream_entries": self._delete_entries(stream_key(shard, self.shards), visitor_id),
             "dead_letters": self._delete_entries(DEAD_LETTER_KEY, visitor_id),
         }
 
@@ -582,11 +611,14 @@ class RedisProfileStore:
         RETENTION_DAYS (written under a longer setting: expiry alone would keep them)."""
         cutoff = now - self.retention_seconds
         pipe = self.client.pipeline(transaction=False)
-        pipe.xtrim(STREAM_KEY, minid=min_id(now, self.retention_seconds), approximate=False)
+        for stream in stream_keys(self.shards):
+            pipe.xtrim(stream, minid=min_id(now, self.retention_seconds), approximate=False)
         pipe.xtrim(DEAD_LETTER_KEY, minid=min_id(now, self.retention_seconds), approximate=False)
         pipe.zremrangebyscore(ERASED_KEY, "-inf", cutoff)
-        pipe.zremrangebyscore(RECENT_KEY, "-inf", now - min(RECENT_KEEP_SECONDS, self.retention_seconds))
-        stream_entries, dead_letters, tombstones, _ = pipe.execute()
+        for shard in range(self.shards):
+            pipe.zremrangebyscore(recent_key(shard, self.shards), "-inf", now - min(RECENT_KEEP_SECONDS, self.retention_seconds))
+        *stream_trims, dead_letters, tombstones = pipe.execute()[: self.shards + 2]
+        stream_entries = sum(stream_trims)
         return {
             "stream entries": stream_entries,
             "dead letters": dead_letters,
@@ -615,7 +647,7 @@ class RedisProfileStore:
         for key, last in zip(chunk, reads.execute(), strict=True):
             keys = visitor_keys(key[len(KEY_PREFIX) + 1 : key.index("}")])
             if last is None or float(last) < cutoff:
-                pipe.delete(*keys.values())
+                pipe.execute_command("DEL", *keys.values())  # the visitor's slot
                 deleted += 1
             else:
                 for name in keys.values():
@@ -656,16 +688,21 @@ class RedisProfileStore:
             return False
 
 
-def _queue_snapshot(pipe, visitor_id: str, keys: dict[str, str], snapshot: Snapshot, now: float, retention_seconds: int) -> None:
+def _queue_snapshot(
+    pipe, visitor_id: str, keys: dict[str, str], snapshot: Snapshot, now: float, retention_seconds: int,
+    shard: int = 0, shards: int = 1,
+) -> None:
     known = {name: value for name, value in (("last_device", snapshot.device), ("last_country", snapshot.country)) if value}
     if known:
         pipe.hset(keys["p"], mapping=known)
-    pipe.zadd(RECENT_KEY, {visitor_id: now})
-    pipe.zremrangebyscore(RECENT_KEY, "-inf", now - min(RECENT_KEEP_SECONDS, retention_seconds))
+    recent = recent_key(shard, shards)
+    pipe.zadd(recent, {visitor_id: now})
+    pipe.zremrangebyscore(recent, "-inf", now - min(RECENT_KEEP_SECONDS, retention_seconds))
     day = int(now // 86400)
     for slug in snapshot.segments:
-        pipe.pfadd(segment_key(slug, day), visitor_id)
-        pipe.expire(segment_key(slug, day), retention_seconds)
+        name = segment_key(slug, day, shard, shards)
+        pipe.pfadd(name, visitor_id)
+        pipe.expire(name, retention_seconds)
 
 
 def _word(value: Any) -> str:

@@ -47,11 +47,11 @@ class Command(BaseCommand):
             block_ms=options["block_ms"],
             claim_idle_seconds=options["claim_idle_seconds"],
         )
-        client = worker.connect(url, consumer.block_ms)
+        client = worker.connect(url, consumer.block_ms, cluster=bool(conf.get("REDIS_CLUSTER")))
         stop = threading.Event()
         worker.install_signal_handlers(stop)
         self.stdout.write(
-            f"worker {consumer.name}: consuming {worker.STREAM_KEY} as group {worker.CONSUMER_GROUP} "
+            f"worker {consumer.name}: consuming {', '.join(consumer.streams)} as group {worker.CONSUMER_GROUP} "
             f"(batch {consumer.batch}, claim after {consumer.claim_idle_seconds:g} s idle)"
         )
         try:
