@@ -30,6 +30,7 @@ cell seen last. Flush: the experiments' pattern (rename, batch id, one transacti
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import time
 from collections import Counter, defaultdict
@@ -77,17 +78,16 @@ STATS = {"i": "impressions", "u": "viewers", "c": "clicks", "v": "view_ms", "ca"
 
 COUNT = """
 if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then return 0 end
-local i = 4
-for _ = 1, tonumber(ARGV[3]) do redis.call('HINCRBY', KEYS[2], ARGV[i], ARGV[i + 1]); i = i + 2 end
-local visitor = ARGV[#ARGV]
-local n = tonumber(ARGV[i]); i = i + 1
-for _ = 1, n do
-    if redis.call('PFADD', ARGV[i], visitor) == 1 then redis.call('HINCRBY', KEYS[2], ARGV[i + 1], 1) end
-    redis.call('EXPIREAT', ARGV[i], ARGV[i + 2]); i = i + 3
+local counts = cjson.decode(ARGV[3])
+local visitor = ARGV[4]
+for name, amount in pairs(counts[1]) do redis.call('HINCRBY', KEYS[2], name, amount) end
+for _, viewer in ipairs(counts[2]) do
+    if redis.call('PFADD', viewer[1], visitor) == 1 then redis.call('HINCRBY', KEYS[2], viewer[2], 1) end
+    redis.call('EXPIREAT', viewer[1], viewer[3])
 end
-n = tonumber(ARGV[i]); i = i + 1
-for _ = 1, n do redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1]); i = i + 2 end
-if n > 0 then redis.call('EXPIRE', KEYS[3], ARGV[2]) end
+local seen = false
+for cell, at in pairs(counts[3]) do redis.call('HSET', KEYS[3], cell, at); seen = true end
+if seen then redis.call('EXPIRE', KEYS[3], ARGV[2]) end
 return 1
 """
 
@@ -231,16 +231,12 @@ def _seen_before(client: Any, visitor_ids: Sequence[str]) -> dict[str, dict[str,
 
 
 def _arguments(counts: EntryCounts, seen_ttl: int, visitor_id: str) -> list[Any]:
-    args: list[Any] = [DONE_SECONDS, seen_ttl, len(counts.increments)]
-    for name, amount in counts.increments.items():
-        args += [name, amount]
-    args.append(len(counts.viewers))
-    for key, (name, expire_at) in counts.viewers.items():
-        args += [key, name, expire_at]
-    args.append(len(counts.seen))
-    for cell, at in counts.seen.items():
-        args += [cell, repr(at)]
-    return [*args, visitor_id]
+    # One JSON argument rather than one per field: redis-py encodes every argument on its own,
+    # and a batch's entries carry thousands of them (issue 17's ingest overhead). An empty table
+    # decodes as {} in Lua's cjson, which `pairs` and `ipairs` both walk as empty.
+    viewers = [[key, name, expire_at] for key, (name, expire_at) in counts.viewers.items()]
+    seen = {cell: repr(at) for cell, at in counts.seen.items()}
+    return [DONE_SECONDS, seen_ttl, json.dumps([dict(counts.increments), viewers, seen], separators=(",", ":")), visitor_id]
 
 
 # -- Flush ----------------------------------------------------------------------------------------
