@@ -166,6 +166,9 @@ PERSONALIZATION = {
         if os.environ.get("REDIS_URL")
         else "tailored.profiles.memory.MemoryProfileStore"
     ),
+    # Redis Cluster (README "Redis Cluster"): REDIS_URL=redis+cluster://host:port,... and the
+    # number of event stream shards.
+    "EVENT_STREAM_SHARDS": int(os.environ.get("EVENT_STREAM_SHARDS") or 1),
 }
 
 LOGGING = {

@@ -40,6 +40,7 @@ from functools import lru_cache
 from typing import Any
 
 import redis
+from redis.cluster import RedisCluster
 
 from tailored import redis_guard
 from tailored.core.counters import (
@@ -350,14 +351,19 @@ class RedisProfileStore:
             return self._with_scripts(call)
 
     def _read(self, ids: list[str], windows_args: tuple[Any, ...], now: float) -> list[Any]:
+        if len(ids) == 1 and isinstance(self.client, RedisCluster):
+            # A request's one visitor on Redis Cluster: the call itself, without a cluster
+            # pipeline's grouping by node, which costs as much as the read (issue 19).
+            return [self._queue_read(self.client, visitor_keys(ids[0]), windows_args, now)]
         pipe = self.client.pipeline(transaction=False)
         for visitor_id in ids:
             self._queue_read(pipe, visitor_keys(visitor_id), windows_args, now)
         return pipe.execute()
 
-    def _queue_read(self, pipe, keys: dict[str, str], windows_args: tuple[Any, ...], now: float) -> None:
-        """One visitor's READ_LUA call; `windows_args` from `_windows_plan`."""
-        pipe.evalsha(
+    def _queue_read(self, pipe, keys: dict[str, str], windows_args: tuple[Any, ...], now: float) -> Any:
+        """One visitor's READ_LUA call (queued on a pipeline, or run on a client); `windows_args`
+        from `_windows_plan`."""
+        return pipe.evalsha(
             self._shas["read"], len(READ_KEYS), *(keys[k] for k in READ_KEYS),
             hour_bucket(now), HOURLY_HOURS, RECENT_ITEMS, RECENT_SEARCHES, RECENT_SESSIONS, *windows_args,
         )
