@@ -181,19 +181,27 @@ class RecommendationBlock(blocks.StructBlock):
     def products_for(self, value: Any, visitor: Visitor | None, now: float | None = None, page: Any = None) -> list:
         """The items this visitor sees: products, or live pages of the block's item type (never
         `page`, the one being viewed, which also seeds their recommendations)."""
+        return self.serve(value, visitor, now, page).items
+
+    def serve(self, value: Any, visitor: Visitor | None, now: float | None = None, page: Any = None) -> catalog.Served:
+        """The items this visitor sees and what chose them ("model:<version>", or the fallback's
+        name): the variant its impressions and clicks count under (issue 17 item 5)."""
         profile = visitor.profile if visitor is not None else None
         item_type = value.get("item_type") or PRODUCT
         if item_type != PRODUCT:
-            return catalog.recommended_pages(profile, value["count"] or 4, item_type, page=page, strategy=value["strategy"], now=now)
-        return _by_strategy(value["strategy"], profile, value["count"] or 4, now)
+            return catalog.recommend_pages(profile, value["count"] or 4, item_type, page=page, strategy=value["strategy"], now=now)
+        return _served_by_strategy(value["strategy"], profile, value["count"] or 4, now)
 
     def page_cache_part(self, value: Any, visitor: Visitor | None) -> str:
         """What the page cache (tailored.blocks.page_cache) keys this block by: for products the
-        ids shown, as before; for another item type, which depends on the page being read (the
-        cache key has the page), the model version and everything of the visitor it reads."""
+        ids shown and what chose them (the wrapper's data-tl-variant names the model version, so
+        a new version showing the same ids is a new page); for another item type, which depends
+        on the page being read (the cache key has the page), the model version and everything of
+        the visitor it reads."""
         item_type = value.get("item_type") or PRODUCT
         if item_type == PRODUCT:
-            return ",".join(str(product.pk) for product in self.products_for(value, visitor))
+            served = self.serve(value, visitor)
+            return ",".join(str(product.pk) for product in served.items) + f"|{served.source}"
         profile = visitor.profile if visitor is not None else None
         loaded = catalog.registry.load(catalog.RECOMMENDER)
         facts = (
@@ -206,10 +214,31 @@ class RecommendationBlock(blocks.StructBlock):
     def get_context(self, value, parent_context=None):
         context = super().get_context(value, parent_context=parent_context)
         page = (parent_context or {}).get("page")
-        items = self.products_for(value, visitor_of(parent_context), page=page)
+        served = self.serve(value, visitor_of(parent_context), page=page)
         is_product = (value.get("item_type") or PRODUCT) == PRODUCT
-        context["products"], context["pages"] = (items, []) if is_product else ([], items)
+        context["products"], context["pages"] = (served.items, []) if is_product else ([], served.items)
+        # The decision tracker.js reads from the wrapper (data-tl-block-id, data-tl-variant), so
+        # the list's impressions and clicks are counted per model version like any decided block.
+        context["served_by"] = served.source
+        context["tl_block_id"] = own_block_id(value, parent_context or {})
         return context
+
+
+def own_block_id(value: Any, context: Any) -> str | None:
+    """This block's stream block id. Wagtail puts it in the context as `id`, unless an enclosing
+    block's id is there already (inside a personalized variant or an experiment alternative,
+    whose `choice` is in the context): then it is the id of the choice's child holding `value`."""
+    content = getattr(context.get("choice"), "content", None)
+    if content is not None:  # nested: never the enclosing block's id (its cell is its own)
+        return next((child.id for child in content if child.value is value), None)
+    return context.get("id")
+
+
+def _served_by_strategy(strategy: str, profile, count: int, now: float | None) -> catalog.Served:
+    if strategy == "recommended":
+        return catalog.recommend(profile, count, now)
+    source = catalog.RECENTLY_VIEWED if strategy == "recently_viewed" else catalog.POPULAR
+    return catalog.Served(_by_strategy(strategy, profile, count, now), source)
 
 
 def _by_strategy(strategy: str, profile, count: int, now: float | None) -> list:

@@ -335,15 +335,28 @@ class RecommendationBlockType(graphene.ObjectType):
     def resolve_products(self, info, limit=None):
         if (self.value.get("item_type") or PRODUCT) != PRODUCT:
             return []
-        return _limited(self.block.products_for(self.value, visitor_of_info(info)), limit)
+        return _limited(_served(self, info).items, limit)
 
     def resolve_pages(self, info, limit=None):
         if (self.value.get("item_type") or PRODUCT) == PRODUCT:
             return []
-        return _limited(self.block.products_for(self.value, visitor_of_info(info)), limit)
+        return _limited(_served(self, info).items, limit)
 
     def resolve_raw_value(self, info):
         return _raw(self)
+
+
+def _served(child, info):
+    """The recommendation block's list, once per block per request, noted in
+    `extensions.decisions` as SSR notes it in data-tl-*: the block id and what chose the list
+    ("model:<version>" or the fallback's name), so headless impressions count per model version."""
+    served = getattr(child, "_tailored_served", None)
+    if served is None:
+        served = child.block.serve(child.value, visitor_of_info(info))
+        child._tailored_served = served
+        if child.id:
+            decisions.record(info.context, Decision(str(child.id), served.source))
+    return served
 
 
 class PersonalizedMessageBlockType(graphene.ObjectType):

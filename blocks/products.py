@@ -6,7 +6,9 @@ load through the request's loaders (`tailored.api.dataloaders`): a product that 
 several rows of one page or one GraphQL response is read once. The
 product model is the site's, named by `PERSONALIZATION["PRODUCT_MODEL"]` (tailored.products).
 
-`recommended` asks the trained recommender (issue 7) and falls back to trending.
+`recommended` asks the trained recommender (issue 7) and falls back to trending; `recommend`
+also says which served the list (`Served.source`: "model:<version>" or "popular"), the variant the
+recommendation block's impressions and clicks count under (issue 17 item 5).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from django.apps import apps
@@ -37,7 +40,26 @@ RECOMMENDER = "recommender"  # the registry name tailored_train publishes under
 # MMR trade-off: a little diversity, so a row is not four near-identical products.
 RECOMMENDATION_DIVERSITY = 0.3
 
+# What served a list when no model did: the recommendation block's variant for its impressions.
+POPULAR = "popular"  # trending products (the block's strategy, or the fallback without a model)
+NEWEST = "newest"  # the newest pages of a registered item type (the fallback without a model)
+RECENTLY_VIEWED = "recently_viewed"
+MODEL_PREFIX = "model:"
+
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Served:
+    """A recommendation list and what produced it: "model:<version>" when the trained model
+    ranked it (topped up or not), else the fallback's name (POPULAR, NEWEST, RECENTLY_VIEWED)."""
+
+    items: list = field(default_factory=list)
+    source: str = POPULAR
+
+
+def model_source(version: str) -> str:
+    return f"{MODEL_PREFIX}{version}"
 
 
 def product_queryset(live: bool = True) -> QuerySet:
@@ -123,6 +145,11 @@ def trending(count: int, now: float | None = None, exclude: Iterable[str] = ()) 
 
 
 def recommended(profile: Profile | None, count: int, now: float | None = None, exclude: Iterable[str] = ()) -> list:
+    """Products for this visitor from the trained recommender (tailored.ml); see `recommend`."""
+    return recommend(profile, count, now, exclude).items
+
+
+def recommend(profile: Profile | None, count: int, now: float | None = None, exclude: Iterable[str] = ()) -> Served:
     """Products for this visitor from the trained recommender (tailored.ml): neighbours of
     what they viewed, their onboarding categories, demoting what they voted down, never what is
     in their cart, excluded or out of stock. Without a usable model (none trained yet, a corrupt
@@ -131,14 +158,16 @@ def recommended(profile: Profile | None, count: int, now: float | None = None, e
     # Never what the visitor has (issue 22): the whole recent list, the cart, and the compact
     # per-visitor set of everything viewed, carted or bought (tailored.seen_items).
     excluded = {str(item) for item in exclude} | _had(profile)
-    ranked = _model_ranking(profile, count * 2, now, excluded)
-    if ranked is None:
-        return trending(count, now, exclude=down | excluded)
+    ranking = _model_ranking(profile, count * 2, now, excluded)
+    if ranking is None:
+        return Served(trending(count, now, exclude=down | excluded), POPULAR)
+    ranked, version = ranking
     products = [product for product in by_ids(ranked, count * 2) if getattr(product, "in_stock", True)][:count]
     if len(products) < count:  # filters left too few: top up with what is trending
         shown = excluded | down | {str(product.pk) for product in products}
         products += trending(count - len(products), now, exclude=shown)
-    return products
+    # Topped up or not, the model chose the list's head: its version is what the CTR measures.
+    return Served(products, model_source(version))
 
 
 def _had(profile: Profile | None) -> set[str]:
@@ -147,7 +176,7 @@ def _had(profile: Profile | None) -> set[str]:
     return {item for item, _ in profile.recent_items} | set(profile.cart) | seen_items.get(profile.visitor_id)
 
 
-def _model_ranking(profile: Profile | None, count: int, now: float | None, excluded: set[str]) -> list[str] | None:
+def _model_ranking(profile: Profile | None, count: int, now: float | None, excluded: set[str]) -> tuple[list[str], str] | None:
     loaded = registry.load(RECOMMENDER)
     if loaded is None:
         return None
@@ -166,7 +195,7 @@ def _model_ranking(profile: Profile | None, count: int, now: float | None, exclu
     except Exception as error:  # a model that cannot score must never break a page
         logger.warning("recommender %s failed, serving trending: %s", loaded.version, error)
         return None
-    return [item for item, _ in ranked]
+    return [item for item, _ in ranked], loaded.version
 
 
 def _pks(items: Iterable[object]) -> Sequence[int]:
@@ -179,6 +208,13 @@ def _pks(items: Iterable[object]) -> Sequence[int]:
 def recommended_pages(
     profile: Profile | None, count: int, item_type: str, *, page: object = None, strategy: str = "recommended", now: float | None = None,
 ) -> list:
+    """Live pages of a registered item type for this visitor; see `recommend_pages`."""
+    return recommend_pages(profile, count, item_type, page=page, strategy=strategy, now=now).items
+
+
+def recommend_pages(
+    profile: Profile | None, count: int, item_type: str, *, page: object = None, strategy: str = "recommended", now: float | None = None,
+) -> Served:
     """Live pages of a registered item type (tailored.ml.catalog.Recommendable) for this visitor,
     never `page` (the one being viewed). "recommended": the trained model scores the page being
     viewed with the visitor's history (the profile keeps products; the page is what says what they
@@ -188,21 +224,22 @@ def recommended_pages(
 
     entry = recommendable(item_type)
     if entry is None or count <= 0 or strategy == "recently_viewed":
-        return []
+        return Served([], RECENTLY_VIEWED if strategy == "recently_viewed" else NEWEST)
     current = str(page.pk) if getattr(page, "pk", None) is not None else None
     excluded = {current} if current else set()
-    ranked = _page_ranking(profile, count * 2, item_type, current, excluded, strategy, now)
+    ranking = _page_ranking(profile, count * 2, item_type, current, excluded, strategy, now)
     model = apps.get_model(entry.model)
-    if not ranked:  # no usable model, or one fitted before this type had pages: the newest pages
+    if not ranking or not ranking[0]:  # no usable model, or one fitted before this type had pages
         newest = model.objects.live().exclude(pk__in=_pks(excluded)).order_by("-first_published_at", "-pk")
-        return list(newest[:count])
+        return Served(list(newest[:count]), NEWEST)
+    ranked, version = ranking
     found = model.objects.live().in_bulk(_pks(ranked))
-    return [found[int(item)] for item in ranked if item.isdigit() and int(item) in found][:count]
+    return Served([found[int(item)] for item in ranked if item.isdigit() and int(item) in found][:count], model_source(version))
 
 
 def _page_ranking(
     profile: Profile | None, count: int, item_type: str, current: str | None, excluded: set[str], strategy: str, now: float | None,
-) -> list[str] | None:
+) -> tuple[list[str], str] | None:
     loaded = registry.load(RECOMMENDER)
     if loaded is None:
         return None
@@ -221,4 +258,4 @@ def _page_ranking(
     except Exception as error:  # a model that cannot score must never break a page
         logger.warning("recommender %s failed for %s pages: %s", loaded.version, item_type, error)
         return None
-    return [item for item, _ in ranked]
+    return [item for item, _ in ranked], loaded.version

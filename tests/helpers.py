@@ -18,7 +18,9 @@ OUTDOORS_VARIANT = "0f7c6b7e-5a55-4e0b-8f0e-3b7d5e2c9a02"
 FALLBACK_HERO = "Good things for every day"
 ELECTRONICS_HERO = "The latest in electronics, picked for you"
 OUTDOORS_HERO = "Ready for the trail?"
-VARIANT_ATTR = re.compile(r'data-tl-variant="([^"]+)"')
+# The personalized blocks' wrappers only: a recommendation block's data-tl-variant names the model
+# version that chose its list (issue 17 item 5), not a variant of the page's rules.
+VARIANT_ATTR = re.compile(r'class="tl-personalized" data-tl-variant="([^"]+)"')
 
 
 def make_fan(visitor_id: str, category: str = "electronics", views: int = 3) -> None:
@@ -49,7 +51,7 @@ def consent_cookies(client, visitor_id: str) -> None:
 
 
 def ssr_variants(html: str) -> list[str]:
-    """The variant keys a server-rendered page chose, in page order."""
+    """The variant keys a server-rendered page's personalized blocks chose, in page order."""
     return VARIANT_ATTR.findall(html)
 
 
