@@ -160,6 +160,11 @@ DEFAULTS: dict[str, Any] = {
     # Model monitoring: a score distribution whose population stability index against the
     # previous day's exceeds this raises a drift alert (0.1 small, 0.25 major shift).
     "DRIFT_PSI_THRESHOLD": 0.25,
+    # ... and the recommender's current version whose CTR is below the previous version's by at
+    # least ALERT_MIN_CHANGE, one-sided two-proportion test at MODEL_CTR_ALPHA, each version with
+    # at least MODEL_CTR_MIN_IMPRESSIONS recommendation impressions in the hourly rows kept.
+    "MODEL_CTR_ALPHA": 0.001,
+    "MODEL_CTR_MIN_IMPRESSIONS": 1000,
     # /metrics in the Prometheus text format (the `metrics` extra): off unless enabled; then only
     # for a request bearing METRICS_TOKEN (Authorization: Bearer ...) or from METRICS_ALLOWED_IPS.
     "METRICS_ENABLED": False,

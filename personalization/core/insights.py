@@ -170,6 +170,47 @@ def volume_drop(observed: int, baseline: Sequence[int], threshold: float) -> flo
     return share if share < threshold else None
 
 
+@dataclass(frozen=True, slots=True)
+class VersionCounts:
+    """A model version's recommendation lists: impressions and the clicks on them."""
+
+    version: str
+    impressions: int
+    clicks: int
+
+
+def two_proportion_drop_p_value(before_successes: int, before_trials: int, after_successes: int, after_trials: int) -> float:
+    """One-sided p-value that the second rate is below the first: the pooled two-proportion
+    z-test (normal approximation, sound at the volumes the caller requires). 1.0 when either side
+    has no trials or both rates are 0 or 1 (nothing can be said)."""
+    if before_trials <= 0 or after_trials <= 0:
+        return 1.0
+    pooled = (before_successes + after_successes) / (before_trials + after_trials)
+    variance = pooled * (1 - pooled) * (1 / before_trials + 1 / after_trials)
+    if variance <= 0:
+        return 1.0
+    z = (before_successes / before_trials - after_successes / after_trials) / math.sqrt(variance)
+    return 0.5 * math.erfc(z / math.sqrt(2))
+
+
+def model_ctr_drop(
+    previous: VersionCounts, current: VersionCounts, alpha: float, min_impressions: int, min_expected: float, min_change: float,
+) -> Finding | None:
+    """The current model version's CTR significantly below the previous version's, or None.
+    Quiet sites stay quiet: both versions need `min_impressions` impressions and the previous
+    rate must predict `min_expected` clicks at the current volume; and the drop must be at least
+    `min_change` (relative), so a tiny but significant dip of a busy site pages nobody."""
+    if min(previous.impressions, current.impressions) < min_impressions or previous.clicks <= 0:
+        return None
+    baseline, observed = previous.clicks / previous.impressions, current.clicks / current.impressions
+    if current.impressions * baseline < min_expected or observed > baseline * (1 - min_change):
+        return None
+    p_value = two_proportion_drop_p_value(previous.clicks, previous.impressions, current.clicks, current.impressions)
+    if p_value >= alpha:
+        return None
+    return Finding(f"{previous.version}|{current.version}", observed, baseline, p_value, "drop")
+
+
 def population_stability_index(expected: Sequence[float], actual: Sequence[float], floor: float = 1e-4) -> float:
     """PSI of two binned distributions (counts or shares, same bins): sum (a - e) ln(a / e) over
     the bins' shares, each floored so an empty bin is finite. Under 0.1: stable; 0.1 to 0.25:

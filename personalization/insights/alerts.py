@@ -6,7 +6,8 @@ previous ALERT_BASELINE_WEEKS weeks (a seasonal baseline: Monday 9:00 against Mo
 the exact conditional test of two rates, Benjamini-Hochberg at ALERT_FDR across the cells of one
 run, a minimum volume and a minimum relative change (tailored.core.insights.find_anomalies).
 Tracking failures: the last hour's event count far below the same hour's in previous weeks, or
-many new dead letters. Each anomaly becomes an `Alert` row (one open alert per cell and kind a
+many new dead letters. The recommender's current version's CTR significantly below the previous
+version's (tailored.insights.monitoring.model_ctr_alert). Each anomaly becomes an `Alert` row (one open alert per cell and kind a
 day), a webhook (topic `insights_alert`, signed and retried by tailored.webhooks) and an email.
 """
 
@@ -29,7 +30,7 @@ from tailored import conf, webhooks
 from tailored.core.insights import Finding, find_anomalies, seasonal_windows, volume_drop
 from tailored.models import Alert, InsightHour, TrafficHour
 
-from . import counting
+from . import counting, monitoring
 from .labels import block_names, page_titles
 
 logger = logging.getLogger(__name__)
@@ -77,6 +78,9 @@ def check(end_hour: int) -> list[Alert]:
         )
         raised += [alert for f in findings if (alert := raise_cell_alert(kind, f, end_hour - window))]
     raised += tracking_alerts(end_hour, weeks)
+    # Model monitoring (issue 17 item 5): the recommender's new version against the one before.
+    if (model_alert := monitoring.model_ctr_alert(end_hour)) is not None:
+        raised.append(model_alert)
     return raised
 
 

@@ -10,6 +10,11 @@ from typing import Any
 from wagtail.models import Page
 
 FALLBACK = "fallback"
+# A recommendation block's variant: "model:<version>" when the trained recommender chose its list,
+# else what served it without a model (tailored.blocks.products.Served.source; the blocks layer
+# sits above this one, so the names are repeated here).
+MODEL_PREFIX = "model:"
+RECOMMENDATION_LABELS = {"popular": "Popular (no model)", "newest": "Newest (no model)", "recently_viewed": "Recently viewed"}
 
 
 @dataclass
@@ -18,6 +23,8 @@ class BlockNames:
 
     name: str
     variants: dict[str, str] = field(default_factory=dict)
+    # A recommendation block: its variants are the model versions that chose its lists.
+    recommendation: bool = False
 
 
 def page_titles(page_ids: Iterable[int]) -> dict[int, str]:
@@ -26,7 +33,7 @@ def page_titles(page_ids: Iterable[int]) -> dict[int, str]:
 
 
 def block_names(page_ids: Iterable[int]) -> dict[str, BlockNames]:
-    """Block id -> its names, for the personalized and experiment blocks of these pages."""
+    """Block id -> its names, for the personalized, experiment and recommendation blocks of these pages."""
     names: dict[str, BlockNames] = {}
     for page in Page.objects.filter(pk__in=[pk for pk in set(page_ids) if pk]).specific():
         for stream in _streams(page):
@@ -50,6 +57,9 @@ def _collect(raw: Any, names: dict[str, BlockNames]) -> None:
     if not isinstance(raw, dict):
         return
     value = raw.get("value")
+    if raw.get("type") == "recommendations" and isinstance(value, dict) and raw.get("id"):
+        names[str(raw["id"])] = BlockNames(f"Recommendations: {value.get('heading') or 'untitled'}", dict(RECOMMENDATION_LABELS), True)
+        return
     if isinstance(value, dict) and ("variants" in value or "alternatives" in value) and raw.get("id"):
         found = names.setdefault(str(raw["id"]), BlockNames(_title(raw, value)))
         found.variants[FALLBACK] = "Fallback"

@@ -1,6 +1,8 @@
 """Model monitoring (issue 17 item 5): each day's persona and propensity score distributions, a
 drift alert when one shifts (population stability index against the previous recorded day above
-DRIFT_PSI_THRESHOLD), and when `tailored_train --if-stale` should retrain.
+DRIFT_PSI_THRESHOLD) or when the recommender's current version's CTR falls against the previous
+version's (`model_ctr_alert`, checked by the worker's hourly insights turn), and when
+`tailored_train --if-stale` should retrain.
 
 Distributions are read from the live profiles (the scores the models wrote), a bounded sample of
 the visitors active in the last week; scores in ten bins of [0, 1], personas as their shares."""
@@ -12,12 +14,19 @@ import time
 from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
 
-from django.db.models import Max
+from django.db.models import Max, Min, Sum
 from django.utils import timezone
 
 from tailored import conf
-from tailored.core.insights import histogram, population_stability_index
-from tailored.models import Alert, Event, ScoreDay
+from tailored.core.insights import (
+    VersionCounts,
+    histogram,
+    model_ctr_drop,
+    population_stability_index,
+)
+from tailored.models import Alert, Event, InsightHour, ScoreDay
+
+from .labels import MODEL_PREFIX
 
 SAMPLE = 20_000
 PERSONA = "persona"
@@ -74,6 +83,64 @@ def drift_alert(name: str, previous: ScoreDay, bins: list[tuple[str, int]], now:
                                  baseline=threshold, observed=psi, message=message, link=report_link() + "#models")
     notify(alert, {"score": name})
     return alert
+
+
+RECOMMENDER = "recommender"
+
+
+def model_ctr_alert(end_hour: int) -> Alert | None:
+    """A drift alert when the recommender's current version's CTR is significantly below the
+    previous version's (tailored.core.insights.model_ctr_drop), over the hourly rows before
+    `end_hour` (epoch hours) still kept: every recommendation block, device and country."""
+    counts, first_seen = version_counts(end_hour)
+    current = current_version(RECOMMENDER) or max(counts, default=None)
+    # Versions are UTC timestamps (tailored.ml.registry): the previous one sorts just before.
+    previous = max((version for version in counts if current and version < current), default=None)
+    if current not in counts or previous is None:
+        return None
+    finding = model_ctr_drop(
+        counts[previous], counts[current], alpha=float(conf.get("MODEL_CTR_ALPHA")),
+        min_impressions=int(conf.get("MODEL_CTR_MIN_IMPRESSIONS")),
+        min_expected=float(conf.get("ALERT_MIN_EXPECTED")), min_change=float(conf.get("ALERT_MIN_CHANGE")),
+    )
+    if finding is None:
+        return None
+    key = f"model|{finding.key}"
+    since = first_seen[current]
+    if Alert.objects.filter(kind=Alert.Kind.MODEL_CTR, key=key, created_at__gte=timezone.now() - timedelta(days=1)).exists():
+        return None  # one alert a day while the drop lasts, as for the other cells
+    from .alerts import notify, report_link
+
+    message = (
+        f"Recommendation CTR of model {current} dropped {1 - finding.observed / finding.baseline:.0%}: "
+        f"{finding.observed:.2%} over {counts[current].impressions:,} impressions against {finding.baseline:.2%} over "
+        f"{counts[previous].impressions:,} for the previous version {previous}, since {since:%Y-%m-%d %H:00} UTC. "
+        "Retrain or publish the previous version again."
+    )
+    alert = Alert.objects.create(
+        kind=Alert.Kind.MODEL_CTR, key=key, direction="drop", since=since, baseline=finding.baseline,
+        observed=finding.observed, p_value=finding.p_value, message=message, link=report_link(since=since) + "#models",
+    )
+    notify(alert, {"model": current, "previous_model": previous})
+    return alert
+
+
+def version_counts(end_hour: int) -> tuple[dict[str, VersionCounts], dict[str, datetime]]:
+    """Each model version's recommendation impressions and clicks in the hourly rows kept before
+    `end_hour`, and the first hour it was seen (one grouped query over every-visitor rows)."""
+    since = datetime.fromtimestamp((end_hour - 24 * int(conf.get("INSIGHTS_HOURLY_DAYS"))) * 3600, tz=UTC)
+    rows = (
+        InsightHour.objects.filter(
+            segment="", variant__startswith=MODEL_PREFIX, hour__gte=since, hour__lt=datetime.fromtimestamp(end_hour * 3600, tz=UTC),
+        )
+        .values("variant").annotate(impressions=Sum("impressions"), clicks=Sum("clicks"), first=Min("hour")).order_by()
+    )
+    counts, first_seen = {}, {}
+    for row in rows:
+        version = row["variant"].removeprefix(MODEL_PREFIX)
+        counts[version] = VersionCounts(version, row["impressions"] or 0, row["clicks"] or 0)
+        first_seen[version] = row["first"]
+    return counts, first_seen
 
 
 def current_version(name: str) -> str | None:

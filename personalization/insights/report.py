@@ -6,15 +6,15 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
-from django.db.models import Q, QuerySet, Sum
+from django.db.models import Max, Min, Q, QuerySet, Sum
 
 from tailored.core.insights import lift, rate, wilson_interval
-from tailored.models import InsightDay
+from tailored.models import InsightDay, InsightHour
 
 from .charts import LineChart, rate_chart
-from .labels import FALLBACK, block_names, page_titles
+from .labels import FALLBACK, MODEL_PREFIX, RECOMMENDATION_LABELS, block_names, page_titles
 
 SUMS = {name: Sum(name) for name in ("impressions", "viewers", "clicks", "conversions", "last_touch_conversions", "view_ms")}
 MOVER_MIN_IMPRESSIONS = 100
@@ -188,6 +188,75 @@ def top_movers(filters: Filters, limit: int = 5) -> list[Mover]:
             known.variants.get(row["variant"], row["variant"]) if known else row["variant"], now, before, change, row["i_now"],
         ))
     return movers
+
+
+@dataclass
+class ModelVersionFigures:
+    """The recommendation blocks' figures for one model version (or one fallback), all blocks
+    together: what the version's lists did, to compare it with the one before (issue 17 item 5)."""
+
+    key: str  # "model:<version>", or the fallback's name ("popular"...)
+    label: str
+    impressions: int
+    clicks: int
+    conversions: int
+    blocks: int
+    ctr: float | None = None
+    ctr_interval: tuple[float, float] = (0.0, 0.0)
+    conversion_rate: float | None = None
+    first_hour: datetime | None = None
+    last_hour: datetime | None = None
+
+
+def model_versions(filters: Filters) -> list[ModelVersionFigures]:
+    """Per model version of the recommender, newest first, then the fallbacks (lists served
+    without a model): impressions, clicks, CTR with its Wilson interval, conversion rate, and the
+    first and last hour in the range with an impression (from the hourly rows kept)."""
+    served = Q(variant__startswith=MODEL_PREFIX) | Q(variant__in=list(RECOMMENDATION_LABELS))
+    rows = list(
+        filters.rows().filter(served).values("page_id", "block", "variant")
+        .annotate(impressions=Sum("impressions"), clicks=Sum("clicks"), conversions=Sum("conversions")).order_by()
+    )
+    # A fallback's name could also be an experiment arm's key: counted only for recommendation blocks.
+    names = block_names({row["page_id"] for row in rows if not row["variant"].startswith(MODEL_PREFIX)})
+    totals: dict[str, dict[str, int]] = {}
+    for row in rows:
+        known = names.get(row["block"])
+        if not row["variant"].startswith(MODEL_PREFIX) and not (known and known.recommendation):
+            continue
+        running = totals.setdefault(row["variant"], {"impressions": 0, "clicks": 0, "conversions": 0, "blocks": 0})
+        for name in ("impressions", "clicks", "conversions"):
+            running[name] += row[name] or 0
+        running["blocks"] += 1
+    seen = _hours_seen(filters, list(totals))
+    found = []
+    for key, sums in totals.items():
+        label = f"Model {key.removeprefix(MODEL_PREFIX)}" if key.startswith(MODEL_PREFIX) else RECOMMENDATION_LABELS[key]
+        figures = ModelVersionFigures(key, label, **sums)
+        figures.ctr, figures.ctr_interval = rate(figures.clicks, figures.impressions), wilson_interval(figures.clicks, figures.impressions)
+        figures.conversion_rate = rate(figures.conversions, figures.impressions)
+        figures.first_hour, figures.last_hour = seen.get(key, (None, None))
+        found.append(figures)
+    # Versions are UTC timestamps (tailored.ml.registry): their order is their age.
+    models = sorted((f for f in found if f.key.startswith(MODEL_PREFIX)), key=lambda f: f.key, reverse=True)
+    return models + sorted((f for f in found if not f.key.startswith(MODEL_PREFIX)), key=lambda f: f.key)
+
+
+def _hours_seen(filters: Filters, variants: list[str]) -> dict[str, tuple[datetime, datetime]]:
+    """variant -> (first, last) hour with impressions in the range and filters (one query)."""
+    if not variants:
+        return {}
+    where = Q(
+        variant__in=variants, segment=filters.segment, impressions__gt=0,
+        hour__gte=datetime.combine(filters.start, time(), UTC), hour__lt=datetime.combine(filters.end + timedelta(days=1), time(), UTC),
+    )
+    for name in ("device", "country", "block"):
+        if getattr(filters, name):
+            where &= Q(**{name: getattr(filters, name)})
+    if filters.page:
+        where &= Q(page_id=filters.page)
+    rows = InsightHour.objects.filter(where).values("variant").annotate(first=Min("hour"), last=Max("hour")).order_by()
+    return {row["variant"]: (row["first"], row["last"]) for row in rows}
 
 
 def choices(start: date, end: date) -> dict[str, list[str]]:

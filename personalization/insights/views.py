@@ -25,7 +25,7 @@ MAX_DAYS = 400
 SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 BLOCK = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 DEVICES = ("desktop", "mobile", "tablet")
-TABLES = ("variants", "movers", "alerts")
+TABLES = ("variants", "movers", "alerts", "models")
 
 
 class FilterError(ValueError):
@@ -79,6 +79,7 @@ def report_view(request: HttpRequest) -> HttpResponse:
         "filters": filters,
         "blocks": report.blocks(filters),
         "movers": report.top_movers(filters),
+        "model_versions": report.model_versions(filters),
         "alerts": Alert.objects.all()[:20],
         "choices": report.choices(filters.start, filters.end),
         "devices": DEVICES,
@@ -110,7 +111,8 @@ def score_days(filters: Filters) -> list[ScoreDay]:
 
 
 def csv_export(filters: Filters, table: str) -> HttpResponse:
-    """Any of the report's tables as CSV: variants (default), movers or alerts."""
+    """Any of the report's tables as CSV: variants (default), movers, alerts or models (the
+    recommendation blocks per model version)."""
     if table not in TABLES:
         return JsonResponse({"error": "invalid_filter", "field": "table", "message": f"the table is one of {', '.join(TABLES)}"}, status=400)
     response = HttpResponse(content_type="text/csv; charset=utf-8")
@@ -145,10 +147,22 @@ def _alert_rows(filters: Filters):
         yield [a.created_at.isoformat(), a.kind, a.direction, a.since.isoformat(), _num(a.observed), _num(a.baseline), _num(a.p_value), a.message]
 
 
+def _model_rows(filters: Filters):
+    yield ["version", "label", "impressions", "clicks", "ctr", "ctr_low", "ctr_high", "conversions", "conversion_rate",
+           "blocks", "first_seen_hour", "last_seen_hour"]
+    for m in report.model_versions(filters):
+        yield [m.key, m.label, m.impressions, m.clicks, _num(m.ctr), _num(m.ctr_interval[0]), _num(m.ctr_interval[1]),
+               m.conversions, _num(m.conversion_rate), m.blocks, _hour(m.first_hour), _hour(m.last_hour)]
+
+
+def _hour(value: Any) -> str:
+    return value.isoformat() if value is not None else ""
+
+
 def _num(value: float | None) -> str:
     return "" if value is None else f"{value:.6g}"
 
 
-ROWS = {"variants": _variant_rows, "movers": _mover_rows, "alerts": _alert_rows}
+ROWS = {"variants": _variant_rows, "movers": _mover_rows, "alerts": _alert_rows, "models": _model_rows}
 
 urlpatterns = [path("", report_view, name="report")]
