@@ -34,6 +34,21 @@ def check_profile_store(app_configs, **kwargs):
 
 
 @register()
+def check_redis_cluster(app_configs, **kwargs):
+    """EVENT_STREAM_SHARDS names the key layout every process must agree on (issue 19)."""
+    shards = conf.get("EVENT_STREAM_SHARDS")
+    if isinstance(shards, bool) or not isinstance(shards, int) or not 1 <= shards <= 1024:
+        return [
+            Error(
+                f"PERSONALIZATION['EVENT_STREAM_SHARDS'] = {shards!r} is not a whole number from 1 to 1024.",
+                hint="1 on a single Redis; on Redis Cluster, the number of masters or a multiple of it.",
+                id="tailored.E011",
+            )
+        ]
+    return []
+
+
+@register()
 def check_context_providers(app_configs, **kwargs):
     """Geo and weather settings that cannot work (a missing GeoIP file, a weather URL without a key...)."""
     from tailored.context import geo, weather

@@ -706,9 +706,12 @@ def run(
     report: Callable[[str], None],
     once: bool = False,
     report_every: float = 5.0,
+    until_empty: bool = False,
 ) -> StepResult:
-    """Loop until `stop` is set (or one turn with `once`), reporting progress every few seconds.
-    Errors are logged and the loop goes on after a pause; the batch in hand is always finished."""
+    """Loop until `stop` is set (or one turn with `once`, or, with `until_empty`, until a turn finds
+    nothing and the streams are empty: draining a shard layout), reporting progress every few
+    seconds. Errors are logged and the loop goes on after a pause; the batch in hand is always
+    finished."""
     total = pending = StepResult()
     last_report, errors, recovered = time.monotonic(), 0, False
     while not stop.is_set():
@@ -737,11 +740,16 @@ def run(
         if pending and (once or time.monotonic() - last_report >= report_every):
             report(f"{consumer.name}: {pending.describe()} (total {total.entries} entries, {total.events} events)")
             pending, last_report = StepResult(), time.monotonic()
-        if once:
+        if once or (until_empty and not result and streams_empty(client, consumer.streams)):
             break
     if pending:
         report(f"{consumer.name}: {pending.describe()} (total {total.entries} entries, {total.events} events)")
     return total
+
+
+def streams_empty(client: redis.Redis, streams: Sequence[str]) -> bool:
+    """Whether every stream shard is empty (entries are deleted once stored: none left to store)."""
+    return all(client.xlen(stream) == 0 for stream in streams)
 
 
 def _after_error(client: redis.Redis, consumer: Consumer) -> None:

@@ -92,3 +92,27 @@ def test_a_stale_entry_is_claimed_on_its_shard(on_cluster, worker_client):
 
     assert result.entries == 1 and EventRow.objects.filter(visitor_id=visitor).count() == 1
     assert worker_client.xpending(visitor_stream(visitor, SHARDS), CONSUMER_GROUP)["pending"] == 0
+
+
+def test_changing_the_shard_count_drain_then_switch(client, on_cluster, redis_cluster, settings, worker_client):
+    """README "Redis Cluster": web processes move to the new count; one worker drains the old
+    layout (`tailored_worker --shards <old> --until-empty`); workers then run on the new count."""
+    import io
+
+    from django.core.management import call_command
+
+    from tests.cluster.conftest import cluster_settings
+
+    before, after = uuid.uuid4().hex, uuid.uuid4().hex
+    now_ms = int(time.time() * 1000)
+    settings.PERSONALIZATION = cluster_settings(redis_cluster, EVENT_STREAM_SHARDS=1)
+    assert post_batch(client, before, "old", 3, now_ms) == 202  # the old layout: tl:v1:events
+    settings.PERSONALIZATION = cluster_settings(redis_cluster, EVENT_STREAM_SHARDS=3)
+    assert post_batch(client, after, "new", 3, now_ms) == 202
+
+    out = io.StringIO()
+    call_command("tailored_worker", "--shards", "1", "--until-empty", "--block-ms", "0", "--name", "drainer", stdout=out)
+    assert worker_client.xlen("tl:v1:events") == 0
+    drain(worker_client)
+
+    assert EventRow.objects.filter(visitor_id__in=[before, after]).count() == 6

@@ -103,3 +103,31 @@ def _ids(raw: str) -> list[str]:
     import json
 
     return [event["id"] for event in json.loads(raw)]
+
+
+def test_a_shard_count_that_is_not_a_whole_number_is_e011(settings):
+    from tailored.checks import check_redis_cluster
+
+    for bad in (0, "3", 2.0, True):
+        settings.PERSONALIZATION = {"EVENT_STREAM_SHARDS": bad}
+        assert [e.id for e in check_redis_cluster(None)] == ["tailored.E011"]
+    settings.PERSONALIZATION = {"EVENT_STREAM_SHARDS": 3}
+    assert check_redis_cluster(None) == []
+
+
+def test_cluster_urls_name_every_node_and_the_credentials(redis_cluster):
+    from redis.cluster import RedisCluster
+
+    assert redis_guard.is_cluster("redis+cluster://a:1,b:2") and not redis_guard.is_cluster("redis://a:1/0")
+    assert redis_guard.is_cluster("redis://a:1/0", {"REDIS_CLUSTER": True})
+    host_ports = redis_cluster.url[len("redis+cluster://"):]
+    client = redis_guard.cluster_from_url(f"redis+cluster://default:@{host_ports}", decode_responses=True)
+    try:
+        assert isinstance(client, RedisCluster) and len(client.get_primaries()) == 3
+    finally:
+        client.close()
+    one_node = redis_guard.cluster_from_url(f"redis://127.0.0.1:{redis_cluster.ports[0]}/0", decode_responses=True)
+    try:
+        assert len(one_node.get_primaries()) == 3  # discovered from one node (REDIS_CLUSTER = True)
+    finally:
+        one_node.close()

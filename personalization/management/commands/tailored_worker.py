@@ -12,6 +12,7 @@ import threading
 from django.core.management.base import BaseCommand, CommandError
 
 from tailored import conf, worker
+from tailored.events.stream import stream_keys
 
 
 class Command(BaseCommand):
@@ -28,6 +29,14 @@ class Command(BaseCommand):
         )
         parser.add_argument("--once", action="store_true", help="Run one turn of the loop, then exit.")
         parser.add_argument(
+            "--shards", type=int, default=None,
+            help="Read this many stream shards (default: EVENT_STREAM_SHARDS); with --until-empty, drains the "
+            "old layout when EVENT_STREAM_SHARDS changes (README: Redis Cluster).",
+        )
+        parser.add_argument(
+            "--until-empty", action="store_true", help="Exit once a turn finds nothing and every shard it reads is empty.",
+        )
+        parser.add_argument(
             "--block-ms", type=int, default=2000,
             help="How long a read waits for new entries (0: never waits). Also bounds how late a stop request is seen.",
         )
@@ -41,11 +50,15 @@ class Command(BaseCommand):
         url = conf.get("REDIS_URL")
         if not url:
             raise CommandError("PERSONALIZATION['REDIS_URL'] is not set: the worker reads the Redis event stream.")
+        shards = options["shards"]
+        if shards is not None and shards < 1:
+            raise CommandError("--shards must be at least 1.")
         consumer = worker.Consumer.from_settings(
             options["name"],
             batch=options["batch"],
             block_ms=options["block_ms"],
             claim_idle_seconds=options["claim_idle_seconds"],
+            streams=tuple(stream_keys(shards)) if shards is not None else None,
         )
         client = worker.connect(url, consumer.block_ms, cluster=bool(conf.get("REDIS_CLUSTER")))
         stop = threading.Event()
@@ -55,7 +68,9 @@ class Command(BaseCommand):
             f"(batch {consumer.batch}, claim after {consumer.claim_idle_seconds:g} s idle)"
         )
         try:
-            total = worker.run(client, consumer, stop, report=self.stdout.write, once=options["once"])
+            total = worker.run(
+                client, consumer, stop, report=self.stdout.write, once=options["once"], until_empty=options["until_empty"],
+            )
         finally:
             worker.leave_group(client, consumer)
             client.close()
