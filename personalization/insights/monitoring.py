@@ -167,7 +167,7 @@ def trained_at(name: str) -> datetime | None:
 def stale_reason(max_age_days: float, since_days: int, now: datetime | None = None) -> str | None:
     """Why the models should be retrained now, or None when they are fresh: a model missing, older
     than `max_age_days`, new events amounting to a fifth of the training window's since the last
-    training, or a drift alert raised since."""
+    training, or a drift or recommendation CTR alert raised since."""
     now = now or timezone.now()
     times = {name: trained_at(name) for name in ("personas", "propensity", "recommender")}
     missing = [name for name, at in times.items() if at is None]
@@ -183,4 +183,8 @@ def stale_reason(max_age_days: float, since_days: int, now: datetime | None = No
     drift = Alert.objects.filter(kind=Alert.Kind.DRIFT, created_at__gte=oldest).aggregate(at=Max("created_at"))["at"]
     if drift is not None:
         return f"score drift was detected on {drift:%d %b %H:%M}"
+    # The recommender's new version doing worse than the one before: retrain on fresher data.
+    dropped = Alert.objects.filter(kind=Alert.Kind.MODEL_CTR, created_at__gte=oldest).aggregate(at=Max("created_at"))["at"]
+    if dropped is not None:
+        return f"the recommender's CTR fell against its previous version on {dropped:%d %b %H:%M}"
     return None

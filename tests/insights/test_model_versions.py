@@ -160,3 +160,16 @@ def test_the_current_version_is_the_registrys(no_model, monkeypatch):
     served(f"model:{NEW}", 4000, 80, hours=range(HOUR - 20, HOUR))
     monkeypatch.setattr(monitoring, "current_version", lambda name: OLD)
     assert monitoring.model_ctr_alert(HOUR + 1) is None
+
+
+def test_a_recommendation_ctr_alert_makes_if_stale_retrain(no_model, monkeypatch):
+    from tailored.ml import registry
+
+    for name in ("personas", "propensity", "recommender"):
+        registry.publish(name, {"demo": True}, {})
+    assert monitoring.stale_reason(7, 28) is None
+    served(f"model:{OLD}", 4000, 200, hours=range(HOUR - 44, HOUR - 24))
+    served(f"model:{NEW}", 4000, 80, hours=range(HOUR - 20, HOUR))
+    monkeypatch.setattr(monitoring, "current_version", lambda name: NEW)  # the rows' version, not the stand-in's
+    assert monitoring.model_ctr_alert(HOUR + 1) is not None
+    assert "CTR fell against its previous version" in monitoring.stale_reason(7, 28)
