@@ -44,7 +44,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
 
-from tailored import conf
+from tailored import conf, faults
 from tailored.core.segments import matching_segments
 from tailored.core.types import Event
 from tailored.experiments.counting import DROP_IF_BATCH as DROP
@@ -258,7 +258,7 @@ def take(client: Any, prefix: str = PREFIX) -> Taken | None:
     return None if batch_id is None else Taken(batch_id, {name: int(value) for name, value in raw.items()})
 
 
-def flush(client: Any, crash_after_commit: bool = False) -> int:
+def flush(client: Any) -> int:
     """Move the counters into rows exactly once: applied with the batch id in one transaction,
     then forgotten in Redis. A crash between the two leaves the batch, which the next flush
     finds recorded and only forgets. Returns the rows written."""
@@ -270,8 +270,8 @@ def flush(client: Any, crash_after_commit: bool = False) -> int:
             continue
         taken_any = True
         written += apply(taken.batch_id, taken.values)
-        if crash_after_commit:  # for the crash test: the worker dies before the delete
-            raise SystemExit("crashed after commit")
+        # The crash test kills the worker here: committed, not yet forgotten in Redis.
+        faults.crash_point("insights-flush-after-commit")
         client.register_script(DROP)(keys=[prefix + "flushing"], args=[taken.batch_id])
     if not taken_any:
         return 0

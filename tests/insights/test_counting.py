@@ -113,24 +113,19 @@ def test_a_second_viewer_is_unique_and_a_repeat_viewer_is_not(stream):
     assert (totals(segment="")["i"], totals(segment="")["u"]) == (3, 2)
 
 
-@pytest.mark.parametrize("crash", ["before_commit", "after_commit"])
-def test_the_flush_is_exactly_once_when_the_worker_dies_mid_flush(stream, crash, monkeypatch):
+def test_the_flush_is_exactly_once_when_the_worker_dies_inside_its_transaction(stream, monkeypatch):
+    """Dying after the commit, a real worker process: tests/insights/test_flush_crash.py."""
     send([impression("i1", NOW - 30), click("c1", NOW - 20)])
     process(stream)
-    if crash == "before_commit":
-        # The database goes away inside the flush's transaction: nothing is committed.
-        def die(*args, **kwargs):
-            raise SystemExit("killed")
 
-        monkeypatch.setattr(counting, "add_counts", die)
-        with pytest.raises(SystemExit):
-            counting.flush(stream)
-        monkeypatch.undo()
-        assert not InsightHour.objects.exists()
-    else:
-        with pytest.raises(SystemExit):
-            counting.flush(stream, crash_after_commit=True)
-        assert totals(segment="")["i"] == 1
+    def die(*args, **kwargs):  # the database goes away inside the flush's transaction
+        raise SystemExit("killed")
+
+    monkeypatch.setattr(counting, "add_counts", die)
+    with pytest.raises(SystemExit):
+        counting.flush(stream)
+    monkeypatch.undo()
+    assert not InsightHour.objects.exists()
     # More counted meanwhile, then a restarted worker flushes: the old batch once, then the new.
     send([impression("i9", NOW - 5, variant=OUTDOORS_VARIANT)])
     process(stream)
