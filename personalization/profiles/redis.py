@@ -420,6 +420,12 @@ class RedisProfileStore:
             self._queue_profile(pipe, keys, delta, now)
         queued = redis_guard.queued_commands(pipe)
         profile_commands, shared_commands = _split_commands(queued, f"{KEY_PREFIX}{{{visitor_id}}}:")
+        shas = (self._shas["increment"], self._shas["buckets"], self._shas["expire"])
+        commands = [[part if part.__class__ is str else _word(part) for part in args] for args, _options in profile_commands]
+        program = json.dumps([[event.id for event in events], shas, commands])
+        apply_args = [keys["ids"], int(now), self.dedup_seconds, program]
+        if isinstance(self.client, RedisCluster):
+            return self._write_entry_first(visitor_id, keys, events, shared_commands, apply_args, now, delta is None)
         trip = self.client.pipeline(transaction=False)
         # The stream entry goes first: when the profile write then fails, the retry appends it
         # again and the worker's unique (visitor, event id) rows store it once. The other order
@@ -427,10 +433,6 @@ class RedisProfileStore:
         self._append(trip, visitor_id, events, now, analytics_only=delta is None)
         for args, options in shared_commands:
             trip.execute_command(*args, **options)
-        shas = (self._shas["increment"], self._shas["buckets"], self._shas["expire"])
-        commands = [[part if part.__class__ is str else _word(part) for part in args] for args, _options in profile_commands]
-        program = json.dumps([[event.id for event in events], shas, commands])
-        apply_args = [keys["ids"], int(now), self.dedup_seconds, program]
         trip.evalsha(self._shas["apply"], len(keys), *keys.values(), *apply_args)
         stream_reply, *_shared, applied = trip.execute(raise_on_error=False)
         if isinstance(applied, Exception):
@@ -441,6 +443,25 @@ class RedisProfileStore:
             # The profile is committed and marked: the worker must still get the events.
             self._append(self.client, visitor_id, events, now, analytics_only=delta is None)
         return set()
+
+    def _write_entry_first(
+        self, visitor_id: str, keys: dict[str, str], events: list[Event], shared_commands: list[Any],
+        apply_args: list[Any], now: float, analytics_only: bool,
+    ) -> set[str]:
+        """`_write` on Redis Cluster (issue 19): the stream shard and the visitor are on two nodes,
+        and a cluster pipeline sends to both at once, so the entry could fail (its master dying)
+        while the marks commit; the client's retry would then be taken for a duplicate and
+        answered 202 with no entry anywhere. So the entry (with its shard's keys) goes first,
+        and the profile and marks only once it is in: one round trip more than on one Redis."""
+        trip = self.client.pipeline(transaction=False)
+        self._append(trip, visitor_id, events, now, analytics_only)
+        for args, options in shared_commands:
+            trip.execute_command(*args, **options)
+        stream_reply, *_shared = trip.execute(raise_on_error=False)
+        if isinstance(stream_reply, Exception):
+            raise stream_reply  # nothing marked: the client keeps the batch and sends it again
+        applied = self.client.evalsha(self._shas["apply"], len(keys), *keys.values(), *apply_args)
+        return set(applied[1]) if applied[0] == 0 else set()
 
     def _append(self, client, visitor_id: str, events: Sequence[Event], now: float, analytics_only: bool) -> None:
         """The batch's stream entry; entries older than the retention period go (MINID), and,

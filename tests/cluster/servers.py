@@ -137,9 +137,28 @@ class LocalCluster:
             time.sleep(0.1)
         raise RuntimeError("the cluster did not reach cluster_state:ok")
 
+    def wait_replicas(self, timeout: float = 30.0) -> None:
+        """Until every replica has its master's data (link up, initial sync done)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            linked = 0
+            for port in self.ports:
+                client = redis.Redis(port=port, socket_timeout=1, decode_responses=True)
+                try:
+                    info = client.info("replication")
+                finally:
+                    client.close()
+                if info["role"] == "slave" and info.get("master_link_status") == "up" and not info.get("master_sync_in_progress"):
+                    linked += 1
+            if linked == self.masters * self.replicas:
+                return
+            time.sleep(0.1)
+        raise RuntimeError("the replicas did not sync")
+
     def master_of(self, key: str) -> int:
         """The port of the master serving `key`'s slot."""
-        client = redis.Redis(port=self.ports[0], decode_responses=True, socket_timeout=2)
+        live = next(port for port, process in self.processes.items() if process.poll() is None)
+        client = redis.Redis(port=live, decode_responses=True, socket_timeout=2)
         try:
             slot = client.execute_command("CLUSTER", "KEYSLOT", key)
             for start, end, master, *_ in client.execute_command("CLUSTER", "SLOTS"):
