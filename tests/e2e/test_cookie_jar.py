@@ -131,7 +131,7 @@ def test_the_privacy_centre_changes_the_choice_downloads_and_erases(site_url, br
         page.get_by_role("link", name="Download my data").click()
     data = json.loads(Path(download.value.path()).read_text())
     visitor_id = data["visitor_id"]
-    assert data["consent"] == {"analytics": True, "personalization": False}
+    assert data["consent"] == {"analytics": True, "personalization": False, "marketing": False}
     assert data["profile"]["page_views"] == 0  # analytics only: events, but no profile
     assert redis_client.keys(f"*{visitor_id}*")  # its dedup marks, at least
 
