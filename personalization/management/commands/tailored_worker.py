@@ -18,7 +18,8 @@ from tailored.events.stream import stream_keys
 class Command(BaseCommand):
     help = (
         "Consume the Redis event stream as a member of the tl-workers group: persist events, "
-        "detect abandoned carts, deliver webhooks. Stops gracefully on SIGTERM/SIGINT."
+        "score visitors, count insights, evaluate activation triggers, detect abandoned carts, "
+        "deliver webhooks and activation sends. Stops gracefully on SIGTERM/SIGINT."
     )
 
     def add_arguments(self, parser):
