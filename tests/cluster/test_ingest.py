@@ -12,6 +12,7 @@ import pytest
 from tailored.events.stream import CONSUMER_GROUP, stream_keys, visitor_stream
 from tailored.models import Event as EventRow
 from tests.cluster.conftest import SHARDS, drain
+from tests.cluster.test_slots import visitors as spread_visitors
 from tests.helpers import consent_cookies
 
 pytestmark = pytest.mark.django_db
@@ -27,7 +28,7 @@ def post_batch(client, visitor_id: str, prefix: str, n: int, start_ms: int) -> i
 
 
 def test_http_batches_reach_every_shard_and_the_worker_stores_them_all(client, on_cluster, worker_client):
-    visitors = [uuid.uuid4().hex for _ in range(24)]
+    visitors = spread_visitors(24)
     now_ms = int(time.time() * 1000)
     statuses = [post_batch(client, visitor, f"{visitor[:6]}-{b}", 4, now_ms + b * 10) for visitor in visitors for b in range(2)]
     assert set(statuses) == {202}
