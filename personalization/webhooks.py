@@ -105,21 +105,24 @@ def deliver_due(now: datetime | None = None, limit: int = 100) -> dict[str, int]
     )
     if not due:
         return counts
-    timeout = httpx.Timeout(float(conf.get("WEBHOOK_TIMEOUT_SECONDS")))
-    with httpx.Client(timeout=timeout, follow_redirects=False) as http:
+    with http_client() as http:
         for delivery in due:
-            if _claim(delivery, now):
+            if claim(delivery, now):
                 counts[attempt(http, delivery, now)] += 1
     return counts
 
 
-def _claim(delivery: WebhookDelivery, now: datetime) -> bool:
-    """Take the delivery for CLAIM_LEASE; False when another worker got it first (its
-    next_attempt_at is no longer the one we read)."""
-    claimed = WebhookDelivery.objects.filter(
-        pk=delivery.pk,
-        status=WebhookDelivery.Status.PENDING,
-        next_attempt_at=delivery.next_attempt_at,
+def http_client() -> httpx.Client:
+    """The client outbound sends use (webhooks, activation): the configured timeout, and no
+    redirects (a receiver's redirect must not move a signed payload elsewhere)."""
+    return httpx.Client(timeout=httpx.Timeout(float(conf.get("WEBHOOK_TIMEOUT_SECONDS"))), follow_redirects=False)
+
+
+def claim(row: Any, now: datetime) -> bool:
+    """Take a pending outbox row (a WebhookDelivery or an ActivationSend) for CLAIM_LEASE; False
+    when another worker got it first (its next_attempt_at is no longer the one we read)."""
+    claimed = type(row).objects.filter(
+        pk=row.pk, status="pending", next_attempt_at=row.next_attempt_at
     ).update(next_attempt_at=now + CLAIM_LEASE)
     return claimed == 1
 

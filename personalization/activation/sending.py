@@ -33,10 +33,6 @@ from .models import ActivationSend, Destination, KnownVisitor
 
 logger = logging.getLogger(__name__)
 
-# A worker holds a send this long while it delivers it; if it dies, the send is due again after.
-CLAIM_LEASE = timedelta(minutes=5)
-
-
 def first_attempt_at(quiet: QuietHours | None, now: datetime) -> datetime:
     """Now, or the end of the quiet hours (site time) when now falls in them."""
     if quiet is None:
@@ -71,19 +67,11 @@ def deliver_due(now: datetime | None = None, limit: int = 100) -> dict[str, int]
     )
     if not due:
         return counts
-    timeout = httpx.Timeout(float(conf.get("WEBHOOK_TIMEOUT_SECONDS")))
-    with httpx.Client(timeout=timeout, follow_redirects=False) as http:
+    with webhooks.http_client() as http:
         for send in due:
-            if _claim(send, now):
+            if webhooks.claim(send, now):
                 counts[attempt(http, send, now)] += 1
     return counts
-
-
-def _claim(send: ActivationSend, now: datetime) -> bool:
-    claimed = ActivationSend.objects.filter(
-        pk=send.pk, status=ActivationSend.Status.PENDING, next_attempt_at=send.next_attempt_at
-    ).update(next_attempt_at=now + CLAIM_LEASE)
-    return claimed == 1
 
 
 def attempt(http: httpx.Client, send: ActivationSend, now: datetime) -> str:
@@ -159,8 +147,8 @@ def send_test(destination: Destination, now: datetime | None = None) -> Activati
     base = ("idempotency_key", "trigger", "fired_at", "reason")
     payload = {key: value for key, value in sample.items() if key in base or key in fields}
     send = queue(destination, "test", payload["idempotency_key"], payload, now=now, test=True)
-    with httpx.Client(timeout=httpx.Timeout(float(conf.get("WEBHOOK_TIMEOUT_SECONDS")))) as http:
-        _claim(send, now)
+    with webhooks.http_client() as http:
+        webhooks.claim(send, now)
         send.refresh_from_db()
         attempt(http, send, now)
     send.refresh_from_db()

@@ -82,10 +82,10 @@ def make_trigger(destination: Destination, kind: str, **fields) -> Trigger:
     return Trigger.objects.create(name=fields.pop("name", kind), kind=kind, destination=destination, **fields)
 
 
-def known(visitor_id: str, marketing: bool = True, email: str = "ada@example.com") -> KnownVisitor:
+def known(visitor_id: str, marketing: bool = True, email: str = "ada@example.com", user_id: str = "") -> KnownVisitor:
     return KnownVisitor.objects.create(
         visitor_id=visitor_id, email=email if marketing else "", marketing=marketing,
-        email_hash="0" * 64, identified_at=timezone.now(),
+        email_hash="0" * 64, identified_at=timezone.now(), user_id=user_id,
     )
 
 

@@ -112,7 +112,7 @@ def test_a_site_registers_its_own_destination_kind(activation):
     with hooks.register_temporarily("register_tailored_destination", braze):
         destination = Destination.objects.create(name="Braze", kind="braze")
         make_trigger(destination, "loyalty_milestone", params={"purchases": 1})
-        known(ADA).__class__.objects.filter(visitor_id=ADA).update(user_id="42")
+        known(ADA, user_id="42")
         ingest(ADA, purchase())
     [payload] = received
     # Only what the kind needs: the user id and traits, never the address or the visitor id.

@@ -196,7 +196,7 @@ def test_back_in_stock_and_cheaper_reach_the_known_visitors_who_viewed_the_produ
     assert activation.llen(catalog.CATALOG_KEY) == 0
 
 
-def test_quiet_hours_defer_a_send_to_their_end(activation, receiver, settings):
+def test_quiet_hours_defer_a_send_to_their_end(activation, receiver):
     server = receiver(200)
     local_now = timezone.localtime()
     start = (local_now - timedelta(hours=1)).time().replace(second=0, microsecond=0)

@@ -181,8 +181,8 @@ def test_of_two_workers_that_read_the_same_due_delivery_only_one_sends_it(config
     same_row_in_another_worker = WebhookDelivery.objects.get(pk=delivery.pk)
     now = timezone.now()
 
-    assert webhooks._claim(delivery, now)
-    assert not webhooks._claim(same_row_in_another_worker, now)
+    assert webhooks.claim(delivery, now)
+    assert not webhooks.claim(same_row_in_another_worker, now)
     # The claim is a lease: if its holder dies mid-call, the delivery comes due again.
     assert WebhookDelivery.objects.get(pk=delivery.pk).next_attempt_at == now + webhooks.CLAIM_LEASE
 

@@ -14,7 +14,7 @@ import pytest
 from tailored import worker
 from tailored.events.stream import STREAM_KEY, encode_batch
 from tailored.insights import counting
-from tests.events.test_worker import PYTHON, ROOT, wait_for, worker_env
+from tests.events.test_worker import PYTHON, ROOT, wait_for, worker_env, workers  # noqa: F401 (a fixture)
 from tests.helpers import HOME_BLOCK
 from tests.insights.test_counting import click, impression
 
@@ -32,24 +32,16 @@ def insight_db(tmp_path) -> Path:
 
 
 @pytest.fixture
-def start(redis_url, insight_db, tmp_path):
-    """Starts `tailored_worker` processes and reaps each afterwards, whatever happened."""
-    started: list[subprocess.Popen] = []
+def start(redis_url, insight_db, tmp_path, monkeypatch, request):
+    """Starts `tailored_worker` processes (reaped by test_worker's `workers` fixture), each dying
+    at `crash_at` if given."""
+    start_worker = request.getfixturevalue("workers")
 
     def start(name: str, crash_at: str = "") -> subprocess.Popen:
-        env = {**worker_env(insight_db, redis_url), "TAILORED_CRASH_AT": crash_at}
-        process = subprocess.Popen(
-            [PYTHON, "manage.py", "tailored_worker", "--block-ms", "200", "--name", name],
-            cwd=ROOT, env=env, stdout=(tmp_path / f"{name}.log").open("w"), stderr=subprocess.STDOUT,
-        )
-        started.append(process)
-        return process
+        monkeypatch.setenv("TAILORED_CRASH_AT", crash_at)  # worker_env copies the environment
+        return start_worker(insight_db, redis_url, tmp_path / f"{name}.log", "--name", name)
 
-    yield start
-    for process in started:
-        if process.poll() is None:
-            process.kill()
-        process.wait(10)
+    return start
 
 
 def impressions_in(db: Path) -> int:
