@@ -197,7 +197,7 @@ class RecommendationBlock(blocks.StructBlock):
         ids shown and what chose them (the wrapper's data-tl-variant names the model version, so
         a new version showing the same ids is a new page); for another item type, which depends
         on the page being read (the cache key has the page), the model version and everything of
-        the visitor it reads."""
+        the visitor it reads, down to what they already have (a digest of it)."""
         item_type = value.get("item_type") or PRODUCT
         if item_type == PRODUCT:
             served = self.serve(value, visitor)
@@ -208,6 +208,7 @@ class RecommendationBlock(blocks.StructBlock):
             ",".join(item for item, _ in profile.recent_items) if profile else "",
             ",".join(profile.preferences) if profile else "",
             ",".join(sorted(profile.down_votes)) if profile else "",
+            catalog.had_digest(profile),  # pages read (and products had) are never offered
         )
         return "|".join((item_type, value["strategy"], loaded.version if loaded is not None else "-", *facts))
 

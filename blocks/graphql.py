@@ -349,14 +349,68 @@ class RecommendationBlockType(graphene.ObjectType):
 def _served(child, info):
     """The recommendation block's list, once per block per request, noted in
     `extensions.decisions` as SSR notes it in data-tl-*: the block id and what chose the list
-    ("model:<version>" or the fallback's name), so headless impressions count per model version."""
+    ("model:<version>" or the fallback's name), so headless impressions count per model version.
+    Pages of another item type are seeded with the page whose StreamField holds the block, never
+    offering it, as SSR seeds them with the page being rendered."""
     served = getattr(child, "_tailored_served", None)
     if served is None:
-        served = child.block.serve(child.value, visitor_of_info(info))
+        served = child.block.serve(child.value, visitor_of_info(info), page=page_of_info(info))
         child._tailored_served = served
         if child.id:
             decisions.record(info.context, Decision(str(child.id), served.source))
     return served
+
+
+# -- the page a block belongs to ----------------------------------------------------------------
+
+# On the request: {response path of a page's StreamField (("page", "body")): that page}.
+STREAM_PAGES_ATTRIBUTE = "_tailored_stream_pages"
+
+
+def remember_stream_pages() -> None:
+    """Wrap grapple's resolver of every page type's StreamFields so that the blocks inside know
+    their page: a block sees only its own value, and SSR's `page` is the one thing of the
+    rendering context a GraphQL block resolver lacks. Called while the schema is built (after
+    grapple has made the page types); wrapping twice is a no-op."""
+    from wagtail.fields import StreamField
+
+    for model, node in registry.pages.items():
+        for field in getattr(model, "graphql_fields", ()):
+            field = field() if callable(field) else field
+            name = f"resolve_{field.field_name}"
+            resolver = getattr(node, name, None)
+            if resolver is None or getattr(resolver, "remembers_page", False):
+                continue
+            try:
+                is_stream = isinstance(model._meta.get_field(field.field_source), StreamField)
+            except Exception:  # a property or method, not a model field
+                is_stream = False
+            if is_stream:
+                setattr(node, name, _remembering_page(resolver))
+
+
+def _remembering_page(resolver):
+    def resolve(root, info, **kwargs):
+        pages = getattr(info.context, STREAM_PAGES_ATTRIBUTE, None)
+        if pages is None:
+            pages = {}
+            setattr(info.context, STREAM_PAGES_ATTRIBUTE, pages)
+        pages[tuple(info.path.as_list())] = root
+        return resolver(root, info, **kwargs)
+
+    resolve.remembers_page = True
+    return resolve
+
+
+def page_of_info(info):
+    """The page whose StreamField holds the block being resolved (the nearest along the response
+    path: a block inside a personalized variant belongs to the variant's page), else None."""
+    pages = getattr(info.context, STREAM_PAGES_ATTRIBUTE, None) or {}
+    path = tuple(info.path.as_list())
+    for end in range(len(path) - 1, 0, -1):
+        if path[:end] in pages:
+            return pages[path[:end]]
+    return None
 
 
 class PersonalizedMessageBlockType(graphene.ObjectType):

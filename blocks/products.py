@@ -13,6 +13,7 @@ recommendation block's impressions and clicks count under (issue 17 item 5).
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Iterable, Sequence
@@ -176,6 +177,14 @@ def _had(profile: Profile | None) -> set[str]:
     return {item for item, _ in profile.recent_items} | set(profile.cart) | seen_items.get(profile.visitor_id)
 
 
+def had_digest(profile: Profile | None) -> str:
+    """A short digest of everything the visitor has (what `recommend_pages` leaves out): the
+    page cache keys a page row by it, so a visitor is never served a row cached for someone who
+    had not read what they have."""
+    had = sorted(_had(profile))
+    return hashlib.sha256(",".join(had).encode()).hexdigest()[:16] if had else "-"
+
+
 def _model_ranking(profile: Profile | None, count: int, now: float | None, excluded: set[str]) -> tuple[list[str], str] | None:
     loaded = registry.load(RECOMMENDER)
     if loaded is None:
@@ -226,7 +235,9 @@ def recommend_pages(
     if entry is None or count <= 0 or strategy == "recently_viewed":
         return Served([], RECENTLY_VIEWED if strategy == "recently_viewed" else NEWEST)
     current = str(page.pk) if getattr(page, "pk", None) is not None else None
-    excluded = {current} if current else set()
+    # Never the page being read, nor one already read (tailored.seen_items keeps the recommendable
+    # pages a visitor viewed beside their products).
+    excluded = ({current} if current else set()) | _had(profile)
     ranking = _page_ranking(profile, count * 2, item_type, current, excluded, strategy, now)
     model = apps.get_model(entry.model)
     if not ranking or not ranking[0]:  # no usable model, or one fitted before this type had pages

@@ -1,5 +1,6 @@
 """What each visitor already has: the ids of items they viewed, added to their cart or bought,
-kept so recommendations never offer them again (issue 22, item 1).
+and of the pages of registered recommendable types (articles, landing pages) they read, kept so
+recommendations never offer them again (issue 22, items 1 and 6).
 
 The profile's recent items hold only the last 50 views and its cart only what is in it now, so a
 long history or an old purchase slipped through. This is a compact per-visitor set beside the
@@ -7,6 +8,11 @@ profile: a Redis sorted set `tl:v1:{visitor}:had` (member: item id, score: last 
 dictionary beside the memory store. It keeps the newest SEEN_ITEMS_CAP ids (default 1,000; a
 visitor past that has the oldest ones forgotten, and the recommender still excludes everything in
 the history it is given) and expires with the profile's retention.
+
+A page view names its page by the last of the ids tracker.js sends (`pages`, "4 12 19": the
+sections it is in, then the page); it is kept when that page is of a type registered with
+`register_tailored_recommendable` (asked of the database once per page id per process: a page's
+type never changes). Product and page ids are both page primary keys, so they share the set.
 
 Filled by the stream worker as it stores events (personalization consent only; nothing is
 backfilled from events stored before, whose rows do not say which consent they came with); read
@@ -17,7 +23,7 @@ from __future__ import annotations
 
 import logging
 import weakref
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 from tailored import conf
@@ -27,6 +33,10 @@ logger = logging.getLogger(__name__)
 DEFAULT_CAP = 1000
 ITEM_EVENTS = frozenset({"page_view", "add_to_cart", "purchase"})
 _memory: weakref.WeakKeyDictionary[Any, dict[str, dict[str, float]]] = weakref.WeakKeyDictionary()
+# Page id -> whether it is a page of a registered recommendable type, as this process learnt it.
+# Bounded: a long-lived worker forgets everything past this many and asks again.
+_page_answers: dict[str, bool] = {}
+PAGE_ANSWERS_MAX = 100_000
 
 
 def key(visitor_id: str) -> str:
@@ -50,6 +60,39 @@ def items_of(event_type: str, item: str | None, attrs: Mapping[str, Any] | None)
         lines = [entry.get("product_id", entry.get("id")) if isinstance(entry, Mapping) else entry for entry in attrs["items"]]
         return [str(line) for line in lines if line is not None and not isinstance(line, bool) and str(line)]
     return [str(item)] if item else []
+
+
+def viewed_page(event_type: str, item: str | None, attrs: Mapping[str, Any] | None) -> str | None:
+    """The page a page view without a product names: the last id of attrs["pages"]."""
+    if event_type != "page_view" or item or not isinstance(attrs, Mapping):
+        return None
+    pages = attrs.get("pages")
+    ids = pages.split() if isinstance(pages, str) else []
+    return ids[-1] if ids and ids[-1].isdigit() else None
+
+
+def recommendable_pages(candidates: Collection[str]) -> set[str]:
+    """Those of `candidates` (page ids) that are pages of a registered recommendable type. The
+    rest (home, category and other pages) are never recommended, so never kept. When the
+    database cannot answer, none (logged): losing a refinement must not stop ingestion."""
+    if len(_page_answers) > PAGE_ANSWERS_MAX:
+        _page_answers.clear()
+    unknown = {page for page in candidates if page not in _page_answers}
+    if unknown:
+        try:
+            from tailored.ml.catalog import registered_page_ids
+
+            found = registered_page_ids(unknown)
+        except Exception as error:
+            logger.warning("could not tell which of %d viewed pages are recommendable: %s: %s", len(unknown), type(error).__name__, error)
+            return {page for page in candidates if _page_answers.get(page)}
+        _page_answers.update((page, page in found) for page in unknown)
+    return {page for page in candidates if _page_answers.get(page)}
+
+
+def forget_page_types() -> None:
+    """A page was saved or deleted in this process: ask again (test databases reuse ids)."""
+    _page_answers.clear()
 
 
 def add(visitors: Mapping[str, Mapping[str, float]], store: Any | None = None, client: Any | None = None) -> int:
@@ -129,10 +172,24 @@ def from_entries(entries: Iterable[Any]) -> dict[str, dict[str, float]]:
 
 
 def from_rows(rows: Iterable[tuple[str, str, str | None, float, Mapping[str, Any] | None]]) -> dict[str, dict[str, float]]:
-    """{visitor: {item: last ts}} from (visitor, type, item, ts, attrs) rows."""
+    """{visitor: {item: last ts}} from (visitor, type, item, ts, attrs) rows: the products they
+    viewed, carted or bought, and the recommendable pages they read."""
     found: dict[str, dict[str, float]] = {}
+    pages: dict[str, dict[str, float]] = {}
     for visitor, event_type, item, ts, attrs in rows:
         for had in items_of(event_type, item, attrs):
-            items = found.setdefault(visitor, {})
-            items[had] = max(float(ts), items.get(had, float(ts)))
+            _note(found, visitor, had, float(ts))
+        page = viewed_page(event_type, item, attrs)
+        if page is not None:
+            _note(pages, visitor, page, float(ts))
+    kept = recommendable_pages({page for read in pages.values() for page in read}) if pages else set()
+    for visitor, read in pages.items():
+        for page, ts in read.items():
+            if page in kept:
+                _note(found, visitor, page, ts)
     return found
+
+
+def _note(found: dict[str, dict[str, float]], visitor: str, item: str, ts: float) -> None:
+    items = found.setdefault(visitor, {})
+    items[item] = max(ts, items.get(item, ts))

@@ -3,7 +3,7 @@ from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from wagtail.signals import page_published, page_unpublished
 
-from . import fragments
+from . import fragments, seen_items
 from .activation.triggers import trigger_cache
 from .models import Segment, Trigger
 from .segments import segment_cache
@@ -32,3 +32,13 @@ def _drop_page_fragments(sender, instance, **kwargs) -> None:
 @receiver(post_delete, sender=Trigger)
 def _triggers_changed(**kwargs) -> None:
     trigger_cache.invalidate()
+
+
+@receiver(post_save)
+@receiver(post_delete)
+def _page_types_changed(sender, instance, **kwargs) -> None:
+    # seen_items remembers which page ids are recommendable pages; a test database reuses ids.
+    from wagtail.models import Page
+
+    if isinstance(instance, Page):
+        seen_items.forget_page_types()

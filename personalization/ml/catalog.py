@@ -78,6 +78,19 @@ def recommendable(item_type: str) -> Recommendable | None:
     return next((entry for entry in registered_recommendables() if entry.item_type == item_type), None)
 
 
+def registered_page_ids(candidates: Iterable[str]) -> set[str]:
+    """Those of `candidates` (page ids as strings) that are pages of a registered recommendable
+    type, live or not: one query per registered type, none without candidates or registrations."""
+    from django.apps import apps
+
+    pks = sorted({int(candidate) for candidate in candidates if str(candidate).isdigit()})
+    found: set[str] = set()
+    for entry in registered_recommendables() if pks else ():
+        model = apps.get_model(entry.model)
+        found.update(str(pk) for pk in model.objects.filter(pk__in=pks).values_list("pk", flat=True))
+    return found
+
+
 def site_catalog(live_only: bool = True) -> list[CatalogItem]:
     """The products (demo_catalog) and every registered page type's live pages."""
     items = demo_catalog(live_only)
