@@ -36,7 +36,21 @@ from dataclasses import dataclass
 from typing import Any
 
 from .context import MINUTES_PER_DAY, clock_minutes
-from .fields import FLAG, NUMBER, TEXT, TEXTS, TIME, TRAIT_FIELDS, TRAIT_PREFIX, Reader, lookup
+from .fields import (
+    FIELDS,
+    FLAG,
+    NUMBER,
+    QUERY_PREFIX,
+    SCORE_PREFIX,
+    TEXT,
+    TEXTS,
+    TIME,
+    TRAIT_FIELDS,
+    TRAIT_PREFIX,
+    Field,
+    Reader,
+    lookup,
+)
 from .types import ITEM_COUNTED_EVENTS, Context, Profile, Window, counter_key
 from .windows import MAX_WINDOW_HOURS
 
@@ -102,6 +116,11 @@ class Leaf(Condition):
     # The test as (operator, operand) when it is one of the plain comparisons `test` makes
     # (for compiled segment sets, which write it inline); None for regular expressions.
     compare: tuple[str, Any] | None = None
+    # What `read` reads, as an expression over p, c and now with {0}, {1}, ... standing for the
+    # objects that follow (bound by compiled segment sets, never written into their source):
+    # ("p.average_dwell({0})", ("books",)). Two leaves with equal access read the same value.
+    # None: compiled sets call `read` (and a count reads its `window`).
+    access: tuple[str, tuple[Any, ...]] | None = None
 
     def holds(self, profile: Profile, context: Context, now: float) -> bool:
         return self.test(self.read(profile, context, now))
@@ -171,7 +190,39 @@ def _field(node: dict, path: str, compiler: _Compiler) -> Condition:
         raise RuleError(f"{path}.field", _unknown_field(node["field"]))
     test, compare = _comparison(node, path, spec.kind, spec.choices, spec.period, spec.operators)
     compiler.fields.add(node["field"])
-    return Leaf(node, spec.read, test, compare=compare)
+    return Leaf(node, spec.read, test, compare=compare, access=_field_access(node["field"], spec))
+
+
+# The fields whose reader is an attribute (or one method call) of the profile or the context,
+# as that expression: compiled segment sets write these reads inline, without the reader's call.
+# tests/core/test_compiled_segments.py checks each against the field's own reader.
+FIELD_ACCESS: dict[str, str] = {
+    **{f"context.{name}": f"c.{name}" for name in (
+        "device", "browser", "os", "daypart", "weekday", "local_hour", "country", "region", "city", "referrer_class",
+        "referrer", "referrer_host", "path", "utm_source", "utm_medium", "utm_campaign", "locale", "weather",
+        "temperature_c",
+    )},
+    "context.local_time": "c.local_minute",
+    "user.logged_in": "c.logged_in",
+    "user.is_staff": "c.is_staff",
+    "user.groups": "c.user_groups",
+    "user.account_age_days": "c.account_age_days",
+    **{f"profile.{name}": f"p.{name}" for name in (
+        "page_views", "sessions", "session_content_views", "session_converted", "purchases", "lifetime_value",
+        "average_scroll_depth", "recent_searches", "preferences", "persona",
+    )},
+    "profile.sessions_7d": "p.sessions_within(604800, now)",
+}
+
+
+def _field_access(name: str, spec: Field) -> tuple[str, tuple[Any, ...]] | None:
+    if name in FIELD_ACCESS and FIELDS.get(name) is spec:  # the registered field, not a replacement
+        return FIELD_ACCESS[name], ()
+    if name.startswith(SCORE_PREFIX):
+        return "p.scores.get({0})", (name[len(SCORE_PREFIX):],)
+    if name.startswith(QUERY_PREFIX):
+        return "c.query.get({0})", (name[len(QUERY_PREFIX):],)
+    return None
 
 
 def _unknown_field(name: object) -> str:
@@ -199,10 +250,25 @@ def _count(node: dict, path: str, compiler: _Compiler) -> Condition:
     if name is not None:
         value = _narrowing_value(name, value, event, f"{spec_path}.{name}")
     hours = _whole(spec.get("within_hours"), f"{spec_path}.within_hours", 1, MAX_WINDOW_HOURS, "hours")
-    window = Window(counter_key(event, name, value), hours)
+    window = _interned(Window(counter_key(event, name, value), hours))
     compiler.windows.add(window)
     test, compare = _comparison(node, path, NUMBER)
     return Leaf(node, lambda p, c, now: p.count_within(window), test, window, compare)
+
+
+_WINDOWS: dict[Window, Window] = {}
+
+
+def _interned(window: Window) -> Window:
+    """One Window object for equal windows, across rules: the profile store keys its counts by
+    the segment set's windows, so each rule's lookup then finds its key by identity, with no
+    call of Window.__eq__ (bounded: rules are few; beyond that, a fresh object is as correct)."""
+    found = _WINDOWS.get(window)
+    if found is not None:
+        return found
+    if len(_WINDOWS) < 10_000:
+        _WINDOWS[window] = window
+    return window
 
 
 def _narrowing_value(name: str, value: object, event: str, path: str) -> str:
@@ -225,7 +291,7 @@ def _avg_dwell(node: dict, path: str, compiler: _Compiler) -> Condition:
     if not isinstance(category, str) or not EVENT_NAME.match(category):
         raise RuleError(f"{spec_path}.category", "must be a category slug")
     test, compare = _comparison(node, path, NUMBER)
-    return Leaf(node, lambda p, c, now: p.average_dwell(category), test, compare=compare)
+    return Leaf(node, lambda p, c, now: p.average_dwell(category), test, compare=compare, access=("p.average_dwell({0})", (category,)))
 
 
 def _sequence(node: dict, path: str, compiler: _Compiler) -> Condition:
@@ -233,21 +299,28 @@ def _sequence(node: dict, path: str, compiler: _Compiler) -> Condition:
     spec, spec_path = _spec(node, "sequence", path, {"views", "within_minutes"})
     views = _whole(spec.get("views"), f"{spec_path}.views", 1, 50, "product views")
     seconds = 60 * _whole(spec.get("within_minutes"), f"{spec_path}.within_minutes", 1, 7 * 24 * 60, "minutes")
-    return Leaf(node, lambda p, c, now: p.items_viewed_within(seconds, now), lambda seen: seen >= views, compare=("gte", views))
+    return Leaf(
+        node, lambda p, c, now: p.items_viewed_within(seconds, now), lambda seen: seen >= views, compare=("gte", views),
+        access=("p.items_viewed_within({0}, now)", (seconds,)),
+    )
 
 
 def _cart_abandoned(node: dict, path: str, compiler: _Compiler) -> Condition:
     _only_keys(node, {"cart_abandoned"}, path)
     spec, spec_path = _spec(node, "cart_abandoned", path, {"idle_minutes"})
     idle = 60 * _whole(spec.get("idle_minutes"), f"{spec_path}.idle_minutes", 1, 90 * 24 * 60, "minutes")
+    return Leaf(
+        node, _cart_idle_seconds, lambda seen: seen is not None and seen >= idle, compare=("gte", idle),
+        access=("{0}(p, c, now)", (_cart_idle_seconds,)),  # one read, whatever the idle minutes
+    )
 
-    def idle_seconds(p: Profile, c: Context, now: float) -> float | None:
-        bought_since = p.last_purchase_at is not None and p.cart_updated_at is not None and p.last_purchase_at >= p.cart_updated_at
-        if not p.cart or p.cart_updated_at is None or bought_since:
-            return None
-        return now - p.cart_updated_at
 
-    return Leaf(node, idle_seconds, lambda seen: seen is not None and seen >= idle, compare=("gte", idle))
+def _cart_idle_seconds(p: Profile, c: Context, now: float) -> float | None:
+    """How long an abandoned cart has been left: None when empty, or bought since it changed."""
+    bought_since = p.last_purchase_at is not None and p.cart_updated_at is not None and p.last_purchase_at >= p.cart_updated_at
+    if not p.cart or p.cart_updated_at is None or bought_since:
+        return None
+    return now - p.cart_updated_at
 
 
 LEAVES: dict[str, Callable[[dict, str, _Compiler], Condition]] = {

@@ -101,10 +101,25 @@ class Context:
 
 @dataclass(frozen=True, slots=True)
 class Window:
-    """A count rules ask for: events matching `counter` (see `counter_keys`) in the last `hours`."""
+    """A count rules ask for: events matching `counter` (see `counter_keys`) in the last `hours`.
+
+    Its hash is the dataclass's own, `hash((counter, hours))`, computed once: every request looks
+    up each window the segments read in `Profile.windows`, and building that tuple on each lookup
+    was most of the lookup's cost. Pickled as (counter, hours), so the hash is made afresh in the
+    process that loads it (string hashes differ between processes)."""
 
     counter: str
     hours: int
+    _hash: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_hash", hash((self.counter, self.hours)))
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return Window, (self.counter, self.hours)
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,14 +168,22 @@ class Profile:
         return self.windows.get(window, 0)
 
     def sessions_within(self, seconds: float, now: float) -> int:
-        return sum(1 for start in self.session_starts if start > now - seconds)
+        since, n = now - seconds, 0  # a plain loop: every request's segments may ask
+        for start in self.session_starts:
+            if start > since:
+                n += 1
+        return n
 
     def in_visit(self, now: float) -> bool:
         """Whether the visit the profile remembers is still going on at `now`."""
         return self.last_seen is not None and now - self.last_seen <= VISIT_GAP_SECONDS
 
     def items_viewed_within(self, seconds: float, now: float) -> int:
-        return sum(1 for _, ts in self.recent_items if ts > now - seconds)
+        since, n = now - seconds, 0
+        for _, ts in self.recent_items:
+            if ts > since:
+                n += 1
+        return n
 
     @property
     def average_scroll_depth(self) -> float | None:

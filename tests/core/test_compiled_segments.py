@@ -130,3 +130,127 @@ def test_a_value_read_by_many_rules_is_read_once_per_visitor():
     profile = CountingProfile(session_starts=(NOW - 60, NOW - 7200))
     assert compile_segments(definitions)(profile, Context(), NOW) == {"s0", "s1", "s2"}
     assert len(calls) == 1
+
+
+def test_rules_written_alike_are_asked_once_and_answer_for_each_segment():
+    rng = random.Random(7)
+    rules = [rule(rng) for _ in range(30)]
+    definitions = tuple(SegmentDefinition(f"s{i}", compile_rule(rules[i % 30])) for i in range(90))  # each rule thrice
+    compiled = compile_segments(definitions)
+    for _ in range(500):
+        profile, context = visitor(rng)
+        assert compiled(profile, context, NOW) == frozenset(d.slug for d in definitions if d.rule.matches(profile, context, NOW))
+
+
+def test_each_inline_read_reads_what_the_field_reads():
+    """`rules.FIELD_ACCESS` writes a field's read inline in compiled sets: it must be the field's reader."""
+    from tailored.core import rules as rules_module
+    from tailored.core.fields import FIELDS, lookup
+
+    rng = random.Random(3)
+    kinds = [visitor(rng) for _ in range(300)]
+    profiles = [
+        Profile(page_views=rng.randint(0, 9), sessions=rng.randint(0, 9), session_content_views=rng.randint(0, 3),
+                session_converted=rng.random() < 0.5, purchases=rng.randint(0, 3), scroll=rng.choice(((0, 0), (150, 2))),
+                persona=rng.choice((None, "Bargain hunter")), preferences=tuple(rng.sample(CATEGORIES, rng.randint(0, 2))),
+                recent_searches=p.recent_searches, session_starts=p.session_starts, lifetime_value=p.lifetime_value)
+        for p, _ in kinds
+    ]
+    contexts = [
+        Context(device=c.device, browser=rng.choice((None, "Chrome")), os=rng.choice((None, "iOS")), weekday=rng.choice((None, "mon")),
+                country=rng.choice((None, "GB")), region=rng.choice((None, "GB-ENG")), city=rng.choice((None, "Leeds")),
+                referrer_class=rng.choice((None, "search")), utm_source=rng.choice((None, "news")), locale=rng.choice((None, "en")),
+                weather=rng.choice((None, "rain")), temperature_c=rng.choice((None, 12.5)), path=rng.choice((None, "/x/")),
+                referrer=rng.choice((None, "https://a.example/")), is_staff=rng.random() < 0.5, account_age_days=rng.choice((None, 3.0)),
+                daypart=c.daypart, local_hour=c.local_hour, local_minute=c.local_minute, referrer_host=c.referrer_host,
+                utm_campaign=c.utm_campaign, logged_in=c.logged_in, user_groups=c.user_groups, query=c.query)
+        for _, c in kinds
+    ]
+    for name, expression in rules_module.FIELD_ACCESS.items():
+        read = FIELDS[name].read
+        assert lookup(name) is FIELDS[name]
+        code = compile(expression, name, "eval")
+        for p, c in zip(profiles, contexts, strict=True):
+            assert eval(code, {}, {"p": p, "c": c, "now": NOW}) == read(p, c, NOW), name  # noqa: S307 - our own table
+    for name, op, (expression, operands) in (("score.churn_risk", "gte", ("p.scores.get({0})", ("churn_risk",))),
+                                             ("context.query.promo", "eq", ("c.query.get({0})", ("promo",)))):
+        leaf = compile_rule({"field": name, "op": op, "value": 1 if op == "gte" else "x"}).root
+        assert leaf.access == (expression, operands)
+        code = compile(expression.format("k"), name, "eval")
+        for p, c in kinds:
+            assert eval(code, {}, {"p": p, "c": c, "k": operands[0]}) == leaf.read(p, c, NOW)  # noqa: S307
+
+
+def test_a_shared_test_that_raises_leaves_the_visitor_to_the_rule_trees():
+    """A test two rules make is made for every visitor, even where the rules would not reach it;
+    should it raise there, the visitor gets the rule trees' answer (here: no error at all)."""
+    from tailored.core import fields
+
+    fields.site_field("odd_fact", fields.TEXT)
+    try:
+        guarded = {"all": [{"field": "context.device", "op": "eq", "value": "mobile"},
+                           {"field": "site.odd_fact", "op": "in", "value": ["a", "b"]}]}
+        definitions = (
+            SegmentDefinition("one", compile_rule(guarded)),
+            SegmentDefinition("two", compile_rule({"any": [{"field": "user.logged_in", "op": "eq", "value": True}, guarded]})),
+        )
+        compiled = compile_segments(definitions)
+        unhashable = Context(device="desktop", logged_in=True, site={"odd_fact": ["a"]})  # `in` raises TypeError on a list
+        assert compiled(Profile(), unhashable, NOW) == {"two"}
+        assert compiled(Profile(), Context(device="mobile", site={"odd_fact": "a"}), NOW) == {"one", "two"}
+    finally:
+        fields.SITE_FIELDS.pop("odd_fact", None)
+
+
+def test_a_value_asked_in_one_place_is_read_only_when_reached():
+    calls = []
+
+    class CountingProfile(Profile):
+        __slots__ = ()
+
+        def sessions_within(self, seconds, now):
+            calls.append(seconds)
+            return super().sessions_within(seconds, now)
+
+    sessions = {"field": "profile.sessions_7d", "op": "gte", "value": 1}
+    definitions = (SegmentDefinition("s", compile_rule({"all": [{"field": "context.device", "op": "eq", "value": "mobile"}, sessions]})),)
+    profile = CountingProfile(session_starts=(NOW - 60,))
+    assert compile_segments(definitions)(profile, Context(device="desktop"), NOW) == frozenset()
+    assert calls == []
+    assert compile_segments(definitions)(profile, Context(device="mobile"), NOW) == {"s"}
+    assert len(calls) == 1
+
+
+def test_a_window_hashes_as_its_fields_and_pickles_without_its_hash():
+    import os
+    import pickle
+    import subprocess
+    import sys
+
+    window = Window("page_view|c:books", 24)
+    assert hash(window) == hash(("page_view|c:books", 24)) and window == Window("page_view|c:books", 24)
+    assert window != Window("page_view|c:books", 48) and repr(window) == "Window(counter='page_view|c:books', hours=24)"
+    assert pickle.loads(pickle.dumps(window)) == window
+    # Another process hashes strings differently: the window it loads is hashed there.
+    check = ("import pickle, sys; from tailored.core.types import Window; w = pickle.loads(sys.stdin.buffer.read()); "
+             "assert {Window('page_view|c:books', 24): 1}[w] == 1 and hash(w) == hash(('page_view|c:books', 24))")
+    subprocess.run([sys.executable, "-c", check], input=pickle.dumps(window), check=True, env={**os.environ, "PYTHONHASHSEED": "123"})
+
+
+def test_the_compiled_set_answers_as_the_rule_trees_do_whatever_the_values():
+    """The spec's and the demo's rules, compiled as one set, over any profile and context (NaN,
+    negative counts, odd text), answer as the rule trees do."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from tests.core.test_rules_never_raise import RULES, contexts, profiles
+
+    definitions = tuple(SegmentDefinition(f"s{i}", r) for i, r in enumerate(RULES + RULES[:10]))  # some written twice
+    compiled = compile_segments(definitions)
+
+    @settings(max_examples=300, deadline=None)
+    @given(profile=profiles, context=contexts, now=st.floats(min_value=0, max_value=2e9))
+    def check(profile, context, now):
+        assert compiled(profile, context, now) == frozenset(d.slug for d in definitions if d.rule.matches(profile, context, now))
+
+    check()
