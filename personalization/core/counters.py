@@ -122,6 +122,42 @@ def _sessions(ordered: Sequence[Event], prior: PriorState, gap: float) -> Sessio
     return delta
 
 
+@dataclass(frozen=True, slots=True)
+class SessionOptions:
+    """A batch's session changes for every last-seen time the profile may hold, so a store can
+    write the batch in one round trip and let the last-seen time it reads pick the option.
+
+    `candidates` are the times of the events that open a session when the profile's last event
+    is old enough: the first event, and each event more than the gap after the one before it.
+    With the profile's last event at `last`, candidate j still opens one iff `candidate - last >
+    gap` (the same float test as `_sessions`); since they ascend, those that do not are a prefix.
+    `options[k]` is the SessionDelta when exactly the first k do not (`options[0]`: no last seen)."""
+
+    candidates: tuple[float, ...]
+    options: tuple[SessionDelta, ...]
+
+    def chosen(self, last_seen: float | None, gap: float) -> SessionDelta:
+        """What `delta_for` computes for a profile last seen at `last_seen` (the reference the
+        store's script mirrors)."""
+        closed = 0 if last_seen is None else sum(1 for candidate in self.candidates if candidate - last_seen <= gap)
+        return self.options[closed]
+
+
+def session_options(events: Sequence[Event], gap: float = 1800.0) -> SessionOptions:
+    """Every session outcome of a batch (see SessionOptions). Option k is computed by `_sessions`
+    itself with the last seen time at candidate k: then candidates 1..k open nothing (each is at
+    most the last seen time, or within the gap of it) and the later ones open a session, as for
+    any last seen time between candidate k's and the next one's, less the gap."""
+    ordered = sorted(events, key=lambda e: e.ts)
+    candidates = tuple(
+        event.ts for i, event in enumerate(ordered) if i == 0 or event.ts - ordered[i - 1].ts > gap
+    )
+    options = (_sessions(ordered, PriorState(), gap),) + tuple(
+        _sessions(ordered, PriorState(last_seen=candidate), gap) for candidate in candidates
+    )
+    return SessionOptions(candidates, options)
+
+
 def _cart(ordered: Sequence[Event]) -> CartDelta:
     """Adds count their quantity (default 1); a removal with a quantity takes that many off, one
     without takes the whole line out (what a "Remove" button means); a purchase empties the cart."""

@@ -98,7 +98,7 @@ class MemoryProfileStore:
             self._rates = {k: v for k, v in self._rates.items() if k[1] >= minute}
             self._rates[(visitor_id, minute)] = used + len(events)
             # Marks and writes go to a copy that replaces the record only when all of it worked:
-            # a batch that fails halfway marks nothing, as in the Redis store (APPLY_LUA).
+            # a batch that fails halfway marks nothing, as in the Redis store (WRITE_LUA).
             record = copy.deepcopy(self._live_record(visitor_id, now) or _Record())
             fresh = _unseen(record, events, now, self.dedup_seconds)
             if fresh and build_profile:

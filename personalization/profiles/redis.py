@@ -1,6 +1,7 @@
 """Redis profile store. Every key of one visitor shares the hash tag `{visitor}`, so the same
-code runs on Redis Cluster. A request reads a profile in one pipelined round trip; a batch of
-events costs two (dedup and prior state, then every write and the stream append).
+code runs on Redis Cluster. A request reads a profile in one round trip; a batch of events costs
+one on a single Redis (tailored.profiles.redis_writes: rate limit, dedup, the session its
+last-seen time picks, every write and the stream append in one script) and three on a cluster.
 
 Keys (all expire after the retention period, renewed on every write):
     tl:v1:{vid}:p       hash    scalars (page_views, sessions, cart_updated_at, purchases, ltv, ...)
@@ -48,8 +49,8 @@ from tailored.core.counters import (
     RECENT_SEARCHES,
     RECENT_SESSIONS,
     PriorState,
-    ProfileDelta,
     delta_for,
+    session_options,
 )
 from tailored.core.types import Event, Profile, Snapshot, Window, hour_bucket
 from tailored.core.windows import HOURLY_HOURS, MAX_WINDOW_HOURS
@@ -64,14 +65,16 @@ from tailored.events.stream import (
     stream_keys,
 )
 from tailored.sharding import shard_of, shard_tag
-from tailored.visit_memory import landing_fields, parse_kept
+from tailored.visit_memory import parse_kept
 
 from .base import RecordResult, profile_to_json
+from .redis_writes import BUCKETS_LUA, WRITE_LUA, BatchWrites
 
 KEY_PREFIX = "tl:v1:"
 PROFILE_KEYS = ("p", "seen", "w", "t", "cart", "items", "search", "sess", "dwell", "votes", "ids", "m", "traits")
 RECENT_KEY = "tl:v1:recent"  # zset: visitor -> last event time (for live segment counts)
 RECENT_KEEP_SECONDS = 7 * 86400
+RATE_KEY_SECONDS = 120  # a minute's rate counter outlives its minute, then goes
 # An erasure looks this far into the stream and the dead letters for the visitor's entries (the
 # stream holds only what no worker has stored yet); a worker skips any it did not reach.
 ERASE_SCAN_ENTRIES = 50_000
@@ -130,9 +133,10 @@ return {
 READ_KEYS = ("p", "seen", "t", "cart", "items", "search", "sess", "dwell", "votes", "m", "w", "traits")
 
 
-# Rate limit, which ids are new, and prior state in one atomic call. It marks no id: the marks are
-# set by APPLY_LUA together with the profile writes, so a batch whose write fails is not taken for
-# a duplicate when retried. A refused batch consumes no quota.
+# On Redis Cluster, before the stream entry goes to its shard: the rate limit and which ids are
+# new, in one atomic call. It marks no id: the marks are set by WRITE_LUA together with the
+# profile writes, so a batch whose write fails is not taken for a duplicate when retried. A
+# refused batch consumes no quota.
 PREPARE_LUA = """
 local ids = cjson.decode(ARGV[5])  -- one JSON argument, not one per id: less for the client to pack
 local n = #ids
@@ -150,138 +154,7 @@ end
 return {used + n, redis.call('ZSCORE', KEYS[3], 'last'), redis.call('HGET', KEYS[4], 'session_start'), fresh}
 """
 
-# Many increments of one hash in one command: redis-py's per-command cost, not Redis, is what a
-# batch of events pays for, so the counters go over as one call per hash.
-INCREMENT_LUA = """
-local command = ARGV[1] == 'float' and 'HINCRBYFLOAT' or 'HINCRBY'
-for i = 2, #ARGV, 2 do redis.call(command, KEYS[1], ARGV[i], ARGV[i + 1]) end
-return 1
-"""
-
-# Adds to time-bucket series ("bucket:count bucket:count ...") and drops buckets that fell out of
-# their window as it rewrites them, so no separate pruning pass is needed. Every field is read in
-# one HMGET and written in one HSET (in blocks, within Lua's unpack limit): a batch touches
-# dozens of fields, and a call each was most of a batch's time in Redis.
-# KEYS[1]: the bucket hash. ARGV: oldest hour kept, oldest day kept, then (field, bucket, n) triples.
-BUCKETS_LUA = """
-local floor = {h = tonumber(ARGV[1]), d = tonumber(ARGV[2])}
-local pending, fields = {}, {}
-for i = 3, #ARGV, 3 do
-  -- Buckets stay text (as written here and sent by the client: plain decimal digits), so the
-  -- pairs a batch does not touch are copied, never converted to numbers and back.
-  local field, bucket = ARGV[i], ARGV[i + 1]
-  local adds = pending[field]
-  if not adds then adds = {}; pending[field] = adds; fields[#fields + 1] = field end
-  adds[bucket] = (adds[bucket] or 0) + ARGV[i + 2]
-end
-local gmatch, sub = string.gmatch, string.sub
-local block = 1000
-for start = 1, #fields, block do
-  local stop = math.min(start + block - 1, #fields)
-  local raws = redis.call('HMGET', KEYS[1], unpack(fields, start, stop))
-  local writes, gone = {}, {}
-  for f = start, stop do
-    local field = fields[f]
-    local oldest, adds = floor[sub(field, -1)], pending[field]
-    local parts, count = {}, 0
-    local raw = raws[f - start + 1]
-    if raw then
-      for bucket, n in gmatch(raw, '(%d+):(%d+)') do
-        if bucket + 0 >= oldest then
-          local add = adds[bucket]
-          if add then n = n + add; adds[bucket] = nil end
-          count = count + 1
-          parts[count] = bucket .. ':' .. n
-        end
-      end
-    end
-    for bucket, n in pairs(adds) do
-      if bucket + 0 >= oldest then count = count + 1; parts[count] = bucket .. ':' .. n end
-    end
-    if count > 0 then
-      writes[#writes + 1] = field
-      writes[#writes + 1] = table.concat(parts, ' ')
-    else
-      gone[#gone + 1] = field
-    end
-  end
-  if #writes > 0 then redis.call('HSET', KEYS[1], unpack(writes)) end
-  if #gone > 0 then redis.call('HDEL', KEYS[1], unpack(gone)) end
-end
-return 1
-"""
-
-EXPIRE_LUA = """
-for _, key in ipairs(KEYS) do redis.call('EXPIRE', key, ARGV[1]) end
-return 1
-"""
-
-# The batch's profile writes and its dedup marks, all or nothing (issue 14 item 3): the commands
-# queued for the visitor's keys run in this one script. Before anything is written it checks that
-# no id was marked meanwhile (a concurrent copy of the batch: returns {0, ids}) and that every key
-# has the type its command needs (a wrong-type key would fail the script halfway, and Redis does
-# not roll back); then it runs the commands and sets the marks (returns {1}).
-# ARGV: ids key, mark value, dedup seconds, then JSON [the ids, the SHAs of the increment, buckets
-# and expire scripts (run here as local functions), the commands as lists of words].
-APPLY_LUA = (
-    "local function increment(KEYS, ARGV)\n" + INCREMENT_LUA + "end\n"
-    "local function buckets(KEYS, ARGV)\n" + BUCKETS_LUA + "end\n"
-    "local function expire(KEYS, ARGV)\n" + EXPIRE_LUA + "end\n"
-    """
--- Everything but the three scalars comes as one JSON argument, [ids, [increment, buckets and
--- expire SHAs], commands (lists of strings)]: one argument for the client to pack, not one per
--- word, which was a batch's largest client cost.
-local ids_key = ARGV[1]
-local program = cjson.decode(ARGV[4])
-local ids, shas, commands = program[1], program[2], program[3]
-local n, block = #ids, 1000
-local taken = {}
-for start = 1, n, block do  -- blocks: Lua's unpack has a limit
-  local stop = math.min(start + block - 1, n)
-  local marks = redis.call('HMGET', ids_key, unpack(ids, start, stop))
-  for i = start, stop do if marks[i - start + 1] then taken[#taken + 1] = ids[i] end end
-end
-if #taken > 0 then return {0, taken} end
-local scripts = {[shas[1]] = increment, [shas[2]] = buckets, [shas[3]] = expire}
-local hash_scripts = {[shas[1]] = true, [shas[2]] = true}
-local wants = {HSET = 'hash', HSETNX = 'hash', HDEL = 'hash', HINCRBY = 'hash', HINCRBYFLOAT = 'hash',
-  ZADD = 'zset', LPUSH = 'list', RPUSH = 'list', LTRIM = 'list'}
-local checks = {{ids_key, 'hash'}}
-for _, command in ipairs(commands) do
-  local name = string.upper(command[1])
-  if wants[name] then checks[#checks + 1] = {command[2], wants[name]} end
-  if name == 'EVALSHA' and hash_scripts[command[2]] then checks[#checks + 1] = {command[4], 'hash'} end
-end
-local checked = {}
-for _, check in ipairs(checks) do
-  local kind = checked[check[1]] or redis.call('TYPE', check[1])['ok']
-  checked[check[1]] = kind
-  if kind ~= 'none' and kind ~= check[2] then
-    return redis.error_reply('WRONGTYPE ' .. check[1] .. ' holds a ' .. kind .. ', not a ' .. check[2] .. '; nothing was written')
-  end
-end
-for _, command in ipairs(commands) do
-  if string.upper(command[1]) == 'EVALSHA' then
-    local nkeys = tonumber(command[3])
-    scripts[command[2]]({unpack(command, 4, 3 + nkeys)}, {unpack(command, 4 + nkeys)})
-  else
-    redis.call(unpack(command))
-  end
-end
-for start = 1, n, block do
-  local marks = {}
-  for i = start, math.min(start + block - 1, n) do marks[#marks + 1] = ids[i]; marks[#marks + 1] = ARGV[2] end
-  redis.call('HSET', ids_key, unpack(marks))
-end
-redis.call('EXPIRE', ids_key, ARGV[3])
-return {1}
-"""
-)
-
-SCRIPTS = {
-    "read": READ_LUA, "prepare": PREPARE_LUA, "increment": INCREMENT_LUA, "buckets": BUCKETS_LUA,
-    "expire": EXPIRE_LUA, "apply": APPLY_LUA,
-}
+SCRIPTS = {"read": READ_LUA, "prepare": PREPARE_LUA, "buckets": BUCKETS_LUA, "write": WRITE_LUA}
 
 
 def visitor_keys(visitor_id: str) -> dict[str, str]:
@@ -379,114 +252,106 @@ class RedisProfileStore:
         return self._with_scripts(lambda: self._record(visitor_id, events, now, snapshot if build_profile else None, build_profile))
 
     def _record(self, visitor_id: str, events: Sequence[Event], now: float, snapshot: Snapshot | None, build_profile: bool = True) -> RecordResult:
+        """One round trip on one Redis (WRITE_LUA); a second only when a concurrent copy of the
+        batch marked some of its ids first (the rest then go again)."""
+        if isinstance(self.client, RedisCluster):
+            return self._record_on_cluster(visitor_id, events, now, snapshot, build_profile)
         keys = visitor_keys(visitor_id)
-        # Round trip 1: rate limit, which ids are new, and the prior state (PREPARE_LUA).
+        unique = _first_of_each_id(events)  # an id repeated within the batch counts once
+        rate = [rate_key(visitor_id, int(now // 60)), self.rate_limit, len(events), RATE_KEY_SECONDS]
+        while unique:
+            reply = self._write(visitor_id, keys, unique, snapshot, build_profile, now, rate)
+            if reply[0] == -1:
+                return RecordResult(stored=(), duplicates=0, rate_limited=True)
+            if reply[0] == 1:
+                break
+            taken = set(reply[1])
+            unique = [event for event in unique if event.id not in taken]
+            rate = [rate[0], self.rate_limit, 0, RATE_KEY_SECONDS]  # the batch was charged once
+        return RecordResult(stored=tuple(unique), duplicates=len(events) - len(unique))
+
+    def _write(
+        self, visitor_id: str, keys: dict[str, str], events: list[Event], snapshot: Snapshot | None,
+        build_profile: bool, now: float, rate: list[Any],
+    ) -> list[Any]:
+        """The batch's one script call: rate limit, marks, stream entry, profile and shared
+        counts (WRITE_LUA's reply). Without a profile (analytics-only consent) only the entry
+        and the marks are written."""
+        writes = self._writes(visitor_id, keys, events, snapshot if build_profile else None, now, build_profile)
+        shard = shard_of(visitor_id, self.shards)
+        stream = stream_key(shard, self.shards)
+        fields = encode_batch(visitor_id, events, analytics_only=not build_profile)
+        entry = [stream, min_id(now, self.retention_seconds)]
+        program = writes.program([event.id for event in events], now, self.dedup_seconds, rate, entry, with_shared=True)
+        trip = self.client.pipeline(transaction=False)
+        # One key names the script's place (every key of the visitor shares its hash tag).
+        trip.evalsha(self._shas["write"], 1, keys["ids"], program, *(part for pair in fields.items() for part in pair))
+        self._appends += 1
+        if self._appends % 100 == 0:  # see _append
+            trip.xtrim(stream, maxlen=max(self.stream_maxlen // self.shards, 1), approximate=True)
+        reply, *_trimmed = trip.execute(raise_on_error=False)
+        if isinstance(reply, Exception):
+            raise reply
+        return reply
+
+    def _writes(self, visitor_id: str, keys: dict[str, str], events: list[Event], snapshot: Snapshot | None, now: float, build_profile: bool) -> BatchWrites:
+        writes = BatchWrites(keys, self.retention_seconds)
+        if snapshot is not None:
+            shard = shard_of(visitor_id, self.shards)
+            day = int(now // 86400)
+            segment_keys = {slug: segment_key(slug, day, shard, self.shards) for slug in snapshot.segments}
+            keep = min(RECENT_KEEP_SECONDS, self.retention_seconds)
+            writes.snapshot(visitor_id, snapshot, now, recent_key(shard, self.shards), segment_keys, keep)
+        if build_profile:
+            writes.profile(delta_for(events, PriorState(), self.session_gap), session_options(events, self.session_gap), self.session_gap, now)
+        return writes
+
+    def _record_on_cluster(self, visitor_id: str, events: Sequence[Event], now: float, snapshot: Snapshot | None, build_profile: bool) -> RecordResult:
+        """`_record` on Redis Cluster (issue 19): the stream shard and the visitor are on two nodes,
+        and a cluster pipeline sends to both at once, so the entry could fail (its master dying)
+        while the marks commit; the client's retry would then be taken for a duplicate and
+        answered 202 with no entry anywhere. So the rate limit and the dedup check come first
+        (PREPARE_LUA), then the entry of the new events (with its shard's keys), and the profile
+        and marks (WRITE_LUA) only once it is in: two round trips more than on one Redis."""
+        keys = visitor_keys(visitor_id)
         prepare_keys = [keys["ids"], rate_key(visitor_id, int(now // 60)), keys["seen"], keys["p"]]
-        args = [int(now), self.dedup_seconds, self.rate_limit, 120, json.dumps([event.id for event in events])]
+        args = [int(now), self.dedup_seconds, self.rate_limit, RATE_KEY_SECONDS, json.dumps([event.id for event in events])]
         reply = self.client.evalsha(self._shas["prepare"], len(prepare_keys), *prepare_keys, *args)
         if reply[0] == -1:
             return RecordResult(stored=(), duplicates=0, rate_limited=True)
-        _, last_seen, session_start, marks = reply
-        fresh: list[Event] = []
-        in_batch: set[str] = set()
-        for event, is_new in zip(events, marks, strict=True):
-            if is_new and event.id not in in_batch:  # an id repeated within the batch counts once
-                fresh.append(event)
-            in_batch.add(event.id)
+        new_ids = {event.id for event, is_new in zip(events, reply[3], strict=True) if is_new}
+        fresh = [event for event in _first_of_each_id(events) if event.id in new_ids]
         if not fresh:
             return RecordResult(stored=(), duplicates=len(events))
-        prior = PriorState(last_seen=_float(last_seen), session_start=_float(session_start))
-        delta = delta_for(fresh, prior, self.session_gap) if build_profile else None
-        taken = self._write(visitor_id, keys, fresh, delta, snapshot, now)
-        if not taken:
-            return RecordResult(stored=tuple(fresh), duplicates=len(events) - len(fresh))
-        # A concurrent copy of the batch committed some ids first and this write was not applied:
-        # the rest go again from the new prior state.
-        rest = [event for event in fresh if event.id not in taken]
-        again = self._record(visitor_id, rest, now, snapshot, build_profile) if rest else RecordResult(stored=(), duplicates=0)
-        return RecordResult(stored=again.stored, duplicates=len(events) - len(again.stored), rate_limited=again.rate_limited)
-
-    def _write(self, visitor_id: str, keys: dict[str, str], events: list[Event], delta: ProfileDelta | None, snapshot: Snapshot | None, now: float) -> set[str]:
-        """Round trip 2: the stream entry, the shared keys (recent visitors, segment counts), then
-        every change of the profile with the dedup marks in one all-or-nothing script
-        (APPLY_LUA). Returns the ids a concurrent copy of the batch marked first (then nothing of
-        the profile was written); raises when the profile write failed (nothing was marked).
-        Without a delta (analytics-only consent) only the stream entry and the marks are written."""
-        pipe = self.client.pipeline(transaction=False)
-        shard = shard_of(visitor_id, self.shards)
-        if snapshot is not None:
-            _queue_snapshot(pipe, visitor_id, keys, snapshot, now, self.retention_seconds, shard, self.shards)
-        if delta is not None:
-            self._queue_profile(pipe, keys, delta, now)
-        queued = redis_guard.queued_commands(pipe)
-        profile_commands, shared_commands = _split_commands(queued, f"{KEY_PREFIX}{{{visitor_id}}}:")
-        shas = (self._shas["increment"], self._shas["buckets"], self._shas["expire"])
-        commands = [[part if part.__class__ is str else _word(part) for part in args] for args, _options in profile_commands]
-        program = json.dumps([[event.id for event in events], shas, commands])
-        apply_args = [keys["ids"], int(now), self.dedup_seconds, program]
-        if isinstance(self.client, RedisCluster):
-            return self._write_entry_first(visitor_id, keys, events, shared_commands, apply_args, now, delta is None)
+        writes = self._writes(visitor_id, keys, fresh, snapshot if build_profile else None, now, build_profile)
         trip = self.client.pipeline(transaction=False)
-        # The stream entry goes first: when the profile write then fails, the retry appends it
-        # again and the worker's unique (visitor, event id) rows store it once. The other order
-        # could mark events the worker never sees.
-        self._append(trip, visitor_id, events, now, analytics_only=delta is None)
-        for args, options in shared_commands:
-            trip.execute_command(*args, **options)
-        trip.evalsha(self._shas["apply"], len(keys), *keys.values(), *apply_args)
-        stream_reply, *_shared, applied = trip.execute(raise_on_error=False)
-        if isinstance(applied, Exception):
-            raise applied
-        if applied[0] == 0:
-            return set(applied[1])
-        if isinstance(stream_reply, Exception):
-            # The profile is committed and marked: the worker must still get the events.
-            self._append(self.client, visitor_id, events, now, analytics_only=delta is None)
-        return set()
-
-    def _write_entry_first(
-        self, visitor_id: str, keys: dict[str, str], events: list[Event], shared_commands: list[Any],
-        apply_args: list[Any], now: float, analytics_only: bool,
-    ) -> set[str]:
-        """`_write` on Redis Cluster (issue 19): the stream shard and the visitor are on two nodes,
-        and a cluster pipeline sends to both at once, so the entry could fail (its master dying)
-        while the marks commit; the client's retry would then be taken for a duplicate and
-        answered 202 with no entry anywhere. So the entry (with its shard's keys) goes first,
-        and the profile and marks only once it is in: one round trip more than on one Redis."""
-        trip = self.client.pipeline(transaction=False)
-        self._append(trip, visitor_id, events, now, analytics_only)
-        for args, options in shared_commands:
-            trip.execute_command(*args, **options)
+        self._append(trip, visitor_id, fresh, now, analytics_only=not build_profile)
+        for command in writes.shared:
+            trip.execute_command(*command)
         stream_reply, *_shared = trip.execute(raise_on_error=False)
         if isinstance(stream_reply, Exception):
             raise stream_reply  # nothing marked: the client keeps the batch and sends it again
-        applied = self.client.evalsha(self._shas["apply"], len(keys), *keys.values(), *apply_args)
-        return set(applied[1]) if applied[0] == 0 else set()
+        program = writes.program([event.id for event in fresh], now, self.dedup_seconds, [], [], with_shared=False)
+        applied = self.client.evalsha(self._shas["write"], 1, keys["ids"], program)
+        if applied[0] == 1:
+            return RecordResult(stored=tuple(fresh), duplicates=len(events) - len(fresh))
+        # A concurrent copy of the batch committed some ids first and this write was not applied:
+        # the rest go again from the new prior state.
+        taken = set(applied[1])
+        rest = [event for event in fresh if event.id not in taken]
+        again = self._record_on_cluster(visitor_id, rest, now, snapshot, build_profile) if rest else RecordResult(stored=(), duplicates=0)
+        return RecordResult(stored=again.stored, duplicates=len(events) - len(again.stored), rate_limited=again.rate_limited)
 
     def _append(self, client, visitor_id: str, events: Sequence[Event], now: float, analytics_only: bool) -> None:
-        """The batch's stream entry; entries older than the retention period go (MINID), and,
-        checked every 100th append, those beyond STREAM_MAXLEN (a memory cap for a long outage
-        of the workers: the oldest unstored events are then lost)."""
+        """The batch's stream entry on Redis Cluster; entries older than the retention period go
+        (MINID), and, checked every 100th append, those beyond STREAM_MAXLEN (a memory cap for a
+        long outage of the workers: the oldest unstored events are then lost)."""
         stream = stream_key(shard_of(visitor_id, self.shards), self.shards)
         client.xadd(stream, encode_batch(visitor_id, events, analytics_only), minid=min_id(now, self.retention_seconds), approximate=True)
         self._appends += 1
         if self._appends % 100 == 0:
             # Each shard holds about 1/N of the entries: STREAM_MAXLEN is shared out.
             client.xtrim(stream, maxlen=max(self.stream_maxlen // self.shards, 1), approximate=True)
-
-    def _queue_profile(self, pipe, keys: dict[str, str], delta: ProfileDelta, now: float) -> None:
-        increments: dict[str, dict[str, float]] = {suffix: {} for suffix in ("t", "p", "cart", "dwell")}
-        _count(increments, delta)
-        self._queue_buckets(pipe, keys["w"], _bucket_triples(delta.buckets), now)
-        _queue_session(pipe, keys, delta, increments["p"])
-        _queue_cart_and_purchases(pipe, keys, delta, increments)
-        _queue_recent(pipe, keys, delta)
-        for suffix, fields in increments.items():
-            if fields:
-                mode = "float" if suffix == "dwell" else "int"
-                flat = [part for name, amount in fields.items() for part in (name, amount)]
-                pipe.evalsha(self._shas["increment"], 1, keys[suffix], mode, *flat)
-        pipe.evalsha(self._shas["expire"], len(keys), *keys.values(), self.retention_seconds)
 
     def _queue_buckets(self, pipe, bucket_key: str, triples: list[Any], now: float) -> None:
         if triples:
@@ -715,45 +580,6 @@ class RedisProfileStore:
             return False
 
 
-def _queue_snapshot(
-    pipe, visitor_id: str, keys: dict[str, str], snapshot: Snapshot, now: float, retention_seconds: int,
-    shard: int = 0, shards: int = 1,
-) -> None:
-    known = {name: value for name, value in (("last_device", snapshot.device), ("last_country", snapshot.country)) if value}
-    if known:
-        pipe.hset(keys["p"], mapping=known)
-    recent = recent_key(shard, shards)
-    pipe.zadd(recent, {visitor_id: now})
-    pipe.zremrangebyscore(recent, "-inf", now - min(RECENT_KEEP_SECONDS, retention_seconds))
-    day = int(now // 86400)
-    for slug in snapshot.segments:
-        name = segment_key(slug, day, shard, shards)
-        pipe.pfadd(name, visitor_id)
-        pipe.expire(name, retention_seconds)
-
-
-def _word(value: Any) -> str:
-    """A command argument as redis-py would send it (floats in full, as repr)."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bytes):
-        return value.decode()
-    if isinstance(value, float):
-        return repr(value)
-    return str(value)
-
-
-def _split_commands(stack: list[Any], prefix: str) -> tuple[list[Any], list[Any]]:
-    """A pipeline's queued commands: those on the visitor's own keys (run atomically by
-    APPLY_LUA) and those on shared keys. A script's first key names its place."""
-    own: list[Any] = []
-    shared: list[Any] = []
-    for args, options in stack:
-        key = args[3] if str(args[0]).upper() == "EVALSHA" else args[1]
-        (own if str(key).startswith(prefix) else shared).append((args, options))
-    return own, shared
-
-
 def _queue_model_output(pipe, key: str, persona: str | None, scores: Mapping[str, float], ttl: int) -> None:
     if persona is None:
         pipe.hdel(key, "persona")
@@ -764,79 +590,13 @@ def _queue_model_output(pipe, key: str, persona: str | None, scores: Mapping[str
     pipe.expire(key, ttl)
 
 
-def _bucket_triples(buckets: Mapping[tuple[str, int], int]) -> list[Any]:
-    """(field, bucket, n) for the hourly and daily series of every counter the delta touched."""
-    triples: list[Any] = []
-    for (counter, hour), count in buckets.items():
-        # As text already: they go into APPLY_LUA's JSON program, where every word is a string.
-        triples += [f"{counter}|h", str(hour), str(count), f"{counter}|d", str(hour // 24), str(count)]
-    return triples
-
-
 def _series(raw: str) -> dict[int, int]:
-    return {int(bucket): int(n) for bucket, _, n in (pair.partition(":") for pair in raw.split())}
-
-
-def _count(increments: dict[str, dict[str, float]], delta: ProfileDelta) -> None:
-    """The delta's integer counters (besides time buckets), grouped by the hash they live in."""
-    increments["t"].update({f"e:{kind}": n for kind, n in delta.event_counts.items()})
-    increments["t"].update({f"c:{category}": n for category, n in delta.category_views.items()})
-    if delta.page_views:
-        increments["p"]["page_views"] = delta.page_views
-
-
-def _queue_session(pipe, keys: dict[str, str], delta: ProfileDelta, scalars: dict[str, float]) -> None:
-    pipe.zadd(keys["seen"], {"first": delta.first_ts}, lt=True)
-    pipe.zadd(keys["seen"], {"last": delta.last_ts}, gt=True)
-    session = delta.session
-    if session.starts:
-        scalars["sessions"] = len(session.starts)
-        pipe.hset(keys["p"], mapping={
-            "session_start": session.starts[-1],
-            "session_content_views": session.content_views,
-            "session_converted": int(session.converted),
-            # A new visit forgets the last one's landing page and parameters (visit_memory).
-            **landing_fields(session.landing),
-        })
-        pipe.lpush(keys["sess"], *session.starts)
-        pipe.ltrim(keys["sess"], 0, RECENT_SESSIONS - 1)
-    else:
-        if session.content_views:
-            scalars["session_content_views"] = session.content_views
-        if session.converted:
-            pipe.hset(keys["p"], "session_converted", 1)
-
-
-def _queue_cart_and_purchases(pipe, keys: dict[str, str], delta: ProfileDelta, increments: dict[str, dict[str, float]]) -> None:
-    cart, scalars = delta.cart, increments["p"]
-    # Queued before the increments, which run after the other commands of the pipeline.
-    if cart.reset:
-        pipe.delete(keys["cart"])
-    if cart.cleared:
-        pipe.hdel(keys["cart"], *cart.cleared)
-    increments["cart"].update(cart.changes)
-    if cart.updated_at is not None:
-        pipe.hset(keys["p"], "cart_updated_at", cart.updated_at)
-    if delta.purchases:
-        scalars["purchases"] = delta.purchases
-        pipe.hincrbyfloat(keys["p"], "ltv", delta.revenue)
-        pipe.hset(keys["p"], "last_purchase_at", delta.last_purchase_at)
-    for category, (seconds, count) in delta.dwell.items():
-        increments["dwell"][f"{category}|s"] = seconds
-        increments["dwell"][f"{category}|n"] = count
-    if delta.scroll[1]:
-        scalars["scroll_sum"], scalars["scroll_n"] = delta.scroll
-    if delta.votes:
-        pipe.hset(keys["votes"], mapping=delta.votes)
-
-
-def _queue_recent(pipe, keys: dict[str, str], delta: ProfileDelta) -> None:
-    if delta.items:
-        pipe.lpush(keys["items"], *[f"{item}@{ts}" for item, ts in delta.items])
-        pipe.ltrim(keys["items"], 0, RECENT_ITEMS - 1)
-    if delta.searches:
-        pipe.lpush(keys["search"], *delta.searches)
-        pipe.ltrim(keys["search"], 0, RECENT_SEARCHES - 1)
+    """A time-bucket series as {bucket: count}; a bucket may have several pairs (BUCKETS_LUA
+    appends), which add up."""
+    counts: dict[int, int] = {}
+    for bucket, _, n in (pair.partition(":") for pair in raw.split()):
+        counts[int(bucket)] = counts.get(int(bucket), 0) + int(n)
+    return counts
 
 
 def _queue_merge(pipe, target: dict[str, str], raw: dict[str, Any]) -> None:
@@ -889,6 +649,11 @@ def _windows_plan(windows: Collection[Window]) -> tuple[tuple[Any, ...], tuple[W
         spans += [len(pairs), *(span for span, _ in pairs)]
         order += [window for _, window in pairs]
     return (len(groups), *groups, *spans), tuple(order)
+
+
+def _first_of_each_id(events: Sequence[Event]) -> list[Event]:
+    seen: set[str] = set()
+    return [event for event in events if not (event.id in seen or seen.add(event.id))]
 
 
 def _pairs(flat: list[str]) -> dict[str, str]:
