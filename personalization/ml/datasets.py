@@ -8,6 +8,7 @@ development machine). The data files are read where they are, never copied into 
 from __future__ import annotations
 
 import csv
+import math
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -57,29 +58,76 @@ class Dataset:
 # -- splits ------------------------------------------------------------------------------------
 
 
-def validation_split(encoded: Encoded, *, seed: int, max_visitors: int) -> tuple[np.ndarray, dict[int, int]]:
-    """Hold out, for up to `max_visitors` visitors (and at most half of those eligible) with two or more distinct positive items
-    (chosen with the seed), the item of their latest positive event (ties: seeded). Returns the
-    mask of events to fit on (every event on a held item is removed) and {visitor: held item}."""
+# Validation asks each validation visitor up to this many next-item questions (at most half of
+# their distinct items, and at most VALIDATION_MAX_QUESTIONS in all, which bounds its cost on a
+# large shop): one held-out item per visitor left tuning to a few dozen hits on a small site
+# (ml-latest-small: 199 visitors, about 17 hits), and it picked models the test ranked last.
+VALIDATION_QUESTIONS = 5
+VALIDATION_MAX_QUESTIONS = 6000
+
+
+@dataclass(frozen=True)
+class ValidationQuestions:
+    """Next-item questions of the validation visitors: per question the visitor, the item asked
+    for, and the indices (into the encoded interactions) of everything they did before it."""
+
+    visitors: np.ndarray
+    targets: np.ndarray
+    histories: tuple[np.ndarray, ...]
+
+    def __len__(self) -> int:
+        return int(self.targets.size)
+
+    def newcomers(self) -> np.ndarray:
+        """The validation visitors, each once."""
+        return np.unique(self.visitors)
+
+
+def validation_split(encoded: Encoded, *, seed: int, max_visitors: int) -> tuple[np.ndarray, ValidationQuestions]:
+    """Up to `max_visitors` visitors (at most half of those with two or more distinct positive
+    items; chosen with the seed) each answer their latest VALIDATION_QUESTIONS first touches of an
+    item (see above; in time order, ties and data without times in a seeded order), each with
+    everything they did before it as history, as the time-ordered evaluation and serving ask.
+    Returns the mask of events to fit on, which leaves every event of the validation visitors
+    out, and the questions. Validation visitors are visitors the fitted model never saw, as most
+    visitors a published model serves are (new since it was fitted, or with events it never
+    fitted), as the test visitors of MSWeb and of the time split are, and as the short-history
+    tuning's newcomers are. Fitting their earlier events favoured models that lean on a visitor's
+    own co-occurrences (item-kNN on ml-latest-small) over the ones that rank new visitors best."""
     rng = np.random.default_rng(seed)
     positive = np.fromiter((kind != "down" for kind in encoded.kinds), dtype=bool, count=len(encoded.kinds))
     order = np.lexsort((rng.random(len(encoded.ts)), encoded.ts, encoded.visitors))
     order = order[positive[order]]
-    visitors, items = encoded.visitors[order], encoded.items[order]
-    last = np.flatnonzero(np.r_[visitors[1:] != visitors[:-1], True]) if len(order) else np.empty(0, dtype=np.int64)
-    distinct = np.unique(np.stack([visitors, items]), axis=1)[0] if len(order) else np.empty(0, dtype=np.int64)
-    eligible_visitors = np.flatnonzero(np.bincount(distinct, minlength=encoded.n_visitors) >= 2)
-    held_by_visitor = {int(visitors[i]): int(items[i]) for i in last}
-    eligible = [v for v in eligible_visitors.tolist() if v in held_by_visitor]
-    # At most half of them: holding out every visitor's latest item can leave no two items seen
-    # together in what is fitted (a shop of two-item visits), and tuning would pick blindly.
-    max_visitors = min(max_visitors, max(1, len(eligible) // 2))
-    if len(eligible) > max_visitors:
-        eligible = sorted(rng.choice(eligible, size=max_visitors, replace=False).tolist())
-    held = {visitor: held_by_visitor[visitor] for visitor in eligible}
-    keys = encoded.visitors * len(encoded.item_ids) + encoded.items
-    hidden = np.array([v * len(encoded.item_ids) + i for v, i in held.items()], dtype=np.int64)
-    return ~np.isin(keys, hidden), held
+    visitors = encoded.visitors[order]
+    bounds = np.flatnonzero(np.r_[True, visitors[1:] != visitors[:-1], True]) if order.size else np.array([0])
+    distinct = np.unique(np.stack([visitors, encoded.items[order]]), axis=1)[0] if order.size else np.empty(0, dtype=np.int64)
+    eligible = np.flatnonzero(np.bincount(distinct, minlength=encoded.n_visitors) >= 2)
+    # At most half of them: the other half is what tuning fits on.
+    wanted = min(max_visitors, max(1, eligible.size // 2))
+    if eligible.size > wanted:
+        eligible = np.sort(rng.choice(eligible, size=wanted, replace=False))
+    span = {int(visitors[start]): (start, stop) for start, stop in zip(bounds[:-1], bounds[1:], strict=True)}
+    per_visitor = max(1, min(VALIDATION_QUESTIONS, VALIDATION_MAX_QUESTIONS // max(1, eligible.size)))
+    asked_visitors, asked_items, histories = [], [], []
+    for visitor in eligible.tolist():
+        start, stop = span[visitor]
+        events = order[start:stop]
+        asked = _asked_positions(encoded.items[events], per_visitor)
+        for position in asked:
+            asked_visitors.append(visitor)
+            asked_items.append(int(encoded.items[events[position]]))
+            histories.append(events[:position])
+    questions = ValidationQuestions(np.array(asked_visitors, dtype=np.int64), np.array(asked_items, dtype=np.int64), tuple(histories))
+    return ~np.isin(encoded.visitors, eligible), questions
+
+
+def _asked_positions(items: np.ndarray, most: int) -> list[int]:
+    """Positions (in time order) of the latest first touches asked about: at most `most` and at
+    most half of the visitor's distinct items, never the first."""
+    _, first = np.unique(items, return_index=True)
+    firsts = np.sort(first)
+    count = max(1, min(most, firsts.size // 2))
+    return firsts[-count:].tolist()
 
 
 def leave_last_out(interactions: Sequence[Interaction], seed: int) -> tuple[list[Interaction], list[EvalCase]]:
@@ -106,30 +154,71 @@ def leave_last_out(interactions: Sequence[Interaction], seed: int) -> tuple[list
     return train, cases
 
 
-def time_split(interactions: Sequence[Interaction], fraction: float = 0.8) -> tuple[list[Interaction], list[EvalCase], float]:
-    """Train on events before the `fraction` quantile of time; each visitor with history before it
-    is asked at the cut-off, and every item they first touch after it counts as relevant."""
-    cutoff = float(np.quantile([event.ts for event in interactions], fraction)) if interactions else 0.0
+# The time-ordered protocol (issue 22 item 3). A cut-off at a quantile of event times tests only the
+# visitors who happen to have events on both sides of it: on ml-latest-small half the raters rate
+# everything within an hour, so at any quantile at most 34 of 671 visitors straddle it, and the
+# ranking of models was noise. Here the cut-off is chosen by how many visitors it leaves to test
+# (TIME_SPLIT_TEST_SHARE of the visitors with two or more items, at least
+# TIME_SPLIT_MIN_TEST_VISITORS, at most half of them), and each test visitor answers up to
+# TIME_SPLIT_QUESTIONS next-item questions after it.
+TIME_SPLIT_TEST_SHARE = 0.2
+TIME_SPLIT_MIN_TEST_VISITORS = 300
+TIME_SPLIT_QUESTIONS = 10
+
+
+def time_split(interactions: Sequence[Interaction], seed: int = 0) -> tuple[list[Interaction], list[EvalCase], float]:
+    """A global time cut-off T: the latest time at which the chosen number of visitors (see
+    above) still have their latest interaction at or after it. The model is fitted on every event
+    before T and nothing after (nobody's future leaks into training). Each of a test visitor's
+    latest TIME_SPLIT_QUESTIONS first touches of an item at or after T is one question: with
+    everything they did before it as history (before T, which training saw too, and after T,
+    which a site records in the profile as it happens while the model stays as trained), rank
+    that item. Equal times are ordered with the seed."""
+    tie = np.random.default_rng(seed).random(len(interactions))
+    timelines = _timelines(interactions, tie)
+    latest = sorted((timeline[-1][0] for timeline in timelines.values()), reverse=True)
+    if not latest:
+        return list(interactions), [], max((event.ts for event in interactions), default=0.0)
+    wanted = max(math.ceil(TIME_SPLIT_TEST_SHARE * len(latest)), TIME_SPLIT_MIN_TEST_VISITORS)
+    cutoff = latest[max(1, min(wanted, len(latest) // 2)) - 1]
     train = [event for event in interactions if event.ts < cutoff]
-    history: dict[str, list[tuple[str, float]]] = defaultdict(list)
-    for event in sorted(train, key=lambda e: -e.ts):
-        history[event.visitor].append((event.item, event.ts))
-    later: dict[str, set[str]] = defaultdict(set)
-    for event in interactions:
-        if event.ts >= cutoff and event.kind != "down":
-            later[event.visitor].add(event.item)
     cases = []
-    for visitor in sorted(history):
-        seen = {item for item, _ in history[visitor]}
-        relevant = later.get(visitor, set()) - seen
-        if relevant:
-            cases.append(EvalCase(visitor, tuple(history[visitor]), frozenset(relevant), cutoff))
+    for visitor in sorted(timelines):
+        timeline = timelines[visitor]
+        if timeline[-1][0] >= cutoff:
+            cases += _questions(visitor, timeline, cutoff)
     return train, cases, cutoff
+
+
+def _timelines(interactions: Sequence[Interaction], tie: np.ndarray) -> dict[str, list[tuple[float, float, str]]]:
+    """Per visitor with two or more distinct positive items, their positive events as (time,
+    seeded tie, item), oldest first."""
+    found: dict[str, list[tuple[float, float, str]]] = defaultdict(list)
+    for position, event in enumerate(interactions):
+        if event.kind != "down":
+            found[event.visitor].append((event.ts, float(tie[position]), event.item))
+    return {visitor: sorted(events) for visitor, events in found.items() if len({item for _, _, item in events}) >= 2}
+
+
+def _questions(visitor: str, timeline: Sequence[tuple[float, float, str]], cutoff: float) -> list[EvalCase]:
+    """The visitor's latest TIME_SPLIT_QUESTIONS first touches at or after the cut-off that have
+    a history before them, each with that history (newest first)."""
+    seen: set[str] = set()
+    asked = []
+    for position, (ts, _, item) in enumerate(timeline):
+        if item not in seen and ts >= cutoff and position > 0:
+            asked.append(position)
+        seen.add(item)
+    cases = []
+    for position in asked[-TIME_SPLIT_QUESTIONS:]:
+        history = tuple((item, ts) for ts, _, item in reversed(timeline[:position]))
+        cases.append(EvalCase(visitor, history, frozenset({timeline[position][2]}), history[0][1]))
+    return cases
 
 
 def split(interactions: Sequence[Interaction], protocol: str, seed: int) -> tuple[list[Interaction], list[EvalCase], float]:
     if protocol == "time":
-        return time_split(interactions)
+        return time_split(interactions, seed)
     train, cases = leave_last_out(interactions, seed)
     return train, cases, max((event.ts for event in train), default=0.0)
 

@@ -165,11 +165,22 @@ TABLE_COLUMNS = (
 )
 
 
+def count_test_visitors(cases: Sequence[EvalCase]) -> int:
+    return len({case.visitor for case in cases})
+
+
+def describe_cases(cases: Sequence[EvalCase]) -> str:
+    """"671 test visitors", or with several questions each (the time split) "300 test visitors,
+    2,990 questions"."""
+    visitors = count_test_visitors(cases)
+    return f"{visitors:,} test visitors" + (f", {len(cases):,} questions" if len(cases) != visitors else "")
+
+
 def format_table(dataset: Dataset, results: Sequence[ModelResult]) -> str:
     """A plain-text table, one row per model."""
     widths = [max(len(title), len(fmt.format(getattr(results[0], field)))) if results else len(title) for title, field, fmt in TABLE_COLUMNS]
     header = "  ".join(title.rjust(width) if i else title.ljust(width) for i, ((title, _, _), width) in enumerate(zip(TABLE_COLUMNS, widths, strict=True)))
-    lines = [f"{dataset.name} ({dataset.protocol}; {len(dataset.cases)} test visitors, {len(dataset.catalog)} items)", header]
+    lines = [f"{dataset.name} ({dataset.protocol}; {describe_cases(dataset.cases)}, {len(dataset.catalog)} items)", header]
     for result in results:
         cells = [fmt.format(getattr(result, field)).rjust(width) if i else fmt.format(getattr(result, field)).ljust(width) for i, ((_, field, fmt), width) in enumerate(zip(TABLE_COLUMNS, widths, strict=True))]
         if result.model == DEFAULT_MODEL:  # the name column is padded: the mark takes a space

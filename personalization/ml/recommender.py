@@ -19,7 +19,7 @@ import tracemalloc
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -38,6 +38,9 @@ from .similarity import (
     row_scale,
     top_k_per_target,
 )
+
+if TYPE_CHECKING:
+    from .datasets import ValidationQuestions
 
 logger = logging.getLogger(__name__)
 
@@ -520,7 +523,7 @@ def train_recommender(
     params: RecommenderParams | None = None,
 ) -> Recommender:
     """Fit the hybrid: tune each component and the blend weights on a validation split of the
-    interactions (the last positive event of up to `validation_visitors` visitors), then refit
+    interactions (the latest new items of up to `validation_visitors` visitors), then refit
     on everything and precompute the blended top-N neighbours. Deterministic for a seed."""
     from .datasets import validation_split
 
@@ -536,13 +539,13 @@ def train_recommender(
     choice = Choice(weights={}, shrinkage=params.shrinkages[0], lam=params.ease_lambdas[0], validation={})
     cold: short.ColdStart | None = None
     if encoded.n_visitors:
-        fit_mask, held = validation_split(encoded, seed=seed, max_visitors=params.validation_visitors)
-        if held and clock is not None:  # popularity alone too: its trending decays
-            params = choose_decay(encoded, fit_mask, held, now=reference, params=params, say=say)
-        if held and params.components:
-            choice = tune(encoded, fit_mask, held, catalog, now=reference, params=params, say=say)
-        if held and short_history_within_budget(encoded, params, say):
-            cold = tune_short_histories(encoded, held, catalog, now=reference, params=params, choice=choice, say=say)
+        fit_mask, questions = validation_split(encoded, seed=seed, max_visitors=params.validation_visitors)
+        if len(questions) and clock is not None:  # popularity alone too: its trending decays
+            params = choose_decay(encoded, fit_mask, questions, now=reference, params=params, say=say)
+        if len(questions) and params.components:
+            choice = tune(encoded, fit_mask, questions, catalog, now=reference, params=params, say=say)
+        if len(questions) and short_history_within_budget(encoded, params, say):
+            cold = tune_short_histories(encoded, questions, catalog, now=reference, params=params, choice=choice, say=say)
     say(f"fitting on all interactions with {choice.describe()}")
     model = fit(encoded, catalog, now=reference, params=params, choice=choice, fitted_at=now, cold=cold)
     metadata = {**model.metadata, "fit_seconds": round(time.perf_counter() - started, 3), "seed": seed}
@@ -550,14 +553,14 @@ def train_recommender(
 
 
 def tune_short_histories(
-    encoded: Encoded, held: Mapping[int, int], catalog: Sequence[CatalogItem], *,
+    encoded: Encoded, questions: ValidationQuestions, catalog: Sequence[CatalogItem], *,
     now: float, params: RecommenderParams, choice: Choice, say: Callable[[str], None],
 ) -> short.ColdStart:
     """The short-history blend's weights per history length (issue 22 item 5). The validation
     visitors play new visitors: every event of theirs is left out, the chosen blend is refitted
     on everyone else (its collaborative signal), and each is asked after their first 1, 2 and 3
     items for the next one, as `tailored_evaluate --cold-start` asks test visitors."""
-    newcomers = np.fromiter(held.keys(), dtype=np.int64, count=len(held))
+    newcomers = questions.newcomers()
     rest = encoded.subset(~np.isin(encoded.visitors, newcomers))
     matrix = rest.matrix(now, params)
     _, trending = fallback_ranking(rest, matrix, now=now, half_life_days=params.trending_half_life_days)
@@ -615,7 +618,7 @@ def fit_choice(
 
 
 def choose_decay(
-    encoded: Encoded, fit_mask: np.ndarray, held: Mapping[int, int], *, now: float, params: RecommenderParams, say: Callable[[str], None],
+    encoded: Encoded, fit_mask: np.ndarray, questions: ValidationQuestions, *, now: float, params: RecommenderParams, say: Callable[[str], None],
 ) -> RecommenderParams:
     """Time decay as configured, or none, whichever an item-kNN (first shrinkage; no table when
     fitting popularity alone) with its trending ties ranks better on validation: a shop's last quarter says more than last year,
@@ -624,13 +627,11 @@ def choose_decay(
     if (params.decay_half_life_days, params.trending_half_life_days) == (None, None):
         return params
     part = encoded.subset(fit_mask)
-    visitors = np.fromiter(held.keys(), dtype=np.int64, count=len(held))
-    targets = np.fromiter(held.values(), dtype=np.int64, count=len(held))
     found = []
     for option in (params, off):
         matrix = part.matrix(now, option)
         _, tie = fallback_ranking(part, matrix, now=now, half_life_days=option.trending_half_life_days)
-        checks = ValidationSet(*validation_histories(part, visitors, option), targets, tie)
+        checks = ValidationSet(*validation_histories(encoded, questions, option), questions.targets, tie)
         table = cosine_neighbours(matrix, option.neighbours, option.shrinkages[0]) if params.components else sp.csr_matrix(matrix.shape[1:] * 2, dtype=np.float32)
         found.append(validate(table, checks)[::-1])
     chosen = params if found[0] >= found[1] else off
@@ -899,7 +900,7 @@ def _in_stock(item_ids: Sequence[str], catalog: Sequence[CatalogItem]) -> np.nda
 def tune(
     encoded: Encoded,
     fit_mask: np.ndarray,
-    held: Mapping[int, int],
+    questions: ValidationQuestions,
     catalog: Sequence[CatalogItem],
     *,
     now: float,
@@ -909,11 +910,9 @@ def tune(
     """Pick each component's setting, then the blend weights, by validation NDCG@10."""
     part = encoded.subset(fit_mask)
     matrix = part.matrix(now, params)
-    visitors = np.fromiter(held.keys(), dtype=np.int64, count=len(held))
-    targets = np.fromiter(held.values(), dtype=np.int64, count=len(held))
     _, tie = fallback_ranking(part, matrix, now=now, half_life_days=params.trending_half_life_days)
-    checks = ValidationSet(*validation_histories(part, visitors, params), targets, tie)
-    say(f"validation: {len(held)} visitors, one held-out item each (their latest when events have times)")
+    checks = ValidationSet(*validation_histories(encoded, questions, params), questions.targets, tie)
+    say(f"validation: {questions.newcomers().size} visitors, {len(questions)} next-item questions (their latest new items when events have times)")
     popular = validate(sp.csr_matrix((len(encoded.item_ids), len(encoded.item_ids)), dtype=np.float32), checks)
     say(f"  {'popularity':<12} HR@10 {popular[0]:.4f}  NDCG@10 {popular[1]:.4f}")
     deadline = time.perf_counter() + params.tuning_seconds
@@ -944,25 +943,22 @@ class ValidationSet:
     tie: np.ndarray
 
 
-def validation_histories(part: Encoded, visitors: np.ndarray, params: RecommenderParams) -> tuple[sp.csr_matrix, sp.csr_matrix]:
-    """(history, seen) rows of the validation visitors: history weighted and capped exactly as
-    Recommender._history does at serving, seen every item they touched."""
-    row_of = np.full(part.n_visitors, -1, dtype=np.int64)
-    row_of[visitors] = np.arange(visitors.size)
-    positive = np.fromiter((kind != "down" for kind in part.kinds), dtype=bool, count=len(part.kinds))
-    chosen = np.flatnonzero((row_of[part.visitors] >= 0) & positive)
-    rows = row_of[part.visitors[chosen]]
-    order = chosen[np.argsort(rows, kind="stable")]
-    rows = row_of[part.visitors[order]]
-    bounds = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1], True]) if rows.size else np.array([0])
+def validation_histories(encoded: Encoded, questions: ValidationQuestions, params: RecommenderParams) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    """(history, seen) rows, one per validation question: everything the visitor did before it,
+    weighted and capped exactly as Recommender._history does at serving, and every item of it
+    (never ranked)."""
     cells: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-    for start, stop in zip(bounds[:-1], bounds[1:], strict=True):
-        items, weights = history_weights(part.items[order[start:stop]], part.ts[order[start:stop]], params.history_half_life_days, params.max_history)
-        cells.append((np.full(items.size, rows[start]), items, weights))
-    shape = (visitors.size, len(part.item_ids))
+    had: list[tuple[np.ndarray, np.ndarray]] = []
+    for row, events in enumerate(questions.histories):
+        items, weights = history_weights(encoded.items[events], encoded.ts[events], params.history_half_life_days, params.max_history)
+        cells.append((np.full(items.size, row), items, weights))
+        everything = np.unique(encoded.items[events])
+        had.append((np.full(everything.size, row), everything))
+    shape = (len(questions), len(encoded.item_ids))
     history = assemble_rows(cells, shape[0], shape[1]) if cells else sp.csr_matrix(shape, dtype=np.float32)
-    seen = sp.csr_matrix((np.ones(rows.size, dtype=np.float32), (rows, part.items[order])), shape=shape)
-    seen.data[:] = 1.0
+    rows = np.concatenate([r for r, _ in had]) if had else np.empty(0, dtype=np.int64)
+    columns = np.concatenate([c for _, c in had]) if had else np.empty(0, dtype=np.int64)
+    seen = sp.csr_matrix((np.ones(rows.size, dtype=np.float32), (rows, columns)), shape=shape)
     return history, seen
 
 

@@ -106,7 +106,9 @@ def test_movielens_format_leave_last_out_and_time_split(tmp_path):
     assert knn["hr_at_10"] > popularity["hr_at_10"]  # each user likes one genre of three
     timed, _ = run(tmp_path, "--dataset", "movielens", "--protocol", "time", "--models", "popularity")
     assert timed["datasets"]["movielens"]["protocol"] == "time"
-    assert timed["datasets"]["movielens"]["test_visitors"] == 40  # the last ratings of each user come after the cut-off
+    # The cut-off leaves half of the 40 users to test (300 asked for, at most half): the 20 whose
+    # last rating is latest, each asked for the one rating they made after it.
+    assert timed["datasets"]["movielens"]["test_visitors"] == 20 and timed["datasets"]["movielens"]["questions"] == 20
     assert timed["datasets"]["movielens"]["models"]["item-knn"]["recall_at_20"] > 0
 
 
@@ -178,3 +180,26 @@ def test_all_runs_every_shared_data_set_under_both_protocols_with_the_default_ma
         assert list(data["models"]) == ["popularity", "item-knn", "als", "rp3beta", "hybrid"]
     assert table.count("hybrid*") == 4 and table.count("* hybrid: the default configuration") == 4
     assert "msweb (last;" in table and "movielens (time;" in table
+
+
+def test_the_time_split_tests_enough_visitors_with_several_next_item_questions_each():
+    from tailored.ml import datasets
+    from tailored.ml.recommender import Interaction
+
+    # 1,000 visitors who each rate 12 films within a minute, on days spread over ten years: a
+    # cut-off at a quantile of times would find almost no visitor with ratings on both sides.
+    day = 86400.0
+    events = [
+        Interaction(f"u{u}", f"m{(u * 7 + n * 3) % 50}", "view", 1e9 + u * 3.65 * day + n)
+        for u in range(1000) for n in range(12)
+    ]
+    train, cases, cutoff = datasets.time_split(events, seed=0)
+    asked = {case.visitor for case in cases}
+    assert len(asked) == 300  # a fifth of 1,000 is below TIME_SPLIT_MIN_TEST_VISITORS
+    assert all(event.ts < cutoff for event in train)  # nothing after the cut-off is fitted
+    # Their latest ten new films each; the cut-off is the 300th visitor's last rating, their only question.
+    assert len(cases) == 299 * datasets.TIME_SPLIT_QUESTIONS + 1
+    for case in cases:
+        history = {item for item, _ in case.history}
+        assert not case.held & history and len(history) >= 2  # asked with all they rated before it
+        assert case.now == max(ts for _, ts in case.history)  # asked right after their last rating before it

@@ -103,13 +103,21 @@ def test_an_empty_neighbour_table_or_a_loss_to_popularity_is_not_published():
     assert good.metadata["validation"]["popularity_ndcg@10"] < good.metadata["validation"]["ndcg@10"]
 
 
-def test_validation_holds_out_each_visitors_latest_interaction():
+def test_validation_asks_each_visitors_latest_new_items_in_time_order():
     events = [Interaction(f"v{v}", f"i{(v + n) % 12}", "view", NOW + (5 - n) * 100) for v in range(20) for n in range(5)]
     encoded = encode(events, CATALOG)
-    _, held = validation_split(encoded, seed=3, max_visitors=100)
-    latest = {v: encoded.items[(encoded.visitors == v)][np.argmax(encoded.ts[encoded.visitors == v])] for v in range(20)}
-    assert len(held) == 10  # at most half: the other half keeps its co-occurrences for fitting
-    assert held == {v: int(latest[v]) for v in held}
+    fit_mask, questions = validation_split(encoded, seed=3, max_visitors=100)
+    asked = questions.newcomers().tolist()
+    assert len(asked) == 10  # at most half: the other half is fitted
+    for v in asked:
+        own = np.flatnonzero(questions.visitors == v)
+        # Five items: the two latest (at most half of them), oldest first, each after all before it.
+        assert [encoded.item_ids[i] for i in questions.targets[own]] == [f"i{(v + 1) % 12}", f"i{v % 12}"]
+        assert [sorted(encoded.item_ids[i] for i in encoded.items[questions.histories[q]]) for q in own] == [
+            sorted(f"i{(v + n) % 12}" for n in (2, 3, 4)), sorted(f"i{(v + n) % 12}" for n in (1, 2, 3, 4)),
+        ]
+    # Validation visitors are visitors the fitted model never saw, as a published model's are.
+    assert not fit_mask[np.isin(encoded.visitors, asked)].any() and fit_mask[~np.isin(encoded.visitors, asked)].all()
 
 
 def test_validation_scores_the_capped_history_serving_scores():

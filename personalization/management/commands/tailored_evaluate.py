@@ -59,7 +59,7 @@ class Command(MlCommand):
         parser.add_argument("--validation-visitors", type=int, default=RecommenderParams.validation_visitors, help="visitors held out of training data for tuning")
 
     def handle(self, *args, **options) -> None:
-        from tailored.ml.evaluation import MODELS, evaluate, format_table
+        from tailored.ml.evaluation import MODELS, count_test_visitors, evaluate, format_table
         from tailored.ml.recommender import RecommenderParams
 
         models = [name.strip() for name in options["models"].split(",") if name.strip()]
@@ -84,7 +84,8 @@ class Command(MlCommand):
             self.stdout.write("\n" + format_table(dataset, results) + "\n")
             report["datasets"][f"{name}/{dataset.protocol}" if len(runs) > 1 else name] = {
                 "protocol": dataset.protocol,
-                "test_visitors": len(dataset.cases),
+                "test_visitors": count_test_visitors(dataset.cases),
+                "questions": len(dataset.cases),  # the time split asks each test visitor several
                 "items": len(dataset.catalog),
                 "train_interactions": len(dataset.train),
                 "models": {result.model: result.as_dict() for result in results},
