@@ -47,6 +47,7 @@ from .fields import (
     TIME,
     TRAIT_FIELDS,
     TRAIT_PREFIX,
+    VISIT_QUERY_PREFIX,
     Field,
     Reader,
     lookup,
@@ -222,7 +223,14 @@ def _field_access(name: str, spec: Field) -> tuple[str, tuple[Any, ...]] | None:
         return "p.scores.get({0})", (name[len(SCORE_PREFIX):],)
     if name.startswith(QUERY_PREFIX):
         return "c.query.get({0})", (name[len(QUERY_PREFIX):],)
+    if name.startswith(VISIT_QUERY_PREFIX):  # fields._parameter's `remembered`
+        return REMEMBERED_ACCESS, (name[len(VISIT_QUERY_PREFIX):],)
     return None
+
+
+REMEMBERED_ACCESS = "(c.query.get({0}) or c.session_query.get({0}) or (p.visit_query.get({0}) if p.in_visit(now) else None))"
+# A sequence's read (compiled sets count several windows of views in one pass over the items).
+SEQUENCE_ACCESS = "p.items_viewed_within({0}, now)"
 
 
 def _unknown_field(name: object) -> str:
@@ -301,7 +309,7 @@ def _sequence(node: dict, path: str, compiler: _Compiler) -> Condition:
     seconds = 60 * _whole(spec.get("within_minutes"), f"{spec_path}.within_minutes", 1, 7 * 24 * 60, "minutes")
     return Leaf(
         node, lambda p, c, now: p.items_viewed_within(seconds, now), lambda seen: seen >= views, compare=("gte", views),
-        access=("p.items_viewed_within({0}, now)", (seconds,)),
+        access=(SEQUENCE_ACCESS, (seconds,)),
     )
 
 

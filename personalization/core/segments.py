@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from operator import itemgetter
 from dataclasses import dataclass
 from typing import Any
 
-from .rules import Combination, CompiledRule, Condition, Leaf
+from .rules import SEQUENCE_ACCESS, Combination, CompiledRule, Condition, Leaf
 from .types import Context, Profile, Window
 
 
@@ -94,10 +95,12 @@ def compile_segments(definitions: Iterable[SegmentDefinition]) -> Matcher:
             lines.append(f"    if {expression}: out += {builder.bind('s', tuple(slugs))}")
     shared = ["    try:", *(f"    {line}" for line in builder.shared), "    except Exception:", "        return walk(p, c, now)"]
     source = "\n".join([
-        "def match(p, c, now):", "    counts = p.windows.get", *builder.reads, *(shared if builder.shared else ()),
+        "def match(p, c, now):", *builder.reads, *(shared if builder.shared else ()),
         "    out = []", *lines, "    return frozenset(out)", "",
     ])
-    namespace: dict[str, Any] = {"frozenset": frozenset, **builder.names}
+    namespace: dict[str, Any] = {"frozenset": frozenset, "tuple": tuple, **builder.names}
+    if builder.windows:
+        namespace.update(_window_order(builder.windows))
     namespace["walk"] = lambda p, c, now: frozenset(d.slug for d in definitions if d.rule.matches(p, c, now))
     exec(compile(source, "<tailored segments>", "exec"), namespace)  # noqa: S102 - names and operators only
     return namespace["match"]
@@ -117,6 +120,39 @@ _INLINE = {
     "contains_any": "({x} is not None and not {k}.isdisjoint({x}))",
     "present": "(({x} is not None and {x} != '' and {x} != ()) is {k})",
 }
+
+
+# The comparisons of _INLINE that hold for no None (x is not None and ...), without that check.
+_UNGUARDED = {
+    "gt": "{x} > {k}",
+    "gte": "{x} >= {k}",
+    "lt": "{x} < {k}",
+    "lte": "{x} <= {k}",
+    "contains": "{k} in {x}",
+    "contains_any": "not {k}.isdisjoint({x})",
+    "between": "",
+    "around": "",
+}
+
+
+def _window_order(windows: tuple[Window, ...]) -> dict[str, Any]:
+    """What the compiled function needs to read its windowed counts by position: the profile
+    store returns the same windows in the same order for every request (one segment set, one
+    plan), so once a profile's keys are known, a profile whose keys are those same objects in
+    the same order (one tuple comparison, by identity) gives its counts as one tuple, with no
+    per-window lookup (a Window's hash is a Python call). Any other profile is read window by
+    window, as before, and teaches the order if it holds every window."""
+    state: list[tuple[tuple[Any, ...], Callable[[tuple[Any, ...]], Any] | None]] = [((), None)]
+
+    def learn(counts: Mapping[Window, int]) -> None:
+        keys = tuple(counts)
+        try:
+            positions = [keys.index(window) for window in windows]
+        except ValueError:  # a window missing: this profile was read for other rules
+            return
+        state[0] = (keys, itemgetter(*positions))  # one assignment: a concurrent reader sees old or new
+
+    return {"order": state, "learn": learn}
 
 
 def _key(value: Any) -> Any:
@@ -143,6 +179,9 @@ class _Builder:
         self._leaves: list[tuple[Any, Any]] = []  # (read, test) of every leaf counted
         self._lazy: set[Any] = set()  # the reads asked in one place only: read there, when reached
         self._shared_index: dict[Any, str] = {}
+        self._first: dict[Any, Leaf] = {}  # read -> the first leaf that reads it
+        self._first_test: dict[Any, Leaf] = {}  # test -> the first leaf that makes it
+        self.windows: tuple[Window, ...] = ()  # every window read, in the order of the reads' names
 
     def bind(self, prefix: str, value: Any) -> str:
         name = f"{prefix}{len(self.names)}"
@@ -157,7 +196,10 @@ class _Builder:
             key = self._test_key(node)
             if key is not None:
                 self._uses[key] = self._uses.get(key, 0) + 1
-            self._leaves.append((self._read_key(node), key))
+                self._first_test.setdefault(key, node)
+            read = self._read_key(node)
+            self._leaves.append((read, key))
+            self._first.setdefault(read, node)
 
     def plan(self) -> None:
         """After counting: which reads are asked in one place (one leaf, or one shared test)."""
@@ -165,6 +207,75 @@ class _Builder:
         for n, (read, test) in enumerate(self._leaves):
             places.setdefault(read, set()).add(test if test is not None and self._uses[test] > 1 else n)
         self._lazy = {read for read, where in places.items() if len(where) == 1}
+        windows = [read for read in places if read[0] == "window"]
+        if windows:
+            self._read_windows(windows)
+        sequences = [read for read in places if read[:2] == ("access", SEQUENCE_ACCESS)]
+        if len(sequences) > 1:
+            self._read_sequences(sequences)
+        self._share()
+
+    def _share(self) -> None:
+        """The tests two or more leaves make, each made once: grouped by the value they test, so
+        that the thresholds on one value (lifetime value over 100, over 500, over 1000) ask
+        whether it is there (not None) once."""
+        by_read: dict[Any, list[Any]] = {}
+        for test, uses in self._uses.items():
+            if uses > 1:
+                by_read.setdefault(test[0], []).append(test)
+        for tests in by_read.values():
+            guarded = [test for test in tests if test[1] in _UNGUARDED]
+            if len(guarded) > 1:
+                x, _ = self._read(self._first_test[guarded[0]])  # read in two places or more: at the top
+                names = [self._shared_name(test) for test in guarded]
+                self.shared += ["    if " + x + " is not None:"]
+                self.shared += [f"        {name} = {self._test(self._first_test[test], bare=True)}" for name, test in zip(names, guarded, strict=True)]
+                self.shared += ["    else:", f"        {' = '.join(names)} = False"]
+            else:
+                guarded = []
+            for test in tests:
+                if test not in guarded:
+                    self.shared.append(f"    {self._shared_name(test)} = {self._test(self._first_test[test])}")
+
+    def _shared_name(self, test: Any) -> str:
+        name = self._shared_index[test] = f"b{len(self._shared_index)}"
+        return name
+
+    def _read_sequences(self, reads: list[Any]) -> None:
+        """Product views in several windows (Profile.items_viewed_within of each), counted in one
+        pass over the items: widest window first, a narrower one only for the items in it."""
+        reads = sorted(reads, key=lambda read: -self._first[read].access[1][0])  # type: ignore[index]
+        names = [self._name(read) for read in reads]
+        self.reads.append(f"    {' = '.join(names)} = 0")
+        self.reads += [f"    y{i} = now - {self.bind('a', self._first[read].access[1][0])}" for i, read in enumerate(reads)]  # type: ignore[index]
+        self.reads.append("    for _, ts in p.recent_items:")
+        for i, x in enumerate(names):
+            self.reads += [f"    {'    ' * (i + 1)}if ts > y{i}:", f"    {'    ' * (i + 2)}{x} += 1"]
+
+    def _name(self, read: Any) -> str:
+        self._lazy.discard(read)
+        x = self._read_index[read] = f"x{len(self._read_index)}"
+        return x
+
+    def _read_windows(self, reads: list[Any]) -> None:
+        """Every windowed count at the top: by position when the profile's windows are in the
+        order learnt (see _window_order), else window by window (Profile.count_within's lookup)."""
+        names = [self._name(read) for read in reads]
+        bound = [self.bind("w", self._first[read].window) for read in reads]
+        self.windows = tuple(self._first[read].window for read in reads)  # type: ignore[misc]
+        picked = f"{', '.join(names)}," if len(names) > 1 else names[0]  # itemgetter of one gives the value
+        self.reads += [
+            "    counts = p.windows",
+            "    if not counts:",
+            f"        {' = '.join(names)} = 0",
+            "    else:",
+            "        known = order[0]",
+            "        if tuple(counts) == known[0]:",
+            f"            {picked} = known[1](tuple(counts.values()))",
+            "        else:",
+            *(f"            {x} = counts.get({w}, 0)" for x, w in zip(names, bound, strict=True)),
+            "            learn(counts)",
+        ]
 
     def expression(self, node: Condition) -> str:
         if isinstance(node, Combination):
@@ -175,14 +286,12 @@ class _Builder:
         if not isinstance(node, Leaf):  # another node type: asked as it is (correct, not flattened)
             return f"{self.bind('n', node)}.holds(p, c, now)"
         key = self._test_key(node)
-        if key is None or self._uses.get(key, 0) < 2:
-            return self._test(node)
-        if key not in self._shared_index:
-            name = self._shared_index[key] = f"b{len(self._shared_index)}"
-            self.shared.append(f"    {name} = {self._test(node)}")
-        return self._shared_index[key]
+        if key in self._shared_index:  # made once, after the reads (see _share)
+            return self._shared_index[key]
+        return self._test(node)
 
-    def _test(self, leaf: Leaf) -> str:
+    def _test(self, leaf: Leaf, bare: bool = False) -> str:
+        """The leaf's test as an expression; `bare`: without the None check (made before)."""
         x, first = self._read(leaf)  # first: what the test's first mention of the value says
         if leaf.compare is None:
             code = f"{self.bind('t', leaf.test)}(\0)"
@@ -190,12 +299,11 @@ class _Builder:
             op, operand = leaf.compare
             if op in ("between", "around"):  # around: a range that crosses midnight
                 low, high = self.bind("k", operand[0]), self.bind("k", operand[1])
-                if op == "around":
-                    code = f"(\0 is not None and ({x} >= {low} or {x} <= {high}))"
-                else:
-                    code = f"(\0 is not None and {low} <= {x} <= {high})"
+                code = f"(\0 >= {low} or {x} <= {high})" if op == "around" else f"{low} <= \0 <= {high}"
+                if not bare:
+                    code = f"(\0 is not None and {code.replace(chr(0), x)})"
             else:
-                code = _INLINE[op].replace("{x}", "\0", 1).format(x=x, k=self.bind("k", operand))
+                code = (_UNGUARDED if bare else _INLINE)[op].replace("{x}", "\0", 1).format(x=x, k=self.bind("k", operand))
         return code.replace("\0", first)
 
     def _test_key(self, leaf: Leaf) -> Any:
@@ -224,9 +332,7 @@ class _Builder:
             x = self._read_index[key]
             return x, x
         x = self._read_index[key] = f"x{len(self._read_index)}"
-        if leaf.window is not None:  # Profile.count_within, without the call
-            read = f"counts({self.bind('w', leaf.window)}, 0)"
-        elif leaf.access is not None:
+        if leaf.access is not None:  # (a window's count was named in `plan`)
             template, operands = leaf.access
             read = template.format(*(self.bind("a", o) for o in operands))
         else:

@@ -254,3 +254,43 @@ def test_the_compiled_set_answers_as_the_rule_trees_do_whatever_the_values():
         assert compiled(profile, context, now) == frozenset(d.slug for d in definitions if d.rule.matches(profile, context, now))
 
     check()
+
+
+def test_windowed_counts_read_by_position_answer_as_by_lookup():
+    """The counts are read by position once a profile's windows come in a known order; any other
+    profile (another order, a window missing, none, equal windows that are other objects) is
+    read window by window. Every one answers as the rule trees do."""
+    windows = [Window(f"page_view|c:{c}", h) for c in CATEGORIES for h in (1, 24)]
+    rules = [{"count": {"event": "page_view", "category": w.counter.split(":")[1], "within_hours": w.hours}, "op": "gte", "value": 2}
+             for w in windows]
+    definitions = tuple(SegmentDefinition(f"s{i}", compile_rule(r)) for i, r in enumerate(rules + [{"any": rules[:3]}]))
+    compiled = compile_segments(definitions)
+    keys = sorted({w for d in definitions for w in d.rule.windows}, key=lambda w: (w.counter, w.hours))
+    rng = random.Random(5)
+    for _ in range(300):
+        counts = {w: rng.randint(0, 3) for w in keys}
+        shapes = [
+            counts,  # the order learnt from the first
+            dict(reversed(counts.items())),
+            {w: n for w, n in counts.items() if rng.random() < 0.5},
+            {},
+            {Window(w.counter, w.hours): n for w, n in counts.items()},  # equal, not the same objects
+            {**counts, Window("page_view", 24): 9},
+        ]
+        for shape in shapes:
+            profile = Profile(windows=shape)
+            expected = frozenset(d.slug for d in definitions if d.rule.matches(profile, Context(), NOW))
+            assert compiled(profile, Context(), NOW) == expected
+
+
+def test_product_views_in_several_windows_counted_in_one_pass():
+    items = tuple((str(i), NOW - seconds) for i, seconds in enumerate((5, 599, 600, 601, 1799, 1800, 3600, 7200, 1e9)))
+    views = [(n, minutes) for minutes in (10, 30, 120) for n in (1, 2, 3, 4, 5, 6, 7, 8)]
+    definitions = tuple(
+        SegmentDefinition(f"v{n}-{m}", compile_rule({"sequence": {"views": n, "within_minutes": m}})) for n, m in views
+    )
+    compiled = compile_segments(definitions)
+    for profile in (Profile(recent_items=items), Profile(recent_items=items[::-1]), Profile(), Profile(recent_items=items[3:6])):
+        expected = frozenset(d.slug for d in definitions if d.rule.matches(profile, Context(), NOW))
+        assert compiled(profile, Context(), NOW) == expected
+    assert compiled(Profile(recent_items=items), Context(), NOW) & {"v2-10", "v3-10", "v5-30", "v6-30", "v7-120", "v8-120"} == {"v2-10", "v5-30", "v7-120"}
