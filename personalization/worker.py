@@ -53,7 +53,7 @@ from django.db import (
 from django.db.models import Max
 
 from tailored import conf, erasure, holdout, redis_guard, seen_items, webhooks
-from tailored.core.types import Event
+from tailored.core.types import Event, Profile, Window
 from tailored.events.schema import STORED_LENGTHS, stored_event_problem
 from tailored.events.stream import (
     CART_WATCH_KEY,
@@ -72,6 +72,7 @@ from tailored.events.stream import (
 from tailored.experiments.counting import flush_due as flush_experiment_counts
 from tailored.insights import counting as insights_counting
 from tailored.ml import scoring
+from tailored.ml.features import FEATURE_WINDOWS
 from tailored.models import Event as EventRow
 from tailored.models import WebhookDelivery
 
@@ -322,11 +323,15 @@ def handle_batches(client: redis.Redis, batches: Sequence[ShardBatch], now: floa
     skipped.update(unstore_erased_meanwhile(client, decoded))
     stored = [entry for entry in decoded if entry.events]
     watch_carts(client, stored, delay_seconds=float(conf.get("CART_ABANDONMENT_MINUTES")) * 60)
-    scoring.score_visitors({entry.visitor_id for entry in stored})  # persona and scores follow new events
+    now = time.time() if now is None else now
+    plan = plan_triggers(stored)
+    profiles = read_profiles(stored, plan, now)  # one read for scoring, insights and triggers
+    # Persona and scores follow new events; `profiles` gets them too, for what reads them next.
+    scoring.score_visitors({entry.visitor_id for entry in stored}, now, profiles)
     seen_items.add(seen_items.from_entries(stored), client=client)  # never recommended again (issue 22)
     send_to_dead_letters(client, dead)
-    count_insights(client, stored, len(dead))  # before the acknowledgement: a crash repeats, once
-    activations = observe_triggers(client, stored, now)  # after scoring: scores cross thresholds (issue 20)
+    count_insights(client, stored, len(dead), now, profiles)  # before the acknowledgement: a crash repeats, once
+    activations = observe_triggers(client, stored, now, plan, profiles)  # after scoring: scores cross thresholds (issue 20)
     erasure.note_skipped_by_worker(skipped)
     # Acknowledged only now that the rows are committed: a crash before this line means the
     # entries are claimed and processed again, and the unique constraint ignores the repeats.
@@ -504,15 +509,48 @@ def send_to_dead_letters(client: redis.Redis, dead: Sequence[DeadLetter]) -> Non
     pipe.execute()
 
 
+# -- The batch's profiles --------------------------------------------------------------------------
+
+
+def read_profiles(stored: Sequence[DecodedEntry], plan: Any, now: float) -> dict[str, Profile] | None:
+    """The profiles that scoring, the insight counts (segments, device, country) and the state
+    triggers read for this batch, in one read: the visitors any of them needs, with the union of
+    the windows they ask for (a profile read with more windows holds the same values). None when
+    the read fails for a reason other than an outage: each then reads on its own, as it can."""
+    visitors: set[str] = set()
+    windows: set[Window] = set()
+    try:
+        if scoring.needs_profiles():
+            visitors.update(entry.visitor_id for entry in stored)
+            windows.update(FEATURE_WINDOWS)
+        counted, segment_windows = insights_counting.profile_needs(stored)
+        visitors |= counted
+        windows |= segment_windows
+        if plan is not None:
+            visitors.update(plan.known)
+            windows |= plan.windows
+        if not visitors:
+            return {}
+        return conf.get_profile_store().get_many(sorted(visitors), now, frozenset(windows))
+    except UNREACHABLE:
+        raise
+    except Exception:
+        logger.exception("the batch's profiles could not be read at once; each step reads its own")
+        return None
+
+
 # -- Insights (issue 17) ---------------------------------------------------------------------------
 
 
-def count_insights(client: redis.Redis, stored: Sequence[DecodedEntry], dead_letters: int) -> None:
+def count_insights(
+    client: redis.Redis, stored: Sequence[DecodedEntry], dead_letters: int, now: float | None = None,
+    profiles: Mapping[str, Profile] | None = None,
+) -> None:
     """Impressions, clicks, conversions and event volume into the hourly insight counters, each
     entry once (tailored.insights.counting). A bug there is logged, never a stuck stream; an
     unreachable Redis or database still fails the turn, which is retried."""
     try:
-        insights_counting.count_entries(client, stored, dead_letters)
+        insights_counting.count_entries(client, stored, dead_letters, now, profiles)
     except UNREACHABLE:
         raise
     except Exception:
@@ -530,13 +568,30 @@ def insights_turn(client: redis.Redis, now: float) -> None:
 # -- Activation (issue 20) -------------------------------------------------------------------------
 
 
-def observe_triggers(client: redis.Redis, stored: Sequence[DecodedEntry], now: float | None) -> int:
+def plan_triggers(stored: Sequence[DecodedEntry]) -> Any:
+    """Which known visitors the state triggers evaluate in this batch, with which windows
+    (tailored.activation.triggers.StatePlan), or None. A bug is logged (observe tries again)."""
+    from tailored.activation import triggers  # the trigger table is read only by workers
+
+    try:
+        return triggers.state_plan(stored)
+    except UNREACHABLE:
+        raise
+    except Exception:
+        logger.exception("activation triggers of this batch could not be planned")
+        return None
+
+
+def observe_triggers(
+    client: redis.Redis, stored: Sequence[DecodedEntry], now: float | None, plan: Any = None,
+    profiles: Mapping[str, Profile] | None = None,
+) -> int:
     """State triggers and abandonment schedules for this batch (tailored.activation.triggers).
     Like the insight counts: a bug is logged, an unreachable service fails the turn (retried)."""
     from tailored.activation import triggers  # the trigger table is read only by workers
 
     try:
-        return triggers.observe(client, stored, now)
+        return triggers.observe(client, stored, now, plan, profiles)
     except UNREACHABLE:
         raise
     except Exception:

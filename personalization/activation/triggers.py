@@ -160,31 +160,63 @@ def fire(loaded: Loaded, visitor_id: str, profile: Profile, context: Context, kn
 # -- State triggers and scheduling, per batch -----------------------------------------------------
 
 
-def observe(client, entries: Sequence[Any], now: float | None = None) -> int:
-    """Evaluate a stored batch (the worker's DecodedEntry list); returns the sends queued."""
+@dataclass(frozen=True)
+class StatePlan:
+    """What the state triggers evaluate in a batch: the enabled ones, the batch's known visitors
+    who granted marketing, each one's last entry (what a firing is keyed by) and the windowed
+    counts the triggers' rules read. The worker reads those profiles once for scoring, insights
+    and triggers."""
+
+    triggers: tuple[Loaded, ...]
+    known: dict[str, KnownVisitor]
+    last_entry: dict[str, str]
+    windows: frozenset[Window]
+
+
+def state_plan(entries: Sequence[Any]) -> StatePlan | None:
+    """The batch's StatePlan, or None when no state trigger has anyone to evaluate."""
+    state_triggers = tuple(loaded for loaded in trigger_cache.current() if loaded.spec.kind in core.STATE_KINDS)
+    entries = _acted_on(entries)
+    if not state_triggers or not entries:
+        return None
+    last_entry = {entry.visitor_id: entry.entry_id for entry in entries}  # stream order: the last wins
+    known = marketing_visitors(last_entry)
+    if not known:
+        return None
+    windows = frozenset().union(*(loaded.windows for loaded in state_triggers))
+    return StatePlan(state_triggers, known, last_entry, windows)
+
+
+def _acted_on(entries: Sequence[Any]) -> list[Any]:
+    return [entry for entry in entries if entry.events and not entry.analytics_only]
+
+
+def observe(client, entries: Sequence[Any], now: float | None = None, plan: StatePlan | None = None,
+            profiles: Mapping[str, Profile] | None = None) -> int:
+    """Evaluate a stored batch (the worker's DecodedEntry list); returns the sends queued. `plan`
+    and `profiles` (with its visitors, read with its windows): what the worker prepared."""
     triggers = trigger_cache.current()
-    entries = [entry for entry in entries if entry.events and not entry.analytics_only]
+    entries = _acted_on(entries)
     if not triggers or not entries:
         return 0
     now = time.time() if now is None else now
     schedule_checks(client, entries, triggers)
-    state_triggers = [loaded for loaded in triggers if loaded.spec.kind in core.STATE_KINDS]
-    last_entry = {entry.visitor_id: entry.entry_id for entry in entries}  # stream order: the last wins
-    known = marketing_visitors(last_entry) if state_triggers else {}
-    if not known:
+    plan = state_plan(entries) if plan is None else plan
+    if plan is None:
         return 0
-    windows = frozenset().union(*(loaded.windows for loaded in state_triggers))
-    profiles = conf.get_profile_store().get_many(list(known), now, windows)
-    states = read_states(client, list(profiles), state_triggers)
+    if profiles is None:
+        profiles = conf.get_profile_store().get_many(list(plan.known), now, plan.windows)
+    profiles = {visitor_id: profiles[visitor_id] for visitor_id in plan.known}
+    states = read_states(client, list(profiles), plan.triggers)
     local, fired, new_states = site_time(now), 0, {}
     for visitor_id, profile in profiles.items():
         context = last_known_context(profile, local)
         new_states[visitor_id] = {}
-        for loaded in state_triggers:
+        for loaded in plan.triggers:
             holds = core.state_now(loaded.spec, profile, context, now)
             if core.state_fires(loaded.spec, states[visitor_id].get(loaded.spec.id), holds, profile):
                 reason = state_reason(loaded, profile)
-                fired += fire(loaded, visitor_id, profile, context, known[visitor_id], last_entry[visitor_id], reason, now)
+                fired += fire(loaded, visitor_id, profile, context, plan.known[visitor_id], plan.last_entry[visitor_id], reason, now)
             new_states[visitor_id][loaded.spec.id] = holds
     write_states(client, new_states)
     return fired

@@ -40,13 +40,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import redis
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 
 from tailored import conf, faults
 from tailored.core.segments import matching_segments
-from tailored.core.types import Event
+from tailored.core.types import Event, Profile
 from tailored.experiments.counting import DROP_IF_BATCH as DROP
 from tailored.experiments.counting import TAKE, Every
 from tailored.experiments.models import FlushBatch
@@ -76,20 +77,36 @@ DONE_SECONDS = 86400  # longer than an entry can wait unacknowledged while any w
 CLOCK_SKEW_SECONDS = 120.0
 STATS = {"i": "impressions", "u": "viewers", "c": "clicks", "v": "view_ms", "ca": "conversions", "cl": "last_touch_conversions"}
 
+# One call counts a chunk of a shard's entries (fewer commands to send and run than a call per
+# entry). KEYS[1]: the shard's hours hash; KEYS[2i], KEYS[2i+1]: entry i's done mark and its
+# visitor's attribution hash. ARGV[3]: [[increments, viewers, seen, visitor], ...]. An entry whose
+# done mark exists is skipped: it was counted before. The new entries' increments are added up in
+# Lua first (a field shared by entries costs one HINCRBY, not one each). A viewer's HyperLogLog
+# gets its expiry when PFADD changed it: on creation PFADD always does, and the expiry of a key
+# is the same for every add. Returns how many entries were counted now.
 COUNT = """
-if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then return 0 end
-local counts = cjson.decode(ARGV[3])
-local visitor = ARGV[4]
-for name, amount in pairs(counts[1]) do redis.call('HINCRBY', KEYS[2], name, amount) end
-for _, viewer in ipairs(counts[2]) do
-    if redis.call('PFADD', viewer[1], visitor) == 1 then redis.call('HINCRBY', KEYS[2], viewer[2], 1) end
-    redis.call('EXPIREAT', viewer[1], viewer[3])
+local entries = cjson.decode(ARGV[3])
+local counted, totals = 0, {}
+for i, entry in ipairs(entries) do
+    if redis.call('SET', KEYS[2 * i], '1', 'NX', 'EX', ARGV[1]) then
+        counted = counted + 1
+        for name, amount in pairs(entry[1]) do totals[name] = (totals[name] or 0) + amount end
+        for _, viewer in ipairs(entry[2]) do
+            if redis.call('PFADD', viewer[1], entry[4]) == 1 then
+                totals[viewer[2]] = (totals[viewer[2]] or 0) + 1
+                redis.call('EXPIREAT', viewer[1], viewer[3])
+            end
+        end
+        local seen = false
+        for cell, at in pairs(entry[3]) do redis.call('HSET', KEYS[2 * i + 1], cell, at); seen = true end
+        if seen then redis.call('EXPIRE', KEYS[2 * i + 1], ARGV[2]) end
+    end
 end
-local seen = false
-for cell, at in pairs(counts[3]) do redis.call('HSET', KEYS[3], cell, at); seen = true end
-if seen then redis.call('EXPIRE', KEYS[3], ARGV[2]) end
-return 1
+for name, amount in pairs(totals) do redis.call('HINCRBY', KEYS[1], name, amount) end
+return counted
 """
+# Entries per COUNT call: a call blocks Redis while it runs (a few thousand commands at most).
+COUNT_CHUNK = 50
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,24 +153,36 @@ def counts_of(
     attribution state before the entry; impressions in the entry update it as they go. `prefix`:
     the visitor's shard's (the viewers' HyperLogLogs share the COUNT script's slot)."""
     counts, rows = EntryCounts(), dims.rows()
-    for event in sorted(events, key=lambda e: e.ts):
+    increments, viewers = counts.increments, counts.viewers
+    for event in sorted(events, key=_time):
         hour = int(event.ts // 3600)
-        counts.increments[f"T|{hour}|e"] += 1
+        increments[f"T|{hour}|e"] += 1
         attrs = event.attrs
-        decided = bool(attrs.get("block")) and event.type in ("impression", "click")
-        if decided:
+        if event.type in DECIDED and attrs.get("block"):
             cell = cell_of(attrs)
-            stat = "i" if event.type == "impression" else "c"
-            for row in rows:
-                counts.increments[f"{hour}|{cell}|{row}|{stat}"] += 1
-                if stat == "i":
-                    counts.increments[f"{hour}|{cell}|{row}|v"] += int(float(attrs.get("seconds") or 0) * 1000)
-                    counts.viewers[f"{prefix}u:{hour}|{cell}|{row}"] = (f"{hour}|{cell}|{row}|u", (hour + 3) * 3600)
-            if stat == "i" and event.ts >= seen.get(cell, 0):
-                seen[cell] = counts.seen[cell] = event.ts
+            head = f"{hour}|{cell}|"
+            if event.type == "impression":
+                view_ms, expire_at = int(float(attrs.get("seconds") or 0) * 1000), (hour + 3) * 3600
+                for row in rows:
+                    name = head + row
+                    increments[name + "|i"] += 1
+                    increments[name + "|v"] += view_ms
+                    viewers[f"{prefix}u:{name}"] = (name + "|u", expire_at)
+                if event.ts >= seen.get(cell, 0):
+                    seen[cell] = counts.seen[cell] = event.ts
+            else:
+                for row in rows:
+                    increments[head + row + "|c"] += 1
         if event.type in goals:
             _attribute(counts, event, rows, seen, window)
     return counts
+
+
+DECIDED = frozenset({"impression", "click"})
+
+
+def _time(event: Event) -> float:
+    return event.ts
 
 
 def _attribute(counts: EntryCounts, event: Event, rows: list[str], seen: Mapping[str, float], window: float) -> None:
@@ -168,8 +197,21 @@ def _attribute(counts: EntryCounts, event: Event, rows: list[str], seen: Mapping
                 counts.increments[f"{hour}|{cell}|{row}|cl"] += 1
 
 
-def visitor_dims(visitor_ids: Sequence[str], now: float) -> dict[str, Dims]:
-    """Each visitor's device, country and segments now, from their profile (one batched read)."""
+def profile_needs(entries: Sequence[Any]) -> tuple[set[str], frozenset]:
+    """Whose profiles counting these entries reads, and the windowed counts the segments ask for:
+    the visitors with an impression, a click or a goal (the worker reads them once for scoring,
+    counting and triggers)."""
+    if not conf.get("INSIGHTS_ENABLED"):
+        return set(), frozenset()
+    from tailored.segments import segment_cache  # reads Wagtail's models at import time
+
+    goals = frozenset(conf.get("INSIGHTS_GOALS"))
+    return {e.visitor_id for e in entries if any(_counts_for(event, goals) for event in e.events)}, segment_cache.current()[1]
+
+
+def visitor_dims(visitor_ids: Sequence[str], now: float, profiles: Mapping[str, Profile] | None = None) -> dict[str, Dims]:
+    """Each visitor's device, country and segments now, from their profile: `profiles` when the
+    worker read them already (with the segments' windows), else one batched read."""
     if not visitor_ids:
         return {}
     # Imported here: both read Wagtail's models (reference index, segments) at import time.
@@ -177,47 +219,49 @@ def visitor_dims(visitor_ids: Sequence[str], now: float) -> dict[str, Dims]:
     from tailored.segments import segment_cache
 
     segment_set, windows = segment_cache.current()
-    profiles = conf.get_profile_store().get_many(visitor_ids, now, windows)
+    if profiles is None:
+        profiles = conf.get_profile_store().get_many(visitor_ids, now, windows)
     site_time = datetime.fromtimestamp(now, UTC).astimezone(ZoneInfo(settings.TIME_ZONE))
-    dims = {}
-    for visitor_id, profile in profiles.items():
-        context = last_known_context(profile, site_time)
-        segments = matching_segments(segment_set.definitions, profile, context, now)
+    definitions, dims = segment_set.definitions, {}
+    for visitor_id in visitor_ids:
+        profile = profiles[visitor_id]
+        segments = matching_segments(definitions, profile, last_known_context(profile, site_time), now) if definitions else ()
         dims[visitor_id] = Dims(_clean(profile.last_device)[:16], _clean(profile.last_country)[:2], tuple(sorted(segments)))
     return dims
 
 
-def count_entries(client: Any, entries: Sequence[Any], dead_letters: int = 0, now: float | None = None) -> int:
+def count_entries(
+    client: Any, entries: Sequence[Any], dead_letters: int = 0, now: float | None = None, profiles: Mapping[str, Profile] | None = None,
+) -> int:
     """Count the stored entries (the worker's DecodedEntry: entry_id, visitor_id, events) into the
-    hourly counters, each entry at most once however often it is delivered. Returns how many
-    entries were counted now (0 for repeats)."""
+    hourly counters, each entry at most once however often it is delivered. `profiles`: the
+    batch's profiles as the worker read them at `now` (`profile_needs`), else they are read here.
+    Returns how many entries were counted now (0 for repeats)."""
     now = time.time() if now is None else now
     if not conf.get("INSIGHTS_ENABLED") or not (entries or dead_letters):
         return 0
     goals = frozenset(conf.get("INSIGHTS_GOALS"))
     window = float(conf.get("INSIGHTS_ATTRIBUTION_MINUTES")) * 60
     relevant = {e.visitor_id for e in entries if any(_counts_for(event, goals) for event in e.events)}
-    dims = visitor_dims(sorted(relevant), now)
+    dims = visitor_dims(sorted(relevant), now, profiles)
     converting = {e.visitor_id for e in entries if any(event.type in goals for event in e.events)}
     seen = _seen_before(client, sorted(converting))
-    script = client.register_script(COUNT)
-    pipe = client.pipeline(transaction=False)
-    if dead_letters:
-        pipe.hincrby(shard_prefixes()[0] + "hours", f"T|{int(now // 3600)}|d", dead_letters)
+    calls: dict[str, tuple[list[str], list[Any]]] = {}  # shard prefix -> the keys and entries of its call
     for entry in entries:
         state = seen.setdefault(entry.visitor_id, {})
         # The visitor's shard, which is also the stream shard the entry came from: its entry ids
         # are unique there, so the "done" marks of two shards never meet.
         prefix = visitor_prefix(entry.visitor_id)
         counts = counts_of(entry.events, dims.get(entry.visitor_id, Dims()), state, goals, window, prefix)
-        keys = [f"{prefix}done:{entry.entry_id}", prefix + "hours", f"{prefix}seen:{digest(entry.visitor_id)}"]
-        script(keys=keys, args=_arguments(counts, int(window + CLOCK_SKEW_SECONDS), entry.visitor_id), client=pipe)
-    replies = pipe.execute()
-    return sum(1 for reply in replies[-len(entries):] if reply == 1) if entries else 0
+        keys, payloads = calls.setdefault(prefix, ([prefix + "hours"], []))
+        keys += [f"{prefix}done:{entry.entry_id}", f"{prefix}seen:{digest(entry.visitor_id)}"]
+        payloads.append(_payload(counts, entry.visitor_id))
+    dead = (shard_prefixes()[0] + "hours", f"T|{int(now // 3600)}|d", dead_letters) if dead_letters else None
+    return _run_counts(client, calls, int(window + CLOCK_SKEW_SECONDS), dead)
 
 
 def _counts_for(event: Event, goals: frozenset[str]) -> bool:
-    return event.type in goals or (event.type in ("impression", "click") and bool(event.attrs.get("block")))
+    return event.type in goals or (event.type in DECIDED and bool(event.attrs.get("block")))
 
 
 def _seen_before(client: Any, visitor_ids: Sequence[str]) -> dict[str, dict[str, float]]:
@@ -230,13 +274,44 @@ def _seen_before(client: Any, visitor_ids: Sequence[str]) -> dict[str, dict[str,
     return {v: {cell: float(at) for cell, at in raw.items()} for v, raw in zip(visitor_ids, pipe.execute(), strict=True)}
 
 
-def _arguments(counts: EntryCounts, seen_ttl: int, visitor_id: str) -> list[Any]:
-    # One JSON argument rather than one per field: redis-py encodes every argument on its own,
-    # and a batch's entries carry thousands of them (issue 17's ingest overhead). An empty table
-    # decodes as {} in Lua's cjson, which `pairs` and `ipairs` both walk as empty.
+def _payload(counts: EntryCounts, visitor_id: str) -> list[Any]:
+    # JSON in one argument rather than one argument per field: redis-py encodes every argument
+    # on its own, and a batch's entries carry thousands of them (issue 17's ingest overhead). An
+    # empty table decodes as {} in Lua's cjson, which `pairs` and `ipairs` both walk as empty.
     viewers = [[key, name, expire_at] for key, (name, expire_at) in counts.viewers.items()]
-    seen = {cell: repr(at) for cell, at in counts.seen.items()}
-    return [DONE_SECONDS, seen_ttl, json.dumps([dict(counts.increments), viewers, seen], separators=(",", ":")), visitor_id]
+    return [counts.increments, viewers, {cell: repr(at) for cell, at in counts.seen.items()}, visitor_id]
+
+
+def _run_counts(client: Any, calls: Mapping[str, tuple[list[str], list[Any]]], seen_ttl: int, dead: tuple | None) -> int:
+    """Run the COUNT calls, COUNT_CHUNK entries each, and the dead-letter count in one round trip.
+    EVALSHA directly: a registered script on a pipeline costs a SCRIPT EXISTS round trip each
+    time. A call Redis answers NOSCRIPT (restarted, flushed) ran nothing: loaded and run again."""
+    script = client.register_script(COUNT)  # also tells a cluster client the source (redis_guard)
+    queued = []
+    for (hours_key, *pairs), payloads in calls.values():
+        for start in range(0, len(payloads), COUNT_CHUNK):
+            chunk = payloads[start : start + COUNT_CHUNK]
+            keys = [hours_key, *pairs[2 * start : 2 * (start + len(chunk))]]
+            queued.append((len(keys), *keys, DONE_SECONDS, seen_ttl, json.dumps(chunk, separators=(",", ":"))))
+    pipe = client.pipeline(transaction=False)
+    if dead:
+        pipe.hincrby(*dead)
+    for call in queued:
+        pipe.evalsha(script.sha, *call)
+    replies = pipe.execute(raise_on_error=False)
+    counted = replies[1:] if dead else replies
+    missing = [i for i, reply in enumerate(counted) if isinstance(reply, redis.exceptions.NoScriptError)]
+    if missing:
+        client.script_load(COUNT)
+        again = client.pipeline(transaction=False)
+        for i in missing:
+            again.evalsha(script.sha, *queued[i])
+        for i, reply in zip(missing, again.execute(raise_on_error=False), strict=True):
+            counted[i] = reply
+    for reply in (replies[0], *counted) if dead else counted:
+        if isinstance(reply, Exception):
+            raise reply
+    return sum(counted)
 
 
 # -- Flush ----------------------------------------------------------------------------------------
@@ -288,8 +363,7 @@ def apply(batch_id: str, values: Mapping[str, int]) -> int:
     try:
         with transaction.atomic():
             FlushBatch.objects.create(batch=f"ins-{batch_id}"[:64])
-            for (hour, *cell), stats in cells.items():
-                add_counts(hour, tuple(cell), stats)
+            add_counts(cells)
             for hour, stats in traffic.items():
                 _add(TrafficHour, {"hour": _moment(hour)}, stats)
     except IntegrityError:
@@ -314,13 +388,48 @@ def group(values: Mapping[str, int]) -> tuple[dict[tuple, dict[str, int]], dict[
     return cells, traffic
 
 
-def add_counts(hour: int, cell: tuple, stats: Mapping[str, int]) -> None:
-    """One cell's counts into its hourly and its daily row (inside the flush's transaction)."""
-    page, block, variant, segment, device, country = cell
-    where = {"page_id": page, "block": block, "variant": variant, "segment": segment, "device": device, "country": country}
-    moment = _moment(hour)
-    _add(InsightHour, {**where, "hour": moment}, stats)
-    _add(InsightDay, {**where, "day": moment.date()}, stats)
+def add_counts(cells: Mapping[tuple, Mapping[str, int]]) -> None:
+    """The cells' counts into their hourly and daily rows (inside the flush's transaction)."""
+    days: dict[tuple, Counter] = defaultdict(Counter)
+    hours = []
+    for (hour, *cell), stats in cells.items():
+        moment = _moment(hour)
+        hours.append(((moment, *cell), stats))
+        days[(moment.date(), *cell)].update(stats)
+    if connection.vendor in UPSERT_VENDORS:
+        _upsert(InsightHour, "hour", hours)
+        _upsert(InsightDay, "day", days.items())
+        return
+    for (moment, *cell), stats in hours:
+        _add(InsightHour, {"hour": moment, **dict(zip(CELL_COLUMNS, cell, strict=True))}, stats)
+    for (day, *cell), stats in days.items():
+        _add(InsightDay, {"day": day, **dict(zip(CELL_COLUMNS, cell, strict=True))}, stats)
+
+
+CELL_COLUMNS = ("page_id", "block", "variant", "segment", "device", "country")
+# INSERT ... ON CONFLICT DO UPDATE: PostgreSQL, and SQLite from 3.24 (2018).
+UPSERT_VENDORS = ("postgresql", "sqlite")
+
+
+def _upsert(model: Any, moment_column: str, rows: Iterable[tuple[tuple, Mapping[str, int]]]) -> None:
+    """Add each row's counts to its row, creating the missing ones: one statement run for every
+    row (a flush writes thousands; an UPDATE and maybe an INSERT per row through the ORM took
+    seconds). The addition happens in the database, so two flushes at once both count."""
+    quote, table = connection.ops.quote_name, connection.ops.quote_name(model._meta.db_table)
+    stats = tuple(STATS.values())
+    columns = (moment_column, *CELL_COLUMNS, *stats)
+    sql = (
+        f"INSERT INTO {table} ({', '.join(map(quote, columns))}) VALUES ({', '.join(['%s'] * len(columns))}) "
+        f"ON CONFLICT ({', '.join(map(quote, (moment_column, *CELL_COLUMNS)))}) DO UPDATE SET "
+        + ", ".join(f"{quote(name)} = {table}.{quote(name)} + excluded.{quote(name)}" for name in stats)
+    )
+    moment_field = model._meta.get_field(moment_column)
+    params = [
+        (moment_field.get_db_prep_save(moment, connection), *cell, *(counts.get(name, 0) for name in stats))
+        for (moment, *cell), counts in rows
+    ]
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, params)
 
 
 def _add(model: Any, where: Mapping[str, Any], stats: Mapping[str, int]) -> None:
