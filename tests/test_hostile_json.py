@@ -132,3 +132,28 @@ def test_a_get_with_hostile_variables_is_a_400_with_its_code(client, variables, 
 
     assert response.status_code == 400
     assert response.json()["errors"][0]["extensions"]["code"] == code
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        ('{"q": "' + "[" * 100 + '"}', None),  # brackets inside a string nest nothing
+        ("[" * 32 + "]" * 32, None),  # the deepest allowed
+        ("[" * 33 + "]" * 33, "json_too_deep"),
+        ('{"a": "' + "[{" * 40 + '", "b": ' + "[" * 33 + "]" * 33 + "}", "json_too_deep"),  # bound passed, exact count
+        ('{"id": 123456789012345678901}', "number_out_of_range"),  # 21 digits
+        ('{"id": -12345678901234567890}', None),  # 20 digits and a sign
+        ('{"q": "123456789012345678901234567890", "n": 5}', None),  # a long run inside a string
+        ('{"q": "123456789012345678901234567890", "n": 1234567890123456789012}', "number_out_of_range"),
+    ],
+)
+def test_parse_json_limits_count_what_is_outside_strings(body, code):
+    from tailored.events.json_body import JsonBodyError, parse_json
+
+    for form in (body, body.encode()):
+        if code is None:
+            assert parse_json(form) == json.loads(body)
+        else:
+            with pytest.raises(JsonBodyError) as refused:
+                parse_json(form)
+            assert refused.value.code == code
