@@ -17,11 +17,13 @@ from django.db import transaction
 
 from tailored.models import InsightDay, InsightHour, TrafficHour
 
-from .labels import FALLBACK, block_names
+from .labels import FALLBACK, MODEL_PREFIX, block_names
 
 DAYS = 29  # the alerts' baseline is the same hours of the 4 weeks before
 DEVICES = {"desktop": 0.5, "mobile": 0.4, "tablet": 0.1}
 COUNTRIES = {"GB": 0.7, "DE": 0.3}
+SEEDED_DROP = 0.15  # the seeded anomaly's CTR, as a share of the variant's usual one
+SWITCH_DAYS = 5  # the current recommender version serves the last five days
 STATS = ("impressions", "viewers", "clicks", "conversions", "last_touch_conversions", "view_ms")
 
 
@@ -34,13 +36,16 @@ class DemoCell:
     peak: float  # impressions an hour at the daily peak, all devices and countries
     ctr: float
     conversion: float
+    hours: tuple[int, int] | None = None  # the epoch hours [from, until) it served; None: all of them
 
 
 def demo_cells(page_id: int, rng) -> list[DemoCell]:
     """Every variant of the page's personalized blocks: the fallback for everyone, each variant for
-    the segments it targets; the first block (the hero) is the busiest."""
+    the segments it targets; the first block (the hero) is the busiest. Recommendation blocks
+    have model versions instead (`recommendation_cells`)."""
     cells = []
-    for index, (block, names) in enumerate(block_names([page_id]).items()):
+    decided = [(block, names) for block, names in block_names([page_id]).items() if not names.recommendation]
+    for index, (block, names) in enumerate(decided):
         busy = 3.0 if index == 0 else 1.0
         for variant in names.variants:
             segments = _targeted(page_id, block, variant)
@@ -48,6 +53,42 @@ def demo_cells(page_id: int, rng) -> list[DemoCell]:
             peak = (400 if variant == FALLBACK else 250) * busy
             cells.append(DemoCell(page_id, block, variant, segments, peak, base, base * rng.uniform(0.15, 0.3)))
     return cells
+
+
+def recommendation_cells(page_id: int, end_hour: int, rng) -> list[DemoCell]:
+    """The page's recommendation blocks, every visitor: the recommender's previous version until
+    five days ago, the current one since (so the report's default week shows both; a slightly
+    better CTR: a new version that works, so no model_ctr alert), and a tenth of the lists
+    served without a model ("popular": visitors the model cannot place) throughout."""
+    previous, current = demo_versions(end_hour)
+    switch = end_hour - SWITCH_DAYS * 24
+    cells = []
+    for block, names in block_names([page_id]).items():
+        if not names.recommendation:
+            continue
+        ctr = rng.uniform(0.035, 0.045)
+        cells += [
+            DemoCell(page_id, block, f"{MODEL_PREFIX}{previous}", (), 180, ctr, ctr * 0.2, (end_hour - DAYS * 24, switch)),
+            DemoCell(page_id, block, f"{MODEL_PREFIX}{current}", (), 180, ctr * 1.08, ctr * 0.22, (switch, end_hour)),
+            DemoCell(page_id, block, "popular", (), 20, ctr * 0.7, ctr * 0.15),
+        ]
+    return cells
+
+
+def demo_versions(end_hour: int) -> tuple[str, str]:
+    """(previous, current) recommender versions, in the registry's format (UTC time, sortable):
+    the current is the trained one when there is one (training runs first in `make demo`), so
+    the report's table and the model_ctr check compare the version the registry serves."""
+    from .monitoring import RECOMMENDER, current_version
+
+    previous, current = _version(end_hour - DAYS * 24), current_version(RECOMMENDER)
+    if current is None or current <= previous:  # untrained, or trained before the demo's weeks
+        current = _version(end_hour - SWITCH_DAYS * 24)
+    return previous, current
+
+
+def _version(hour: int) -> str:
+    return datetime.fromtimestamp(hour * 3600, tz=UTC).strftime("%Y%m%dT%H%M%S%fZ")
 
 
 def _targeted(page_id: int, block: str, variant: str) -> tuple[str, ...]:
@@ -82,11 +123,16 @@ def load_demo_insights(page_id: int, seed: int = 7, now: float | None = None, sa
     end_hour = int((time.time() if now is None else now) // 3600)
     cells = demo_cells(page_id, _Uniform(rng))
     seeded = next((c for c in cells if c.variant != FALLBACK and c.segments), cells[0]) if cells else None
+    # Their own draws: the personalized blocks' numbers do not depend on the recommendation blocks.
+    cells += recommendation_cells(page_id, end_hour, _Uniform(np.random.default_rng(seed + 1)))
     hourly, daily, traffic = [], defaultdict(lambda: defaultdict(int)), defaultdict(int)
     for hour in range(end_hour - DAYS * 24, end_hour):
         moment = datetime.fromtimestamp(hour * 3600, tz=UTC)
         for cell in cells:
-            drop = 0.35 if cell is seeded and hour >= end_hour - 2 else 1.0
+            if cell.hours is not None and not cell.hours[0] <= hour < cell.hours[1]:
+                continue
+            # A collapse (a broken link, say): found in the alert window even at night's traffic.
+            drop = SEEDED_DROP if cell is seeded and hour >= end_hour - 2 else 1.0
             for row in _rows(cell, hour, shape(hour), drop, rng):
                 hourly.append(InsightHour(hour=moment, **row))
                 key = tuple(row[k] for k in ("page_id", "block", "variant", "segment", "device", "country"))

@@ -4,6 +4,8 @@ every homepage variant and an alert from the seeded anomaly, so the report is no
 from __future__ import annotations
 
 import io
+import re
+import time
 
 import pytest
 
@@ -33,3 +35,27 @@ def test_the_demo_homepage_gets_counts_per_segment_and_device_and_a_seeded_alert
     assert "Electronics fans" in html and "data-tl-alert=\"ctr\"" in html and "data-tl-empty" not in html
     assert load_demo_insights(home.pk, say=out.write) == 0  # once
     assert InsightHour.objects.count() == written
+
+
+def test_the_demo_shows_two_recommender_versions_and_the_drift_check_compares_them(editor):
+    from cms.models import HomePage
+    from tailored.insights.monitoring import model_ctr_alert, version_counts
+
+    home = HomePage.objects.live().first()
+    now = time.time()
+    load_demo_insights(home.pk, seed=7, now=now, say=io.StringIO().write)
+
+    html = editor.get("/admin/insights/").content.decode()
+    assert "data-tl-no-model-versions" not in html
+    table = html[html.index("data-tl-model-versions"):]
+    versions = re.findall(r'data-tl-model-version="model:([^"]+)"', table)
+    assert len(versions) == 2 and versions == sorted(versions, reverse=True)  # the default week: both, newest first
+    assert 'data-tl-model-version="popular"' in table
+    # The drift check has two versions with enough traffic to compare, and the newer one is
+    # slightly better, so it raises nothing.
+    counts, _first_seen = version_counts(int(now // 3600))
+    older, newer = counts[versions[1]], counts[versions[0]]
+    assert min(older.impressions, newer.impressions) >= 1000
+    assert 1.0 < (newer.clicks / newer.impressions) / (older.clicks / older.impressions) < 1.2
+    assert model_ctr_alert(int(now // 3600)) is None
+    assert not Alert.objects.filter(kind="model_ctr").exists()
