@@ -36,7 +36,7 @@ from .commerce import OfferBannerBlock, ProductCarouselBlock, RecommendationBloc
 from .content import CTABlock, HeroBlock
 from .engagement import OnboardingSurveyBlock, PersonalizedMessageBlock, survey_url
 from .media import ImageWithTextBlock
-from .personalized import Choice, PersonalizedBlock
+from .personalized import Choice, PersonalizedBlock, decide_page
 from .visitors import visitor_of_info
 
 
@@ -167,15 +167,32 @@ registry.streamfield_blocks[ImageWithTextBlock] = ImageWithTextBlockType
 
 
 def _choice(child, info) -> Choice:
-    """Choose once per block per request; every field of the block reads the same choice."""
+    """Choose once per block per request; every field of the block reads the same choice. A
+    top-level block of the page the query asked for takes its choice from the page's decisions
+    (`decide_page`, as SSR does), whose chosen contents are decoded together: one product, page
+    and image look-up per block type for the whole page, not one per block."""
     choice = getattr(child, "_tailored_choice", None)
     if choice is None:
-        choice = child.block.choose(child.value, visitor_of_info(info))
+        choice = _page_choice(child, info)
+        if choice is None:
+            choice = child.block.choose(child.value, visitor_of_info(info))
         child._tailored_choice = choice
         experiment, arm = getattr(choice, "experiment", None), getattr(choice, "arm", None)
         held = getattr(choice, "holdout", False)
         decisions.record(info.context, Decision(str(child.id), choice.key, experiment, arm, held))
     return choice
+
+
+QUERIED_PAGE_ATTRIBUTE = "_tailored_graphql_page"
+
+
+def _page_choice(child, info) -> Choice | None:
+    page = getattr(info.context, QUERIED_PAGE_ATTRIBUTE, None)
+    if page is None or getattr(info.context, "is_preview", False):
+        return None
+    decided = decide_page(page, info.context)
+    decided.decode_all()
+    return decided.choice_of(child.value)
 
 
 class PersonalizedBlockType(graphene.ObjectType):

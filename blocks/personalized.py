@@ -392,6 +392,12 @@ class PageDecisions:
             self._prepared = True
             decode_together([c.content for _, c in self.choices if _variant_key(0, None, c) is None])
 
+    def decode_all(self) -> None:
+        """Every chosen content decoded together (GraphQL, which reads no fragments)."""
+        if not self._prepared:
+            self._prepared = True
+            decode_together([c.content for _, c in self.choices])
+
     def fragment(self, key: str) -> str | None:
         if self._fragments is None:  # the first render: every block's fragment in one MGET
             keys = [_variant_key(self.page_id, self.revision_id, choice) for _, choice in self.choices]

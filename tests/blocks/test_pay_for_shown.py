@@ -177,3 +177,54 @@ def test_fragments_read_together_fall_back_to_the_outage_cache(settings, use_red
     fragments.put(key, "<h1>rendered during the outage</h1>")
     assert fragments.get_many([key, key + "-other"]) == {key: "<h1>rendered during the outage</h1>", key + "-other": None}
     fragments.CACHE.outage.clear()
+
+
+GRAPHQL_PAGE = """
+query Landing($path: String!) {
+  page(urlPath: $path) {
+    ... on LandingPage {
+      body {
+        ... on PersonalizedBlock {
+          id
+          variantLabel
+          blocks {
+            id
+            ... on ProductCarouselBlock { products { id } }
+          }
+        }
+      }
+    }
+  }
+}
+"""
+
+
+def test_graphql_decodes_the_chosen_variants_together_as_ssr_does(client, page, monkeypatch):
+    """The headless path pays as SSR does: the page's personalized blocks are chosen together
+    (`decide_page`) and their chosen contents decoded in one look-up per block type, so the
+    queries of a page do not grow with its number of blocks' variants, and the choices are SSR's."""
+    products = list(ProductPage.objects.live().order_by("pk").values_list("pk", flat=True))
+    images = list(get_image_model().objects.order_by("pk").values_list("pk", flat=True))
+    make_fan(FAN)
+    consent_cookies(client, FAN)
+    decoded: list[list[int]] = []
+    real = ProductChooserBlock.bulk_to_python
+    monkeypatch.setattr(ProductChooserBlock, "bulk_to_python", lambda self, values: decoded.append(list(values)) or real(self, values))
+
+    def ask(variants: int) -> tuple[int, dict]:
+        page.body = body(variants, products, images)
+        page.save_revision().publish()
+        query = {"query": GRAPHQL_PAGE, "variables": {"path": page.url}}
+        client.post("/graphql/", query, content_type="application/json")  # warm
+        segment_cache.current()
+        decoded.clear()
+        with CaptureQueriesContext(connection) as captured:
+            answer = client.post("/graphql/", query, content_type="application/json").json()
+        assert "errors" not in answer, answer
+        return len(captured), answer["data"]["page"]["body"]
+
+    two, _ = ask(2)
+    six, blocks = ask(6)
+    assert six == two, "the query's database work grew with the number of variants"
+    assert [b["variantLabel"] for b in blocks] == [f"block {n} variant 0" for n in range(BLOCKS)]
+    assert len(decoded) == 1 and sum(map(len, decoded)) == 4 * BLOCKS  # one look-up, only the shown
