@@ -106,13 +106,13 @@ def test_a_search_cut_inside_an_emoji_is_stored_not_lost(client, use_redis_store
     assert json.loads(body)["events"][0]["query"] != "tents \ufffd"  # the body did hold the lone half
 
 
-def test_a_redis_stopped_between_the_two_round_trips_loses_nothing(own_redis):  # noqa: F811
-    """Redis dies after the dedup step and comes back (AOF, as in production): the retry stores
-    the batch, because the dedup step marked nothing."""
+def test_a_redis_stopped_as_the_batch_is_written_loses_nothing(own_redis):  # noqa: F811
+    """Redis dies as the batch's write is sent and comes back (AOF, as in production): the retry
+    stores the batch, because nothing of it was marked."""
 
     class StoppedBetweenCalls(RedisProfileStore):
         def _write(self, *args, **kwargs):
-            own_redis.kill()  # after round trip 1 (rate limit, dedup, prior state), before round trip 2
+            own_redis.kill()  # the scripts are loaded; the write's one round trip finds no Redis
             return super()._write(*args, **kwargs)
 
     with pytest.raises(redis.ConnectionError):
