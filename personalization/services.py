@@ -374,6 +374,14 @@ def _cookie_visitor_id(request: HttpRequest) -> str | None:
         name, settings.SECRET_KEY, tuple(settings.SECRET_KEY_FALLBACKS), settings.SIGNING_BACKEND,
         getattr(settings, "SIGNED_COOKIE_LEGACY_SALT_FALLBACK", True),
     )
+    return _checked_cookie(raw, signers)
+
+
+@lru_cache(maxsize=4096)
+def _checked_cookie(raw: str, signers: tuple[signing.Signer, ...]) -> str | None:
+    """The id in a signed cookie value, or None. Memoised by the exact value and the signers (new
+    ones when a key changes): a returning visitor's cookie is the same on every request, and its
+    two HMACs were a tenth of resolving them. A value is only ever accepted as the check accepts it."""
     for signer in signers:
         try:
             value = signer.unsign(raw)
