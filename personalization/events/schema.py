@@ -102,6 +102,7 @@ EVENT_TYPES: dict[str, dict[str, FieldSpec]] = {}
 # The types whose schema alone guarantees what the worker stores by (`stored_event_problem`):
 # validating their events skips that second check, a sixth of a batch's validation.
 STORABLE_BY_SCHEMA: set[str] = set()
+REQUIRED_FIELDS: dict[str, frozenset[str]] = {}
 
 
 def register_event_type(name: str, fields: Mapping[str, FieldSpec]) -> None:
@@ -109,6 +110,7 @@ def register_event_type(name: str, fields: Mapping[str, FieldSpec]) -> None:
     if not SLUG.match(name):
         raise ValueError(f"event type names are slugs, got {name!r}")
     EVENT_TYPES[name] = {**COMMON_FIELDS, **fields}
+    REQUIRED_FIELDS[name] = frozenset(field for field, spec in EVENT_TYPES[name].items() if spec.required)
     STORABLE_BY_SCHEMA.discard(name)
     if _schema_guarantees_storage(EVENT_TYPES[name]):
         STORABLE_BY_SCHEMA.add(name)
@@ -196,6 +198,15 @@ def validate_event(item: object, index: int, now: float) -> Event | Rejection:
     fields = EVENT_TYPES.get(kind) if isinstance(kind, str) else None
     if fields is None:
         return Rejection(index, "type", f"unknown event type {kind!r}; known: {', '.join(sorted(EVENT_TYPES))}")
+    if _plainly_valid(item, fields, kind):
+        return _accepted(item, index, now, kind)
+    return checked_in_order(item, fields, kind, index, now)
+
+
+def checked_in_order(item: dict[str, Any], fields: Mapping[str, FieldSpec], kind: str, index: int, now: float) -> Event | Rejection:
+    """Every check in its order (unknown fields, then lone surrogates mended, then the type's
+    fields in the schema's order): the reason given for an invalid event is the same whatever
+    order the client wrote its fields in. `validate_event` gives the same answers, faster."""
     for name in item:
         if name not in fields:
             return Rejection(index, name, f"unexpected field for {kind}")
@@ -213,6 +224,27 @@ def validate_event(item: object, index: int, now: float) -> Event | Rejection:
         problem = field_problem(value, spec)
         if problem:
             return Rejection(index, name, problem)
+    return _accepted(item, index, now, kind)
+
+
+def _plainly_valid(item: dict[str, Any], fields: Mapping[str, FieldSpec], kind: str) -> bool:
+    """One pass over the fields the event has (most of a type's fields are optional and absent):
+    True when every one is known and sound, no string needs mending and no required one is
+    missing, the case of nearly every event tracker.js sends."""
+    for name, value in item.items():
+        spec = fields.get(name)
+        if spec is None:
+            return False
+        if value is None:
+            if spec.required:
+                return False
+        elif value.__class__ is str and not value.isascii() or field_problem(value, spec):
+            return False
+    return item.keys() >= REQUIRED_FIELDS[kind]
+
+
+def _accepted(item: dict[str, Any], index: int, now: float, kind: str) -> Event | Rejection:
+    """An event whose fields are valid, once its time and what the worker stores are checked."""
     ts = item["ts"] / 1000
     if ts > now + MAX_FUTURE_SECONDS:
         return Rejection(index, "ts", "the timestamp is more than 5 minutes in the future")

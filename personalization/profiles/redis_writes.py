@@ -98,7 +98,14 @@ for start = 1, #fields, block do
     if not raw and bucket and bucket + 0 >= oldest then
       series = bucket .. ':' .. adds[bucket]  -- a new series of one bucket, the usual new field
     elseif raw and #raw < compact[kind] and (tonumber(match(raw, '^(%d+)')) or -1) >= oldest then
-      series = appended(raw, adds, oldest)
+      if bucket and bucket + 0 >= oldest then  -- one bucket, the usual case: no tables
+        local tail = find(raw, '[^ ]+$', math.max(1, #raw - 24))
+        local last, n = match(raw, '^(%d+):(%d+)$', tail)
+        if last == bucket then series = sub(raw, 1, tail - 1) .. last .. ':' .. (n + adds[bucket])
+        elseif last then series = raw .. ' ' .. bucket .. ':' .. adds[bucket] end
+      else
+        series = appended(raw, adds, oldest)
+      end
     end
     if not series then series = rewritten(raw, adds, oldest) end
     if series then
