@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 
+from django.core.cache import cache
 from django.db.models import Sum
 
 from cms.models import HomePage
@@ -24,6 +25,7 @@ RECOMMENDED = f'[data-tl-block-id="{BLOCK}"]'
 def recommend_on_top_of_the_homepage() -> HomePage:
     """The demo shows its recommendation block to returning visitors only: this one, first on
     the homepage, is shown to everyone (and is out of view once the page scrolls to its end)."""
+    cache.clear()  # products listed for an earlier journey's demo (loaded again, new ids) are cached
     home = HomePage.objects.live().first()
     raw = list(home.body.raw_data)
     raw.insert(0, {"type": "recommendations", "id": BLOCK,
