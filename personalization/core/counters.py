@@ -66,8 +66,11 @@ class ProfileDelta:
         return self.first_ts is None
 
 
-def delta_for(events: Sequence[Event], prior: PriorState = PriorState(), session_gap: float = 1800.0) -> ProfileDelta:
-    """Sum a batch (in time order) into the changes it makes to a profile."""
+def delta_for(
+    events: Sequence[Event], prior: PriorState = PriorState(), session_gap: float = 1800.0, with_session: bool = True
+) -> ProfileDelta:
+    """Sum a batch (in time order) into the changes it makes to a profile. Without the session
+    (`with_session=False`) `session` is empty: a store that picks it from `session_options`."""
     ordered = sorted(events, key=lambda e: e.ts)
     views = [e for e in ordered if e.type == "page_view"]
     purchases = [e for e in ordered if e.type == "purchase"]
@@ -85,7 +88,7 @@ def delta_for(events: Sequence[Event], prior: PriorState = PriorState(), session
         event_counts=dict(Counter(e.type for e in ordered)),
         category_views=dict(Counter(e.category for e in views if e.category)),
         page_views=len(views),
-        session=_sessions(ordered, prior, session_gap),
+        session=_sessions(ordered, prior, session_gap) if with_session else SessionDelta(),
         cart=_cart(ordered),
         purchases=len(purchases),
         revenue=sum(float(e.attrs.get("value", 0)) for e in purchases),

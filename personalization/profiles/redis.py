@@ -303,7 +303,9 @@ class RedisProfileStore:
             keep = min(RECENT_KEEP_SECONDS, self.retention_seconds)
             writes.snapshot(visitor_id, snapshot, now, recent_key(shard, self.shards), segment_keys, keep)
         if build_profile:
-            writes.profile(delta_for(events, PriorState(), self.session_gap), session_options(events, self.session_gap), self.session_gap, now)
+            # The session is left out of the delta: the script picks it from session_options.
+            delta = delta_for(events, PriorState(), self.session_gap, with_session=False)
+            writes.profile(delta, session_options(events, self.session_gap), self.session_gap, now)
         return writes
 
     def _record_on_cluster(self, visitor_id: str, events: Sequence[Event], now: float, snapshot: Snapshot | None, build_profile: bool) -> RecordResult:
@@ -357,7 +359,7 @@ class RedisProfileStore:
         if triples:
             hour = hour_bucket(now)
             floors = (hour - HOURLY_HOURS + 1, (hour - MAX_WINDOW_HOURS) // 24 + 1)
-            pipe.evalsha(self._shas["buckets"], 1, bucket_key, *floors, *triples)
+            pipe.evalsha(self._shas["buckets"], 1, bucket_key, *floors, "f", *triples)
 
     def _queue_sorted_lists(self, pipe, source: dict[str, str], target: dict[str, str], dumped: dict[str, Any]) -> None:
         """Recent items and session starts stay newest first when two visitors' lists meet, so

@@ -39,17 +39,27 @@ from tailored.visit_memory import landing_fields
 # stay text so untouched pairs are copied, never converted) only when its first bucket has left
 # its window or it has grown past COMPACT bytes: about once an hour or a day per field, where
 # rewriting every field on every batch was most of a batch's time in Redis.
-# KEYS[1]: the bucket hash. ARGV: oldest hour kept, oldest day kept, then (field, bucket, n) triples.
+# KEYS[1]: the bucket hash. ARGV: oldest hour kept, oldest day kept, then "c" and (counter, hour,
+# n) triples, each added to the counter's hourly and daily series (a batch's form: half the words
+# of naming both fields), or "f" and (field, bucket, n) triples (a merge's form).
 BUCKETS_LUA = """
 local floor = {h = tonumber(ARGV[1]), d = tonumber(ARGV[2])}
 local compact = {h = 1200, d = 2000}  -- about twice a full window's pairs (48 hours, 90 days)
 local pending, fields, only = {}, {}, {}
-for i = 3, #ARGV, 3 do
-  local field, bucket = ARGV[i], ARGV[i + 1]
+local function pend(field, bucket, n)
   local adds = pending[field]
   if not adds then adds = {}; pending[field] = adds; fields[#fields + 1] = field; only[field] = bucket
   elseif only[field] ~= bucket then only[field] = false end
-  adds[bucket] = (adds[bucket] or 0) + ARGV[i + 2]
+  adds[bucket] = (adds[bucket] or 0) + n
+end
+if ARGV[3] == 'c' then
+  for i = 4, #ARGV, 3 do
+    local counter, hour, n = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+    pend(counter .. '|h', hour, n)
+    pend(counter .. '|d', tostring(math.floor(hour / 24)), n)
+  end
+else
+  for i = 4, #ARGV, 3 do pend(ARGV[i], ARGV[i + 1], ARGV[i + 2]) end
 end
 local gmatch, sub, match, find = string.gmatch, string.sub, string.match, string.find
 
@@ -246,7 +256,7 @@ class BatchWrites:
         hour = hour_bucket(now)
         if delta.buckets:
             floors = (str(hour - HOURLY_HOURS + 1), str((hour - MAX_WINDOW_HOURS) // 24 + 1))
-            own.append(["@buckets", keys["w"], *floors, *_bucket_triples(delta.buckets)])
+            own.append(["@buckets", keys["w"], *floors, "c", *_counter_triples(delta.buckets)])
         own.append(["ZADD", keys["seen"], "LT", repr(delta.first_ts), "first"])
         own.append(["ZADD", keys["seen"], "GT", repr(delta.last_ts), "last"])
         scalars: dict[str, Any] = {}
@@ -321,9 +331,7 @@ def _recent(own: list[list[str]], keys: Mapping[str, str], delta: ProfileDelta) 
         own.append(["LTRIM", keys["search"], "0", str(RECENT_SEARCHES - 1)])
 
 
-def _bucket_triples(buckets: Mapping[tuple[str, int], int]) -> list[str]:
-    """(field, bucket, n) for the hourly and daily series of every counter the delta touched."""
-    triples: list[str] = []
-    for (counter, hour), count in buckets.items():
-        triples += [f"{counter}|h", str(hour), str(count), f"{counter}|d", str(hour // 24), str(count)]
-    return triples
+def _counter_triples(buckets: Mapping[tuple[str, int], int]) -> list[str]:
+    """(counter, hour, n) for every counter and hour the delta touched (BUCKETS_LUA adds each to
+    the counter's hourly and daily series)."""
+    return [word for (counter, hour), count in buckets.items() for word in (counter, str(hour), str(count))]
