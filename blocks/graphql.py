@@ -168,7 +168,7 @@ registry.streamfield_blocks[ImageWithTextBlock] = ImageWithTextBlockType
 
 def _choice(child, info) -> Choice:
     """Choose once per block per request; every field of the block reads the same choice. A
-    top-level block of the page the query asked for takes its choice from the page's decisions
+    top-level block of a page's StreamField (`page_of_info`) takes its choice from the page's decisions
     (`decide_page`, as SSR does), whose chosen contents are decoded together: one product, page
     and image look-up per block type for the whole page, not one per block."""
     choice = getattr(child, "_tailored_choice", None)
@@ -183,12 +183,9 @@ def _choice(child, info) -> Choice:
     return choice
 
 
-QUERIED_PAGE_ATTRIBUTE = "_tailored_graphql_page"
-
-
 def _page_choice(child, info) -> Choice | None:
-    page = getattr(info.context, QUERIED_PAGE_ATTRIBUTE, None)
-    if page is None or getattr(info.context, "is_preview", False):
+    page = page_of_info(info)
+    if page is None or getattr(page, "pk", None) is None or getattr(info.context, "is_preview", False):
         return None
     decided = decide_page(page, info.context)
     decided.decode_all()

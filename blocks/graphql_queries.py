@@ -27,7 +27,6 @@ from graphql import GraphQLError
 from tailored.api import dataloaders
 from tailored.blocks import products as catalog
 from tailored.blocks.commerce import PRODUCT_SOURCES, STRATEGIES
-from tailored.blocks.graphql import QUERIED_PAGE_ATTRIBUTE
 from tailored.blocks.visitors import visitor_of_info
 from tailored.context import context_from_request
 from tailored.experiments.services import arm_for, experiment_cache
@@ -232,13 +231,8 @@ def site_query() -> type:
                 raise forbidden("Previewing as an audience")
             apply_preview(info.context, preview)
         page = _grapple_pages().resolve_page(self, info, **kwargs)
-        if preview is not None:
-            return page
         # A whole-page experiment: the visitor's arm's alternative, as SSR serves it (issue 9).
-        page = experiment_alternative(page, info.context)
-        if page is not None:  # its personalized blocks are chosen together (blocks.graphql._choice)
-            setattr(info.context, QUERIED_PAGE_ATTRIBUTE, page)
-        return page
+        return page if preview is not None else experiment_alternative(page, info.context)
 
     bases = (SiteQuery, ProductQuery) if product_model_label() is not None else (SiteQuery,)
     return type("SiteQueryWithPage", bases, {"page": _page_field(), "resolve_page": resolve_page})
