@@ -48,7 +48,6 @@ from tailored.core.counters import (
     RECENT_ITEMS,
     RECENT_SEARCHES,
     RECENT_SESSIONS,
-    PriorState,
     delta_for,
     session_options,
 )
@@ -304,7 +303,7 @@ class RedisProfileStore:
             writes.snapshot(visitor_id, snapshot, now, recent_key(shard, self.shards), segment_keys, keep)
         if build_profile:
             # The session is left out of the delta: the script picks it from session_options.
-            delta = delta_for(events, PriorState(), self.session_gap, with_session=False)
+            delta = delta_for(events, session_gap=self.session_gap, with_session=False)
             writes.profile(delta, session_options(events, self.session_gap), self.session_gap, now)
         return writes
 

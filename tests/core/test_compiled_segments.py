@@ -114,8 +114,9 @@ def test_a_value_the_editor_typed_is_data_never_code():
     assert compiled(Profile(), Context(utm_campaign=odd), NOW) == {"odd"}
 
 
-def test_a_value_read_by_many_rules_is_read_once_per_visitor():
-    calls = []
+def counting_profile(**fields) -> tuple[Profile, list[float]]:
+    """A Profile that notes each `sessions_within` call: how often a compiled set reads it."""
+    calls: list[float] = []
 
     class CountingProfile(Profile):
         __slots__ = ()
@@ -124,10 +125,14 @@ def test_a_value_read_by_many_rules_is_read_once_per_visitor():
             calls.append(seconds)
             return super().sessions_within(seconds, now)
 
+    return CountingProfile(**fields), calls
+
+
+def test_a_value_read_by_many_rules_is_read_once_per_visitor():
     definitions = tuple(
         SegmentDefinition(f"s{n}", compile_rule({"field": "profile.sessions_7d", "op": "gte", "value": n})) for n in range(20)
     )
-    profile = CountingProfile(session_starts=(NOW - 60, NOW - 7200))
+    profile, calls = counting_profile(session_starts=(NOW - 60, NOW - 7200))
     assert compile_segments(definitions)(profile, Context(), NOW) == {"s0", "s1", "s2"}
     assert len(calls) == 1
 
@@ -203,18 +208,9 @@ def test_a_shared_test_that_raises_leaves_the_visitor_to_the_rule_trees():
 
 
 def test_a_value_asked_in_one_place_is_read_only_when_reached():
-    calls = []
-
-    class CountingProfile(Profile):
-        __slots__ = ()
-
-        def sessions_within(self, seconds, now):
-            calls.append(seconds)
-            return super().sessions_within(seconds, now)
-
     sessions = {"field": "profile.sessions_7d", "op": "gte", "value": 1}
     definitions = (SegmentDefinition("s", compile_rule({"all": [{"field": "context.device", "op": "eq", "value": "mobile"}, sessions]})),)
-    profile = CountingProfile(session_starts=(NOW - 60,))
+    profile, calls = counting_profile(session_starts=(NOW - 60,))
     assert compile_segments(definitions)(profile, Context(device="desktop"), NOW) == frozenset()
     assert calls == []
     assert compile_segments(definitions)(profile, Context(device="mobile"), NOW) == {"s"}
