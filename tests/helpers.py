@@ -23,6 +23,12 @@ OUTDOORS_HERO = "Ready for the trail?"
 VARIANT_ATTR = re.compile(r'class="tl-personalized" data-tl-variant="([^"]+)"')
 
 
+def mid_hour_now() -> float:
+    """A recent time at the middle of its hour, never in the future: events up to half an hour
+    before it share one hourly bucket, whenever the test runs (time.time() near :00 split them)."""
+    return (time.time() - 1800) // 3600 * 3600 + 1800
+
+
 def make_fan(visitor_id: str, category: str = "electronics", views: int = 3) -> None:
     """Record `views` product views of `category` for the visitor in the configured store."""
     now = time.time()

@@ -4,8 +4,6 @@ the flush moves them into hourly and daily rows exactly once, also when the work
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from django.db.models import Sum
 
@@ -13,11 +11,11 @@ from tailored import conf, worker
 from tailored.core.types import Event, Snapshot
 from tailored.insights import counting
 from tailored.models import InsightDay, InsightHour, TrafficHour
-from tests.helpers import HOME_BLOCK, OUTDOORS_VARIANT
+from tests.helpers import HOME_BLOCK, OUTDOORS_VARIANT, mid_hour_now
 
 pytestmark = pytest.mark.django_db
 
-NOW = time.time()
+NOW = mid_hour_now()
 VISITOR = "c" * 32
 PAGE = 3
 
