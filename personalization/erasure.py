@@ -2,7 +2,8 @@
 
 Erasing a visitor removes every trace of the id: profile keys, rate-limit counters, the
 recent-visitors and cart-watch memberships, their event-stream entries and dead letters, the
-experiments' and the holdout's exposure and conversion memberships, persisted events, webhook
+experiments' and the holdout's exposure and conversion memberships, the Insights attribution hash
+(the blocks they saw lately), persisted events, webhook
 deliveries about them and their CRM traits (the row and the store's copy, issue 20). A tombstone (a digest of the id, kept for the stream's retention)
 stops a worker that is behind from storing the visitor's older entries; what it skips is added to
 the erasure's audit row. The audit rows name the visitor by that digest only. Aggregate counts
@@ -26,6 +27,7 @@ from tailored.core.types import Consent
 from tailored.events.stream import erased_digest
 from tailored.experiments import services as experiments
 from tailored.experiments.counting import Every
+from tailored.insights import counting as insights_counting
 
 from .models import DataRightsAudit, PendingErasure, WebhookDelivery
 from .models import Event as StoredEvent
@@ -42,6 +44,7 @@ def erase_visitor(visitor_id: str, now: float | None = None, by: str | None = No
     experiments.forget_visitor(visitor_id)  # the id leaves the experiments' sets; counts stay
     holdout.forget_visitor(visitor_id)  # and the global holdout's
     seen_items.forget(visitor_id)  # the ids of what they viewed and bought (issue 22)
+    detail["insight_attribution"] = insights_counting.forget(visitor_id)  # the blocks they saw lately
     detail["events"], _ = StoredEvent.objects.filter(visitor_id=visitor_id).delete()
     detail["webhook_deliveries"], _ = WebhookDelivery.objects.filter(payload__visitor_id=visitor_id).delete()
     detail["traits"] = traits.forget(visitor_id)  # the row; the store's copy went with the profile keys

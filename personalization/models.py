@@ -212,7 +212,7 @@ class InsightCounts(models.Model):
     device = models.CharField(max_length=16, blank=True)
     country = models.CharField(max_length=2, blank=True)
     impressions = models.PositiveIntegerField(default=0)
-    viewers = models.PositiveIntegerField(default=0, help_text=_("Unique viewers per hour (HyperLogLog), summed."))
+    viewers = models.PositiveIntegerField(default=0, help_text=_("Unique viewers per hour, summed."))
     clicks = models.PositiveIntegerField(default=0, help_text=_("Page views in which the block was clicked."))
     conversions = models.PositiveIntegerField(default=0, help_text=_("Any-touch: goal events after seeing it, within the window."))
     last_touch_conversions = models.PositiveIntegerField(default=0)

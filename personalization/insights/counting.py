@@ -4,23 +4,32 @@ Nothing here runs on the request path: the events API appends a batch to the str
 and the worker, after persisting an entry's events, counts it here. Redis keys share the hash tag
 `{ins}` (one slot, so each Lua script touches one slot on Redis Cluster):
 
-    tl:v1:{ins}:hours         hash  "<hour>|<page>|<block>|<variant>|<segment>|<device>|<country>|<stat>"
+    tl:v1:{ins}:hours         hash  "<hour>|<page>|<block>|<variant>|<segments>|<device>|<country>|<stat>"
                                     and "T|<hour>|e" (events) / "T|<hour>|d" (dead letters) -> integer
     tl:v1:{ins}:flushing      the hours hash being flushed, with its batch id in field "_batch"
     tl:v1:{ins}:done:<entry>  an entry already counted (a day): a redelivered entry counts once
-    tl:v1:{ins}:u:<hour>|<cell>|<dims>  HyperLogLog of the cell's viewers that hour (until 2 h after)
-    tl:v1:{ins}:seen:<digest> hash  cell -> when the visitor last saw it, for attribution; it
-                                    expires after the attribution window (the digest names nobody)
+    tl:v1:{ins}:seen:<digest> hash  cell -> when the visitor last saw it, for attribution and unique
+                                    viewers; it expires after the attribution window or an hour,
+                                    whichever is longer (the digest names nobody)
 
 With EVENT_STREAM_SHARDS = N > 1 (issue 19) the per-visitor counters are split by visitor shard,
 `tl:v1:ins:{<shard tag>}:...` (tailored.sharding), the shard of the stream the entry came from:
 one cluster node does not take every entry's count. The shards hold disjoint visitors, so the
 unique-viewer counts of the shards add up; each shard's hours hash is flushed as its own batch.
 
-Stats: i impressions, u unique viewers (the HyperLogLog grew), c clicks (page views in which the
-block was clicked), v view time in ms, ca any-touch and cl last-touch conversions. Segment "" is
-every visitor; an event also counts under each segment the visitor is in now (evaluated on their
-profile with their last device and country, as live segment counts are).
+Stats: i impressions, u unique viewers, c clicks (page views in which the block was clicked), v
+view time in ms, ca any-touch and cl last-touch conversions. Segment "" is every visitor; an event
+also counts under each segment the visitor is in now (evaluated on their profile with their last
+device and country, as live segment counts are). The worker counts an event once, under the
+visitor's segment set ("~a,b": every visitor, a and b); the flush adds it to each of those rows.
+
+Unique viewers are exact, not estimated: an impression makes its visitor a viewer of the cell that
+hour when their attribution hash (which the impression updates anyway) says they had not seen the
+cell since the hour began. It replaced a HyperLogLog per cell and hour, two more commands and a key
+per impression (most of the COUNT script's time). Two edges, both documented in the README: a
+visitor counts once per cell and hour under the segment set of their first impression (a segment
+they enter later that hour does not count them), and an entry a crashed worker left, counted after
+the same visitor's later entry of a later hour, does not count its viewer again.
 
 Attribution: a goal event (INSIGHTS_GOALS) counts one any-touch conversion for every cell the
 visitor saw within INSIGHTS_ATTRIBUTION_MINUTES before it, and one last-touch conversion for the
@@ -37,6 +46,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -79,11 +89,13 @@ STATS = {"i": "impressions", "u": "viewers", "c": "clicks", "v": "view_ms", "ca"
 
 # One call counts a chunk of a shard's entries (fewer commands to send and run than a call per
 # entry). KEYS[1]: the shard's hours hash; KEYS[2i], KEYS[2i+1]: entry i's done mark and its
-# visitor's attribution hash. ARGV[3]: [[increments, viewers, seen, visitor], ...]. An entry whose
-# done mark exists is skipped: it was counted before. The new entries' increments are added up in
-# Lua first (a field shared by entries costs one HINCRBY, not one each). A viewer's HyperLogLog
-# gets its expiry when PFADD changed it: on creation PFADD always does, and the expiry of a key
-# is the same for every add. Returns how many entries were counted now.
+# visitor's attribution hash. ARGV[3]: [[increments, seen], ...], seen: cell -> [when last seen,
+# hour start, its viewers field, ...] (an entry rarely spans two hours). An entry whose done mark
+# exists is skipped: it was counted before. The new entries' increments are added up in Lua first
+# (a field shared by entries costs one HINCRBY, not one each). A cell's viewers field of an hour
+# goes up by one when the visitor's hash had not seen the cell since that hour began; the hash
+# keeps the latest time (an older entry counted late does not move it back). ARGV[2]: the hash's
+# lifetime. Returns how many entries were counted now.
 COUNT = """
 local entries = cjson.decode(ARGV[3])
 local counted, totals = 0, {}
@@ -91,15 +103,16 @@ for i, entry in ipairs(entries) do
     if redis.call('SET', KEYS[2 * i], '1', 'NX', 'EX', ARGV[1]) then
         counted = counted + 1
         for name, amount in pairs(entry[1]) do totals[name] = (totals[name] or 0) + amount end
-        for _, viewer in ipairs(entry[2]) do
-            if redis.call('PFADD', viewer[1], entry[4]) == 1 then
-                totals[viewer[2]] = (totals[viewer[2]] or 0) + 1
-                redis.call('EXPIREAT', viewer[1], viewer[3])
+        local seen_key, seen = KEYS[2 * i + 1], false
+        for cell, views in pairs(entry[2]) do
+            local before = tonumber(redis.call('HGET', seen_key, cell) or 0)
+            for j = 2, #views, 2 do
+                if before < views[j] then totals[views[j + 1]] = (totals[views[j + 1]] or 0) + 1 end
             end
+            if tonumber(views[1]) > before then redis.call('HSET', seen_key, cell, views[1]) end
+            seen = true
         end
-        local seen = false
-        for cell, at in pairs(entry[3]) do redis.call('HSET', KEYS[2 * i + 1], cell, at); seen = true end
-        if seen then redis.call('EXPIRE', KEYS[2 * i + 1], ARGV[2]) end
+        if seen then redis.call('EXPIRE', seen_key, ARGV[2]) end
     end
 end
 for name, amount in pairs(totals) do redis.call('HINCRBY', KEYS[1], name, amount) end
@@ -117,18 +130,34 @@ class Dims:
     country: str = ""
     segments: tuple[str, ...] = ()
 
-    def rows(self) -> list[str]:
-        return [f"{segment}|{self.device}|{self.country}" for segment in ("", *self.segments)]
+    def row(self) -> str:
+        """The one counter row an event of this visitor adds to: every visitor ("") and, written
+        as one segment set ("~a,b"), each of their segments; the flush spreads it (`rows_of`)."""
+        segments = SEGMENT_SET + ",".join(self.segments) if self.segments else ""
+        return f"{segments}|{self.device}|{self.country}"
+
+
+# A segment part starting with "~" is a segment set: its counts go to every visitor's row and to
+# each listed segment's (slugs hold neither "~" nor ","). One field per event and stat instead of
+# one per segment the visitor is in: the demo's visitors are in about six, and the fields, their
+# JSON and the HyperLogLogs were most of counting's cost. A part without "~" is one row's own.
+SEGMENT_SET = "~"
+
+
+def rows_of(segment_part: str) -> tuple[str, ...]:
+    if segment_part.startswith(SEGMENT_SET):
+        return ("", *segment_part[len(SEGMENT_SET) :].split(","))
+    return (segment_part,)
 
 
 @dataclass
 class EntryCounts:
-    """What one stream entry adds: counter increments, viewers to add to HyperLogLogs and the
-    cells the visitor saw (for attribution of their later goals)."""
+    """What one stream entry adds: counter increments, and the cells the visitor saw (for their
+    unique-viewer counts and the attribution of their later goals)."""
 
     increments: Counter = field(default_factory=Counter)
-    viewers: dict[str, tuple[str, int]] = field(default_factory=dict)  # hll key -> (field, expire at)
-    seen: dict[str, float] = field(default_factory=dict)
+    seen: dict[str, float] = field(default_factory=dict)  # cell -> the entry's last impression of it
+    viewers: dict[str, dict[int, str]] = field(default_factory=dict)  # cell -> {hour start: its "u" field}
 
 
 def _clean(value: Any) -> str:
@@ -147,12 +176,12 @@ def digest(visitor_id: str) -> str:
 
 
 def counts_of(
-    events: Iterable[Event], dims: Dims, seen: dict[str, float], goals: frozenset[str], window: float, prefix: str = PREFIX,
+    events: Iterable[Event], dims: Dims, seen: dict[str, float], goals: frozenset[str], window: float,
 ) -> EntryCounts:
     """An entry's counts, its events in time order. `seen` (cell -> last seen) is the visitor's
-    attribution state before the entry; impressions in the entry update it as they go. `prefix`:
-    the visitor's shard's (the viewers' HyperLogLogs share the COUNT script's slot)."""
-    counts, rows = EntryCounts(), dims.rows()
+    attribution state before the entry, when they have a goal in it; impressions in the entry
+    update it as they go."""
+    counts, row = EntryCounts(), dims.row()
     increments, viewers = counts.increments, counts.viewers
     for event in sorted(events, key=_time):
         hour = int(event.ts // 3600)
@@ -160,21 +189,18 @@ def counts_of(
         attrs = event.attrs
         if event.type in DECIDED and attrs.get("block"):
             cell = cell_of(attrs)
-            head = f"{hour}|{cell}|"
+            name = f"{hour}|{cell}|{row}"
             if event.type == "impression":
-                view_ms, expire_at = int(float(attrs.get("seconds") or 0) * 1000), (hour + 3) * 3600
-                for row in rows:
-                    name = head + row
-                    increments[name + "|i"] += 1
-                    increments[name + "|v"] += view_ms
-                    viewers[f"{prefix}u:{name}"] = (name + "|u", expire_at)
+                increments[name + "|i"] += 1
+                increments[name + "|v"] += int(float(attrs.get("seconds") or 0) * 1000)
+                viewers.setdefault(cell, {}).setdefault(hour * 3600, name + "|u")
+                counts.seen[cell] = event.ts  # the last, in time order
                 if event.ts >= seen.get(cell, 0):
-                    seen[cell] = counts.seen[cell] = event.ts
+                    seen[cell] = event.ts
             else:
-                for row in rows:
-                    increments[head + row + "|c"] += 1
+                increments[name + "|c"] += 1
         if event.type in goals:
-            _attribute(counts, event, rows, seen, window)
+            _attribute(counts, event, row, seen, window)
     return counts
 
 
@@ -185,16 +211,15 @@ def _time(event: Event) -> float:
     return event.ts
 
 
-def _attribute(counts: EntryCounts, event: Event, rows: list[str], seen: Mapping[str, float], window: float) -> None:
+def _attribute(counts: EntryCounts, event: Event, row: str, seen: Mapping[str, float], window: float) -> None:
     touched = {cell: at for cell, at in seen.items() if event.ts - window <= at <= event.ts + CLOCK_SKEW_SECONDS}
     if not touched:
         return
     hour, last = int(event.ts // 3600), max(touched, key=touched.__getitem__)
     for cell in touched:
-        for row in rows:
-            counts.increments[f"{hour}|{cell}|{row}|ca"] += 1
-            if cell == last:
-                counts.increments[f"{hour}|{cell}|{row}|cl"] += 1
+        counts.increments[f"{hour}|{cell}|{row}|ca"] += 1
+        if cell == last:
+            counts.increments[f"{hour}|{cell}|{row}|cl"] += 1
 
 
 def profile_needs(entries: Sequence[Any]) -> tuple[set[str], frozenset]:
@@ -252,12 +277,19 @@ def count_entries(
         # The visitor's shard, which is also the stream shard the entry came from: its entry ids
         # are unique there, so the "done" marks of two shards never meet.
         prefix = visitor_prefix(entry.visitor_id)
-        counts = counts_of(entry.events, dims.get(entry.visitor_id, Dims()), state, goals, window, prefix)
+        counts = counts_of(entry.events, dims.get(entry.visitor_id, Dims()), state, goals, window)
         keys, payloads = calls.setdefault(prefix, ([prefix + "hours"], []))
         keys += [f"{prefix}done:{entry.entry_id}", f"{prefix}seen:{digest(entry.visitor_id)}"]
-        payloads.append(_payload(counts, entry.visitor_id))
+        payloads.append(_payload(counts))
     dead = (shard_prefixes()[0] + "hours", f"T|{int(now // 3600)}|d", dead_letters) if dead_letters else None
-    return _run_counts(client, calls, int(window + CLOCK_SKEW_SECONDS), dead)
+    # The attribution hash lives the window, and at least the hour its unique viewers are counted in.
+    return _run_counts(client, calls, int(max(window, 3600) + CLOCK_SKEW_SECONDS), dead)
+
+
+def forget(visitor_id: str) -> int:
+    """Erasure: the visitor's attribution hash goes (the counts stay: they hold no id)."""
+    client = getattr(conf.get_profile_store(), "client", None)
+    return int(client.delete(f"{visitor_prefix(visitor_id)}seen:{digest(visitor_id)}")) if client is not None else 0
 
 
 def _counts_for(event: Event, goals: frozenset[str]) -> bool:
@@ -274,12 +306,12 @@ def _seen_before(client: Any, visitor_ids: Sequence[str]) -> dict[str, dict[str,
     return {v: {cell: float(at) for cell, at in raw.items()} for v, raw in zip(visitor_ids, pipe.execute(), strict=True)}
 
 
-def _payload(counts: EntryCounts, visitor_id: str) -> list[Any]:
+def _payload(counts: EntryCounts) -> list[Any]:
     # JSON in one argument rather than one argument per field: redis-py encodes every argument
     # on its own, and a batch's entries carry thousands of them (issue 17's ingest overhead). An
     # empty table decodes as {} in Lua's cjson, which `pairs` and `ipairs` both walk as empty.
-    viewers = [[key, name, expire_at] for key, (name, expire_at) in counts.viewers.items()]
-    return [counts.increments, viewers, {cell: repr(at) for cell, at in counts.seen.items()}, visitor_id]
+    seen = {cell: [repr(at), *(part for hour_field in counts.viewers[cell].items() for part in hour_field)] for cell, at in counts.seen.items()}
+    return [counts.increments, seen]
 
 
 def _run_counts(client: Any, calls: Mapping[str, tuple[list[str], list[Any]]], seen_ttl: int, dead: tuple | None) -> int:
@@ -376,16 +408,25 @@ def apply(batch_id: str, values: Mapping[str, int]) -> int:
 def group(values: Mapping[str, int]) -> tuple[dict[tuple, dict[str, int]], dict[int, dict[str, int]]]:
     """Counter fields into rows: (hour, page, block, variant, segment, device, country) -> stats,
     and hour -> {events, dead_letters}. Unreadable fields are skipped."""
-    cells: dict[tuple, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    cells: dict[tuple, dict[str, int]] = {}
     traffic: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for name, value in values.items():
         parts = name.split("|")
         if len(parts) == 3 and parts[0] == "T" and parts[1].isdigit():
             traffic[int(parts[1])]["events" if parts[2] == "e" else "dead_letters"] += value
         elif len(parts) == 8 and parts[0].isdigit() and parts[1].isdigit() and parts[7] in STATS:
-            hour, page, block, variant, segment, device, country, stat = parts
-            cells[(int(hour), int(page), block, variant, segment, device, country)][STATS[stat]] += value
+            hour, page, block, variant, segments, device, country, stat = parts
+            head, column = (int(hour), int(page), block, variant), STATS[stat]
+            # Segment sets spread here (thousands of fields a flush): plain dicts, each set split once.
+            for segment in _rows_of(segments):
+                stats = cells.get(key := (*head, segment, device, country))
+                if stats is None:
+                    stats = cells[key] = {}
+                stats[column] = stats.get(column, 0) + value
     return cells, traffic
+
+
+_rows_of = lru_cache(maxsize=4096)(rows_of)
 
 
 def add_counts(cells: Mapping[tuple, Mapping[str, int]]) -> None:

@@ -4,6 +4,8 @@ the flush moves them into hourly and daily rows exactly once, also when the work
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from django.db.models import Sum
 
@@ -65,8 +67,9 @@ def test_an_impression_a_click_and_a_purchase_become_one_row_per_segment(stream)
     assert everyone == {"i": 1, "u": 1, "c": 1, "ca": 1, "cl": 1, "v": 2500}
     row = InsightHour.objects.get(segment="", block=HOME_BLOCK)
     assert (row.page_id, row.device, row.country) == (PAGE, "mobile", "DE")
-    # The visitor's segments now (as the worker evaluates them) each get the same counts.
-    expected = counting.visitor_dims([VISITOR], NOW)[VISITOR].segments
+    # The visitor's segments now (as the worker evaluated them, at the clock's time, not the
+    # events': a daypart segment can differ) each get the same counts.
+    expected = counting.visitor_dims([VISITOR], time.time())[VISITOR].segments
     assert set(InsightHour.objects.exclude(segment="").values_list("segment", flat=True)) == set(expected)
     assert InsightDay.objects.get(segment="", block=HOME_BLOCK).impressions == 1
     assert TrafficHour.objects.aggregate(e=Sum("events"))["e"] == 3
@@ -149,3 +152,50 @@ def test_tailored_purge_deletes_insight_rows_past_their_retention(stream):
     assert later["insight hours"] == (hours, 35) and InsightDay.objects.exists()
     assert purge(now + timedelta(days=402))["insight days"][0] > 0
     assert not InsightDay.objects.exists()
+
+
+def test_a_segment_set_counts_for_every_visitor_and_each_of_its_segments_and_a_single_segment_field_for_its_own():
+    """The worker writes one field per event and stat under the visitor's segment set; counters
+    written one per segment (before the segment sets) still flush into their own rows."""
+    hour = int(NOW // 3600)
+    cells, _ = counting.group(
+        {f"{hour}|3|b|v|~fans,new|mobile|DE|i": 2, f"{hour}|3|b|v|fans|mobile|DE|i": 1, f"{hour}|3|b|v||mobile|DE|i": 4}
+    )
+    assert {key[4]: stats["impressions"] for key, stats in cells.items()} == {"": 6, "fans": 3, "new": 2}
+
+
+def test_a_viewer_is_unique_once_per_hour_however_long_after_the_attribution_window_they_return(stream, personalization):
+    personalization(INSIGHTS_ATTRIBUTION_MINUTES=5)
+    # NOW is mid-hour: the first impression is in the hour before, the other two in NOW's, 25
+    # minutes apart (five times the attribution window, which the visitor's hash outlives).
+    send([impression("i0", NOW - 1860), impression("i1", NOW - 1500), impression("i2", NOW - 10)])
+    process(stream)
+    seen_key = f"{counting.PREFIX}seen:{counting.digest(VISITOR)}"
+    assert stream.ttl(seen_key) > 3600  # the hash lives the hour its unique viewers are counted in
+    counting.flush(stream)
+    hours = InsightHour.objects.filter(segment="").order_by("hour")
+    assert [(row.impressions, row.viewers) for row in hours] == [(1, 1), (2, 1)]
+
+
+def test_an_entry_counted_late_never_moves_the_attribution_back_nor_counts_its_viewer_again(stream):
+    send([impression("i2", NOW - 10)])
+    process(stream)
+    send([impression("i1", NOW - 20)])  # an older impression of the same cell, counted after
+    process(stream)
+    seen = stream.hgetall(f"{counting.PREFIX}seen:{counting.digest(VISITOR)}")
+    assert [float(at) for at in seen.values()] == [NOW - 10]
+    counting.flush(stream)
+    assert (totals(segment="")["i"], totals(segment="")["u"]) == (2, 1)
+
+
+def test_erasure_deletes_the_visitors_attribution_hash_and_keeps_the_counts(stream):
+    from tailored.erasure import erase_visitor
+
+    send([impression("i1", NOW - 10)])
+    process(stream)
+    seen_key = f"{counting.PREFIX}seen:{counting.digest(VISITOR)}"
+    assert stream.exists(seen_key)
+    assert erase_visitor(VISITOR)["insight_attribution"] == 1
+    assert not stream.exists(seen_key)
+    counting.flush(stream)
+    assert totals(segment="")["i"] == 1
