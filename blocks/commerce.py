@@ -23,6 +23,7 @@ from tailored.ml.catalog import PRODUCT, item_type_choices
 from tailored.products import category_model, product_model
 
 from . import products as catalog
+from .choices import StaticChoiceBlock
 from .visitors import visitor_of
 
 PRODUCT_SOURCES = [
@@ -111,7 +112,7 @@ class OfferBannerBlock(blocks.StructBlock):
 
 class ProductCarouselBlock(blocks.StructBlock):
     heading = blocks.CharBlock(required=False, max_length=120)
-    source = blocks.ChoiceBlock(choices=PRODUCT_SOURCES, default="manual", help_text="Where the products come from.")
+    source = StaticChoiceBlock(choices=PRODUCT_SOURCES, default="manual", help_text="Where the products come from.")
     products = blocks.ListBlock(ProductChooserBlock(), default=[], required=False, help_text="For 'Products I pick'.")
     category = CategoryChooserBlock(required=False, help_text="For 'Products of a category'.")
     tag = blocks.CharBlock(required=False, max_length=100, help_text="For 'Products with a tag', e.g. audio.")
@@ -163,7 +164,7 @@ class RecommendationBlock(blocks.StructBlock):
         choices=item_type_choices, default=PRODUCT, required=False,
         help_text="What to recommend: products, or another page type the site registers (articles...).",
     )
-    strategy = blocks.ChoiceBlock(choices=STRATEGIES, default="recommended")
+    strategy = StaticChoiceBlock(choices=STRATEGIES, default="recommended")
     count = blocks.IntegerBlock(default=4, min_value=1, max_value=12)
     ask_feedback = blocks.BooleanBlock(
         default=True,

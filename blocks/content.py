@@ -6,6 +6,7 @@ from wagtail import blocks
 
 from tailored.products import product_model_label
 
+from .choices import StaticChoiceBlock
 from .commerce import OfferBannerBlock, ProductCarouselBlock, RecommendationBlock
 from .engagement import OnboardingSurveyBlock, PersonalizedMessageBlock
 from .media import ImageWithTextBlock
@@ -45,7 +46,7 @@ class CTABlock(blocks.StructBlock):
     text = blocks.CharBlock(max_length=160)
     button_label = blocks.CharBlock(max_length=40)
     url = blocks.CharBlock(max_length=300)
-    style = blocks.ChoiceBlock(choices=[("primary", "Primary"), ("secondary", "Secondary")], default="primary")
+    style = StaticChoiceBlock(choices=[("primary", "Primary"), ("secondary", "Secondary")], default="primary")
 
     class Meta:
         icon = "link"

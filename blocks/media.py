@@ -6,12 +6,14 @@ from wagtail import blocks
 from wagtail.images import get_image_model
 from wagtail.images.blocks import ImageChooserBlock
 
+from .choices import StaticChoiceBlock
+
 
 class ImageWithTextBlock(blocks.StructBlock):
     image = ImageChooserBlock()
     heading = blocks.CharBlock(max_length=120)
     body = blocks.RichTextBlock(features=["bold", "italic", "link", "ul"], required=False, label="Text")
-    image_position = blocks.ChoiceBlock(
+    image_position = StaticChoiceBlock(
         choices=[("left", "Image on the left"), ("right", "Image on the right")], default="left"
     )
     link_label = blocks.CharBlock(required=False, max_length=40)

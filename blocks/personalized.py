@@ -43,6 +43,7 @@ from tailored.experiments.services import pick_variant
 from tailored.middleware import current_request
 
 from . import explained
+from .choices import StaticChoiceBlock
 from .content import ContentStreamBlock
 from .visitors import request_of, visitor_of, visitor_of_request
 
@@ -189,7 +190,7 @@ class VariantBlock(blocks.StructBlock):
     repeat_on = SlugsBlock(
         choices=[(d, d.title()) for d in WEEKDAYS], required=False, help_text="On these days (none ticked: every day)."
     )
-    repeat_zone = blocks.ChoiceBlock(
+    repeat_zone = StaticChoiceBlock(
         choices=[("visitor", "In the visitor's local time"), ("site", "In the site's time zone")],
         default="visitor", required=False,
     )
