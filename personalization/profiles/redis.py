@@ -6,7 +6,8 @@ last-seen time picks, every write and the stream append in one script) and three
 Keys (all expire after the retention period, renewed on every write):
     tl:v1:{vid}:p       hash    scalars (page_views, sessions, cart_updated_at, purchases, ltv, ...)
     tl:v1:{vid}:seen    zset    "first"/"last" scored by epoch seconds (ZADD LT/GT keeps min/max)
-    tl:v1:{vid}:w       hash    time buckets: "<counter>|h" -> "<epoch hour>:<n> ..." (48 h), "<counter>|d" -> days (90 d)
+    tl:v1:{vid}:w       hash    time buckets: "<counter>|h" -> "<epoch hour>:<n> ..." (48 h), "<counter>|d" -> days (90 d);
+                                "~sums": the window sums READ_LUA keeps between reads (see there)
     tl:v1:{vid}:t       hash    totals "e:<event type>" and "c:<category>" (page views)
     tl:v1:{vid}:cart    hash    product id -> quantity (lines at 0 or below are ignored and pruned)
     tl:v1:{vid}:items   list    "<item>@<ts>" viewed items, newest first, capped
@@ -33,6 +34,7 @@ entries, segment counts and tombstones (tailored.events.stream) are kept as long
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
@@ -70,6 +72,7 @@ from .base import RecordResult, profile_to_json
 from .redis_writes import BUCKETS_LUA, WRITE_LUA, BatchWrites
 
 KEY_PREFIX = "tl:v1:"
+SUMS_FIELD = "~sums"  # READ_LUA's kept window sums, in the `w` hash beside the series (not a series)
 PROFILE_KEYS = ("p", "seen", "w", "t", "cart", "items", "search", "sess", "dwell", "votes", "ids", "m", "traits")
 RECENT_KEY = "tl:v1:recent"  # zset: visitor -> last event time (for live segment counts)
 RECENT_KEEP_SECONDS = 7 * 86400
@@ -85,31 +88,61 @@ FLOAT_FIELDS = ("session_start", "cart_updated_at", "ltv", "last_purchase_at")
 # times. Windows are summed server-side so the reply carries a few integers, not every bucket.
 # KEYS: p seen t cart items search sess dwell votes m w traits. ARGV: current hour, hourly hours, list
 # caps (items, searches, sessions), then the windows as `_windows_plan` lays them out once per
-# segment set: ARGV[6] the number F of distinct bucket fields, ARGV[7..6+F] the fields
-# ("<counter>|h" hourly, "<counter>|d" daily, each holding "bucket:count" pairs), then per field
-# its number of windows and their spans, ascending. The counts come back field by field in that
-# order. All fields come in one HMGET and each field's text is read once: a bucket is added to
-# the field's windows from the widest down, stopping at the first too narrow for it, so the work
-# follows the visitor's activity, not the number of windows. Nothing is parsed into tables but
-# one field's spans (this script is on every request's path: ARGV strings are coerced where used).
-# Mirrors tailored.core.windows (the reference).
+# segment set: ARGV[6] the plan's digest, ARGV[7] the number F of distinct bucket fields,
+# ARGV[8..7+F] the fields ("<counter>|h" hourly, "<counter>|d" daily, each holding "bucket:count"
+# pairs), then per field its number of windows and their spans, ascending. The counts come back
+# field by field in that order. All fields come in one HMGET and each field's text is read once:
+# a bucket is added to the field's windows from the widest down, stopping at the first too narrow
+# for it. Nothing is parsed into tables but one field's spans (this script is on every request's
+# path: ARGV strings are coerced where used). Mirrors tailored.core.windows (the reference).
+#
+# Summing every pair was most of the script's time (110 of 165 us for an active visitor), so the
+# sums are kept between reads in the hash's SUMS_FIELD: "<digest>:<hour> <offset per field> <sum
+# per window>", where a field's offset is where its last pair started and the sums are of the
+# pairs before it. Writes only ever change a series' last pair or append after it (BUCKETS_LUA),
+# except when they rewrite a series, and then they delete the kept sums. So a read in the same
+# hour with the same plan adds to the kept sums only the pairs from each offset on (usually one:
+# the visitor's current hour), and keeps the new offsets when they moved. A new hour or another
+# plan sums every pair again, once. The sums are kept only in a hash that exists (a read never
+# creates a key) and with pcall (a Redis out of memory still answers reads).
 READ_LUA = """
 local now_hour = tonumber(ARGV[1])
 local today = math.floor(now_hour / 24)
-local nfields = tonumber(ARGV[6])
-local counts, spans = {}, {}
-local raws = nfields > 0 and redis.call('HMGET', KEYS[11], unpack(ARGV, 7, 6 + nfields)) or {}
-local gmatch, byte = string.gmatch, string.byte
-local pos, slot = 7 + nfields, 0
+local nfields = tonumber(ARGV[7])
+local counts, spans, kept_sums, offsets = {}, {}, {}, {}
+local raws = nfields > 0 and redis.call('HMGET', KEYS[11], '~sums', unpack(ARGV, 8, 7 + nfields)) or {}
+local find, byte, sub = string.find, string.byte, string.sub
+local head = ARGV[6] .. ':' .. ARGV[1] .. ' '
+local kept = raws[1]
+local known = kept and sub(kept, 1, #head) == head
+if known then
+  local i = 0
+  for token in string.gmatch(sub(kept, #head + 1), '%S+') do
+    i = i + 1
+    if i <= nfields then offsets[i] = token + 0 else kept_sums[i - nfields] = token + 0 end
+  end
+end
+local pos, slot, moved, present = 8 + nfields, 0, not known, false
+local new_offsets, new_sums = {}, {}
 for i = 1, nfields do
   local nspans = ARGV[pos] + 0
-  for w = 1, nspans do spans[w] = ARGV[pos + w] + 0; counts[slot + w] = 0 end
+  local raw, start = raws[i + 1], known and offsets[i] or 0
+  if not raw then start = 0 end
+  if raw and start > 0 and (start > #raw or (start > 1 and byte(raw, start - 1) ~= 32)) then start = 0 end
+  for w = 1, nspans do spans[w] = ARGV[pos + w] + 0; counts[slot + w] = start > 0 and kept_sums[slot + w] or 0 end
   pos = pos + nspans + 1
-  local raw = raws[i]
+  local offset = 0
   if raw then
-    local newest = byte(ARGV[6 + i], -1) == 104 and now_hour or today  -- 104: 'h'
-    local widest = spans[nspans]
-    for bucket, n in gmatch(raw, '(%d+):(%d+)') do
+    present = true
+    local newest = byte(ARGV[7 + i], -1) == 104 and now_hour or today  -- 104: 'h'
+    local widest, len, init = spans[nspans], #raw, start > 0 and start or 1
+    while true do
+      local first, last, bucket, n = find(raw, '(%d+):(%d+)', init)
+      if not first then break end
+      if last == len then  -- the series' last pair: kept sums stop before it
+        offset = first
+        for w = 1, nspans do new_sums[slot + w] = counts[slot + w] end
+      end
       local age = newest - bucket
       if age >= 0 and age < widest then
         n = n + 0
@@ -117,9 +150,16 @@ for i = 1, nfields do
           if age < spans[w] then counts[slot + w] = counts[slot + w] + n else break end
         end
       end
+      init = last + 1
     end
   end
+  if offset == 0 then for w = 1, nspans do new_sums[slot + w] = 0 end end
+  new_offsets[i] = offset
+  if offset ~= (known and offsets[i] or -1) then moved = true end
   slot = slot + nspans
+end
+if moved and present then
+  redis.pcall('HSET', KEYS[11], '~sums', head .. table.concat(new_offsets, ' ') .. ' ' .. table.concat(new_sums, ' '))
 end
 return {
   redis.call('HGETALL', KEYS[1]), redis.call('ZMSCORE', KEYS[2], 'first', 'last'),
@@ -459,7 +499,7 @@ class RedisProfileStore:
             return
         dumped = self._read_raw(source)
         pipe = self.client.pipeline(transaction=False)
-        triples = [part for field, raw in dumped["w"].items() for bucket, n in _series(raw).items() for part in (field, bucket, n)]
+        triples = [part for field, raw in _series_fields(dumped["w"]) for bucket, n in _series(raw).items() for part in (field, bucket, n)]
         self._queue_sorted_lists(pipe, source, target, dumped)
         self._queue_buckets(pipe, target["w"], triples, now)
         _queue_merge(pipe, target, dumped)
@@ -571,7 +611,7 @@ class RedisProfileStore:
         keys = visitor_keys(visitor_id)
         return {
             "profile": profile_to_json(self.get(visitor_id, now)),
-            "counters": {name: _series(raw) for name, raw in self.client.hgetall(keys["w"]).items()},
+            "counters": {name: _series(raw) for name, raw in _series_fields(self.client.hgetall(keys["w"]))},
         }
 
     def ping(self) -> bool:
@@ -589,6 +629,11 @@ def _queue_model_output(pipe, key: str, persona: str | None, scores: Mapping[str
     if scores:
         pipe.hset(key, mapping={f"score:{name}": round(float(value), 6) for name, value in scores.items()})
     pipe.expire(key, ttl)
+
+
+def _series_fields(w: Mapping[str, str]) -> list[tuple[str, str]]:
+    """The time-bucket series of a `w` hash (HGETALL), without the read script's kept sums."""
+    return [(name, raw) for name, raw in w.items() if name != SUMS_FIELD]
 
 
 def _series(raw: str) -> dict[int, int]:
@@ -634,8 +679,8 @@ def _queue_merge(pipe, target: dict[str, str], raw: dict[str, Any]) -> None:
 
 @lru_cache(maxsize=64)
 def _windows_plan(windows: Collection[Window]) -> tuple[tuple[Any, ...], tuple[Window, ...]]:
-    """The windows as READ_LUA takes them (ARGV[6] on), and the windows in the order their counts
-    come back. The same frozenset comes with every request (its hash is cached), so this runs
+    """The windows as READ_LUA takes them (ARGV[6] on: the plan's digest, under which the script
+    keeps its sums, then the plan), and the windows in the order their counts come back. The same frozenset comes with every request (its hash is cached), so this runs
     once per segment set."""
     groups: dict[str, list[tuple[int, Window]]] = {}
     for window in windows:
@@ -649,7 +694,9 @@ def _windows_plan(windows: Collection[Window]) -> tuple[tuple[Any, ...], tuple[W
         pairs.sort(key=lambda pair: pair[0])  # narrowest first: READ_LUA walks them widest down
         spans += [len(pairs), *(span for span, _ in pairs)]
         order += [window for _, window in pairs]
-    return (len(groups), *groups, *spans), tuple(order)
+    plan = (len(groups), *groups, *spans)
+    digest = hashlib.blake2b("\x1f".join(map(str, plan)).encode(), digest_size=6).hexdigest()
+    return (digest, *plan), tuple(order)
 
 
 def _first_of_each_id(events: Sequence[Event]) -> list[Event]:

@@ -95,7 +95,7 @@ local function rewritten(raw, adds, oldest)
   return #parts > 0 and table.concat(parts, ' ') or nil
 end
 
-local block = 1000
+local block, rewrote = 1000, false
 for start = 1, #fields, block do
   local stop = math.min(start + block - 1, #fields)
   local raws = redis.call('HMGET', KEYS[1], unpack(fields, start, stop))
@@ -117,7 +117,7 @@ for start = 1, #fields, block do
         series = appended(raw, adds, oldest)
       end
     end
-    if not series then series = rewritten(raw, adds, oldest) end
+    if not series then series = rewritten(raw, adds, oldest); rewrote = true end
     if series then
       writes[#writes + 1] = field
       writes[#writes + 1] = series
@@ -128,6 +128,8 @@ for start = 1, #fields, block do
   if #writes > 0 then redis.call('HSET', KEYS[1], unpack(writes)) end
   if #gone > 0 then redis.call('HDEL', KEYS[1], unpack(gone)) end
 end
+-- READ_LUA keeps window sums that hold only while series change at their end (see there).
+if rewrote then redis.call('HDEL', KEYS[1], '~sums') end
 return 1
 """
 

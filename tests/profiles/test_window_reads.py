@@ -7,9 +7,9 @@ from __future__ import annotations
 import random
 import time
 
-from tailored.core.types import Event, Window
+from tailored.core.types import Event, Window, hour_bucket
 from tailored.profiles.memory import MemoryProfileStore
-from tailored.profiles.redis import RedisProfileStore
+from tailored.profiles.redis import SUMS_FIELD, RedisProfileStore
 
 NOW = time.time()
 CATEGORIES = ("books", "outdoors", "electronics")
@@ -67,3 +67,74 @@ def test_series_appended_batch_by_batch_stay_bounded_and_count_like_the_referenc
     assert max(len(raw) for raw in series.values()) < 2 * 2000  # compacted: never far past the size that rewrites
     hourly = [int(pair.split(":")[0]) for pair in series["page_view|h"].split()]
     assert max(hourly) - min(hourly) < 2 * 48  # old hours leave with the next rewrite
+
+
+def _stores(redis_client):
+    settings = {"RATE_LIMIT_PER_MINUTE": 10**9, "DEDUP_SECONDS": 0}
+    return (
+        RedisProfileStore(redis_client, retention_seconds=120 * 86400, settings=settings),
+        MemoryProfileStore(retention_seconds=120 * 86400, settings=settings),
+    )
+
+
+def _counts(store, now, windows):
+    profile = store.get("v", now, windows)
+    return {w: profile.count_within(w) for w in windows}
+
+
+def test_sums_kept_between_reads_stay_the_reference_through_writes_hours_and_rewrites(redis_client):
+    """READ_LUA keeps its window sums in the visitor's hash and, within an hour, adds only the
+    pairs written since. A visitor browsing for four days, events in order and late ones, with a
+    read after every batch (and some twice): every read equals the reference, across new hours,
+    series rewritten (old buckets leaving, compaction) and a second segment set read alongside."""
+    rng = random.Random(5)
+    redis_store, memory_store = _stores(redis_client)
+    start = NOW - 4 * 86400
+    windows = [Window(f"page_view|c:{c}", h) for c in CATEGORIES for h in (1, 3, 24, 48, 72, 720)]
+    windows += [Window("page_view", h) for h in (2, 6, 168)]
+    other = [Window("page_view", 12), Window("page_view|c:books", 48)]  # another plan, its own sums
+    minute = 0
+    for n in range(400):
+        minute += rng.choice((1, 2, 5, 20, 45))
+        now = start + minute * 60
+        batch = [
+            Event(f"e{n}-{i}", "page_view", ts=now - rng.choice((0, 0, 0, rng.uniform(0, 40 * 3600))), category=rng.choice(CATEGORIES))
+            for i in range(rng.randint(1, 5))
+        ]
+        for store in (redis_store, memory_store):
+            store.record("v", batch, now)
+        for plan in (windows, other) if n % 7 == 0 else (windows,) * rng.choice((1, 2)):
+            assert _counts(redis_store, now, plan) == _counts(memory_store, now, plan), (n, now)
+    kept = redis_client.hget("tl:v1:{v}:w", SUMS_FIELD)
+    assert kept and kept.split(" ")[0].endswith(f":{hour_bucket(now)}")
+
+
+def test_a_read_uses_the_kept_sums_and_a_rewrite_drops_them(redis_client):
+    redis_store, _ = _stores(redis_client)
+    windows = [Window("page_view", 6), Window("page_view", 24)]
+    events = [Event(f"e{i}", "page_view", ts=NOW - i * 600, category="books") for i in range(6)]
+    redis_store.record("v", events, NOW)
+    assert _counts(redis_store, NOW, windows) == dict.fromkeys(windows, 6)
+    kept = redis_client.hget("tl:v1:{v}:w", SUMS_FIELD)
+    head, offset, *sums = kept.split(" ")  # one series (hourly page views), two windows
+    assert len(sums) == 2
+    # The kept sums are what a read starts from: raised behind its back, the read shows it.
+    redis_client.hset("tl:v1:{v}:w", SUMS_FIELD, " ".join([head, offset, *(str(int(n) + 100) for n in sums)]))
+    assert _counts(redis_store, NOW, windows) == dict.fromkeys(windows, 106)
+    # A batch whose hour is too old for the series' window rewrites the series: the sums go.
+    redis_store.record("v", [Event("late", "page_view", ts=NOW - 30 * 86400, category="books")], NOW + 60 * 86400)
+    assert redis_client.hget("tl:v1:{v}:w", SUMS_FIELD) is None
+
+
+def test_kept_sums_are_no_series_for_export_or_merge_and_no_key_for_a_stranger(redis_client):
+    redis_store, _ = _stores(redis_client)
+    windows = [Window("page_view", 24)]
+    redis_store.record("v", [Event("a", "page_view", ts=NOW - 60, category="books")], NOW)
+    assert _counts(redis_store, NOW, windows) == {windows[0]: 1}
+    assert redis_client.hexists("tl:v1:{v}:w", SUMS_FIELD)
+    assert SUMS_FIELD not in redis_store.export("v", NOW)["counters"]
+    redis_store.merge("v", "w2", NOW)
+    assert redis_store.get("w2", NOW, windows).count_within(windows[0]) == 1
+    assert SUMS_FIELD not in redis_store.export("w2", NOW)["counters"]
+    redis_store.get("stranger", NOW, windows)
+    assert not redis_client.exists("tl:v1:{stranger}:w")
