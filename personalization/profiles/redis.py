@@ -103,8 +103,11 @@ FLOAT_FIELDS = ("session_start", "cart_updated_at", "ltv", "last_purchase_at")
 # except when they rewrite a series, and then they delete the kept sums. So a read in the same
 # hour with the same plan adds to the kept sums only the pairs from each offset on (usually one:
 # the visitor's current hour), and keeps the new offsets when they moved. A new hour or another
-# plan sums every pair again, once. The sums are kept only in a hash that exists (a read never
-# creates a key) and with pcall (a Redis out of memory still answers reads).
+# plan sums every pair again, once. The sums are kept only when they are no longer than the
+# longest series read: where summing is cheap they would cost memory (a hash of short values is a
+# compact listpack, and one longer value turns it into a table), and where a series is already
+# that long the hash is a table anyway. So a read never creates a key, nor changes a hash's
+# encoding; the HSET is a pcall (a Redis out of memory still answers reads).
 READ_LUA = """
 local now_hour = tonumber(ARGV[1])
 local today = math.floor(now_hour / 24)
@@ -122,7 +125,7 @@ if known then
     if i <= nfields then offsets[i] = token + 0 else kept_sums[i - nfields] = token + 0 end
   end
 end
-local pos, slot, moved, present = 8 + nfields, 0, not known, false
+local pos, slot, moved, longest = 8 + nfields, 0, not known, 0
 local new_offsets, new_sums = {}, {}
 for i = 1, nfields do
   local nspans = ARGV[pos] + 0
@@ -133,7 +136,7 @@ for i = 1, nfields do
   pos = pos + nspans + 1
   local offset = 0
   if raw then
-    present = true
+    if #raw > longest then longest = #raw end
     local newest = byte(ARGV[7 + i], -1) == 104 and now_hour or today  -- 104: 'h'
     local widest, len, init = spans[nspans], #raw, start > 0 and start or 1
     while true do
@@ -158,8 +161,9 @@ for i = 1, nfields do
   if offset ~= (known and offsets[i] or -1) then moved = true end
   slot = slot + nspans
 end
-if moved and present then
-  redis.pcall('HSET', KEYS[11], '~sums', head .. table.concat(new_offsets, ' ') .. ' ' .. table.concat(new_sums, ' '))
+if moved and longest > 0 then
+  local value = head .. table.concat(new_offsets, ' ') .. ' ' .. table.concat(new_sums, ' ')
+  if #value <= longest then redis.pcall('HSET', KEYS[11], '~sums', value) end
 end
 return {
   redis.call('HGETALL', KEYS[1]), redis.call('ZMSCORE', KEYS[2], 'first', 'last'),

@@ -112,29 +112,36 @@ def test_sums_kept_between_reads_stay_the_reference_through_writes_hours_and_rew
 def test_a_read_uses_the_kept_sums_and_a_rewrite_drops_them(redis_client):
     redis_store, _ = _stores(redis_client)
     windows = [Window("page_view", 6), Window("page_view", 24)]
-    events = [Event(f"e{i}", "page_view", ts=NOW - i * 600, category="books") for i in range(6)]
+    events = [Event(f"e{i}", "page_view", ts=NOW - i * 3600, category="books") for i in range(30)]  # 30 hours
     redis_store.record("v", events, NOW)
-    assert _counts(redis_store, NOW, windows) == dict.fromkeys(windows, 6)
+    assert _counts(redis_store, NOW, windows) == {windows[0]: 6, windows[1]: 24}
     kept = redis_client.hget("tl:v1:{v}:w", SUMS_FIELD)
     head, offset, *sums = kept.split(" ")  # one series (hourly page views), two windows
     assert len(sums) == 2
     # The kept sums are what a read starts from: raised behind its back, the read shows it.
     redis_client.hset("tl:v1:{v}:w", SUMS_FIELD, " ".join([head, offset, *(str(int(n) + 100) for n in sums)]))
-    assert _counts(redis_store, NOW, windows) == dict.fromkeys(windows, 106)
+    assert _counts(redis_store, NOW, windows) == {windows[0]: 106, windows[1]: 124}
     # A batch whose hour is too old for the series' window rewrites the series: the sums go.
     redis_store.record("v", [Event("late", "page_view", ts=NOW - 30 * 86400, category="books")], NOW + 60 * 86400)
     assert redis_client.hget("tl:v1:{v}:w", SUMS_FIELD) is None
 
 
-def test_kept_sums_are_no_series_for_export_or_merge_and_no_key_for_a_stranger(redis_client):
+def test_kept_sums_are_no_series_for_export_or_merge_and_cost_light_visitors_nothing(redis_client):
     redis_store, _ = _stores(redis_client)
-    windows = [Window("page_view", 24)]
-    redis_store.record("v", [Event("a", "page_view", ts=NOW - 60, category="books")], NOW)
-    assert _counts(redis_store, NOW, windows) == {windows[0]: 1}
+    windows = [Window("page_view", 24), Window("page_view", 48)]
+    redis_store.record("v", [Event(f"e{i}", "page_view", ts=NOW - i * 3600, category="books") for i in range(20)], NOW)
+    assert _counts(redis_store, NOW, windows) == dict.fromkeys(windows, 20)
     assert redis_client.hexists("tl:v1:{v}:w", SUMS_FIELD)
     assert SUMS_FIELD not in redis_store.export("v", NOW)["counters"]
     redis_store.merge("v", "w2", NOW)
-    assert redis_store.get("w2", NOW, windows).count_within(windows[0]) == 1
+    assert _counts(redis_store, NOW, windows) == dict.fromkeys(windows, 0)  # merged away
+    assert redis_store.get("w2", NOW, windows).count_within(windows[0]) == 20
     assert SUMS_FIELD not in redis_store.export("w2", NOW)["counters"]
+    # A light visitor's short series are summed in no time: nothing is kept, so their hash stays
+    # the compact encoding; a stranger's read creates no key.
+    redis_store.record("light", [Event("a", "page_view", ts=NOW - 60, category="books")], NOW)
+    assert redis_store.get("light", NOW, windows).count_within(windows[0]) == 1
+    assert not redis_client.hexists("tl:v1:{light}:w", SUMS_FIELD)
+    assert redis_client.object("encoding", "tl:v1:{light}:w") == "listpack"
     redis_store.get("stranger", NOW, windows)
     assert not redis_client.exists("tl:v1:{stranger}:w")
