@@ -264,7 +264,7 @@ def main() -> None:
         return pipeline4(keys)  # this visitor: the same reply store.get has to parse
 
     def store_get(_):
-        return store.get(visitor_id, time.time(), windows)
+        return store.get_for_request(visitor_id, time.time(), windows)  # as resolve_visitor reads
 
     def rules_only(_):
         return matching_segments(segment_set.definitions, profile, context, time.time())

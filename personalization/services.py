@@ -414,8 +414,9 @@ def _read_profile(visitor_id: str, now: float, windows: frozenset[Window], conse
 
 def _stored_profile(visitor_id: str, now: float, windows: frozenset[Window]) -> Profile:
     store = conf.get_profile_store()
+    read = getattr(store, "get_for_request", store.get)  # the Redis store keeps window sums between requests
     try:
-        profile = store.get(visitor_id, now, windows)
+        profile = read(visitor_id, now, windows)
     except redis_guard.Unavailable:  # the guard already said so once; pages go on with defaults
         return Profile(visitor_id=visitor_id)
     except Exception as error:  # the store being down must never break a page

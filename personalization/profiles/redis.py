@@ -88,7 +88,7 @@ FLOAT_FIELDS = ("session_start", "cart_updated_at", "ltv", "last_purchase_at")
 # times. Windows are summed server-side so the reply carries a few integers, not every bucket.
 # KEYS: p seen t cart items search sess dwell votes m w traits. ARGV: current hour, hourly hours, list
 # caps (items, searches, sessions), then the windows as `_windows_plan` lays them out once per
-# segment set: ARGV[6] the plan's digest, ARGV[7] the number F of distinct bucket fields,
+# segment set: ARGV[6] the plan's digest (empty: keep no sums), ARGV[7] the number F of distinct bucket fields,
 # ARGV[8..7+F] the fields ("<counter>|h" hourly, "<counter>|d" daily, each holding "bucket:count"
 # pairs), then per field its number of windows and their spans, ascending. The counts come back
 # field by field in that order. All fields come in one HMGET and each field's text is read once:
@@ -96,8 +96,9 @@ FLOAT_FIELDS = ("session_start", "cart_updated_at", "ltv", "last_purchase_at")
 # for it. Nothing is parsed into tables but one field's spans (this script is on every request's
 # path: ARGV strings are coerced where used). Mirrors tailored.core.windows (the reference).
 #
-# Summing every pair was most of the script's time (110 of 165 us for an active visitor), so the
-# sums are kept between reads in the hash's SUMS_FIELD: "<digest>:<hour> <offset per field> <sum
+# Summing every pair was most of the script's time (110 of 165 us for an active visitor), so a
+# page request's read (RedisProfileStore.get_for_request, the one reader whose windows are the
+# same every time) keeps the sums between reads in the hash's SUMS_FIELD: "<digest>:<hour> <offset per field> <sum
 # per window>", where a field's offset is where its last pair started and the sums are of the
 # pairs before it. Writes only ever change a series' last pair or append after it (BUCKETS_LUA),
 # except when they rewrite a series, and then they delete the kept sums. So a read in the same
@@ -115,9 +116,10 @@ local nfields = tonumber(ARGV[7])
 local counts, spans, kept_sums, offsets = {}, {}, {}, {}
 local raws = nfields > 0 and redis.call('HMGET', KEYS[11], '~sums', unpack(ARGV, 8, 7 + nfields)) or {}
 local find, byte, sub = string.find, string.byte, string.sub
+local keeping = ARGV[6] ~= ''
 local head = ARGV[6] .. ':' .. ARGV[1] .. ' '
 local kept = raws[1]
-local known = kept and sub(kept, 1, #head) == head
+local known = keeping and kept and sub(kept, 1, #head) == head
 if known then
   local i = 0
   for token in string.gmatch(sub(kept, #head + 1), '%S+') do
@@ -161,7 +163,7 @@ for i = 1, nfields do
   if offset ~= (known and offsets[i] or -1) then moved = true end
   slot = slot + nspans
 end
-if moved and longest > 0 then
+if keeping and moved and longest > 0 then
   local value = head .. table.concat(new_offsets, ' ') .. ' ' .. table.concat(new_sums, ' ')
   if #value <= longest then redis.pcall('HSET', KEYS[11], '~sums', value) end
 end
@@ -247,11 +249,21 @@ class RedisProfileStore:
     def get(self, visitor_id: str, now: float, windows: Collection[Window] = ()) -> Profile:
         return self.get_many([visitor_id], now, windows)[visitor_id]
 
-    def get_many(self, visitor_ids: Iterable[str], now: float, windows: Collection[Window] = ()) -> dict[str, Profile]:
+    def get_for_request(self, visitor_id: str, now: float, windows: Collection[Window] = ()) -> Profile:
+        """`get` for a page request (services.resolve_visitor): the script keeps this read's window
+        sums for the visitor's next request (READ_LUA). Only this read keeps them: the request's
+        windows are the enabled segments', the same on every request, while other readers (the
+        worker's batches, live counts, admin views) each ask for their own and, keeping theirs
+        in the same place, would make every request sum everything again."""
+        return self.get_many([visitor_id], now, windows, keep_sums=True)[visitor_id]
+
+    def get_many(self, visitor_ids: Iterable[str], now: float, windows: Collection[Window] = (), keep_sums: bool = False) -> dict[str, Profile]:
         ids = list(dict.fromkeys(visitor_ids))
         if not isinstance(windows, frozenset | tuple):
             windows = frozenset(windows)  # hashable, for the plan's cache
         args, order = _windows_plan(windows)
+        if not keep_sums:
+            args = ("", *args[1:])  # no digest: READ_LUA sums every pair and keeps nothing
         replies = self._with_scripts(lambda: self._read(ids, args, now))
         return {visitor_id: _parse_profile(visitor_id, reply, order) for visitor_id, reply in zip(ids, replies, strict=True)}
 

@@ -77,8 +77,9 @@ def _stores(redis_client):
     )
 
 
-def _counts(store, now, windows):
-    profile = store.get("v", now, windows)
+def _counts(store, now, windows, visitor="v"):
+    """The counts a page request reads (the Redis store keeps its sums for the next one)."""
+    profile = getattr(store, "get_for_request", store.get)(visitor, now, windows)
     return {w: profile.count_within(w) for w in windows}
 
 
@@ -135,13 +136,35 @@ def test_kept_sums_are_no_series_for_export_or_merge_and_cost_light_visitors_not
     assert SUMS_FIELD not in redis_store.export("v", NOW)["counters"]
     redis_store.merge("v", "w2", NOW)
     assert _counts(redis_store, NOW, windows) == dict.fromkeys(windows, 0)  # merged away
-    assert redis_store.get("w2", NOW, windows).count_within(windows[0]) == 20
+    assert _counts(redis_store, NOW, windows, "w2")[windows[0]] == 20
     assert SUMS_FIELD not in redis_store.export("w2", NOW)["counters"]
     # A light visitor's short series are summed in no time: nothing is kept, so their hash stays
     # the compact encoding; a stranger's read creates no key.
     redis_store.record("light", [Event("a", "page_view", ts=NOW - 60, category="books")], NOW)
-    assert redis_store.get("light", NOW, windows).count_within(windows[0]) == 1
+    assert _counts(redis_store, NOW, windows, "light")[windows[0]] == 1
     assert not redis_client.hexists("tl:v1:{light}:w", SUMS_FIELD)
     assert redis_client.object("encoding", "tl:v1:{light}:w") == "listpack"
-    redis_store.get("stranger", NOW, windows)
+    _counts(redis_store, NOW, windows, "stranger")
     assert not redis_client.exists("tl:v1:{stranger}:w")
+
+
+def test_only_page_requests_keep_sums_and_other_reads_leave_them_be(redis_client):
+    """The worker, live counts and admin views read with windows of their own: they sum every
+    pair and keep nothing, so a page request's kept sums are neither used nor replaced by them
+    (keeping one plan's sums at a time, they would make each next request sum everything)."""
+    redis_store, memory_store = _stores(redis_client)
+    request_windows = [Window("page_view", 6), Window("page_view", 24)]
+    worker_windows = [Window("page_view", 12), Window("page_view", 48)]
+    events = [Event(f"e{i}", "page_view", ts=NOW - i * 3600, category="books") for i in range(30)]
+    for store in (redis_store, memory_store):
+        store.record("v", events, NOW)
+    assert _counts(redis_store, NOW, request_windows) == {request_windows[0]: 6, request_windows[1]: 24}
+    kept = redis_client.hget("tl:v1:{v}:w", SUMS_FIELD)
+    worker = redis_store.get_many(["v"], NOW, worker_windows)["v"]
+    assert {w: worker.count_within(w) for w in worker_windows} == {worker_windows[0]: 12, worker_windows[1]: 30}
+    assert redis_client.hget("tl:v1:{v}:w", SUMS_FIELD) == kept
+    # Nor does a plain read use them: raised behind its back, only the request's read shows it.
+    head, offset, *sums = kept.split(" ")
+    redis_client.hset("tl:v1:{v}:w", SUMS_FIELD, " ".join([head, offset, *(str(int(n) + 100) for n in sums)]))
+    assert redis_store.get("v", NOW, request_windows).count_within(request_windows[0]) == 6
+    assert _counts(redis_store, NOW, request_windows)[request_windows[0]] == 106
