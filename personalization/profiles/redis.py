@@ -88,8 +88,8 @@ FLOAT_FIELDS = ("session_start", "cart_updated_at", "ltv", "last_purchase_at")
 # times. Windows are summed server-side so the reply carries a few integers, not every bucket.
 # KEYS: p seen t cart items search sess dwell votes m w traits. ARGV: current hour, hourly hours, list
 # caps (items, searches, sessions), then the windows as `_windows_plan` lays them out once per
-# segment set: ARGV[6] the plan's digest (empty: keep no sums), ARGV[7] the number F of distinct bucket fields,
-# ARGV[8..7+F] the fields ("<counter>|h" hourly, "<counter>|d" daily, each holding "bucket:count"
+# segment set: ARGV[6] the plan's digest (empty: keep no sums), ARGV[7] the number F of distinct
+# bucket fields, ARGV[8..7+F] the fields ("<counter>|h" hourly, "<counter>|d" daily, each holding "bucket:count"
 # pairs), then per field its number of windows and their spans, ascending. The counts come back
 # field by field in that order. All fields come in one HMGET and each field's text is read once:
 # a bucket is added to the field's windows from the widest down, stopping at the first too narrow
@@ -98,8 +98,8 @@ FLOAT_FIELDS = ("session_start", "cart_updated_at", "ltv", "last_purchase_at")
 #
 # Summing every pair was most of the script's time (110 of 165 us for an active visitor), so a
 # page request's read (RedisProfileStore.get_for_request, the one reader whose windows are the
-# same every time) keeps the sums between reads in the hash's SUMS_FIELD: "<digest>:<hour> <offset per field> <sum
-# per window>", where a field's offset is where its last pair started and the sums are of the
+# same every time) keeps the sums between reads in the hash's SUMS_FIELD: "<digest>:<hour>
+# <offset per field> <sum per window>", where a field's offset is where its last pair started and the sums are of the
 # pairs before it. Writes only ever change a series' last pair or append after it (BUCKETS_LUA),
 # except when they rewrite a series, and then they delete the kept sums. So a read in the same
 # hour with the same plan adds to the kept sums only the pairs from each offset on (usually one:
@@ -696,8 +696,9 @@ def _queue_merge(pipe, target: dict[str, str], raw: dict[str, Any]) -> None:
 @lru_cache(maxsize=64)
 def _windows_plan(windows: Collection[Window]) -> tuple[tuple[Any, ...], tuple[Window, ...]]:
     """The windows as READ_LUA takes them (ARGV[6] on: the plan's digest, under which the script
-    keeps its sums, then the plan), and the windows in the order their counts come back. The same frozenset comes with every request (its hash is cached), so this runs
-    once per segment set."""
+    keeps its sums, then the plan), and the windows in the order their counts come back. The
+    same frozenset comes with every request (its hash is cached), so this runs once per segment
+    set."""
     groups: dict[str, list[tuple[int, Window]]] = {}
     for window in windows:
         hours = min(window.hours, MAX_WINDOW_HOURS)
