@@ -4,8 +4,12 @@
 services.record_events into RedisProfileStore), and a fresh RequestFactory request per call to
 services.resolve_visitor. Baselines measured in the same process, interleaved in rounds with the
 paths under test: a bare Redis PING and a raw pipeline of the same commands the store's get
-sends (on an unknown visitor, and on this visitor). Breakdown paths (store.get alone, rule
-evaluation alone) show where the time goes.
+sends (on an unknown visitor, and on this visitor). Breakdown paths (the store's read alone, as
+a request reads, rule evaluation alone) show where the time goes.
+
+The visitor's profile does not change between reads, so every timed read finds the window sums
+its previous read kept (READ_LUA; a site's visitor between two page views has usually added a
+batch of events, whose few new pairs the next read adds to the kept sums).
 
 User agents: `resolve_visitor` sends a mix, as a site sees it: most requests come from a few
 common browsers, and every 10th from a User-Agent this process has never seen (a new browser
