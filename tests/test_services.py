@@ -99,3 +99,24 @@ def test_live_count_and_daily_sizes_follow_visitors_events(request, store_fixtur
     (day, count), = services.segment_sizes("electronics-fans", days=1)
     assert count == 1
     assert services.segment_sizes("mobile-visitors", days=1)[0][1] == 1
+
+
+
+def test_a_page_request_keeps_its_window_sums_and_the_worker_reads_keep_none(use_redis_store, redis_client):
+    """resolve_visitor reads through the Redis store's get_for_request, whose script keeps the
+    enabled segments' window sums for the visitor's next request; a plain read (the worker's,
+    with windows of its own) sums everything and keeps nothing."""
+    import time
+
+    from tailored import conf
+    from tailored.core.types import Event
+
+    _, windows = segment_cache.current()
+    assert windows  # the demo's segments count page views in windows
+    store, now, other = conf.get_profile_store(), time.time(), "e" * 32
+    for visitor in (VISITOR, other):  # a page view an hour for two days: long series, worth keeping
+        store.record(visitor, [Event(f"v{h}", "page_view", ts=now - h * 3600, category="electronics") for h in range(48)], now)
+    assert "electronics-fans" in services.resolve_visitor(request_for()).segments
+    assert redis_client.hexists(f"tl:v1:{{{VISITOR}}}:w", "~sums")
+    store.get_many([other], now, windows)
+    assert not redis_client.hexists(f"tl:v1:{{{other}}}:w", "~sums")

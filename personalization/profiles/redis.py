@@ -132,8 +132,8 @@ local new_offsets, new_sums = {}, {}
 for i = 1, nfields do
   local nspans = ARGV[pos] + 0
   local raw, start = raws[i + 1], known and offsets[i] or 0
-  if not raw then start = 0 end
-  if raw and start > 0 and (start > #raw or (start > 1 and byte(raw, start - 1) ~= 32)) then start = 0 end
+  -- An offset must still start a pair (after a space) of a series at least that long.
+  if start > 0 and (not raw or start > #raw or (start > 1 and byte(raw, start - 1) ~= 32)) then start = 0 end
   for w = 1, nspans do spans[w] = ARGV[pos + w] + 0; counts[slot + w] = start > 0 and kept_sums[slot + w] or 0 end
   pos = pos + nspans + 1
   local offset = 0
@@ -160,7 +160,7 @@ for i = 1, nfields do
   end
   if offset == 0 then for w = 1, nspans do new_sums[slot + w] = 0 end end
   new_offsets[i] = offset
-  if offset ~= (known and offsets[i] or -1) then moved = true end
+  if offset ~= offsets[i] then moved = true end  -- (no kept offsets: moved already)
   slot = slot + nspans
 end
 if keeping and moved and longest > 0 then

@@ -15,11 +15,18 @@ NOW = time.time()
 CATEGORIES = ("books", "outdoors", "electronics")
 
 
+def _stores(redis_client):
+    """The Redis store and the reference (the memory store), with no rate limit or dedup."""
+    settings = {"RATE_LIMIT_PER_MINUTE": 10**9, "DEDUP_SECONDS": 0}
+    return (
+        RedisProfileStore(redis_client, retention_seconds=120 * 86400, settings=settings),
+        MemoryProfileStore(retention_seconds=120 * 86400, settings=settings),
+    )
+
+
 def test_window_counts_match_the_reference_for_every_span(redis_client):
     rng = random.Random(7)
-    settings = {"RATE_LIMIT_PER_MINUTE": 10**9, "DEDUP_SECONDS": 0}
-    redis_store = RedisProfileStore(redis_client, retention_seconds=120 * 86400, settings=settings)
-    memory_store = MemoryProfileStore(retention_seconds=120 * 86400, settings=settings)
+    redis_store, memory_store = _stores(redis_client)
     events = [
         Event(f"e{i}", "page_view", ts=NOW - rng.choice((rng.uniform(0, 50), rng.uniform(0, 85 * 24))) * 3600,
               category=rng.choice(CATEGORIES), item=str(rng.randint(1, 5)))
@@ -45,9 +52,7 @@ def test_series_appended_batch_by_batch_stay_bounded_and_count_like_the_referenc
     series whole only when its first bucket has left the window or it has grown too long: the
     counts stay the reference's and no series grows without bound."""
     rng = random.Random(11)
-    settings = {"RATE_LIMIT_PER_MINUTE": 10**9, "DEDUP_SECONDS": 0}
-    redis_store = RedisProfileStore(redis_client, retention_seconds=120 * 86400, settings=settings)
-    memory_store = MemoryProfileStore(retention_seconds=120 * 86400, settings=settings)
+    redis_store, memory_store = _stores(redis_client)
     start = NOW - 100 * 86400
     windows = [Window("page_view", h) for h in (1, 6, 24, 48, 168, 720, 2160)] + [Window("page_view|c:books", 24)]
     for hour in range(0, 100 * 24, 3):
@@ -67,14 +72,6 @@ def test_series_appended_batch_by_batch_stay_bounded_and_count_like_the_referenc
     assert max(len(raw) for raw in series.values()) < 2 * 2000  # compacted: never far past the size that rewrites
     hourly = [int(pair.split(":")[0]) for pair in series["page_view|h"].split()]
     assert max(hourly) - min(hourly) < 2 * 48  # old hours leave with the next rewrite
-
-
-def _stores(redis_client):
-    settings = {"RATE_LIMIT_PER_MINUTE": 10**9, "DEDUP_SECONDS": 0}
-    return (
-        RedisProfileStore(redis_client, retention_seconds=120 * 86400, settings=settings),
-        MemoryProfileStore(retention_seconds=120 * 86400, settings=settings),
-    )
 
 
 def _counts(store, now, windows, visitor="v"):
