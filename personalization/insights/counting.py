@@ -5,7 +5,8 @@ and the worker, after persisting an entry's events, counts it here. Redis keys s
 `{ins}` (one slot, so each Lua script touches one slot on Redis Cluster):
 
     tl:v1:{ins}:hours         hash  "<hour>|<page>|<block>|<variant>|<segments>|<device>|<country>|<stat>"
-                                    and "T|<hour>|e" (events) / "T|<hour>|d" (dead letters) -> integer
+                                    and "T|<hour>|e" (events) / "T|<hour>|d" (dead letters) -> integer;
+                                    "S|<set id>" -> "a,b": the segment sets the fields name by id
     tl:v1:{ins}:flushing      the hours hash being flushed, with its batch id in field "_batch"
     tl:v1:{ins}:done:<entry>  an entry already counted (a day): a redelivered entry counts once
     tl:v1:{ins}:seen:<digest> hash  cell -> when the visitor last saw it, for attribution and unique
@@ -21,7 +22,9 @@ Stats: i impressions, u unique viewers, c clicks (page views in which the block 
 view time in ms, ca any-touch and cl last-touch conversions. Segment "" is every visitor; an event
 also counts under each segment the visitor is in now (evaluated on their profile with their last
 device and country, as live segment counts are). The worker counts an event once, under the
-visitor's segment set ("~a,b": every visitor, a and b); the flush adds it to each of those rows.
+visitor's segment set ("^<set id>": every visitor and each segment of the set); the flush adds it
+to each of those rows. The set's members are in the same hash ("S|<set id>" -> "a,b"), written by
+the same script call as the fields that name it, so a flush always takes both together.
 
 Unique viewers are exact, not estimated: an impression makes its visitor a viewer of the cell that
 hour when their attribution hash (which the impression updates anyway) says they had not seen the
@@ -38,6 +41,7 @@ cell seen last. Flush: the experiments' pattern (rename, batch id, one transacti
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import logging
@@ -95,7 +99,9 @@ STATS = {"i": "impressions", "u": "viewers", "c": "clicks", "v": "view_ms", "ca"
 # (a field shared by entries costs one HINCRBY, not one each). A cell's viewers field of an hour
 # goes up by one when the visitor's hash had not seen the cell since that hour began; the hash
 # keeps the latest time (an older entry counted late does not move it back). ARGV[2]: the hash's
-# lifetime. Returns how many entries were counted now.
+# lifetime. ARGV[4] on: the segment set fields ("S|<set id>", "a,b", ...) of these entries, written
+# with their counts (only when an entry was counted, so a repeat writes nothing). Returns how many
+# entries were counted now.
 COUNT = """
 local entries = cjson.decode(ARGV[3])
 local counted, totals = 0, {}
@@ -116,6 +122,7 @@ for i, entry in ipairs(entries) do
     end
 end
 for name, amount in pairs(totals) do redis.call('HINCRBY', KEYS[1], name, amount) end
+if counted > 0 and #ARGV > 3 then redis.call('HSET', KEYS[1], unpack(ARGV, 4)) end
 return counted
 """
 # Entries per COUNT call: a call blocks Redis while it runs (a few thousand commands at most).
@@ -131,20 +138,36 @@ class Dims:
     segments: tuple[str, ...] = ()
 
     def row(self) -> str:
-        """The one counter row an event of this visitor adds to: every visitor ("") and, written
-        as one segment set ("~a,b"), each of their segments; the flush spreads it (`rows_of`)."""
-        segments = SEGMENT_SET + ",".join(self.segments) if self.segments else ""
+        """The one counter row an event of this visitor adds to: every visitor ("") and, named by
+        its set id ("^<id>"), each of their segments; the flush spreads it (`group`)."""
+        segments = SET_ID + set_id(self.segments) if self.segments else ""
         return f"{segments}|{self.device}|{self.country}"
 
 
-# A segment part starting with "~" is a segment set: its counts go to every visitor's row and to
-# each listed segment's (slugs hold neither "~" nor ","). One field per event and stat instead of
-# one per segment the visitor is in: the demo's visitors are in about six, and the fields, their
-# JSON and the HyperLogLogs were most of counting's cost. A part without "~" is one row's own.
-SEGMENT_SET = "~"
+# A segment part starting with "^" names a segment set by its id: its counts go to every visitor's
+# row and to each of the set's segments (the "S|<id>" field of the same batch lists them). One
+# field per event and stat instead of one per segment the visitor is in: the demo's visitors are in
+# about six, and the fields, their JSON and the HyperLogLogs were most of counting's cost. The id
+# instead of the slugs themselves ("~a,b", which fields written before it still hold and the flush
+# still reads): a field of about 80 characters instead of about 140, which the script decodes, Redis
+# hashes and the flush splits (about a tenth of counting's time). A part with neither is one row's.
+SET_ID, SEGMENT_SET, SET_FIELD = "^", "~", "S|"
 
 
-def rows_of(segment_part: str) -> tuple[str, ...]:
+@lru_cache(maxsize=4096)
+def set_id(segments: tuple[str, ...]) -> str:
+    """A short name of a segment set (8 characters of its digest; neither "|" nor "," in them)."""
+    return base64.urlsafe_b64encode(hashlib.blake2b(",".join(segments).encode(), digest_size=6).digest()).decode()
+
+
+def rows_of(segment_part: str, sets: Mapping[str, str] | None = None) -> tuple[str, ...]:
+    """The rows a counter's segment part adds to. `sets`: set id -> "a,b", as taken with the counts."""
+    if segment_part.startswith(SET_ID):
+        members = (sets or {}).get(segment_part[len(SET_ID) :])
+        if members is None:  # never written without its set (one call): lost, so counted for all only
+            logger.warning("insight counts name an unknown segment set %s: counted for every visitor only", segment_part)
+            return ("",)
+        return ("", *members.split(","))
     if segment_part.startswith(SEGMENT_SET):
         return ("", *segment_part[len(SEGMENT_SET) :].split(","))
     return (segment_part,)
@@ -155,7 +178,7 @@ class EntryCounts:
     """What one stream entry adds: counter increments, and the cells the visitor saw (for their
     unique-viewer counts and the attribution of their later goals)."""
 
-    increments: Counter = field(default_factory=Counter)
+    increments: dict[str, int] = field(default_factory=dict)
     seen: dict[str, float] = field(default_factory=dict)  # cell -> the entry's last impression of it
     viewers: dict[str, dict[int, str]] = field(default_factory=dict)  # cell -> {hour start: its "u" field}
 
@@ -167,8 +190,18 @@ def _clean(value: Any) -> str:
 
 def cell_of(attrs: Mapping[str, Any]) -> str:
     """"<page>|<block>|<variant>" of an event's decision; an experiment block's variant is its arm."""
-    page = attrs.get("page") if isinstance(attrs.get("page"), int) else 0
-    return f"{page}|{_clean(attrs.get('block'))}|{_clean(attrs.get('variant') or attrs.get('arm'))}"
+    page = attrs.get("page")
+    page, block, variant = page if isinstance(page, int) else 0, attrs.get("block"), attrs.get("variant") or attrs.get("arm")
+    try:
+        return _cell(page, block, variant)
+    except TypeError:  # an unhashable part (the schema allows none): written out as ever
+        return _cell.__wrapped__(page, block, variant)
+
+
+@lru_cache(maxsize=4096, typed=True)  # typed: a page True is not page 1
+def _cell(page: int, block: Any, variant: Any) -> str:
+    # A site has a few hundred cells: each is cleaned and written out once, not once per event.
+    return f"{page}|{_clean(block)}|{_clean(variant)}"
 
 
 def digest(visitor_id: str) -> str:
@@ -183,25 +216,33 @@ def counts_of(
     update it as they go."""
     counts, row = EntryCounts(), dims.row()
     increments, viewers = counts.increments, counts.viewers
+    heads: dict[tuple[int, str], str] = {}  # (hour, cell) -> "<hour>|<cell>|<row>", written once
     for event in sorted(events, key=_time):
         hour = int(event.ts // 3600)
-        increments[f"T|{hour}|e"] += 1
+        total = f"T|{hour}|e"
+        increments[total] = increments.get(total, 0) + 1
         attrs = event.attrs
         if event.type in DECIDED and attrs.get("block"):
             cell = cell_of(attrs)
-            name = f"{hour}|{cell}|{row}"
+            name = heads.get((hour, cell))
+            if name is None:
+                name = heads[hour, cell] = f"{hour}|{cell}|{row}"
             if event.type == "impression":
-                increments[name + "|i"] += 1
-                increments[name + "|v"] += int(float(attrs.get("seconds") or 0) * 1000)
+                _bump(increments, name + "|i", 1)
+                _bump(increments, name + "|v", int(float(attrs.get("seconds") or 0) * 1000))
                 viewers.setdefault(cell, {}).setdefault(hour * 3600, name + "|u")
                 counts.seen[cell] = event.ts  # the last, in time order
                 if event.ts >= seen.get(cell, 0):
                     seen[cell] = event.ts
             else:
-                increments[name + "|c"] += 1
+                _bump(increments, name + "|c", 1)
         if event.type in goals:
             _attribute(counts, event, row, seen, window)
     return counts
+
+
+def _bump(increments: dict[str, int], name: str, amount: int) -> None:
+    increments[name] = increments.get(name, 0) + amount
 
 
 DECIDED = frozenset({"impression", "click"})
@@ -217,9 +258,9 @@ def _attribute(counts: EntryCounts, event: Event, row: str, seen: Mapping[str, f
         return
     hour, last = int(event.ts // 3600), max(touched, key=touched.__getitem__)
     for cell in touched:
-        counts.increments[f"{hour}|{cell}|{row}|ca"] += 1
+        _bump(counts.increments, f"{hour}|{cell}|{row}|ca", 1)
         if cell == last:
-            counts.increments[f"{hour}|{cell}|{row}|cl"] += 1
+            _bump(counts.increments, f"{hour}|{cell}|{row}|cl", 1)
 
 
 def profile_needs(entries: Sequence[Any]) -> tuple[set[str], frozenset]:
@@ -271,16 +312,19 @@ def count_entries(
     dims = visitor_dims(sorted(relevant), now, profiles)
     converting = {e.visitor_id for e in entries if any(event.type in goals for event in e.events)}
     seen = _seen_before(client, sorted(converting))
-    calls: dict[str, tuple[list[str], list[Any]]] = {}  # shard prefix -> the keys and entries of its call
+    calls: dict[str, Call] = {}  # shard prefix -> its call
     for entry in entries:
         state = seen.setdefault(entry.visitor_id, {})
         # The visitor's shard, which is also the stream shard the entry came from: its entry ids
         # are unique there, so the "done" marks of two shards never meet.
         prefix = visitor_prefix(entry.visitor_id)
-        counts = counts_of(entry.events, dims.get(entry.visitor_id, Dims()), state, goals, window)
-        keys, payloads = calls.setdefault(prefix, ([prefix + "hours"], []))
-        keys += [f"{prefix}done:{entry.entry_id}", f"{prefix}seen:{digest(entry.visitor_id)}"]
-        payloads.append(_payload(counts))
+        visitor = dims.get(entry.visitor_id, NOWHERE)
+        counts = counts_of(entry.events, visitor, state, goals, window)
+        call = calls.get(prefix) or calls.setdefault(prefix, Call([prefix + "hours"]))
+        call.keys += [f"{prefix}done:{entry.entry_id}", f"{prefix}seen:{digest(entry.visitor_id)}"]
+        call.payloads.append(_payload(counts))
+        if visitor.segments:
+            call.sets[SET_FIELD + set_id(visitor.segments)] = ",".join(visitor.segments)
     dead = (shard_prefixes()[0] + "hours", f"T|{int(now // 3600)}|d", dead_letters) if dead_letters else None
     # The attribution hash lives the window, and at least the hour its unique viewers are counted in.
     return _run_counts(client, calls, int(max(window, 3600) + CLOCK_SKEW_SECONDS), dead)
@@ -314,22 +358,37 @@ def _payload(counts: EntryCounts) -> list[Any]:
     return [counts.increments, seen]
 
 
-def _run_counts(client: Any, calls: Mapping[str, tuple[list[str], list[Any]]], seen_ttl: int, dead: tuple | None) -> int:
+NOWHERE = Dims()
+
+
+@dataclass
+class Call:
+    """One shard's COUNT calls: its hours hash, then each entry's done mark and attribution hash;
+    the entries' payloads; the segment sets they name (set field -> "a,b")."""
+
+    keys: list[str]
+    payloads: list[Any] = field(default_factory=list)
+    sets: dict[str, str] = field(default_factory=dict)
+
+
+def _run_counts(client: Any, calls: Mapping[str, Call], seen_ttl: int, dead: tuple | None) -> int:
     """Run the COUNT calls, COUNT_CHUNK entries each, and the dead-letter count in one round trip.
     EVALSHA directly: a registered script on a pipeline costs a SCRIPT EXISTS round trip each
     time. A call Redis answers NOSCRIPT (restarted, flushed) ran nothing: loaded and run again."""
     script = client.register_script(COUNT)  # also tells a cluster client the source (redis_guard)
     queued = []
-    for (hours_key, *pairs), payloads in calls.values():
-        for start in range(0, len(payloads), COUNT_CHUNK):
-            chunk = payloads[start : start + COUNT_CHUNK]
+    for call in calls.values():
+        hours_key, *pairs = call.keys
+        sets = [part for pair in call.sets.items() for part in pair]  # every chunk's: a few dozen
+        for start in range(0, len(call.payloads), COUNT_CHUNK):
+            chunk = call.payloads[start : start + COUNT_CHUNK]
             keys = [hours_key, *pairs[2 * start : 2 * (start + len(chunk))]]
-            queued.append((len(keys), *keys, DONE_SECONDS, seen_ttl, json.dumps(chunk, separators=(",", ":"))))
+            queued.append((len(keys), *keys, DONE_SECONDS, seen_ttl, json.dumps(chunk, separators=(",", ":")), *sets))
     pipe = client.pipeline(transaction=False)
     if dead:
         pipe.hincrby(*dead)
-    for call in queued:
-        pipe.evalsha(script.sha, *call)
+    for arguments in queued:
+        pipe.evalsha(script.sha, *arguments)
     replies = pipe.execute(raise_on_error=False)
     counted = replies[1:] if dead else replies
     missing = [i for i, reply in enumerate(counted) if isinstance(reply, redis.exceptions.NoScriptError)]
@@ -353,6 +412,7 @@ def _run_counts(client: Any, calls: Mapping[str, tuple[list[str], list[Any]]], s
 class Taken:
     batch_id: str
     values: dict[str, int]
+    sets: dict[str, str] = field(default_factory=dict)  # set id -> "a,b"
 
 
 def take(client: Any, prefix: str = PREFIX) -> Taken | None:
@@ -362,7 +422,10 @@ def take(client: Any, prefix: str = PREFIX) -> Taken | None:
     flat = client.register_script(TAKE)(keys=[prefix + "hours", prefix + "flushing"], args=[uuid.uuid4().hex])
     raw = dict(zip(flat[::2], flat[1::2], strict=True))
     batch_id = raw.pop("_batch", None)
-    return None if batch_id is None else Taken(batch_id, {name: int(value) for name, value in raw.items()})
+    if batch_id is None:
+        return None
+    sets = {name[len(SET_FIELD) :]: raw.pop(name) for name in [name for name in raw if name.startswith(SET_FIELD)]}
+    return Taken(batch_id, {name: int(value) for name, value in raw.items()}, sets)
 
 
 def flush(client: Any) -> int:
@@ -376,7 +439,7 @@ def flush(client: Any) -> int:
         if taken is None:
             continue
         taken_any = True
-        written += apply(taken.batch_id, taken.values)
+        written += apply(taken.batch_id, taken.values, taken.sets)
         # The crash test kills the worker here: committed, not yet forgotten in Redis.
         faults.crash_point("insights-flush-after-commit")
         client.register_script(DROP)(keys=[prefix + "flushing"], args=[taken.batch_id])
@@ -388,10 +451,10 @@ def flush(client: Any) -> int:
     return written
 
 
-def apply(batch_id: str, values: Mapping[str, int]) -> int:
+def apply(batch_id: str, values: Mapping[str, int], sets: Mapping[str, str] | None = None) -> int:
     """Add counter values to the hourly, daily and traffic rows in one transaction; 0 when this
-    batch was applied before."""
-    cells, traffic = group(values)
+    batch was applied before. `sets`: the segment sets the values name by id."""
+    cells, traffic = group(values, sets)
     try:
         with transaction.atomic():
             FlushBatch.objects.create(batch=f"ins-{batch_id}"[:64])
@@ -405,28 +468,41 @@ def apply(batch_id: str, values: Mapping[str, int]) -> int:
     return len(cells) + len(traffic)
 
 
-def group(values: Mapping[str, int]) -> tuple[dict[tuple, dict[str, int]], dict[int, dict[str, int]]]:
+def group(
+    values: Mapping[str, int], sets: Mapping[str, str] | None = None,
+) -> tuple[dict[tuple, dict[str, int]], dict[int, dict[str, int]]]:
     """Counter fields into rows: (hour, page, block, variant, segment, device, country) -> stats,
-    and hour -> {events, dead_letters}. Unreadable fields are skipped."""
-    cells: dict[tuple, dict[str, int]] = {}
+    and hour -> {events, dead_letters}. Unreadable fields are skipped. `sets`: set id -> "a,b"."""
+    heads: dict[str, dict[str, int]] = {}  # a field less its stat -> {column: value}
     traffic: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for name, value in values.items():
-        parts = name.split("|")
-        if len(parts) == 3 and parts[0] == "T" and parts[1].isdigit():
-            traffic[int(parts[1])]["events" if parts[2] == "e" else "dead_letters"] += value
-        elif len(parts) == 8 and parts[0].isdigit() and parts[1].isdigit() and parts[7] in STATS:
-            hour, page, block, variant, segments, device, country, stat = parts
-            head, column = (int(hour), int(page), block, variant), STATS[stat]
-            # Segment sets spread here (thousands of fields a flush): plain dicts, each set split once.
-            for segment in _rows_of(segments):
-                stats = cells.get(key := (*head, segment, device, country))
-                if stats is None:
-                    stats = cells[key] = {}
-                stats[column] = stats.get(column, 0) + value
+        head, _, stat = name.rpartition("|")
+        column = STATS.get(stat)
+        if column is not None:
+            stats = heads.get(head)
+            if stats is None:
+                stats = heads[head] = {}
+            stats[column] = stats.get(column, 0) + value
+        elif name.startswith("T|") and (parts := name.split("|"))[1].isdigit() and len(parts) == 3:
+            traffic[int(parts[1])]["events" if stat == "e" else "dead_letters"] += value
+    # The stats of a field's head are spread to its rows together: a segment set's rows are many
+    # (every visitor and each segment), and its head has up to six stats.
+    cells: dict[tuple, dict[str, int]] = {}
+    spread = lru_cache(maxsize=4096)(lambda part: rows_of(part, sets))
+    for head, stats in heads.items():
+        parts = head.split("|")
+        if len(parts) != 7 or not (parts[0].isdigit() and parts[1].isdigit()):
+            continue
+        hour, page, block, variant, segments, device, country = parts
+        base = (int(hour), int(page), block, variant)
+        for segment in spread(segments):
+            row = cells.get(key := (*base, segment, device, country))
+            if row is None:
+                cells[key] = dict(stats)
+            else:
+                for column, value in stats.items():
+                    row[column] = row.get(column, 0) + value
     return cells, traffic
-
-
-_rows_of = lru_cache(maxsize=4096)(rows_of)
 
 
 def add_counts(cells: Mapping[tuple, Mapping[str, int]]) -> None:

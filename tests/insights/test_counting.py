@@ -199,3 +199,37 @@ def test_erasure_deletes_the_visitors_attribution_hash_and_keeps_the_counts(stre
     assert not stream.exists(seen_key)
     counting.flush(stream)
     assert totals(segment="")["i"] == 1
+
+
+def test_the_counters_name_the_visitors_segment_set_by_a_short_id_and_the_flush_spreads_it(stream):
+    """Each field names the visitor's segment set by an 8-character id (not its slugs); the same
+    hash lists the set's segments, so the flush that takes the fields takes the list too."""
+    from tailored.models import Segment
+
+    Segment.objects.create(name="On a phone", slug="on-a-phone", rule={"field": "context.device", "op": "eq", "value": "mobile"})
+    Segment.objects.create(name="In Germany", slug="in-germany", rule={"field": "context.country", "op": "eq", "value": "DE"})
+    send([impression("i1", NOW - 30), click("c1", NOW - 20)])
+    process(stream)
+    fields = stream.hgetall(counting.HOURS_KEY)
+    set_fields = {name: members for name, members in fields.items() if name.startswith("S|")}
+    assert len(set_fields) == 1
+    (set_field, members), = set_fields.items()
+    segments = members.split(",")
+    assert {"on-a-phone", "in-germany"} <= set(segments) and segments == sorted(segments)
+    set_id = set_field[2:]
+    assert len(set_id) == 8
+    impressions = [name for name in fields if name.endswith("|i")]
+    assert impressions == [f"{int(NOW // 3600)}|{PAGE}|{HOME_BLOCK}|fallback|^{set_id}|mobile|DE|i"]
+
+    counting.flush(stream)
+    rows = {row.segment: (row.impressions, row.clicks) for row in InsightHour.objects.filter(block=HOME_BLOCK)}
+    assert rows == dict.fromkeys(["", *segments], (1, 1))
+
+
+def test_a_set_id_without_its_list_counts_for_every_visitor_only():
+    hour = int(NOW // 3600)
+    values = {f"{hour}|3|b|v|^AbCdEfGh|mobile|DE|i": 2, f"{hour}|3|b|v|^AbCdEfGh|mobile|DE|v": 900}
+    cells, _ = counting.group(values, {})
+    assert {key[4]: (stats["impressions"], stats["view_ms"]) for key, stats in cells.items()} == {"": (2, 900)}
+    cells, _ = counting.group(values, {"AbCdEfGh": "fans,new"})
+    assert {key[4]: stats["impressions"] for key, stats in cells.items()} == {"": 2, "fans": 2, "new": 2}
