@@ -320,7 +320,9 @@ def count_entries(
         prefix = visitor_prefix(entry.visitor_id)
         visitor = dims.get(entry.visitor_id, NOWHERE)
         counts = counts_of(entry.events, visitor, state, goals, window)
-        call = calls.get(prefix) or calls.setdefault(prefix, Call([prefix + "hours"]))
+        call = calls.get(prefix)
+        if call is None:
+            call = calls[prefix] = Call([prefix + "hours"])
         call.keys += [f"{prefix}done:{entry.entry_id}", f"{prefix}seen:{digest(entry.visitor_id)}"]
         call.payloads.append(_payload(counts))
         if visitor.segments:
@@ -483,7 +485,7 @@ def group(
             if stats is None:
                 stats = heads[head] = {}
             stats[column] = stats.get(column, 0) + value
-        elif name.startswith("T|") and (parts := name.split("|"))[1].isdigit() and len(parts) == 3:
+        elif len(parts := name.split("|")) == 3 and parts[0] == "T" and parts[1].isdigit():
             traffic[int(parts[1])]["events" if stat == "e" else "dead_letters"] += value
     # The stats of a field's head are spread to its rows together: a segment set's rows are many
     # (every visitor and each segment), and its head has up to six stats.
