@@ -101,7 +101,6 @@ def test_live_count_and_daily_sizes_follow_visitors_events(request, store_fixtur
     assert services.segment_sizes("mobile-visitors", days=1)[0][1] == 1
 
 
-
 def test_a_page_request_keeps_its_window_sums_and_the_worker_reads_keep_none(use_redis_store, redis_client):
     """resolve_visitor reads through the Redis store's get_for_request, whose script keeps the
     enabled segments' window sums for the visitor's next request; a plain read (the worker's,

@@ -144,6 +144,9 @@ class Dims:
         return f"{segments}|{self.device}|{self.country}"
 
 
+NOWHERE = Dims()  # a visitor counting reads nothing of (no decision, no goal in their entry)
+
+
 # A segment part starting with "^" names a segment set by its id: its counts go to every visitor's
 # row and to each of the set's segments (the "S|<id>" field of the same batch lists them). One
 # field per event and stat instead of one per segment the visitor is in: the demo's visitors are in
@@ -190,12 +193,8 @@ def _clean(value: Any) -> str:
 
 def cell_of(attrs: Mapping[str, Any]) -> str:
     """"<page>|<block>|<variant>" of an event's decision; an experiment block's variant is its arm."""
-    page = attrs.get("page")
-    page, block, variant = page if isinstance(page, int) else 0, attrs.get("block"), attrs.get("variant") or attrs.get("arm")
-    try:
-        return _cell(page, block, variant)
-    except TypeError:  # an unhashable part (the schema allows none): written out as ever
-        return _cell.__wrapped__(page, block, variant)
+    page = attrs.get("page")  # the schema makes page an int, block, variant and arm strings
+    return _cell(page if isinstance(page, int) else 0, attrs.get("block"), attrs.get("variant") or attrs.get("arm"))
 
 
 @lru_cache(maxsize=4096, typed=True)  # typed: a page True is not page 1
@@ -358,9 +357,6 @@ def _payload(counts: EntryCounts) -> list[Any]:
     # empty table decodes as {} in Lua's cjson, which `pairs` and `ipairs` both walk as empty.
     seen = {cell: [repr(at), *(part for hour_field in counts.viewers[cell].items() for part in hour_field)] for cell, at in counts.seen.items()}
     return [counts.increments, seen]
-
-
-NOWHERE = Dims()
 
 
 @dataclass

@@ -159,6 +159,7 @@ def test_only_page_requests_keep_sums_and_other_reads_leave_them_be(redis_client
     kept = redis_client.hget("tl:v1:{v}:w", SUMS_FIELD)
     worker = redis_store.get_many(["v"], NOW, worker_windows)["v"]
     assert {w: worker.count_within(w) for w in worker_windows} == {worker_windows[0]: 12, worker_windows[1]: 30}
+    assert _counts(memory_store, NOW, worker_windows) == {w: worker.count_within(w) for w in worker_windows}  # the reference
     assert redis_client.hget("tl:v1:{v}:w", SUMS_FIELD) == kept
     # Nor does a plain read use them: raised behind its back, only the request's read shows it.
     head, offset, *sums = kept.split(" ")
