@@ -17,8 +17,7 @@ from cms.models import HomePage, LandingPage, ProductPage
 from tailored import fragments
 from tailored.blocks.commerce import ProductChooserBlock
 from tailored.blocks.personalized import decide_page
-from tailored.segments import segment_cache
-from tests.helpers import consent_cookies, make_fan
+from tests.helpers import consent_cookies, make_fan, segment_cache_checked
 
 pytestmark = pytest.mark.django_db
 
@@ -81,7 +80,7 @@ def measure(client, landing, raw, before=lambda: None) -> tuple[int, list[str], 
     # a cost that grows with the variants shows in both.
     counted = []
     for _ in range(2):
-        segment_cache.current()  # so its periodic re-check cannot land inside the measured request
+        segment_cache_checked()
         before()
         with CaptureQueriesContext(connection) as captured:
             response = client.get(landing.url)
@@ -222,7 +221,7 @@ def test_graphql_decodes_the_chosen_variants_together_as_ssr_does(client, page, 
         page.save_revision().publish()
         query = {"query": GRAPHQL_PAGE, "variables": {"path": page.url}}
         client.post("/graphql/", query, content_type="application/json")  # warm
-        segment_cache.current()
+        segment_cache_checked()
         decoded.clear()
         with CaptureQueriesContext(connection) as captured:
             answer = client.post("/graphql/", query, content_type="application/json").json()

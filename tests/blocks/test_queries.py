@@ -15,8 +15,7 @@ from django.test.utils import CaptureQueriesContext
 from cms.models import HomePage, LandingPage, ProductPage
 from tailored import conf
 from tailored.core.types import Event
-from tailored.segments import segment_cache
-from tests.helpers import consent_cookies
+from tests.helpers import consent_cookies, segment_cache_checked
 
 pytestmark = pytest.mark.django_db
 
@@ -59,9 +58,7 @@ def queries_for(client, page, raw_body, n: int, product_ids: list[int], url: str
     page.body = resize(copy.deepcopy(raw_body), n, product_ids)
     page.save()
     client.get(url)  # warm: renditions, the site root, the segment cache
-    # The segment cache re-checks the table every few seconds; check it now so that periodic
-    # query cannot land inside the measured request.
-    segment_cache.current()
+    segment_cache_checked()
     with CaptureQueriesContext(connection) as queries:
         assert client.get(url).status_code == 200
     return len(queries)
