@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import MOBILE_UA
-from tests.helpers import consent_cookies, make_fan, signed_visitor_id, ssr_variants
+from tests.helpers import consent_cookies, make_fan, segment_cache_checked, signed_visitor_id, ssr_variants
 
 pytestmark = pytest.mark.django_db
 
@@ -89,6 +89,7 @@ def test_personalizing_the_homepage_costs_no_extra_query(client, settings):
     make_fan(FAN)
     consent_cookies(client, FAN)
     client.get("/")  # warm the segment cache and the site root
+    segment_cache_checked()
     with CaptureQueriesContext(connection) as personalized:
         assert ELECTRONICS_HERO in client.get("/").content.decode()
     settings.PERSONALIZATION = {**settings.PERSONALIZATION, "ENABLED": False}
