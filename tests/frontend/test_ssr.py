@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import MOBILE_UA
-from tests.helpers import consent_cookies, make_fan, segment_cache_checked, signed_visitor_id, ssr_variants
+from tests.helpers import (
+    consent_cookies,
+    make_fan,
+    segment_cache_checked,
+    signed_visitor_id,
+    ssr_variants,
+)
 
 pytestmark = pytest.mark.django_db
 
