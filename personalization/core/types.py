@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Generic, TypeVar, overload
 
 DEVICES = ("mobile", "tablet", "desktop", "bot")
 DAYPARTS = ("morning", "afternoon", "evening", "night")
@@ -19,6 +19,59 @@ VISIT_GAP_SECONDS = 30 * 60
 
 def _empty() -> Mapping:
     return _EMPTY
+
+
+T = TypeVar("T")
+
+
+class LazyTuple(Sequence[T], Generic[T]):
+    """A tuple kept as the store's raw entries and parsed on first use (issue 21 item 7).
+
+    A Redis profile brings 50 recent items and up to 50 session starts, each a timestamp to
+    parse: about a third of building a Profile, on every request, while most pages' segments
+    read neither. Its length is the raw entries' (no parse); anything else parses them once.
+    It compares equal to the tuple it stands for, and copies and pickles as that tuple."""
+
+    __slots__ = ("_raw", "_parse", "_items")
+
+    def __init__(self, raw: Sequence[Any], parse: Callable[[Sequence[Any]], tuple[T, ...]]) -> None:
+        self._raw, self._parse, self._items = raw, parse, None
+
+    def as_tuple(self) -> tuple[T, ...]:
+        items = self._items
+        if items is None:  # two threads may both parse: the same answer, kept by the last
+            items = self._items = self._parse(self._raw)
+        return items
+
+    def __len__(self) -> int:
+        return len(self._raw)
+
+    def __bool__(self) -> bool:
+        return bool(self._raw)
+
+    def __iter__(self) -> Iterator[T]:
+        return iter(self.as_tuple())
+
+    @overload
+    def __getitem__(self, index: int) -> T: ...
+    @overload
+    def __getitem__(self, index: slice) -> tuple[T, ...]: ...
+    def __getitem__(self, index: int | slice) -> T | tuple[T, ...]:
+        return self.as_tuple()[index]
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, LazyTuple):
+            other = other.as_tuple()
+        return self.as_tuple() == other if isinstance(other, tuple) else NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self.as_tuple())
+
+    def __repr__(self) -> str:
+        return repr(self.as_tuple())
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return tuple, (self.as_tuple(),)
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +189,7 @@ class Profile:
     page_views: int = 0
     sessions: int = 0
     session_start: float | None = None
-    session_starts: tuple[float, ...] = ()  # newest first
+    session_starts: Sequence[float] = ()  # newest first (a tuple, or a LazyTuple from the store)
     session_content_views: int = 0
     session_converted: bool = False
     event_counts: Mapping[str, int] = field(default_factory=_empty)
@@ -146,7 +199,7 @@ class Profile:
     purchases: int = 0
     lifetime_value: float = 0.0
     last_purchase_at: float | None = None
-    recent_items: tuple[tuple[str, float], ...] = ()  # (item, ts), newest first
+    recent_items: Sequence[tuple[str, float]] = ()  # (item, ts), newest first (likewise)
     recent_searches: tuple[str, ...] = ()  # newest first
     dwell: Mapping[str, tuple[float, int]] = field(default_factory=_empty)  # category -> (seconds, n)
     scroll: tuple[int, int] = (0, 0)  # (sum of depths, count)

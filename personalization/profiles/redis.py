@@ -53,7 +53,7 @@ from tailored.core.counters import (
     delta_for,
     session_options,
 )
-from tailored.core.types import Event, Profile, Snapshot, Window, hour_bucket
+from tailored.core.types import Event, LazyTuple, Profile, Snapshot, Window, hour_bucket
 from tailored.core.windows import HOURLY_HOURS, MAX_WINDOW_HOURS
 from tailored.events.stream import (
     CART_WATCH_KEY,
@@ -731,7 +731,8 @@ def _pairs(flat: list[str]) -> dict[str, str]:
 
 def _parse_profile(visitor_id: str, reply: list[Any], order: tuple[Window, ...]) -> Profile:
     """The Profile of one READ_LUA reply (`order`: the windows as their counts come back). On
-    every request's path: list comprehensions and no per-item helper calls."""
+    every request's path: list comprehensions and no per-item helper calls; the recent items and
+    session starts (84 timestamps on a busy profile) are parsed only if something reads them."""
     scalars, seen, totals, cart, items, searches, sessions, dwell, votes, window_counts, model, traits = reply
     scalars, totals, cart, dwell, votes, model = map(_pairs, (scalars, totals, cart, dwell, votes, model))
     first_seen, last_seen = seen
@@ -743,7 +744,7 @@ def _parse_profile(visitor_id: str, reply: list[Any], order: tuple[Window, ...])
         page_views=int(get("page_views", 0)),
         sessions=int(get("sessions", 0)),
         session_start=_float(get("session_start")),
-        session_starts=tuple(map(float, sessions)),  # newest first: pushed in order, merged sorted
+        session_starts=LazyTuple(sessions, _session_starts),  # newest first: pushed in order, merged sorted
         session_content_views=int(get("session_content_views", 0)),
         session_converted=get("session_converted") == "1",
         event_counts={name[2:]: int(v) for name, v in totals.items() if name[:2] == "e:"},
@@ -753,7 +754,7 @@ def _parse_profile(visitor_id: str, reply: list[Any], order: tuple[Window, ...])
         purchases=int(get("purchases", 0)),
         lifetime_value=float(get("ltv", 0.0)),
         last_purchase_at=_float(get("last_purchase_at")),
-        recent_items=tuple([(item, float(ts)) for item, _, ts in [entry.rpartition("@") for entry in items]]),
+        recent_items=LazyTuple(items, _recent_items),
         recent_searches=tuple(searches),
         dwell=_dwell(dwell) if dwell else {},
         scroll=(int(get("scroll_sum", 0)), int(get("scroll_n", 0))),
@@ -769,6 +770,14 @@ def _parse_profile(visitor_id: str, reply: list[Any], order: tuple[Window, ...])
         windows=dict(zip(order, window_counts, strict=True)),  # Lua numbers come back as integers
         traits=json.loads(traits) if traits else {},
     )
+
+
+def _session_starts(raw: list[str]) -> tuple[float, ...]:
+    return tuple(map(float, raw))
+
+
+def _recent_items(raw: list[str]) -> tuple[tuple[str, float], ...]:
+    return tuple([(item, float(ts)) for item, _, ts in [entry.rpartition("@") for entry in raw]])
 
 
 def _dwell(raw: dict[str, str]) -> dict[str, tuple[float, int]]:
