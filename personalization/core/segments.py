@@ -182,6 +182,7 @@ class _Builder:
         self._first: dict[Any, Leaf] = {}  # read -> the first leaf that reads it
         self._first_test: dict[Any, Leaf] = {}  # test -> the first leaf that makes it
         self.windows: tuple[Window, ...] = ()  # every window read, in the order of the reads' names
+        self._counts: set[str] = set()  # the reads that are counts (windows, sequences): never None
 
     def bind(self, prefix: str, value: Any) -> str:
         name = f"{prefix}{len(self.names)}"
@@ -223,9 +224,9 @@ class _Builder:
         for test, uses in self._uses.items():
             if uses > 1:
                 by_read.setdefault(test[0], []).append(test)
-        for tests in by_read.values():
+        for read, tests in by_read.items():
             guarded = [test for test in tests if test[1] in _UNGUARDED]
-            if len(guarded) > 1:
+            if len(guarded) > 1 and self._read_index.get(read) not in self._counts:
                 x, _ = self._read(self._first_test[guarded[0]])  # read in two places or more: at the top
                 names = [self._shared_name(test) for test in guarded]
                 self.shared += ["    if " + x + " is not None:"]
@@ -246,6 +247,7 @@ class _Builder:
         pass over the items: widest window first, a narrower one only for the items in it."""
         reads = sorted(reads, key=lambda read: -self._first[read].access[1][0])  # type: ignore[index]
         names = [self._name(read) for read in reads]
+        self._counts.update(names)
         self.reads.append(f"    {' = '.join(names)} = 0")
         self.reads += [f"    y{i} = now - {self.bind('a', self._first[read].access[1][0])}" for i, read in enumerate(reads)]  # type: ignore[index]
         self.reads.append("    for _, ts in p.recent_items:")
@@ -261,6 +263,7 @@ class _Builder:
         """Every windowed count at the top: by position when the profile's windows are in the
         order learnt (see _window_order), else window by window (Profile.count_within's lookup)."""
         names = [self._name(read) for read in reads]
+        self._counts.update(names)
         bound = [self.bind("w", self._first[read].window) for read in reads]
         self.windows = tuple(self._first[read].window for read in reads)  # type: ignore[misc]
         picked = f"{', '.join(names)}," if len(names) > 1 else names[0]  # itemgetter of one gives the value
@@ -281,7 +284,9 @@ class _Builder:
         if isinstance(node, Combination):
             if node.kind == "not":
                 return f"(not {self.expression(node.children[0])})"
-            joined = f" {'and' if node.kind == 'all' else 'or'} ".join(self.expression(c) for c in node.children)
+            # A part written twice is asked once (parts have no effects; the first is asked first).
+            parts = dict.fromkeys(self.expression(c) for c in node.children)
+            joined = f" {'and' if node.kind == 'all' else 'or'} ".join(parts)
             return f"({joined})"
         if not isinstance(node, Leaf):  # another node type: asked as it is (correct, not flattened)
             return f"{self.bind('n', node)}.holds(p, c, now)"
@@ -291,8 +296,10 @@ class _Builder:
         return self._test(node)
 
     def _test(self, leaf: Leaf, bare: bool = False) -> str:
-        """The leaf's test as an expression; `bare`: without the None check (made before)."""
+        """The leaf's test as an expression; `bare`: without the None check (made before, or
+        not needed: a count is a number)."""
         x, first = self._read(leaf)  # first: what the test's first mention of the value says
+        bare = bare or x in self._counts
         if leaf.compare is None:
             code = f"{self.bind('t', leaf.test)}(\0)"
         else:
@@ -303,7 +310,7 @@ class _Builder:
                 if not bare:
                     code = f"(\0 is not None and {code.replace(chr(0), x)})"
             else:
-                code = (_UNGUARDED if bare else _INLINE)[op].replace("{x}", "\0", 1).format(x=x, k=self.bind("k", operand))
+                code = (_UNGUARDED if bare and op in _UNGUARDED else _INLINE)[op].replace("{x}", "\0", 1).format(x=x, k=self.bind("k", operand))
         return code.replace("\0", first)
 
     def _test_key(self, leaf: Leaf) -> Any:
