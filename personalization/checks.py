@@ -100,6 +100,19 @@ def check_measurement_settings(app_configs, **kwargs):
     return errors
 
 
+@register()
+def check_site_cache(app_configs, **kwargs):
+    """SITE_CACHE_SECONDS is read on every request: a value that is not a number would fail each."""
+    seconds = conf.get("SITE_CACHE_SECONDS")
+    if not isinstance(seconds, int | float) or isinstance(seconds, bool) or seconds < 0:
+        return [Error(
+            f"PERSONALIZATION['SITE_CACHE_SECONDS'] = {seconds!r} is not a number of seconds of 0 or more.",
+            hint="5 (the default) answers Wagtail's Site look-up for a host from memory for 5 seconds; 0 turns that off.",
+            id="tailored.E012",
+        )]
+    return []
+
+
 def _daypart_errors() -> list[Error]:
     from tailored.core.context import daypart_starts
 

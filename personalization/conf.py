@@ -33,6 +33,9 @@ DEFAULTS: dict[str, Any] = {
     "TIMEZONE_COOKIE": "tl_tz",
     # How often a web process re-checks the segment table for edits made by other processes.
     "SEGMENT_REFRESH_SECONDS": 5.0,
+    # How long a web process answers Wagtail's Site look-up for a host from memory
+    # (tailored.site_cache); a Site edited in another process is seen within this. 0: off.
+    "SITE_CACHE_SECONDS": 5.0,
     # Ingestion: events per visitor per minute before 429; client event ids remembered this long.
     "RATE_LIMIT_PER_MINUTE": 600,
     "DEDUP_SECONDS": 24 * 3600,

@@ -11,6 +11,7 @@ from django.utils.functional import SimpleLazyObject
 from . import caching, conf
 from .api import dataloaders
 from .services import resolve_visitor, set_consent, set_visitor_cookie
+from .site_cache import attach_site
 
 # `{{ page.body }}` renders each block with no context at all (StreamValue.__str__), so a block
 # finds the visitor here when its context has no request (issue 13). Set for the request only.
@@ -34,6 +35,7 @@ class VisitorMiddleware:
 
     def __call__(self, request):
         request.visitor = SimpleLazyObject(lambda: resolve_visitor(request))
+        attach_site(request)  # Wagtail's Site look-up, from memory (tailored.site_cache)
         token = _current_request.set(request)
         try:
             with dataloaders.request_scope():  # products, renditions and segments loaded once per request

@@ -104,6 +104,14 @@ def _empty_page_cache():
     page_cache.forget_local()
 
 
+@pytest.fixture(autouse=True)
+def _empty_site_cache():
+    """Likewise the Sites a test's requests found: its rolled-back edits must not answer the next."""
+    from tailored.site_cache import site_cache
+
+    site_cache.clear()
+
+
 @pytest.fixture
 def use_redis_store(settings, redis_url):
     """Point the site at the session's real Redis."""
