@@ -15,10 +15,12 @@ one saved in another process within SITE_CACHE_SECONDS (default 5 seconds, as se
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from typing import Any
 
+from django.db import DatabaseError
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from django.http import HttpRequest
@@ -26,6 +28,8 @@ from django.http.request import split_domain_port
 from wagtail.models import Site
 
 from tailored import conf
+
+logger = logging.getLogger(__name__)
 
 MAX_HOSTS = 64
 
@@ -64,10 +68,15 @@ site_cache = SiteCache()
 
 
 def attach_site(request: HttpRequest) -> None:
-    """Give Wagtail this request's Site from the cache, unless the cache is off."""
+    """Give Wagtail this request's Site from the cache, unless the cache is off. Every request
+    passes here, the events endpoint too, which never needs a Site: a database that cannot answer
+    leaves the look-up to Wagtail, for the requests that make one."""
     seconds = conf.get("SITE_CACHE_SECONDS")
     if seconds > 0 and not hasattr(request, "_wagtail_site"):
-        request._wagtail_site = site_cache.find(request, seconds)
+        try:
+            request._wagtail_site = site_cache.find(request, seconds)
+        except DatabaseError as error:
+            logger.warning("Site look-up failed, left to Wagtail: %s", error)
 
 
 @receiver(post_save, sender=Site)

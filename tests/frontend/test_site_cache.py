@@ -87,6 +87,17 @@ def test_hosts_a_client_makes_up_are_kept_at_most_max_hosts(client, pages, setti
         assert len(site_cache._found) <= MAX_HOSTS
 
 
+def test_a_database_that_cannot_answer_fails_no_request_that_needs_no_site(client, pages, monkeypatch, caplog):
+    from django.db import OperationalError
+
+    def unavailable(request):
+        raise OperationalError("the database is away")
+
+    monkeypatch.setattr(Site, "find_for_request", staticmethod(unavailable))
+    response = client.post("/api/events", '{"events": []}', content_type="application/json")
+    assert response.status_code != 500 and "left to Wagtail" in caplog.text
+
+
 @pytest.mark.parametrize("value", ["5", -1, None, True])
 def test_a_setting_that_is_not_seconds_is_e012(settings, value):
     settings.PERSONALIZATION = {**settings.PERSONALIZATION, "SITE_CACHE_SECONDS": value}
