@@ -35,7 +35,6 @@ class VisitorMiddleware:
 
     def __call__(self, request):
         request.visitor = SimpleLazyObject(lambda: resolve_visitor(request))
-        attach_site(request)  # Wagtail's Site look-up, from memory (tailored.site_cache)
         token = _current_request.set(request)
         try:
             with dataloaders.request_scope():  # products, renditions and segments loaded once per request
@@ -50,6 +49,14 @@ class VisitorMiddleware:
             set_visitor_cookie(request, response, new_id)
         caching.apply(request, response)  # after the cookies: a response setting one is private
         return response
+
+    def process_view(self, request, view_func, view_args, view_kwargs) -> None:
+        """A Wagtail page's Site from memory (tailored.site_cache); only for Wagtail's serve view,
+        so requests that never look a Site up (events, the API) never pay for one."""
+        from wagtail.views import serve  # not at import: this module loads before the models
+
+        if view_func is serve:
+            attach_site(request)
 
 
 def _apply_cookie_changes(request, response) -> None:

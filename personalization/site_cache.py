@@ -3,8 +3,9 @@
 Wagtail finds a request's Site on every request with a query built from an annotated, filtered
 and ordered queryset (`wagtail.models.sites.get_site_for_hostname`). Building that query costs
 more than a page served from the page cache spends on everything else but routing. Sites change
-rarely, so VisitorMiddleware gives Wagtail the answer it gave last time for the same host and
-port, as `request._wagtail_site`, which `Site.find_for_request` reads first.
+rarely, so VisitorMiddleware gives Wagtail's serve view the answer Wagtail gave last time for the
+same host and port, as `request._wagtail_site`, which `Site.find_for_request` reads first. Other
+views (the events endpoint, the API, the admin) are left alone: most never look a Site up.
 
 What is kept is the Site row's own fields, never the instance: each request gets a fresh Site,
 so its root page, and that page's content, is read as Wagtail reads it, and nothing loaded
@@ -15,12 +16,10 @@ one saved in another process within SITE_CACHE_SECONDS (default 5 seconds, as se
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from typing import Any
 
-from django.db import DatabaseError
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from django.http import HttpRequest
@@ -28,8 +27,6 @@ from django.http.request import split_domain_port
 from wagtail.models import Site
 
 from tailored import conf
-
-logger = logging.getLogger(__name__)
 
 MAX_HOSTS = 64
 
@@ -68,15 +65,10 @@ site_cache = SiteCache()
 
 
 def attach_site(request: HttpRequest) -> None:
-    """Give Wagtail this request's Site from the cache, unless the cache is off. Every request
-    passes here, the events endpoint too, which never needs a Site: a database that cannot answer
-    leaves the look-up to Wagtail, for the requests that make one."""
+    """Give Wagtail this request's Site from the cache, unless the cache is off."""
     seconds = conf.get("SITE_CACHE_SECONDS")
     if seconds > 0 and not hasattr(request, "_wagtail_site"):
-        try:
-            request._wagtail_site = site_cache.find(request, seconds)
-        except DatabaseError as error:
-            logger.warning("Site look-up failed, left to Wagtail: %s", error)
+        request._wagtail_site = site_cache.find(request, seconds)
 
 
 @receiver(post_save, sender=Site)

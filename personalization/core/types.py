@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Generic, TypeVar, overload
+from typing import Any, TypeVar, overload
 
 DEVICES = ("mobile", "tablet", "desktop", "bot")
 DAYPARTS = ("morning", "afternoon", "evening", "night")
@@ -24,7 +24,7 @@ def _empty() -> Mapping:
 T = TypeVar("T")
 
 
-class LazyTuple(Sequence[T], Generic[T]):
+class LazyTuple(Sequence[T]):
     """A tuple kept as the store's raw entries and parsed on first use (issue 21 item 7).
 
     A Redis profile brings 50 recent items and up to 50 session starts, each a timestamp to
