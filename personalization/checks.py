@@ -100,17 +100,22 @@ def check_measurement_settings(app_configs, **kwargs):
     return errors
 
 
+# Memory settings read on every request: a value that is not a number would fail each.
+MEMORY_SECONDS = {
+    "SITE_CACHE_SECONDS": ("tailored.E012", "5 (the default) answers Wagtail's Site look-up for a host from memory for 5 seconds; 0 turns that off."),
+    "FRAGMENT_MEMORY_SECONDS": ("tailored.E013", "60 (the default) keeps a page's fragments read from Redis in the process for a minute; 0 reads them from Redis on every page."),
+}
+
+
 @register()
-def check_site_cache(app_configs, **kwargs):
-    """SITE_CACHE_SECONDS is read on every request: a value that is not a number would fail each."""
-    seconds = conf.get("SITE_CACHE_SECONDS")
-    if not isinstance(seconds, int | float) or isinstance(seconds, bool) or seconds < 0:
-        return [Error(
-            f"PERSONALIZATION['SITE_CACHE_SECONDS'] = {seconds!r} is not a number of seconds of 0 or more.",
-            hint="5 (the default) answers Wagtail's Site look-up for a host from memory for 5 seconds; 0 turns that off.",
-            id="tailored.E012",
-        )]
-    return []
+def check_memory_seconds(app_configs, **kwargs):
+    """SITE_CACHE_SECONDS and FRAGMENT_MEMORY_SECONDS: numbers of seconds of 0 or more."""
+    errors = []
+    for name, (error_id, hint) in MEMORY_SECONDS.items():
+        seconds = conf.get(name)
+        if not isinstance(seconds, int | float) or isinstance(seconds, bool) or seconds < 0:
+            errors.append(Error(f"PERSONALIZATION['{name}'] = {seconds!r} is not a number of seconds of 0 or more.", hint=hint, id=error_id))
+    return errors
 
 
 def _daypart_errors() -> list[Error]:

@@ -36,6 +36,11 @@ DEFAULTS: dict[str, Any] = {
     # How long a web process answers Wagtail's Site look-up for a host from memory
     # (tailored.site_cache); a Site edited in another process is seen within this. 0: off.
     "SITE_CACHE_SECONDS": 5.0,
+    # How long a web process keeps a rendered variant fragment it read from or wrote to Redis in
+    # its own memory (tailored.fragments): a fragment's key names its page revision, so a publish
+    # changes the keys and nothing stale is served; this bounds what another process's drop
+    # leaves here. 0: every page reads its fragments from Redis.
+    "FRAGMENT_MEMORY_SECONDS": 60.0,
     # Ingestion: events per visitor per minute before 429; client event ids remembered this long.
     "RATE_LIMIT_PER_MINUTE": 600,
     "DEDUP_SECONDS": 24 * 3600,

@@ -11,7 +11,9 @@ from .html_cache import HtmlCache
 PREFIX = "tl:v1:frag:"
 TTL_SECONDS = 24 * 3600
 
-CACHE = HtmlCache("fragment", local_entries=2048)
+# A key names its page revision and variant, never content that changes under it: a process may
+# keep what it read from Redis (FRAGMENT_MEMORY_SECONDS), and a page's fragments cost no round trip.
+CACHE = HtmlCache("fragment", local_entries=2048, memory_setting="FRAGMENT_MEMORY_SECONDS")
 
 
 def fragment_key(page_id: int, revision_id: int | None, variant_key: str) -> str:

@@ -5,12 +5,17 @@ worker), else in an in-process LRU.
 While Redis is unavailable, entries go to a second in-process LRU instead, so pages during an
 outage render as fast as with Redis, not everything from scratch; it is emptied at the first
 Redis answer after the outage. A cache failure only ever costs a render.
+
+A cache whose keys never name changing content (the fragments': page, revision, variant) may also
+keep what it read from or wrote to Redis in the process for a few seconds (`memory_setting`), so
+a page's fragments cost no round trip while they are in memory.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import OrderedDict
 
 from tailored import conf, redis_guard
@@ -19,10 +24,11 @@ logger = logging.getLogger(__name__)
 
 
 class HtmlCache:
-    def __init__(self, name: str, local_entries: int):
-        self.name, self.local_entries = name, local_entries
+    def __init__(self, name: str, local_entries: int, memory_setting: str | None = None):
+        self.name, self.local_entries, self.memory_setting = name, local_entries, memory_setting
         self.local: OrderedDict[str, str] = OrderedDict()  # the memory store's cache
         self.outage: OrderedDict[str, str] = OrderedDict()  # Redis's stand-in while it is away
+        self.memory: OrderedDict[str, tuple[float, str]] = OrderedDict()  # Redis's entries: (until, html)
         self._lock = threading.Lock()
 
     @staticmethod
@@ -46,24 +52,30 @@ class HtmlCache:
         return self.get_many([key])[key]
 
     def get_many(self, keys: list[str]) -> dict[str, str | None]:
-        """Several entries in one round trip (MGET)."""
+        """Several entries in one round trip (MGET); none for the entries still in memory."""
         if not keys:
             return {}
         client = self._redis()
         if client is None:
             return {key: self._local_get(self.local, key) for key in keys}
+        remembered = self._remembered(keys)
+        missing = [key for key in keys if key not in remembered]
+        if not missing:
+            return remembered
         try:
-            found = redis_guard.mget(client, keys)  # split by slot on a cluster
+            found = redis_guard.mget(client, missing)  # split by slot on a cluster
         except redis_guard.Unavailable:  # skipped by the guard (said once, when it opened)
-            return {key: self._local_get(self.outage, key) for key in keys}
+            return {key: remembered.get(key) or self._local_get(self.outage, key) for key in keys}
         except Exception as error:
             logger.warning("%s cache unavailable: %s", self.name, error)
-            return {key: self._local_get(self.outage, key) for key in keys}
+            return {key: remembered.get(key) or self._local_get(self.outage, key) for key in keys}
         if self.outage:
             with self._lock:
                 self.outage.clear()
         # GET and MGET answer alike: bytes unless the client decodes responses.
-        return {key: html.decode() if isinstance(html, bytes) else html for key, html in zip(keys, found, strict=True)}
+        read = {key: html.decode() if isinstance(html, bytes) else html for key, html in zip(missing, found, strict=True)}
+        self._remember({key: html for key, html in read.items() if html is not None})
+        return {key: remembered[key] if key in remembered else read[key] for key in keys}
 
     def put(self, key: str, html: str, ttl_seconds: int) -> None:
         client = self._redis()
@@ -74,14 +86,49 @@ class HtmlCache:
             client.set(key, html, ex=ttl_seconds)
         except redis_guard.Unavailable:
             self._local_put(self.outage, key, html)
+            return
         except Exception as error:
             logger.warning("%s cache unavailable: %s", self.name, error)
             self._local_put(self.outage, key, html)
+            return
+        self._remember({key: html})
+
+    def _memory_seconds(self) -> float:
+        return float(conf.get(self.memory_setting)) if self.memory_setting else 0.0
+
+    def _remembered(self, keys: list[str]) -> dict[str, str]:
+        """The entries of `keys` this process read from or wrote to Redis less than the memory
+        setting ago (none when it is 0)."""
+        if not self.memory:
+            return {}
+        now, found = time.monotonic(), {}
+        with self._lock:
+            for key in keys:
+                entry = self.memory.get(key)
+                if entry is None:
+                    continue
+                if entry[0] > now:
+                    found[key] = entry[1]
+                else:
+                    del self.memory[key]
+        return found
+
+    def _remember(self, entries: dict[str, str]) -> None:
+        seconds = self._memory_seconds()
+        if not entries or seconds <= 0:
+            return
+        until = time.monotonic() + seconds
+        with self._lock:
+            for key, html in entries.items():
+                self.memory[key] = (until, html)
+                self.memory.move_to_end(key)
+            while len(self.memory) > self.local_entries:
+                self.memory.popitem(last=False)
 
     def drop_prefix(self, prefix: str) -> int:
         """Drop every entry whose key starts with `prefix`, in this process and in Redis."""
         with self._lock:
-            stale = [(cache, key) for cache in (self.local, self.outage) for key in cache if key.startswith(prefix)]
+            stale = [(cache, key) for cache in (self.local, self.outage, self.memory) for key in cache if key.startswith(prefix)]
             for cache, key in stale:
                 del cache[key]
         client = self._redis()
@@ -99,3 +146,4 @@ class HtmlCache:
         with self._lock:
             self.local.clear()
             self.outage.clear()
+            self.memory.clear()

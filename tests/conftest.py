@@ -99,9 +99,11 @@ def personalization(settings):
 def _empty_page_cache():
     """Page ids and revisions repeat across tests (each rolls back): no page cached by one test
     may be served to the next from the process's LRU."""
+    from tailored import fragments
     from tailored.blocks import page_cache
 
     page_cache.forget_local()
+    fragments.CACHE.forget_local()  # likewise the fragments a process keeps from Redis
 
 
 @pytest.fixture(autouse=True)

@@ -1,10 +1,14 @@
-"""Variant fragments are cached in Redis by page, revision and variant, and dropped on publish."""
+"""Variant fragments are cached in Redis by page, revision and variant, and dropped on publish; a
+web process keeps the ones it read or wrote in memory for FRAGMENT_MEMORY_SECONDS."""
 
 from __future__ import annotations
+
+import time
 
 import pytest
 
 from cms.models import HomePage
+from tailored import fragments
 from tailored.fragments import PREFIX
 from tests.helpers import consent_cookies, make_fan
 
@@ -18,7 +22,8 @@ def fragment_keys(redis_client, page_id: int) -> set[str]:
 
 
 def test_a_variant_is_rendered_once_then_served_from_redis(client, use_redis_store, redis_client, personalization):
-    personalization(PAGE_CACHE_SECONDS=0)  # the page cache would serve the whole page, not render it
+    # The page cache would serve the whole page, not render it; the process's memory its fragments.
+    personalization(PAGE_CACHE_SECONDS=0, FRAGMENT_MEMORY_SECONDS=0)
     home = HomePage.objects.get()
     make_fan("f" * 32)
     consent_cookies(client, "f" * 32)
@@ -33,6 +38,61 @@ def test_a_variant_is_rendered_once_then_served_from_redis(client, use_redis_sto
     assert first.count('data-tl-variant="') == second.count('data-tl-variant="')
 
 
+def _mget_calls(redis_client) -> int:
+    return int(redis_client.info("commandstats").get("cmdstat_mget", {}).get("calls", 0))
+
+
+def _edit_cached_hero(redis_client, page_id: int, text: str) -> None:
+    """Change the electronics hero's fragment in Redis, as if another process had cached it so."""
+    key = next(k for k in fragment_keys(redis_client, page_id) if k.endswith(":0f7c6b7e-5a55-4e0b-8f0e-3b7d5e2c9a01"))
+    redis_client.set(key, redis_client.get(key).replace(ELECTRONICS_HERO, text))
+
+
+def test_a_process_serves_the_fragments_it_has_read_from_memory_without_asking_redis(
+    client, use_redis_store, redis_client, personalization,
+):
+    personalization(PAGE_CACHE_SECONDS=0)
+    home = HomePage.objects.get()
+    make_fan("f" * 32)
+    consent_cookies(client, "f" * 32)
+    first = client.get("/").content.decode()  # rendered, written to Redis and kept in memory
+    _edit_cached_hero(redis_client, home.pk, "Changed in Redis")
+    reads = _mget_calls(redis_client)
+    second = client.get("/").content.decode()
+    assert ELECTRONICS_HERO in second and "Changed in Redis" not in second
+    assert _mget_calls(redis_client) == reads  # not one fragment read from Redis
+    assert first.count('data-tl-variant="') == second.count('data-tl-variant="')
+    fragments.CACHE.forget_local()  # a process that has not read them yet: from Redis
+    assert "Changed in Redis" in client.get("/").content.decode()
+
+
+def test_a_kept_fragment_is_read_from_redis_again_after_the_memory_setting(
+    client, use_redis_store, redis_client, personalization,
+):
+    personalization(PAGE_CACHE_SECONDS=0, FRAGMENT_MEMORY_SECONDS=0.3)
+    home = HomePage.objects.get()
+    make_fan("f" * 32)
+    consent_cookies(client, "f" * 32)
+    client.get("/")
+    _edit_cached_hero(redis_client, home.pk, "Changed in Redis")
+    assert ELECTRONICS_HERO in client.get("/").content.decode()
+    time.sleep(0.4)
+    assert "Changed in Redis" in client.get("/").content.decode()
+
+
+def test_publishing_serves_the_new_revision_in_a_process_that_kept_the_old_fragments(client, use_redis_store, redis_client):
+    home = HomePage.objects.get()
+    client.get("/")
+    assert fragments.CACHE.memory  # the fallback's fragments, kept
+    kept = dict(fragments.CACHE.memory)
+    body = home.body.raw_data
+    body[0]["value"]["fallback"][0]["value"]["heading"] = "Published elsewhere"
+    home.body = body
+    home.save_revision().publish()
+    fragments.CACHE.memory.update(kept)  # as in another process, which the publish did not reach
+    assert "Published elsewhere" in client.get("/").content.decode()
+
+
 def test_publishing_drops_the_pages_fragments(client, use_redis_store, redis_client):
     home = HomePage.objects.get()
     client.get("/")
@@ -42,6 +102,7 @@ def test_publishing_drops_the_pages_fragments(client, use_redis_store, redis_cli
     home.body = body
     home.save_revision().publish()
     assert not fragment_keys(redis_client, home.pk)
+    assert not [key for key in fragments.CACHE.memory if f"{{{home.pk}}}" in key]  # nor kept in memory
     assert "A brand new fallback" in client.get("/").content.decode()
 
 
@@ -60,3 +121,11 @@ def test_no_shared_cache_may_store_a_personalized_page(client):
     response = client.get("/")
     assert "private" in response["Cache-Control"]
     assert {"Cookie", "User-Agent"} <= {v.strip() for v in response["Vary"].split(",")}
+
+
+@pytest.mark.parametrize("value", ["60", -1, None, True])
+def test_a_memory_setting_that_is_not_seconds_is_e013(settings, value):
+    from tailored.checks import check_memory_seconds
+
+    settings.PERSONALIZATION = {**settings.PERSONALIZATION, "FRAGMENT_MEMORY_SECONDS": value}
+    assert [error.id for error in check_memory_seconds(None)] == ["tailored.E013"]

@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from wagtail.models import Site
 
 from cms.models import HomePage, LandingPage
-from tailored.checks import check_site_cache
+from tailored.checks import check_memory_seconds
 from tailored.site_cache import MAX_HOSTS, site_cache
 
 pytestmark = pytest.mark.django_db
@@ -107,10 +107,10 @@ def test_only_wagtail_pages_look_a_site_up_so_the_events_endpoint_never_needs_th
 @pytest.mark.parametrize("value", ["5", -1, None, True])
 def test_a_setting_that_is_not_seconds_is_e012(settings, value):
     settings.PERSONALIZATION = {**settings.PERSONALIZATION, "SITE_CACHE_SECONDS": value}
-    assert [error.id for error in check_site_cache(None)] == ["tailored.E012"]
+    assert [error.id for error in check_memory_seconds(None)] == ["tailored.E012"]
 
 
 def test_the_default_and_zero_pass_the_check(settings):
-    assert check_site_cache(None) == []
+    assert check_memory_seconds(None) == []
     settings.PERSONALIZATION = {**settings.PERSONALIZATION, "SITE_CACHE_SECONDS": 0}
-    assert check_site_cache(None) == []
+    assert check_memory_seconds(None) == []
