@@ -42,6 +42,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from tailored import json_out
 from tailored.core.types import Event
 from tailored.sharding import shard_of, shard_tag
 
@@ -110,7 +111,7 @@ def read_entry(fields: Mapping[str, str]) -> tuple[str, list[Any]]:
 
 
 def encode_batch(visitor_id: str, events: Sequence[Event], analytics_only: bool = False) -> dict[str, str]:
-    fields = {"v": visitor_id, "e": json.dumps([event_to_json(e) for e in events], separators=(",", ":"))}
+    fields = {"v": visitor_id, "e": json_out.dumps([event_to_json(e) for e in events])}
     if analytics_only:
         fields[SCOPE_FIELD] = ANALYTICS_ONLY
     return fields

@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import logging
 import time
 from collections import Counter, defaultdict
@@ -59,7 +58,7 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 
-from tailored import conf, faults
+from tailored import conf, faults, json_out
 from tailored.core.segments import matching_segments
 from tailored.core.types import Event, Profile
 from tailored.experiments.counting import DROP_IF_BATCH as DROP
@@ -381,7 +380,7 @@ def _run_counts(client: Any, calls: Mapping[str, Call], seen_ttl: int, dead: tup
         for start in range(0, len(call.payloads), COUNT_CHUNK):
             chunk = call.payloads[start : start + COUNT_CHUNK]
             keys = [hours_key, *pairs[2 * start : 2 * (start + len(chunk))]]
-            queued.append((len(keys), *keys, DONE_SECONDS, seen_ttl, json.dumps(chunk, separators=(",", ":")), *sets))
+            queued.append((len(keys), *keys, DONE_SECONDS, seen_ttl, json_out.dumps(chunk), *sets))
     pipe = client.pipeline(transaction=False)
     if dead:
         pipe.hincrby(*dead)

@@ -13,11 +13,11 @@ its own trip and the script gets no entry and no shared commands (`tailored.prof
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from tailored import json_out
 from tailored.core.counters import (
     RECENT_ITEMS,
     RECENT_SEARCHES,
@@ -274,8 +274,8 @@ class BatchWrites:
         own.append(["@expire", str(self.retention_seconds), *keys.values()])
         self.session = [keys["seen"], gap, list(options.candidates), [_session(keys, option) for option in options.options]]
 
-    def program(self, ids: list[str], now: float, dedup_seconds: int, rate: list[Any], entry: list[str], with_shared: bool) -> str:
-        return json.dumps([
+    def program(self, ids: list[str], now: float, dedup_seconds: int, rate: list[Any], entry: list[str], with_shared: bool) -> bytes:
+        return json_out.dumps([
             self.keys["ids"], str(int(now)), dedup_seconds, ids, self.own, self.session, rate, entry,
             self.shared if with_shared else [],
         ])
