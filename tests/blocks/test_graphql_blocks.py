@@ -69,6 +69,7 @@ def test_the_homepage_product_rows_match_what_ssr_renders(client):
     html = client.get("/").content.decode()
     body = query(client, HOMEPAGE_PRODUCTS)["page"]["body"]
     rows = [block for section in body for block in section.get("blocks", [section]) if "products" in block]
-    assert rows and all(len(row["products"]) == 4 for row in rows)
+    # Not four each: in the morning the daypart variant's row shows the demo's two coffee products.
+    assert rows and all(row["products"] for row in rows)
     ssr_ids = re.findall(r'data-tl-product="(\d+)"', html)
     assert [p["id"] for row in rows for p in row["products"]] == ssr_ids
