@@ -7,8 +7,8 @@ outage render as fast as with Redis, not everything from scratch; it is emptied 
 Redis answer after the outage. A cache failure only ever costs a render.
 
 A cache whose keys never name changing content (the fragments': page, revision, variant) may also
-keep what it read from or wrote to Redis in the process for a few seconds (`memory_setting`), so
-a page's fragments cost no round trip while they are in memory.
+keep what it read from or wrote to Redis in the process for as long as its `memory_setting` says,
+so a page's fragments cost no round trip while they are in memory.
 """
 
 from __future__ import annotations
@@ -65,10 +65,10 @@ class HtmlCache:
         try:
             found = redis_guard.mget(client, missing)  # split by slot on a cluster
         except redis_guard.Unavailable:  # skipped by the guard (said once, when it opened)
-            return {key: remembered.get(key) or self._local_get(self.outage, key) for key in keys}
+            return {key: remembered[key] if key in remembered else self._local_get(self.outage, key) for key in keys}
         except Exception as error:
             logger.warning("%s cache unavailable: %s", self.name, error)
-            return {key: remembered.get(key) or self._local_get(self.outage, key) for key in keys}
+            return {key: remembered[key] if key in remembered else self._local_get(self.outage, key) for key in keys}
         if self.outage:
             with self._lock:
                 self.outage.clear()
@@ -99,7 +99,7 @@ class HtmlCache:
     def _remembered(self, keys: list[str]) -> dict[str, str]:
         """The entries of `keys` this process read from or wrote to Redis less than the memory
         setting ago (none when it is 0)."""
-        if not self.memory:
+        if not self.memory or self._memory_seconds() <= 0:
             return {}
         now, found = time.monotonic(), {}
         with self._lock:

@@ -129,3 +129,14 @@ def test_a_memory_setting_that_is_not_seconds_is_e013(settings, value):
 
     settings.PERSONALIZATION = {**settings.PERSONALIZATION, "FRAGMENT_MEMORY_SECONDS": value}
     assert [error.id for error in check_memory_seconds(None)] == ["tailored.E013"]
+
+
+def test_zero_reads_every_fragment_from_redis_even_those_kept_before(client, use_redis_store, redis_client, personalization):
+    personalization(PAGE_CACHE_SECONDS=0)
+    home = HomePage.objects.get()
+    make_fan("f" * 32)
+    consent_cookies(client, "f" * 32)
+    client.get("/")  # kept in memory at the default
+    _edit_cached_hero(redis_client, home.pk, "Changed in Redis")
+    personalization(PAGE_CACHE_SECONDS=0, FRAGMENT_MEMORY_SECONDS=0)
+    assert "Changed in Redis" in client.get("/").content.decode()
