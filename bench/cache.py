@@ -175,7 +175,9 @@ def nginx_hit_ratio(upstream_port: int, workdir: Path) -> float:
     (workdir / "nginx.conf").write_text(
         f"daemon off;\nmaster_process off;\npid {workdir / 'nginx.pid'};\nerror_log {workdir / 'nginx-error.log'} warn;\n"
         f"events {{ worker_connections 256; }}\nhttp {{\naccess_log off;\n{temp}include {workdir / 'tailored.conf'};\n}}\n")
-    nginx = next(p for p in ("/usr/sbin/nginx", "/usr/bin/nginx") if os.path.exists(p))
+    nginx = next((p for p in ("/usr/sbin/nginx", "/usr/bin/nginx") if os.path.exists(p)), None)
+    if nginx is None:
+        sys.exit("nginx is not installed: `make system-packages` installs Debian's nginx-light (as root)")
     spawn([nginx, "-p", str(workdir), "-c", str(workdir / "nginx.conf")])
     from urllib.parse import urlsplit
 
