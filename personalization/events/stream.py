@@ -110,7 +110,7 @@ def read_entry(fields: Mapping[str, str]) -> tuple[str, list[Any]]:
     return fields["v"], items
 
 
-def encode_batch(visitor_id: str, events: Sequence[Event], analytics_only: bool = False) -> dict[str, str]:
+def encode_batch(visitor_id: str, events: Sequence[Event], analytics_only: bool = False) -> dict[str, str | bytes]:
     fields = {"v": visitor_id, "e": json_out.dumps([event_to_json(e) for e in events])}
     if analytics_only:
         fields[SCOPE_FIELD] = ANALYTICS_ONLY
