@@ -17,6 +17,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict
+from typing import Any
 
 from tailored import conf, redis_guard
 
@@ -42,9 +43,10 @@ class HtmlCache:
                 cache.move_to_end(key)
             return html
 
-    def _local_put(self, cache: OrderedDict[str, str], key: str, html: str) -> None:
+    def _local_put(self, cache: OrderedDict[str, Any], key: str, value: Any) -> None:
         with self._lock:
-            cache[key] = html
+            cache[key] = value
+            cache.move_to_end(key)  # a key written again is the newest, not evicted first
             while len(cache) > self.local_entries:
                 cache.popitem(last=False)
 
@@ -118,12 +120,8 @@ class HtmlCache:
         if not entries or seconds <= 0:
             return
         until = time.monotonic() + seconds
-        with self._lock:
-            for key, html in entries.items():
-                self.memory[key] = (until, html)
-                self.memory.move_to_end(key)
-            while len(self.memory) > self.local_entries:
-                self.memory.popitem(last=False)
+        for key, html in entries.items():
+            self._local_put(self.memory, key, (until, html))
 
     def drop_prefix(self, prefix: str) -> int:
         """Drop every entry whose key starts with `prefix`, in this process and in Redis."""

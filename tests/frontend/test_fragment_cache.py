@@ -140,3 +140,10 @@ def test_zero_reads_every_fragment_from_redis_even_those_kept_before(client, use
     _edit_cached_hero(redis_client, home.pk, "Changed in Redis")
     personalization(PAGE_CACHE_SECONDS=0, FRAGMENT_MEMORY_SECONDS=0)
     assert "Changed in Redis" in client.get("/").content.decode()
+
+
+def test_kept_fragments_are_served_while_redis_is_down(settings, use_redis_store):
+    key, other = fragments.fragment_key(1, 7, "hero"), fragments.fragment_key(1, 7, "cta")
+    fragments.put(key, "<h1>kept</h1>")  # written to the live Redis, so kept in memory
+    settings.PERSONALIZATION = {**settings.PERSONALIZATION, "REDIS_URL": "redis://127.0.0.1:1/0"}
+    assert fragments.get_many([key, other]) == {key: "<h1>kept</h1>", other: None}
