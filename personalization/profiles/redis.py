@@ -45,7 +45,7 @@ from typing import Any
 import redis
 from redis.cluster import RedisCluster
 
-from tailored import redis_guard
+from tailored import json_out, redis_guard
 from tailored.core.counters import (
     RECENT_ITEMS,
     RECENT_SEARCHES,
@@ -372,7 +372,7 @@ class RedisProfileStore:
         and marks (WRITE_LUA) only once it is in: two round trips more than on one Redis."""
         keys = visitor_keys(visitor_id)
         prepare_keys = [keys["ids"], rate_key(visitor_id, int(now // 60)), keys["seen"], keys["p"]]
-        args = [int(now), self.dedup_seconds, self.rate_limit, RATE_KEY_SECONDS, json.dumps([event.id for event in events])]
+        args = [int(now), self.dedup_seconds, self.rate_limit, RATE_KEY_SECONDS, json_out.dumps([event.id for event in events])]
         reply = self.client.evalsha(self._shas["prepare"], len(prepare_keys), *prepare_keys, *args)
         if reply[0] == -1:
             return RecordResult(stored=(), duplicates=0, rate_limited=True)
