@@ -39,27 +39,44 @@ from tailored.visit_memory import landing_fields
 # stay text so untouched pairs are copied, never converted) only when its first bucket has left
 # its window or it has grown past COMPACT bytes: about once an hour or a day per field, where
 # rewriting every field on every batch was most of a batch's time in Redis.
-# KEYS[1]: the bucket hash. ARGV: oldest hour kept, oldest day kept, then "c" and (counter, hour,
-# n) triples, each added to the counter's hourly and daily series (a batch's form: half the words
-# of naming both fields), or "f" and (field, bucket, n) triples (a merge's form).
+# KEYS[1]: the bucket hash. ARGV: oldest hour kept, oldest day kept, then "g" and per hour the
+# batch touched: the hour, its day, how many counters, and (counter, n) pairs, each added to the
+# counter's hourly and daily series (a batch's form: the client names the day, so the script
+# converts no number to text for it, and a field given one bucket, nearly all, needs no table of
+# its own); or "f" and (field, bucket, n) triples (a merge's form).
 BUCKETS_LUA = """
 local floor = {h = tonumber(ARGV[1]), d = tonumber(ARGV[2])}
 local compact = {h = 1200, d = 2000}  -- about twice a full window's pairs (48 hours, 90 days)
-local pending, fields, only = {}, {}, {}
-local function pend(field, bucket, n)
-  local adds = pending[field]
-  if not adds then adds = {}; pending[field] = adds; fields[#fields + 1] = field; only[field] = bucket
-  elseif only[field] ~= bucket then only[field] = false end
-  adds[bucket] = (adds[bucket] or 0) + n
+-- Per field, in parallel arrays (no table per field): its name, kind ('h' or 'd'), first bucket
+-- and count; `several[i]` holds {bucket = n} only for a field given two buckets or more.
+local fields, kinds, firsts, counts, several, index = {}, {}, {}, {}, {}, {}
+local nfields = 0
+local function pend(field, kind, bucket, n)
+  local at = index[field]
+  if not at then
+    nfields = nfields + 1
+    index[field], fields[nfields], kinds[nfields], firsts[nfields], counts[nfields] = nfields, field, kind, bucket, n
+  elseif not several[at] and firsts[at] == bucket then
+    counts[at] = counts[at] + n
+  else
+    local adds = several[at]
+    if not adds then adds = {[firsts[at]] = counts[at] + 0}; several[at] = adds end
+    adds[bucket] = (adds[bucket] or 0) + n
+  end
 end
-if ARGV[3] == 'c' then
-  for i = 4, #ARGV, 3 do
-    local counter, hour, n = ARGV[i], ARGV[i + 1], ARGV[i + 2]
-    pend(counter .. '|h', hour, n)
-    pend(counter .. '|d', tostring(math.floor(hour / 24)), n)
+if ARGV[3] == 'g' then
+  local i, nargs = 4, #ARGV
+  while i <= nargs do
+    local hour, day, stop = ARGV[i], ARGV[i + 1], i + 2 + 2 * ARGV[i + 2]
+    for j = i + 3, stop, 2 do
+      local counter, n = ARGV[j], ARGV[j + 1]
+      pend(counter .. '|h', 'h', hour, n)
+      pend(counter .. '|d', 'd', day, n)
+    end
+    i = stop + 1
   end
 else
-  for i = 4, #ARGV, 3 do pend(ARGV[i], ARGV[i + 1], ARGV[i + 2]) end
+  for i = 4, #ARGV, 3 do local field = ARGV[i]; pend(field, string.sub(field, -1), ARGV[i + 1], ARGV[i + 2]) end
 end
 local gmatch, sub, match, find = string.gmatch, string.sub, string.match, string.find
 
@@ -96,28 +113,28 @@ local function rewritten(raw, adds, oldest)
 end
 
 local block, rewrote = 1000, false
-for start = 1, #fields, block do
-  local stop = math.min(start + block - 1, #fields)
+for start = 1, nfields, block do
+  local stop = math.min(start + block - 1, nfields)
   local raws = redis.call('HMGET', KEYS[1], unpack(fields, start, stop))
   local writes, gone = {}, {}
   for f = start, stop do
-    local field, raw = fields[f], raws[f - start + 1]
-    local kind = sub(field, -1)
-    local oldest, adds = floor[kind], pending[field]
-    local series, bucket = nil, only[field]
-    if not raw and bucket and bucket + 0 >= oldest then
-      series = bucket .. ':' .. adds[bucket]  -- a new series of one bucket, the usual new field
-    elseif raw and #raw < compact[kind] and (tonumber(match(raw, '^(%d+)')) or -1) >= oldest then
-      if bucket and bucket + 0 >= oldest then  -- one bucket, the usual case: no tables
+    local field, raw, kind, adds = fields[f], raws[f - start + 1], kinds[f], several[f]
+    local oldest, bucket, n = floor[kind], firsts[f], counts[f]
+    local series = nil
+    if adds then
+      if raw and #raw < compact[kind] and (tonumber(match(raw, '^(%d+)')) or -1) >= oldest then series = appended(raw, adds, oldest) end
+    elseif bucket + 0 >= oldest then
+      if not raw then
+        series = bucket .. ':' .. n  -- a new series of one bucket, the usual new field
+      elseif #raw < compact[kind] and (tonumber(match(raw, '^(%d+)')) or -1) >= oldest then
+        -- one bucket, the usual case: its count is added to the last pair or appended after it
         local tail = find(raw, '[^ ]+$', math.max(1, #raw - 24))
-        local last, n = match(raw, '^(%d+):(%d+)$', tail)
-        if last == bucket then series = sub(raw, 1, tail - 1) .. last .. ':' .. (n + adds[bucket])
-        elseif last then series = raw .. ' ' .. bucket .. ':' .. adds[bucket] end
-      else
-        series = appended(raw, adds, oldest)
+        local last, m = match(raw, '^(%d+):(%d+)$', tail)
+        if last == bucket then series = sub(raw, 1, tail - 1) .. last .. ':' .. (m + n)
+        elseif last then series = raw .. ' ' .. bucket .. ':' .. n end
       end
     end
-    if not series then series = rewritten(raw, adds, oldest); rewrote = true end
+    if not series then series = rewritten(raw, adds or {[bucket] = n}, oldest); rewrote = true end
     if series then
       writes[#writes + 1] = field
       writes[#writes + 1] = series
@@ -258,7 +275,7 @@ class BatchWrites:
         hour = hour_bucket(now)
         if delta.buckets:
             floors = (str(hour - HOURLY_HOURS + 1), str((hour - MAX_WINDOW_HOURS) // 24 + 1))
-            own.append(["@buckets", keys["w"], *floors, "c", *_counter_triples(delta.buckets)])
+            own.append(["@buckets", keys["w"], *floors, "g", *_counter_groups(delta.buckets)])
         own.append(["ZADD", keys["seen"], "LT", repr(delta.first_ts), "first"])
         own.append(["ZADD", keys["seen"], "GT", repr(delta.last_ts), "last"])
         scalars: dict[str, Any] = {}
@@ -333,7 +350,12 @@ def _recent(own: list[list[str]], keys: Mapping[str, str], delta: ProfileDelta) 
         own.append(["LTRIM", keys["search"], "0", str(RECENT_SEARCHES - 1)])
 
 
-def _counter_triples(buckets: Mapping[tuple[str, int], int]) -> list[str]:
-    """(counter, hour, n) for every counter and hour the delta touched (BUCKETS_LUA adds each to
-    the counter's hourly and daily series)."""
-    return [word for (counter, hour), count in buckets.items() for word in (counter, str(hour), str(count))]
+def _counter_groups(buckets: Mapping[tuple[str, int], int]) -> list[str]:
+    """Per hour the delta touched: the hour, its day, how many counters, then (counter, n) pairs."""
+    hours: dict[int, list[str]] = {}
+    for (counter, hour), count in buckets.items():
+        pairs = hours.get(hour)
+        if pairs is None:
+            pairs = hours[hour] = []
+        pairs += (counter, str(count))
+    return [word for hour, pairs in hours.items() for word in (str(hour), str(hour // 24), str(len(pairs) // 2), *pairs)]
