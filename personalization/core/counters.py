@@ -71,22 +71,17 @@ def delta_for(
 ) -> ProfileDelta:
     """Sum a batch (in time order) into the changes it makes to a profile. Without the session
     (`with_session=False`) `session` is empty: a store that picks it from `session_options`."""
-    ordered = sorted(events, key=lambda e: e.ts)
+    ordered = sorted(events, key=_time)
+    counts = _counts(ordered)
     views = [e for e in ordered if e.type == "page_view"]
     purchases = [e for e in ordered if e.type == "purchase"]
-    dwell: dict[str, tuple[float, int]] = {}
-    for event in ordered:
-        # Section dwell (attrs["section"]) is part of the page's time, not another visit.
-        if event.type == "dwell" and event.category and "section" not in event.attrs:
-            seconds, count = dwell.get(event.category, (0.0, 0))
-            dwell[event.category] = (seconds + float(event.attrs["seconds"]), count + 1)
     depths = [int(e.attrs["depth"]) for e in ordered if e.type == "scroll_depth"]
     return ProfileDelta(
         first_ts=ordered[0].ts if ordered else None,
         last_ts=ordered[-1].ts if ordered else None,
-        buckets=dict(Counter((key, hour_bucket(e.ts)) for e in ordered for key in _counters(e))),
-        event_counts=dict(Counter(e.type for e in ordered)),
-        category_views=dict(Counter(e.category for e in views if e.category)),
+        buckets=counts.buckets,
+        event_counts=counts.event_counts,
+        category_views=counts.category_views,
         page_views=len(views),
         session=_sessions(ordered, prior, session_gap) if with_session else SessionDelta(),
         cart=_cart(ordered),
@@ -95,10 +90,43 @@ def delta_for(
         last_purchase_at=purchases[-1].ts if purchases else None,
         items=tuple((e.item, e.ts) for e in views if e.item)[-RECENT_ITEMS:],
         searches=tuple(str(e.attrs["query"]) for e in ordered if e.type == "search")[-RECENT_SEARCHES:],
-        dwell=dwell,
+        dwell=counts.dwell,
         scroll=(sum(depths), len(depths)),
         votes={e.item: str(e.attrs["vote"]) for e in ordered if e.type == "recommendation_feedback" and e.item},
     )
+
+
+def _time(event: Event) -> float:
+    return event.ts
+
+
+@dataclass(slots=True)
+class _BatchCounts:
+    buckets: dict[tuple[str, int], int] = field(default_factory=dict)
+    event_counts: dict[str, int] = field(default_factory=dict)
+    category_views: dict[str, int] = field(default_factory=dict)
+    dwell: dict[str, tuple[float, int]] = field(default_factory=dict)
+
+
+def _counts(ordered: Sequence[Event]) -> _BatchCounts:
+    """The batch's counts in one pass with plain dictionaries: `Counter` over generators was
+    a tenth of a batch's time in the events API."""
+    counts = _BatchCounts()
+    buckets, event_counts, category_views, dwell = counts.buckets, counts.event_counts, counts.category_views, counts.dwell
+    for event in ordered:
+        kind, category = event.type, event.category
+        event_counts[kind] = event_counts.get(kind, 0) + 1
+        hour = hour_bucket(event.ts)
+        for key in _counters(event):
+            bucket = (key, hour)
+            buckets[bucket] = buckets.get(bucket, 0) + 1
+        if kind == "page_view" and category:
+            category_views[category] = category_views.get(category, 0) + 1
+        # Section dwell (attrs["section"]) is part of the page's time, not another visit.
+        elif kind == "dwell" and category and "section" not in event.attrs:
+            seconds, count = dwell.get(category, (0.0, 0))
+            dwell[category] = (seconds + float(event.attrs["seconds"]), count + 1)
+    return counts
 
 
 def _counters(event: Event) -> tuple[str, ...]:
@@ -151,7 +179,7 @@ def session_options(events: Sequence[Event], gap: float = 1800.0) -> SessionOpti
     itself with the last seen time at candidate k: then candidates 1..k open nothing (each is at
     most the last seen time, or within the gap of it) and the later ones open a session, as for
     any last seen time between candidate k's and the next one's, less the gap."""
-    ordered = sorted(events, key=lambda e: e.ts)
+    ordered = sorted(events, key=_time)
     candidates = tuple(
         event.ts for i, event in enumerate(ordered) if i == 0 or event.ts - ordered[i - 1].ts > gap
     )
