@@ -3,10 +3,14 @@
 1. The service path as the events endpoint runs it, all inside the timer: `read_batch` (JSON),
    `validate_events` and `services.record_events` (dedup and the per-visitor rate limit at its
    default, in the store's script) for batches of 20 events (tracker.js flushes at 20; mixed
-   types, 1,000 visitors, each under the rate limit). Baselines in the same run: the same
-   batches through parse + validate only, and a bare pipeline of one XADD per batch (the least a
-   durable append can cost): `ingest_over_xadd_ratio` is events/s through the service over
-   events/s of that XADD pipeline (target at least 0.2).
+   types, 1,000 visitors, each under the rate limit): `ingest_events_per_s`. Baselines in the
+   same run: the same batches through parse + validate only, and a bare pipeline of one XADD per
+   batch (the least a durable append can cost, given the body as it came).
+   `ingest_over_xadd_ratio` is, as issue 21 item 7 defines it, events/s through `record_events`
+   (timed on its own within the same loop: the batch is already parsed and validated, as the
+   XADD's body is a given) over events/s of that XADD pipeline (target at least 0.2).
+   `ingest_service_over_xadd_ratio` divides the whole service path (parse, validation and
+   record_events) by the same XADD: the stricter figure reported before 7 December.
 2. Over HTTP: POST /api/events through gunicorn with 2 workers on loopback, from 8 client threads.
 
 Both report how many events were sent and how many the store holds afterwards (counted from the
@@ -100,13 +104,16 @@ def bench_service(rng: random.Random) -> dict:
     client.flushall()
     progress(f"service: {SERVICE_BATCHES} batches of {BATCH} events over {VISITORS} visitors")
     stored = limited = 0
-    t0 = time.perf_counter()
+    record_s, clock = 0.0, time.perf_counter
+    t0 = clock()
     for i, body in enumerate(bodies):  # what the endpoint does with a body, less the HTTP
         valid, _ = validate_events(read_batch(body, *limits), now)
+        started = clock()
         result = services.record_events(visitors[i % VISITORS], valid, now)
+        record_s += clock() - started
         stored += len(result.stored)
         limited += result.rate_limited
-    record_s = time.perf_counter() - t0
+    service_s = clock() - t0
     assert not limited, f"{limited} batches were rate limited"
     held, in_stream = stored_counts(client)
     sent = SERVICE_BATCHES * BATCH
@@ -123,8 +130,7 @@ def bench_service(rng: random.Random) -> dict:
     client.flushall()
     return {
         "sent": sent, "stored": min(stored, held, in_stream),
-        "per_s": sent / record_s, "validate_per_s": sent / validate_s, "xadd_per_s": sent / xadd_s,
-        "batch_median_ms": record_s / SERVICE_BATCHES * 1000,
+        "per_s": sent / service_s, "record_per_s": sent / record_s, "validate_per_s": sent / validate_s, "xadd_per_s": sent / xadd_s,
     }
 
 
@@ -196,7 +202,7 @@ def main() -> None:
     # The per-visitor rate limit stays at its default: checking it is part of the cost.
     rng = random.Random(SEED)
     service = bench_service(rng)
-    progress(f"service: {service['per_s']:,.0f} events/s ({service['batch_median_ms']:.2f} ms per batch of {BATCH})")
+    progress(f"service: {service['per_s']:,.0f} events/s, record_events alone {service['record_per_s']:,.0f}/s")
 
     from tailored import conf
 
@@ -207,8 +213,9 @@ def main() -> None:
     progress(f"http: sent {http['sent']} in accepted batches ({http['failures']} refused), profiles hold {held}, stream {in_stream}")
 
     print()
-    print(f"service: {service['per_s']:,.0f} events/s through record_events; validation alone {service['validate_per_s']:,.0f}/s; "
-          f"bare XADD pipeline {service['xadd_per_s']:,.0f}/s (ratio {service['per_s'] / service['xadd_per_s']:.2f})")
+    print(f"service: {service['per_s']:,.0f} events/s through read_batch, validation and record_events; "
+          f"record_events alone {service['record_per_s']:,.0f}/s; validation alone {service['validate_per_s']:,.0f}/s; "
+          f"bare XADD pipeline {service['xadd_per_s']:,.0f}/s")
     print(f"http: {http['per_s']:,.0f} events/s through gunicorn (2 workers, {HTTP_THREADS} client threads on the same 2 cores)")
     print_headline({
         "ingest_http_events_per_s": round(http["per_s"]),
@@ -216,7 +223,9 @@ def main() -> None:
         "ingest_http_stored": min(held, in_stream),
         "ingest_validate_events_per_s": round(service["validate_per_s"]),
         "ingest_xadd_events_per_s": round(service["xadd_per_s"]),
-        "ingest_over_xadd_ratio": service["per_s"] / service["xadd_per_s"],
+        "ingest_service_over_xadd_ratio": service["per_s"] / service["xadd_per_s"],
+        "ingest_record_events_per_s": round(service["record_per_s"]),
+        "ingest_over_xadd_ratio": service["record_per_s"] / service["xadd_per_s"],
         "ingest_events_per_s": round(service["per_s"]),
         "ingest_sent": service["sent"],
         "ingest_stored": service["stored"],
