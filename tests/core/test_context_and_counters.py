@@ -92,8 +92,11 @@ def test_dwell_scroll_searches_and_votes():
         ev("d", "scroll_depth", 4, depth=100),
         ev("e", "search", 5, query="tent"),
         ev("f", "recommendation_feedback", 6, item="3", vote="down"),
+        # A section's dwell is part of its page's time, not another visit of the category.
+        ev("g", "dwell", 7, category="books", seconds=30.0, section="reviews"),
     ])
     assert delta.dwell == {"books": (20.0, 2)}
+    assert delta.event_counts["dwell"] == 3
     assert delta.scroll == (150, 2)
     assert delta.searches == ("tent",)
     assert delta.votes == {"3": "down"}
