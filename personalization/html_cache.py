@@ -66,10 +66,9 @@ class HtmlCache:
             return remembered
         try:
             found = redis_guard.mget(client, missing)  # split by slot on a cluster
-        except redis_guard.Unavailable:  # skipped by the guard (said once, when it opened)
-            return {key: remembered[key] if key in remembered else self._local_get(self.outage, key) for key in keys}
         except Exception as error:
-            logger.warning("%s cache unavailable: %s", self.name, error)
+            if not isinstance(error, redis_guard.Unavailable):  # the guard said so once, when it opened
+                logger.warning("%s cache unavailable: %s", self.name, error)
             return {key: remembered[key] if key in remembered else self._local_get(self.outage, key) for key in keys}
         if self.outage:
             with self._lock:
@@ -86,11 +85,9 @@ class HtmlCache:
             return
         try:
             client.set(key, html, ex=ttl_seconds)
-        except redis_guard.Unavailable:
-            self._local_put(self.outage, key, html)
-            return
         except Exception as error:
-            logger.warning("%s cache unavailable: %s", self.name, error)
+            if not isinstance(error, redis_guard.Unavailable):  # the guard said so once, when it opened
+                logger.warning("%s cache unavailable: %s", self.name, error)
             self._local_put(self.outage, key, html)
             return
         self._remember({key: html})
