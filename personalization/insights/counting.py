@@ -4,10 +4,14 @@ Nothing here runs on the request path: the events API appends a batch to the str
 and the worker, after persisting an entry's events, counts it here. Redis keys share the hash tag
 `{ins}` (one slot, so each Lua script touches one slot on Redis Cluster):
 
-    tl:v1:{ins}:hours         hash  "<hour>|<page>|<block>|<variant>|<segments>|<device>|<country>|<stat>"
+    tl:v1:{ins}:adds          list  of JSON blobs [increments, sets], one per chunk of entries counted
+                                    (and one of its new unique viewers): increments
+                                    "<hour>|<page>|<block>|<variant>|<segments>|<device>|<country>|<stat>"
                                     and "T|<hour>|e" (events) / "T|<hour>|d" (dead letters) -> integer;
-                                    "S|<set id>" -> "a,b": the segment sets the fields name by id
-    tl:v1:{ins}:flushing      the hours hash being flushed, with its batch id in field "_batch"
+                                    sets "<set id>" -> "a,b": the segment sets the fields name by id
+    tl:v1:{ins}:taking        the adds list being flushed, its batch id in front
+    tl:v1:{ins}:folding       the adds list being added up into one blob (after a failed flush)
+    tl:v1:{ins}:hours, :flushing  the hash the counters were added into before the list (still flushed)
     tl:v1:{ins}:done:<entry>  an entry already counted (a day): a redelivered entry counts once
     tl:v1:{ins}:seen:<digest> hash  cell -> when the visitor last saw it, for attribution and unique
                                     viewers; it expires after the attribution window or an hour,
@@ -16,15 +20,15 @@ and the worker, after persisting an entry's events, counts it here. Redis keys s
 With EVENT_STREAM_SHARDS = N > 1 (issue 19) the per-visitor counters are split by visitor shard,
 `tl:v1:ins:{<shard tag>}:...` (tailored.sharding), the shard of the stream the entry came from:
 one cluster node does not take every entry's count. The shards hold disjoint visitors, so the
-unique-viewer counts of the shards add up; each shard's hours hash is flushed as its own batch.
+unique-viewer counts of the shards add up; each shard's adds list is flushed as its own batch.
 
 Stats: i impressions, u unique viewers, c clicks (page views in which the block was clicked), v
 view time in ms, ca any-touch and cl last-touch conversions. Segment "" is every visitor; an event
 also counts under each segment the visitor is in now (evaluated on their profile with their last
 device and country, as live segment counts are). The worker counts an event once, under the
 visitor's segment set ("^<set id>": every visitor and each segment of the set); the flush adds it
-to each of those rows. The set's members are in the same hash ("S|<set id>" -> "a,b"), written by
-the same script call as the fields that name it, so a flush always takes both together.
+to each of those rows. The set's members are in the same blob as the fields that name it, so a
+flush always takes both together.
 
 Unique viewers are exact, not estimated: an impression makes its visitor a viewer of the cell that
 hour when their attribution hash (which the impression updates anyway) says they had not seen the
@@ -36,7 +40,9 @@ the same visitor's later entry of a later hour, does not count its viewer again.
 
 Attribution: a goal event (INSIGHTS_GOALS) counts one any-touch conversion for every cell the
 visitor saw within INSIGHTS_ATTRIBUTION_MINUTES before it, and one last-touch conversion for the
-cell seen last. Flush: the experiments' pattern (rename, batch id, one transaction, then delete).
+cell seen last. Flush: the experiments' pattern (rename, batch id, one transaction, then delete),
+on a list of blobs that the flush adds up in Python, where a sum costs far less than a HINCRBY in
+Redis (issue 17 item 8).
 """
 
 from __future__ import annotations
@@ -45,6 +51,7 @@ import base64
 import hashlib
 import logging
 import time
+import uuid
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -53,6 +60,7 @@ from functools import lru_cache, partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import orjson
 import redis
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
@@ -70,6 +78,10 @@ from tailored.sharding import shard_of, shard_tag
 logger = logging.getLogger(__name__)
 
 PREFIX = "tl:v1:{ins}:"
+ADDS, TAKING, FOLDING = "adds", "taking", "folding"  # a shard's key names after its prefix
+ADDS_KEY, TAKING_KEY = PREFIX + ADDS, PREFIX + TAKING
+# The hash that held the counters before the adds list: an upgraded site's last counts in it are
+# still flushed (`_take_hours`); nothing writes it any more.
 HOURS_KEY, FLUSHING_KEY = PREFIX + "hours", PREFIX + "flushing"
 
 
@@ -90,39 +102,50 @@ DONE_SECONDS = 86400  # longer than an entry can wait unacknowledged while any w
 CLOCK_SKEW_SECONDS = 120.0
 STATS = {"i": "impressions", "u": "viewers", "c": "clicks", "v": "view_ms", "ca": "conversions", "cl": "last_touch_conversions"}
 
-# One call counts a chunk of a shard's entries (fewer commands to send and run than a call per
-# entry). KEYS[1]: the shard's hours hash; KEYS[2i], KEYS[2i+1]: entry i's done mark and its
-# visitor's attribution hash. ARGV[3]: [[increments, seen], ...], seen: cell -> [when last seen,
-# hour start, its viewers field, ...] (an entry rarely spans two hours). An entry whose done mark
-# exists is skipped: it was counted before. The new entries' increments are added up in Lua first
-# (a field shared by entries costs one HINCRBY, not one each). A cell's viewers field of an hour
-# goes up by one when the visitor's hash had not seen the cell since that hour began; the hash
-# keeps the latest time (an older entry counted late does not move it back). ARGV[2]: the hash's
-# lifetime. ARGV[4] on: the segment set fields ("S|<set id>", "a,b", ...) of these entries, written
-# with their counts (only when an entry was counted, so a repeat writes nothing). Returns how many
-# entries were counted now.
+# One call counts a chunk of a shard's entries. KEYS[1]: the shard's adds list; KEYS[2i], KEYS[2i+1]:
+# entry i's done mark and its visitor's attribution hash. ARGV[3]: [seen, ...], one per entry, seen:
+# cell -> [when last seen, hour start, its viewers field, ...] (an entry rarely spans two hours).
+# ARGV[4]: the chunk's increments, added up by the worker, as one JSON blob, which the script appends
+# to the list without reading it: the flush adds the blobs up in Python. Redis no longer runs a
+# HINCRBY per counter field (most fields of a chunk are distinct: about two an event) nor decodes
+# the field names; that was most of counting's cost (issue 17 item 8). The chunk counts only whole:
+# when an entry's done mark exists (counted before, redelivered after a crash) the script writes
+# nothing and returns the 1-based positions of those entries, and the worker sends the rest again
+# without them. A cell's viewers field of an hour goes up by one when the visitor's hash had not
+# seen the cell since that hour began; the hash keeps the latest time (an older entry counted late
+# does not move it back); those increments follow as one more blob, encoded by the script.
+# ARGV[2]: the hash's lifetime.
 COUNT = """
-local entries = cjson.decode(ARGV[3])
-local counted, totals = 0, {}
-for i, entry in ipairs(entries) do
-    if redis.call('SET', KEYS[2 * i], '1', 'NX', 'EX', ARGV[1]) then
-        counted = counted + 1
-        for name, amount in pairs(entry[1]) do totals[name] = (totals[name] or 0) + amount end
-        local seen_key, seen = KEYS[2 * i + 1], false
-        for cell, views in pairs(entry[2]) do
-            local before = tonumber(redis.call('HGET', seen_key, cell) or 0)
+local seen_all, repeats, marked = cjson.decode(ARGV[3]), {}, {}
+for i = 1, #seen_all do
+    if redis.call('SET', KEYS[2 * i], '1', 'NX', 'EX', ARGV[1]) then marked[#marked + 1] = KEYS[2 * i]
+    else repeats[#repeats + 1] = i end
+end
+if #repeats > 0 then
+    if #marked > 0 then redis.call('DEL', unpack(marked)) end
+    return repeats
+end
+local viewers, any = {}, false
+for i, seen in ipairs(seen_all) do
+    local cells, n = {}, 0
+    for cell in pairs(seen) do n = n + 1; cells[n] = cell end
+    if n > 0 then
+        local seen_key, newer, m = KEYS[2 * i + 1], {}, 0
+        local befores = redis.call('HMGET', seen_key, unpack(cells))
+        for k = 1, n do
+            local views, before = seen[cells[k]], tonumber(befores[k] or 0)
             for j = 2, #views, 2 do
-                if before < views[j] then totals[views[j + 1]] = (totals[views[j + 1]] or 0) + 1 end
+                if before < views[j] then viewers[views[j + 1]] = (viewers[views[j + 1]] or 0) + 1; any = true end
             end
-            if tonumber(views[1]) > before then redis.call('HSET', seen_key, cell, views[1]) end
-            seen = true
+            if tonumber(views[1]) > before then newer[m + 1] = cells[k]; newer[m + 2] = views[1]; m = m + 2 end
         end
-        if seen then redis.call('EXPIRE', seen_key, ARGV[2]) end
+        if m > 0 then redis.call('HSET', seen_key, unpack(newer)) end
+        redis.call('EXPIRE', seen_key, ARGV[2])
     end
 end
-for name, amount in pairs(totals) do redis.call('HINCRBY', KEYS[1], name, amount) end
-if counted > 0 and #ARGV > 3 then redis.call('HSET', KEYS[1], unpack(ARGV, 4)) end
-return counted
+redis.call('RPUSH', KEYS[1], ARGV[4])
+if any then redis.call('RPUSH', KEYS[1], cjson.encode({viewers})) end
+return repeats
 """
 # Entries per COUNT call: a call blocks Redis while it runs (a few thousand commands at most).
 COUNT_CHUNK = 50
@@ -320,12 +343,13 @@ def count_entries(
         counts = counts_of(entry.events, visitor, state, goals, window)
         call = calls.get(prefix)
         if call is None:
-            call = calls[prefix] = Call([prefix + "hours"])
+            call = calls[prefix] = Call(prefix + ADDS)
         call.keys += [f"{prefix}done:{entry.entry_id}", f"{prefix}seen:{digest(entry.visitor_id)}"]
-        call.payloads.append(_payload(counts))
+        call.increments.append(counts.increments)
+        call.seen.append(_seen_payload(counts))
         if visitor.segments:
-            call.sets[SET_FIELD + set_id(visitor.segments)] = ",".join(visitor.segments)
-    dead = (shard_prefixes()[0] + "hours", f"T|{int(now // 3600)}|d", dead_letters) if dead_letters else None
+            call.sets[set_id(visitor.segments)] = ",".join(visitor.segments)
+    dead = (shard_prefixes()[0] + ADDS, {f"T|{int(now // 3600)}|d": dead_letters}) if dead_letters else None
     # The attribution hash lives the window, and at least the hour its unique viewers are counted in.
     return _run_counts(client, calls, int(max(window, 3600) + CLOCK_SKEW_SECONDS), dead)
 
@@ -350,56 +374,78 @@ def _seen_before(client: Any, visitor_ids: Sequence[str]) -> dict[str, dict[str,
     return {v: {cell: float(at) for cell, at in raw.items()} for v, raw in zip(visitor_ids, pipe.execute(), strict=True)}
 
 
-def _payload(counts: EntryCounts) -> list[Any]:
+def _seen_payload(counts: EntryCounts) -> dict[str, list[Any]]:
     # JSON in one argument rather than one argument per field: redis-py encodes every argument
-    # on its own, and a batch's entries carry thousands of them (issue 17's ingest overhead). An
-    # empty table decodes as {} in Lua's cjson, which `pairs` and `ipairs` both walk as empty.
-    seen = {cell: [repr(at), *(part for hour_field in counts.viewers[cell].items() for part in hour_field)] for cell, at in counts.seen.items()}
-    return [counts.increments, seen]
+    # on its own. An empty table decodes as {} in Lua's cjson, which `pairs` walks as empty.
+    return {cell: [repr(at), *(part for hour_field in counts.viewers[cell].items() for part in hour_field)] for cell, at in counts.seen.items()}
 
 
 @dataclass
 class Call:
-    """One shard's COUNT calls: its hours hash, then each entry's done mark and attribution hash;
-    the entries' payloads; the segment sets they name (set field -> "a,b")."""
+    """One shard's COUNT calls: its adds list; then each entry's done mark and attribution hash,
+    increments and seen cells; the segment sets the entries name (set id -> "a,b")."""
 
-    keys: list[str]
-    payloads: list[Any] = field(default_factory=list)
+    adds_key: str
+    keys: list[str] = field(default_factory=list)
+    increments: list[dict[str, int]] = field(default_factory=list)
+    seen: list[dict[str, list[Any]]] = field(default_factory=list)
     sets: dict[str, str] = field(default_factory=dict)
+
+    def chunks(self) -> Iterable[tuple[list[str], list[dict[str, int]], list[dict[str, list[Any]]]]]:
+        for start in range(0, len(self.increments), COUNT_CHUNK):
+            end = start + COUNT_CHUNK
+            yield self.keys[2 * start : 2 * end], self.increments[start:end], self.seen[start:end]
+
+
+def _added_up(increments: Iterable[Mapping[str, int]]) -> dict[str, int]:
+    total: dict[str, int] = {}
+    for entry in increments:
+        for name, amount in entry.items():
+            total[name] = total.get(name, 0) + amount
+    return total
 
 
 def _run_counts(client: Any, calls: Mapping[str, Call], seen_ttl: int, dead: tuple | None) -> int:
-    """Run the COUNT calls, COUNT_CHUNK entries each, and the dead-letter count in one round trip.
+    """Run the COUNT calls, COUNT_CHUNK entries each, and the dead-letter count, in one round trip.
     EVALSHA directly: a registered script on a pipeline costs a SCRIPT EXISTS round trip each
-    time. A call Redis answers NOSCRIPT (restarted, flushed) ran nothing: loaded and run again."""
+    time. A call Redis answers NOSCRIPT (restarted, flushed) ran nothing: loaded and run again. A
+    chunk with entries counted before is sent again without them. Returns the entries counted."""
     script = client.register_script(COUNT)  # also tells a cluster client the source (redis_guard)
-    queued = []
-    for call in calls.values():
-        hours_key, *pairs = call.keys
-        sets = [part for pair in call.sets.items() for part in pair]  # every chunk's: a few dozen
-        for start in range(0, len(call.payloads), COUNT_CHUNK):
-            chunk = call.payloads[start : start + COUNT_CHUNK]
-            keys = [hours_key, *pairs[2 * start : 2 * (start + len(chunk))]]
-            queued.append((len(keys), *keys, DONE_SECONDS, seen_ttl, json_out.dumps(chunk), *sets))
+    queued = [(call, *chunk) for call in calls.values() for chunk in call.chunks()]
     pipe = client.pipeline(transaction=False)
     if dead:
-        pipe.hincrby(*dead)
-    for arguments in queued:
-        pipe.evalsha(script.sha, *arguments)
+        pipe.rpush(dead[0], json_out.dumps([dead[1]]))
+    for call, keys, increments, seen in queued:
+        _queue_count(pipe, script.sha, call, keys, increments, seen, seen_ttl)
     replies = pipe.execute(raise_on_error=False)
-    counted = replies[1:] if dead else replies
-    missing = [i for i, reply in enumerate(counted) if isinstance(reply, redis.exceptions.NoScriptError)]
-    if missing:
-        client.script_load(COUNT)
-        again = client.pipeline(transaction=False)
-        for i in missing:
-            again.evalsha(script.sha, *queued[i])
-        for i, reply in zip(missing, again.execute(raise_on_error=False), strict=True):
-            counted[i] = reply
-    for reply in (replies[0], *counted) if dead else counted:
-        if isinstance(reply, Exception):
-            raise reply
-    return sum(counted)
+    if dead and isinstance(replies[0], Exception):
+        raise replies[0]
+    counted = 0
+    for (call, keys, increments, seen), reply in zip(queued, replies[1:] if dead else replies, strict=True):
+        while True:
+            if isinstance(reply, redis.exceptions.NoScriptError):
+                client.script_load(COUNT)
+            elif isinstance(reply, Exception):
+                raise reply
+            elif not reply:
+                counted += len(increments)
+                break
+            else:  # redelivered entries, counted before: the rest without them
+                repeated = {position - 1 for position in reply}
+                keys = [key for i, key in enumerate(keys) if i // 2 not in repeated]
+                increments = [entry for i, entry in enumerate(increments) if i not in repeated]
+                seen = [cells for i, cells in enumerate(seen) if i not in repeated]
+                if not increments:
+                    break
+            again = client.pipeline(transaction=False)
+            _queue_count(again, script.sha, call, keys, increments, seen, seen_ttl)
+            reply = again.execute(raise_on_error=False)[0]
+    return counted
+
+
+def _queue_count(pipe: Any, sha: str, call: Call, keys: list[str], increments: list, seen: list, seen_ttl: int) -> None:
+    blob = json_out.dumps([_added_up(increments), call.sets])  # every chunk's sets: a few dozen
+    pipe.evalsha(sha, 1 + len(keys), call.adds_key, *keys, DONE_SECONDS, seen_ttl, json_out.dumps(seen), blob)
 
 
 # -- Flush ----------------------------------------------------------------------------------------
@@ -412,10 +458,75 @@ class Taken:
     sets: dict[str, str] = field(default_factory=dict)  # set id -> "a,b"
 
 
+# The flush takes the adds list whole: renamed, with its batch id pushed in front, then read (an
+# unfinished batch is read again as it is). KEYS[3], a fold the worker did not finish (it died
+# between taking and putting back), goes back onto the list first, unsummed. The fold itself runs
+# this script with KEYS[2] = KEYS[3]: its own unfinished fold is restored, then taken anew.
+TAKE_ADDS = """
+if redis.call('EXISTS', KEYS[3]) == 1 then
+    local blobs = redis.call('LRANGE', KEYS[3], 1, -1)
+    for i = 1, #blobs, 1000 do redis.call('RPUSH', KEYS[1], unpack(blobs, i, math.min(i + 999, #blobs))) end
+    redis.call('DEL', KEYS[3])
+end
+if redis.call('EXISTS', KEYS[2]) == 0 then
+    if redis.call('EXISTS', KEYS[1]) == 0 then return {} end
+    redis.call('RENAME', KEYS[1], KEYS[2])
+    redis.call('LPUSH', KEYS[2], ARGV[1])
+end
+return redis.call('LRANGE', KEYS[2], 0, -1)
+"""
+DROP_ADDS = """
+if redis.call('LINDEX', KEYS[1], 0) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+# A fold's sum goes back onto the adds list only if the fold is still this worker's (another
+# worker's flush or fold may have restored it meanwhile: then the sum is dropped, the blobs are back).
+PUT_FOLD = """
+if redis.call('LINDEX', KEYS[2], 0) ~= ARGV[1] then return 0 end
+redis.call('LPUSH', KEYS[1], ARGV[2])
+redis.call('DEL', KEYS[2])
+return 1
+"""
+FOLD_AT = 64  # blobs on a shard's list (a few seconds of a busy worker) before a failed flush folds them
+
+
+def added_up(blobs: Iterable[str]) -> tuple[dict[str, int], dict[str, str]]:
+    """The counter values and segment sets of adds blobs ([increments, sets], sets optional).
+    orjson: about three times as fast as the standard library here, and every number is a count
+    this module wrote (orjson reads integers beyond 64 bits as floats, which no count reaches)."""
+    values: dict[str, int] = {}
+    sets: dict[str, str] = {}
+    for blob in blobs:
+        try:
+            increments, *rest = orjson.loads(blob)
+        except (orjson.JSONDecodeError, TypeError, ValueError):
+            logger.warning("an unreadable insight counts blob was skipped: %.80s", blob)
+            continue
+        for name, amount in increments.items():
+            values[name] = values.get(name, 0) + amount
+        if rest:
+            sets.update(rest[0])
+    return values, sets
+
+
+def pending(client: Any, prefix: str = PREFIX) -> tuple[dict[str, int], dict[str, str]]:
+    """What one shard has counted and not yet flushed (read only: for tests and inspection)."""
+    return added_up(client.lrange(prefix + ADDS, 0, -1))
+
+
 def take(client: Any, prefix: str = PREFIX) -> Taken | None:
     """The counts of one shard (`prefix`) not yet in the database (an unfinished batch first), or None."""
-    import uuid
+    script = client.register_script(TAKE_ADDS)
+    taken = script(keys=[prefix + ADDS, prefix + TAKING, prefix + FOLDING], args=[uuid.uuid4().hex])
+    if not taken:
+        return None
+    batch_id, *blobs = taken
+    values, sets = added_up(blobs)
+    return Taken(batch_id, values, sets)
 
+
+def _take_hours(client: Any, prefix: str = PREFIX) -> Taken | None:
+    """The counts of the hash that counted before the adds list (an upgraded site's last ones)."""
     flat = client.register_script(TAKE)(keys=[prefix + "hours", prefix + "flushing"], args=[uuid.uuid4().hex])
     raw = dict(zip(flat[::2], flat[1::2], strict=True))
     batch_id = raw.pop("_batch", None)
@@ -425,6 +536,28 @@ def take(client: Any, prefix: str = PREFIX) -> Taken | None:
     return Taken(batch_id, {name: int(value) for name, value in raw.items()}, sets)
 
 
+def _drop_hours(client: Any, prefix: str, batch_id: str) -> None:
+    client.register_script(DROP)(keys=[prefix + "flushing"], args=[batch_id])
+
+
+def _drop_adds(client: Any, prefix: str, batch_id: str) -> None:
+    client.register_script(DROP_ADDS)(keys=[prefix + TAKING], args=[batch_id])
+
+
+def fold(client: Any, prefix: str = PREFIX) -> int:
+    """Add a shard's adds list up into one blob, in place: while the database is away the list
+    would otherwise grow by every chunk counted; folded, it holds one value per counter field, as
+    the hash before it did. Exactly once: the list is taken whole and the sum put back by scripts
+    that check the fold is still this one. Returns the blobs folded."""
+    fold_id = uuid.uuid4().hex
+    taken = client.register_script(TAKE_ADDS)(keys=[prefix + ADDS, prefix + FOLDING, prefix + FOLDING], args=[fold_id])
+    if not taken:
+        return 0
+    _fold_id, *blobs = taken  # this fold's id: the script restored any older fold first
+    summed = json_out.dumps(list(added_up(blobs)))
+    return len(blobs) if client.register_script(PUT_FOLD)(keys=[prefix + ADDS, prefix + FOLDING], args=[fold_id, summed]) else 0
+
+
 def flush(client: Any) -> int:
     """Move the counters into rows exactly once: applied with the batch id in one transaction,
     then forgotten in Redis. A crash between the two leaves the batch, which the next flush
@@ -432,14 +565,15 @@ def flush(client: Any) -> int:
     started = time.perf_counter()
     written, taken_any = 0, False
     for prefix in shard_prefixes():  # each shard's batch on its own (its own batch id)
-        taken = take(client, prefix)
-        if taken is None:
-            continue
-        taken_any = True
-        written += apply(taken.batch_id, taken.values, taken.sets)
-        # The crash test kills the worker here: committed, not yet forgotten in Redis.
-        faults.crash_point("insights-flush-after-commit")
-        client.register_script(DROP)(keys=[prefix + "flushing"], args=[taken.batch_id])
+        for take_counts, drop in ((_take_hours, _drop_hours), (take, _drop_adds)):
+            taken = take_counts(client, prefix)
+            if taken is None:
+                continue
+            taken_any = True
+            written += apply(taken.batch_id, taken.values, taken.sets)
+            # The crash test kills the worker here: committed, not yet forgotten in Redis.
+            faults.crash_point("insights-flush-after-commit")
+            drop(client, prefix, taken.batch_id)
     if not taken_any:
         return 0
     from .metrics import note_flush  # the worker's flush time, for /metrics
@@ -567,7 +701,19 @@ def flush_due(client: Any) -> int:
         return flush(client)
     except Exception as error:
         logger.warning("insight counts not flushed yet: %s", error)
+        fold_long_lists(client)
         return 0
+
+
+def fold_long_lists(client: Any) -> None:
+    """After a failed flush: fold each shard's list that grew past FOLD_AT (a Redis that is away
+    too fails here, logged: nothing is lost, the list waits)."""
+    for prefix in shard_prefixes():
+        try:
+            if client.llen(prefix + ADDS) >= FOLD_AT:
+                fold(client, prefix)
+        except Exception as error:
+            logger.warning("insight counts not folded: %s", error)
 
 
 def expired(now: datetime) -> dict[str, tuple[Any, int]]:

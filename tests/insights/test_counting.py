@@ -85,6 +85,82 @@ def test_a_redelivered_entry_counts_once(stream):
     assert totals(segment="")["i"] == 1
 
 
+def test_a_redelivered_entry_in_a_chunk_of_new_ones_counts_once_and_the_new_ones_count(stream):
+    send([impression("i1", NOW - 30)])
+    send([impression("i2", NOW - 20, variant=OUTDOORS_VARIANT)], visitor="d" * 32)
+    send([click("c1", NOW - 10)], visitor="e" * 32)
+    entries = worker.read_new(stream, worker.Consumer(name="w1", block_ms=0), 10, block=False)
+    decoded, _ = worker.decode_entries(entries)
+    assert counting.count_entries(stream, decoded[1:2]) == 1  # counted, then the worker died
+    assert counting.count_entries(stream, decoded) == 2  # the three again, claimed after the crash
+    counting.flush(stream)
+    assert (totals(segment="", variant="fallback")["i"], totals(segment="", variant="fallback")["c"]) == (1, 1)
+    assert (totals(segment="", variant=OUTDOORS_VARIANT)["i"], totals(segment="", variant=OUTDOORS_VARIANT)["u"]) == (1, 1)
+    assert TrafficHour.objects.aggregate(e=Sum("events"))["e"] == 3
+
+
+def test_counts_of_the_hash_written_before_the_adds_list_are_still_flushed(stream):
+    """A site upgraded with counts not yet flushed: the old hash is flushed once, with the new list."""
+    hour = int(NOW // 3600)
+    stream.hset(counting.HOURS_KEY, mapping={f"{hour}|{PAGE}|{HOME_BLOCK}|fallback||mobile|DE|i": 4, f"T|{hour}|e": 4})
+    send([impression("i1", NOW - 30)])
+    process(stream)
+    counting.flush(stream)
+    counting.flush(stream)
+    assert totals(segment="", variant="fallback")["i"] == 5
+    assert not stream.exists(counting.HOURS_KEY, counting.FLUSHING_KEY, counting.ADDS_KEY, counting.TAKING_KEY)
+
+
+def test_while_the_database_is_away_the_adds_list_is_folded_into_one_blob_and_nothing_is_lost(stream, monkeypatch):
+    for n in range(counting.FOLD_AT + 6):
+        send([impression(f"i{n}", NOW - 600 + n)], visitor=f"{n:032x}")
+        process(stream)  # a chunk (and a viewers blob) per batch
+    assert stream.llen(counting.ADDS_KEY) >= counting.FOLD_AT
+    before = counting.pending(stream)
+
+    def database_away(*args, **kwargs):
+        raise ConnectionError("the database is away")
+
+    monkeypatch.setattr(counting, "apply", database_away)
+    counting.flush_clock.reset()
+    assert counting.flush_due(stream) == 0
+    monkeypatch.undo()
+    # The failed flush left its batch (the list as it was when taken); later chunks were folded.
+    assert stream.exists(counting.TAKING_KEY) and not stream.exists(counting.ADDS_KEY)
+    send([impression("late", NOW - 5)])
+    process(stream)
+    for _ in range(counting.FOLD_AT):
+        send([click(f"c{_}", NOW - 4)], visitor="f" * 32)
+        process(stream)
+    counting.flush_clock.reset()
+    monkeypatch.setattr(counting, "apply", database_away)
+    counting.flush_due(stream)  # the unfinished batch fails again: the list folds
+    monkeypatch.undo()
+    assert stream.llen(counting.ADDS_KEY) == 1
+    folded, sets = counting.pending(stream)
+    assert sum(amount for name, amount in folded.items() if name.endswith("|c")) == counting.FOLD_AT
+    assert sets  # the segment sets the folded fields name came along
+    counting.flush(stream)  # the database is back: the first batch...
+    counting.flush(stream)  # ...then the folded list
+    assert totals(segment="", variant="fallback")["i"] == counting.FOLD_AT + 7
+    assert totals(segment="", variant="fallback")["c"] == counting.FOLD_AT
+    assert sum(before[0][name] for name in before[0] if name.endswith("|u")) == counting.FOLD_AT + 6
+
+
+def test_a_fold_the_worker_did_not_finish_goes_back_onto_the_list_unsummed(stream):
+    send([impression("i1", NOW - 30)])
+    send([impression("j1", NOW - 20)], visitor="d" * 32)
+    process(stream)
+    blobs = stream.lrange(counting.ADDS_KEY, 0, -1)
+    stream.rename(counting.ADDS_KEY, counting.PREFIX + counting.FOLDING)  # taken by a fold, then the worker died
+    stream.lpush(counting.PREFIX + counting.FOLDING, "a-dead-fold")
+    send([click("c1", NOW - 10)])
+    process(stream)
+    counting.flush(stream)
+    assert (totals(segment="")["i"], totals(segment="")["u"], totals(segment="")["c"]) == (2, 2, 1)
+    assert not stream.exists(counting.PREFIX + counting.FOLDING) and len(blobs) == 2  # the chunk and its viewers
+
+
 def test_conversions_go_to_every_variant_seen_in_the_window_and_the_last_one(stream):
     send([impression("i1", NOW - 600, variant="fallback", block="block-a")])
     send([impression("i2", NOW - 300, variant=OUTDOORS_VARIANT)])
@@ -134,7 +210,7 @@ def test_the_flush_is_exactly_once_when_the_worker_dies_inside_its_transaction(s
     counting.flush(stream)
     assert totals(segment="", variant="fallback") == {"i": 1, "u": 1, "c": 1, "ca": 0, "cl": 0, "v": 2500}
     assert totals(segment="", variant=OUTDOORS_VARIANT)["i"] == 1
-    assert not stream.exists(counting.FLUSHING_KEY) and not stream.exists(counting.HOURS_KEY)
+    assert not stream.exists(counting.TAKING_KEY) and not stream.exists(counting.ADDS_KEY)
 
 
 def test_tailored_purge_deletes_insight_rows_past_their_retention(stream):
@@ -203,20 +279,18 @@ def test_erasure_deletes_the_visitors_attribution_hash_and_keeps_the_counts(stre
 
 def test_the_counters_name_the_visitors_segment_set_by_a_short_id_and_the_flush_spreads_it(stream):
     """Each field names the visitor's segment set by an 8-character id (not its slugs); the same
-    hash lists the set's segments, so the flush that takes the fields takes the list too."""
+    blob lists the set's segments, so the flush that takes the fields takes the list too."""
     from tailored.models import Segment
 
     Segment.objects.create(name="On a phone", slug="on-a-phone", rule={"field": "context.device", "op": "eq", "value": "mobile"})
     Segment.objects.create(name="In Germany", slug="in-germany", rule={"field": "context.country", "op": "eq", "value": "DE"})
     send([impression("i1", NOW - 30), click("c1", NOW - 20)])
     process(stream)
-    fields = stream.hgetall(counting.HOURS_KEY)
-    set_fields = {name: members for name, members in fields.items() if name.startswith("S|")}
-    assert len(set_fields) == 1
-    (set_field, members), = set_fields.items()
+    fields, sets = counting.pending(stream)
+    assert len(sets) == 1
+    (set_id, members), = sets.items()
     segments = members.split(",")
     assert {"on-a-phone", "in-germany"} <= set(segments) and segments == sorted(segments)
-    set_id = set_field[2:]
     assert len(set_id) == 8
     impressions = [name for name in fields if name.endswith("|i")]
     assert impressions == [f"{int(NOW // 3600)}|{PAGE}|{HOME_BLOCK}|fallback|^{set_id}|mobile|DE|i"]

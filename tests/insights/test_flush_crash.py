@@ -66,14 +66,14 @@ def test_a_worker_killed_after_the_flush_commit_counts_nothing_twice(redis_clien
     crashed = start("crashing", crash_at="insights-flush-after-commit")
     assert crashed.wait(60) == -9, "the worker was meant to die at the crash point"
     assert impressions_in(insight_db) == VISITORS  # the rows are committed...
-    assert redis_client.exists(counting.FLUSHING_KEY)  # ...and the batch is still in Redis
+    assert redis_client.exists(counting.TAKING_KEY)  # ...and the batch is still in Redis
 
     enqueue(redis_client, VISITORS)  # more counted while no worker runs
     restarted = start("restarted")
-    wait_for(lambda: impressions_in(insight_db) == 2 * VISITORS and not redis_client.exists(counting.FLUSHING_KEY),
+    wait_for(lambda: impressions_in(insight_db) == 2 * VISITORS and not redis_client.exists(counting.TAKING_KEY),
              30, "the restarted worker to flush")
     time.sleep(1)  # a few more turns: nothing more may arrive
     restarted.terminate()
     assert restarted.wait(10) == 0
     assert impressions_in(insight_db) == 2 * VISITORS
-    assert not redis_client.exists(counting.HOURS_KEY)
+    assert not redis_client.exists(counting.ADDS_KEY)
