@@ -156,6 +156,7 @@ def main() -> None:
         progress("published persona and propensity models: the worker scores every batch")
     drain_timed(worker, client, consumer)  # the warm-up history: stored and counted, not timed
     insights_counting.flush(client)
+    worker.settle_heap()  # as `tailored_worker` does after its first turn that stores events
     counting = worker.count_insights
     modes = {"counting": counting, "no_counting": lambda *args, **kwargs: None}
     on_exit(lambda: setattr(worker, "count_insights", counting))

@@ -120,6 +120,24 @@ def test_a_worker_restarted_under_the_same_name_resumes_its_own_pending_entries(
     assert lines and "4 entries, 8 events, 0 poison" in lines[-1]
 
 
+def test_the_worker_process_takes_what_it_loaded_out_of_the_garbage_collectors_view_after_its_first_stored_turn(stream):
+    """Full collections would otherwise walk every loaded object again (settle_heap's docstring)."""
+    import gc
+
+    gc.unfreeze()
+    try:
+        quiet = worker.run(stream, consumer("w1"), threading.Event(), lambda line: None, once=True, settle=True)
+        assert not quiet and gc.get_freeze_count() == 0  # nothing stored: nothing loaded for it yet
+        add_entries(stream, entries=2, per_entry=1)
+        worker.run(stream, consumer("w1"), threading.Event(), lambda line: None, once=True)
+        assert gc.get_freeze_count() == 0  # a caller's loop (a test, a thread) keeps its heap as it is
+        add_entries(stream, entries=2, per_entry=1)
+        worker.run(stream, consumer("w1"), threading.Event(), lambda line: None, once=True, settle=True)
+        assert gc.get_freeze_count() > 10_000  # Django, Wagtail and the worker's modules at least
+    finally:
+        gc.unfreeze()
+
+
 def test_poison_entries_are_acknowledged_counted_and_skipped(stream):
     good = page_views("good", 2)
     stream.xadd(STREAM_KEY, encode_batch("visitor", good[:1]))

@@ -71,6 +71,7 @@ class Command(BaseCommand):
         try:
             total = worker.run(
                 client, consumer, stop, report=self.stdout.write, once=options["once"], until_empty=options["until_empty"],
+                settle=True,
             )
         finally:
             worker.leave_group(client, consumer)
