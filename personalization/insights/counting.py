@@ -108,7 +108,7 @@ STATS = {"i": "impressions", "u": "viewers", "c": "clicks", "v": "view_ms", "ca"
 # ARGV[4]: the chunk's increments, added up by the worker, as one JSON blob, which the script appends
 # to the list without reading it: the flush adds the blobs up in Python. Redis no longer runs a
 # HINCRBY per counter field (most fields of a chunk are distinct: about two an event) nor decodes
-# the field names; that was most of counting's cost (issue 17 item 8). The chunk counts only whole:
+# the field names; that was about half of counting's cost (issue 17 item 8). The chunk counts only whole:
 # when an entry's done mark exists (counted before, redelivered after a crash) the script writes
 # nothing and returns the 1-based positions of those entries, and the worker sends the rest again
 # without them. A cell's viewers field of an hour goes up by one when the visitor's hash had not
@@ -397,12 +397,9 @@ class Call:
             yield self.keys[2 * start : 2 * end], self.increments[start:end], self.seen[start:end]
 
 
-def _added_up(increments: Iterable[Mapping[str, int]]) -> dict[str, int]:
-    total: dict[str, int] = {}
-    for entry in increments:
-        for name, amount in entry.items():
-            total[name] = total.get(name, 0) + amount
-    return total
+def _add_into(total: dict[str, int], increments: Mapping[str, int]) -> None:
+    for name, amount in increments.items():
+        total[name] = total.get(name, 0) + amount
 
 
 def _run_counts(client: Any, calls: Mapping[str, Call], seen_ttl: int, dead: tuple | None) -> int:
@@ -444,7 +441,10 @@ def _run_counts(client: Any, calls: Mapping[str, Call], seen_ttl: int, dead: tup
 
 
 def _queue_count(pipe: Any, sha: str, call: Call, keys: list[str], increments: list, seen: list, seen_ttl: int) -> None:
-    blob = json_out.dumps([_added_up(increments), call.sets])  # every chunk's sets: a few dozen
+    total: dict[str, int] = {}
+    for entry in increments:
+        _add_into(total, entry)
+    blob = json_out.dumps([total, call.sets])  # every chunk's sets: a few dozen
     pipe.evalsha(sha, 1 + len(keys), call.adds_key, *keys, DONE_SECONDS, seen_ttl, json_out.dumps(seen), blob)
 
 
@@ -490,28 +490,30 @@ return 1
 FOLD_AT = 64  # blobs on a shard's list (a few seconds of a busy worker) before a failed flush folds them
 
 
-def added_up(blobs: Iterable[str]) -> tuple[dict[str, int], dict[str, str]]:
+def sum_blobs(blobs: Iterable[str]) -> tuple[dict[str, int], dict[str, str]]:
     """The counter values and segment sets of adds blobs ([increments, sets], sets optional).
-    orjson: about three times as fast as the standard library here, and every number is a count
-    this module wrote (orjson reads integers beyond 64 bits as floats, which no count reaches)."""
+    orjson may read them: every number in them is a count this module wrote (orjson reads an
+    integer beyond 64 bits as a float, which no count reaches). A blob that is not one (nothing
+    here writes such) is logged and skipped: it cannot be counted, and the others still can."""
     values: dict[str, int] = {}
     sets: dict[str, str] = {}
     for blob in blobs:
         try:
-            increments, *rest = orjson.loads(blob)
-        except (orjson.JSONDecodeError, TypeError, ValueError):
+            parsed = orjson.loads(blob)
+        except orjson.JSONDecodeError:
+            parsed = None
+        if not (isinstance(parsed, list) and parsed and isinstance(parsed[0], dict)):
             logger.warning("an unreadable insight counts blob was skipped: %.80s", blob)
             continue
-        for name, amount in increments.items():
-            values[name] = values.get(name, 0) + amount
-        if rest:
-            sets.update(rest[0])
+        _add_into(values, parsed[0])
+        if len(parsed) > 1:
+            sets.update(parsed[1])
     return values, sets
 
 
 def pending(client: Any, prefix: str = PREFIX) -> tuple[dict[str, int], dict[str, str]]:
     """What one shard has counted and not yet flushed (read only: for tests and inspection)."""
-    return added_up(client.lrange(prefix + ADDS, 0, -1))
+    return sum_blobs(client.lrange(prefix + ADDS, 0, -1))
 
 
 def take(client: Any, prefix: str = PREFIX) -> Taken | None:
@@ -521,7 +523,7 @@ def take(client: Any, prefix: str = PREFIX) -> Taken | None:
     if not taken:
         return None
     batch_id, *blobs = taken
-    values, sets = added_up(blobs)
+    values, sets = sum_blobs(blobs)
     return Taken(batch_id, values, sets)
 
 
@@ -554,7 +556,7 @@ def fold(client: Any, prefix: str = PREFIX) -> int:
     if not taken:
         return 0
     _fold_id, *blobs = taken  # this fold's id: the script restored any older fold first
-    summed = json_out.dumps(list(added_up(blobs)))
+    summed = json_out.dumps(list(sum_blobs(blobs)))
     return len(blobs) if client.register_script(PUT_FOLD)(keys=[prefix + ADDS, prefix + FOLDING], args=[fold_id, summed]) else 0
 
 

@@ -147,6 +147,16 @@ def test_while_the_database_is_away_the_adds_list_is_folded_into_one_blob_and_no
     assert sum(before[0][name] for name in before[0] if name.endswith("|u")) == counting.FOLD_AT + 6
 
 
+def test_an_unreadable_blob_is_skipped_with_a_warning_and_the_others_are_flushed(stream, caplog):
+    send([impression("i1", NOW - 30)])
+    process(stream)
+    stream.rpush(counting.ADDS_KEY, "{not json", '{"a": 1}', "[]")
+    counting.flush(stream)
+    assert totals(segment="")["i"] == 1
+    assert caplog.text.count("an unreadable insight counts blob was skipped") == 3
+    assert not stream.exists(counting.ADDS_KEY, counting.TAKING_KEY)
+
+
 def test_a_fold_the_worker_did_not_finish_goes_back_onto_the_list_unsummed(stream):
     send([impression("i1", NOW - 30)])
     send([impression("j1", NOW - 20)], visitor="d" * 32)
