@@ -771,7 +771,7 @@ def run(
     finished. `settle` (the worker process, not a test or a caller's thread): `settle_heap` after
     the first turn that stored events."""
     total = pending = StepResult()
-    last_report, errors, recovered, settled = time.monotonic(), 0, False, False
+    last_report, errors, recovered = time.monotonic(), 0, False
     while not stop.is_set():
         try:
             result = StepResult()
@@ -795,9 +795,9 @@ def run(
             stop.wait(pause)
             continue
         total, pending = total + result, pending + result
-        if settle and result and not settled:  # the first turn that stored events loaded what every turn uses
+        if settle and result:  # the first turn that stored events loaded what every turn uses
             settle_heap()
-            settled = True
+            settle = False
         if pending and (once or time.monotonic() - last_report >= report_every):
             report(f"{consumer.name}: {pending.describe()} (total {total.entries} entries, {total.events} events)")
             pending, last_report = StepResult(), time.monotonic()
@@ -812,8 +812,8 @@ def settle_heap() -> None:
     """Take what the process has loaded so far (Django, Wagtail, the models, compiled segments,
     trained models) out of the garbage collector's view. A worker runs for days, and each full
     collection otherwise walks those hundreds of thousands of objects again: in
-    bench/insights_counting.py full collections took about a fifth of the worker's time, in pauses
-    of a quarter of a second. Objects freed later are freed as before (reference counting); only a
+    bench/insights_counting.py's flow full collections took 15-16% of the worker's time (3% after),
+    in pauses of about a quarter of a second. Objects freed later are freed as before (reference counting); only a
     cycle among the frozen ones would never be collected, and they live as long as the process."""
     gc.collect()
     gc.freeze()

@@ -57,7 +57,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache, partial
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 import orjson
@@ -344,9 +344,8 @@ def count_entries(
         call = calls.get(prefix)
         if call is None:
             call = calls[prefix] = Call(prefix + ADDS)
-        call.keys += [f"{prefix}done:{entry.entry_id}", f"{prefix}seen:{digest(entry.visitor_id)}"]
-        call.increments.append(counts.increments)
-        call.seen.append(_seen_payload(counts))
+        done_key, seen_key = f"{prefix}done:{entry.entry_id}", f"{prefix}seen:{digest(entry.visitor_id)}"
+        call.entries.append(Counted(done_key, seen_key, counts.increments, _seen_payload(counts)))
         if visitor.segments:
             call.sets[set_id(visitor.segments)] = ",".join(visitor.segments)
     dead = (shard_prefixes()[0] + ADDS, {f"T|{int(now // 3600)}|d": dead_letters}) if dead_letters else None
@@ -380,21 +379,23 @@ def _seen_payload(counts: EntryCounts) -> dict[str, list[Any]]:
     return {cell: [repr(at), *(part for hour_field in counts.viewers[cell].items() for part in hour_field)] for cell, at in counts.seen.items()}
 
 
+class Counted(NamedTuple):
+    """One entry as a COUNT call takes it: its done mark, its visitor's attribution hash, its
+    counter increments and the cells it saw (`_seen_payload`)."""
+
+    done_key: str
+    seen_key: str
+    increments: dict[str, int]
+    seen: dict[str, list[Any]]
+
+
 @dataclass
 class Call:
-    """One shard's COUNT calls: its adds list; then each entry's done mark and attribution hash,
-    increments and seen cells; the segment sets the entries name (set id -> "a,b")."""
+    """One shard's COUNT calls: its adds list, its entries, and the segment sets they name (set id -> "a,b")."""
 
     adds_key: str
-    keys: list[str] = field(default_factory=list)
-    increments: list[dict[str, int]] = field(default_factory=list)
-    seen: list[dict[str, list[Any]]] = field(default_factory=list)
+    entries: list[Counted] = field(default_factory=list)
     sets: dict[str, str] = field(default_factory=dict)
-
-    def chunks(self) -> Iterable[tuple[list[str], list[dict[str, int]], list[dict[str, list[Any]]]]]:
-        for start in range(0, len(self.increments), COUNT_CHUNK):
-            end = start + COUNT_CHUNK
-            yield self.keys[2 * start : 2 * end], self.increments[start:end], self.seen[start:end]
 
 
 def _add_into(total: dict[str, int], increments: Mapping[str, int]) -> None:
@@ -405,47 +406,50 @@ def _add_into(total: dict[str, int], increments: Mapping[str, int]) -> None:
 def _run_counts(client: Any, calls: Mapping[str, Call], seen_ttl: int, dead: tuple | None) -> int:
     """Run the COUNT calls, COUNT_CHUNK entries each, and the dead-letter count, in one round trip.
     EVALSHA directly: a registered script on a pipeline costs a SCRIPT EXISTS round trip each
-    time. A call Redis answers NOSCRIPT (restarted, flushed) ran nothing: loaded and run again. A
-    chunk with entries counted before is sent again without them. Returns the entries counted."""
+    time. Returns the entries counted."""
     script = client.register_script(COUNT)  # also tells a cluster client the source (redis_guard)
-    queued = [(call, *chunk) for call in calls.values() for chunk in call.chunks()]
+    queued = [(call, call.entries[start : start + COUNT_CHUNK]) for call in calls.values() for start in range(0, len(call.entries), COUNT_CHUNK)]
     pipe = client.pipeline(transaction=False)
     if dead:
         pipe.rpush(dead[0], json_out.dumps([dead[1]]))
-    for call, keys, increments, seen in queued:
-        _queue_count(pipe, script.sha, call, keys, increments, seen, seen_ttl)
+    for call, chunk in queued:
+        _queue_count(pipe, script.sha, call, chunk, seen_ttl)
     replies = pipe.execute(raise_on_error=False)
     if dead and isinstance(replies[0], Exception):
         raise replies[0]
-    counted = 0
-    for (call, keys, increments, seen), reply in zip(queued, replies[1:] if dead else replies, strict=True):
-        while True:
-            if isinstance(reply, redis.exceptions.NoScriptError):
-                client.script_load(COUNT)
-            elif isinstance(reply, Exception):
-                raise reply
-            elif not reply:
-                counted += len(increments)
-                break
-            else:  # redelivered entries, counted before: the rest without them
-                repeated = {position - 1 for position in reply}
-                keys = [key for i, key in enumerate(keys) if i // 2 not in repeated]
-                increments = [entry for i, entry in enumerate(increments) if i not in repeated]
-                seen = [cells for i, cells in enumerate(seen) if i not in repeated]
-                if not increments:
-                    break
-            again = client.pipeline(transaction=False)
-            _queue_count(again, script.sha, call, keys, increments, seen, seen_ttl)
-            reply = again.execute(raise_on_error=False)[0]
-    return counted
+    replies = replies[1:] if dead else replies
+    return sum(_finish_count(client, script.sha, call, chunk, seen_ttl, reply) for (call, chunk), reply in zip(queued, replies, strict=True))
 
 
-def _queue_count(pipe: Any, sha: str, call: Call, keys: list[str], increments: list, seen: list, seen_ttl: int) -> None:
+def _finish_count(client: Any, sha: str, call: Call, chunk: list[Counted], seen_ttl: int, reply: Any) -> int:
+    """How many entries of a chunk its COUNT call counted, calling again as the reply asks: after
+    NOSCRIPT (Redis restarted or flushed: the call ran nothing), and without the entries it names
+    as counted before (redelivered: the call wrote nothing)."""
+    while True:
+        if isinstance(reply, redis.exceptions.NoScriptError):
+            client.script_load(COUNT)
+        elif isinstance(reply, Exception):
+            raise reply
+        elif not reply:
+            return len(chunk)
+        else:
+            repeated = {position - 1 for position in reply}
+            chunk = [entry for i, entry in enumerate(chunk) if i not in repeated]
+            if not chunk:
+                return 0
+        again = client.pipeline(transaction=False)
+        _queue_count(again, sha, call, chunk, seen_ttl)
+        reply = again.execute(raise_on_error=False)[0]
+
+
+def _queue_count(pipe: Any, sha: str, call: Call, chunk: list[Counted], seen_ttl: int) -> None:
+    keys = [key for entry in chunk for key in (entry.done_key, entry.seen_key)]
     total: dict[str, int] = {}
-    for entry in increments:
-        _add_into(total, entry)
+    for entry in chunk:
+        _add_into(total, entry.increments)
     blob = json_out.dumps([total, call.sets])  # every chunk's sets: a few dozen
-    pipe.evalsha(sha, 1 + len(keys), call.adds_key, *keys, DONE_SECONDS, seen_ttl, json_out.dumps(seen), blob)
+    seen = json_out.dumps([entry.seen for entry in chunk])
+    pipe.evalsha(sha, 1 + len(keys), call.adds_key, *keys, DONE_SECONDS, seen_ttl, seen, blob)
 
 
 # -- Flush ----------------------------------------------------------------------------------------
@@ -546,18 +550,17 @@ def _drop_adds(client: Any, prefix: str, batch_id: str) -> None:
     client.register_script(DROP_ADDS)(keys=[prefix + TAKING], args=[batch_id])
 
 
-def fold(client: Any, prefix: str = PREFIX) -> int:
+def fold(client: Any, prefix: str = PREFIX) -> None:
     """Add a shard's adds list up into one blob, in place: while the database is away the list
     would otherwise grow by every chunk counted; folded, it holds one value per counter field, as
-    the hash before it did. Exactly once: the list is taken whole and the sum put back by scripts
-    that check the fold is still this one. Returns the blobs folded."""
+    the hash before it did. Exactly once: the list is taken whole and the sum put back by a script
+    that checks the fold is still this one."""
     fold_id = uuid.uuid4().hex
     taken = client.register_script(TAKE_ADDS)(keys=[prefix + ADDS, prefix + FOLDING, prefix + FOLDING], args=[fold_id])
-    if not taken:
-        return 0
-    _fold_id, *blobs = taken  # this fold's id: the script restored any older fold first
-    summed = json_out.dumps(list(sum_blobs(blobs)))
-    return len(blobs) if client.register_script(PUT_FOLD)(keys=[prefix + ADDS, prefix + FOLDING], args=[fold_id, summed]) else 0
+    if taken:
+        _fold_id, *blobs = taken  # this fold's id: the script restored any older fold first
+        summed = json_out.dumps(list(sum_blobs(blobs)))
+        client.register_script(PUT_FOLD)(keys=[prefix + ADDS, prefix + FOLDING], args=[fold_id, summed])
 
 
 def flush(client: Any) -> int:

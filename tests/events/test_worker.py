@@ -3,6 +3,7 @@ redelivery and poison entries, cart abandonment."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -14,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+from django.core.management import call_command
 
 from tailored import worker
 from tailored.core.types import Event
@@ -120,7 +122,9 @@ def test_a_worker_restarted_under_the_same_name_resumes_its_own_pending_entries(
     assert lines and "4 entries, 8 events, 0 poison" in lines[-1]
 
 
-def test_the_worker_process_takes_what_it_loaded_out_of_the_garbage_collectors_view_after_its_first_stored_turn(stream):
+def test_the_worker_process_takes_what_it_loaded_out_of_the_garbage_collectors_view_after_its_first_stored_turn(
+    stream, use_redis_store, personalization,
+):
     """Full collections would otherwise walk every loaded object again (settle_heap's docstring)."""
     import gc
 
@@ -134,6 +138,11 @@ def test_the_worker_process_takes_what_it_loaded_out_of_the_garbage_collectors_v
         add_entries(stream, entries=2, per_entry=1)
         worker.run(stream, consumer("w1"), threading.Event(), lambda line: None, once=True, settle=True)
         assert gc.get_freeze_count() > 10_000  # Django, Wagtail and the worker's modules at least
+        gc.unfreeze()
+        add_entries(stream, entries=2, per_entry=1)
+        personalization(REDIS_URL=use_redis_store)
+        call_command("tailored_worker", "--once", "--block-ms", "0", stdout=io.StringIO())
+        assert gc.get_freeze_count() > 10_000  # the worker process settles its heap
     finally:
         gc.unfreeze()
 

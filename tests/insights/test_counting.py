@@ -147,6 +147,24 @@ def test_while_the_database_is_away_the_adds_list_is_folded_into_one_blob_and_no
     assert sum(before[0][name] for name in before[0] if name.endswith("|u")) == counting.FOLD_AT + 6
 
 
+def test_a_fold_overtaken_by_another_workers_flush_puts_nothing_back(stream, monkeypatch):
+    send([impression("i1", NOW - 30)])
+    send([impression("j1", NOW - 20)], visitor="d" * 32)
+    process(stream)
+    summing = counting.sum_blobs
+
+    def another_worker_flushes_meanwhile(blobs):
+        monkeypatch.setattr(counting, "sum_blobs", summing)
+        counting.flush(stream)  # restores the fold's blobs onto the list, then flushes them
+        return summing(blobs)
+
+    monkeypatch.setattr(counting, "sum_blobs", another_worker_flushes_meanwhile)
+    counting.fold(stream)
+    counting.flush(stream)
+    assert (totals(segment="")["i"], totals(segment="")["u"]) == (2, 2)  # not 4: the fold's sum was dropped
+    assert not stream.exists(counting.ADDS_KEY, counting.PREFIX + counting.FOLDING, counting.TAKING_KEY)
+
+
 def test_an_unreadable_blob_is_skipped_with_a_warning_and_the_others_are_flushed(stream, caplog):
     send([impression("i1", NOW - 30)])
     process(stream)
