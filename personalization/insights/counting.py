@@ -609,36 +609,68 @@ def group(
 ) -> tuple[dict[tuple, dict[str, int]], dict[int, dict[str, int]]]:
     """Counter fields into rows: (hour, page, block, variant, segment, device, country) -> stats,
     and hour -> {events, dead_letters}. Unreadable fields are skipped. `sets`: set id -> "a,b"."""
-    heads: dict[str, dict[str, int]] = {}  # a field less its stat -> {column: value}
+    heads, traffic = _heads(values)
+    spread = lru_cache(maxsize=4096)(lambda part: rows_of(part, sets))
+    cells: dict[tuple, dict[str, int]] = {}
+    for (hour, page, block, variant, device, country), by_set in _places(heads).items():
+        # A place's segment sets share segments (and every set has every visitor's row ""):
+        # each row is added up here, under its segment alone, before it becomes a cell.
+        rows: dict[str, int] = {}
+        for segment_part, packed in by_set.items():
+            for segment in spread(segment_part):
+                rows[segment] = rows.get(segment, 0) + packed
+        base = (int(hour), int(page), block, variant)
+        for segment, packed in rows.items():
+            cells[(*base, segment, device, country)] = _unpacked(packed)
+    return cells, traffic
+
+
+# A head's stats are added up packed into one integer, STAT_BITS bits a stat: a head goes to
+# every row of its segment set (about five in bench/insights_counting.py), and one integer
+# addition per row instead of a dict merge of its two or three stats halved the flush's grouping
+# (61 -> 33 ms for 60,000 events, 39,208 fields, 2,448 rows). A field's value is below 2**63
+# (the columns are 64-bit integers), so a stat's sum cannot reach the next one's bits.
+STAT_BITS = 96
+STAT_SHIFTS = {stat: STAT_BITS * n for n, stat in enumerate(STATS)}
+STAT_LIMIT, STAT_MASK = 1 << 63, (1 << STAT_BITS) - 1
+
+
+def _unpacked(packed: int) -> dict[str, int]:
+    return {column: (packed >> (STAT_BITS * n)) & STAT_MASK for n, column in enumerate(STATS.values())}
+
+
+def _heads(values: Mapping[str, int]) -> tuple[dict[str, int], dict[int, dict[str, int]]]:
+    """Each field less its stat -> its stats packed; and hour -> {events, dead_letters}."""
+    heads: dict[str, int] = {}
     traffic: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for name, value in values.items():
         head, _, stat = name.rpartition("|")
-        column = STATS.get(stat)
-        if column is not None:
-            stats = heads.get(head)
-            if stats is None:
-                stats = heads[head] = {}
-            stats[column] = stats.get(column, 0) + value
+        shift = STAT_SHIFTS.get(stat)
+        if shift is not None:
+            if isinstance(value, int) and 0 <= value < STAT_LIMIT:  # a count, which fits its column
+                heads[head] = heads.get(head, 0) + (value << shift)
+            else:
+                logger.warning("insight counter %s holds %r, not a count: skipped", name, value)
         elif len(parts := name.split("|")) == 3 and parts[0] == "T" and parts[1].isdigit():
             traffic[int(parts[1])]["events" if stat == "e" else "dead_letters"] += value
-    # The stats of a field's head are spread to its rows together: a segment set's rows are many
-    # (every visitor and each segment), and its head has up to six stats.
-    cells: dict[tuple, dict[str, int]] = {}
-    spread = lru_cache(maxsize=4096)(lambda part: rows_of(part, sets))
-    for head, stats in heads.items():
+    return heads, traffic
+
+
+def _places(heads: Mapping[str, int]) -> dict[tuple[str, ...], dict[str, int]]:
+    """Heads by where they count, (hour, page, block, variant, device, country) -> segment part
+    -> stats; heads that are not seven parts with a numeric hour and page are skipped."""
+    places: dict[tuple[str, ...], dict[str, int]] = {}
+    for head, packed in heads.items():
         parts = head.split("|")
         if len(parts) != 7 or not (parts[0].isdigit() and parts[1].isdigit()):
             continue
-        hour, page, block, variant, segments, device, country = parts
-        base = (int(hour), int(page), block, variant)
-        for segment in spread(segments):
-            row = cells.get(key := (*base, segment, device, country))
-            if row is None:
-                cells[key] = dict(stats)
-            else:
-                for column, value in stats.items():
-                    row[column] = row.get(column, 0) + value
-    return cells, traffic
+        place = (parts[0], parts[1], parts[2], parts[3], parts[5], parts[6])
+        by_set = places.get(place)
+        if by_set is None:
+            places[place] = {parts[4]: packed}
+        else:  # heads are distinct, so a place's segment parts are too
+            by_set[parts[4]] = packed
+    return places
 
 
 def add_counts(cells: Mapping[tuple, Mapping[str, int]]) -> None:

@@ -175,6 +175,18 @@ def test_an_unreadable_blob_is_skipped_with_a_warning_and_the_others_are_flushed
     assert not stream.exists(counting.ADDS_KEY, counting.TAKING_KEY)
 
 
+def test_a_counter_value_that_is_not_a_count_is_skipped_with_a_warning_and_the_rest_is_flushed(stream, caplog):
+    send([impression("i1", NOW - 30, seconds=2.5)])
+    process(stream)
+    hour = int((NOW - 30) // 3600)
+    head = f"{hour}|{PAGE}|{HOME_BLOCK}|fallback||mobile|DE"
+    stream.rpush(counting.ADDS_KEY, f'[{{"{head}|i": -5, "{head}|c": 1.5, "{head}|v": {2**63}, "{head}|ca": 2}}]')
+    counting.flush(stream)
+    row = totals(segment="")
+    assert (row["i"], row["c"], row["v"], row["ca"]) == (1, 0, 2500, 2)  # the counts added up, the rest left out
+    assert caplog.text.count("not a count: skipped") == 3
+
+
 def test_a_fold_the_worker_did_not_finish_goes_back_onto_the_list_unsummed(stream):
     send([impression("i1", NOW - 30)])
     send([impression("j1", NOW - 20)], visitor="d" * 32)
