@@ -8,7 +8,9 @@ import statistics
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
+
+import numpy as np
 
 from tailored.progress import Progress
 
@@ -46,9 +48,12 @@ class ModelResult:
     score_p99_ms: float
     cases: int
     chosen: Mapping[str, object]
+    # Each question's HR@10 and NDCG@10, in the order of the data set's cases (for `differences`).
+    per_case: Mapping[str, tuple[float, ...]] = field(default_factory=dict, repr=False, compare=False)
 
     def as_dict(self) -> dict[str, object]:
-        return {key: round(value, 4) if isinstance(value, float) else value for key, value in asdict(self).items()}
+        figures = {key: value for key, value in asdict(self).items() if key != "per_case"}
+        return {key: round(value, 4) if isinstance(value, float) else value for key, value in figures.items()}
 
 
 def dataset_params(dataset: Dataset, base: RecommenderParams) -> RecommenderParams:
@@ -112,6 +117,10 @@ def score(
         return statistics.fmean(metric(ranked, case.held, k) for ranked, case in zip(lists, cases, strict=True)) if cases else 0.0
 
     top10 = [ranked[:10] for ranked in lists]
+    per_case = {
+        "hr@10": tuple(metrics.hit_rate(ranked, case.held, 10) for ranked, case in zip(lists, cases, strict=True)),
+        "ndcg@10": tuple(metrics.ndcg(ranked, case.held, 10) for ranked, case in zip(lists, cases, strict=True)),
+    }
     return ModelResult(
         model=name,
         hr_at_10=mean(metrics.hit_rate, 10),
@@ -126,7 +135,66 @@ def score(
         score_p99_ms=_p99(timings),
         cases=len(cases),
         chosen={key: model.metadata.get(key) for key in ("weights", "shrinkage", "ease_lambda", "validation")},
+        per_case=per_case,
     )
+
+
+BOOTSTRAP_RESAMPLES = 2000
+
+
+@dataclass(frozen=True)
+class Difference:
+    """The default's figure minus another model's on the same questions, with a 95% interval."""
+
+    model: str
+    metric: str
+    mean: float
+    low: float
+    high: float
+
+    def as_dict(self) -> dict[str, object]:
+        return {"metric": self.metric, "mean": round(self.mean, 4), "low": round(self.low, 4), "high": round(self.high, 4)}
+
+
+def differences(results: Sequence[ModelResult], cases: Sequence[EvalCase], seed: int = 0) -> list[Difference]:
+    """The default minus each other model, NDCG@10 and HR@10, each with a 95% paired bootstrap
+    interval: the test visitors resampled with replacement (BOOTSTRAP_RESAMPLES times, seeded),
+    all of a visitor's questions together, since the time split asks one visitor several and
+    their answers are not independent. Whether a gap between two rows is more than which
+    visitors happened to be asked: an interval across 0 says the data cannot tell them apart."""
+    default = next((result for result in results if result.model == DEFAULT_MODEL and result.per_case), None)
+    if default is None or not cases:
+        return []
+    visitors = {visitor: n for n, visitor in enumerate(dict.fromkeys(case.visitor for case in cases))}
+    owner = np.fromiter((visitors[case.visitor] for case in cases), dtype=np.int64, count=len(cases))
+    questions = np.bincount(owner, minlength=len(visitors)).astype(np.float64)
+    picks = np.random.default_rng(seed).integers(0, len(visitors), size=(BOOTSTRAP_RESAMPLES, len(visitors)), dtype=np.int32)
+    asked = questions[picks].sum(axis=1)
+    found = []
+    for other in results:
+        if other is default or not other.per_case:
+            continue
+        for metric in ("ndcg@10", "hr@10"):
+            gap = np.asarray(default.per_case[metric]) - np.asarray(other.per_case[metric])
+            per_visitor = np.bincount(owner, weights=gap, minlength=len(visitors))
+            means = per_visitor[picks].sum(axis=1) / asked
+            low, high = np.percentile(means, [2.5, 97.5])
+            found.append(Difference(other.model, metric, float(gap.mean()), float(low), float(high)))
+    return found
+
+
+def format_differences(found: Sequence[Difference]) -> str:
+    """One line per model: the default's NDCG@10 and HR@10 minus its, with their intervals."""
+    if not found:
+        return ""
+    lines = [f"{DEFAULT_MODEL}* minus each model on the same questions (95% interval, {BOOTSTRAP_RESAMPLES:,} resamples of the test visitors):"]
+    by_model: dict[str, list[Difference]] = {}
+    for difference in found:
+        by_model.setdefault(difference.model, []).append(difference)
+    for model, pair in by_model.items():
+        parts = [f"{d.metric.upper()} {d.mean:+.4f} ({d.low:+.4f} to {d.high:+.4f})" for d in pair]
+        lines.append(f"  {model:<11}  " + "   ".join(parts))
+    return "\n".join(lines)
 
 
 class SeenItemRecommended(AssertionError):

@@ -13,8 +13,8 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from tailored.management.commands.tailored_evaluate import default_data_dir
-from tailored.ml.datasets import load_msweb
-from tailored.ml.evaluation import evaluate
+from tailored.ml.datasets import EvalCase, load_msweb
+from tailored.ml.evaluation import ModelResult, differences, evaluate
 
 AREAS = {1000 + n: f"Area {n}" for n in range(12)}
 
@@ -83,6 +83,14 @@ def test_msweb_format_reports_every_model_with_baselines(tmp_path):
     # Groups are perfectly separated, so co-visitation beats popularity at ranking the hidden visit.
     assert data["models"]["item-knn"]["ndcg_at_10"] > data["models"]["popularity"]["ndcg_at_10"]
     assert "HR@10" in table and "NDCG@10" in table and "item-knn" in table
+    # The default minus each model, on the same questions, with an interval: in the table and the JSON.
+    assert re.search(r"hybrid\* minus each model on the same questions .*\n  popularity +NDCG@10 [+-][\d.]+ \([+-][\d.]+ to [+-][\d.]+\)   HR@10", table)
+    gaps = data["default_minus"]
+    assert list(gaps) == ["popularity", "item-knn", "ease"]
+    ndcg = gaps["popularity"][0]
+    assert ndcg["metric"] == "ndcg@10" and ndcg["low"] <= ndcg["mean"] <= ndcg["high"]
+    expected = data["models"]["hybrid"]["ndcg_at_10"] - data["models"]["popularity"]["ndcg_at_10"]
+    assert ndcg["mean"] == pytest.approx(expected, abs=1e-3)
 
 
 def test_progress_names_each_model_and_the_time_left(tmp_path):
@@ -178,7 +186,8 @@ def test_all_runs_every_shared_data_set_under_both_protocols_with_the_default_ma
     assert list(report["datasets"]) == ["msweb/hide-one", "msweb/last", "movielens/loo", "movielens/time"]
     for data in report["datasets"].values():
         assert list(data["models"]) == ["popularity", "item-knn", "als", "rp3beta", "hybrid"]
-    assert table.count("hybrid*") == 4 and table.count("* hybrid: the default configuration") == 4
+    assert len(re.findall(r"^hybrid\* +[\d.]+ ", table, re.M)) == 4 and table.count("* hybrid: the default configuration") == 4
+    assert table.count("hybrid* minus each model on the same questions") == 4
     assert "msweb (last;" in table and "movielens (time;" in table
 
 
@@ -203,3 +212,28 @@ def test_the_time_split_tests_enough_visitors_with_several_next_item_questions_e
         history = {item for item, _ in case.history}
         assert not case.held & history and len(history) >= 2  # asked with all they rated before it
         assert case.now == max(ts for _, ts in case.history)  # asked right after their last rating before it
+
+
+def result(model: str, hits: list[float]) -> ModelResult:
+    figures = dict.fromkeys(("hr_at_10", "hr_at_20", "recall_at_10", "recall_at_20", "ndcg_at_10", "coverage", "novelty",
+                             "fit_seconds", "score_median_ms", "score_p99_ms"), 0.0)
+    return ModelResult(model=model, **figures, cases=len(hits), chosen={}, per_case={"hr@10": tuple(hits), "ndcg@10": tuple(hits)})
+
+
+def test_the_defaults_gap_to_each_model_has_an_interval_that_excludes_zero_only_when_the_data_can_tell():
+    cases = [EvalCase(f"v{n}", (), frozenset({"x"}), 0.0) for n in range(200)]
+    better = differences([result("hybrid", [1.0] * 200), result("popularity", [0.0] * 200)], cases)
+    assert [(d.model, d.metric, d.mean, d.low, d.high) for d in better] == [
+        ("popularity", "ndcg@10", 1.0, 1.0, 1.0), ("popularity", "hr@10", 1.0, 1.0, 1.0)]
+    # Half the questions each way, on different visitors: a gap of 0, and an interval across it.
+    mixed = differences([result("hybrid", [1.0, 0.0] * 100), result("item-knn", [0.0, 1.0] * 100)], cases)
+    assert mixed[0].mean == 0.0 and mixed[0].low < -0.1 and mixed[0].high > 0.1
+
+
+def test_a_visitors_questions_are_resampled_together():
+    """One visitor asked ten questions, all won by the default, among ten visitors with one tie
+    each: the gap is 0.5 a question, and since a resample leaves that one visitor out about a
+    third of the time, the interval reaches 0 (resampling questions alone would never)."""
+    cases = [EvalCase("heavy", (), frozenset({"x"}), 0.0)] * 10 + [EvalCase(f"v{n}", (), frozenset({"x"}), 0.0) for n in range(10)]
+    gaps = differences([result("hybrid", [1.0] * 10 + [0.0] * 10), result("item-knn", [0.0] * 20)], cases)
+    assert gaps[0].mean == 0.5 and gaps[0].low == 0.0 and gaps[0].high > 0.7

@@ -59,7 +59,14 @@ class Command(MlCommand):
         parser.add_argument("--validation-visitors", type=int, default=RecommenderParams.validation_visitors, help="visitors held out of training data for tuning")
 
     def handle(self, *args, **options) -> None:
-        from tailored.ml.evaluation import MODELS, count_test_visitors, evaluate, format_table
+        from tailored.ml.evaluation import (
+            MODELS,
+            count_test_visitors,
+            differences,
+            evaluate,
+            format_differences,
+            format_table,
+        )
         from tailored.ml.recommender import RecommenderParams
 
         models = [name.strip() for name in options["models"].split(",") if name.strip()]
@@ -81,7 +88,8 @@ class Command(MlCommand):
         for name, protocol in runs:
             dataset = self._load(name, data_dir, protocol, options["seed"])
             results = evaluate(dataset, models, seed=options["seed"], params=params, progress=self._progress)
-            self.stdout.write("\n" + format_table(dataset, results) + "\n")
+            gaps = differences(results, dataset.cases, seed=options["seed"])
+            self.stdout.write("\n" + format_table(dataset, results) + "\n" + (format_differences(gaps) + "\n" if gaps else ""))
             report["datasets"][f"{name}/{dataset.protocol}" if len(runs) > 1 else name] = {
                 "protocol": dataset.protocol,
                 "test_visitors": count_test_visitors(dataset.cases),
@@ -89,6 +97,7 @@ class Command(MlCommand):
                 "items": len(dataset.catalog),
                 "train_interactions": len(dataset.train),
                 "models": {result.model: result.as_dict() for result in results},
+                "default_minus": {model: [d.as_dict() for d in gaps if d.model == model] for model in dict.fromkeys(d.model for d in gaps)},
             }
             # Written after every data set: a later failure keeps the figures already measured.
             options["output"].write_text(json.dumps(report, indent=2, default=str) + "\n")
