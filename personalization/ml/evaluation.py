@@ -69,9 +69,13 @@ def evaluate(
     seed: int = 0,
     params: RecommenderParams | None = None,
     progress: Callable[[str], None] | None = None,
+    negatives: int = 0,
 ) -> list[ModelResult]:
-    """Every requested model (popularity and item-kNN always included) on one data set."""
+    """Every requested model (popularity and item-kNN always included) on one data set.
+    `negatives` > 0: the accuracy figures rank each held-out item against that many items sampled
+    for its question (the same for every model; see `sampled_lists`), not the whole catalog."""
     say = progress or (lambda message: None)
+    sampled = sample_negatives(dataset, negatives, seed) if negatives > 0 else None
     base = dataset_params(dataset, params or RecommenderParams())
     wanted = [*BASELINES, *(name for name in models if name not in BASELINES)]
     popularity = Counter(item for item, _ in {(e.item, e.visitor) for e in dataset.train if e.kind != "down"})
@@ -90,7 +94,8 @@ def evaluate(
         )
         fit_seconds = time.perf_counter() - started
         say(f"{dataset.name}: scoring {name} for {len(dataset.cases)} visitors")
-        results.append(score(name, model, dataset, popularity, n_visitors, fit_seconds, Progress(f"scoring {name}", len(dataset.cases), say)))
+        ranking = Progress(f"ranking {name} against {negatives} sampled items", len(dataset.cases), say) if sampled else None
+        results.append(score(name, model, dataset, popularity, n_visitors, fit_seconds, Progress(f"scoring {name}", len(dataset.cases), say), sampled, ranking))
         left = (time.perf_counter() - started_all) / number * (len(wanted) - number)
         say(f"{dataset.name}: {name} HR@10 {results[-1].hr_at_10:.4f}  NDCG@10 {results[-1].ndcg_at_10:.4f}"
             + (f"; about {left:.0f} s left for {len(wanted) - number} more" if number < len(wanted) else ""))
@@ -100,8 +105,12 @@ def evaluate(
 def score(
     name: str, model: Recommender, dataset: Dataset, popularity: Mapping[str, int], n_visitors: int, fit_seconds: float,
     progress: Callable[[int], None] = lambda done: None,
+    negatives: Sequence[tuple[str, ...]] | None = None,
+    ranking_progress: Callable[[int], None] | None = None,
 ) -> ModelResult:
-    """Ask the model for each test visitor's top LIST_LENGTH, timing each request."""
+    """Ask the model for each test visitor's top LIST_LENGTH, timing each request. With
+    `negatives` (one tuple per case), the accuracy figures are over those items and the held-out
+    one, in the order of the model's whole ranking (asked once more, untimed)."""
     lists, timings = [], []
     clock = time.perf_counter_ns
     for done, case in enumerate(dataset.cases, start=1):
@@ -112,11 +121,13 @@ def score(
         progress(done)
     cases = dataset.cases
     assert_nothing_seen(name, lists, cases)
+    top10 = [ranked[:10] for ranked in lists]
+    if negatives is not None:
+        lists = sampled_lists(model, cases, negatives, len(dataset.catalog), ranking_progress or (lambda done: None))
 
     def mean(metric, k: int) -> float:
         return statistics.fmean(metric(ranked, case.held, k) for ranked, case in zip(lists, cases, strict=True)) if cases else 0.0
 
-    top10 = [ranked[:10] for ranked in lists]
     per_case = {
         "hr@10": tuple(metrics.hit_rate(ranked, case.held, 10) for ranked, case in zip(lists, cases, strict=True)),
         "ndcg@10": tuple(metrics.ndcg(ranked, case.held, 10) for ranked, case in zip(lists, cases, strict=True)),
@@ -137,6 +148,49 @@ def score(
         chosen={key: model.metadata.get(key) for key in ("weights", "shrinkage", "ease_lambda", "validation")},
         per_case=per_case,
     )
+
+
+def sample_negatives(dataset: Dataset, count: int, seed: int) -> list[tuple[str, ...]]:
+    """For each question, `count` catalog items drawn uniformly without replacement from those
+    the visitor has not touched (their history and the held-out items excluded): the sampled
+    protocol of the literature (He et al. 2017's leave-one-out with 99 negatives), which papers'
+    tables for MovieLens report. Seeded, so every model is asked about the same items."""
+    items = [item.id for item in dataset.catalog]
+    rng = np.random.default_rng(seed)
+    drawn = []
+    for case in dataset.cases:
+        touched = {item for item, _ in case.history} | case.held
+        pool = [item for item in items if item not in touched] if len(touched) * 4 > len(items) else None
+        if pool is not None:  # a visitor who touched much of the catalog: draw from what is left
+            picks = rng.choice(len(pool), size=min(count, len(pool)), replace=False)
+            drawn.append(tuple(pool[i] for i in picks))
+            continue
+        chosen: dict[str, None] = {}
+        while len(chosen) < min(count, len(items) - len(touched)):
+            for index in rng.integers(0, len(items), size=2 * count).tolist():
+                if items[index] not in touched and len(chosen) < count:
+                    chosen[items[index]] = None
+        drawn.append(tuple(chosen))
+    return drawn
+
+
+def sampled_lists(
+    model: Recommender, cases: Sequence[EvalCase], negatives: Sequence[tuple[str, ...]], n_items: int,
+    progress: Callable[[int], None] = lambda done: None,
+) -> list[list[str]]:
+    """Each question's held-out and sampled items in the order of the model's whole ranking
+    (recommend() with k = every item); an item it does not rank comes after every ranked one,
+    and a held-out item it does not rank after the sampled ones it does not rank either: ties
+    never count in the model's favour."""
+    lists = []
+    for case, sampled in zip(cases, negatives, strict=True):
+        order = {item: rank for rank, (item, _) in enumerate(model.recommend(case.history, n_items, now=case.now))}
+        unranked = n_items + 1
+        candidates = [(order.get(item, unranked), 0, item) for item in sampled]
+        candidates += [(order.get(item, unranked), 1, item) for item in sorted(case.held)]
+        lists.append([item for _, _, item in sorted(candidates)])
+        progress(len(lists))
+    return lists
 
 
 BOOTSTRAP_RESAMPLES = 2000
@@ -244,11 +298,12 @@ def describe_cases(cases: Sequence[EvalCase]) -> str:
     return f"{visitors:,} test visitors" + (f", {len(cases):,} questions" if len(cases) != visitors else "")
 
 
-def format_table(dataset: Dataset, results: Sequence[ModelResult]) -> str:
+def format_table(dataset: Dataset, results: Sequence[ModelResult], negatives: int = 0) -> str:
     """A plain-text table, one row per model."""
     widths = [max(len(title), len(fmt.format(getattr(results[0], field)))) if results else len(title) for title, field, fmt in TABLE_COLUMNS]
     header = "  ".join(title.rjust(width) if i else title.ljust(width) for i, ((title, _, _), width) in enumerate(zip(TABLE_COLUMNS, widths, strict=True)))
-    lines = [f"{dataset.name} ({dataset.protocol}; {describe_cases(dataset.cases)}, {len(dataset.catalog)} items)", header]
+    ranked = f"; each held-out item ranked against {negatives} sampled items" if negatives > 0 else ""
+    lines = [f"{dataset.name} ({dataset.protocol}; {describe_cases(dataset.cases)}, {len(dataset.catalog)} items{ranked})", header]
     for result in results:
         cells = [fmt.format(getattr(result, field)).rjust(width) if i else fmt.format(getattr(result, field)).ljust(width) for i, ((_, field, fmt), width) in enumerate(zip(TABLE_COLUMNS, widths, strict=True))]
         if result.model == DEFAULT_MODEL:  # the name column is padded: the mark takes a space

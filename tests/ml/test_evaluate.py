@@ -13,7 +13,8 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from tailored.management.commands.tailored_evaluate import default_data_dir
-from tailored.ml.datasets import EvalCase, load_msweb
+from tailored.ml.catalog import CatalogItem
+from tailored.ml.datasets import Dataset, EvalCase, load_msweb
 from tailored.ml.evaluation import ModelResult, differences, evaluate
 
 AREAS = {1000 + n: f"Area {n}" for n in range(12)}
@@ -237,3 +238,50 @@ def test_a_visitors_questions_are_resampled_together():
     cases = [EvalCase("heavy", (), frozenset({"x"}), 0.0)] * 10 + [EvalCase(f"v{n}", (), frozenset({"x"}), 0.0) for n in range(10)]
     gaps = differences([result("hybrid", [1.0] * 10 + [0.0] * 10), result("item-knn", [0.0] * 20)], cases)
     assert gaps[0].mean == 0.5 and gaps[0].low == 0.0 and gaps[0].high > 0.7
+
+
+def test_negatives_rank_each_held_out_item_against_items_sampled_from_what_the_visitor_never_touched(tmp_path):
+    write_movielens(tmp_path)
+    output, stdout, stderr = tmp_path / "out.json", io.StringIO(), io.StringIO()
+    call_command("tailored_evaluate", "--dataset", "movielens", "--models", "ease", "--negatives", "9", "--data-dir", str(tmp_path),
+                 "--output", str(output), stdout=stdout, stderr=stderr)
+    report, table = json.loads(output.read_text()), stdout.getvalue()
+    assert re.search(r"ranking ease against 9 sampled items: 40/40 \(100%\)", stderr.getvalue())  # the second pass says how far it is
+    data = report["datasets"]["movielens"]
+    assert data["negatives"] == 9 and "each held-out item ranked against 9 sampled items" in table
+    knn, popularity = data["models"]["item-knn"], data["models"]["popularity"]
+    # Ten candidates a question: every held-out item is in the top 10, and the order is what tells.
+    assert knn["hr_at_10"] == popularity["hr_at_10"] == 1.0
+    # Each user rates one genre of three: co-ratings rank the held-out film above most of the
+    # sampled ones (two in three of another genre), popularity hardly.
+    assert knn["ndcg_at_10"] > popularity["ndcg_at_10"] + 0.1
+    assert knn["coverage"] > 0  # coverage and novelty still describe the top-10 lists shown
+
+
+def test_sampled_items_avoid_what_the_visitor_touched_and_repeat_for_a_seed():
+    from tailored.ml.evaluation import sample_negatives
+
+    items = tuple(CatalogItem(id=str(n), title="", category="") for n in range(200))
+    cases = (EvalCase("a", (("1", 0.0), ("2", 0.0)), frozenset({"3"}), 0.0), EvalCase("b", tuple((str(n), 0.0) for n in range(150)), frozenset({"199"}), 0.0))
+    dataset = Dataset("d", "loo", items, (), cases, 0.0)
+    drawn = sample_negatives(dataset, 99, seed=4)
+    assert [len(d) for d in drawn] == [99, 49]  # b touched 151 of 200: the 49 left
+    assert not set(drawn[0]) & {"1", "2", "3"} and not set(drawn[1]) & {*map(str, range(150)), "199"}
+    assert len(set(drawn[0])) == 99 and drawn == sample_negatives(dataset, 99, seed=4) != sample_negatives(dataset, 99, seed=5)
+
+
+def test_a_held_out_item_the_model_does_not_rank_comes_after_every_sampled_item():
+    from tailored.ml.evaluation import sampled_lists
+
+    class RanksOnlyB:
+        def recommend(self, history, k, now=None):
+            return [("b", 1.0)]
+
+    lists = sampled_lists(RanksOnlyB(), [EvalCase("v", (), frozenset({"held"}), 0.0)], [("a", "b", "c")], 4)
+    assert lists == [["b", "a", "c", "held"]]
+
+
+def test_negatives_must_be_a_whole_number(tmp_path):
+    write_movielens(tmp_path)
+    with pytest.raises(CommandError, match="must be a whole number of items"):
+        call_command("tailored_evaluate", "--dataset", "movielens", "--negatives", "-3", "--data-dir", str(tmp_path))

@@ -9,6 +9,7 @@ only when the command runs (see tailored.management.ml_required).
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -52,6 +53,8 @@ class Command(MlCommand):
                             help="movielens and demo: leave-last-out or a time split; msweb: hide one visit at random, or (time) the last one listed. --dataset all runs both")
         parser.add_argument("--models", default=",".join(MODELS), help=f"comma-separated among {', '.join(MODELS)}; popularity and item-knn always run")
         parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument("--negatives", type=_count, default=0,
+                            help="rank each held-out item against this many sampled items the visitor never touched (99 in the literature's tables) instead of every item")
         parser.add_argument("--cold-start", action="store_true",
                             help="visitors with 1, 2 and 3 items only: HR@10 and NDCG@10 per model on msweb and movielens (issue 22 item 5)")
         parser.add_argument("--neighbours", type=int, default=RecommenderParams.neighbours, help="neighbours kept per item")
@@ -87,13 +90,15 @@ class Command(MlCommand):
         report: dict[str, object] = {"seed": options["seed"], "machine": _machine(), "datasets": {}}
         for name, protocol in runs:
             dataset = self._load(name, data_dir, protocol, options["seed"])
-            results = evaluate(dataset, models, seed=options["seed"], params=params, progress=self._progress)
+            results = evaluate(dataset, models, seed=options["seed"], params=params, progress=self._progress, negatives=options["negatives"])
             gaps = differences(results, dataset.cases, seed=options["seed"])
-            self.stdout.write("\n" + format_table(dataset, results) + "\n" + (format_differences(gaps) + "\n" if gaps else ""))
+            table = format_table(dataset, results, options["negatives"])
+            self.stdout.write("\n" + table + "\n" + (format_differences(gaps) + "\n" if gaps else ""))
             report["datasets"][f"{name}/{dataset.protocol}" if len(runs) > 1 else name] = {
                 "protocol": dataset.protocol,
                 "test_visitors": count_test_visitors(dataset.cases),
                 "questions": len(dataset.cases),  # the time split asks each test visitor several
+                "negatives": options["negatives"],  # 0: every item ranked
                 "items": len(dataset.catalog),
                 "train_interactions": len(dataset.train),
                 "models": {result.model: result.as_dict() for result in results},
@@ -147,6 +152,16 @@ class Command(MlCommand):
 
     def _progress(self, message: str) -> None:
         self.stderr.write(f"[{time.strftime('%H:%M:%S')}] {message}")
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a whole number of items, 0 or more (got {text!r})")
+    return value
 
 
 def _machine() -> dict[str, object]:
