@@ -134,11 +134,11 @@ def score(
     }
     return ModelResult(
         model=name,
-        hr_at_10=mean(metrics.hit_rate, 10),
+        hr_at_10=statistics.fmean(per_case["hr@10"]) if cases else 0.0,
         hr_at_20=mean(metrics.hit_rate, 20),
         recall_at_10=mean(metrics.recall, 10),
         recall_at_20=mean(metrics.recall, 20),
-        ndcg_at_10=mean(metrics.ndcg, 10),
+        ndcg_at_10=statistics.fmean(per_case["ndcg@10"]) if cases else 0.0,
         coverage=metrics.coverage(top10, len(dataset.catalog)),
         novelty=metrics.novelty(top10, popularity, n_visitors),
         fit_seconds=fit_seconds,
