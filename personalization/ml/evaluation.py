@@ -155,7 +155,7 @@ def sample_negatives(dataset: Dataset, count: int, seed: int) -> list[tuple[str,
     the visitor has not touched (their history and the held-out items excluded): the sampled
     protocol of the literature (He et al. 2017's leave-one-out with 99 negatives), which papers'
     tables for MovieLens report. Seeded, so every model is asked about the same items."""
-    items = [item.id for item in dataset.catalog]
+    items = list(dict.fromkeys(item.id for item in dataset.catalog))  # distinct: the draws below count on it
     rng = np.random.default_rng(seed)
     drawn = []
     for case in dataset.cases:
