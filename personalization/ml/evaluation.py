@@ -94,7 +94,7 @@ def evaluate(
         )
         fit_seconds = time.perf_counter() - started
         say(f"{dataset.name}: scoring {name} for {len(dataset.cases)} visitors")
-        ranking = Progress(f"ranking {name} against {negatives} sampled items", len(dataset.cases), say) if sampled else None
+        ranking = Progress(f"ranking {name} against {negatives} sampled items", len(dataset.cases), say)  # says nothing unless called
         results.append(score(name, model, dataset, popularity, n_visitors, fit_seconds, Progress(f"scoring {name}", len(dataset.cases), say), sampled, ranking))
         left = (time.perf_counter() - started_all) / number * (len(wanted) - number)
         say(f"{dataset.name}: {name} HR@10 {results[-1].hr_at_10:.4f}  NDCG@10 {results[-1].ndcg_at_10:.4f}"
@@ -106,7 +106,7 @@ def score(
     name: str, model: Recommender, dataset: Dataset, popularity: Mapping[str, int], n_visitors: int, fit_seconds: float,
     progress: Callable[[int], None] = lambda done: None,
     negatives: Sequence[tuple[str, ...]] | None = None,
-    ranking_progress: Callable[[int], None] | None = None,
+    ranking_progress: Callable[[int], None] = lambda done: None,
 ) -> ModelResult:
     """Ask the model for each test visitor's top LIST_LENGTH, timing each request. With
     `negatives` (one tuple per case), the accuracy figures are over those items and the held-out
@@ -123,7 +123,7 @@ def score(
     assert_nothing_seen(name, lists, cases)
     top10 = [ranked[:10] for ranked in lists]
     if negatives is not None:
-        lists = sampled_lists(model, cases, negatives, len(dataset.catalog), ranking_progress or (lambda done: None))
+        lists = sampled_lists(model, cases, negatives, len(dataset.catalog), ranking_progress)
 
     def mean(metric, k: int) -> float:
         return statistics.fmean(metric(ranked, case.held, k) for ranked, case in zip(lists, cases, strict=True)) if cases else 0.0
@@ -155,22 +155,15 @@ def sample_negatives(dataset: Dataset, count: int, seed: int) -> list[tuple[str,
     the visitor has not touched (their history and the held-out items excluded): the sampled
     protocol of the literature (He et al. 2017's leave-one-out with 99 negatives), which papers'
     tables for MovieLens report. Seeded, so every model is asked about the same items."""
-    items = list(dict.fromkeys(item.id for item in dataset.catalog))  # distinct: the draws below count on it
+    items = np.array(list(dict.fromkeys(item.id for item in dataset.catalog)), dtype=object)
+    index = {item: position for position, item in enumerate(items)}
     rng = np.random.default_rng(seed)
     drawn = []
     for case in dataset.cases:
-        touched = {item for item, _ in case.history} | case.held
-        pool = [item for item in items if item not in touched] if len(touched) * 4 > len(items) else None
-        if pool is not None:  # a visitor who touched much of the catalog: draw from what is left
-            picks = rng.choice(len(pool), size=min(count, len(pool)), replace=False)
-            drawn.append(tuple(pool[i] for i in picks))
-            continue
-        chosen: dict[str, None] = {}
-        while len(chosen) < min(count, len(items) - len(touched)):
-            for index in rng.integers(0, len(items), size=2 * count).tolist():
-                if items[index] not in touched and len(chosen) < count:
-                    chosen[items[index]] = None
-        drawn.append(tuple(chosen))
+        untouched = np.ones(len(items), dtype=bool)
+        untouched[[index[item] for item in ({item for item, _ in case.history} | case.held) if item in index]] = False
+        pool = np.flatnonzero(untouched)
+        drawn.append(tuple(items[rng.choice(pool, size=min(count, pool.size), replace=False)]))
     return drawn
 
 

@@ -347,3 +347,17 @@ def test_a_set_id_without_its_list_counts_for_every_visitor_only():
     assert {key[4]: (stats["impressions"], stats["view_ms"]) for key, stats in cells.items()} == {"": (2, 900)}
     cells, _ = counting.group(values, {"AbCdEfGh": "fans,new"})
     assert {key[4]: stats["impressions"] for key, stats in cells.items()} == {"": 2, "fans": 2, "new": 2}
+
+
+def test_segment_sets_that_share_a_segment_add_up_in_its_row_and_places_stay_apart():
+    hour = int(NOW // 3600)
+    values = {
+        f"{hour}|3|b|v|^A|mobile|DE|i": 2, f"{hour}|3|b|v|^B|mobile|DE|i": 3, f"{hour}|3|b|v|^B|mobile|DE|v": 700,
+        f"{hour}|3|b|v|^A|mobile|FR|i": 1,
+    }
+    cells, _ = counting.group(values, {"A": "fans,new", "B": "fans"})
+    found = {(key[4], key[6]): (stats["impressions"], stats["view_ms"]) for key, stats in cells.items()}
+    assert found == {
+        ("", "DE"): (5, 700), ("fans", "DE"): (5, 700), ("new", "DE"): (2, 0),
+        ("", "FR"): (1, 0), ("fans", "FR"): (1, 0), ("new", "FR"): (1, 0),
+    }
