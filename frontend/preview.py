@@ -63,8 +63,8 @@ DEVICE_COOKIE = "tl_preview_device"  # the preview pane's device, from its width
 # The widths where Wagtail's preview sizes (375, 768, 1280 px) change device; the scripts agree.
 MOBILE_BELOW, TABLET_BELOW = 600, 1024
 PREVIEW_DEVICES = tuple(d for d in DEVICES if d != "bot")
-COUNTRY = re.compile(r"^[A-Z]{2}$")
-REGION = re.compile(r"^([A-Z]{2})-[A-Z0-9]{1,3}$")
+COUNTRY = re.compile(r"^[A-Z]{2}\Z")
+REGION = re.compile(r"^([A-Z]{2})-[A-Z0-9]{1,3}\Z")
 MAX_QUERY_CHARS = 2000
 
 

@@ -13,7 +13,13 @@ from django.urls import reverse
 
 from tailored import conf
 from tailored.core.types import Consent
-from tailored.services import OPTED_OUT_BY_BROWSER, REASON_MESSAGES, read_consent, resolve_visitor
+from tailored.services import (
+    OPTED_OUT_BY_BROWSER,
+    REASON_MESSAGES,
+    data_subject_id,
+    read_consent,
+    resolve_visitor,
+)
 
 PRIVACY_CENTRE_TEMPLATE = "tailored/privacy_centre.html"
 # Set on a request the privacy centre serves: its own form replaces the banner there.
@@ -124,6 +130,7 @@ def privacy_centre_context(request: HttpRequest) -> dict[str, Any]:
     """Everything tailored/privacy_centre.html prints for this visitor."""
     consent = read_consent(request)
     visitor = resolve_visitor(request)
+    holds_data = data_subject_id(request) is not None
     privacy_url = reverse("tailored_frontend:privacy")
     cookies = request.COOKIES
     return {
@@ -132,8 +139,10 @@ def privacy_centre_context(request: HttpRequest) -> dict[str, Any]:
         "notice": NOTICES.get(request.GET.get("notice", "")),
         "summary": choice_summary(consent),
         "categories": category_rows(consent),
-        "holds_data": visitor.id is not None,
+        # What was kept before Sec-GPC/DNT was switched on stays theirs to download and erase.
+        "holds_data": holds_data,
         "keeps_profile": visitor.id is not None and consent.allows_profile,
+        "paused_by_browser": holds_data and visitor.consent.opted_out_by_browser,
         "download_url": reverse("tailored_frontend:privacy-data"),
         "erase_url": reverse("tailored_frontend:privacy-erase"),
         # Cookies this browser sent now; localStorage never reaches the server ("-" there).

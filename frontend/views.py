@@ -24,6 +24,7 @@ from tailored.erasure import erase_or_queue, export_visitor
 from tailored.events.json_body import JsonBodyError, parse_json
 from tailored.services import (
     CONSENT_CATEGORIES,
+    data_subject_id,
     forget_visitor_cookies,
     resolve_visitor,
     set_consent,
@@ -100,10 +101,10 @@ def privacy_data(request: HttpRequest) -> HttpResponse:
     """GET /privacy-centre/data: everything held about the visitor, as a JSON download (audited)."""
     if refusal := _cross_site_refusal(request):
         return refusal
-    visitor = resolve_visitor(request)
-    if visitor.id is None or visitor.context.device == "bot":
+    visitor_id = data_subject_id(request)  # also when Sec-GPC/DNT now withholds consent
+    if visitor_id is None:
         return HttpResponseRedirect(f"{reverse('tailored_frontend:privacy')}?notice=nothing_held", status=303)
-    response = JsonResponse(export_visitor(visitor.id, visitor.consent), json_dumps_params={"indent": 2})
+    response = JsonResponse(export_visitor(visitor_id, resolve_visitor(request).consent), json_dumps_params={"indent": 2})
     response["Content-Disposition"] = 'attachment; filename="my-data.json"'
     return response
 
@@ -116,10 +117,10 @@ def privacy_erase(request: HttpRequest) -> HttpResponse:
     cookie a page shown after consent may have set."""
     if refusal := _cross_site_refusal(request):
         return refusal
-    visitor = resolve_visitor(request)
+    visitor_id = data_subject_id(request)  # also when Sec-GPC/DNT now withholds consent
     notice = "nothing_held"
-    if visitor.id is not None:
-        notice = "erased" if erase_or_queue(visitor.id) is not None else "erasure_queued"
+    if visitor_id is not None:
+        notice = "erased" if erase_or_queue(visitor_id) is not None else "erasure_queued"
     response = HttpResponseRedirect(f"{reverse('tailored_frontend:privacy')}?notice={notice}", status=303)
     forget_visitor_cookies(request, response)
     response.delete_cookie(conf.get("CONSENT_COOKIE"), samesite="Lax")

@@ -117,7 +117,8 @@ def complete_erasures_due() -> int:
 
 
 def export_visitor(visitor_id: str, consent: Consent | None, by: str | None = None) -> dict[str, Any]:
-    """Everything held about the visitor: profile, raw counters, events, assignments and CRM traits; audited
+    """Everything held about the visitor: profile, raw counters, events (stored, waiting to be, or
+    dead-lettered), assignments and CRM traits; audited
     (with `by`, the editor who exported it). `consent` is None when the caller cannot know it (an
     editor's export: the answer lives in the visitor's browser)."""
     now = time.time()
@@ -139,6 +140,9 @@ def export_visitor(visitor_id: str, consent: Consent | None, by: str | None = No
         "profile": held["profile"],
         "counters": held["counters"],
         "events": events,
+        # Sent, not stored yet (the worker is behind), or refused by the worker: held all the same.
+        "waiting_events": held.get("waiting_events", []),
+        "dead_letters": held.get("dead_letters", []),
         "assignments": held.get("assignments", {}),
         "traits": traits.traits_of(visitor_id),  # the record; the profile shows the store's copy
         "activation": identity.export(visitor_id),  # identity and every send (issue 20)

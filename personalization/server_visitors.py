@@ -36,7 +36,6 @@ import contextlib
 import dataclasses
 import hashlib
 import hmac
-import json
 import logging
 import re
 import secrets
@@ -46,7 +45,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import DatabaseError
@@ -60,10 +59,11 @@ from tailored.context.locale import locale_from_header, zone_name_from_language
 from tailored.context.place import place_of
 from tailored.context.privacy_signals import browser_opts_out
 from tailored.context.referrer import referrer_facts
-from tailored.context.request import MAX_USER_AGENT_CHARS, configured_daypart
+from tailored.context.request import MAX_USER_AGENT_CHARS, ZONE_ERRORS, configured_daypart
 from tailored.context.weather import weather_for
 from tailored.core.context import minute_of_day, weekday
 from tailored.core.types import Consent, Context
+from tailored.events.json_body import JsonBodyError, parse_json
 
 from .models import ApiKey
 
@@ -79,7 +79,7 @@ KEY_CHARS = 40
 MAX_KEY_CHARS = 128
 MAX_CONTEXT_CHARS = 4096
 MAX_CACHED_KEYS = 1024
-VISITOR_ID = re.compile(r"^[0-9a-f]{32}$")
+VISITOR_ID = re.compile(r"^[0-9a-f]{32}\Z")
 STRING_FIELDS = ("user_agent", "country", "region", "city", "local_time", "timezone", "referrer", "url", "accept_language")
 
 
@@ -238,10 +238,10 @@ def _context_json(raw: str) -> dict[str, Any]:
         raise ServerHeadersError(f"X-Tailored-Context is longer than {MAX_CONTEXT_CHARS} characters")
     with contextlib.suppress(UnicodeError):
         raw = raw.encode("latin-1").decode("utf-8")  # WSGI hands header bytes over as latin-1
-    try:
-        data = json.loads(raw)
-    except ValueError as error:
-        raise ServerHeadersError(f"X-Tailored-Context is not valid JSON: {error}") from None
+    try:  # the events API's parser: bounded depth and numbers, no NaN, no duplicate keys
+        data = parse_json(raw)
+    except JsonBodyError as error:
+        raise ServerHeadersError(f"X-Tailored-Context is not valid JSON: {error.message}") from None
     if not isinstance(data, dict):
         raise ServerHeadersError("X-Tailored-Context must be a JSON object")
     return data
@@ -322,15 +322,15 @@ def _zone(name: str, country: str | None, region: str | None, accept_language: s
     # zone, then the visitor's own zone name, then the language's region, then the site's zone
     # (name unknown).
     if geo_zone := zone_name_for(country, region):
-        with contextlib.suppress(ZoneInfoNotFoundError, ValueError):
+        with contextlib.suppress(*ZONE_ERRORS):
             return ZoneInfo(geo_zone), geo_zone
     if name:
         try:
             return ZoneInfo(name), name
-        except (ZoneInfoNotFoundError, ValueError):
+        except ZONE_ERRORS:
             raise ServerHeadersError(f"X-Tailored-Context: timezone {name[:64]!r} is not an IANA zone name") from None
     if language_zone := zone_name_from_language(accept_language, country):
-        with contextlib.suppress(ZoneInfoNotFoundError, ValueError):
+        with contextlib.suppress(*ZONE_ERRORS):
             return ZoneInfo(language_zone), language_zone
     return ZoneInfo(settings.TIME_ZONE), None
 

@@ -44,7 +44,7 @@ from .server_visitors import server_visitor
 
 logger = logging.getLogger(__name__)
 
-VISITOR_ID = re.compile(r"^[0-9a-f]{32}$")
+VISITOR_ID = re.compile(r"^[0-9a-f]{32}\Z")
 # The id cookie is signed (Django's signer: SECRET_KEY, then SECRET_KEY_FALLBACKS), so an id is
 # honoured only if this site issued it; a made-up or pre-signing cookie is a new visitor.
 VISITOR_COOKIE_SALT = "tailored.visitor-id"
@@ -104,7 +104,9 @@ def resolve_visitor(request: HttpRequest, now: float | None = None) -> Visitor:
         consent = read_consent(request)
         visitor_id = _visitor_id(request) if consent.allows_events else None
         context = context_from_request(request, now)
-        audience = caching.proxy_audience(request)  # a proxy's key decides its four facts
+        # A proxy's key decides its four facts for pages a cache may share: never a visitor with an
+        # id, whose page is private (caching.policy) and chosen as GraphQL chooses it, by their own.
+        audience = caching.proxy_audience(request) if visitor_id is None else None
         if audience is not None:
             context = with_audience(context, audience)
     segment_set, windows = segment_cache.current()
@@ -191,7 +193,11 @@ def untrusted_purchases(request: HttpRequest, items: Sequence[Any]) -> list[int]
     anything is stored, so no profile, segment, experiment or holdout counter sees its value."""
     if server_visitor(request) is not None:
         return []
-    return [i for i, item in enumerate(items) if isinstance(item, dict) and item.get("type") in SERVER_ONLY_EVENT_TYPES]
+    # A type that is not text is left to validation (its precise error): it cannot name a server-only type.
+    return [
+        i for i, item in enumerate(items)
+        if isinstance(item, dict) and isinstance(kind := item.get("type"), str) and kind in SERVER_ONLY_EVENT_TYPES
+    ]
 
 
 def live_count(rule: CompiledRule, now: float | None = None, hours: int = 24, limit: int = 10_000) -> tuple[int, int]:
@@ -249,9 +255,12 @@ def purchase_event(order_id: str, value: float, items: Sequence[int] = (), curre
     return Event(id=f"order-{order_id}"[:64], type="purchase", ts=time.time(), attrs=attrs)
 
 
+ID_CATEGORIES = frozenset({"analytics", "personalization"})  # what events are kept under an id for (Consent.allows_events)
+
+
 def set_consent(request: HttpRequest, response: HttpResponse, asked: Sequence[str]) -> ConsentAnswer:
     """Record the visitor's answer by the one consent rule (`consent_answer`) and return it. A
-    pseudonymous id is issued only when something was granted. Withdrawing any category that
+    pseudonymous id is issued only when analytics or personalization was granted. Withdrawing any category that
     was granted erases what was held under the id; a visitor who still grants something then
     starts again under a new id (the old one stays erased: a late worker never revives it)."""
     answer = consent_answer(request, asked)
@@ -266,7 +275,7 @@ def set_consent(request: HttpRequest, response: HttpResponse, asked: Sequence[st
         existing_id = None
     elif existing_id:
         _marketing_answer(existing_id, "marketing" in answer.granted)
-    if answer.granted:
+    if ID_CATEGORIES & set(answer.granted):  # marketing alone stores nothing under an id: none is issued
         issued = getattr(request, "_tailored_new_visitor_id", None)  # this request's new id, if any
         set_visitor_cookie(request, response, existing_id or issued or uuid.uuid4().hex)
     else:
@@ -360,6 +369,17 @@ def _visitor_id(request: HttpRequest) -> str:
     if visitor_id is None:
         visitor_id = request._tailored_new_visitor_id = uuid.uuid4().hex
     return visitor_id
+
+
+def data_subject_id(request: HttpRequest) -> str | None:
+    """Whose data this request may export or erase: the visitor's id, or the one their signed
+    cookie still holds when nothing may be stored now (Sec-GPC or DNT switched on after consent,
+    a bot-like User-Agent). Holding the signed, HttpOnly cookie is what proves it is theirs; a
+    server sending for a visitor (an API key) names the id it already sends events under."""
+    visitor = resolve_visitor(request)
+    if visitor.id is not None:
+        return visitor.id
+    return None if server_visitor(request) is not None else _cookie_visitor_id(request)
 
 
 def _cookie_visitor_id(request: HttpRequest) -> str | None:

@@ -6,6 +6,7 @@ import functools
 import logging
 import time
 
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -19,6 +20,7 @@ from .insights import metrics
 from .services import (
     UNTRUSTED_PURCHASE,
     UNTRUSTED_PURCHASE_MESSAGE,
+    data_subject_id,
     record_events,
     resolve_visitor,
     untrusted_purchases,
@@ -35,8 +37,8 @@ def _error(code: str, message: str, status: int, **extra) -> JsonResponse:
 
 
 def _refusal(request: HttpRequest) -> JsonResponse | None:
-    """Why this request may not touch visitor data, if it may not. The same-site check is
-    GraphQL's too (`tailored.api.same_site`)."""
+    """Why this request may not send events, if it may not. The same-site check is GraphQL's
+    too (`tailored.api.same_site`)."""
     if is_cross_site(request):
         return _error("cross_site", "accepted from this site only", 403)
     visitor = resolve_visitor(request)
@@ -45,6 +47,17 @@ def _refusal(request: HttpRequest) -> JsonResponse | None:
     if visitor.id is None:
         return _error("consent_required", "nothing is stored or held without consent", 403)
     return None
+
+
+def _data_subject(request: HttpRequest) -> tuple[str, None] | tuple[None, JsonResponse]:
+    """The id whose data this request may export or erase, or why none. Neither consent withdrawn
+    by Sec-GPC/DNT nor a bot-like User-Agent takes a visitor's rights over what is already held."""
+    if is_cross_site(request):
+        return None, _error("cross_site", "accepted from this site only", 403)
+    visitor_id = data_subject_id(request)
+    if visitor_id is None:
+        return None, _error("consent_required", "nothing is stored or held without consent", 403)
+    return visitor_id, None
 
 
 def _unavailable_as_503(view):
@@ -74,7 +87,8 @@ def events(request: HttpRequest) -> JsonResponse:
     if refusal:
         return refusal
     try:
-        items = read_batch(request.body, conf.get("MAX_BATCH_EVENTS"), conf.get("MAX_BATCH_BYTES"))
+        max_bytes = conf.get("MAX_BATCH_BYTES")
+        items = read_batch(_body(request, max_bytes), conf.get("MAX_BATCH_EVENTS"), max_bytes)
     except BatchError as error:
         metrics.count_refused(error.code)
         return JsonResponse(error.as_json(), status=400)
@@ -95,15 +109,29 @@ def events(request: HttpRequest) -> JsonResponse:
     return JsonResponse(body, status=207 if rejected else 202)
 
 
+def _body(request: HttpRequest, max_bytes: int) -> bytes:
+    """The request's body, or BatchError("body_too_large") as JSON when it says it is longer than
+    the limit: before Django reads it, which past DATA_UPLOAD_MAX_MEMORY_SIZE answers an HTML 400."""
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    if declared > max_bytes:
+        raise BatchError("body_too_large", f"the body is {declared} bytes; the limit is {max_bytes}")
+    try:
+        return request.body
+    except RequestDataTooBig:  # a MAX_BATCH_BYTES above Django's own limit
+        raise BatchError("body_too_large", f"the body is {declared} bytes; Django's DATA_UPLOAD_MAX_MEMORY_SIZE is lower") from None
+
+
 @require_GET
 @_unavailable_as_503
 def my_data(request: HttpRequest) -> JsonResponse:
     """GET /api/me/data: everything held about the requesting visitor, as JSON."""
-    refusal = _refusal(request)
+    visitor_id, refusal = _data_subject(request)
     if refusal:
         return refusal
-    visitor = resolve_visitor(request)
-    response = JsonResponse(export_visitor(visitor.id, visitor.consent))
+    response = JsonResponse(export_visitor(visitor_id, resolve_visitor(request).consent))
     response["Content-Disposition"] = 'attachment; filename="my-data.json"'
     return response
 
@@ -113,10 +141,10 @@ def my_data(request: HttpRequest) -> JsonResponse:
 @_unavailable_as_503
 def erase_me(request: HttpRequest) -> JsonResponse:
     """DELETE /api/me: erase the profile, the events and the assignments; forget the id."""
-    refusal = _refusal(request)
+    visitor_id, refusal = _data_subject(request)
     if refusal:
         return refusal
-    erased = erase_visitor(resolve_visitor(request).id)
+    erased = erase_visitor(visitor_id)
     response = JsonResponse({"erased": erased})
     response.delete_cookie(conf.get("VISITOR_COOKIE"), samesite="Lax")
     response.delete_cookie(conf.get("CONSENT_COOKIE"), samesite="Lax")

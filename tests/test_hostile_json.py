@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -157,3 +158,56 @@ def test_parse_json_limits_count_what_is_outside_strings(body, code):
             with pytest.raises(JsonBodyError) as refused:
                 parse_json(form)
             assert refused.value.code == code
+
+
+@pytest.mark.parametrize(
+    ("variables", "code"),
+    [
+        ('{"events": [], "events": [{"type": "page_view", "id": "f1", "ts": ' + NOW_MS + "}]}", "DUPLICATE_KEY"),
+        ('{"events": [{"type": "page_view", "id": "f2", "ts": NaN}]}', "NUMBER_OUT_OF_RANGE"),
+    ],
+)
+def test_form_encoded_variables_are_read_by_the_same_parser(client, use_redis_store, redis_client, variables, code):
+    consent_cookies(client, VISITOR)
+    before = stored(redis_client)
+    body = urlencode({"query": TRACK_EVENTS, "variables": variables})
+
+    response = client.post("/graphql/", body, content_type="application/x-www-form-urlencoded")
+
+    assert response.status_code == 400, response.content[:300]
+    assert response.json()["errors"][0]["extensions"]["code"] == code
+    assert stored(redis_client) == before
+
+
+def test_a_graphql_document_that_is_not_utf8_is_a_400(client):
+    response = client.post("/graphql/", b"\xff{ visitor { segments } }", content_type="application/graphql")
+
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["message"] == "The query is not UTF-8 text."
+
+
+@pytest.mark.parametrize("kind", [["purchase"], {"a": 1}, 7])
+def test_an_event_type_that_is_not_text_is_refused_with_its_reason(client, use_redis_store, redis_client, kind):
+    consent_cookies(client, VISITOR)
+    batch = {"events": [{"type": kind, "id": "t1", "ts": int(NOW_MS)}]}
+    before = stored(redis_client)
+
+    rest = client.post("/api/events", json.dumps(batch), content_type="application/json")
+    graphql = client.post("/graphql/", {"query": TRACK_EVENTS, "variables": batch}, content_type="application/json")
+
+    assert rest.status_code == 400
+    assert [r["field"] for r in rest.json()["rejected"]] == ["type"]
+    result = graphql.json()["data"]["trackEvents"]
+    assert result["accepted"] == 0 and "unhashable" not in json.dumps(result)
+    assert stored(redis_client) == before
+
+
+@pytest.mark.parametrize("size", [70_000, 3 * 1024 * 1024])  # over MAX_BATCH_BYTES; also over Django's own limit
+def test_a_body_over_the_limit_is_a_json_400_however_large(client, use_redis_store, size):
+    consent_cookies(client, VISITOR)
+
+    response = client.post("/api/events", b"x" * size, content_type="application/json")
+
+    assert response.status_code == 400
+    assert response.json()["error"] == "body_too_large"
+    assert str(size) in response.json()["message"]

@@ -46,6 +46,12 @@ class Rejected(HttpError):
         self.error = error
 
 
+# graphene-django's dispatch without its `ensure_csrf_cookie`: the view is CSRF-exempt (cross-site
+# requests are refused by origin, `check_same_site`), and that decorator wrote a `csrftoken` cookie
+# for every visitor, before any consent, on a device that should hold only `tl_consent`.
+GRAPHENE_DISPATCH = getattr(GraphQLView.dispatch, "__wrapped__", GraphQLView.dispatch)
+
+
 class TailoredGraphQLView(GraphQLView):
     """GraphQLView plus persisted operations, depth/cost/list-size limits and CORS."""
 
@@ -61,7 +67,7 @@ class TailoredGraphQLView(GraphQLView):
             response["Content-Type"] = "application/json"
             response.content = self.json_encode(request, {"errors": [self.format_error(error)]})
         else:
-            response = super().dispatch(request, *args, **kwargs)
+            response = GRAPHENE_DISPATCH(self, request, *args, **kwargs)
         return security.add_cors_headers(response, origin)
 
     @staticmethod
@@ -152,8 +158,17 @@ class TailoredGraphQLView(GraphQLView):
         or a Python message. Plain invalid JSON keeps graphene's BAD_REQUEST and message."""
         if "variables" in request.GET:  # a GET's variables: checked here, read by graphene
             _safe_json(request.GET["variables"], "Variables are invalid JSON.")
-        if self.get_content_type(request) != "application/json":
-            return super().parse_body(request)
+        content_type = self.get_content_type(request)
+        if content_type == "application/graphql":  # the body is the query: text, or a 400
+            try:
+                request.body.decode("utf-8")
+            except UnicodeDecodeError:
+                raise Rejected(security.rejection("The query is not UTF-8 text.", security.BAD_REQUEST)) from None
+        if content_type != "application/json":
+            data = super().parse_body(request)
+            if isinstance(data.get("variables"), str):  # a form's variables: graphene would read them with json.loads
+                _safe_json(data["variables"], "Variables are invalid JSON.")
+            return data
         data = _safe_json(request.body, "POST body sent invalid JSON.")
         if isinstance(data, dict) and isinstance(data.get("variables"), str):
             data["variables"] = _safe_json(data["variables"], "Variables are invalid JSON.")

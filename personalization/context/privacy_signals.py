@@ -11,5 +11,6 @@ OPT_OUT_HEADERS = ("HTTP_SEC_GPC", "HTTP_DNT")
 
 
 def browser_opts_out(meta: Mapping[str, Any]) -> bool:
-    """Whether the request carries `Sec-GPC: 1` or `DNT: 1` (request.META keys)."""
-    return any(str(meta.get(key, "")).strip() == "1" for key in OPT_OUT_HEADERS)
+    """Whether the request carries `Sec-GPC: 1` or `DNT: 1` (request.META keys). A header sent
+    twice reaches the app joined by a comma ("1, 1"): any "1" in it is the visitor's opt-out."""
+    return any("1" in (part.strip() for part in str(meta.get(key, "")).split(",")) for key in OPT_OUT_HEADERS)

@@ -88,7 +88,8 @@ class ProfileStore(Protocol):
         longer setting); counts by kind."""
 
     def export(self, visitor_id: str, now: float) -> dict[str, Any]:
-        """Everything held about the visitor, as JSON-ready data."""
+        """Everything held about the visitor, as JSON-ready data: "profile", "counters", and the
+        batches held before they are stored ("waiting_events") or that could not be ("dead_letters")."""
 
     def ping(self) -> bool:
         """True when the backend answers."""

@@ -206,7 +206,8 @@ class MemoryProfileStore:
             record = self._live_record(visitor_id, now)
             profile = _profile(visitor_id, record, now, ()) if record else Profile(visitor_id=visitor_id)
             buckets = {} if record is None else _bucket_fields(record)
-        return {"profile": profile_to_json(profile), "counters": buckets}
+        # Events are stored as they come here: nothing waits in a stream, nothing is dead-lettered.
+        return {"profile": profile_to_json(profile), "counters": buckets, "waiting_events": [], "dead_letters": []}
 
     def ping(self) -> bool:
         return True

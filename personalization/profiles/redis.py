@@ -59,11 +59,13 @@ from tailored.events.stream import (
     CART_WATCH_KEY,
     DEAD_LETTER_KEY,
     ERASED_KEY,
+    appended_at,
     encode_batch,
     erased_digest,
     min_id,
     stream_key,
     stream_keys,
+    visitor_stream,
 )
 from tailored.sharding import shard_of, shard_tag
 from tailored.visit_memory import parse_kept
@@ -610,24 +612,40 @@ class RedisProfileStore:
 
     def _delete_entries(self, stream: str, visitor_id: str) -> int:
         """Delete a stream's entries of one visitor (field v), scanning at most ERASE_SCAN_ENTRIES."""
-        doomed: list[str] = []
+        doomed = [entry_id for entry_id, _ in self._visitor_entries(stream, visitor_id, "erasure")]
+        return self.client.xdel(stream, *doomed) if doomed else 0
+
+    def _visitor_entries(self, stream: str, visitor_id: str, purpose: str) -> list[tuple[str, dict[str, str]]]:
+        """A stream's entries of one visitor (field v), scanning at most ERASE_SCAN_ENTRIES."""
+        found: list[tuple[str, dict[str, str]]] = []
         start, scanned = "-", 0
         while scanned < ERASE_SCAN_ENTRIES:
             page = self.client.xrange(stream, min=start, count=1000)
-            doomed += [entry_id for entry_id, fields in page if fields.get("v") == visitor_id]
+            found += [(entry_id, fields) for entry_id, fields in page if fields.get("v") == visitor_id]
             scanned += len(page)
             if len(page) < 1000:
                 break
             start = "(" + page[-1][0]
         else:
-            logger.warning("erasure scanned the first %d entries of %s; the tombstone covers the rest", scanned, stream)
-        return self.client.xdel(stream, *doomed) if doomed else 0
+            logger.warning("%s scanned the first %d entries of %s only", purpose, scanned, stream)
+        return found
 
     def export(self, visitor_id: str, now: float) -> dict[str, Any]:
+        """The profile and its counters, and what is held in the streams: batches the worker has
+        not stored yet, and dead letters (batches or events it could not store), as they came."""
         keys = visitor_keys(visitor_id)
+        waiting = self._visitor_entries(visitor_stream(visitor_id, self.shards), visitor_id, "export")
+        dead = self._visitor_entries(DEAD_LETTER_KEY, visitor_id, "export")
         return {
             "profile": profile_to_json(self.get(visitor_id, now)),
             "counters": {name: _series(raw) for name, raw in _series_fields(self.client.hgetall(keys["w"]))},
+            "waiting_events": [
+                {"received_at": appended_at(entry_id), "events": _json_or_text(fields.get("e", "[]"))} for entry_id, fields in waiting
+            ],
+            "dead_letters": [
+                {"received_at": appended_at(entry_id), "reason": fields.get("reason", ""), "held": _json_or_text(fields.get("e", ""))}
+                for entry_id, fields in dead
+            ],
         }
 
     def ping(self) -> bool:
@@ -635,6 +653,15 @@ class RedisProfileStore:
             return bool(self.client.ping())
         except redis.RedisError:
             return False
+
+
+def _json_or_text(raw: str) -> Any:
+    """A stream field as held: its JSON, or the text itself when it does not parse (a dead
+    letter's payload is cut at 64 KiB)."""
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw
 
 
 def _queue_model_output(pipe, key: str, persona: str | None, scores: Mapping[str, float], ttl: int) -> None:

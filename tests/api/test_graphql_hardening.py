@@ -304,3 +304,25 @@ def test_rest_and_graphql_refuse_the_same_requests(client, victim, headers):
     assert (rest.status_code == 403) == (graphql.status_code == 403) == same_site.is_cross_site(
         RequestFactory().post("/", **headers)
     )
+
+
+@pytest.mark.parametrize(
+    ("method", "cookies", "headers"),
+    [
+        ("post", {}, {}),
+        ("get", {"tl_consent": "none"}, {}),
+        ("post", {"tl_consent": "analytics.personalization"}, {"HTTP_SEC_GPC": "1"}),
+        ("post", {"tl_consent": "analytics.personalization"}, {}),
+    ],
+    ids=["undecided", "declined", "gpc", "consenting"],
+)
+def test_graphql_writes_no_csrf_cookie(client, method, cookies, headers):
+    """The view is CSRF-exempt (cross-site requests are refused by origin): graphene-django's
+    `ensure_csrf_cookie` wrote `csrftoken` for every visitor, before any consent."""
+    client.cookies.load(cookies)
+    if method == "post":
+        response = client.post("/graphql/", {"query": VISITOR}, content_type="application/json", **headers)
+    else:
+        response = client.get("/graphql/", {"query": VISITOR}, **headers)
+    assert response.status_code == 200, response.content
+    assert "csrftoken" not in response.cookies

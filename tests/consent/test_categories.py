@@ -53,6 +53,25 @@ def test_without_consent_nothing_is_stored(client, backend):
     assert redis_keys(backend) in (None, [])  # Redis: not one key
 
 
+@pytest.mark.parametrize(
+    "send",
+    [
+        lambda client: client.post(
+            "/consent/", json.dumps({"analytics": False, "personalization": False, "marketing": True}), content_type="application/json",
+        ),
+        lambda client: client.post("/consent/", {"choice": "save", "marketing": "on"}),
+    ],
+    ids=["json", "form"],
+)
+def test_marketing_alone_issues_no_id(client, backend, send):
+    """Marketing alone stores nothing under an id (events need analytics or personalization)."""
+    send(client)
+    assert client.cookies["tl_consent"].value == "marketing"
+    assert visitor_id_of(client) is None
+    response, _ = electronics_views(client)
+    assert response.status_code == 403 and response.json()["error"] == "consent_required"
+
+
 def test_analytics_stores_the_events_but_builds_no_profile(client, backend):
     answer_consent(client)(analytics=True, personalization=False)
     visitor_id = visitor_id_of(client)

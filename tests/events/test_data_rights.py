@@ -25,9 +25,9 @@ def _store(memory_store):
     return memory_store
 
 
-def send(client, *events, prefix="e"):
+def send(client, *events, prefix="e", **headers):
     body = {"events": [{"id": f"{prefix}{i}", "ts": int(time.time() * 1000), **e} for i, e in enumerate(events)]}
-    return client.post("/api/events", json.dumps(body), content_type="application/json")
+    return client.post("/api/events", json.dumps(body), content_type="application/json", **headers)
 
 
 def test_export_holds_the_profile_events_and_no_raw_ip(client):
@@ -104,3 +104,49 @@ def test_server_side_purchases_go_through_record_events(rf):
     assert (len(first.stored), again.duplicates) == (1, 1)
     profile = conf.get_profile_store().get(VISITOR, time.time())
     assert (profile.purchases, profile.lifetime_value) == (1, 199.0)
+
+
+@pytest.mark.parametrize("signal", [{"HTTP_SEC_GPC": "1"}, {"HTTP_DNT": "1"}, {"HTTP_USER_AGENT": "Googlebot/2.1 (+http://www.google.com/bot.html)"}])
+def test_what_was_kept_stays_the_visitors_to_export_and_erase_when_nothing_more_may_be(client, signal):
+    consent_cookies(client, VISITOR)
+    send(client, {"type": "page_view", "category": "books"}, {"type": "page_view", "category": "books"})
+    store = conf.get_profile_store()
+    assert store.get(VISITOR, time.time()).page_views == 2
+    # The browser now says "do not track" (or reads as a bot): nothing new is stored...
+    assert send(client, {"type": "page_view", "category": "books"}, prefix="later", **signal).status_code == 403
+    # ...and what was kept is still theirs.
+    exported = client.get("/api/me/data", **signal)
+    assert exported.status_code == 200 and exported.json()["profile"]["page_views"] == 2
+    assert client.delete("/api/me", **signal).status_code == 200
+    assert store.get(VISITOR, time.time()).page_views == 0
+
+
+def test_the_privacy_centre_erases_under_gpc_and_says_nothing_new_is_stored(client):
+    consent_cookies(client, VISITOR)
+    send(client, {"type": "page_view", "category": "books"})
+    page = client.get("/privacy-centre/", HTTP_SEC_GPC="1").content.decode()
+    assert "nothing new is stored" in page and "Erase my data" in page
+    download = client.get("/privacy-centre/data", HTTP_SEC_GPC="1")
+    assert download.status_code == 200 and download.json()["visitor_id"] == VISITOR
+    response = client.post("/privacy-centre/erase", HTTP_SEC_GPC="1")
+    assert response["Location"].endswith("notice=erased")
+    assert conf.get_profile_store().get(VISITOR, time.time()).page_views == 0
+
+
+def test_erase_my_data_works_under_gpc(client):
+    consent_cookies(client, VISITOR)
+    send(client, {"type": "page_view", "category": "books"})
+    Event.objects.create(visitor_id=VISITOR, event_id="e0", type="page_view", ts=timezone.now())
+    document = "mutation { eraseMyData { erasedEvents errors { code } } }"
+    response = client.post("/graphql/", {"query": document}, content_type="application/json", HTTP_SEC_GPC="1")
+    assert response.json()["data"]["eraseMyData"] == {"erasedEvents": 1, "errors": []}
+    assert conf.get_profile_store().get(VISITOR, time.time()).page_views == 0
+
+
+def test_a_forged_cookie_reaches_no_ones_data_under_gpc(client):
+    consent_cookies(client, VISITOR)
+    send(client, {"type": "page_view", "category": "books"})
+    client.cookies["tl_vid"] = VISITOR  # unsigned
+    assert client.get("/api/me/data", HTTP_SEC_GPC="1").status_code == 403
+    assert client.delete("/api/me", HTTP_SEC_GPC="1").status_code == 403
+    assert conf.get_profile_store().get(VISITOR, time.time()).page_views == 1

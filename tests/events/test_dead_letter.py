@@ -126,3 +126,21 @@ def test_a_registered_type_looser_than_the_columns_is_held_to_what_the_worker_st
 
     assert [event.item for event in events] == ["p" * 64]
     assert rejected == [Rejection(1, "product_id", "must have at most 64 characters")]
+
+
+def test_the_export_holds_what_waits_in_the_stream_and_in_the_dead_letters(client, stream, use_redis_store):
+    consent_cookies(client, VISITOR)
+    body = {"events": [{"type": "page_view", "id": "w1", "ts": int(NOW * 1000), "category": "books"}]}
+    assert client.post("/api/events", json.dumps(body), content_type="application/json").status_code == 202
+    waiting = client.get("/api/me/data").json()["waiting_events"]
+    assert [[event["id"] for event in batch["events"]] for batch in waiting] == [["w1"]]  # before the worker stores it
+    assert waiting[0]["received_at"] == pytest.approx(time.time(), abs=60)
+    stream.xadd(STREAM_KEY, encode_batch(VISITOR, [view("ok"), view("bad", item="x" * 65)]))
+    drain(stream)
+    data = client.get("/api/me/data").json()
+    assert data["waiting_events"] == []
+    assert {event["id"] for event in data["events"]} == {"w1", "ok"}
+    [letter] = data["dead_letters"]
+    assert "item must have at most 64" in letter["reason"] and "x" * 65 in json.dumps(letter["held"])
+    client.delete("/api/me")  # and erasure takes both
+    assert stream.xlen(DEAD_LETTER_KEY) == 0

@@ -75,3 +75,20 @@ def test_the_consent_script_is_told_when_the_browser_opts_out(client):
     shared = client.get(CategoryPage.objects.live().first().url)  # no personalized block: shared
     assert shared["Cache-Control"] == "public, max-age=0, s-maxage=300"
     assert {"Sec-GPC", "DNT"} <= {v.strip() for v in shared["Vary"].split(",")}
+
+
+@pytest.mark.parametrize(
+    ("meta", "opted_out"),
+    [
+        ({"HTTP_SEC_GPC": "1"}, True),
+        ({"HTTP_SEC_GPC": "1, 1"}, True),  # sent twice: joined by a comma before the app sees it
+        ({"HTTP_DNT": "0,1"}, True),
+        ({"HTTP_DNT": "0"}, False),
+        ({"HTTP_SEC_GPC": "11"}, False),
+        ({}, False),
+    ],
+)
+def test_a_privacy_header_sent_twice_still_opts_out(meta, opted_out):
+    from tailored.context.privacy_signals import browser_opts_out
+
+    assert browser_opts_out(meta) is opted_out

@@ -6,7 +6,7 @@ import graphene
 
 from tailored import redis_guard
 from tailored.erasure import erase_visitor
-from tailored.services import resolve_visitor
+from tailored.services import data_subject_id
 
 
 class EraseMyDataError(graphene.ObjectType):
@@ -24,11 +24,11 @@ class EraseMyData(graphene.Mutation):
 
     @staticmethod
     def mutate(root, info):
-        visitor = resolve_visitor(info.context)
-        if visitor.id is None:
+        visitor_id = data_subject_id(info.context)  # also when Sec-GPC/DNT now withholds consent
+        if visitor_id is None:
             return EraseMyData(erased_events=0, errors=[EraseMyDataError(code="no_visitor", message="nothing is held: no visitor id")])
         try:
-            erased = erase_visitor(visitor.id)
+            erased = erase_visitor(visitor_id)
         except redis_guard.OUTAGE:  # typed and without internals
             message = "temporarily unavailable; nothing was erased yet, retry later"
             return EraseMyData(erased_events=0, errors=[EraseMyDataError(code="unavailable", message=message)])
