@@ -47,7 +47,7 @@ from .choices import StaticChoiceBlock
 from .content import ContentStreamBlock
 from .visitors import request_of, visitor_of, visitor_of_request
 
-REGION_CODE = re.compile(r"^[A-Z]{2}(?:-[A-Z0-9]{1,3})?$")
+REGION_CODE = re.compile(r"^[A-Z]{2}(?:-[A-Z0-9]{1,3})?\Z")
 
 
 def segment_choices() -> list[tuple[str, str]]:

@@ -51,7 +51,7 @@ from .segment_insights import (
 logger = logging.getLogger(__name__)
 
 RULE_FIELD = "rule"
-WIDGET_ID = re.compile(r"^[A-Za-z][\w-]{0,63}$")
+WIDGET_ID = re.compile(r"^[A-Za-z][\w-]{0,63}\Z")
 SIZE_DAYS = 30
 
 

@@ -39,7 +39,7 @@ logger = logging.getLogger(__name__)
 MAX_TEXT_CHARS = 200  # a text or choice value; a CRM field longer than this is not a segment fact
 MAX_NUMBER = 1e15  # beyond this a number is a mistake (an id, a timestamp in ms), not a trait
 MAX_TRAITS_PER_WRITE = 100
-VISITOR_ID = re.compile(r"^[0-9a-f]{32}$")
+VISITOR_ID = re.compile(r"^[0-9a-f]{32}\Z")
 REFRESH_SECONDS = 1.0
 
 

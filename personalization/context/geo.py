@@ -51,8 +51,8 @@ from tailored import conf
 logger = logging.getLogger(__name__)
 
 DEFAULT_COUNTRY_HEADER = "HTTP_CF_IPCOUNTRY"
-COUNTRY = re.compile(r"^[A-Z]{2}$")
-SUBDIVISION = re.compile(r"^(?:([A-Z]{2})-)?([A-Z0-9]{1,3})$")
+COUNTRY = re.compile(r"^[A-Z]{2}\Z")
+SUBDIVISION = re.compile(r"^(?:([A-Z]{2})-)?([A-Z0-9]{1,3})\Z")
 # Codes CDNs and databases use for "we do not know" (or for no real country).
 UNKNOWN_COUNTRIES = frozenset({"XX", "ZZ", "EU", "AP", "A1", "A2", "O1", "T1"})
 COUNTRY_ALIASES = {"UK": "GB"}  # reserved for the United Kingdom; some systems send it

@@ -10,10 +10,10 @@ from .geo import dominant_zone_name
 
 MAX_HEADER_CHARS = 512
 MAX_ENTRIES = 16
-LANGUAGE = re.compile(r"^[a-z]{2,3}$")
-SCRIPT = re.compile(r"^[a-z]{4}$")
-REGION = re.compile(r"^(?:[a-z]{2}|[0-9]{3})$")
-SUBTAG = re.compile(r"^[a-z0-9]{1,8}$")
+LANGUAGE = re.compile(r"^[a-z]{2,3}\Z")
+SCRIPT = re.compile(r"^[a-z]{4}\Z")
+REGION = re.compile(r"^(?:[a-z]{2}|[0-9]{3})\Z")
+SUBTAG = re.compile(r"^[a-z0-9]{1,8}\Z")
 
 
 def normalize_tag(tag: str) -> str | None:

@@ -128,7 +128,7 @@ ANDROID_APPS = {
     "com.reddit.frontpage": "social",
     "org.telegram.messenger": "social",
 }
-SHORT_LABEL = re.compile(r"^[a-z]{2,3}$")
+SHORT_LABEL = re.compile(r"^[a-z]{2,3}\Z")
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,11 +31,16 @@ MAX_USER_AGENT_CHARS = 512
 MAX_ZONE_CHARS = 64
 
 
+# What ZoneInfo raises for a name that is no zone: not found, malformed, or (read from the `tzdata`
+# package, which sites without system zone files install) a folder of zones such as "America".
+ZONE_ERRORS = (ZoneInfoNotFoundError, ValueError, OSError)
+
+
 @lru_cache(maxsize=512)
 def _zone(name: str) -> ZoneInfo | None:
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except ZONE_ERRORS:
         return None
 
 

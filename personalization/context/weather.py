@@ -59,8 +59,8 @@ CACHE_PREFIX = "tl:v1:weather:"
 MAX_BODY_BYTES = 64 * 1024
 MAX_LOCAL_ENTRIES = 4096
 MAX_BACKGROUND_FETCHES = 4
-LAT_LON = re.compile(r"^\s*(-?\d{1,2}(?:\.\d+)?)\s*,\s*(-?\d{1,3}(?:\.\d+)?)\s*$")
-REGION_KEY = re.compile(r"^[A-Z]{2}(?:-[A-Z0-9]{1,3})?$")
+LAT_LON = re.compile(r"^\s*(-?\d{1,2}(?:\.\d+)?)\s*,\s*(-?\d{1,3}(?:\.\d+)?)\s*\Z")
+REGION_KEY = re.compile(r"^[A-Z]{2}(?:-[A-Z0-9]{1,3})?\Z")
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,7 +32,7 @@ QUERY_FACT = "query."
 # empty, so profile counts, scores, CRM traits and the clock-derived profile fields are the same
 # for all.
 PROFILE_FACT = "profile"
-_COUNTRY = re.compile(r"^[A-Z]{2}$")
+_COUNTRY = re.compile(r"^[A-Z]{2}\Z")
 
 # How a response may be cached, from the facts its decisions read (`dependence`).
 SHARED = "shared"  # the same for every visitor without consent: any cache may keep it

@@ -14,7 +14,7 @@ MINUTES_PER_DAY = 24 * 60
 # When each daypart starts (visitor-local "HH:MM"); a daypart lasts until the next one starts,
 # and the last one runs past midnight into the first. A site may move them (settings DAYPARTS).
 DEFAULT_DAYPART_STARTS: Mapping[str, str] = {"morning": "05:00", "afternoon": "12:00", "evening": "17:00", "night": "22:00"}
-_CLOCK = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+_CLOCK = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)\Z")
 
 
 def clock_minutes(text: object) -> int | None:

@@ -103,7 +103,7 @@ SCORE_PREFIX = "score."
 QUERY_PREFIX = "context.query."
 VISIT_QUERY_PREFIX = "visit.query."
 SITE_PREFIX = "site."
-PARAMETER_NAME = re.compile(r"^[A-Za-z0-9_.\-\[\]]{1,40}$")
+PARAMETER_NAME = re.compile(r"^[A-Za-z0-9_.\-\[\]]{1,40}\Z")
 # Facts a site registers (tailored.rule_fields.register_tailored_rule_field), by bare name.
 SITE_FIELDS: dict[str, Field] = {}
 
@@ -118,7 +118,7 @@ def site_field(name: str, kind: str, label: str = "", choices: tuple[str, ...] =
 
 
 TRAIT_PREFIX = "trait."
-TRAIT_KEY = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")  # a slug, as Trait.key stores it
+TRAIT_KEY = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}\Z")  # a slug, as Trait.key stores it
 # The CRM traits the site declares, by key (tailored.activation.traits keeps this in step with
 # the Trait rows, as visitor_facts does SITE_FIELDS): a rule may name only these.
 TRAIT_FIELDS: dict[str, Field] = {}

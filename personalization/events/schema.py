@@ -26,12 +26,12 @@ STORED_LENGTHS = {"visitor_id": 64, "id": 64, "type": 64, "category": 64, "item"
 MAX_PRODUCT_ID = 2**63 - 1  # a 64-bit id: its digits fit the 64-character item column
 MAX_TS_MS = 10**13 - 1  # epoch milliseconds before the year 2286 (a float second, a valid datetime)
 MAX_WHOLE = 2**31 - 1  # coordinates, positions and other counts
-EVENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+EVENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}\Z")
+SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}\Z")
 # A UTF-16 half without its partner (JSON's "\ud83d" alone, e.g. a string cut in an emoji): not
 # encodable as UTF-8, so Redis and the database would refuse it; replaced by U+FFFD.
 LONE_SURROGATE = re.compile("[\ud800-\udfff]")
-CURRENCY = re.compile(r"^[A-Z]{3}$")
+CURRENCY = re.compile(r"^[A-Z]{3}\Z")
 # Fields lifted out of `attrs` onto the Event itself: every layer reads them.
 PRODUCT_FIELD, CATEGORY_FIELD, URL_FIELD = "product_id", "category", "url"
 
@@ -79,7 +79,7 @@ COMMON_FIELDS: dict[str, FieldSpec] = {
     CATEGORY_FIELD: FieldSpec(str, pattern=SLUG),
 }
 PRODUCT = FieldSpec(int, minimum=1, maximum=MAX_PRODUCT_ID)
-PAGE_PATH = re.compile(r"^[1-9][0-9]{0,11}( [1-9][0-9]{0,11}){0,7}$")  # at most 8 page ids
+PAGE_PATH = re.compile(r"^[1-9][0-9]{0,11}( [1-9][0-9]{0,11}){0,7}\Z")  # at most 8 page ids
 REQUIRED_PRODUCT = FieldSpec(int, required=True, minimum=1, maximum=MAX_PRODUCT_ID)
 LABEL = FieldSpec(str, max_length=128)
 COORDINATE = FieldSpec(int, minimum=0, maximum=MAX_WHOLE)

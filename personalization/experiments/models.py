@@ -30,10 +30,10 @@ from .panels import ResultsLinkPanel
 CONTROL = "control"
 HOLDOUT = "holdout"  # the group kept on control and analysed apart (never an arm key)
 FALLBACK = "fallback"
-ARM_KEY = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
+ARM_KEY = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}\Z")
 # A factorial experiment's arm is a cell: "factor=level,factor=level" (e.g. "headline=a,button=green").
 _NAME = r"[a-z0-9][a-z0-9_-]*"
-CELL_KEY = re.compile(rf"^{_NAME}={_NAME}(,{_NAME}={_NAME})+$")
+CELL_KEY = re.compile(rf"^{_NAME}={_NAME}(,{_NAME}={_NAME})+\Z")
 
 
 def parse_cell(key: str) -> dict[str, str] | None:

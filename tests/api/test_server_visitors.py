@@ -180,9 +180,14 @@ def test_a_referrer_on_the_frontends_own_host_is_internal(api_key):
         ({"HTTP_X_TAILORED_CONTEXT": '{"gpc": "1"}'}, "X-Tailored-Context: gpc must be true or false"),
         ({"HTTP_X_TAILORED_CONTEXT": '{"local_time": "2025-06-02T08:30"}'}, "local_time must be an ISO 8601 time with a UTC offset"),
         ({"HTTP_X_TAILORED_CONTEXT": '{"timezone": "Mars/Olympus"}'}, "timezone 'Mars/Olympus' is not an IANA zone name"),
+        ({"HTTP_X_TAILORED_CONTEXT": '{"timezone": "America"}'}, "timezone 'America' is not an IANA zone name"),
         ({"HTTP_X_TAILORED_VISITOR": "not-a-visitor-id"}, "X-Tailored-Visitor must be 32 lower-case hexadecimal characters"),
+        # The events API's parser: bounded nesting (Python's own recursion limit was a 500), no duplicates
+        ({"HTTP_X_TAILORED_CONTEXT": "[" * 2000 + "]" * 2000}, "X-Tailored-Context is not valid JSON: the body nests 2000 levels deep; the limit is 32"),
+        ({"HTTP_X_TAILORED_CONTEXT": '{"country": "GB", "country": "FR"}'}, "X-Tailored-Context is not valid JSON: the key 'country' appears more than once"),
+        ({"HTTP_X_TAILORED_VISITOR": "a" * 31 + "\n"}, "X-Tailored-Visitor must be 32 lower-case hexadecimal characters"),
     ],
-    ids=["json", "not-object", "type", "consent", "gpc", "naive-time", "zone", "visitor-id"],
+    ids=["json", "not-object", "type", "consent", "gpc", "naive-time", "zone", "zone-folder", "visitor-id", "deep", "duplicate", "newline"],
 )
 def test_unreadable_headers_with_a_valid_key_are_a_clear_400(client, api_key, headers, message):
     sent = {**server_headers(api_key), **headers}

@@ -16,6 +16,10 @@ from tailored.core.types import Context
 
 from ..conftest import DESKTOP_UA, MOBILE_UA
 
+# The enabled segments decide which facts are built (read from the database at most every
+# SEGMENT_REFRESH_SECONDS): run alone, this module reads them too.
+pytestmark = pytest.mark.django_db
+
 factory = RequestFactory()
 # Monday 6 January 2025, 08:00 UTC.
 MONDAY_8_UTC = datetime(2025, 1, 6, 8, 0, tzinfo=UTC).timestamp()
@@ -66,7 +70,9 @@ def test_a_single_timezone_country_beats_the_cookie(settings):
     assert (context.timezone, context.local_hour) == ("Europe/Berlin", 9)
 
 
-@pytest.mark.parametrize("cookie", [None, "Mars/Olympus_Mons", "../../etc/passwd", "", "x" * 500])
+# "America" and "America/Argentina" are folders of zones: with the `tzdata` package (a dev
+# dependency, as on sites without system zone files) ZoneInfo raised IsADirectoryError, a 500.
+@pytest.mark.parametrize("cookie", [None, "Mars/Olympus_Mons", "../../etc/passwd", "", "x" * 500, "America", "America/Argentina", "Etc"])
 def test_otherwise_the_sites_time_zone(settings, cookie):
     settings.PERSONALIZATION = {}
     settings.TIME_ZONE = "Asia/Kolkata"

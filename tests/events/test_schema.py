@@ -37,6 +37,10 @@ def test_a_good_event_becomes_an_event():
         (good(product_id=0), "product_id", "at least 1"),
         (good(category="Electronics & more"), "category", "invalid format"),
         (good(id="has spaces"), "id", "invalid format"),
+        # "$" matches before a final newline: the patterns end at the text's end (\Z)
+        (good(id="a" * 64 + "\n"), "id", "invalid format"),
+        (good(category="books\n"), "category", "invalid format"),
+        ({"type": "purchase", "id": "p", "ts": NOW_MS, "order_id": "o1", "value": 5, "currency": "EUR\n"}, "currency", "invalid format"),
         (good(colour="red"), "colour", "unexpected field"),
         (good(ts=NOW_MS + 6 * 60 * 1000), "ts", "future"),
         (good(ts=NOW_MS - 8 * 86400 * 1000), "ts", "7 days old"),
