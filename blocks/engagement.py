@@ -11,6 +11,7 @@ from django.middleware.csrf import get_token
 from django.urls import NoReverseMatch, reverse
 from wagtail import blocks
 
+from tailored import caching
 from tailored.core.types import Profile, Visitor
 from tailored.products import category_model, product_model
 
@@ -81,9 +82,10 @@ class PersonalizedMessageBlock(blocks.StructBlock):
         the tokens that are used and known."""
         used = set(TOKEN.findall(text))
         values: dict[str, str | None] = dict.fromkeys(TOKENS)
-        user = getattr(request, "user", None)
-        if "first_name" in used and user is not None and user.is_authenticated:
-            values["first_name"] = (getattr(user, "first_name", "") or "").strip() or None
+        # caching.logged_in asks for the user only when a session cookie came: asking always
+        # loaded the session, and Django then added `Vary: Cookie` to a page every visitor shares.
+        if "first_name" in used and request is not None and caching.logged_in(request):
+            values["first_name"] = (getattr(request.user, "first_name", "") or "").strip() or None
         profile = visitor.profile if visitor is not None else None
         if profile is not None and "last_viewed_product" in used:
             values["last_viewed_product"] = last_viewed_product_title(profile)

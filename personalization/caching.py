@@ -110,7 +110,10 @@ def policy(request: HttpRequest, response: HttpResponse) -> str:
         or getattr(request, "is_preview", False)
         or request.GET.get("explain") == "1"
         or (visitor is not None and visitor.id is not None)
-        or logged_in(request)
+        # Any session, not only a logged-in one: Django answers a stale or anonymous session with
+        # `Vary: Cookie` (and a stale one with a cookie deletion) after this middleware has run;
+        # the shipped proxy configs pass every request with a session cookie to the app anyway.
+        or settings.SESSION_COOKIE_NAME in request.COOKIES
     ):
         return PRIVATE
     kind = dependence(getattr(request, FACTS_ATTRIBUTE, ()))

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.core.cache import cache
 from django.test import RequestFactory
@@ -32,6 +33,8 @@ def visitor(profile: Profile = EMPTY_PROFILE, visitor_id: str | None = None) -> 
 def request_for(who: Visitor | None = None, user=None, path: str = "/"):
     request = RequestFactory().get(path)
     request.user = user or AnonymousUser()
+    if user is not None:  # a logged-in user came with their session cookie
+        request.COOKIES[settings.SESSION_COOKIE_NAME] = "session-of-" + user.username
     request.visitor = who if who is not None else visitor()
     return request
 

@@ -55,6 +55,9 @@ def test_a_context_personalized_page_is_private_unless_a_proxy_sends_the_audienc
     keyed = client.get("/", HTTP_USER_AGENT=DESKTOP_UA, HTTP_X_TAILORED_AUDIENCE="mobile.GB.morning.sat")
     assert keyed["Cache-Control"] == PUBLIC and keyed["X-Tailored-Cache"] == "audience"
     assert "X-Tailored-Audience" in vary(keyed) and "User-Agent" not in vary(keyed)
+    # The homepage's "Hi {first_name}" asks for a user only when a session cookie came: asking
+    # loaded the session, and Django then varied every visitor's shared copy by their cookies.
+    assert "Cookie" not in vary(keyed)
     # The key's device decides, not the user agent: the proxy's cache key and the page agree.
     assert "Get the app" in keyed.content.decode()
 
@@ -71,6 +74,25 @@ def test_the_visitors_own_page_is_private(client):
     response = client.get("/", HTTP_X_TAILORED_AUDIENCE="desktop.GB.morning.sat")
     assert "private" in response["Cache-Control"]
     assert "The latest in electronics, picked for you" in response.content.decode()
+
+
+def test_a_visitor_with_an_id_is_chosen_for_by_their_own_facts_not_the_proxys_key(client):
+    """Their page is private, so no cache keeps it under the key; and GraphQL, which no proxy
+    sends the key to, must choose what SSR chose (the key once replaced their device and clock)."""
+    consent_cookies(client, FAN)  # consenting, no history: only context decides
+    own = client.get("/", HTTP_USER_AGENT=MOBILE_UA)
+    keyed = client.get("/", HTTP_USER_AGENT=MOBILE_UA, HTTP_X_TAILORED_AUDIENCE="desktop.GB.morning.sat")
+    assert "private" in keyed["Cache-Control"]
+    assert "Get the app" in keyed.content.decode()
+    assert ssr_variants(keyed.content.decode()) == ssr_variants(own.content.decode())
+
+
+def test_a_stale_session_cookie_makes_a_page_private_not_a_shared_page_that_sets_a_cookie(client):
+    """Django answers an unknown session with a cookie deletion and `Vary: Cookie`, after the
+    page was marked: a shared page must not carry them."""
+    client.cookies["sessionid"] = "expired-or-unknown"
+    response = client.get(CategoryPage.objects.live().first().url)
+    assert "private" in response["Cache-Control"] and response["X-Tailored-Cache"] == "private"
 
 
 def test_an_editor_gets_private_pages(client):
