@@ -43,7 +43,7 @@ from tailored.core import activation as core
 from .activation import sending
 from .activation.destinations import PAYLOAD_FIELDS, kinds
 from .activation.models import ActivationSend, Destination, Trigger
-from .forms import compile_errors
+from .forms import compile_errors, parse_rule_json
 
 TEMPLATES = "tailored/activation"
 LOG_PAGE_SIZE = 50
@@ -89,7 +89,8 @@ class ConditionField(forms.CharField):
         if not text.strip():
             return None
         try:
-            return json.loads(text)
+            # Strict: NaN or Infinity would pass json.loads and then fail the database's JSON check.
+            return parse_rule_json(text)
         except ValueError as error:
             raise ValidationError(f"Not valid JSON: {error}", code="invalid_json") from None
 

@@ -148,8 +148,8 @@ PATH_PARTS: dict[str, str] = {
     "cart_abandoned": "idle",
     "cart_abandoned.idle_minutes": "idle",
 }
-ERROR_PATH = re.compile(r"^\$(?:\.(?:all|any)\[(\d+)\])?(?:\.(.*))?$")
-INTEGER = re.compile(r"^[+-]?\d+$")
+ERROR_PATH = re.compile(r"^\$(?:\.(?:all|any)\[(\d+)\])?(?:\.(.*))?\Z")
+INTEGER = re.compile(r"^[+-]?\d+\Z")
 
 
 @dataclass(frozen=True, slots=True)
@@ -488,6 +488,25 @@ def rule_warnings(rule: object, rows: Sequence[Row] = ()) -> PlacedWarnings:
     return place_warnings(value_warnings(rule), rows) if rule else PlacedWarnings({}, [])
 
 
+def parse_rule_json(text: str) -> Any:
+    """A rule typed as JSON, parsed strictly: NaN, Infinity and numbers too large for a float
+    (1e400) are refused as invalid JSON. Python's json module accepts them, but they are not
+    JSON: the database's JSON column would refuse the rule on save (SQLite's JSON_VALID check,
+    PostgreSQL's jsonb), a server error instead of a message beside the field."""
+    return json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number; rules take finite numbers only")
+
+
+def _finite_float(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError(f"{text} is too large a number; rules take finite numbers only")
+    return number
+
+
 def compile_errors(rule: object) -> RuleError | None:
     try:
         compile_rule(rule, known_events=EVENT_TYPES)
@@ -520,7 +539,7 @@ class RuleBuilderWidget(forms.Widget):
         if f"{name}-mode" not in data:
             # A plain JSON post (no builder on the page), e.g. from a script.
             return data.get(name)
-        key = re.compile(rf"^{re.escape(name)}-(\d+)-type$")
+        key = re.compile(rf"^{re.escape(name)}-(\d+)-type\Z")
         indexes = sorted({int(found.group(1)) for found in map(key.match, data) if found})
         rows = tuple({part: str(data.get(f"{name}-{i}-{part}", "")).strip() for part in PARTS} for i in indexes)
         mode = "json" if data.get(f"{name}-mode") == "json" else "builder"
@@ -536,7 +555,7 @@ class RuleBuilderWidget(forms.Widget):
             return self._posted_state(value)
         if isinstance(value, str):
             try:
-                value = json.loads(value)
+                value = parse_rule_json(value)
             except ValueError:
                 return BuilderState("json", "all", [], value, representable=False)
         if value is None:
@@ -553,7 +572,7 @@ class RuleBuilderWidget(forms.Widget):
             text = json.dumps(rows_to_rule(value.match, value.rows), indent=2) if value.rows else ""
             return BuilderState("builder", value.match, list(value.rows), text, row_error=self.row_error)
         try:
-            translated = rule_to_rows(json.loads(value.json_text))
+            translated = rule_to_rows(parse_rule_json(value.json_text))
         except ValueError:
             translated = None
         if translated is None:
@@ -608,7 +627,7 @@ def state_rule(state: BuilderState) -> object:
     if state.mode == "builder":
         return rows_to_rule(state.match, state.rows) if state.rows else None
     try:
-        return json.loads(state.json_text)
+        return parse_rule_json(state.json_text)
     except ValueError:
         return None
 
@@ -632,7 +651,7 @@ class RuleField(forms.Field):
             if not value.strip():
                 return None
             try:
-                return json.loads(value)
+                return parse_rule_json(value)
             except ValueError as error:
                 raise ValidationError(self.error_messages["invalid_json"], code="invalid_json", params={"error": error}) from None
         return value

@@ -2,9 +2,12 @@
 the declarations a CRM's values are checked against and that rules name as `trait.<key>`.
 
 A key is fixed once created (stored values and rules name it). A kind, or a choice list, that
-stored values or segment rules disagree with is refused with the reason and what to do first:
-a value of the wrong kind would read as absent, and a rule would stop compiling. A trait that
-segment rules name cannot be deleted (those segments would stop matching anyone)."""
+stored values or rules disagree with is refused with the reason and what to do first: a value
+of the wrong kind would read as absent, and a rule would stop compiling. "Rules" are segment
+rules and activation triggers' conditions: every one naming the trait is compiled against the
+proposed declaration, and the change is refused if one that compiles now would not. A trait
+that rules name cannot be deleted (those segments would match no one, those triggers would be
+skipped)."""
 
 from __future__ import annotations
 
@@ -18,8 +21,12 @@ from wagtail.admin.forms import WagtailAdminModelForm
 from wagtail.admin.views import generic
 from wagtail.admin.viewsets.model import ModelViewSet
 
-from .activation.models import Trait, VisitorTraits
-from .activation.traits import MAX_TEXT_CHARS, typed_value
+from tailored.core import fields as rule_fields
+from tailored.core.rules import RuleError, compile_rule
+
+from .activation.models import Trait, Trigger, VisitorTraits
+from .activation.traits import MAX_TEXT_CHARS, refresh_declarations, typed_value
+from .events.schema import EVENT_TYPES
 from .models import Segment
 
 MAX_CHOICES = 100
@@ -70,9 +77,18 @@ class TraitForm(WagtailAdminModelForm):
 
     def _refuse_disagreeing_change(self, kind: str, choices: list[str]) -> None:
         old = Trait.objects.get(pk=self.instance.pk)
-        if old.kind == kind and set(choices) >= set(old.choices or ()):
-            return  # the same kind, no choice taken away: every stored value still fits
-        proposed = Trait(key=old.key, kind=kind, choices=choices)
+        proposed = Trait(key=old.key, label=self.cleaned_data.get("label") or old.label, kind=kind, choices=choices)
+        if old.kind != kind or not set(choices) >= set(old.choices or ()):
+            self._refuse_disagreeing_values(proposed)
+        broken = _rules_broken_by(proposed)
+        if broken:  # the field the editor changed: the kind, else the choices
+            field = "kind" if old.kind != kind else "choices"
+            self.add_error(field, (
+                f"Rules use trait.{old.key} in a way this change would break: {'; '.join(broken)}. "
+                "Change their rules first."
+            ))
+
+    def _refuse_disagreeing_values(self, proposed: Trait) -> None:
         wrong, examples = _disagreeing_values(proposed)
         if wrong:
             self.add_error("kind", (
@@ -80,8 +96,6 @@ class TraitForm(WagtailAdminModelForm):
                 "Send the new values (POST /api/traits or tailored_import_traits), or remove these "
                 "with a value of null, then change the kind or choices."
             ))
-        if old.kind != kind and (names := _segments_naming(old.key)):
-            self.add_error("kind", f"Segments use trait.{old.key} with its current kind: {', '.join(names)}. Change their rules first.")
 
 
 def _disagreeing_values(trait: Trait) -> tuple[int, list[str]]:
@@ -97,23 +111,68 @@ def _disagreeing_values(trait: Trait) -> tuple[int, list[str]]:
     return wrong, examples
 
 
-def _segments_naming(key: str) -> list[str]:
-    needle = json.dumps(f"trait.{key}")
-    return [segment.name for segment in Segment.objects.only("name", "rule") if needle in json.dumps(segment.rule)]
+def _rules_naming(key: str) -> list[tuple[str, object]]:
+    """(who, rule) of each segment rule and trigger condition that names trait.<key>, e.g.
+    ('segment "Gold members"', {...}): both stop working when the trait does."""
+    name = f"{rule_fields.TRAIT_PREFIX}{key}"
+    segments = [(f'segment "{segment.name}"', segment.rule) for segment in Segment.objects.only("name", "rule")]
+    triggers = [(f'trigger "{trigger.name}"', trigger.condition) for trigger in Trigger.objects.only("name", "condition")]
+    return [(who, rule) for who, rule in (*segments, *triggers) if _names_field(rule, name)]
+
+
+def _names_field(node: object, name: str) -> bool:
+    """Whether a rule (any nesting of all/any/not) has a leaf comparing the field `name`; a
+    value that merely reads like one (a path of "trait.plan") does not count."""
+    if isinstance(node, list):
+        return any(_names_field(child, name) for child in node)
+    if not isinstance(node, dict):
+        return False
+    return node.get("field") == name or any(_names_field(child, name) for child in node.values() if isinstance(child, dict | list))
+
+
+def _rules_broken_by(proposed: Trait) -> list[str]:
+    """Each rule naming the trait that compiles with today's declarations but would not with
+    `proposed`, as 'segment "Gold": $.value: must be one of silver, got 'gold''. A rule broken
+    for another reason already is left to its own page: this change does not make it worse."""
+    refresh_declarations(force=True)  # the rows as they are now, not as read up to a second ago
+    current = dict(rule_fields.TRAIT_FIELDS)
+    try:
+        changed = rule_fields.trait_field(proposed.key, proposed.kind, proposed.label, proposed.choices)
+    except ValueError:
+        return []  # a key rules cannot name (a row written by code): no rule compiles with it
+    future = {**current, proposed.key: changed}
+    broken = []
+    for who, rule in _rules_naming(proposed.key):
+        if _compile_problem(rule, current) is None and (problem := _compile_problem(rule, future)):
+            broken.append(f"{who}: {problem}")
+    return broken
+
+
+def _compile_problem(rule: object, traits: dict[str, rule_fields.Field]) -> RuleError | None:
+    try:
+        compile_rule(rule, known_events=EVENT_TYPES, traits=traits)
+    except RuleError as error:
+        return error
+    return None
+
+
+def _users_of(key: str) -> list[str]:
+    """Who names trait.<key> in a rule (segments and triggers), for the delete check."""
+    return [who for who, _rule in _rules_naming(key)]
 
 
 class TraitDeleteView(generic.DeleteView):
     @property
     def confirmation_message(self):
-        names = _segments_naming(self.object.key)
-        if names:
-            return f"Segments use trait.{self.object.key}: {', '.join(names)}. Change their rules before deleting it."
+        users = _users_of(self.object.key)
+        if users:
+            return f"Rules use trait.{self.object.key}: {', '.join(users)}. Change their rules before deleting it."
         return f"Delete the trait {self.object.key}? Stored values stay in visitors' records (export, erasure) until replaced."
 
     def form_valid(self, form):
-        names = _segments_naming(self.object.key)
-        if names:  # their rules would stop compiling, and the segments would match no one
-            messages.error(self.request, f"Segments use trait.{self.object.key}: {', '.join(names)}. Change their rules first.")
+        users = _users_of(self.object.key)
+        if users:  # segments would match no one, and triggers would be skipped ("no trait ... is declared")
+            messages.error(self.request, f"Rules use trait.{self.object.key}: {', '.join(users)}. Change their rules first.")
             return HttpResponseRedirect(self.get_success_url())
         return super().form_valid(form)
 

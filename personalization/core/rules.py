@@ -20,7 +20,8 @@ Operators: eq, ne, in, not_in, gt, gte, lt, lte, between ([low, high], inclusive
 time of day low > high crosses midnight), contains (substring, or membership for list fields),
 contains_any (a list field holding one of the values), present (a value is there: true, or
 absent: false) and matches (a regular expression, at most 200 characters, searched in at most 500
-characters of the value). Times of day are "HH:MM".
+characters of the value). Times of day are "HH:MM". Numbers are finite: NaN and the infinities
+are refused (nothing compares with NaN, and no database's JSON column stores either).
 
 Compilation checks every node and raises RuleError naming the path into the rule
 ("$.all[1].op: unknown operator 'eqq'"), so editors see exactly what to fix. A compiled rule
@@ -29,6 +30,7 @@ also explains itself: which conditions held and the value each one saw.
 
 from __future__ import annotations
 
+import math
 import operator
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -56,7 +58,7 @@ from .types import ITEM_COUNTED_EVENTS, Context, Profile, Window, counter_key
 from .windows import MAX_WINDOW_HOURS
 
 Test = Callable[[Any], bool]
-EVENT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+EVENT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}\Z")
 MAX_PATTERN = 200
 MAX_MATCHED_TEXT = 500
 OPERATORS_BY_KIND = {
@@ -153,12 +155,19 @@ class _Compiler:
     known_events: frozenset[str] | None
     windows: set[Window]
     fields: set[str]
+    traits: Mapping[str, Field] | None = None  # None: the declared TRAIT_FIELDS
 
 
-def compile_rule(rule: object, known_events: Iterable[str] | None = None) -> CompiledRule:
+def compile_rule(
+    rule: object, known_events: Iterable[str] | None = None, traits: Mapping[str, Field] | None = None
+) -> CompiledRule:
     """Validate `rule` and build its condition tree; raises RuleError on the first problem.
-    `known_events` (the event registry) lets counts name only event types that exist."""
-    compiler = _Compiler(frozenset(known_events) if known_events is not None else None, set(), set())
+    `known_events` (the event registry) lets counts name only event types that exist. `traits`
+    (by key) replaces the declared traits for this compilation only: the admin asks whether a
+    trait declaration being edited would break a rule before it saves it, without declaring it
+    to every other request of the process meanwhile."""
+    events = frozenset(known_events) if known_events is not None else None
+    compiler = _Compiler(events, set(), set(), traits)
     root = _compile(rule, "$", compiler)
     return CompiledRule(source=rule, root=root, windows=frozenset(compiler.windows), fields=frozenset(compiler.fields))  # type: ignore[arg-type]
 
@@ -186,9 +195,9 @@ def _compile(node: object, path: str, compiler: _Compiler) -> Condition:
 
 def _field(node: dict, path: str, compiler: _Compiler) -> Condition:
     _only_keys(node, {"field", "op", "value"}, path)
-    spec = lookup(node["field"])
+    spec = _lookup(node["field"], compiler)
     if spec is None:
-        raise RuleError(f"{path}.field", _unknown_field(node["field"]))
+        raise RuleError(f"{path}.field", _unknown_field(node["field"], compiler.traits))
     test, compare = _comparison(node, path, spec.kind, spec.choices, spec.period, spec.operators)
     compiler.fields.add(node["field"])
     return Leaf(node, spec.read, test, compare=compare, access=_field_access(node["field"], spec))
@@ -233,9 +242,16 @@ REMEMBERED_ACCESS = "(c.query.get({0}) or c.session_query.get({0}) or (p.visit_q
 SEQUENCE_ACCESS = "p.items_viewed_within({0}, now)"
 
 
-def _unknown_field(name: object) -> str:
+def _lookup(name: object, compiler: _Compiler) -> Field | None:
+    """The field a leaf names; a trait from the compiler's own declarations when it has them."""
+    if compiler.traits is not None and isinstance(name, str) and name.startswith(TRAIT_PREFIX):
+        return compiler.traits.get(name[len(TRAIT_PREFIX):])
+    return lookup(name)
+
+
+def _unknown_field(name: object, traits: Mapping[str, Field] | None = None) -> str:
     if isinstance(name, str) and name.startswith(TRAIT_PREFIX):
-        declared = ", ".join(sorted(TRAIT_FIELDS)) or "none yet"
+        declared = ", ".join(sorted(TRAIT_FIELDS if traits is None else traits)) or "none yet"
         return f"no trait {name[len(TRAIT_PREFIX):]!r} is declared (traits declared: {declared})"
     return f"unknown field {name!r}; see the field list in the docs"
 
@@ -281,7 +297,7 @@ def _interned(window: Window) -> Window:
 
 def _narrowing_value(name: str, value: object, event: str, path: str) -> str:
     """A count's narrowing as its counter names it. Ids may be numbers or text (19 or "19")."""
-    if _is_number(value) and float(value).is_integer() and name != "category":  # type: ignore[arg-type]
+    if _is_whole(value) and name != "category":
         value = str(int(value))  # type: ignore[arg-type]
     if not isinstance(value, str) or not EVENT_NAME.match(value):
         raise RuleError(path, f"must be a {name} slug or id")
@@ -397,7 +413,7 @@ def _between(value: object, path: str, kind: str, period: int | None) -> tuple[T
         low, high = bounds
         period = MINUTES_PER_DAY
     elif not isinstance(value, list) or len(value) != 2 or not all(_is_number(v) for v in value):
-        raise RuleError(path, "'between' needs [low, high]")
+        raise RuleError(path, "'between' needs [low, high], two finite numbers (not NaN or Infinity)")
     else:
         low, high = value
     if low <= high:
@@ -428,6 +444,8 @@ def _operand(value: object, kind: str, choices: tuple[str, ...], path: str) -> A
 def _check_value(value: object, kind: str, choices: tuple[str, ...], path: str) -> None:
     if kind == TIME and clock_minutes(value) is None:
         raise RuleError(path, f"must be a time of day such as \"08:30\", got {value!r}")
+    if kind == NUMBER and _is_non_finite(value):
+        raise RuleError(path, f"must be a finite number (not NaN or Infinity), got {value!r}")
     if kind == NUMBER and not _is_number(value):
         raise RuleError(path, f"must be a number, got {value!r}")
     if kind == TEXT and not isinstance(value, str):
@@ -447,13 +465,28 @@ def _spec(node: dict, name: str, path: str, allowed: set[str]) -> tuple[dict, st
 
 
 def _whole(value: object, path: str, low: int, high: int, unit: str) -> int:
-    if not _is_number(value) or not float(value).is_integer() or not low <= value <= high:  # type: ignore[arg-type]
+    if not _is_whole(value) or not low <= value <= high:  # type: ignore[operator]
         raise RuleError(path, f"must be a whole number of {unit}, {low} to {high}")
     return int(value)  # type: ignore[arg-type]
 
 
 def _is_number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    """A finite int or float. NaN and the infinities are refused: no value compares sensibly
+    with NaN, and no database stores either in a JSON column (SQLite's JSON_VALID check and
+    PostgreSQL's jsonb refuse them), so a rule holding one could not be saved anyway."""
+    if isinstance(value, bool):
+        return False
+    # An int is finite however large; math.isfinite would overflow converting a huge one.
+    return isinstance(value, int) or (isinstance(value, float) and math.isfinite(value))
+
+
+def _is_whole(value: object) -> bool:
+    """A finite number without a fraction (3 or 3.0), checked without float() of a huge int."""
+    return _is_number(value) and (isinstance(value, int) or value.is_integer())  # type: ignore[union-attr]
+
+
+def _is_non_finite(value: object) -> bool:
+    return isinstance(value, float) and not math.isfinite(value)
 
 
 def _only_keys(node: dict, allowed: set[str], path: str) -> None:
