@@ -18,6 +18,10 @@ from .labels import FALLBACK, MODEL_PREFIX, RECOMMENDATION_LABELS, block_names, 
 
 SUMS = {name: Sum(name) for name in ("impressions", "viewers", "clicks", "conversions", "last_touch_conversions", "view_ms")}
 MOVER_MIN_IMPRESSIONS = 100
+# The first and last day a filter may name. The report moves a chosen day at most 13 days back
+# (the movers' two weeks) and one day forward (the hourly rows' bound); `date` stops at years 1
+# and 9999, so a year's margin each side keeps every sum inside it (the view answers 400 beyond).
+EARLIEST_DAY, LATEST_DAY = date(2, 1, 1), date(9998, 12, 31)
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,7 +164,8 @@ class Mover:
 
 def top_movers(filters: Filters, limit: int = 5) -> list[Mover]:
     """The variants whose CTR changed most in the 7 days to the range's end against the 7 before
-    (at least MOVER_MIN_IMPRESSIONS impressions in each week)."""
+    (at least MOVER_MIN_IMPRESSIONS impressions in each week). filters.end is at least EARLIEST_DAY,
+    so the 13 days back stay in the calendar."""
     split = filters.end - timedelta(days=6)
     rows = (
         filters.rows(start=split - timedelta(days=7), end=filters.end)

@@ -19,13 +19,20 @@ from django.utils import timezone
 from tailored.models import Alert, ScoreDay
 
 from . import report
-from .report import Filters
+from .report import EARLIEST_DAY, LATEST_DAY, Filters
 
 MAX_DAYS = 400
-SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
-BLOCK = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}\Z")
+BLOCK = re.compile(r"^[A-Za-z0-9_-]{1,64}\Z")
 DEVICES = ("desktop", "mobile", "tablet")
 TABLES = ("variants", "movers", "alerts", "models")
+# A page id in ASCII digits only: str.isdigit() also accepts "²" or "٣", which int() refuses
+# (a 500); 18 digits stay inside a 64-bit integer column.
+PAGE_ID = re.compile(r"[0-9]{1,18}")
+# date.fromisoformat also takes "20240101" or "2024-W01-1": only the form the error promises.
+ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+# A text cell a spreadsheet would read as a formula (OWASP, CSV injection): =, +, -, @, tab, CR.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 class FilterError(ValueError):
@@ -36,8 +43,12 @@ class FilterError(ValueError):
 
 def parse_filters(query: Any, today: date) -> Filters:
     """The report's filters from the query string; FilterError names the first bad parameter."""
-    end = _date(query, "end", today)
-    start = _date(query, "start", end - timedelta(days=6))
+    # Both read before any default, start first: when both are wrong, the 400 names the start.
+    start, end = _date(query, "start"), _date(query, "end")
+    end = end or today
+    # The default week is computed only when no start is given (a given start needs none), and
+    # from an end already checked to be far enough from the calendar's first day.
+    start = start or end - timedelta(days=6)
     if start > end:
         raise FilterError("start", "the start date is after the end date")
     if (end - start).days >= MAX_DAYS:
@@ -50,7 +61,7 @@ def parse_filters(query: Any, today: date) -> Filters:
     if country and not re.fullmatch(r"[A-Z]{2}", country):
         raise FilterError("country", "a country is two capital letters (ISO 3166-1), e.g. DE")
     page = query.get("page", "")
-    if page and not page.isdigit():
+    if page and not PAGE_ID.fullmatch(page):
         raise FilterError("page", "the page is a page id (a whole number)")
     block = query.get("block", "")
     if block and not BLOCK.match(block):
@@ -58,14 +69,21 @@ def parse_filters(query: Any, today: date) -> Filters:
     return Filters(start, end, segment, device, country, int(page) if page else None, block)
 
 
-def _date(query: Any, name: str, default: date) -> date:
+def _date(query: Any, name: str) -> date | None:
+    """The date parameter `name`, None when absent; FilterError when unreadable or so near the
+    calendar's ends that the report's own date arithmetic (report.EARLIEST_DAY) would leave it."""
     value = query.get(name, "")
     if not value:
-        return default
+        return None
     try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise FilterError(name, "a date is written YYYY-MM-DD") from None
+        day = date.fromisoformat(value) if ISO_DATE.fullmatch(value) else None
+    except ValueError:  # well formed but no such day, e.g. 2026-02-30
+        day = None
+    if day is None:
+        raise FilterError(name, "a date is written YYYY-MM-DD")
+    if not EARLIEST_DAY <= day <= LATEST_DAY:
+        raise FilterError(name, f"a date is between {EARLIEST_DAY} and {LATEST_DAY}")
+    return day
 
 
 def report_view(request: HttpRequest) -> HttpResponse:
@@ -118,9 +136,26 @@ def csv_export(filters: Filters, table: str) -> HttpResponse:
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="insights-{table}-{filters.start}-{filters.end}.csv"'
     writer = csv.writer(response)
+    # Every cell of every table passes through _safe_cell here, so a new column or table is
+    # covered without remembering to.
     for row in ROWS[table](filters):
-        writer.writerow(row)
+        writer.writerow([_safe_cell(value) for value in row])
     return response
+
+
+class FormattedNumber(str):
+    """A figure already written as text for the CSV (`_num`): a number, its minus sign included,
+    so _safe_cell leaves it as it is and the spreadsheet still reads a number."""
+
+
+def _safe_cell(value: Any) -> Any:
+    """The cell as a spreadsheet may open it: text that starts like a formula (a page title, a
+    variant label, a segment name, a visitor-sent variant key...) gets a leading ' so Excel,
+    LibreOffice or Sheets show it as text instead of running it (OWASP's advice for CSV
+    injection). Numbers are left alone: a negative change stays a number."""
+    if isinstance(value, str) and not isinstance(value, FormattedNumber) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
 
 
 def _variant_rows(filters: Filters):
@@ -160,7 +195,7 @@ def _hour(value: Any) -> str:
 
 
 def _num(value: float | None) -> str:
-    return "" if value is None else f"{value:.6g}"
+    return "" if value is None else FormattedNumber(f"{value:.6g}")
 
 
 ROWS = {"variants": _variant_rows, "movers": _mover_rows, "alerts": _alert_rows, "models": _model_rows}
