@@ -9,7 +9,6 @@ only when the command runs (see tailored.management.ml_required).
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
@@ -22,6 +21,7 @@ from django.conf import settings
 from django.core.management.base import CommandError, CommandParser
 from django.db import DatabaseError
 
+from tailored.management.arguments import whole
 from tailored.management.ml_required import MlCommand
 
 if TYPE_CHECKING:
@@ -52,14 +52,14 @@ class Command(MlCommand):
         parser.add_argument("--protocol", choices=("loo", "time"), default="loo",
                             help="movielens and demo: leave-last-out or a time split; msweb: hide one visit at random, or (time) the last one listed. --dataset all runs both")
         parser.add_argument("--models", default=",".join(MODELS), help=f"comma-separated among {', '.join(MODELS)}; popularity and item-knn always run")
-        parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument("--seed", type=_seed, default=0)
         parser.add_argument("--negatives", type=_count, default=0,
                             help="rank each held-out item against this many sampled items the visitor never touched (99 in the literature's tables) instead of every item")
         parser.add_argument("--cold-start", action="store_true",
                             help="visitors with 1, 2 and 3 items only: HR@10 and NDCG@10 per model on msweb and movielens (issue 22 item 5)")
-        parser.add_argument("--neighbours", type=int, default=RecommenderParams.neighbours, help="neighbours kept per item")
-        parser.add_argument("--ease-max-items", type=int, default=RecommenderParams.ease_max_items, help="EASE is fitted over this many most popular items (cubic cost)")
-        parser.add_argument("--validation-visitors", type=int, default=RecommenderParams.validation_visitors, help="visitors held out of training data for tuning")
+        parser.add_argument("--neighbours", type=_items, default=RecommenderParams.neighbours, help="neighbours kept per item")
+        parser.add_argument("--ease-max-items", type=_items, default=RecommenderParams.ease_max_items, help="EASE is fitted over this many most popular items (cubic cost)")
+        parser.add_argument("--validation-visitors", type=_visitors, default=RecommenderParams.validation_visitors, help="visitors held out of training data for tuning")
 
     def handle(self, *args, **options) -> None:
         from tailored.ml.evaluation import (
@@ -77,6 +77,7 @@ class Command(MlCommand):
         if unknown:
             raise CommandError(f"unknown model(s) {', '.join(unknown)}; choose among {', '.join(MODELS)}")
         data_dir = options["data_dir"] or default_data_dir()
+        _check_writable(options["output"])  # before the evaluation, which can take an hour
         if options["cold_start"]:
             self._cold_start(options["dataset"], data_dir, options)
             return
@@ -132,6 +133,8 @@ class Command(MlCommand):
                            for r in results},
             }
             options["output"].write_text(json.dumps(report, indent=2, default=str) + "\n")
+        if not report["cold_start"]:
+            raise CommandError(f"every data set was skipped: nothing was written (looked in {data_dir}; set --data-dir or TAILORED_DATA_DIR)")
         self.stdout.write(f"wrote {options['output']}")
 
     def _load(self, name: str, data_dir: Path, protocol: str, seed: int) -> datasets.Dataset:
@@ -154,14 +157,21 @@ class Command(MlCommand):
         self.stderr.write(f"[{time.strftime('%H:%M:%S')}] {message}")
 
 
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be a whole number of items, 0 or more (got {text!r})")
-    return value
+_count = whole(0, "items")
+_seed = whole(0)  # numpy's generators refuse a negative seed
+_items = whole(1, "items")
+_visitors = whole(1, "visitors")
+
+
+def _check_writable(output: Path) -> None:
+    """Refuse an output the results could not be written to, before any evaluation runs."""
+    folder = output.parent
+    if output.is_dir():
+        raise CommandError(f"cannot write the results: {output} is a folder (name a file with --output)")
+    if not folder.is_dir():
+        raise CommandError(f"cannot write the results: the folder {folder} does not exist (create it, or choose another --output)")
+    if not os.access(folder, os.W_OK) or (output.exists() and not os.access(output, os.W_OK)):
+        raise CommandError(f"cannot write the results: {output} is not writable (choose another --output)")
 
 
 def _machine() -> dict[str, object]:

@@ -33,12 +33,7 @@ class Command(BaseCommand):
         parser.add_argument("--dry-run", action="store_true", help="Check every row and report; write nothing.")
 
     def handle(self, *args, file: str, skip_invalid: bool, dry_run: bool, **options):
-        declared = declared_traits()
-        try:
-            with open(file, newline="", encoding="utf-8-sig") as handle:
-                good, bad, total = self._check_file(csv.reader(handle), declared)
-        except OSError as error:
-            raise CommandError(f"cannot read {file}: {error}") from None
+        good, bad, total = self._read(file, declared_traits())
         for line, reason in bad:
             self.stderr.write(f"line {line}: {reason}")
         self.stdout.write(f"checked {total} rows: {len(good)} valid, {len({line for line, _ in bad})} invalid")
@@ -48,6 +43,21 @@ class Command(BaseCommand):
             self.stdout.write("dry run: nothing was written")
             return
         self._write(good)
+
+    def _read(self, file: str, declared: dict[str, Trait]):
+        """_check_file's answer, or a CommandError naming the line a file cannot be read at."""
+        try:
+            with open(file, newline="", encoding="utf-8-sig") as handle:
+                reader = csv.reader(handle)
+                try:
+                    return self._check_file(reader, declared)
+                except csv.Error as error:
+                    raise CommandError(f"line {reader.line_num}: {_csv_problem(error)}") from None
+        except OSError as error:
+            raise CommandError(f"cannot read {file}: {error}") from None
+        except UnicodeDecodeError:
+            # The decoder reads ahead in blocks: the reader's line number is not the bad byte's.
+            raise CommandError(f"line {first_line_not_utf8(file)}: the file is not UTF-8 text (save it as UTF-8)") from None
 
     def _check_file(self, reader: Iterator[list[str]], declared: dict[str, Trait]):
         """(valid (visitor id, traits) pairs, [(line, reason)], rows read), checked a thousand
@@ -91,6 +101,25 @@ class Command(BaseCommand):
             visitors, traits_set = visitors + counts.visitors, traits_set + counts.traits_set
             self.stdout.write(f"wrote {min(start + PROGRESS_EVERY, len(good))} rows")
         self.stdout.write(self.style.SUCCESS(f"imported {len(good)} rows: {traits_set} traits for {visitors} visitors"))
+
+
+def first_line_not_utf8(file: str) -> int:
+    """The number of the file's first line that is not UTF-8 (a character's bytes never hold a
+    newline, so each line decodes on its own)."""
+    number = 1
+    with open(file, "rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            try:
+                line.decode("utf-8-sig" if number == 1 else "utf-8")
+            except UnicodeDecodeError:
+                return number
+    return number
+
+
+def _csv_problem(error: csv.Error) -> str:
+    if "field larger than field limit" in str(error):
+        return f"a cell is longer than {csv.field_size_limit()} characters"
+    return f"the file cannot be read as CSV ({error})"
 
 
 def _columns(header: list[str] | None, declared: dict[str, Trait]) -> tuple[str, list[str]]:

@@ -5,13 +5,15 @@ turns SIGTERM/SIGINT into a graceful stop (the batch in hand is finished and ack
 
 from __future__ import annotations
 
+import math
 import os
 import socket
 import threading
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db.utils import OperationalError
 
-from tailored import conf, worker
+from tailored import conf, redis_guard, worker
 from tailored.events.stream import stream_keys
 
 
@@ -48,12 +50,21 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options):
+        check_numbers(options)
         url = conf.get("REDIS_URL")
         if not url:
             raise CommandError("PERSONALIZATION['REDIS_URL'] is not set: the worker reads the Redis event stream.")
+        try:
+            self._consume(url, options)
+        except redis_guard.OUTAGE as error:
+            # Only a single turn (--once) or a drain's emptiness check ends here: the loop itself
+            # waits for Redis to come back. Entries not acknowledged are read again then.
+            raise CommandError(f"Redis is unavailable ({error}): run the worker again once Redis answers") from error
+        except OperationalError as error:
+            raise CommandError(f"the database is unavailable ({error}): run the worker again once it answers") from error
+
+    def _consume(self, url: str, options: dict) -> None:
         shards = options["shards"]
-        if shards is not None and shards < 1:
-            raise CommandError("--shards must be at least 1.")
         consumer = worker.Consumer.from_settings(
             options["name"],
             batch=options["batch"],
@@ -79,3 +90,17 @@ class Command(BaseCommand):
         self.stdout.write(
             self.style.SUCCESS(f"worker {consumer.name}: stopped after {total.entries} entries, {total.events} events")
         )
+
+
+def check_numbers(options: dict) -> None:
+    """Refuse what the loop cannot run with: Redis answers a zero or negative COUNT, a negative
+    BLOCK or a negative idle time with an error on every turn, so the worker would spin forever."""
+    if options["shards"] is not None and options["shards"] < 1:
+        raise CommandError("--shards must be at least 1.")
+    if options["batch"] is not None and options["batch"] < 1:
+        raise CommandError(f"--batch must be at least 1, not {options['batch']}.")
+    if options["block_ms"] < 0:
+        raise CommandError(f"--block-ms must be 0 or more, not {options['block_ms']}.")
+    idle = options["claim_idle_seconds"]
+    if idle is not None and not (math.isfinite(idle) and idle >= 0):
+        raise CommandError(f"--claim-idle-seconds must be a number of seconds, 0 or more, not {idle:g}.")

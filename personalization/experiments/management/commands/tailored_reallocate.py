@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from tailored import ml
+from tailored import ml, redis_guard
 from tailored.experiments.bandit import due, reallocate_due
 
 
@@ -18,7 +18,12 @@ class Command(BaseCommand):
         if pending and not ml.available():
             # Thompson sampling draws with numpy; with nothing due there is nothing to say.
             raise CommandError(f"{ml.requirement_message('Reallocating')}; until then they keep their weights")
-        for change in reallocate_due():
+        try:
+            changes = reallocate_due()
+        except redis_guard.OUTAGE as error:
+            # The counts are flushed from Redis before any weight is computed: none was recorded.
+            raise CommandError(f"Redis is unavailable ({error}); no weights were changed") from error
+        for change in changes:
             shares = ", ".join(f"{arm} {weight:.1%}" for arm, weight in change.weights.items())
             seen = ", ".join(f"{arm} {c}/{n}" for arm, (c, n) in change.counts.items())
             self.stdout.write(f"  {change.experiment}: {shares}  ({change.reason}; conversions/exposures: {seen})")
