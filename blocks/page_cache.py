@@ -47,7 +47,7 @@ from tailored.services import read_consent
 from .commerce import OfferBannerBlock, ProductCarouselBlock, RecommendationBlock
 from .engagement import OnboardingSurveyBlock, PersonalizedMessageBlock
 from .experiments import ExperimentBlock
-from .personalized import CACHEABLE_BLOCKS, decide_page
+from .personalized import cacheable, decide_page
 
 logger = logging.getLogger(__name__)
 
@@ -106,7 +106,7 @@ def part_of(block: Any, type_name: str, raw: Any, visitor: Any) -> str | None:
         return ""
     if isinstance(block, ProductCarouselBlock | RecommendationBlock):
         return ",".join(str(product.pk) for product in block.products_for(block.to_python(raw), visitor))
-    if type_name in CACHEABLE_BLOCKS:
+    if cacheable(block):
         return ""
     if isinstance(block, OfferBannerBlock):
         return "live" if block.is_active(block.to_python(raw)) else "ended"

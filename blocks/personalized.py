@@ -44,7 +44,8 @@ from tailored.middleware import current_request
 
 from . import explained
 from .choices import StaticChoiceBlock
-from .content import ContentStreamBlock
+from .content import ContentStreamBlock, CTABlock, HeroBlock, RichTextBlock
+from .media import ImageWithTextBlock
 from .visitors import request_of, visitor_of, visitor_of_request
 
 REGION_CODE = re.compile(r"^[A-Z]{2}(?:-[A-Z0-9]{1,3})?\Z")
@@ -469,8 +470,15 @@ def _page_decisions(context: Mapping[str, Any] | None) -> PageDecisions | None:
     return decided
 
 
-# Block types whose output depends only on their content (no visitor, no clock).
-CACHEABLE_BLOCKS = frozenset({"hero", "rich_text", "cta", "image_text"})
+# Blocks whose output depends only on their content (no visitor, no clock): Tailored's own
+# classes, exactly. A name is not enough: a site's own block called "hero" (a subclass too) may
+# read the visitor, and a cached copy of it would reach other visitors.
+CACHEABLE_BLOCK_TYPES = (HeroBlock, RichTextBlock, CTABlock, ImageWithTextBlock)
+
+
+def cacheable(block: Any) -> bool:
+    """Whether a block's output may be cached for everyone who is shown it."""
+    return type(block) in CACHEABLE_BLOCK_TYPES
 
 
 def _fragment_key(value: Any, context: Mapping[str, Any] | None, choice: Choice) -> str | None:
@@ -485,7 +493,8 @@ def _variant_key(page_id: int, revision_id: int | None, choice: Choice) -> str |
     # From the stored data (types and ids): a cached fragment is served without decoding its
     # content, so a hit looks up none of its products or images.
     raw = choice.content.raw_data if choice.content else ()
-    if not raw or any(child["type"] not in CACHEABLE_BLOCKS for child in raw):
+    children = choice.content.stream_block.child_blocks if raw else {}
+    if not raw or not all(cacheable(children.get(child["type"])) for child in raw):
         return None
     # The fallback's key is its first child's id: stable, and unique to this block.
     variant = choice.key if choice.key != FALLBACK else f"fallback-{raw[0].get('id') or choice.content[0].id}"

@@ -119,7 +119,7 @@ def trending_ids(count: int, now: float | None = None, days: int = TRENDING_DAYS
     newest products. A site-wide ranking: computed at most once per TRENDING_CACHE_SECONDS, not
     once per request, and loaded by id, so rows that share products read them once."""
     key = f"tailored:trending:v2:{days}"
-    ranked = cache.get(key)
+    ranked = _cached(key)
     if ranked is None:
         since = datetime.fromtimestamp(time.time() if now is None else now, UTC) - timedelta(days=days)
         rows = (
@@ -135,8 +135,25 @@ def trending_ids(count: int, now: float | None = None, days: int = TRENDING_DAYS
         live = {str(pk) for pk in product_queryset().filter(pk__in=_pks(viewed)).values_list("pk", flat=True)}
         newest = product_queryset().order_by("-first_published_at", "-pk").values_list("pk", flat=True)
         ranked = list(dict.fromkeys([*(i for i in viewed if i in live), *(str(pk) for pk in newest[: MAX_COUNT * 4])]))
-        cache.set(key, ranked, TRENDING_CACHE_SECONDS)
+        _keep(key, ranked)
     return ranked[: count * 2]
+
+
+# The site's default Django cache may be Redis (or memcached): when it is away, the ranking is
+# computed from the database, as on a miss, and the page still renders.
+def _cached(key: str) -> list[str] | None:
+    try:
+        return cache.get(key)
+    except Exception as error:
+        logger.warning("trending products not read from the cache (%s): computed", error)
+        return None
+
+
+def _keep(key: str, ranked: list[str]) -> None:
+    try:
+        cache.set(key, ranked, TRENDING_CACHE_SECONDS)
+    except Exception as error:
+        logger.warning("trending products not kept in the cache (%s)", error)
 
 
 def trending(count: int, now: float | None = None, exclude: Iterable[str] = ()) -> list:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.utils.text import Truncator
 from jinja2 import pass_context
 from jinja2.ext import Extension
 from jinja2.runtime import Context
@@ -37,7 +38,14 @@ def tailored_body(context: Context) -> Markup:
     return _render(context, partials.BODY_TEMPLATE, values)
 
 
+def truncatewords(value: object, count: int) -> str:
+    """Django's `truncatewords`: the first `count` words, then " …"."""
+    return Truncator(value).words(int(count), truncate=" …")
+
+
 class TailoredExtension(Extension):
     def __init__(self, environment):
         super().__init__(environment)
         environment.globals.update({"tailored_head": tailored_head, "tailored_body": tailored_body})
+        # Django's filter, so a block's Jinja2 template cuts text as its Django template does.
+        environment.filters["truncatewords"] = truncatewords

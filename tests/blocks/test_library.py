@@ -186,6 +186,21 @@ def test_carousel_trending_is_not_crowded_out_by_views_of_products_that_are_gone
     assert len(shown) == 4 and shown[0].pk == hot.pk
 
 
+def test_trending_comes_from_the_database_when_the_sites_django_cache_is_away(settings, caplog):
+    """A site whose default cache is Redis: with that Redis away, trending comes from the
+    database (as on a miss). (Wagtail's own page URLs read that cache too: rendering a card
+    would fail in Wagtail, so the products are asked for without rendering.)"""
+    (hot,) = products("fashion", 1)
+    Event.objects.bulk_create(
+        Event(visitor_id=f"v{i}", event_id=f"e{i}", type="page_view", ts=timezone.now(), item=str(hot.pk)) for i in range(3)
+    )
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:1/0"}}
+    block = ProductCarouselBlock()
+    shown = block.products_for(block.to_python(carousel("trending", count=4)), visitor())
+    assert len(shown) == 4 and shown[0].pk == hot.pk
+    assert "not read from the cache" in caplog.text and "not kept in the cache" in caplog.text
+
+
 def test_carousel_says_what_each_source_needs():
     block = ProductCarouselBlock()
     for source, field in (("manual", "products"), ("category", "category"), ("tag", "tag")):

@@ -108,12 +108,15 @@ def test_publishing_drops_the_pages_fragments(client, use_redis_store, redis_cli
 
 
 def test_sections_that_read_the_visitor_are_never_cached(client, use_redis_store, redis_client):
-    from tailored.blocks.personalized import CACHEABLE_BLOCKS
+    from tailored.blocks.content import ContentStreamBlock
+    from tailored.blocks.personalized import cacheable
 
     home = HomePage.objects.get()
     client.get("/")
+    library = ContentStreamBlock().child_blocks
     per_visitor = {"message", "product_carousel", "recommendations", "survey", "offer"}
-    assert not per_visitor & CACHEABLE_BLOCKS
+    assert not [name for name in per_visitor if cacheable(library[name])]
+    assert all(cacheable(library[name]) for name in ("hero", "rich_text", "cta", "image_text"))
     cached = "".join(redis_client.get(k) for k in fragment_keys(redis_client, home.pk))
     assert "data-tl-feedback" not in cached  # recommendation cards carry feedback buttons
 
@@ -148,3 +151,26 @@ def test_kept_fragments_are_served_while_redis_is_down(settings, use_redis_store
     fragments.put(key, "<h1>kept</h1>")  # written to the live Redis, so kept in memory
     settings.PERSONALIZATION = {**settings.PERSONALIZATION, "REDIS_URL": "redis://127.0.0.1:1/0"}
     assert fragments.get_many([key, other]) == {key: "<h1>kept</h1>", other: None}
+
+
+def test_a_sites_own_block_is_never_cached_whatever_its_name():
+    """Only Tailored's own content blocks are known to show everyone the same: a site's block
+    called "hero", or a subclass of Tailored's, may read the visitor."""
+    from wagtail import blocks
+
+    from tailored.blocks.content import ContentStreamBlock, HeroBlock
+    from tailored.blocks.page_cache import part_of
+    from tailored.blocks.personalized import Choice, _variant_key
+
+    class GreetingHero(HeroBlock):
+        pass
+
+    raw = {"heading": "Hello"}
+    assert part_of(HeroBlock(), "hero", raw, None) == ""
+    for own in (GreetingHero(), blocks.StructBlock([("heading", blocks.CharBlock())])):
+        assert part_of(own, "hero", raw, None) is None
+        stream = ContentStreamBlock(local_blocks=[("hero", own)])
+        content = stream.to_python([{"type": "hero", "value": raw, "id": "h1"}])
+        assert _variant_key(1, 1, Choice("fallback", "Everyone else", content)) is None
+    content = ContentStreamBlock().to_python([{"type": "hero", "value": raw, "id": "h1"}])
+    assert _variant_key(1, 1, Choice("fallback", "Everyone else", content)) is not None

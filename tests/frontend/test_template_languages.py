@@ -251,3 +251,17 @@ def test_an_editors_preview_as_an_audience_shows_the_same_picker_in_both_languag
     assert '<option value="mobile" selected>Mobile</option>' in django and 'value="GB-ENG"' in django
     assert "tracker.js" not in django and "consent-banner" not in django
     assert normalised(django) == normalised(jinja2)
+
+
+def test_recommended_pages_cut_their_intro_alike_in_both_languages():
+    """Django's truncatewords:24 and Jinja2's truncate(160) cut a long intro differently."""
+    from cms.models import ArticlePage
+
+    article = ArticlePage.objects.live().order_by("-first_published_at", "-pk").first()
+    article.intro = " ".join(f"word{n}" for n in range(60))  # 60 words, over 160 characters
+    article.save_revision().publish()
+    block = ContentStreamBlock().child_blocks["recommendations"]
+    value = block.to_python({"heading": "Read next", "item_type": "article", "strategy": "trending", "count": 12, "ask_feedback": False})
+    django_html, jinja2_html = render_both(block, value, visitor())
+    assert "word23 …" in django_html and "word24" not in django_html
+    assert normalised(django_html) == normalised(jinja2_html)
