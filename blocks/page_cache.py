@@ -88,7 +88,7 @@ def page_key(page: Any, request: HttpRequest) -> str | None:
             children = (raw,)
         for child in children:
             block = stream.stream_block.child_blocks.get(child["type"])
-            part = None if block is None else part_of(block, child["type"], child["value"], visitor)
+            part = None if block is None else part_of(block, child["value"], visitor)
             if part is None:
                 return None
             parts.append(part)
@@ -96,7 +96,7 @@ def page_key(page: Any, request: HttpRequest) -> str | None:
     return f"{PREFIX}{{{page.pk}}}:{digest}"
 
 
-def part_of(block: Any, type_name: str, raw: Any, visitor: Any) -> str | None:
+def part_of(block: Any, raw: Any, visitor: Any) -> str | None:
     """What a block (its stored value) shows this visitor, as a short string; None when the page
     cannot be cached. Values are decoded only for the blocks whose part needs them."""
     own = getattr(block, "page_cache_part", None)

@@ -43,7 +43,8 @@ from tailored.core import activation as core
 from .activation import sending
 from .activation.destinations import PAYLOAD_FIELDS, kinds
 from .activation.models import ActivationSend, Destination, Trigger
-from .forms import compile_errors, parse_rule_json
+from .events.json_body import loads_finite
+from .forms import compile_errors
 
 TEMPLATES = "tailored/activation"
 LOG_PAGE_SIZE = 50
@@ -90,7 +91,7 @@ class ConditionField(forms.CharField):
             return None
         try:
             # Strict: NaN or Infinity would pass json.loads and then fail the database's JSON check.
-            return parse_rule_json(text)
+            return loads_finite(text)
         except ValueError as error:
             raise ValidationError(f"Not valid JSON: {error}", code="invalid_json") from None
 

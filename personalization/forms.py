@@ -45,6 +45,7 @@ from tailored.core.fields import (
     lookup,
 )
 from tailored.core.rules import OPERATORS_BY_KIND, RuleError, compile_rule
+from tailored.events.json_body import loads_finite
 from tailored.events.schema import EVENT_TYPES
 from tailored.models import PersonaLabel
 from tailored.rule_values import (
@@ -488,25 +489,6 @@ def rule_warnings(rule: object, rows: Sequence[Row] = ()) -> PlacedWarnings:
     return place_warnings(value_warnings(rule), rows) if rule else PlacedWarnings({}, [])
 
 
-def parse_rule_json(text: str) -> Any:
-    """A rule typed as JSON, parsed strictly: NaN, Infinity and numbers too large for a float
-    (1e400) are refused as invalid JSON. Python's json module accepts them, but they are not
-    JSON: the database's JSON column would refuse the rule on save (SQLite's JSON_VALID check,
-    PostgreSQL's jsonb), a server error instead of a message beside the field."""
-    return json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
-
-
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number; rules take finite numbers only")
-
-
-def _finite_float(text: str) -> float:
-    number = float(text)
-    if not math.isfinite(number):
-        raise ValueError(f"{text} is too large a number; rules take finite numbers only")
-    return number
-
-
 def compile_errors(rule: object) -> RuleError | None:
     try:
         compile_rule(rule, known_events=EVENT_TYPES)
@@ -555,7 +537,7 @@ class RuleBuilderWidget(forms.Widget):
             return self._posted_state(value)
         if isinstance(value, str):
             try:
-                value = parse_rule_json(value)
+                value = loads_finite(value)
             except ValueError:
                 return BuilderState("json", "all", [], value, representable=False)
         if value is None:
@@ -572,7 +554,7 @@ class RuleBuilderWidget(forms.Widget):
             text = json.dumps(rows_to_rule(value.match, value.rows), indent=2) if value.rows else ""
             return BuilderState("builder", value.match, list(value.rows), text, row_error=self.row_error)
         try:
-            translated = rule_to_rows(parse_rule_json(value.json_text))
+            translated = rule_to_rows(loads_finite(value.json_text))
         except ValueError:
             translated = None
         if translated is None:
@@ -627,7 +609,7 @@ def state_rule(state: BuilderState) -> object:
     if state.mode == "builder":
         return rows_to_rule(state.match, state.rows) if state.rows else None
     try:
-        return parse_rule_json(state.json_text)
+        return loads_finite(state.json_text)
     except ValueError:
         return None
 
@@ -651,7 +633,7 @@ class RuleField(forms.Field):
             if not value.strip():
                 return None
             try:
-                return parse_rule_json(value)
+                return loads_finite(value)
             except ValueError as error:
                 raise ValidationError(self.error_messages["invalid_json"], code="invalid_json", params={"error": error}) from None
         return value

@@ -9,7 +9,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
@@ -134,13 +134,17 @@ def _consent_from_cookies(request: HttpRequest) -> Consent:
     opted_out = browser_opts_out(request.META)
     if conf.get("CONSENT_COOKIE") not in request.COOKIES:
         return Consent(opted_out_by_browser=opted_out)
-    granted = _granted_in_cookie(request)
+    return granted_consent(_granted_in_cookie(request), opted_out)
+
+
+def granted_consent(granted: Collection[str], opted_out_by_browser: bool = False) -> Consent:
+    """The answer that grants these categories."""
     return Consent(
         decided=True,
         analytics="analytics" in granted,
         personalization="personalization" in granted,
         marketing="marketing" in granted,
-        opted_out_by_browser=opted_out,
+        opted_out_by_browser=opted_out_by_browser,
     )
 
 
@@ -255,14 +259,12 @@ def purchase_event(order_id: str, value: float, items: Sequence[int] = (), curre
     return Event(id=f"order-{order_id}"[:64], type="purchase", ts=time.time(), attrs=attrs)
 
 
-ID_CATEGORIES = frozenset({"analytics", "personalization"})  # what events are kept under an id for (Consent.allows_events)
-
-
 def set_consent(request: HttpRequest, response: HttpResponse, asked: Sequence[str]) -> ConsentAnswer:
     """Record the visitor's answer by the one consent rule (`consent_answer`) and return it. A
-    pseudonymous id is issued only when analytics or personalization was granted. Withdrawing any category that
-    was granted erases what was held under the id; a visitor who still grants something then
-    starts again under a new id (the old one stays erased: a late worker never revives it)."""
+    pseudonymous id is issued only when events may be kept under it (analytics or
+    personalization). Withdrawing any category that was granted erases what was held under the
+    id; a visitor who still grants something then starts again under a new id (the old one stays
+    erased: a late worker never revives it)."""
     answer = consent_answer(request, asked)
     cookie = {"max_age": CONSENT_MAX_AGE, "samesite": "Lax", "secure": request.is_secure()}
     response.set_cookie(conf.get("CONSENT_COOKIE"), ".".join(answer.granted) or "none", **cookie)
@@ -275,7 +277,7 @@ def set_consent(request: HttpRequest, response: HttpResponse, asked: Sequence[st
         existing_id = None
     elif existing_id:
         _marketing_answer(existing_id, "marketing" in answer.granted)
-    if ID_CATEGORIES & set(answer.granted):  # marketing alone stores nothing under an id: none is issued
+    if granted_consent(answer.granted).allows_events:  # marketing alone stores nothing under an id: none is issued
         issued = getattr(request, "_tailored_new_visitor_id", None)  # this request's new id, if any
         set_visitor_cookie(request, response, existing_id or issued or uuid.uuid4().hex)
     else:

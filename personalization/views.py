@@ -36,11 +36,15 @@ def _error(code: str, message: str, status: int, **extra) -> JsonResponse:
     return JsonResponse({"error": code, "message": message, **extra}, status=status)
 
 
+def _cross_site(request: HttpRequest) -> JsonResponse | None:
+    """The refusal of a request another site sent; the same check as GraphQL's (`tailored.api.same_site`)."""
+    return _error("cross_site", "accepted from this site only", 403) if is_cross_site(request) else None
+
+
 def _refusal(request: HttpRequest) -> JsonResponse | None:
-    """Why this request may not send events, if it may not. The same-site check is GraphQL's
-    too (`tailored.api.same_site`)."""
-    if is_cross_site(request):
-        return _error("cross_site", "accepted from this site only", 403)
+    """Why this request may not send events, if it may not."""
+    if refusal := _cross_site(request):
+        return refusal
     visitor = resolve_visitor(request)
     if visitor.context.device == "bot":
         return _error("not_tracked", "automated clients are not tracked", 403)
@@ -52,8 +56,8 @@ def _refusal(request: HttpRequest) -> JsonResponse | None:
 def _data_subject(request: HttpRequest) -> tuple[str, None] | tuple[None, JsonResponse]:
     """The id whose data this request may export or erase, or why none. Neither consent withdrawn
     by Sec-GPC/DNT nor a bot-like User-Agent takes a visitor's rights over what is already held."""
-    if is_cross_site(request):
-        return None, _error("cross_site", "accepted from this site only", 403)
+    if refusal := _cross_site(request):
+        return None, refusal
     visitor_id = data_subject_id(request)
     if visitor_id is None:
         return None, _error("consent_required", "nothing is stored or held without consent", 403)

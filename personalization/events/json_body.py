@@ -48,7 +48,7 @@ def parse_json(body: bytes | str, max_depth: int = MAX_DEPTH, max_int_digits: in
     if raw.count(b"[") + raw.count(b"{") > max_depth:
         depth = _depth(_STRING.sub("", text))
         if depth > max_depth:
-            raise JsonBodyError("json_too_deep", f"the body nests {depth} levels deep; the limit is {max_depth}")
+            raise JsonBodyError("json_too_deep", f"the JSON nests {depth} levels deep; the limit is {max_depth}")
     # Integers are checked one by one only if some run of digits (anywhere, strings included: a
     # superset) is long enough to break the limit: a Python call per integer was a tenth of an
     # event batch's cost. Digits become "0" and the rest " ", so the run is one substring test.
@@ -84,6 +84,13 @@ def _int(digits: str, max_digits: int) -> int:
     if len(digits.lstrip("-")) > max_digits:
         raise JsonBodyError("number_out_of_range", f"an integer has {len(digits.lstrip('-'))} digits; the limit is {max_digits}")
     return int(digits)
+
+
+def loads_finite(text: str) -> Any:
+    """`json.loads` with JSON's own numbers only: NaN, Infinity and numbers too large for a float
+    (1e400), which Python's json module accepts, raise JsonBodyError (a ValueError) instead: no
+    database's JSON column stores them. Other mistakes raise json's own error and message."""
+    return json.loads(text, parse_float=_float, parse_constant=_constant)
 
 
 def _float(text: str) -> float:

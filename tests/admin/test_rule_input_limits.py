@@ -23,7 +23,7 @@ REFUSED_JSON = [
     ('{"field": "profile.page_views", "op": "gt", "value": NaN}', "Not valid JSON: NaN is not a JSON number"),
     ('{"field": "profile.page_views", "op": "between", "value": [-Infinity, Infinity]}',
      "Not valid JSON: -Infinity is not a JSON number"),
-    ('{"field": "profile.page_views", "op": "gt", "value": 1e400}', "Not valid JSON: 1e400 is too large a number"),
+    ('{"field": "profile.page_views", "op": "gt", "value": 1e400}', "Not valid JSON: the number 1e400 is too large to represent"),
 ]
 
 

@@ -183,7 +183,7 @@ def test_a_referrer_on_the_frontends_own_host_is_internal(api_key):
         ({"HTTP_X_TAILORED_CONTEXT": '{"timezone": "America"}'}, "timezone 'America' is not an IANA zone name"),
         ({"HTTP_X_TAILORED_VISITOR": "not-a-visitor-id"}, "X-Tailored-Visitor must be 32 lower-case hexadecimal characters"),
         # The events API's parser: bounded nesting (Python's own recursion limit was a 500), no duplicates
-        ({"HTTP_X_TAILORED_CONTEXT": "[" * 2000 + "]" * 2000}, "X-Tailored-Context is not valid JSON: the body nests 2000 levels deep; the limit is 32"),
+        ({"HTTP_X_TAILORED_CONTEXT": "[" * 2000 + "]" * 2000}, "X-Tailored-Context is not valid JSON: the JSON nests 2000 levels deep; the limit is 32"),
         ({"HTTP_X_TAILORED_CONTEXT": '{"country": "GB", "country": "FR"}'}, "X-Tailored-Context is not valid JSON: the key 'country' appears more than once"),
         ({"HTTP_X_TAILORED_VISITOR": "a" * 31 + "\n"}, "X-Tailored-Visitor must be 32 lower-case hexadecimal characters"),
     ],

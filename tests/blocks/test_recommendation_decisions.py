@@ -95,7 +95,7 @@ def test_the_page_cache_part_changes_with_the_model_version(models_dir):
     with_model = block.page_cache_part(value, who)
     assert without.endswith("|popular") and with_model.endswith(f"|model:{version}")
     # The page cache asks the block itself (its own page_cache_part), so the key follows.
-    assert page_cache.part_of(block, "recommendations", block.get_prep_value(value), who) == with_model
+    assert page_cache.part_of(block, block.get_prep_value(value), who) == with_model
 
 
 def test_graphql_lists_the_recommendation_decision_in_extensions(client, models_dir):

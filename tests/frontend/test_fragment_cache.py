@@ -166,9 +166,9 @@ def test_a_sites_own_block_is_never_cached_whatever_its_name():
         pass
 
     raw = {"heading": "Hello"}
-    assert part_of(HeroBlock(), "hero", raw, None) == ""
+    assert part_of(HeroBlock(), raw, None) == ""
     for own in (GreetingHero(), blocks.StructBlock([("heading", blocks.CharBlock())])):
-        assert part_of(own, "hero", raw, None) is None
+        assert part_of(own, raw, None) is None
         stream = ContentStreamBlock(local_blocks=[("hero", own)])
         content = stream.to_python([{"type": "hero", "value": raw, "id": "h1"}])
         assert _variant_key(1, 1, Choice("fallback", "Everyone else", content)) is None
