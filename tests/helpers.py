@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
+from typing import TypeVar
 
 from tailored import conf
 from tailored.core.types import Event
 from tailored.experiments.services import experiment_cache
+
+T = TypeVar("T")
 
 CONSENT_GRANTED = "analytics.personalization"
 
@@ -68,6 +72,23 @@ def experiment_cache_cleared():
     experiment_cache.clear()
     yield
     experiment_cache.clear()
+
+
+def steady_queries(ask: Callable[[], T], times: int = 3) -> tuple[list[str], T]:
+    """The SQL of the steady state and what `ask` returned: of `times` calls, the one with the
+    fewest queries. Process-wide caches (segments, triggers, traits, sites) re-check their tables
+    every few seconds and reload what an earlier test rolled back; on a slow run such a re-check
+    can land in any one request. A cost that grows with the content shows in every call."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    counted = []
+    for _ in range(times):
+        segment_cache_checked()
+        with CaptureQueriesContext(connection) as captured:
+            answer = ask()
+        counted.append(([query["sql"] for query in captured.captured_queries], answer))
+    return min(counted, key=lambda found: len(found[0]))
 
 
 def segment_cache_checked() -> None:

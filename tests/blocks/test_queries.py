@@ -9,13 +9,11 @@ import uuid
 
 import pytest
 from django.core.cache import cache
-from django.db import connection
-from django.test.utils import CaptureQueriesContext
 
 from cms.models import HomePage, LandingPage, ProductPage
 from tailored import conf
 from tailored.core.types import Event
-from tests.helpers import consent_cookies, segment_cache_checked
+from tests.helpers import consent_cookies, steady_queries
 
 pytestmark = pytest.mark.django_db
 
@@ -40,9 +38,11 @@ def history(visitor_id: str, products: list[ProductPage]) -> None:
 
 
 def resize(data, n: int, product_ids: list[int]):
-    """Every product list in a raw stream shows n products: counts, and manual picks."""
+    """Every product list in a raw stream shows n products: counts, and manual picks. Variants for
+    a time of day or weekday are left out: one that starts between the two measured requests
+    would show other content, and other queries (CI once measured an evening carousel only once)."""
     if isinstance(data, list):
-        return [resize(item, n, product_ids) for item in data]
+        return [resize(item, n, product_ids) for item in data if not _timed_variant(item)]
     if not isinstance(data, dict):
         return data
     data = {key: resize(value, n, product_ids) for key, value in data.items()}
@@ -54,14 +54,19 @@ def resize(data, n: int, product_ids: list[int]):
     return data
 
 
-def queries_for(client, page, raw_body, n: int, product_ids: list[int], url: str) -> int:
+def _timed_variant(item) -> bool:
+    value = item.get("value") if isinstance(item, dict) and item.get("type") == "item" else None
+    return isinstance(value, dict) and bool(value.get("dayparts") or value.get("weekdays"))
+
+
+def queries_for(client, page, raw_body, n: int, product_ids: list[int], url: str) -> list[str]:
+    """The SQL of a steady-state request for the page with n products in every list."""
     page.body = resize(copy.deepcopy(raw_body), n, product_ids)
     page.save()
     client.get(url)  # warm: renditions, the site root, the segment cache
-    segment_cache_checked()
-    with CaptureQueriesContext(connection) as queries:
-        assert client.get(url).status_code == 200
-    return len(queries)
+    queries, status = steady_queries(lambda: client.get(url).status_code)
+    assert status == 200
+    return queries
 
 
 @pytest.mark.parametrize("visitor", ["anonymous", "fan"])
@@ -73,7 +78,8 @@ def test_the_homepage_has_no_n_plus_one(client, visitor):
         consent_cookies(client, FAN)
     home = HomePage.objects.get()
     raw = list(home.body.raw_data)
-    assert queries_for(client, home, raw, 2, ids, "/") == queries_for(client, home, raw, 8, ids, "/")
+    few, many = queries_for(client, home, raw, 2, ids, "/"), queries_for(client, home, raw, 8, ids, "/")
+    assert len(few) == len(many), (few, many)
 
 
 def test_every_product_block_together_has_no_n_plus_one(client):
@@ -96,6 +102,7 @@ def test_every_product_block_together_has_no_n_plus_one(client):
     landing = LandingPage(title="Every block", slug="every-block", body=[])
     home.add_child(instance=landing)
     raw = [*sections, personalized]
-    assert queries_for(client, landing, raw, 2, ids, landing.url) == queries_for(client, landing, raw, 8, ids, landing.url)
+    few, many = queries_for(client, landing, raw, 2, ids, landing.url), queries_for(client, landing, raw, 8, ids, landing.url)
+    assert len(few) == len(many), (few, many)
     html = client.get(landing.url).content.decode()
     assert html.count("product-card") >= 8 * 5
