@@ -10,7 +10,7 @@ import re
 import time
 import uuid
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from functools import lru_cache
 from typing import Any
@@ -34,6 +34,7 @@ from tailored.core.types import (
     Visitor,
     Window,
 )
+from tailored.events.schema import stored_url
 from tailored.experiments import services as experiments
 from tailored.insights import metrics
 from tailored.profiles.base import RecordResult
@@ -184,6 +185,7 @@ def record_events(visitor: Visitor, events: Sequence[Event], now: float | None =
         return RecordResult(stored=(), duplicates=0)
     snapshot = Snapshot(device=visitor.context.device, country=visitor.context.country, segments=visitor.segments)
     now = time.time() if now is None else now
+    events = [event if stored_url(event.url) == event.url else replace(event, url=stored_url(event.url)) for event in events]
     build_profile = visitor.consent.allows_profile  # analytics only: no profile to target with
     result = conf.get_profile_store().record(visitor.id, events, now, snapshot, build_profile=build_profile)
     experiments.count_conversions(visitor, result.stored, now)  # goal events of experiments (issue 8)

@@ -34,6 +34,7 @@ LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 CURRENCY = re.compile(r"^[A-Z]{3}\Z")
 # Fields lifted out of `attrs` onto the Event itself: every layer reads them.
 PRODUCT_FIELD, CATEGORY_FIELD, URL_FIELD = "product_id", "category", "url"
+SCHEME_AND_HOST = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/]*|//[^/]*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -302,6 +303,17 @@ def event_from_fields(item: Mapping[str, Any], ts: float) -> Event:
         url=item.get(URL_FIELD),
         attrs={k: v for k, v in item.items() if k not in lifted},
     )
+
+
+def stored_url(url: str | None) -> str | None:
+    """The page an event names, as its path. A query string or fragment may hold an email address,
+    a reset token or a search (a headless client, or the site's own code, may send the whole URL):
+    it is cut, as are a full URL's scheme and host. tracker.js sends the path alone, unchanged."""
+    if url is None or not ("?" in url or "#" in url or "//" in url):
+        return url
+    path = url.split("#", 1)[0].split("?", 1)[0]
+    origin = SCHEME_AND_HOST.match(path)
+    return (path[origin.end():] or "/") if origin else path
 
 
 def field_problem(value: object, spec: FieldSpec) -> str | None:

@@ -44,6 +44,12 @@ def test_track_events_stores_the_valid_ones_and_names_the_rest(client):
     assert conf.get_profile_store().get(VISITOR, time.time()).page_views == 1
 
 
+def test_track_events_keeps_the_path_of_a_url_only(client):
+    consent_cookies(client, VISITOR)
+    run(client, "track_events", events=[event("a", url="https://shop.example.com/search/?q=ann%40example.com#results")])
+    assert conf.get_profile_store().get(VISITOR, time.time()).visit_landing == "/search/"
+
+
 def test_track_events_without_consent_stores_nothing(client):
     _, result = run(client, "track_events", events=[event("a")])
     assert result["stored"] == 0

@@ -46,6 +46,17 @@ def test_export_holds_the_profile_events_and_no_raw_ip(client):
     assert audit.visitor_id == VISITOR and audit.detail == {"events": 1}
 
 
+def test_an_event_keeps_the_path_of_its_url_only(client):
+    """A headless client may send location.href: the query string (a reset token, an address)
+    and the fragment are never kept, nor the scheme and host; the path is the landing page."""
+    consent_cookies(client, VISITOR)
+    url = "https://shop.example.com/account/reset/?token=S3CRET-T0KEN&email=ann%40example.com#step-2"
+    assert send(client, {"type": "page_view", "url": url}).status_code == 202
+    response = client.get("/api/me/data")
+    assert response.json()["profile"]["visit_landing"] == "/account/reset/"
+    assert not any(secret in response.content.decode() for secret in ("S3CRET", "ann%40example.com", "step-2", "shop.example.com"))
+
+
 def test_erase_removes_profile_events_and_the_id(client):
     consent_cookies(client, VISITOR)
     send(client, {"type": "page_view", "category": "books"})
