@@ -27,6 +27,7 @@ from tailored.core import sequential, stats
 from tailored.experiments import svg
 
 from .models import HoldoutCount
+from .report_access import reports_only
 
 logger = logging.getLogger(__name__)
 
@@ -157,6 +158,7 @@ def lift_report(goals: Iterable[str] | None = None) -> list[GoalLift]:
     return [goal_lift(goal, cumulative(daily, goal)) for goal in (holdout.goals() if goals is None else goals)]
 
 
+@reports_only
 def report(request: HttpRequest) -> HttpResponse:
     if not ml.available():
         # Every figure on the page is scipy's: say so on the dashboard rather than fail.

@@ -234,6 +234,8 @@ class InsightHour(InsightCounts):
             )
         ]
         indexes = [models.Index(fields=["segment", "hour"], name="tl_insight_hour_seg")]
+        # Insights, the lift report, experiment results and alerts (tailored.report_access).
+        permissions = [("view_personalization_reports", "Can view the personalization reports")]
 
 
 class InsightDay(InsightCounts):

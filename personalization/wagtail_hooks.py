@@ -5,7 +5,6 @@
 from django.contrib.auth.models import Permission
 from django.urls import include, path, reverse
 from wagtail import hooks
-from wagtail.admin.menu import MenuItem
 from wagtail.admin.ui.components import Component
 from wagtail.snippets.models import register_snippet
 
@@ -13,6 +12,7 @@ from . import ml
 from .admin_views import SegmentViewSet
 from .admin_views_personas import PersonaLabelViewSet
 from .api_key_admin import ApiKeyViewSet
+from .report_access import ReportMenuItem, can_view_reports
 
 register_snippet(SegmentViewSet)
 register_snippet(PersonaLabelViewSet)
@@ -64,14 +64,15 @@ def register_visitor_lookup_menu_item():
 
 
 @hooks.register("register_permissions")
-def register_visitor_lookup_permission():
-    # Offered on the group edit screen: editors who answer data-rights requests get it.
-    return Permission.objects.filter(content_type__app_label="tailored", codename="look_up_visitors")
+def register_tailored_permissions():
+    # Offered on the group edit screen: editors who answer data-rights requests get the look-up,
+    # and those who read how personalization performs get the reports (tailored.report_access).
+    return Permission.objects.filter(content_type__app_label="tailored", codename__in=["look_up_visitors", "view_personalization_reports"])
 
 
 @hooks.register("register_reports_menu_item")
 def register_holdout_report_menu_item():
-    return MenuItem("Personalization lift", reverse("tailored_holdout:report"), icon_name="group", order=910)
+    return ReportMenuItem("Personalization lift", reverse("tailored_holdout:report"), icon_name="group", order=910)
 
 
 class NoticePanel(Component):
@@ -95,7 +96,7 @@ def register_insights_urls():
 
 @hooks.register("register_reports_menu_item")
 def register_insights_menu_item():
-    return MenuItem("Personalization insights", reverse("tailored_insights:report"), icon_name="view", order=905)
+    return ReportMenuItem("Personalization insights", reverse("tailored_insights:report"), icon_name="view", order=905)
 
 
 @hooks.register("construct_homepage_panels")
@@ -103,6 +104,8 @@ def add_alerts_panel(request, panels):
     # Open anomaly alerts on the dashboard (issue 17 item 4): each links to its chart.
     from .insights.panels import AlertsPanel
 
+    if not can_view_reports(request.user):
+        return
     panel = AlertsPanel()
     if panel.alerts:
         panels.insert(0, panel)

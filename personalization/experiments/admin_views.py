@@ -1,5 +1,7 @@
 """Admin views: the list of experiments, an experiment's results, and its POST actions
-(start, pause, finish, promote a winner), each checked against the page's publish permission."""
+(start, pause, finish, promote a winner), each checked against the page's publish permission.
+The list needs the reports permission (tailored.report_access); an experiment's results need it
+or the permission to publish its page."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from tailored import holdout, holdout_admin, ml
+from tailored.report_access import REFUSAL, can_view_reports, reports_only
 
 from . import svg
 from .models import Experiment
@@ -31,6 +34,7 @@ TRANSITIONS = {
 }
 
 
+@reports_only
 def index(request: HttpRequest) -> HttpResponse:
     experiments = (
         Experiment.objects.select_related("page")
@@ -42,6 +46,8 @@ def index(request: HttpRequest) -> HttpResponse:
 
 def detail(request: HttpRequest, pk: int) -> HttpResponse:
     experiment = get_object_or_404(Experiment.objects.select_related("page", "audience"), pk=pk)
+    if not (can_view_reports(request.user) or _can_publish(request, experiment)):
+        raise PermissionDenied(REFUSAL)  # who may start, pause or promote it sees its results too
     if not ml.available():
         # The results are scipy's statistics; the list and the start/pause/finish actions are not.
         messages.error(request, ml.requirement_message(f"The results of “{experiment.name}”"))

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from django.urls import include, path, reverse
 from wagtail import hooks
-from wagtail.admin.menu import MenuItem
+
+from tailored.report_access import ReportMenuItem
 
 from .pages import serve_alternative
 
@@ -19,7 +20,7 @@ def register_admin_urls():
 
 @hooks.register("register_reports_menu_item")
 def register_reports_menu_item():
-    return MenuItem("Experiments", reverse("tailored_experiments:index"), icon_name="resubmit", order=900)
+    return ReportMenuItem("Experiments", reverse("tailored_experiments:index"), icon_name="resubmit", order=900)
 
 
 @hooks.register("before_serve_page")

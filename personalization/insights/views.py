@@ -17,6 +17,7 @@ from django.urls import path
 from django.utils import timezone
 
 from tailored.models import Alert, ScoreDay
+from tailored.report_access import reports_only
 
 from . import report
 from .report import EARLIEST_DAY, LATEST_DAY, Filters
@@ -86,6 +87,7 @@ def _date(query: Any, name: str) -> date | None:
     return day
 
 
+@reports_only
 def report_view(request: HttpRequest) -> HttpResponse:
     try:
         filters = parse_filters(request.GET, timezone.now().date())
