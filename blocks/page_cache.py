@@ -2,7 +2,8 @@
 
 Choosing a page's variants takes well under a millisecond (`decide_page`); rendering the page
 takes tens. So once the decisions are made, the rendered page is looked up by what it is a
-function of: the page and its live revision, the request's path and query, the chosen variant
+function of: the page and its live revision, the request's path and query, the active language
+(LocaleMiddleware may choose it from a cookie or Accept-Language, not the path), the chosen variant
 (and experiment arm, and holdout) of every personalized block, and a "part" for each other block
 that says what it will show this visitor:
 
@@ -35,6 +36,7 @@ from typing import Any
 
 from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
+from django.utils import translation
 from wagtail.signals import page_published, page_unpublished
 
 from tailored import conf
@@ -78,6 +80,7 @@ def page_key(page: Any, request: HttpRequest) -> str | None:
     parts: list[str] = [
         str(page.pk), str(getattr(page, "live_revision_id", None)), request.get_full_path(),
         str(browser_opts_out(request.META)),  # the head's consent script is told (frontend.partials)
+        translation.get_language() or "",  # LocaleMiddleware may pick it from a cookie or a header
     ]
     for stream, raw in _top_level(page):
         choice = chosen.get(str(raw.get("id")))

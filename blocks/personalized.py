@@ -24,7 +24,7 @@ from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.template.loader import render_to_string
-from django.utils import dateformat, timezone
+from django.utils import dateformat, timezone, translation
 from django.utils.dateparse import parse_datetime
 from django.utils.safestring import mark_safe
 from wagtail import blocks
@@ -503,7 +503,8 @@ def _variant_key(page_id: int, revision_id: int | None, choice: Choice) -> str |
         variant += f"-xp-{choice.experiment}-{choice.arm}"
     if choice.holdout:
         variant += "-holdout"
-    return fragments.fragment_key(page_id, revision_id, variant)
+    # A block's template may translate its words ({% translate %}, _()): one fragment per language.
+    return fragments.fragment_key(page_id, revision_id, f"{variant}@{translation.get_language() or ''}")
 
 
 def summary_label(variant: Mapping[str, Any] | None, names: Mapping[str, str]) -> str:

@@ -132,3 +132,24 @@ def test_starting_an_experiment_changes_the_key(client):
     assert during[HEADER] == "miss"
     assert ELECTRONICS_HERO not in during.content.decode()  # the control arm shows the fallback
     assert 'data-tl-experiment="hero-test" data-tl-arm="control"' in during.content.decode()
+
+
+def test_a_language_chosen_by_cookie_or_header_has_pages_of_its_own(client, settings):
+    """LocaleMiddleware without language prefixes: one URL, one set of decisions, and a page per
+    language (its template's words are translated), never one language's page for another."""
+    settings.LANGUAGES = [("en", "English"), ("fr", "French")]
+    at = settings.MIDDLEWARE.index("django.contrib.sessions.middleware.SessionMiddleware") + 1
+    settings.MIDDLEWARE = [*settings.MIDDLEWARE[:at], "django.middleware.locale.LocaleMiddleware", *settings.MIDDLEWARE[at:]]
+    for visitor in ("a" * 32, "b" * 32, "c" * 32):
+        answered_fan(visitor)
+
+    def home(visitor_id: str, language: str):
+        client.cookies.clear()
+        consent_cookies(client, visitor_id)
+        response = client.get("/", HTTP_ACCEPT_LANGUAGE=language)
+        assert response["Content-Language"] == language
+        return response[HEADER]
+
+    assert home("a" * 32, "en") == "miss"
+    assert home("b" * 32, "fr") == "miss"  # the same decisions, another language
+    assert (home("c" * 32, "fr"), home("c" * 32, "en")) == ("hit", "hit")

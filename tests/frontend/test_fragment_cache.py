@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 
 import pytest
+from django.conf import settings
 
 from cms.models import HomePage
 from tailored import fragments
@@ -15,6 +16,7 @@ from tests.helpers import consent_cookies, make_fan
 pytestmark = pytest.mark.django_db
 
 ELECTRONICS_HERO = "The latest in electronics, picked for you"
+ELECTRONICS_KEY_END = f":0f7c6b7e-5a55-4e0b-8f0e-3b7d5e2c9a01@{settings.LANGUAGE_CODE}"  # the variant, in the site's language
 
 
 def fragment_keys(redis_client, page_id: int) -> set[str]:
@@ -29,7 +31,7 @@ def test_a_variant_is_rendered_once_then_served_from_redis(client, use_redis_sto
     consent_cookies(client, "f" * 32)
     first = client.get("/").content.decode()
     keys = fragment_keys(redis_client, home.pk)
-    variant_key = next(k for k in keys if k.endswith(":0f7c6b7e-5a55-4e0b-8f0e-3b7d5e2c9a01"))
+    variant_key = next(k for k in keys if k.endswith(ELECTRONICS_KEY_END))
     assert f":{home.live_revision_id}:" in variant_key
     assert ELECTRONICS_HERO in redis_client.get(variant_key)
     redis_client.set(variant_key, redis_client.get(variant_key).replace(ELECTRONICS_HERO, "Served from the cache"))
@@ -44,7 +46,7 @@ def _mget_calls(redis_client) -> int:
 
 def _edit_cached_hero(redis_client, page_id: int, text: str) -> None:
     """Change the electronics hero's fragment in Redis, as if another process had cached it so."""
-    key = next(k for k in fragment_keys(redis_client, page_id) if k.endswith(":0f7c6b7e-5a55-4e0b-8f0e-3b7d5e2c9a01"))
+    key = next(k for k in fragment_keys(redis_client, page_id) if k.endswith(ELECTRONICS_KEY_END))
     redis_client.set(key, redis_client.get(key).replace(ELECTRONICS_HERO, text))
 
 
@@ -174,3 +176,20 @@ def test_a_sites_own_block_is_never_cached_whatever_its_name():
         assert _variant_key(1, 1, Choice("fallback", "Everyone else", content)) is None
     content = ContentStreamBlock().to_python([{"type": "hero", "value": raw, "id": "h1"}])
     assert _variant_key(1, 1, Choice("fallback", "Everyone else", content)) is not None
+
+
+def test_each_language_has_its_own_fragments(client, use_redis_store, redis_client, personalization, settings):
+    """A block's template may translate its words: the French fragment is never served in English."""
+    personalization(PAGE_CACHE_SECONDS=0, FRAGMENT_MEMORY_SECONDS=0)
+    settings.LANGUAGES = [("en", "English"), ("fr", "French")]
+    at = settings.MIDDLEWARE.index("django.contrib.sessions.middleware.SessionMiddleware") + 1
+    settings.MIDDLEWARE = [*settings.MIDDLEWARE[:at], "django.middleware.locale.LocaleMiddleware", *settings.MIDDLEWARE[at:]]
+    home = HomePage.objects.get()
+    make_fan("f" * 32)
+    consent_cookies(client, "f" * 32)
+    client.get("/", HTTP_ACCEPT_LANGUAGE="fr")
+    french = next(k for k in fragment_keys(redis_client, home.pk) if k.endswith(":0f7c6b7e-5a55-4e0b-8f0e-3b7d5e2c9a01@fr"))
+    redis_client.set(french, redis_client.get(french).replace(ELECTRONICS_HERO, "Le meilleur de l'électronique"))
+    assert "Le meilleur" in client.get("/", HTTP_ACCEPT_LANGUAGE="fr").content.decode()
+    english = client.get("/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert ELECTRONICS_HERO in english and "Le meilleur" not in english
