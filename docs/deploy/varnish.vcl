@@ -35,8 +35,10 @@ sub vcl_recv {
     if (req.url ~ "^/(admin|api|graphql|consent|privacy-centre)/") {
         return (pass);
     }
-    # Visitors whose pages are their own: personalization granted, or logged in (a session).
-    if (req.http.Cookie ~ "(^|;\s*)tl_consent=[^;]*personalization" || req.http.Cookie ~ "(^|;\s*)sessionid=") {
+    # Visitors whose pages are their own: personalization or analytics granted (analytics alone
+    # puts a visitor in experiments, which are measured, not targeted; a site that runs none may
+    # drop it), or logged in (a session).
+    if (req.http.Cookie ~ "(^|;\s*)tl_consent=[^;]*(personalization|analytics)" || req.http.Cookie ~ "(^|;\s*)sessionid=") {
         return (pass);
     }
     call tailored_audience;

@@ -185,3 +185,24 @@ def test_publishing_purges_every_audiences_copy_from_varnish(proxy, settings):
         purge_page_from_cache(home)
         for agent in (DESKTOP_UA, MOBILE_UA):
             assert http.get(url, headers={"User-Agent": agent}).headers["X-Cache-Status"] == "MISS"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_visitor_who_granted_analytics_only_gets_their_experiment_arm(proxy):
+    """An experiment is measured, not targeted: analytics consent puts a visitor in it. Their page
+    is their own, so the proxy never serves them the shared copy (nor keeps theirs)."""
+    from tests.experiments.conftest import make_experiment, running, visitor_in
+
+    make_experiment(arms=[("control", 50, {"variant": "fallback"}), ("electronics", 50, {"variant": "1"})])
+    treated = visitor_in(running("hero-test"), "electronics")
+    proxy_url, _ = proxy
+    analytics_only = {"User-Agent": DESKTOP_UA, **cookie_header({"tl_consent": "analytics", "tl_vid": signed_visitor_id(treated)})}
+    with httpx.Client(timeout=20) as http:
+        for _ in range(2):
+            http.get(proxy_url + "/", headers={"User-Agent": DESKTOP_UA})  # the shared copy: no arm
+        shared = http.get(proxy_url + "/", headers={"User-Agent": DESKTOP_UA})
+        assert shared.headers["X-Cache-Status"] == "HIT" and ELECTRONICS_HERO not in shared.text
+        for _ in range(2):
+            served = http.get(proxy_url + "/", headers=analytics_only)
+            assert served.headers["X-Cache-Status"] != "HIT" and ELECTRONICS_HERO in served.text
+        assert ELECTRONICS_HERO not in http.get(proxy_url + "/", headers={"User-Agent": DESKTOP_UA}).text

@@ -21,13 +21,15 @@ export function unknownAtEdge(facts: Iterable<string>): string[] {
   return [...facts].filter((fact) => !EDGE_FACTS.has(fact) && !EDGE_FAMILIES.some((prefix) => fact.startsWith(prefix))).sort();
 }
 
-/** Whether the visitor's profile is their own (they granted personalization, their browser sent
- * no privacy signal) or they are logged in: their pages are the origin's, as nginx.conf says. */
+/** Whether the visitor's page is their own (they granted personalization, or analytics, which
+ * puts them in experiments, and their browser sent no privacy signal) or they are logged in:
+ * their pages are the origin's, as nginx.conf says. */
 export function needsOrigin(request: RequestLike, cookies = { consent: "tl_consent", session: "sessionid" }): boolean {
   const jar = parseCookies(request.headers.get("Cookie"));
   if (jar[cookies.session]) return true;
   const signal = request.headers.get("Sec-GPC") === "1" || request.headers.get("DNT") === "1";
-  return !signal && (jar[cookies.consent] ?? "").split(".").includes("personalization");
+  const granted = (jar[cookies.consent] ?? "").split(".");
+  return !signal && (granted.includes("personalization") || granted.includes("analytics"));
 }
 
 export function parseCookies(header: string | null | undefined): Record<string, string> {

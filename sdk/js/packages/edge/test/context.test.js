@@ -98,7 +98,9 @@ test("facts the edge cannot establish leave the decision to the origin", () => {
 test("consenting and logged-in visitors are the origin's; a privacy signal keeps a visitor profile-less", () => {
   const cookie = (value, extra = {}) => request("https://shop.example/", { Cookie: value, ...extra });
   assert.equal(needsOrigin(cookie("tl_consent=analytics.personalization")), true);
-  assert.equal(needsOrigin(cookie("tl_consent=analytics")), false);
+  assert.equal(needsOrigin(cookie("tl_consent=analytics")), true); // in experiments: measured, not targeted
+  assert.equal(needsOrigin(cookie("tl_consent=marketing")), false);
+  assert.equal(needsOrigin(cookie("tl_consent=none")), false);
   assert.equal(needsOrigin(cookie("tl_consent=analytics.personalization", { "Sec-GPC": "1" })), false);
   assert.equal(needsOrigin(cookie("sessionid=abc; tl_consent=none")), true);
 });
