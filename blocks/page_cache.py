@@ -22,7 +22,9 @@ Only consenting visitors' pages are kept (everyone else's page is a function of 
 which shared caches key on: tailored.caching). A hit skips rendering; exposures and decisions are still recorded, because the decisions are
 made (by the same `choose`) before the lookup. Entries live PAGE_CACHE_SECONDS (default 300)
 and every entry goes when any page is published or unpublished (another page's title or a
-product's price may show on this one). Logged-in users, previews and ?explain=1 never use it.
+product's price may show on this one): keys name a generation that a publish increments, one
+command whatever the number of cached pages (dropping them by a SCAN of the keys walked all of
+Redis, profiles included, in the editor's publish request); the old entries expire unread. Logged-in users, previews and ?explain=1 never use it.
 Stored by tailored.html_cache, as the fragments: in Redis with the profile store (shared by the
 web workers), else in an in-process LRU, with an in-process stand-in while Redis is away.
 """
@@ -31,6 +33,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -58,6 +62,54 @@ HEADER = "X-Tailored-Page-Cache"
 STATIC_SOURCES = frozenset({"manual", "category", "tag"})
 
 CACHE = HtmlCache("page", local_entries=256)
+GENERATION_KEY = "tl:v1:page-generation"
+GENERATION_SECONDS = 1.0  # how long a process trusts the generation it read: a publish elsewhere shows within it
+
+
+class Generation:
+    """Which cached pages are current: a number in Redis that a publish increments. A process
+    reads it at most once every GENERATION_SECONDS. A publish while Redis is away empties this
+    process's own copies at once and increments the number at this process's next answer from
+    Redis, so no page cached before the outage is served after it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._value, self._read_at, self._pending = "0", float("-inf"), False
+
+    def current(self) -> str:
+        client = CACHE.redis()
+        now = time.monotonic()
+        if client is None or (not self._pending and now - self._read_at < GENERATION_SECONDS):
+            return self._value
+        with self._lock:
+            try:
+                if self._pending:
+                    client.incr(GENERATION_KEY)
+                    self._pending = False
+                value = client.get(GENERATION_KEY)
+            except Exception:  # noqa: BLE001 - the outage cache serves meanwhile; the last number stands
+                return self._value
+            self._value = value.decode() if isinstance(value, bytes) else str(value or "0")
+            self._read_at = now
+        return self._value
+
+    def advance(self) -> None:
+        """Make every cached page stale, here at once and everywhere within GENERATION_SECONDS."""
+        CACHE.forget_local()
+        client = CACHE.redis()
+        with self._lock:
+            self._read_at = float("-inf")
+            if client is None:
+                return
+            try:
+                client.incr(GENERATION_KEY)
+                self._pending = False
+            except Exception as error:  # noqa: BLE001 - sent at the next answer from Redis
+                logger.warning("page cache: the publish reaches Redis when it is back: %s", error)
+                self._pending = True
+
+
+generation = Generation()
 
 
 def enabled(request: HttpRequest) -> bool:
@@ -96,7 +148,7 @@ def page_key(page: Any, request: HttpRequest) -> str | None:
                 return None
             parts.append(part)
     digest = hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:40]
-    return f"{PREFIX}{{{page.pk}}}:{digest}"
+    return f"{PREFIX}{{{page.pk}}}:{generation.current()}:{digest}"
 
 
 def part_of(block: Any, raw: Any, visitor: Any) -> str | None:
@@ -176,9 +228,9 @@ def forget_local() -> None:
     CACHE.forget_local()
 
 
-def invalidate_all() -> int:
-    """Drop every cached page (a page was published or unpublished)."""
-    return CACHE.drop_prefix(PREFIX)
+def invalidate_all() -> None:
+    """Make every cached page stale (a page was published or unpublished)."""
+    generation.advance()
 
 
 @receiver(page_published)

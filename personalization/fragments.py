@@ -9,6 +9,7 @@ from __future__ import annotations
 from .html_cache import HtmlCache
 
 PREFIX = "tl:v1:frag:"
+INDEX_PREFIX = "tl:v1:frag-index:"
 TTL_SECONDS = 24 * 3600
 
 # A key names its page revision and variant, never content that changes under it: a process may
@@ -31,9 +32,14 @@ def get_many(keys: list[str]) -> dict[str, str | None]:
 
 
 def put(key: str, html: str) -> None:
-    CACHE.put(key, html, TTL_SECONDS)
+    CACHE.put(key, html, TTL_SECONDS, index=_index(key[len(PREFIX):key.index("}") + 1]))
+
+
+def _index(tagged_page_id: str) -> str:
+    # The page's fragment keys, in their hash slot (the {page id} tag); outside PREFIX's pattern.
+    return f"{INDEX_PREFIX}{tagged_page_id}"
 
 
 def invalidate_page(page_id: int) -> int:
     """Drop every cached fragment of a page (called when it is published or unpublished)."""
-    return CACHE.drop_prefix(f"{PREFIX}{{{page_id}}}:")
+    return CACHE.drop_index(_index(f"{{{page_id}}}"), f"{PREFIX}{{{page_id}}}:")

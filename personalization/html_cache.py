@@ -33,7 +33,8 @@ class HtmlCache:
         self._lock = threading.Lock()
 
     @staticmethod
-    def _redis():
+    def redis():
+        """The profile store's Redis client, or None with the memory store."""
         return getattr(conf.get_profile_store(), "client", None)
 
     def _local_get(self, cache: OrderedDict[str, str], key: str) -> str | None:
@@ -57,7 +58,7 @@ class HtmlCache:
         """Several entries in one round trip (MGET); none for the entries still in memory."""
         if not keys:
             return {}
-        client = self._redis()
+        client = self.redis()
         if client is None:
             return {key: self._local_get(self.local, key) for key in keys}
         remembered = self._remembered(keys)
@@ -78,13 +79,20 @@ class HtmlCache:
         self._remember({key: html for key, html in read.items() if html is not None})
         return {key: remembered[key] if key in remembered else read[key] for key in keys}
 
-    def put(self, key: str, html: str, ttl_seconds: int) -> None:
-        client = self._redis()
+    def put(self, key: str, html: str, ttl_seconds: int, index: str | None = None) -> None:
+        """Keep an entry; `index` names a Redis set of the keys to drop together (`drop_index`),
+        in the key's hash slot (the same {tag}) on a cluster."""
+        client = self.redis()
         if client is None:
             self._local_put(self.local, key, html)
             return
         try:
-            client.set(key, html, ex=ttl_seconds)
+            if index is None:
+                client.set(key, html, ex=ttl_seconds)
+            else:
+                pipe = client.pipeline(transaction=False)
+                pipe.set(key, html, ex=ttl_seconds).sadd(index, key).expire(index, ttl_seconds)
+                pipe.execute()
         except Exception as error:
             if not isinstance(error, redis_guard.Unavailable):  # the guard said so once, when it opened
                 logger.warning("%s cache unavailable: %s", self.name, error)
@@ -120,18 +128,21 @@ class HtmlCache:
         for key, html in entries.items():
             self._local_put(self.memory, key, (until, html))
 
-    def drop_prefix(self, prefix: str) -> int:
-        """Drop every entry whose key starts with `prefix`, in this process and in Redis."""
+    def drop_index(self, index: str, prefix: str) -> int:
+        """Drop the entries `put` listed in `index`, in Redis, and every entry of this process
+        whose key starts with `prefix`: a few commands, never a SCAN of all of Redis."""
         with self._lock:
             stale = [(cache, key) for cache in (self.local, self.outage, self.memory) for key in cache if key.startswith(prefix)]
             for cache, key in stale:
                 del cache[key]
-        client = self._redis()
+        client = self.redis()
         if client is None:
             return len(stale)
         try:
-            keys = list(client.scan_iter(match=prefix + "*", count=1000))
-            return sum(client.delete(*keys[start:start + 500]) for start in range(0, len(keys), 500))
+            keys = sorted(key.decode() if isinstance(key, bytes) else key for key in client.smembers(index))
+            dropped = sum(client.delete(*keys[start:start + 500]) for start in range(0, len(keys), 500))
+            client.delete(index)
+            return dropped
         except Exception as error:
             logger.warning("%s cache unavailable, entries expire on their own: %s", self.name, error)
             return 0

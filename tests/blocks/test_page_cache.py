@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth import get_user_model
 
-from cms.models import HomePage
+from cms.models import HomePage, ProductPage
 from tailored import conf
 from tailored.blocks import page_cache
 from tailored.experiments.models import Experiment
@@ -153,3 +153,32 @@ def test_a_language_chosen_by_cookie_or_header_has_pages_of_its_own(client, sett
     assert home("a" * 32, "en") == "miss"
     assert home("b" * 32, "fr") == "miss"  # the same decisions, another language
     assert (home("c" * 32, "fr"), home("c" * 32, "en")) == ("hit", "hit")
+
+
+def test_a_publish_while_redis_is_away_reaches_it_when_it_is_back(client, settings, request):
+    """A publish during an outage cannot reach Redis: the process remembers it and makes every
+    page cached before it stale at its next answer from Redis, so none is served after."""
+    if request.node.callspec.params["_empty_cache"] != "redis":
+        pytest.skip("the memory store has no outage")
+    answered_fan("a" * 32)
+    get_home(client, "a" * 32)
+    assert get_home(client, "a" * 32)[HEADER] == "hit"
+    working = settings.PERSONALIZATION
+    settings.PERSONALIZATION = {**working, "REDIS_URL": "redis://127.0.0.1:1/0"}  # refuses connections
+    ProductPage.objects.live().first().save_revision().publish()  # its price may show on the homepage
+    settings.PERSONALIZATION = working  # Redis is back, with the page cached before the publish
+    assert get_home(client, "a" * 32)[HEADER] == "miss"
+    assert get_home(client, "a" * 32)[HEADER] == "hit"
+
+
+def test_publishing_costs_one_command_whatever_redis_holds(client, request, redis_client):
+    """A publish increments the generation: no SCAN of the keyspace (profiles included)."""
+    if request.node.callspec.params["_empty_cache"] != "redis":
+        pytest.skip("the memory store keeps pages in the process")
+    answered_fan("a" * 32)
+    get_home(client, "a" * 32)
+    redis_client.config_resetstat()
+    page_cache.invalidate_all()
+    stats = redis_client.info("commandstats")
+    assert sorted(stats) == ["cmdstat_config|resetstat", "cmdstat_incrby"] and stats["cmdstat_incrby"]["calls"] == 1
+    assert get_home(client, "a" * 32)[HEADER] == "miss"

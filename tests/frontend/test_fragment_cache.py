@@ -103,7 +103,9 @@ def test_publishing_drops_the_pages_fragments(client, use_redis_store, redis_cli
     body = home.body.raw_data
     body[0]["value"]["fallback"][0]["value"]["heading"] = "A brand new fallback"
     home.body = body
+    redis_client.config_resetstat()
     home.save_revision().publish()
+    assert "cmdstat_scan" not in redis_client.info("commandstats")  # the page's own keys, not a walk of all of Redis
     assert not fragment_keys(redis_client, home.pk)
     assert not [key for key in fragments.CACHE.memory if f"{{{home.pk}}}" in key]  # nor kept in memory
     assert "A brand new fallback" in client.get("/").content.decode()
