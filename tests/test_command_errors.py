@@ -179,3 +179,22 @@ def test_evaluation_numbers_are_checked_before_anything_runs(tmp_path, option, v
     with pytest.raises(CommandError, match=f"argument {option}: must be a whole number"):
         run("tailored_evaluate", "--dataset", "movielens", "--data-dir", str(tmp_path), "--output", str(tmp_path / "x.json"), option, value)
 
+
+
+@pytest.mark.parametrize(
+    ("command", "args", "model"),
+    [
+        ("tailored_api_key", ["list"], "tailored.ApiKey"),
+        ("tailored_purge", [], "tailored.Event"),
+        ("tailored_reallocate", [], "tailored_experiments.AllocationChange"),
+    ],
+)
+def test_a_database_not_migrated_gets_one_line_naming_migrate(command, args, model):
+    """The table a command reads first is missing (a database never migrated, or behind)."""
+    from django.apps import apps
+    from django.db import connection
+
+    with connection.cursor() as cursor:  # a table nothing refers to; rolled back with the test
+        cursor.execute(f"DROP TABLE {connection.ops.quote_name(apps.get_model(model)._meta.db_table)}")
+    with pytest.raises(CommandError, match=r"^the database is not migrated \(.*\): run `manage.py migrate` first$"):
+        run(command, *args)

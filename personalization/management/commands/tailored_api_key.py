@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
+from tailored.management.database import needs_migrated_database
 from tailored.models import ApiKey
 from tailored.server_visitors import create_api_key, revoke_api_keys
 
@@ -25,6 +26,7 @@ class Command(BaseCommand):
         revoke.add_argument("prefix", nargs="?", help="The key's first characters, as `list` shows them.")
         revoke.add_argument("--id", type=int, help="The key's id instead of its prefix.")
 
+    @needs_migrated_database
     def handle(self, *args, action: str, **options):
         getattr(self, f"handle_{action}")(**options)
 

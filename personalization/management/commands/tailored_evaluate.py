@@ -22,6 +22,7 @@ from django.core.management.base import CommandError, CommandParser
 from django.db import DatabaseError
 
 from tailored.management.arguments import whole
+from tailored.management.database import needs_migrated_database
 from tailored.management.ml_required import MlCommand
 
 if TYPE_CHECKING:
@@ -61,6 +62,7 @@ class Command(MlCommand):
         parser.add_argument("--ease-max-items", type=_items, default=RecommenderParams.ease_max_items, help="EASE is fitted over this many most popular items (cubic cost)")
         parser.add_argument("--validation-visitors", type=_visitors, default=RecommenderParams.validation_visitors, help="visitors held out of training data for tuning")
 
+    @needs_migrated_database
     def handle(self, *args, **options) -> None:
         from tailored.ml.evaluation import (
             MODELS,

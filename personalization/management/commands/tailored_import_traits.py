@@ -18,6 +18,7 @@ from django.core.management.base import BaseCommand, CommandError
 from tailored.activation.models import Trait
 from tailored.activation.traits import declared_traits, write_traits
 from tailored.activation.traits_api import check_records
+from tailored.management.database import needs_migrated_database
 
 PROGRESS_EVERY = 1000
 ID_COLUMNS = ("visitor_id", "user_id")
@@ -32,6 +33,7 @@ class Command(BaseCommand):
         parser.add_argument("--skip-invalid", action="store_true", help="Write the valid rows even when some are bad.")
         parser.add_argument("--dry-run", action="store_true", help="Check every row and report; write nothing.")
 
+    @needs_migrated_database
     def handle(self, *args, file: str, skip_invalid: bool, dry_run: bool, **options):
         good, bad, total = self._read(file, declared_traits())
         for line, reason in bad:

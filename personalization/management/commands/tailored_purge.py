@@ -32,6 +32,7 @@ from tailored import conf, holdout, redis_guard
 from tailored.experiments import counting
 from tailored.experiments.models import Experiment
 from tailored.insights import counting as insights_counting
+from tailored.management.database import needs_migrated_database
 from tailored.models import DataRightsAudit, Event, WebhookDelivery
 
 DEFAULT_CHUNK_SIZE = 5000
@@ -89,6 +90,7 @@ class Command(BaseCommand):
         parser.add_argument("--dry-run", action="store_true", help="Count the database rows that would go; change nothing.")
         parser.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK_SIZE, help="Rows deleted per statement.")
 
+    @needs_migrated_database
     def handle(self, *args, **options):
         if options["chunk_size"] < 1:
             raise CommandError(f"--chunk-size must be at least 1, not {options['chunk_size']}.")

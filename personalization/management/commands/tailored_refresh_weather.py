@@ -20,6 +20,7 @@ from tailored.context.weather import (
     parse_regions,
     refresh_weather,
 )
+from tailored.management.database import needs_migrated_database
 
 
 class Command(BaseCommand):
@@ -42,6 +43,7 @@ class Command(BaseCommand):
             help="Keep running, refreshing every SECONDS (default: once).",
         )
 
+    @needs_migrated_database
     def handle(self, *args, **options):
         if not conf.get_settings().get("WEATHER_API_URL"):
             raise CommandError("PERSONALIZATION['WEATHER_API_URL'] is not set.")

@@ -15,6 +15,7 @@ from django.core.management.base import CommandError
 
 from tailored import conf, redis_guard
 from tailored.management.arguments import positive_days, whole
+from tailored.management.database import needs_migrated_database
 from tailored.management.ml_required import MlCommand
 
 AGAIN = "Run tailored_train again once Redis is back."
@@ -35,6 +36,7 @@ class Command(MlCommand):
                             help="train only when a model is missing or too old, new data piled up, or scores drifted (for cron)")
         parser.add_argument("--max-age-days", type=positive_days, default=7.0, help="with --if-stale: retrain models older than this; default 7")
 
+    @needs_migrated_database
     def handle(self, *args, synthetic: int, seed: int, since: int, only: str | None, **options) -> None:
         from tailored.insights import monitoring
 

@@ -15,6 +15,7 @@ from django.db.utils import OperationalError
 
 from tailored import conf, redis_guard, worker
 from tailored.events.stream import stream_keys
+from tailored.management.database import missing_table, needs_migrated_database
 
 
 class Command(BaseCommand):
@@ -49,6 +50,7 @@ class Command(BaseCommand):
             help="Claim entries another consumer left unacknowledged this long (default: WORKER_CLAIM_IDLE_SECONDS).",
         )
 
+    @needs_migrated_database
     def handle(self, *args, **options):
         check_numbers(options)
         url = conf.get("REDIS_URL")
@@ -61,6 +63,8 @@ class Command(BaseCommand):
             # waits for Redis to come back. Entries not acknowledged are read again then.
             raise CommandError(f"Redis is unavailable ({error}): run the worker again once Redis answers") from error
         except OperationalError as error:
+            if missing_table(error):
+                raise  # not unavailable: not migrated (needs_migrated_database says so)
             raise CommandError(f"the database is unavailable ({error}): run the worker again once it answers") from error
 
     def _consume(self, url: str, options: dict) -> None:

@@ -7,11 +7,13 @@ from django.core.management.base import BaseCommand, CommandError
 
 from tailored import ml, redis_guard
 from tailored.experiments.bandit import due, reallocate_due
+from tailored.management.database import needs_migrated_database
 
 
 class Command(BaseCommand):
     help = "Recompute the traffic weights of running Thompson-sampling experiments that are due."
 
+    @needs_migrated_database
     def handle(self, *args, **options) -> None:
         pending = due()
         self.stdout.write(f"{len(pending)} Thompson-sampling experiment(s) due")
