@@ -196,5 +196,5 @@ def test_a_database_not_migrated_gets_one_line_naming_migrate(command, args, mod
 
     with connection.cursor() as cursor:  # a table nothing refers to; rolled back with the test
         cursor.execute(f"DROP TABLE {connection.ops.quote_name(apps.get_model(model)._meta.db_table)}")
-    with pytest.raises(CommandError, match=r"^the database is not migrated \(.*\): run `manage.py migrate` first$"):
+    with pytest.raises(CommandError, match=r"^the database is not migrated \(.*\): run manage.py migrate first$"):
         run(command, *args)

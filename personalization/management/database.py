@@ -32,6 +32,6 @@ def needs_migrated_database(handle: Callable[..., Any]) -> Callable[..., Any]:
             said = missing_table(error)
             if said is None:
                 raise
-            raise CommandError(f"the database is not migrated ({said}): run `manage.py migrate` first") from error
+            raise CommandError(f"the database is not migrated ({said}): run manage.py migrate first") from error
 
     return checked
