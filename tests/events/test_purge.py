@@ -68,3 +68,17 @@ def test_purging_twice_deletes_nothing_the_second_time(rows):
 
     assert "deleted 0 events" in purge()
     assert Event.objects.count() == 3
+
+
+def test_a_large_backlog_says_how_far_it_is_table_by_table(settings):
+    """Over a few chunks, a table's deletion reports every tenth of it (with the time left), and
+    each table's line comes when that table is done, before the next one starts."""
+    settings.PERSONALIZATION = {"RETENTION_DAYS": 90}
+    Event.objects.bulk_create([Event(visitor_id="v", event_id=f"old{i}", type="page_view", ts=OLD) for i in range(100)])
+    lines = purge("--chunk-size", "5").splitlines()
+    steps = [line for line in lines if line.startswith("  deleting events:")]
+    assert [step.split(":")[1].split()[0] for step in steps] == [f"{n}/100" for n in range(10, 101, 10)]
+    assert all("s left" in step for step in steps)
+    assert lines.index("deleted 100 events older than 90 days") == lines.index(steps[-1]) + 1
+    assert lines.index("deleted 100 events older than 90 days") < lines.index("deleted 0 webhook deliveries older than 90 days")
+    assert not Event.objects.exists()

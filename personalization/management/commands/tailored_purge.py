@@ -22,6 +22,7 @@ reports it."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 
 from django.core.management.base import BaseCommand, CommandError
@@ -34,8 +35,10 @@ from tailored.experiments.models import Experiment
 from tailored.insights import counting as insights_counting
 from tailored.management.database import needs_migrated_database
 from tailored.models import DataRightsAudit, Event, WebhookDelivery
+from tailored.progress import Progress, Say
 
 DEFAULT_CHUNK_SIZE = 5000
+PROGRESS_CHUNKS = 4  # a table with more rows to delete than this many chunks says how far it is
 
 
 def expired(now: datetime) -> dict[str, tuple[QuerySet, int]]:
@@ -51,22 +54,36 @@ def expired(now: datetime) -> dict[str, tuple[QuerySet, int]]:
     }
 
 
-def delete_in_chunks(queryset: QuerySet, chunk_size: int) -> int:
-    """Delete the rows of `queryset` `chunk_size` at a time (each chunk its own statement)."""
-    deleted = 0
+def delete_in_chunks(queryset: QuerySet, chunk_size: int, progress: Callable[[int], None] | None = None) -> int:
+    """Delete the rows of `queryset` `chunk_size` at a time (each chunk its own statement);
+    `progress` is told how many of its rows are gone after each chunk."""
+    deleted = gone = 0
     while ids := list(queryset.values_list("pk", flat=True)[:chunk_size]):
         count, _ = queryset.model.objects.filter(pk__in=ids).delete()
-        deleted += count
+        deleted, gone = deleted + count, gone + len(ids)
+        if progress is not None:
+            progress(gone)
     return deleted
 
 
 def purge(now: datetime, dry_run: bool = False, chunk_size: int = DEFAULT_CHUNK_SIZE) -> dict[str, tuple[int, int]]:
     """Delete (or with `dry_run`, count) the database rows past their retention period:
     label -> (rows, days)."""
-    return {
-        label: (queryset.count() if dry_run else delete_in_chunks(queryset, chunk_size), days)
-        for label, (queryset, days) in expired(now).items()
-    }
+    return {label: (rows, days) for label, rows, days in purge_tables(now, dry_run, chunk_size)}
+
+
+def purge_tables(now: datetime, dry_run: bool = False, chunk_size: int = DEFAULT_CHUNK_SIZE,
+                 say: Say | None = None) -> Iterator[tuple[str, int, int]]:
+    """Delete (or with `dry_run`, count) the database rows past their retention period, table by
+    table: (label, rows, days) as each is done. A backlog of more than a few chunks is counted
+    first, and `say` hears at every tenth of it how far the deletion is."""
+    for label, (queryset, days) in expired(now).items():
+        if dry_run:
+            yield label, queryset.count(), days
+            continue
+        total = queryset.count() if say is not None else 0
+        progress = Progress(f"deleting {label}", total, say) if total > PROGRESS_CHUNKS * chunk_size else None
+        yield label, delete_in_chunks(queryset, chunk_size, progress), days
 
 
 def purge_live_data(now: float) -> dict[str, int]:
@@ -96,7 +113,7 @@ class Command(BaseCommand):
             raise CommandError(f"--chunk-size must be at least 1, not {options['chunk_size']}.")
         dry_run = options["dry_run"]
         verb = "would delete" if dry_run else "deleted"
-        for label, (count, days) in purge(timezone.now(), dry_run, options["chunk_size"]).items():
+        for label, count, days in purge_tables(timezone.now(), dry_run, options["chunk_size"], say=self.stdout.write):
             self.stdout.write(f"{verb} {count} {label} older than {days} days")
         if dry_run:
             self.stdout.write("dry run: nothing was deleted (the profile store is purged only in a real run)")
