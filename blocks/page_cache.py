@@ -24,7 +24,8 @@ made (by the same `choose`) before the lookup. Entries live PAGE_CACHE_SECONDS (
 and every entry goes when any page is published or unpublished (another page's title or a
 product's price may show on this one): keys name a generation that a publish increments, one
 command whatever the number of cached pages (dropping them by a SCAN of the keys walked all of
-Redis, profiles included, in the editor's publish request); the old entries expire unread. Logged-in users, previews and ?explain=1 never use it.
+Redis, profiles included, in the editor's publish request); the old entries expire unread.
+Logged-in users, previews and ?explain=1 never use it.
 Stored by tailored.html_cache, as the fragments: in Redis with the profile store (shared by the
 web workers), else in an in-process LRU, with an in-process stand-in while Redis is away.
 """
