@@ -139,7 +139,7 @@ class HtmlCache:
         if client is None:
             return len(stale)
         try:
-            keys = sorted(key.decode() if isinstance(key, bytes) else key for key in client.smembers(index))
+            keys = list(client.smembers(index))
             dropped = sum(client.delete(*keys[start:start + 500]) for start in range(0, len(keys), 500))
             client.delete(index)
             return dropped

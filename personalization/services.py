@@ -185,12 +185,18 @@ def record_events(visitor: Visitor, events: Sequence[Event], now: float | None =
         return RecordResult(stored=(), duplicates=0)
     snapshot = Snapshot(device=visitor.context.device, country=visitor.context.country, segments=visitor.segments)
     now = time.time() if now is None else now
-    events = [event if stored_url(event.url) == event.url else replace(event, url=stored_url(event.url)) for event in events]
+    events = [_path_only(event) for event in events]
     build_profile = visitor.consent.allows_profile  # analytics only: no profile to target with
     result = conf.get_profile_store().record(visitor.id, events, now, snapshot, build_profile=build_profile)
     experiments.count_conversions(visitor, result.stored, now)  # goal events of experiments (issue 8)
     holdout.count_conversions(visitor, result.stored, now)  # the global holdout's goals (issue 9 item 7)
     return result
+
+
+def _path_only(event: Event) -> Event:
+    """The event as stored: its URL cut to the path (events.schema.stored_url)."""
+    path = stored_url(event.url)
+    return event if path == event.url else replace(event, url=path)
 
 
 def untrusted_purchases(request: HttpRequest, items: Sequence[Any]) -> list[int]:

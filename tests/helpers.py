@@ -91,6 +91,13 @@ def steady_queries(ask: Callable[[], T], times: int = 3) -> tuple[list[str], T]:
     return min(counted, key=lambda found: len(found[0]))
 
 
+def with_locale_middleware(settings) -> None:
+    """English and French, chosen by cookie or Accept-Language (LocaleMiddleware, no URL prefix)."""
+    settings.LANGUAGES = [("en", "English"), ("fr", "French")]
+    at = settings.MIDDLEWARE.index("django.contrib.sessions.middleware.SessionMiddleware") + 1
+    settings.MIDDLEWARE = [*settings.MIDDLEWARE[:at], "django.middleware.locale.LocaleMiddleware", *settings.MIDDLEWARE[at:]]
+
+
 def segment_cache_checked() -> None:
     """Before a measured request: the segment cache re-checks its table every few seconds and
     reloads it (three queries) when an earlier test changed it. Checking it now, forced, keeps both

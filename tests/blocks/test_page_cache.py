@@ -18,6 +18,7 @@ from tests.helpers import (
     consent_cookies,
     experiment_cache_cleared,
     make_fan,
+    with_locale_middleware,
 )
 
 pytestmark = pytest.mark.django_db
@@ -137,9 +138,7 @@ def test_starting_an_experiment_changes_the_key(client):
 def test_a_language_chosen_by_cookie_or_header_has_pages_of_its_own(client, settings):
     """LocaleMiddleware without language prefixes: one URL, one set of decisions, and a page per
     language (its template's words are translated), never one language's page for another."""
-    settings.LANGUAGES = [("en", "English"), ("fr", "French")]
-    at = settings.MIDDLEWARE.index("django.contrib.sessions.middleware.SessionMiddleware") + 1
-    settings.MIDDLEWARE = [*settings.MIDDLEWARE[:at], "django.middleware.locale.LocaleMiddleware", *settings.MIDDLEWARE[at:]]
+    with_locale_middleware(settings)
     for visitor in ("a" * 32, "b" * 32, "c" * 32):
         answered_fan(visitor)
 

@@ -11,7 +11,7 @@ from django.conf import settings
 from cms.models import HomePage
 from tailored import fragments
 from tailored.fragments import PREFIX
-from tests.helpers import consent_cookies, make_fan
+from tests.helpers import consent_cookies, make_fan, with_locale_middleware
 
 pytestmark = pytest.mark.django_db
 
@@ -183,9 +183,7 @@ def test_a_sites_own_block_is_never_cached_whatever_its_name():
 def test_each_language_has_its_own_fragments(client, use_redis_store, redis_client, personalization, settings):
     """A block's template may translate its words: the French fragment is never served in English."""
     personalization(PAGE_CACHE_SECONDS=0, FRAGMENT_MEMORY_SECONDS=0)
-    settings.LANGUAGES = [("en", "English"), ("fr", "French")]
-    at = settings.MIDDLEWARE.index("django.contrib.sessions.middleware.SessionMiddleware") + 1
-    settings.MIDDLEWARE = [*settings.MIDDLEWARE[:at], "django.middleware.locale.LocaleMiddleware", *settings.MIDDLEWARE[at:]]
+    with_locale_middleware(settings)
     home = HomePage.objects.get()
     make_fan("f" * 32)
     consent_cookies(client, "f" * 32)
