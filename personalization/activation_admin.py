@@ -40,6 +40,7 @@ from wagtail.admin.viewsets.model import ModelViewSet
 
 from tailored.core import activation as core
 
+from . import outbound
 from .activation import sending
 from .activation.destinations import PAYLOAD_FIELDS, kinds
 from .activation.models import ActivationSend, Destination, Trigger
@@ -261,6 +262,9 @@ class DestinationForm(WagtailAdminModelForm):
             self.add_error("kind", f"No destination kind {cleaned['kind']!r} is registered on this site.")
         if kind is not None and kind.needs_url and not cleaned.get("url") and "url" not in self.errors:
             self.add_error("url", f"A {kind.label.lower()} destination needs the URL it sends to.")
+        refusal = outbound.url_refusal(cleaned["url"]) if cleaned.get("url") else None
+        if refusal:
+            self.add_error("url", refusal)
         if kind is not None and kind.kind == "email":
             self._check_email_templates(cleaned)
         options = dict(self.instance.options) if isinstance(self.instance.options, dict) else {}

@@ -59,6 +59,14 @@ def check_context_providers(app_configs, **kwargs):
 
 
 @register()
+def check_destination_networks(app_configs, **kwargs):
+    """The private networks activation destinations may reach (tailored.outbound)."""
+    from tailored import outbound
+
+    return [Error(message, id="tailored.E014") for message in outbound.setting_errors()]
+
+
+@register()
 def check_measurement_settings(app_configs, **kwargs):
     """The global holdout and CUPED settings: a share outside 0-100 would otherwise be clamped
     silently, an unknown goal never counted, and a CUPED pre-period longer than the retention

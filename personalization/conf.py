@@ -64,6 +64,9 @@ DEFAULTS: dict[str, Any] = {
     "WEBHOOKS": [],
     "WEBHOOK_TIMEOUT_SECONDS": 5.0,
     "WEBHOOK_MAX_ATTEMPTS": 8,
+    # Activation destinations (URLs typed in the admin) reach public addresses only; list the
+    # private networks they may reach too, e.g. ["10.20.0.0/16"] for an internal CRM (tailored.outbound).
+    "DESTINATION_PRIVATE_NETWORKS": [],
     # Sessions end after this much inactivity.
     "SESSION_GAP_SECONDS": 30 * 60,
     # When each daypart starts in the visitor's local time, e.g. {"morning": "06:00",

@@ -81,8 +81,9 @@ def store(request):
     return RedisProfileStore(client, retention_seconds=90 * 86400)
 
 
-# What the demo site's settings name and every store fixture keeps (the demo's product model).
-DEMO_SETTINGS = {"PRODUCT_MODEL": "cms.ProductPage"}
+# What the demo site's settings name and every store fixture keeps: the demo's product model, and
+# loopback for the activation destinations tests start (cms.settings.test; tailored.outbound).
+DEMO_SETTINGS = {"PRODUCT_MODEL": "cms.ProductPage", "DESTINATION_PRIVATE_NETWORKS": ["127.0.0.0/8", "::1/128"]}
 
 
 @pytest.fixture

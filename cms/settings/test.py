@@ -26,3 +26,7 @@ WAGTAIL_AUTO_UPDATE_PREVIEW_INTERVAL = 0  # 0: no automatic refresh
 
 # Trained models of a developer's `make demo` (var/models) must not change what tests see.
 PERSONALIZATION = {**PERSONALIZATION, "MODEL_DIR": os.path.join(tempfile.gettempdir(), f"tailored-test-models-{os.getpid()}")}  # noqa: F405
+
+# Tests send to HTTP servers they start on loopback; a production site allows no private network
+# (tailored.outbound). The tests of that guard set this back to [].
+PERSONALIZATION["DESTINATION_PRIVATE_NETWORKS"] = ["127.0.0.0/8", "::1/128"]  # noqa: F405

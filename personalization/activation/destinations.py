@@ -31,7 +31,7 @@ import httpx
 from django.core.mail import EmailMessage
 from django.template import Context, Template, TemplateSyntaxError
 
-from tailored import webhooks
+from tailored import outbound, webhooks
 
 from .models import Destination
 
@@ -83,6 +83,8 @@ def _raise_for_status(response: httpx.Response) -> None:
 def _post(http: httpx.Client, method: str, url: str, body: bytes, headers: Mapping[str, str]) -> None:
     try:
         response = http.request(method, url, content=body, headers={"Content-Type": "application/json", **headers})
+    except outbound.RefusedAddress as exc:  # the same on every retry
+        raise DeliveryError(str(exc), retry=False) from exc
     except httpx.HTTPError as exc:
         raise DeliveryError(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__) from exc
     _raise_for_status(response)

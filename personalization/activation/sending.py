@@ -24,7 +24,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from tailored import conf, webhooks
+from tailored import conf, outbound, webhooks
 from tailored.core.activation import QuietHours
 from tailored.core.context import minute_of_day
 
@@ -67,7 +67,7 @@ def deliver_due(now: datetime | None = None, limit: int = 100) -> dict[str, int]
     )
     if not due:
         return counts
-    with webhooks.http_client() as http:
+    with outbound.guarded_client() as http:
         for send in due:
             if webhooks.claim(send, now):
                 counts[attempt(http, send, now)] += 1
@@ -147,7 +147,7 @@ def send_test(destination: Destination, now: datetime | None = None) -> Activati
     base = ("idempotency_key", "trigger", "fired_at", "reason")
     payload = {key: value for key, value in sample.items() if key in base or key in fields}
     send = queue(destination, "test", payload["idempotency_key"], payload, now=now, test=True)
-    with webhooks.http_client() as http:
+    with outbound.guarded_client() as http:
         webhooks.claim(send, now)
         send.refresh_from_db()
         attempt(http, send, now)
