@@ -11,7 +11,6 @@ and the code CROSS_SITE; errors raised while executing come with the data, and 2
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from django.db import connection, transaction
@@ -208,11 +207,12 @@ def _atomic_mutations() -> bool:
 
 def _apollo_hash(extensions: Any) -> str | None:
     """Apollo's automatic persisted queries send the document's SHA-256 in
-    extensions.persistedQuery.sha256Hash (a JSON string when sent by GET)."""
+    extensions.persistedQuery.sha256Hash (a JSON string when sent by GET). Text that is not
+    safe JSON (nested too deep, huge numbers) names no persisted query."""
     if isinstance(extensions, str):
         try:
-            extensions = json.loads(extensions)
-        except ValueError:
+            extensions = parse_json(extensions)
+        except JsonBodyError:
             return None
     persisted = extensions.get("persistedQuery") if isinstance(extensions, dict) else None
     digest = persisted.get("sha256Hash") if isinstance(persisted, dict) else None

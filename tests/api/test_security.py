@@ -187,6 +187,18 @@ def test_a_persisted_operation_by_id_answers_like_its_document(client):
     assert client.get("/graphql/", {"id": "homepage"}).json() == full.json()
 
 
+@pytest.mark.parametrize("method", ["get", "post"])
+def test_extensions_nested_too_deep_name_no_persisted_operation(client, method):
+    """Not a 500 (RecursionError in the hash look-up): the document alone is answered."""
+    deep = "[" * 5000
+    if method == "get":
+        response = client.get("/graphql/", {"query": "{ visitor { id } }", "extensions": deep})
+    else:
+        response = post(client, {"query": "{ visitor { id } }", "extensions": deep})
+    assert response.status_code == 200 and "errors" not in response.json()
+    assert client.get("/graphql/", {"extensions": deep}).status_code == 400  # no document at all
+
+
 def test_persisted_only_refuses_other_documents(client, personalization):
     personalization(GRAPHQL_PERSISTED_ONLY=True)
     message = rejected(post(client, {"query": "{ visitor { id } }"}), "PERSISTED_QUERY_REQUIRED")
