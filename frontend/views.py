@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 from django.templatetags.static import static
@@ -29,12 +30,14 @@ from tailored.services import (
     resolve_visitor,
     set_consent,
 )
+from tailored.views import declared_length
 
 from .partials import STYLESHEET
 from .privacy import PRIVACY_CENTRE_FLAG, PRIVACY_CENTRE_TEMPLATE, privacy_centre_context
 
 CHOICES = ("accept", "decline", "save")
 CROSS_SITE = "refused: sent by another site"
+CONSENT_MAX_BYTES = 16 * 1024  # the form (choice, categories, next) or the JSON answer: a few hundred bytes
 
 
 def _cross_site_refusal(request: HttpRequest) -> HttpResponse | None:
@@ -49,11 +52,14 @@ def consent(request: HttpRequest) -> HttpResponse:
     """POST /consent/: the banner's or the privacy centre's answer. `choice` is accept (every
     category), decline (none) or save (the categories checked). Under GPC / DNT the answer is
     recorded as declined and the visitor lands on the privacy centre, which says why."""
-    if refusal := _cross_site_refusal(request):
+    if refusal := _cross_site_refusal(request) or _body_refusal(request):
         return refusal
     if request.content_type == "application/json":
         return _consent_json(request)
-    choice = request.POST.get("choice")
+    try:
+        choice = request.POST.get("choice")
+    except (RequestDataTooBig, TooManyFieldsSent) as error:  # Django's limits: an HTML 400 otherwise
+        return _refused(request, "invalid_body", f"the form is not one this page sends: {error}", 400)
     if choice not in CHOICES:
         return HttpResponse("choice must be 'accept', 'decline' or 'save'", status=400, content_type="text/plain")
     asked = {"accept": CONSENT_CATEGORIES, "decline": ()}.get(choice)
@@ -66,6 +72,24 @@ def consent(request: HttpRequest) -> HttpResponse:
     return response
 
 
+def _body_refusal(request: HttpRequest) -> HttpResponse | None:
+    """A Content-Length that is not a number, or past CONSENT_MAX_BYTES: answered before the body
+    is read (in the request's own format, JSON or text)."""
+    try:
+        declared = declared_length(request)
+    except ValueError as error:
+        return _refused(request, "invalid_content_length", str(error), 400)
+    if declared > CONSENT_MAX_BYTES:
+        return _refused(request, "body_too_large", f"the body is {declared} bytes; the limit is {CONSENT_MAX_BYTES}", 413)
+    return None
+
+
+def _refused(request: HttpRequest, code: str, message: str, status: int) -> HttpResponse:
+    if request.content_type == "application/json":
+        return JsonResponse({"error": code, "message": message}, status=status)
+    return HttpResponse(message, status=status, content_type="text/plain")
+
+
 def _next(request: HttpRequest) -> str:
     target = request.POST.get("next") or "/"
     return target if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}) else "/"
@@ -76,6 +100,8 @@ def _consent_json(request: HttpRequest) -> JsonResponse:
         body = parse_json(request.body)
     except JsonBodyError as error:
         return JsonResponse(error.as_json(), status=400)
+    except RequestDataTooBig:  # no Content-Length (chunked), and past Django's limit
+        return _refused(request, "body_too_large", f"the body is larger than {CONSENT_MAX_BYTES} bytes", 413)
     if not isinstance(body, dict) or not all(isinstance(body.get(c, False), bool) for c in CONSENT_CATEGORIES):
         return JsonResponse(
             {"error": "invalid_consent", "message": f"expected booleans for {', '.join(CONSENT_CATEGORIES)}"},

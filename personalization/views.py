@@ -115,17 +115,34 @@ def events(request: HttpRequest) -> JsonResponse:
 
 def _body(request: HttpRequest, max_bytes: int) -> bytes:
     """The request's body, or BatchError("body_too_large") as JSON when it says it is longer than
-    the limit: before Django reads it, which past DATA_UPLOAD_MAX_MEMORY_SIZE answers an HTML 400."""
+    the limit: before Django reads it, which past DATA_UPLOAD_MAX_MEMORY_SIZE answers an HTML 400.
+    BatchError("invalid_content_length") when that header is not a number."""
     try:
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        declared = 0
+        declared = declared_length(request)
+    except ValueError as error:
+        raise BatchError("invalid_content_length", str(error)) from None
     if declared > max_bytes:
         raise BatchError("body_too_large", f"the body is {declared} bytes; the limit is {max_bytes}")
     try:
         return request.body
     except RequestDataTooBig:  # a MAX_BATCH_BYTES above Django's own limit
         raise BatchError("body_too_large", f"the body is {declared} bytes; Django's DATA_UPLOAD_MAX_MEMORY_SIZE is lower") from None
+
+
+def declared_length(request: HttpRequest) -> int:
+    """The body's length as its Content-Length header says (0 without one), read before the body:
+    a JSON endpoint checks its limit with it, since request.body past Django's
+    DATA_UPLOAD_MAX_MEMORY_SIZE answers an HTML 400, and with a header that is not a number
+    ("abc", "1e3") raises ValueError, a 500. ValueError here too, with a message to answer."""
+    raw = request.META.get("CONTENT_LENGTH") or ""
+    if not raw:
+        return 0
+    digits = raw.strip()
+    # ASCII digits only: int() alone also takes "-1", "+1", "1_0" and other scripts' digits, and
+    # refuses more than 4,300 digits.
+    if digits.isascii() and digits.isdigit() and len(digits) <= 4000:
+        return int(digits)
+    raise ValueError(f"the Content-Length header is not a number of bytes: {raw[:40]!r}")
 
 
 @require_GET

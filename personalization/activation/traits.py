@@ -31,6 +31,7 @@ from django.utils import timezone
 from tailored import conf
 from tailored.core import fields
 from tailored.core.types import Visitor
+from tailored.events.schema import LONE_SURROGATE
 
 from .models import Trait, VisitorTraits
 
@@ -136,7 +137,13 @@ def typed_value(trait: Trait, value: object) -> Any:
     """`value` as the trait's kind stores it; ValueError says what was expected."""
     kind = trait.kind
     if kind == Trait.Kind.NUMBER:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"expected a number, got {value!r}")
+        # The magnitude first: math.isfinite raises OverflowError for an int too large for a float.
+        if isinstance(value, int) and abs(value) > MAX_NUMBER:
+            shown = repr(value) if abs(value) < 10**20 else "an integer of more than 20 digits"
+            raise ValueError(f"expected a number from -{MAX_NUMBER:.0e} to {MAX_NUMBER:.0e}, got {shown}")
+        if not math.isfinite(value):
             raise ValueError(f"expected a number, got {value!r}")
         if abs(value) > MAX_NUMBER:
             raise ValueError(f"expected a number from -{MAX_NUMBER:.0e} to {MAX_NUMBER:.0e}, got {value!r}")
@@ -149,6 +156,10 @@ def typed_value(trait: Trait, value: object) -> Any:
         raise ValueError(f"expected a non-empty text, got {value!r}")
     if len(value) > MAX_TEXT_CHARS:
         raise ValueError(f"expected at most {MAX_TEXT_CHARS} characters, got {len(value)}")
+    # PostgreSQL cannot store NUL in text, and a lone surrogate is not UTF-8 (Redis, the database):
+    # refused, in the event schema's words (tailored.events.schema.stored_event_problem).
+    if "\x00" in value or not value.isascii() and LONE_SURROGATE.search(value):
+        raise ValueError("must not contain NUL characters or unpaired surrogates")
     if kind == Trait.Kind.CHOICE and value not in (trait.choices or ()):
         raise ValueError(f"expected one of {', '.join(map(str, trait.choices or ()))}, got {value!r}")
     return value

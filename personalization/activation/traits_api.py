@@ -7,23 +7,26 @@ authenticated with an API key (`X-Tailored-Key`, as server-to-server visitors ar
 Every record is checked before anything is written: one bad record answers 400 with every
 problem as {"index", "key", "reason"} and nothing is stored. 401 without a key, 403 with a key
 that is not active, 413 past MAX_RECORDS or MAX_BODY_BYTES, 503 with the profile store down;
-200 with counts otherwise."""
+400 for a body that is not {"records": [...]} (`invalid_body`), JSON the safe parser refuses (its
+code: `json_too_deep`, `duplicate_key`, `number_out_of_range`) or a Content-Length that is not a
+number (`invalid_content_length`); 200 with counts otherwise."""
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.core.exceptions import ValidationError
+from django.core.exceptions import RequestDataTooBig, ValidationError
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from tailored import redis_guard
+from tailored.events.json_body import JsonBodyError, parse_json
 from tailored.server_visitors import KEY_HEADER, verify_api_key
+from tailored.views import declared_length
 
 from .models import Trait
 from .traits import (
@@ -38,6 +41,7 @@ from .traits import (
 logger = logging.getLogger(__name__)
 MAX_RECORDS = 1000
 MAX_BODY_BYTES = 2 * 1024 * 1024
+MAX_USER_ID = 2**63 - 1  # a user id past 64 bits is no user's (SQLite raises OverflowError for it)
 
 
 def _error(code: str, message: str, status: int, **extra: Any) -> JsonResponse:
@@ -53,11 +57,18 @@ def traits_view(request: HttpRequest) -> JsonResponse:
         return _error("api_key_required", "send an API key in the X-Tailored-Key header", 401)
     if verify_api_key(raw_key) is None:
         return _error("invalid_api_key", "the API key is not valid or was revoked", 403)
-    length = int(request.META.get("CONTENT_LENGTH") or 0)
+    try:
+        length = declared_length(request)
+    except ValueError as error:
+        return _error("invalid_content_length", str(error), 400)
     if length > MAX_BODY_BYTES:
         return _error("too_large", f"the body may be at most {MAX_BODY_BYTES} bytes", 413)
     try:
         records = _records(request.body)
+    except RequestDataTooBig:  # a DATA_UPLOAD_MAX_MEMORY_SIZE below MAX_BODY_BYTES
+        return _error("too_large", "the body is larger than this site's DATA_UPLOAD_MAX_MEMORY_SIZE", 413)
+    except JsonBodyError as error:  # the safe parser's codes (json_too_deep, duplicate_key, ...)
+        return _error("invalid_body" if error.code == "malformed_json" else error.code, error.message, 400)
     except ValueError as error:
         return _error("invalid_body", str(error), 400)
     if len(records) > MAX_RECORDS:
@@ -75,10 +86,7 @@ def traits_view(request: HttpRequest) -> JsonResponse:
 
 
 def _records(body: bytes) -> list[Any]:
-    try:
-        data = json.loads(body)
-    except ValueError as error:
-        raise ValueError(f"the body is not JSON: {error}") from None
+    data = parse_json(body)
     if not isinstance(data, dict) or not isinstance(data.get("records"), list):
         raise ValueError('expected an object {"records": [...]}')
     return data["records"]
@@ -130,9 +138,12 @@ def _user_pk(value: Any) -> str | None:
     if isinstance(value, bool) or not isinstance(value, (int, str)):
         return None
     try:
-        return str(get_user_model()._meta.pk.to_python(value))
+        pk = get_user_model()._meta.pk.to_python(value)
     except ValidationError:
         return None
+    if isinstance(pk, int) and not -MAX_USER_ID - 1 <= pk <= MAX_USER_ID:
+        return None  # as PostgreSQL answers: no row has it
+    return str(pk)
 
 
 def _existing_users(records: list[Any]) -> set[str]:

@@ -10,7 +10,7 @@ from django.views.decorators.http import require_POST
 from tailored.events.json_body import JsonBodyError, parse_json
 from tailored.services import identify as identify_visitor
 from tailored.services import resolve_visitor
-from tailored.views import _error, _refusal, _unavailable_as_503
+from tailored.views import _error, _refusal, _unavailable_as_503, declared_length
 
 from .identity import IdentityError
 
@@ -25,7 +25,11 @@ def identify(request: HttpRequest) -> JsonResponse:
     consent (nothing stored), 400 for a body or address that is not one, 413 past 2 KB."""
     if refusal := _refusal(request):
         return refusal
-    if len(request.body) > MAX_BODY_BYTES:
+    try:  # the header, before request.body: past DATA_UPLOAD_MAX_MEMORY_SIZE Django answers an HTML 400
+        declared = declared_length(request)
+    except ValueError as error:
+        return _error("invalid_content_length", str(error), 400)
+    if declared > MAX_BODY_BYTES or len(request.body) > MAX_BODY_BYTES:
         return _error("too_large", f"the body must be at most {MAX_BODY_BYTES} bytes", 413)
     try:
         body = parse_json(request.body)
