@@ -59,6 +59,13 @@ def bad_input(message: str) -> GraphQLError:
     return GraphQLError(message, extensions={"code": BAD_USER_INPUT})
 
 
+def _is_page_id(item: object) -> bool:
+    """Whether `item` can be a page's id: ASCII digits, 19 at most (a 64-bit key). Anything else
+    names no page, as an unknown id does. (str.isdigit also takes "²", which int() refuses.)"""
+    text = str(item) if item is not None else ""
+    return text.isascii() and text.isdecimal() and len(text) <= 19
+
+
 def _product_type():
     return registry.pages[product_model()]
 
@@ -194,7 +201,7 @@ class ProductQuery:
             raise bad_input(f"Unknown item type {item_type!r} (products: use `recommendations`): use one of {known}.")
         visitor = visitor_of_info(info)
         profile = visitor.profile if visitor is not None else None
-        page = Page.objects.filter(pk=int(item)).first() if item and str(item).isdigit() else None
+        page = Page.objects.filter(pk=int(item)).first() if _is_page_id(item) else None
         return catalog.recommended_pages(profile, first, item_type, page=page, strategy=strategy)
 
     def resolve_carousel(self, info, source, category=None, tag=None, first=8):

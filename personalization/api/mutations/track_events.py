@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import math
 import time
 
 import graphene
 from graphene.types.generic import GenericScalar
 
+from graphql import (
+    FloatValueNode,
+    GraphQLError,
+    IntValueNode,
+    ListValueNode,
+    ObjectValueNode,
+    ValueNode,
+    VariableNode,
+)
 from tailored import conf, redis_guard
+from tailored.events.json_body import MAX_INT_DIGITS
 from tailored.events.schema import validate_events
 from tailored.services import (
     UNTRUSTED_PURCHASE,
@@ -40,6 +51,7 @@ class TrackEvents(graphene.Mutation):
 
     @staticmethod
     def mutate(root, info, events):
+        events = _as_written(info, events)
         visitor = resolve_visitor(info.context)
         refusal = _refusal(visitor, len(events))
         if refusal:
@@ -57,6 +69,43 @@ class TrackEvents(graphene.Mutation):
         if result.rate_limited:
             errors.append(TrackEventsError(code="rate_limited", message="too many events; retry in a minute"))
         return TrackEvents(accepted=len(valid), stored=len(result.stored), duplicates=result.duplicates, errors=errors)
+
+
+def _as_written(info, events: list) -> list:
+    """The events as the document wrote them, when it wrote them inline rather than in a variable.
+
+    graphene's GenericScalar reads an integer literal outside 32 bits as null, so an inline
+    event lost its `ts` (epoch ms) and was refused as missing it. The schema has one scalar of
+    that name (a subclass registered under it would be ignored: `Visitor.explain` registers
+    graphene's first), so the literal is read again here, as the same JSON in a variable reads."""
+    argument = next((node.value for node in info.field_nodes[0].arguments or () if node.name.value == "events"), None)
+    if argument is None or isinstance(argument, VariableNode):
+        return events
+    values = argument.values if isinstance(argument, ListValueNode) else (argument,)  # one value is a list of one
+    return [_literal(value, info.variable_values) for value in values]
+
+
+def _literal(node: ValueNode, variables: dict | None) -> object:
+    """A GenericScalar literal as tailored.events.json_body reads the same JSON: integers kept
+    whole up to MAX_INT_DIGITS digits, and that many more digits or a float too large to
+    represent refused (a GraphQLError: nothing is stored)."""
+    if isinstance(node, IntValueNode):
+        digits = len(node.value.lstrip("-"))
+        if digits > MAX_INT_DIGITS:
+            raise GraphQLError(f"an integer has {digits} digits; the limit is {MAX_INT_DIGITS}")
+        return int(node.value)
+    if isinstance(node, FloatValueNode):
+        value = float(node.value)
+        if not math.isfinite(value):
+            raise GraphQLError(f"the number {node.value[:40]} is too large to represent")
+        return value
+    if isinstance(node, ListValueNode):
+        return [_literal(value, variables) for value in node.values]
+    if isinstance(node, ObjectValueNode):
+        return {field.name.value: _literal(field.value, variables) for field in node.fields}
+    if isinstance(node, VariableNode):  # a variable inside the literal: its value
+        return (variables or {}).get(node.name.value)
+    return GenericScalar.parse_literal(node)  # strings and booleans; null and enum values are None
 
 
 def _refusal(visitor, count: int) -> TrackEventsError | None:

@@ -7,6 +7,8 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 from django.core.management.base import BaseCommand, CommandError
 
 from tailored.management.database import needs_migrated_database
@@ -31,6 +33,7 @@ class Command(BaseCommand):
         getattr(self, f"handle_{action}")(**options)
 
     def handle_create(self, name: str, **options) -> None:
+        name = checked_name(name)
         key, raw = create_api_key(name)
         self.stdout.write(f"Created API key {key.pk} ({key.name}). Copy it now; it is not shown again:")
         self.stdout.write(raw)
@@ -59,3 +62,18 @@ class Command(BaseCommand):
             raise CommandError(f"{len(found)} keys match; give a longer prefix or --id.")
         revoke_api_keys(ApiKey.objects.filter(pk=found[0]))
         self.stdout.write(f"Revoked API key {found[0]}.")
+
+
+def checked_name(name: str) -> str:
+    """The name without surrounding spaces (as the admin's form keeps it); a blank one, one longer
+    than the column or one with a control character (NUL, which PostgreSQL refuses; a tab, which
+    `list` separates columns with) is refused in one line, and nothing is stored."""
+    name = name.strip()
+    limit = ApiKey._meta.get_field("name").max_length
+    if not name:
+        raise CommandError("The name is blank: say which frontend or server will use the key.")
+    if len(name) > limit:
+        raise CommandError(f"The name is {len(name)} characters long; the limit is {limit}.")
+    if any(unicodedata.category(char) == "Cc" for char in name):
+        raise CommandError("The name holds a control character (such as NUL or a tab): use printable text.")
+    return name

@@ -33,11 +33,15 @@ from tailored import conf, holdout, redis_guard
 from tailored.experiments import counting
 from tailored.experiments.models import Experiment
 from tailored.insights import counting as insights_counting
+from tailored.management.arguments import whole
 from tailored.management.database import needs_migrated_database
 from tailored.models import DataRightsAudit, Event, WebhookDelivery
 from tailored.progress import Progress, Say
 
 DEFAULT_CHUNK_SIZE = 5000
+# A chunk's ids are one statement's parameters: SQLite's default limit is 32,766 a statement (a
+# larger --chunk-size failed there; a 30-digit one failed on any SQLite, "datatype mismatch").
+MAX_CHUNK_SIZE = 30_000
 PROGRESS_CHUNKS = 4  # a table with more rows to delete than this many chunks says how far it is
 
 
@@ -105,12 +109,13 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--dry-run", action="store_true", help="Count the database rows that would go; change nothing.")
-        parser.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK_SIZE, help="Rows deleted per statement.")
+        parser.add_argument("--chunk-size", type=whole(1, "rows", MAX_CHUNK_SIZE), default=DEFAULT_CHUNK_SIZE,
+                            help=f"Rows deleted per statement, 1 to {MAX_CHUNK_SIZE:,} (default {DEFAULT_CHUNK_SIZE:,}).")
 
     @needs_migrated_database
     def handle(self, *args, **options):
-        if options["chunk_size"] < 1:
-            raise CommandError(f"--chunk-size must be at least 1, not {options['chunk_size']}.")
+        if not 1 <= options["chunk_size"] <= MAX_CHUNK_SIZE:  # also when call_command is given chunk_size=
+            raise CommandError(f"--chunk-size must be from 1 to {MAX_CHUNK_SIZE}, not {options['chunk_size']}.")
         dry_run = options["dry_run"]
         verb = "would delete" if dry_run else "deleted"
         for label, count, days in purge_tables(timezone.now(), dry_run, options["chunk_size"], say=self.stdout.write):

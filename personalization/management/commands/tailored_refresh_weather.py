@@ -20,7 +20,13 @@ from tailored.context.weather import (
     parse_regions,
     refresh_weather,
 )
+from tailored.management.arguments import seconds
 from tailored.management.database import needs_migrated_database
+
+# --every's most: a longer wait outlives every cached report (WEATHER_CACHE_SECONDS) many times
+# over; run the command from cron instead. (NaN and infinity once reached time.sleep and failed
+# there, after a full refresh.)
+MAX_EVERY_SECONDS = 86400
 
 
 class Command(BaseCommand):
@@ -37,10 +43,10 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--every",
-            type=float,
+            type=seconds(MAX_EVERY_SECONDS),
             default=0.0,
             metavar="SECONDS",
-            help="Keep running, refreshing every SECONDS (default: once).",
+            help="Keep running, refreshing every SECONDS, at most a day (default, or 0: once).",
         )
 
     @needs_migrated_database

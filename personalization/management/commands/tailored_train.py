@@ -14,7 +14,7 @@ import time
 from django.core.management.base import CommandError
 
 from tailored import conf, redis_guard
-from tailored.management.arguments import positive_days, whole
+from tailored.management.arguments import MAX_DAYS, positive_days, whole
 from tailored.management.database import needs_migrated_database
 from tailored.management.ml_required import MlCommand
 
@@ -30,11 +30,12 @@ class Command(MlCommand):
 
         parser.add_argument("--synthetic", type=whole(0), default=0, metavar="N", help="first store N synthetic visitors for the demo catalog")
         parser.add_argument("--seed", type=whole(0), default=7, help="random seed (synthetic data and models); default 7")
-        parser.add_argument("--since", type=whole(1), default=28, metavar="DAYS", help="training window in days; default 28")
+        parser.add_argument("--since", type=whole(1, "days", MAX_DAYS), default=28, metavar="DAYS",
+                            help=f"training window in days, at most {MAX_DAYS}; default 28")
         parser.add_argument("--only", choices=STEPS, help="train one model only")
         parser.add_argument("--if-stale", action="store_true",
                             help="train only when a model is missing or too old, new data piled up, or scores drifted (for cron)")
-        parser.add_argument("--max-age-days", type=positive_days, default=7.0, help="with --if-stale: retrain models older than this; default 7")
+        parser.add_argument("--max-age-days", type=positive_days, default=7.0, help=f"with --if-stale: retrain models older than this (at most {MAX_DAYS}); default 7")
 
     @needs_migrated_database
     def handle(self, *args, synthetic: int, seed: int, since: int, only: str | None, **options) -> None:
