@@ -38,6 +38,24 @@ logger = logging.getLogger(__name__)
 def erase_visitor(visitor_id: str, now: float | None = None, by: str | None = None) -> dict[str, Any]:
     """Erase every trace of the visitor (see the module's docstring); returns what went, by kind,
     as recorded in the audit row (with `by`, the editor who asked, if one did)."""
+    detail = _erase_everywhere(visitor_id, now)
+    if by is not None:
+        detail["by"] = by
+    digest = erased_digest(visitor_id)
+    DataRightsAudit.objects.filter(visitor_id=visitor_id).update(visitor_id=digest)  # earlier exports
+    DataRightsAudit.objects.create(action=DataRightsAudit.Action.ERASE, visitor_id=digest, detail=detail)
+    return detail
+
+
+def erase_again(visitor_id: str) -> dict[str, Any]:
+    """What a worker wrote under an id while its erasure ran (the worker's last tombstone check,
+    tailored.worker.forget_erased_during): erased as the erasure did, with no second audit row."""
+    detail = _erase_everywhere(visitor_id, None)
+    logger.info("erased again what a worker wrote while an erasure ran: %s", {k: v for k, v in detail.items() if v})
+    return detail
+
+
+def _erase_everywhere(visitor_id: str, now: float | None) -> dict[str, Any]:
     # The store goes first: its tombstone must exist before the rows are deleted, so a worker
     # committing the visitor's events meanwhile finds it afterwards and deletes them again.
     detail = dict(conf.get_profile_store().erase(visitor_id, time.time() if now is None else now))
@@ -50,11 +68,6 @@ def erase_visitor(visitor_id: str, now: float | None = None, by: str | None = No
     detail["traits"] = traits.forget(visitor_id)  # the row; the store's copy went with the profile keys
     detail.update(identity.forget(visitor_id))  # who they are for activation, and every send about them
     detail["trigger_states"] = triggers.forget(visitor_id)
-    if by is not None:
-        detail["by"] = by
-    digest = erased_digest(visitor_id)
-    DataRightsAudit.objects.filter(visitor_id=visitor_id).update(visitor_id=digest)  # earlier exports
-    DataRightsAudit.objects.create(action=DataRightsAudit.Action.ERASE, visitor_id=digest, detail=detail)
     return detail
 
 
@@ -81,8 +94,14 @@ def erase_or_queue(visitor_id: str, by: str | None = None) -> dict[str, Any] | N
             return erase_visitor(visitor_id, by=by)
         except redis_guard.OUTAGE as error:
             logger.warning("erasure queued until Redis is back: %s", error)
-    PendingErasure.objects.get_or_create(visitor_id=visitor_id)
+    queue_erasure(visitor_id)
     return None
+
+
+def queue_erasure(visitor_id: str) -> None:
+    """An erasure the workers complete on their next turn (`complete_erasures_due`): for an id
+    nobody holds any more (the anonymous id of a visitor who logged in), off the request."""
+    PendingErasure.objects.get_or_create(visitor_id=visitor_id)
 
 
 def complete_pending_erasures(limit: int = 500) -> int:
@@ -118,7 +137,9 @@ def complete_erasures_due() -> int:
 
 def export_visitor(visitor_id: str, consent: Consent | None, by: str | None = None) -> dict[str, Any]:
     """Everything held about the visitor: profile, raw counters, events (stored, waiting to be, or
-    dead-lettered), assignments and CRM traits; audited
+    dead-lettered), assignments, experiment and holdout exposures and conversions, the items they
+    had, the cart-abandonment schedule, the Insights attribution hash, CRM traits and activation
+    (identity, sends, trigger states and scheduled checks); audited
     (with `by`, the editor who exported it). `consent` is None when the caller cannot know it (an
     editor's export: the answer lives in the visitor's browser)."""
     now = time.time()
@@ -143,10 +164,28 @@ def export_visitor(visitor_id: str, consent: Consent | None, by: str | None = No
         # Sent, not stored yet (the worker is behind), or refused by the worker: held all the same.
         "waiting_events": held.get("waiting_events", []),
         "dead_letters": held.get("dead_letters", []),
-        "assignments": held.get("assignments", {}),
+        "assignments": held.get("assignments") or held["profile"].get("assignments", {}),
+        # The experiments' and the holdout's membership sets: exposure (arm or group, when) and conversions.
+        "experiments": experiments.export_visitor(visitor_id),
+        "holdout": holdout.export_visitor(visitor_id),
+        "seen_items": seen_items.history(visitor_id),  # what recommendations no longer offer, with times
+        "cart_abandonment_check_at": held.get("cart_abandonment_check_at"),
+        "insight_attribution": _insight_attribution(visitor_id),
         "traits": traits.traits_of(visitor_id),  # the record; the profile shows the store's copy
-        "activation": identity.export(visitor_id),  # identity and every send (issue 20)
+        # Identity and every send (issue 20), trigger states and scheduled checks.
+        "activation": {**identity.export(visitor_id), "triggers": triggers.export(visitor_id)},
     }
+
+
+def _insight_attribution(visitor_id: str) -> list[dict[str, Any]]:
+    """The blocks the visitor saw lately (Insights attribution, kept under a digest of the id):
+    page, block, variant and when last seen (epoch seconds)."""
+    client = getattr(conf.get_profile_store(), "client", None)
+    if client is None:
+        return []
+    seen = client.hgetall(f"{insights_counting.visitor_prefix(visitor_id)}seen:{insights_counting.digest(visitor_id)}")
+    cells = [(cell.split("|", 2), float(at)) for cell, at in sorted(seen.items(), key=lambda pair: float(pair[1]))]
+    return [{"page": page, "block": block, "variant": variant, "last_seen": at} for (page, block, variant), at in cells]
 
 
 _erasures_checked: dict[int, int] = {}

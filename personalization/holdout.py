@@ -124,6 +124,15 @@ def forget_visitor(visitor_id: str) -> None:
     counting.exposure_memo.forget(backend, visitor_id=visitor_id)
 
 
+def export_visitor(visitor_id: str) -> dict | None:
+    """For an export: the visitor's group as their exposure recorded it, when they were exposed,
+    and the goals they converted on; None when the holdout holds nothing under the id."""
+    held = counting.counters().export(visitor_id, [(HOLDOUT_KEY, goals())]).get(HOLDOUT_KEY)
+    if held is None:
+        return None
+    return {"group": held["arm"], "exposed_at": held.get("exposed_at"), "conversions": held["conversions"]}
+
+
 # -- Flush ----------------------------------------------------------------------------------------
 
 

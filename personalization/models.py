@@ -97,9 +97,10 @@ class DataRightsAudit(models.Model):
 
 
 class PendingErasure(models.Model):
-    """An erasure asked for while Redis was unavailable (consent withdrawn): the cookie went at
-    once; the profile, assignments and events are erased when Redis is back (the worker's turn,
-    or the next request that finds Redis healthy). In the database so no restart loses it."""
+    """An erasure the workers complete: one asked for while Redis was unavailable (consent
+    withdrawn; the cookie went at once), or the anonymous id of a visitor who logged in
+    (services.link_login). Erased on the worker's turn (or, after an outage, by the next request
+    that finds Redis healthy). In the database so no restart loses it."""
 
     visitor_id = models.CharField(max_length=64, unique=True)
     requested_at = models.DateTimeField(auto_now_add=True)

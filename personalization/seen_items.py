@@ -151,6 +151,18 @@ def get(visitor_id: str | None, store: Any | None = None) -> frozenset[str]:
         return frozenset()
 
 
+def history(visitor_id: str, store: Any | None = None) -> list[dict[str, Any]]:
+    """For an export: the visitor's item ids with when each was last seen (epoch seconds), oldest
+    first. Unlike `get`, a store that cannot answer raises: an export must not leave them out."""
+    store = conf.get_profile_store() if store is None else store
+    client = getattr(store, "client", None)
+    if client is None:
+        had = sorted(_memory.get(store, {}).get(visitor_id, {}).items(), key=lambda entry: entry[1])
+    else:
+        had = client.zrange(key(visitor_id), 0, -1, withscores=True)
+    return [{"item": str(item), "last_seen": float(ts)} for item, ts in had]
+
+
 def forget(visitor_id: str, store: Any | None = None) -> None:
     """Erasure: the visitor's set goes."""
     store = conf.get_profile_store() if store is None else store
@@ -193,3 +205,10 @@ def from_rows(rows: Iterable[tuple[str, str, str | None, float, Mapping[str, Any
 def _note(found: dict[str, dict[str, float]], visitor: str, item: str, ts: float) -> None:
     items = found.setdefault(visitor, {})
     items[item] = max(ts, items.get(item, ts))
+
+
+def fold(source_id: str, target_id: str, store: Any | None = None) -> None:
+    """On login: the anonymous id's items (with their times) join the user's; the anonymous
+    set is erased with the rest of that id (services.link_login)."""
+    store = conf.get_profile_store() if store is None else store
+    add({target_id: {seen["item"]: seen["last_seen"] for seen in history(source_id, store)}}, store=store)

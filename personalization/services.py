@@ -19,7 +19,7 @@ from django.conf import settings
 from django.core import signing
 from django.http import HttpRequest, HttpResponse
 
-from tailored import caching, conf, erasure, holdout, redis_guard
+from tailored import caching, conf, erasure, holdout, redis_guard, seen_items
 from tailored.context import context_from_request
 from tailored.context.privacy_signals import browser_opts_out
 from tailored.core.audience import with_audience
@@ -118,7 +118,7 @@ def resolve_visitor(request: HttpRequest, now: float | None = None) -> Visitor:
     segments = matching_segments(segment_set.definitions, profile, context, now)
     done = time.perf_counter()
     metrics.observe_resolve(done - started, done - evaluating)
-    visitor = Visitor(id=visitor_id, consent=consent, context=context, profile=profile, segments=segments)
+    visitor = Visitor(id=visitor_id, consent=consent, context=context, profile=profile, segments=segments, resolved_at=now)
     request._tailored_visitor = visitor
     return visitor
 
@@ -187,7 +187,8 @@ def record_events(visitor: Visitor, events: Sequence[Event], now: float | None =
     now = time.time() if now is None else now
     events = [_path_only(event) for event in events]
     build_profile = visitor.consent.allows_profile  # analytics only: no profile to target with
-    result = conf.get_profile_store().record(visitor.id, events, now, snapshot, build_profile=build_profile)
+    store = conf.get_profile_store()
+    result = store.record(visitor.id, events, now, snapshot, build_profile=build_profile, resolved_at=visitor.resolved_at)
     experiments.count_conversions(visitor, result.stored, now)  # goal events of experiments (issue 8)
     holdout.count_conversions(visitor, result.stored, now)  # the global holdout's goals (issue 9 item 7)
     return result
@@ -276,12 +277,15 @@ def set_consent(request: HttpRequest, response: HttpResponse, asked: Sequence[st
     answer = consent_answer(request, asked)
     cookie = {"max_age": CONSENT_MAX_AGE, "samesite": "Lax", "secure": request.is_secure()}
     response.set_cookie(conf.get("CONSENT_COOKIE"), ".".join(answer.granted) or "none", **cookie)
-    existing_id = _cookie_visitor_id(request)
-    withdrawn = _granted_in_cookie(request) - set(answer.granted)
+    previously = _granted_in_cookie(request)
+    held = _ids_held_for(request, user_too=bool(previously or answer.granted))
+    existing_id = held[0] if held else None
+    withdrawn = previously - set(answer.granted)
     # Marketing alone stores nothing under the id: withdrawing it stops activation (the clear
     # address goes, pending sends are skipped) and keeps the profile the other categories allow.
     if existing_id and (withdrawn - {"marketing"} or not answer.granted):
-        erasure.erase_or_queue(existing_id)
+        for visitor_id in held:
+            erasure.erase_or_queue(visitor_id)
         existing_id = None
     elif existing_id:
         _marketing_answer(existing_id, "marketing" in answer.granted)
@@ -291,6 +295,16 @@ def set_consent(request: HttpRequest, response: HttpResponse, asked: Sequence[st
     else:
         forget_visitor_cookies(request, response)
     return answer
+
+
+def _ids_held_for(request: HttpRequest, user_too: bool) -> list[str]:
+    """The ids data may be held under for this visitor, the one events go under first: a
+    logged-in user's own id (`_visitor_id`), when they consent or did, then the signed cookie's
+    if it names another (an anonymous id from before the login)."""
+    user = getattr(request, "user", None)
+    ids = [user_visitor_id(user.pk)] if user_too and user is not None and user.is_authenticated else []
+    cookie_id = _cookie_visitor_id(request)
+    return ids + [cookie_id] if cookie_id and cookie_id not in ids else ids
 
 
 def _marketing_answer(visitor_id: str, granted: bool) -> None:
@@ -334,7 +348,9 @@ def user_visitor_id(user_pk: object) -> str:
 
 def link_login(request: HttpRequest, user: Any) -> None:
     """On login, fold the anonymous profile into the user's and switch the cookie to the user's id
-    (VisitorMiddleware sets it on the response)."""
+    (VisitorMiddleware sets it on the response). The anonymous id is then erased (by the workers,
+    off the login request): once the cookie names the user, nothing the visitor can ask for
+    (export, erasure) would reach what stayed under it."""
     consent = read_consent(request)
     if not consent.allows_profile:
         return
@@ -343,10 +359,23 @@ def link_login(request: HttpRequest, user: Any) -> None:
     anonymous = _cookie_visitor_id(request)
     if anonymous and anonymous != target:
         try:
-            conf.get_profile_store().merge(anonymous, target, time.time())
+            _fold_into_user(anonymous, target)
         except Exception as error:  # a failed merge must not fail the login
             logger.warning("could not merge the anonymous profile on login: %s", error)
+        erasure.queue_erasure(anonymous)
     request._tailored_new_visitor_id = target
+
+
+def _fold_into_user(anonymous: str, target: str) -> None:
+    """What follows the visitor into the user's id: the profile, the stored events and the items
+    seen (never recommended again). The rest (experiment exposures, stream entries not yet
+    stored) goes with the anonymous id's erasure."""
+    from tailored.models import Event as StoredEvent
+
+    conf.get_profile_store().merge(anonymous, target, time.time())
+    seen_items.fold(anonymous, target)
+    the_users = StoredEvent.objects.filter(visitor_id=target).values("event_id")
+    StoredEvent.objects.filter(visitor_id=anonymous).exclude(event_id__in=the_users).update(visitor_id=target)
 
 
 def _known_on_login(visitor_id: str, user: Any, consent: Consent) -> None:
@@ -356,7 +385,9 @@ def _known_on_login(visitor_id: str, user: Any, consent: Consent) -> None:
     try:
         email = getattr(user, "email", "") or ""
         identity.identify(visitor_id, email, marketing=consent.allows_marketing, user_id=str(user.pk))
-    except Exception as error:  # an odd address on an account must not fail the login
+    except identity.IdentityError:  # its message quotes the address: never in a log
+        logger.warning("could not record the logged-in user %s for activation: their email address is not valid", user.pk)
+    except Exception as error:  # an odd account must not fail the login
         logger.warning("could not record the logged-in visitor for activation: %s", error)
 
 
@@ -392,13 +423,23 @@ def data_subject_id(request: HttpRequest) -> str | None:
     return None if server_visitor(request) is not None else _cookie_visitor_id(request)
 
 
+def forget_for_this_request(request: HttpRequest) -> None:
+    """After an erasure inside a request (GraphQL eraseMyData): VisitorMiddleware deletes the
+    cookies, and the rest of the request (a later mutation of the same document) knows no id, so
+    it writes nothing under the erased one."""
+    request._tailored_forget = True
+    visitor = getattr(request, "_tailored_visitor", None)
+    if visitor is not None:
+        request._tailored_visitor = replace(visitor, id=None, profile=EMPTY_PROFILE)
+
+
 def _cookie_visitor_id(request: HttpRequest) -> str | None:
     """The id in the signed cookie; None when it is missing, unsigned or forged. Checked as
     `request.get_signed_cookie` would, with signers built once per key set (building one per
     request cost as much as the check itself)."""
     name = conf.get("VISITOR_COOKIE")
     raw = request.COOKIES.get(name)
-    if raw is None:
+    if raw is None or getattr(request, "_tailored_forget", False):  # erased in this request
         return None
     signers = _cookie_signers(
         name, settings.SECRET_KEY, tuple(settings.SECRET_KEY_FALLBACKS), settings.SIGNING_BACKEND,

@@ -333,6 +333,7 @@ def handle_batches(client: redis.Redis, batches: Sequence[ShardBatch], now: floa
     send_to_dead_letters(client, dead)
     count_insights(client, stored, len(dead), now, profiles)  # before the acknowledgement: a crash repeats, once
     activations = observe_triggers(client, stored, now, plan, profiles)  # after scoring: scores cross thresholds (issue 20)
+    forget_erased_during(client, stored)
     erasure.note_skipped_by_worker(skipped)
     # Acknowledged only now that the rows are committed: a crash before this line means the
     # entries are claimed and processed again, and the unique constraint ignores the repeats.
@@ -400,6 +401,17 @@ def unstore_erased_meanwhile(client: redis.Redis, decoded: list[DecodedEntry]) -
             skipped[entry.visitor_id] += len(entry.events)
             entry.events, entry.rows = [], []
     return skipped
+
+
+def forget_erased_during(client: redis.Redis, stored: list[DecodedEntry]) -> set[str]:
+    """The last tombstone check: a visitor erased after `unstore_erased_meanwhile` looked, while
+    this batch wrote their carts, scores, seen items, insights and trigger states, is erased
+    again, so none of those writes outlives the erasure. Returns the ids erased again."""
+    erased = erasure_times(client, {entry.visitor_id for entry in stored})
+    again = {entry.visitor_id for entry in stored if _appended_before_erasure(entry.entry_id, entry.visitor_id, erased)}
+    for visitor_id in sorted(again):
+        erasure.erase_again(visitor_id)
+    return again
 
 
 def decode_entries(entries: Iterable[StreamEntry], stream: str = STREAM_KEY) -> tuple[list[DecodedEntry], list[DeadLetter]]:

@@ -347,5 +347,26 @@ def forget(visitor_id: str) -> int:
     return sum(pipe.execute())
 
 
+def export(visitor_id: str) -> dict[str, list[dict[str, Any]]]:
+    """For an export: the visitor's trigger states (whether each trigger's condition held at the
+    last evaluation) and scheduled abandonment checks (which trigger, the item, when due, epoch
+    seconds); empty with the memory store, which keeps neither."""
+    client = getattr(conf.get_profile_store(), "client", None)
+    if client is None:
+        return {"states": [], "scheduled_checks": []}
+    states = client.hgetall(state_key(visitor_id))
+    checks = [(member.split("|", 2), due) for member, due in client.zscan_iter(DUE_KEY, match=f"*|{visitor_id}|*")]
+    ids = {int(trigger) for trigger in states if trigger.isdigit()} | {int(ref[0]) for ref, _ in checks if ref[0].isdigit()}
+    names = dict(Trigger.objects.filter(pk__in=ids).values_list("pk", "name")) if ids else {}
+
+    def named(trigger: str) -> dict[str, Any]:
+        return {"trigger_id": int(trigger) if trigger.isdigit() else trigger, "trigger": names.get(int(trigger)) if trigger.isdigit() else None}
+
+    return {
+        "states": [{**named(trigger), "holds": value == "1"} for trigger, value in sorted(states.items())],
+        "scheduled_checks": [{**named(trigger), "item": item or None, "due_at": float(due)} for (trigger, _, item), due in checks],
+    }
+
+
 def _iso(epoch: float | None) -> str | None:
     return datetime.fromtimestamp(epoch, tz=UTC).isoformat() if epoch is not None else None

@@ -274,6 +274,7 @@ class Visitor:
     context: Context
     profile: Profile
     segments: frozenset[str]
+    resolved_at: float | None = None  # when the request learnt who they are (epoch seconds)
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,8 @@ Lua script touches one slot):
 
     tl:v1:xp:{k}:exposed      hash  visitor -> "arm|exposed at|x"   (HSETNX: the first exposure wins)
     tl:v1:xp:{k}:conv:<goal>  set   visitors who converted on the goal (SADD: once per goal)
+    tl:v1:xp:{k}:goals        set   every goal a conversion set was written for (the registry):
+                                    erasure, retention and reset clean the sets of former goals too
     tl:v1:xp:{k}:hours        hash  "<epoch hour>|<arm>|<goal or empty>|<stat>" -> integer
     tl:v1:xp:{k}:flushing     the hours hash being flushed, with its batch id in field "_batch"
 
@@ -71,6 +73,7 @@ local seen = redis.call('HGET', KEYS[1], ARGV[1])
 if not seen then return 0 end
 local arm, at, x = string.match(seen, '^(.*)|([^|]*)|([^|]*)$')
 if tonumber(ARGV[3]) < tonumber(at) - tonumber(ARGV[5]) then return 0 end
+redis.call('SADD', KEYS[4], ARGV[2])
 if redis.call('SADD', KEYS[3], ARGV[1]) == 0 then return 0 end
 local h = ARGV[4] .. '|' .. arm .. '|' .. ARGV[2] .. '|'
 redis.call('HINCRBY', KEYS[2], h .. 'c', 1)
@@ -119,7 +122,12 @@ class Counters(Protocol):
         """Counts not yet flushed (read only), for results between flushes."""
 
     def forget(self, visitor_id: str, experiments: Iterable[tuple[str, Iterable[str]]]) -> None:
-        """Remove the visitor's id from the experiments' sets (erasure); counts stay."""
+        """Remove the visitor's id from the experiments' sets (erasure): the exposure, and the
+        conversion set of every goal ever counted (the current `goals` and former ones); counts stay."""
+
+    def export(self, visitor_id: str, experiments: Iterable[tuple[str, Iterable[str]]]) -> dict[str, dict]:
+        """What the experiments hold under the visitor's id, by experiment (only those holding
+        something): the exposure's arm, time and covariate, and the goals converted on."""
 
     def exposed_visitors(self, experiment: str) -> list[str]:
         """Every visitor exposed to the experiment (to clear their assignments when it goes)."""
@@ -129,7 +137,7 @@ class Counters(Protocol):
         memberships; the hourly counts stay). Returns how many were forgotten."""
 
     def reset(self, experiment: str, goals: Iterable[str]) -> None:
-        """Drop everything of one experiment (deleted or restarted from scratch)."""
+        """Drop everything of one experiment (deleted or restarted from scratch), former goals' sets too."""
 
 
 def hour_of(ts: float) -> int:
@@ -146,7 +154,38 @@ def _parse(field: str) -> tuple[int, str, str, str] | None:
 def _keys(experiment: str, tag: str | None = None) -> dict[str, str]:
     """One experiment's keys: all of them (tag None), or one visitor shard's (sharding)."""
     prefix = f"tl:v1:xp:{{{experiment}}}:" if tag is None else f"tl:v1:xp:{{{tag}}}:{experiment}:"
-    return {"exposed": prefix + "exposed", "hours": prefix + "hours", "flushing": prefix + "flushing", "conv": prefix + "conv:"}
+    return {
+        "exposed": prefix + "exposed", "hours": prefix + "hours", "flushing": prefix + "flushing", "conv": prefix + "conv:",
+        "goals": prefix + "goals",
+    }
+
+
+def _exposure(seen: str) -> dict[str, object]:
+    """An exposure as held ("arm|exposed at|covariate"), for an export."""
+    arm, at, x = seen.rsplit("|", 2)
+    return {"arm": arm, "exposed_at": float(at), "covariate": int(x)}
+
+
+# Conversion sets written before the goal registry existed are registered once, by one SCAN of the
+# experiments' keys (retention's daily purge, `expire`: never on a request's path); this key says
+# it was done.
+LEGACY_GOALS_REGISTERED = "tl:v1:xp:goals-registered"
+
+
+def register_legacy_goals(client) -> int:
+    """Add every conversion set found to its experiment's (and shard's) goal registry, once per
+    Redis; returns how many sets were found (0 when it was done before)."""
+    if client.exists(LEGACY_GOALS_REGISTERED):
+        return 0
+    found = 0
+    pipe = client.pipeline(transaction=False)
+    for name in client.scan_iter(match="tl:v1:xp:*:conv:*", count=1000):
+        prefix, _, goal = name.partition(":conv:")
+        pipe.sadd(prefix + ":goals", goal)
+        found += 1
+    pipe.set(LEGACY_GOALS_REGISTERED, 1)
+    pipe.execute()
+    return found
 
 
 class RedisCounters:
@@ -177,7 +216,7 @@ class RedisCounters:
     def convert(self, experiment: str, goal: str, visitor_id: str, event_ts: float, now: float) -> bool:
         keys = self._visitor_keys(experiment, visitor_id)
         args = [visitor_id, goal, repr(float(event_ts)), hour_of(now), CLOCK_SKEW_SECONDS]
-        return bool(self._convert(keys=[keys["exposed"], keys["hours"], keys["conv"] + goal], args=args))
+        return bool(self._convert(keys=[keys["exposed"], keys["hours"], keys["conv"] + goal, keys["goals"]], args=args))
 
     def exposed_arm(self, experiment: str, visitor_id: str) -> str | None:
         seen = self.client.hget(self._visitor_keys(experiment, visitor_id)["exposed"], visitor_id)
@@ -214,20 +253,48 @@ class RedisCounters:
                     totals[parsed] += int(value)
         return totals
 
-    def forget(self, visitor_id: str, experiments: Iterable[tuple[str, Iterable[str]]]) -> None:
+    def _with_goals(self, shards: list[tuple[dict[str, str], Iterable[str]]]) -> list[tuple[dict[str, str], list[str]]]:
+        """Each (shard's keys, current goals) with every goal its conversion sets may be under:
+        the current ones and those its registry names (one round trip for all)."""
         pipe = self.client.pipeline(transaction=False)
-        for experiment, goals in experiments:
-            keys = self._visitor_keys(experiment, visitor_id)
+        for keys, _ in shards:
+            pipe.smembers(keys["goals"])
+        registered = pipe.execute() if shards else []
+        return [(keys, sorted({*goals, *former})) for (keys, goals), former in zip(shards, registered, strict=True)]
+
+    def forget(self, visitor_id: str, experiments: Iterable[tuple[str, Iterable[str]]]) -> None:
+        shards = self._with_goals([(self._visitor_keys(experiment, visitor_id), goals) for experiment, goals in experiments])
+        pipe = self.client.pipeline(transaction=False)
+        for keys, goals in shards:
             pipe.hdel(keys["exposed"], visitor_id)
             for goal in goals:
                 pipe.srem(keys["conv"] + goal, visitor_id)
         pipe.execute()
 
+    def export(self, visitor_id: str, experiments: Iterable[tuple[str, Iterable[str]]]) -> dict[str, dict]:
+        named = [(experiment, self._visitor_keys(experiment, visitor_id), goals) for experiment, goals in experiments]
+        shards = self._with_goals([(keys, goals) for _, keys, goals in named])
+        pipe = self.client.pipeline(transaction=False)
+        for keys, goals in shards:
+            pipe.hget(keys["exposed"], visitor_id)
+            for goal in goals:
+                pipe.sismember(keys["conv"] + goal, visitor_id)
+        replies = iter(pipe.execute())
+        held: dict[str, dict] = {}
+        for (experiment, _, _), (_, goals) in zip(named, shards, strict=True):
+            seen = next(replies)
+            converted = [goal for goal in goals if next(replies)]
+            if seen or converted:
+                held[experiment] = {**(_exposure(seen) if seen else {"arm": None}), "conversions": converted}
+        return held
+
     def exposed_visitors(self, experiment: str) -> list[str]:
         return [visitor for keys in self._all_keys(experiment) for visitor in self.client.hkeys(keys["exposed"])]
 
     def expire(self, experiment: str, goals: Iterable[str], before: float) -> int:
-        return sum(self._expire_shard(keys, list(goals), before) for keys in self._all_keys(experiment))
+        register_legacy_goals(self.client)
+        shards = self._with_goals([(keys, list(goals)) for keys in self._all_keys(experiment)])
+        return sum(self._expire_shard(keys, shard_goals, before) for keys, shard_goals in shards)
 
     def _expire_shard(self, keys: dict[str, str], goals: list[str], before: float) -> int:
         old = [
@@ -246,8 +313,9 @@ class RedisCounters:
 
     def reset(self, experiment: str, goals: Iterable[str]) -> None:
         goals = list(goals)
-        for keys in self._all_keys(experiment):  # one shard's keys share a slot: one DEL each
-            self.client.delete(keys["exposed"], keys["hours"], keys["flushing"], *(keys["conv"] + g for g in goals))
+        for keys, shard_goals in self._with_goals([(keys, goals) for keys in self._all_keys(experiment)]):
+            # One shard's keys share a slot: one DEL each.
+            self.client.delete(keys["exposed"], keys["hours"], keys["flushing"], keys["goals"], *(keys["conv"] + g for g in shard_goals))
 
 
 class ShardedRedisCounters(RedisCounters):
@@ -328,12 +396,27 @@ class MemoryCounters:
                     totals[field] += value
             return totals
 
+    def _goal_sets(self, experiment: str) -> list[set[str]]:
+        """Every goal's conversion set of the experiment, current or former goal (under the lock)."""
+        return [visitors for (key, _), visitors in self._converted.items() if key == experiment]
+
     def forget(self, visitor_id: str, experiments: Iterable[tuple[str, Iterable[str]]]) -> None:
         with self._lock:
-            for experiment, goals in experiments:
+            for experiment, _goals in experiments:
                 self._exposed[experiment].pop(visitor_id, None)
-                for goal in goals:
-                    self._converted[(experiment, goal)].discard(visitor_id)
+                for visitors in self._goal_sets(experiment):
+                    visitors.discard(visitor_id)
+
+    def export(self, visitor_id: str, experiments: Iterable[tuple[str, Iterable[str]]]) -> dict[str, dict]:
+        held: dict[str, dict] = {}
+        with self._lock:
+            for experiment, _goals in experiments:
+                seen = self._exposed.get(experiment, {}).get(visitor_id)
+                converted = sorted(goal for (key, goal), visitors in self._converted.items() if key == experiment and visitor_id in visitors)
+                if seen or converted:
+                    exposure = {"arm": seen[0], "exposed_at": seen[1], "covariate": seen[2]} if seen else {"arm": None}
+                    held[experiment] = {**exposure, "conversions": converted}
+        return held
 
     def exposed_visitors(self, experiment: str) -> list[str]:
         with self._lock:
@@ -343,10 +426,11 @@ class MemoryCounters:
         with self._lock:
             exposed = self._exposed.get(experiment, {})
             old = [visitor_id for visitor_id, (_, at, _) in exposed.items() if at < before]
+            goal_sets = self._goal_sets(experiment)
             for visitor_id in old:
                 del exposed[visitor_id]
-                for goal in goals:
-                    self._converted[(experiment, goal)].discard(visitor_id)
+                for visitors in goal_sets:
+                    visitors.discard(visitor_id)
             return len(old)
 
     def reset(self, experiment: str, goals: Iterable[str]) -> None:
@@ -354,8 +438,8 @@ class MemoryCounters:
             self._exposed.pop(experiment, None)
             self._hours.pop(experiment, None)
             self._flushing.pop(experiment, None)
-            for goal in goals:
-                self._converted.pop((experiment, goal), None)
+            for pair in [pair for pair in self._converted if pair[0] == experiment]:
+                del self._converted[pair]
 
 
 class ExposureMemo:

@@ -306,6 +306,13 @@ def forget_visitor(visitor_id: str) -> None:
     counting.exposure_memo.forget(backend, visitor_id=visitor_id)
 
 
+def export_visitor(visitor_id: str) -> dict[str, dict]:
+    """For an export: what the experiments hold under the visitor's id, by experiment key: the
+    exposure (arm, when, CUPED covariate) and the goals converted on (`Counters.export`)."""
+    experiments = [(e.key, e.goal_list) for e in Experiment.objects.only("key", "goals")]
+    return counting.counters().export(visitor_id, experiments) if experiments else {}
+
+
 def forget_experiment(key: str, goals: Iterable[str]) -> None:
     """A deleted experiment: its visitors' stored arms and its Redis sets and counters go."""
     backend = counting.counters()

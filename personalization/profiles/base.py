@@ -33,13 +33,15 @@ class ProfileStore(Protocol):
 
     def record(
         self, visitor_id: str, events: Sequence[Event], now: float, snapshot: Snapshot | None = None,
-        build_profile: bool = True,
+        build_profile: bool = True, resolved_at: float | None = None,
     ) -> RecordResult:
         """Apply a batch of validated events, skipping event ids seen in the dedup window and
         refusing the whole batch past the per-minute rate limit; the next `get` sees them. The
         snapshot (device, country, segments) is kept for live counts and daily segment sizes.
         With `build_profile` False (analytics-only consent) the events are only deduplicated
-        and handed to the workers (aggregate counts, experiments): no profile is built."""
+        and handed to the workers (aggregate counts, experiments): no profile is built.
+        A visitor erased at or after `resolved_at` (when the request learnt who they are) is
+        not written again: nothing is stored (a request in flight during their erasure)."""
 
     def recent_visitors(self, since: float, limit: int) -> list[str]:
         """Visitors who sent events since `since`, most recent first."""

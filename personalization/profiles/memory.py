@@ -72,6 +72,7 @@ class MemoryProfileStore:
         self._records: dict[str, _Record] = {}
         self._rates: dict[tuple[str, int], int] = {}
         self._members: dict[tuple[str, int], set[str]] = defaultdict(set)  # (segment, day) -> visitors
+        self._erased: dict[str, float] = {}  # as the Redis store's tombstones: id -> when erased
         self._lock = threading.Lock()
 
     @classmethod
@@ -88,9 +89,11 @@ class MemoryProfileStore:
 
     def record(
         self, visitor_id: str, events: Sequence[Event], now: float, snapshot: Snapshot | None = None,
-        build_profile: bool = True,
+        build_profile: bool = True, resolved_at: float | None = None,
     ) -> RecordResult:
         with self._lock:
+            if self._erased.get(visitor_id, -1.0) >= (now if resolved_at is None else resolved_at):
+                return RecordResult(stored=(), duplicates=0)  # a request that resolved them before their erasure
             minute = int(now // 60)
             used = self._rates.get((visitor_id, minute), 0)
             if used + len(events) > self.rate_limit:
@@ -185,6 +188,7 @@ class MemoryProfileStore:
     def erase(self, visitor_id: str, now: float | None = None) -> dict[str, int]:
         with self._lock:
             held = self._records.pop(visitor_id, None) is not None
+            self._erased[visitor_id] = time.time() if now is None else now
             self._rates = {key: n for key, n in self._rates.items() if key[0] != visitor_id}
             for members in self._members.values():
                 members.discard(visitor_id)

@@ -79,9 +79,21 @@ PROFILE_KEYS = ("p", "seen", "w", "t", "cart", "items", "search", "sess", "dwell
 RECENT_KEY = "tl:v1:recent"  # zset: visitor -> last event time (for live segment counts)
 RECENT_KEEP_SECONDS = 7 * 86400
 RATE_KEY_SECONDS = 120  # a minute's rate counter outlives its minute, then goes
-# An erasure looks this far into the stream and the dead letters for the visitor's entries (the
-# stream holds only what no worker has stored yet); a worker skips any it did not reach.
-ERASE_SCAN_ENTRIES = 50_000
+# Export and erasure read a stream to its end, SCAN_PAGE entries per call, so every entry it can
+# hold is covered: the dead letters keep DEAD_LETTER_MAXLEN (trimmed approximately: a little more),
+# the event stream STREAM_MAXLEN shared among its shards (it holds only what no worker has stored
+# yet). Each call stays short (a few milliseconds: Redis serves everyone else in between and no
+# call nears the socket timeout), but a whole scan does not: 100,000 dead letters take 0.3 to 1 s,
+# more than a page's REDIS_REQUEST_BUDGET_SECONDS. So a scan runs under an allowance of its own,
+# SCAN_SECONDS, and does not spend the request's budget; a hung Redis still fails its first page
+# at the socket timeout. Past the allowance the export or erasure fails (503: retry) rather than
+# leave anything out.
+SCAN_PAGE = 1000
+SCAN_SECONDS = 10.0
+# Except that an erasure stops reading the event stream after this long (a backlog of up to
+# STREAM_MAXLEN entries while the workers are down): its tombstone makes a worker drop every entry
+# of the visitor it did not reach. Dead letters have no such guard and are always read to the end.
+ERASE_STREAM_SECONDS = 2.0
 logger = logging.getLogger(__name__)
 INT_FIELDS = ("page_views", "sessions", "session_content_views", "purchases", "scroll_sum", "scroll_n")
 FLOAT_FIELDS = ("session_start", "cart_updated_at", "ltv", "last_purchase_at")
@@ -302,22 +314,27 @@ class RedisProfileStore:
 
     def record(
         self, visitor_id: str, events: Sequence[Event], now: float, snapshot: Snapshot | None = None,
-        build_profile: bool = True,
+        build_profile: bool = True, resolved_at: float | None = None,
     ) -> RecordResult:
         if not events:
             return RecordResult(stored=(), duplicates=0)
-        return self._with_scripts(lambda: self._record(visitor_id, events, now, snapshot if build_profile else None, build_profile))
+        since = now if resolved_at is None else resolved_at  # a tombstone from then on refuses the batch
+        return self._with_scripts(lambda: self._record(visitor_id, events, now, snapshot if build_profile else None, build_profile, since))
 
-    def _record(self, visitor_id: str, events: Sequence[Event], now: float, snapshot: Snapshot | None, build_profile: bool = True) -> RecordResult:
+    def _record(
+        self, visitor_id: str, events: Sequence[Event], now: float, snapshot: Snapshot | None, build_profile: bool, since: float,
+    ) -> RecordResult:
         """One round trip on one Redis (WRITE_LUA); a second only when a concurrent copy of the
         batch marked some of its ids first (the rest then go again)."""
         if isinstance(self.client, RedisCluster):
-            return self._record_on_cluster(visitor_id, events, now, snapshot, build_profile)
+            return self._record_on_cluster(visitor_id, events, now, snapshot, build_profile, since)
         keys = visitor_keys(visitor_id)
         unique = _first_of_each_id(events)  # an id repeated within the batch counts once
         rate = [rate_key(visitor_id, int(now // 60)), self.rate_limit, len(events), RATE_KEY_SECONDS]
         while unique:
-            reply = self._write(visitor_id, keys, unique, snapshot, build_profile, now, rate)
+            reply = self._write(visitor_id, keys, unique, snapshot, build_profile, now, rate, since)
+            if reply[0] == -2:  # erased since this request resolved them: nothing is written
+                return RecordResult(stored=(), duplicates=0)
             if reply[0] == -1:
                 return RecordResult(stored=(), duplicates=0, rate_limited=True)
             if reply[0] == 1:
@@ -329,7 +346,7 @@ class RedisProfileStore:
 
     def _write(
         self, visitor_id: str, keys: dict[str, str], events: list[Event], snapshot: Snapshot | None,
-        build_profile: bool, now: float, rate: list[Any],
+        build_profile: bool, now: float, rate: list[Any], since: float,
     ) -> list[Any]:
         """The batch's one script call: rate limit, marks, stream entry, profile and shared
         counts (WRITE_LUA's reply). Without a profile (analytics-only consent) only the entry
@@ -339,7 +356,8 @@ class RedisProfileStore:
         stream = stream_key(shard, self.shards)
         fields = encode_batch(visitor_id, events, analytics_only=not build_profile)
         entry = [stream, min_id(now, self.retention_seconds)]
-        program = writes.program([event.id for event in events], now, self.dedup_seconds, rate, entry, with_shared=True)
+        erased = [ERASED_KEY, erased_digest(visitor_id), repr(since)]  # one Redis: the script reads the tombstones too
+        program = writes.program([event.id for event in events], now, self.dedup_seconds, rate, entry, with_shared=True, erased=erased)
         trip = self.client.pipeline(transaction=False)
         # One key names the script's place (every key of the visitor shares its hash tag).
         trip.evalsha(self._shas["write"], 1, keys["ids"], program, *(part for pair in fields.items() for part in pair))
@@ -365,13 +383,18 @@ class RedisProfileStore:
             writes.profile(delta, session_options(events, self.session_gap), self.session_gap, now)
         return writes
 
-    def _record_on_cluster(self, visitor_id: str, events: Sequence[Event], now: float, snapshot: Snapshot | None, build_profile: bool) -> RecordResult:
+    def _record_on_cluster(
+        self, visitor_id: str, events: Sequence[Event], now: float, snapshot: Snapshot | None, build_profile: bool, since: float,
+    ) -> RecordResult:
         """`_record` on Redis Cluster (issue 19): the stream shard and the visitor are on two nodes,
         and a cluster pipeline sends to both at once, so the entry could fail (its master dying)
         while the marks commit; the client's retry would then be taken for a duplicate and
         answered 202 with no entry anywhere. So the rate limit and the dedup check come first
         (PREPARE_LUA), then the entry of the new events (with its shard's keys), and the profile
         and marks (WRITE_LUA) only once it is in: two round trips more than on one Redis."""
+        erased_at = self.client.zscore(ERASED_KEY, erased_digest(visitor_id))
+        if erased_at is not None and erased_at >= since:
+            return RecordResult(stored=(), duplicates=0)  # erased since this request resolved them
         keys = visitor_keys(visitor_id)
         prepare_keys = [keys["ids"], rate_key(visitor_id, int(now // 60)), keys["seen"], keys["p"]]
         args = [int(now), self.dedup_seconds, self.rate_limit, RATE_KEY_SECONDS, json_out.dumps([event.id for event in events])]
@@ -398,7 +421,7 @@ class RedisProfileStore:
         # the rest go again from the new prior state.
         taken = set(applied[1])
         rest = [event for event in fresh if event.id not in taken]
-        again = self._record_on_cluster(visitor_id, rest, now, snapshot, build_profile) if rest else RecordResult(stored=(), duplicates=0)
+        again = self._record_on_cluster(visitor_id, rest, now, snapshot, build_profile, since) if rest else RecordResult(stored=(), duplicates=0)
         return RecordResult(stored=again.stored, duplicates=len(events) - len(again.stored), rate_limited=again.rate_limited)
 
     def _append(self, client, visitor_id: str, events: Sequence[Event], now: float, analytics_only: bool) -> None:
@@ -611,32 +634,44 @@ class RedisProfileStore:
         return self.client.delete(*old) if old else 0
 
     def _delete_entries(self, stream: str, visitor_id: str) -> int:
-        """Delete a stream's entries of one visitor (field v), scanning at most ERASE_SCAN_ENTRIES."""
-        doomed = [entry_id for entry_id, _ in self._visitor_entries(stream, visitor_id, "erasure")]
+        """Delete a stream's entries of one visitor (field v): every dead letter; of the event
+        stream, those read within ERASE_STREAM_SECONDS (the tombstone covers the rest)."""
+        stop_after = None if stream == DEAD_LETTER_KEY else ERASE_STREAM_SECONDS
+        doomed = [entry_id for entry_id, _ in self._visitor_entries(stream, visitor_id, "erasure", stop_after)]
         return self.client.xdel(stream, *doomed) if doomed else 0
 
-    def _visitor_entries(self, stream: str, visitor_id: str, purpose: str) -> list[tuple[str, dict[str, str]]]:
-        """A stream's entries of one visitor (field v), scanning at most ERASE_SCAN_ENTRIES."""
+    def _visitor_entries(
+        self, stream: str, visitor_id: str, purpose: str, stop_after: float | None = None
+    ) -> list[tuple[str, dict[str, str]]]:
+        """A stream's entries of one visitor (field v), read to the stream's end in pages of
+        SCAN_PAGE, under the scan's own Redis allowance (SCAN_SECONDS). With `stop_after`
+        (seconds) the read stops there instead, logged."""
+        if not redis_guard.available(self.client):  # a request that gave up on Redis gets no fresh allowance
+            raise redis_guard.Unavailable("Redis skipped for the rest of this request")
         found: list[tuple[str, dict[str, str]]] = []
-        start, scanned = "-", 0
-        while scanned < ERASE_SCAN_ENTRIES:
-            page = self.client.xrange(stream, min=start, count=1000)
-            found += [(entry_id, fields) for entry_id, fields in page if fields.get("v") == visitor_id]
-            scanned += len(page)
-            if len(page) < 1000:
-                break
-            start = "(" + page[-1][0]
-        else:
-            logger.warning("%s scanned the first %d entries of %s only", purpose, scanned, stream)
-        return found
+        start, scanned, began = "-", 0, time.monotonic()
+        with redis_guard.request_budget(SCAN_SECONDS):
+            while True:
+                page = self.client.xrange(stream, min=start, count=SCAN_PAGE)
+                found += [(entry_id, fields) for entry_id, fields in page if fields.get("v") == visitor_id]
+                scanned += len(page)
+                if len(page) < SCAN_PAGE:
+                    return found
+                start = "(" + page[-1][0]
+                if stop_after is not None and time.monotonic() - began > stop_after:
+                    logger.warning("%s read the first %d entries of %s only (%.1f s)", purpose, scanned, stream, stop_after)
+                    return found
 
     def export(self, visitor_id: str, now: float) -> dict[str, Any]:
         """The profile and its counters, and what is held in the streams: batches the worker has
-        not stored yet, and dead letters (batches or events it could not store), as they came."""
+        not stored yet, and dead letters (batches or events it could not store), as they came;
+        and when the cart-abandonment schedule checks the visitor's cart next."""
         keys = visitor_keys(visitor_id)
         waiting = self._visitor_entries(visitor_stream(visitor_id, self.shards), visitor_id, "export")
         dead = self._visitor_entries(DEAD_LETTER_KEY, visitor_id, "export")
+        cart_check = self.client.zscore(CART_WATCH_KEY, visitor_id)
         return {
+            "cart_abandonment_check_at": None if cart_check is None else float(cart_check),
             "profile": profile_to_json(self.get(visitor_id, now)),
             "counters": {name: _series(raw) for name, raw in _series_fields(self.client.hgetall(keys["w"]))},
             "waiting_events": [

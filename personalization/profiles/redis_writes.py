@@ -13,7 +13,7 @@ its own trip and the script gets no entry and no shared commands (`tailored.prof
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -159,15 +159,18 @@ return 1
 # core.counters.SessionOptions.chosen). rate: [] or [key, limit, charge, seconds]. entry: [] or
 # [stream, minid]; the entry's fields and values are ARGV[2] on (outside the JSON: the events'
 # own JSON is most of a batch's bytes, and decoding it twice cost the script a fifth of its
-# time). Returns {-1} (rate limited: nothing written), {0, ids} (ids a concurrent copy of the
-# batch marked first: nothing written but the charge) or {1}.
+# time). erased: [] or [tombstones key, the visitor's digest, since]: the batch of a visitor erased
+# at or after `since` (a request that resolved them before their erasure) writes nothing. Returns {-2} (erased),
+# {-1} (rate limited: nothing written), {0, ids} (ids a concurrent copy of the batch marked
+# first: nothing written but the charge) or {1}.
 WRITE_LUA = (
     "local function buckets(KEYS, ARGV)\n" + BUCKETS_LUA + "end\n"
     """
 local program = cjson.decode(ARGV[1])
 local ids_key, mark, dedup_seconds, ids = program[1], program[2], program[3], program[4]
-local commands, session, rate, entry, shared = program[5], program[6], program[7], program[8], program[9]
+local commands, session, rate, entry, shared, erased = program[5], program[6], program[7], program[8], program[9], program[10]
 local n, block = #ids, 1000
+if #erased > 0 and tonumber(redis.call('ZSCORE', erased[1], erased[2]) or '-1') >= tonumber(erased[3]) then return {-2} end
 if #rate > 0 and tonumber(redis.call('GET', rate[1]) or '0') + rate[3] > rate[2] then return {-1} end
 local function charge()
   if #rate > 0 and rate[3] > 0 then redis.call('INCRBY', rate[1], rate[3]); redis.call('EXPIRE', rate[1], rate[4]) end
@@ -291,10 +294,13 @@ class BatchWrites:
         own.append(["@expire", str(self.retention_seconds), *keys.values()])
         self.session = [keys["seen"], gap, list(options.candidates), [_session(keys, option) for option in options.options]]
 
-    def program(self, ids: list[str], now: float, dedup_seconds: int, rate: list[Any], entry: list[str], with_shared: bool) -> bytes:
+    def program(
+        self, ids: list[str], now: float, dedup_seconds: int, rate: list[Any], entry: list[str], with_shared: bool,
+        erased: Sequence[str] = (),
+    ) -> bytes:
         return json_out.dumps([
             self.keys["ids"], str(int(now)), dedup_seconds, ids, self.own, self.session, rate, entry,
-            self.shared if with_shared else [],
+            self.shared if with_shared else [], list(erased),
         ])
 
 

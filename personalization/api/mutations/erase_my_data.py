@@ -6,7 +6,7 @@ import graphene
 
 from tailored import redis_guard
 from tailored.erasure import erase_visitor
-from tailored.services import data_subject_id
+from tailored.services import data_subject_id, forget_for_this_request
 
 
 class EraseMyDataError(graphene.ObjectType):
@@ -32,5 +32,5 @@ class EraseMyData(graphene.Mutation):
         except redis_guard.OUTAGE:  # typed and without internals
             message = "temporarily unavailable; nothing was erased yet, retry later"
             return EraseMyData(erased_events=0, errors=[EraseMyDataError(code="unavailable", message=message)])
-        info.context._tailored_forget = True  # VisitorMiddleware deletes the cookies
+        forget_for_this_request(info.context)
         return EraseMyData(erased_events=erased["events"], errors=[])
