@@ -107,3 +107,27 @@ def segment_cache_checked() -> None:
 
     segment_cache.invalidate()
     segment_cache.current()
+
+
+def post_events(client, events: list[dict]) -> None:
+    """What tracker.js posts: `events` stamped now; accepted whole (202)."""
+    import json
+
+    now = int(time.time() * 1000)
+    body = json.dumps({"events": [{"ts": now, **event} for event in events]})
+    response = client.post("/api/events", body, content_type="application/json")
+    assert response.status_code == 202, response.content
+
+
+def drain_stream(redis_client, name: str = "drain") -> None:
+    """A stream worker's turns until the stream is empty."""
+    from tailored import worker
+
+    consumer = worker.Consumer(name=name, batch=50, block_ms=0, claim_idle_seconds=0)
+    while worker.process_once(redis_client, consumer):
+        pass
+
+
+def keys_naming(redis_client, visitor_id: str) -> list[str]:
+    """Every Redis key whose name holds the id."""
+    return sorted(key for key in redis_client.scan_iter(count=1000) if visitor_id in key)

@@ -5,7 +5,6 @@ acts on the id their events go under."""
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 
@@ -17,28 +16,12 @@ from tailored.events.stream import CART_WATCH_KEY, erased_digest
 from tailored.models import DataRightsAudit, PendingErasure
 from tailored.models import Event as StoredEvent
 from tailored.services import user_visitor_id
-from tests.helpers import consent_cookies
+from tests.helpers import consent_cookies, drain_stream, keys_naming, post_events
 
 pytestmark = pytest.mark.django_db
 
 ANONYMOUS = "b" * 32
 PASSWORD = "pw-shopper-123"
-
-
-def send(client, events: list[dict]) -> None:
-    now = int(time.time() * 1000)
-    body = json.dumps({"events": [{"ts": now, **event} for event in events]})
-    assert client.post("/api/events", body, content_type="application/json").status_code == 202
-
-
-def drain(redis_client) -> None:
-    consumer = worker.Consumer(name="drain", batch=50, block_ms=0, claim_idle_seconds=0)
-    while worker.process_once(redis_client, consumer):
-        pass
-
-
-def keys_with(redis_client, visitor_id: str) -> list[str]:
-    return sorted(key for key in redis_client.scan_iter(count=1000) if visitor_id in key)
 
 
 def log_in(client, username: str) -> str:
@@ -55,15 +38,15 @@ def redis_worker(use_redis_store, redis_client):
 
 def test_what_was_done_before_login_is_exported_and_erased_with_the_user(client, redis_worker):
     consent_cookies(client, ANONYMOUS)
-    send(client, [
+    post_events(client, [
         {"type": "page_view", "id": "p1", "category": "books", "product_id": 41, "url": "/books/41/"},
         {"type": "add_to_cart", "id": "c1", "product_id": 41},
     ])
-    drain(redis_worker)
+    drain_stream(redis_worker)
     user_id = log_in(client, "shopper")
     erasure.complete_pending_erasures()  # the workers' next turn
 
-    assert keys_with(redis_worker, ANONYMOUS) == []
+    assert keys_naming(redis_worker, ANONYMOUS) == []
     assert redis_worker.zscore(CART_WATCH_KEY, ANONYMOUS) is None
     assert not StoredEvent.objects.filter(visitor_id=ANONYMOUS).exists()
     exported = client.get("/api/me/data").json()
@@ -72,16 +55,16 @@ def test_what_was_done_before_login_is_exported_and_erased_with_the_user(client,
     assert seen_items.get(user_id) == {"41"}  # never recommended to the user either
 
     assert client.delete("/api/me").status_code == 200
-    assert keys_with(redis_worker, user_id) == []
+    assert keys_naming(redis_worker, user_id) == []
     assert not StoredEvent.objects.filter(visitor_id__in=[ANONYMOUS, user_id]).exists()
 
 
 def test_the_anonymous_id_is_erased_by_the_workers_not_in_the_login_request(client, redis_worker):
     consent_cookies(client, ANONYMOUS)
-    send(client, [{"type": "page_view", "id": "p1", "category": "books", "product_id": 41}])
+    post_events(client, [{"type": "page_view", "id": "p1", "category": "books", "product_id": 41}])
     log_in(client, "shopper")
     assert list(PendingErasure.objects.values_list("visitor_id", flat=True)) == [ANONYMOUS]
-    drain(redis_worker)  # the anonymous entry the worker had not stored yet: its tombstone drops it
+    drain_stream(redis_worker)  # the anonymous entry the worker had not stored yet: its tombstone drops it
     erasure.complete_pending_erasures()
     assert not PendingErasure.objects.exists()
     assert DataRightsAudit.objects.filter(action="erase", visitor_id=erased_digest(ANONYMOUS)).exists()
@@ -91,8 +74,8 @@ def test_consent_withdrawn_after_login_erases_what_the_user_id_holds(client, red
     user_id = log_in(client, "shopper")
     assert client.post("/consent/", {"choice": "accept"}).status_code == 303
     assert client.cookies["tl_vid"].value.startswith(f"{user_id}:")  # the id events go under
-    send(client, [{"type": "page_view", "id": "p1", "category": "books", "product_id": 41, "url": "/b/41/"}])
-    drain(redis_worker)
+    post_events(client, [{"type": "page_view", "id": "p1", "category": "books", "product_id": 41, "url": "/b/41/"}])
+    drain_stream(redis_worker)
     store = conf.get_profile_store()
     assert store.get(user_id, time.time()).page_views == 1
 
@@ -107,11 +90,11 @@ def test_a_user_who_consents_again_after_erasing_is_tracked_again(client, redis_
     id is the same after it, and their new consent counts."""
     user_id = log_in(client, "shopper")
     assert client.post("/consent/", {"choice": "accept"}).status_code == 303
-    send(client, [{"type": "page_view", "id": "p1", "category": "books", "product_id": 41}])
+    post_events(client, [{"type": "page_view", "id": "p1", "category": "books", "product_id": 41}])
     assert client.delete("/api/me").status_code == 200
     assert client.post("/consent/", {"choice": "accept"}).status_code == 303
-    send(client, [{"type": "page_view", "id": "p2", "category": "books", "product_id": 42}])
-    drain(redis_worker)
+    post_events(client, [{"type": "page_view", "id": "p2", "category": "books", "product_id": 42}])
+    drain_stream(redis_worker)
     assert conf.get_profile_store().get(user_id, time.time()).page_views == 1
     assert list(StoredEvent.objects.filter(visitor_id=user_id).values_list("event_id", flat=True)) == ["p2"]
 

@@ -6,7 +6,6 @@ reach it again."""
 
 from __future__ import annotations
 
-import json
 import time
 
 import pytest
@@ -19,27 +18,18 @@ from tailored.insights import counting as insights_counting
 from tailored.models import Event as StoredEvent
 from tailored.services import record_events, resolve_visitor
 from tests.conftest import DESKTOP_UA
-from tests.helpers import HOME_BLOCK, consent_cookies, signed_visitor_id
+from tests.helpers import (
+    HOME_BLOCK,
+    consent_cookies,
+    drain_stream,
+    keys_naming,
+    post_events,
+    signed_visitor_id,
+)
 
 pytestmark = pytest.mark.django_db
 
 V = "c" * 32
-
-
-def send(client, events: list[dict]) -> None:
-    now = int(time.time() * 1000)
-    body = json.dumps({"events": [{"ts": now, **event} for event in events]})
-    assert client.post("/api/events", body, content_type="application/json").status_code == 202
-
-
-def drain(redis_client) -> None:
-    consumer = worker.Consumer(name="drain", batch=50, block_ms=0, claim_idle_seconds=0)
-    while worker.process_once(redis_client, consumer):
-        pass
-
-
-def keys_with(redis_client, visitor_id: str) -> list[str]:
-    return sorted(key for key in redis_client.scan_iter(count=1000) if visitor_id in key)
 
 
 @pytest.fixture
@@ -50,23 +40,23 @@ def visitor(client, use_redis_store, redis_client):
 
 
 def test_a_batch_resolved_before_the_erasure_writes_nothing_after_it(visitor, redis_client):
-    send(visitor, [{"type": "page_view", "id": "p1", "category": "books", "product_id": 41}])
-    drain(redis_client)
+    post_events(visitor, [{"type": "page_view", "id": "p1", "category": "books", "product_id": 41}])
+    drain_stream(redis_client)
     request = RequestFactory().post("/api/events", HTTP_USER_AGENT=DESKTOP_UA)
     request.COOKIES.update({"tl_consent": "analytics.personalization", "tl_vid": signed_visitor_id(V)})
     in_flight = resolve_visitor(request)  # the beacon's request, before...
     assert visitor.delete("/api/me").status_code == 200  # ...the privacy centre's "Erase my data"
 
     result = record_events(in_flight, [Event("p2", "page_view", ts=time.time(), category="books", item="42")])
-    drain(redis_client)
+    drain_stream(redis_client)
     assert result.stored == ()
-    assert keys_with(redis_client, V) == []
+    assert keys_naming(redis_client, V) == []
     assert conf.get_profile_store().get(V, time.time()).page_views == 0
     assert not StoredEvent.objects.filter(visitor_id=V).exists()
 
 
 def test_an_erasure_during_the_workers_writes_is_not_undone_by_them(visitor, redis_client, monkeypatch):
-    send(visitor, [
+    post_events(visitor, [
         {"type": "page_view", "id": "p1", "category": "books", "product_id": 41, "url": "/b/41/"},
         {"type": "add_to_cart", "id": "c1", "product_id": 41},
         {"type": "impression", "id": "i1", "block": HOME_BLOCK, "variant": "fallback", "page": 3},
@@ -79,9 +69,9 @@ def test_an_erasure_during_the_workers_writes_is_not_undone_by_them(visitor, red
         return skipped
 
     monkeypatch.setattr(worker, "unstore_erased_meanwhile", erasure_lands_after_the_check)
-    drain(redis_client)
+    drain_stream(redis_client)
     monkeypatch.undo()
-    assert keys_with(redis_client, V) == []  # seen items, scores, trigger states
+    assert keys_naming(redis_client, V) == []  # seen items, scores, trigger states
     assert redis_client.zscore(CART_WATCH_KEY, V) is None
     assert redis_client.hgetall(f"{insights_counting.visitor_prefix(V)}seen:{insights_counting.digest(V)}") == {}
     assert not StoredEvent.objects.filter(visitor_id=V).exists()
@@ -97,6 +87,6 @@ def test_no_mutation_after_erase_my_data_in_the_same_document_writes_under_the_i
     data = response.json()["data"]
     assert data["erase"]["errors"] == []
     assert (data["track"]["stored"], [e["code"] for e in data["track"]["errors"]]) == (0, ["consent_required"])
-    drain(redis_client)
-    assert keys_with(redis_client, V) == []
+    drain_stream(redis_client)
+    assert keys_naming(redis_client, V) == []
     assert not StoredEvent.objects.filter(visitor_id=V).exists()
