@@ -36,6 +36,7 @@ import hashlib
 import logging
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -69,13 +70,15 @@ GENERATION_SECONDS = 1.0  # how long a process trusts the generation it read: a 
 
 class Generation:
     """Which cached pages are current: a number in Redis that a publish increments. A process
-    reads it at most once every GENERATION_SECONDS. A publish while Redis is away empties this
-    process's own copies at once and increments the number at this process's next answer from
-    Redis, so no page cached before the outage is served after it."""
+    reads it at most once every GENERATION_SECONDS. A publish Redis did not take (away, out of
+    memory, a replica) empties this process's own copies at once and increments the number at
+    this process's next answer from Redis; until then this process names a generation of its own
+    (the last number and a token of this publish), so it serves no page cached before the
+    publish, from Redis either. Other processes learn of it only once Redis takes the increment."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._value, self._read_at, self._pending = "0", float("-inf"), False
+        self._value, self._read_at, self._pending = "0", float("-inf"), ""
 
     def current(self) -> str:
         client = CACHE.redis()
@@ -86,10 +89,10 @@ class Generation:
             try:
                 if self._pending:
                     client.incr(GENERATION_KEY)
-                    self._pending = False
+                    self._pending = ""
                 value = client.get(GENERATION_KEY)
             except Exception:  # noqa: BLE001 - the outage cache serves meanwhile; the last number stands
-                return self._value
+                return f"{self._value}~{self._pending}" if self._pending else self._value
             self._value = value.decode() if isinstance(value, bytes) else str(value or "0")
             self._read_at = now
         return self._value
@@ -104,10 +107,10 @@ class Generation:
                 return
             try:
                 client.incr(GENERATION_KEY)
-                self._pending = False
+                self._pending = ""
             except Exception as error:  # noqa: BLE001 - sent at the next answer from Redis
                 logger.warning("page cache: the publish reaches Redis when it is back: %s", error)
-                self._pending = True
+                self._pending = uuid.uuid4().hex[:12]
 
 
 generation = Generation()

@@ -54,7 +54,7 @@ logger = logging.getLogger(__name__)
 # restart, is a ConnectionError too). On Redis Cluster also: the cluster down or a slot unserved
 # (a master died and its replica is not promoted yet), TRYAGAIN while slots move, and no node
 # reachable. None of these can come from a single Redis.
-OUTAGE = (
+UNREACHABLE = (
     redis.exceptions.ConnectionError,
     redis.exceptions.TimeoutError,
     redis.exceptions.ClusterDownError,
@@ -62,6 +62,11 @@ OUTAGE = (
     redis.exceptions.SlotNotCoveredError,
     redis.exceptions.RedisClusterUnreachableError,
 )
+# A Redis that answers but refuses writes: out of memory under `noeviction`, or a replica (a
+# failover in progress). Callers answer them as an outage (503, erasure queued), but they do not
+# open the breaker: reads still work, and pages keep their personalization.
+WRITES_REFUSED = (redis.exceptions.OutOfMemoryError, redis.exceptions.ReadOnlyError)
+OUTAGE = UNREACHABLE + WRITES_REFUSED
 
 
 class Unavailable(redis.exceptions.ConnectionError):
@@ -179,7 +184,7 @@ class RedisGuard:
         started = time.monotonic()
         try:
             yield
-        except OUTAGE as error:
+        except UNREACHABLE as error:
             if budget is not None:
                 budget.failed = True
             self.breaker.record_failure(error)

@@ -566,14 +566,16 @@ class RedisProfileStore:
         minute = int(now // 60)
         rate_keys = [rate_key(visitor_id, m) for m in range(minute - 3, minute + 1)]  # they live 120 s
         seconds, micros = self.client.time()  # Redis's clock: the one that stamps stream entries
+        # The tombstone in a round trip of its own: should Redis refuse it (out of memory, a
+        # replica), nothing is deleted, and the caller queues the whole erasure instead.
+        self.client.zadd(ERASED_KEY, {erased_digest(visitor_id): seconds + micros / 1e6})
         pipe = self.client.pipeline(transaction=False)
-        pipe.zadd(ERASED_KEY, {erased_digest(visitor_id): seconds + micros / 1e6})
         pipe.zremrangebyscore(ERASED_KEY, "-inf", now - self.retention_seconds)
         pipe.execute_command("DEL", *visitor_keys(visitor_id).values(), *rate_keys)  # the visitor's slot
         shard = shard_of(visitor_id, self.shards)
         pipe.zrem(recent_key(shard, self.shards), visitor_id)
         pipe.zrem(CART_WATCH_KEY, visitor_id)
-        _, _, keys_removed, *_ = pipe.execute()
+        _, keys_removed, *_ = pipe.execute()
         return {
             "profile_keys": keys_removed,
             "stream_entries": self._delete_entries(stream_key(shard, self.shards), visitor_id),
