@@ -29,6 +29,7 @@ from tailored.blocks import products as catalog
 from tailored.blocks.commerce import PRODUCT_SOURCES, STRATEGIES
 from tailored.blocks.visitors import visitor_of_info
 from tailored.context import context_from_request
+from tailored.experiments.pages import viewable
 from tailored.experiments.services import arm_for, experiment_cache
 from tailored.frontend.preview import audience_visitor, parse_audience
 from tailored.ml.catalog import PRODUCT, item_type_choices, recommendable
@@ -255,7 +256,9 @@ def experiment_alternative(page, request):
     if not alternative_id or alternative_id == page.pk:
         return page
     alternative = Page.objects.live().filter(pk=alternative_id).first()
-    return alternative.specific if alternative is not None else page
+    if alternative is None or not viewable(alternative, request):  # its view restrictions hold here too
+        return page
+    return alternative.specific
 
 
 def _checked_first(first: int | None) -> int:

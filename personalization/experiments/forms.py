@@ -24,7 +24,22 @@ class ExperimentsPageForm(WagtailAdminPageForm):
                     and form.cleaned_data.get("key")]
             self._check_targets(kept)
             self._check_layers(kept)
+            self._check_alternative_pages(kept)
         return cleaned
+
+    def _check_alternative_pages(self, kept: list[forms.Form]) -> None:
+        """A whole-page experiment serves its alternatives at this page's URL: an editor may only
+        choose pages they may edit themselves (else editing page A would publish page B's content,
+        which they may not touch, at A's URL)."""
+        user = getattr(self, "for_user", None)
+        if user is None or user.is_superuser:
+            return
+        for form in kept:
+            arms = getattr(form, "formsets", {}).get("arms")
+            for arm in arms.forms if arms is not None else ():
+                page = arm.cleaned_data.get("alternative_page") if arm.is_valid() else None
+                if page is not None and "alternative_page" in arm.changed_data and not page.permissions_for_user(user).can_edit():
+                    arm.add_error("alternative_page", f"You may not edit “{page.title}”: choose a page you may edit.")
 
     def _check_targets(self, kept: list[forms.Form]) -> None:
         from .models import Experiment

@@ -26,4 +26,17 @@ def serve_alternative(page: Page, request: HttpRequest, args, kwargs) -> HttpRes
     if alternative is None:
         logger.warning("experiment %s: alternative page %s is not live; serving the page", live.key, alternative_id)
         return None
+    if not viewable(alternative, request):
+        return None
     return alternative.specific.serve(request, *args, **kwargs)
+
+
+def viewable(alternative: Page, request: HttpRequest) -> bool:
+    """Whether this request may see the alternative at its own URL: its view restrictions (a
+    login, a password, groups, its ancestors' too) hold at the original URL as well, else the
+    visitor gets the original page, as Wagtail would never serve them the alternative."""
+    for restriction in alternative.get_view_restrictions():
+        if not restriction.accept_request(request):
+            logger.info("alternative page %s is restricted for this request: serving the page", alternative.pk)
+            return False
+    return True
