@@ -238,8 +238,21 @@ class DestinationForm(WagtailAdminModelForm):
         choices=[(name, f"{name}: {description}") for name, description in PAYLOAD_FIELDS.items()],
         help_text="What the payload carries about the visitor beyond what the kind always sends.",
     )
+    # Write-only: a stored secret is never sent back to the browser (not as the input's value, not
+    # after a failed submission). Blank keeps it; a new value replaces it; remove_secret clears it.
+    secret = forms.CharField(
+        required=False, max_length=200,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text=Destination._meta.get_field("secret").help_text,
+    )
+    remove_secret = forms.BooleanField(
+        required=False, label="Remove the secret",
+        help_text="Tick to clear the stored secret: sends are then unsigned (webhook) or without a bearer token (API).",
+    )
 
-    field_order = ["name", "kind", "url", "secret", "email_subject", "email_body", "payload_fields", "enabled"]
+    field_order = [
+        "name", "kind", "url", "secret", "remove_secret", "email_subject", "email_body", "payload_fields", "enabled",
+    ]
 
     class Meta:
         model = Destination
@@ -254,6 +267,15 @@ class DestinationForm(WagtailAdminModelForm):
         self.fields["kind"].choices = choices
         options = self.instance.options if isinstance(self.instance.options, dict) else {}
         self.initial["payload_fields"] = list(options.get("fields", ()))
+        self.stored_secret = self.instance.secret if self.instance.pk else ""
+        self.initial.pop("secret", None)  # never rendered, whatever the widget
+        if self.stored_secret:
+            self.fields["secret"].help_text = (
+                "A secret is set (it is never shown). Leave this blank to keep it, type a new one to replace it, "
+                "or tick “Remove the secret”. " + str(self.fields["secret"].help_text)
+            )
+        else:
+            del self.fields["remove_secret"]  # nothing to remove
 
     def clean(self):
         cleaned = super().clean()
@@ -267,10 +289,23 @@ class DestinationForm(WagtailAdminModelForm):
             self.add_error("url", refusal)
         if kind is not None and kind.kind == "email":
             self._check_email_templates(cleaned)
+        self._keep_or_remove_secret(cleaned)
         options = dict(self.instance.options) if isinstance(self.instance.options, dict) else {}
         options["fields"] = list(cleaned.get("payload_fields") or ())
         self.instance.options = options
         return cleaned
+
+    def _keep_or_remove_secret(self, cleaned: dict[str, Any]) -> None:
+        """Blank keeps the stored secret, a new value replaces it, "Remove the secret" clears it."""
+        if "secret" not in cleaned:
+            return  # too long: its own error says so
+        if cleaned.get("remove_secret"):
+            if cleaned["secret"]:
+                self.add_error("secret", "Type a new secret or tick “Remove the secret”, not both.")
+            else:
+                cleaned["secret"] = ""
+        elif not cleaned["secret"]:
+            cleaned["secret"] = self.stored_secret
 
     def _check_email_templates(self, cleaned: dict[str, Any]) -> None:
         for name, what in (("email_subject", "subject"), ("email_body", "body")):

@@ -18,8 +18,13 @@ What a receiver gets::
     {"topic": "cart_abandoned", "visitor_id": "...", ...}
 
 Delivery is at least once (a worker that dies mid-call leaves the delivery to be sent again), so
-receivers deduplicate by X-Tailored-Delivery. To authenticate a call, check the signature against
-the raw body before parsing it::
+receivers deduplicate by X-Tailored-Delivery. An attempt has WEBHOOK_TIMEOUT_SECONDS in all
+(connecting, sending, and the answer's status and headers, and the start of a failing answer's
+body): a receiver that answers slower, even a byte at a time, fails the attempt ("no complete
+answer within 5 s"), retried like a 500. One worker turn starts sends for at most
+SEND_BUDGET_TIMEOUTS times that long; deliveries it did not reach wait for the next turn.
+
+To authenticate a call, check the signature against the raw body before parsing it::
 
     from tailored.webhooks import verify_signature
 
@@ -34,13 +39,14 @@ import hmac
 import json
 import logging
 import random
+import time
 from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 from django.utils import timezone
 
-from tailored import conf
+from tailored import conf, outbound
 from tailored.models import WebhookDelivery
 
 logger = logging.getLogger(__name__)
@@ -52,6 +58,10 @@ MAX_BACKOFF_SECONDS = 3600
 CLAIM_LEASE = timedelta(minutes=5)
 # How much of a failing response's body is kept in last_error.
 ERROR_SNIPPET_BYTES = 200
+# A worker turn starts no new send after this many WEBHOOK_TIMEOUT_SECONDS spent sending (each
+# attempt ends within one), so many slow receivers cannot hold event processing: at most
+# (SEND_BUDGET_TIMEOUTS + 1) timeouts per outbox per turn. The rest are sent on the next turns.
+SEND_BUDGET_TIMEOUTS = 2
 
 
 def subscribers(topic: str) -> list[dict[str, Any]]:
@@ -105,17 +115,38 @@ def deliver_due(now: datetime | None = None, limit: int = 100) -> dict[str, int]
     )
     if not due:
         return counts
+    budget = send_budget()
     with http_client() as http:
-        for delivery in due:
+        for index, delivery in enumerate(due):
+            if budget.spent():
+                logger.warning("webhooks: %d due deliveries wait for the next turn (this turn's send time is up)",
+                               len(due) - index)
+                break
             if claim(delivery, now):
                 counts[attempt(http, delivery, now)] += 1
     return counts
 
 
+class SendBudget:
+    """How long one worker turn may go on starting sends: SEND_BUDGET_TIMEOUTS attempts' worth."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.started = time.monotonic()
+
+    def spent(self) -> bool:
+        return time.monotonic() - self.started >= self.seconds
+
+
+def send_budget() -> SendBudget:
+    return SendBudget(SEND_BUDGET_TIMEOUTS * outbound.attempt_timeout())
+
+
 def http_client() -> httpx.Client:
-    """The client outbound sends use (webhooks, activation): the configured timeout, and no
-    redirects (a receiver's redirect must not move a signed payload elsewhere)."""
-    return httpx.Client(timeout=httpx.Timeout(float(conf.get("WEBHOOK_TIMEOUT_SECONDS"))), follow_redirects=False)
+    """The client outbound sends use: the configured timeout (per operation, and per attempt
+    within `outbound.attempt_deadline`), and no redirects (a receiver's redirect must not move a
+    signed payload elsewhere). It connects directly: proxies from the environment are not used."""
+    return outbound.deadline_client()
 
 
 def claim(row: Any, now: datetime) -> bool:
@@ -143,8 +174,9 @@ def attempt(http: httpx.Client, delivery: WebhookDelivery, now: datetime) -> str
         "X-Tailored-Signature": sign(hook["secret"], body),
     }
     try:
-        # Streamed, so a receiver's large response body is never read whole.
-        with http.stream("POST", delivery.url, content=body, headers=headers) as response:
+        # Streamed, so a receiver's large response body is never read whole; the whole attempt
+        # ends by WEBHOOK_TIMEOUT_SECONDS (a ReadTimeout "no complete answer within 5 s").
+        with outbound.attempt_deadline(), http.stream("POST", delivery.url, content=body, headers=headers) as response:
             if response.is_success:
                 return _record_success(delivery, now)
             snippet = next(response.iter_bytes(ERROR_SNIPPET_BYTES), b"")[:ERROR_SNIPPET_BYTES]

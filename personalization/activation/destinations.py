@@ -18,6 +18,9 @@ A site adds its own (HubSpot, Braze, Mailchimp) with a Wagtail hook returning a 
 `needs` names the visitor fields the kind receives beyond the trigger and its reason (see
 PAYLOAD_FIELDS): the payload carries those and nothing more. `send(destination, payload, http)`
 raises DeliveryError when the send failed; `retry=False` when trying again cannot help (a 4xx).
+Sends made with the `http` client it is given end by WEBHOOK_TIMEOUT_SECONDS for the whole
+attempt (a timeout is a failed attempt, retried); a kind that sends otherwise (its own SDK or
+client) must bound its own time, since it runs inside the stream worker's turn.
 """
 
 from __future__ import annotations

@@ -11,6 +11,11 @@ activation log, where an editor can send it again.
 
 Before every attempt the visitor's marketing consent is read again: a send queued before the
 visitor withdrew is skipped, never delivered.
+
+Every attempt (all the requests a kind makes with the client it is given, custom kinds included)
+ends by WEBHOOK_TIMEOUT_SECONDS in total (`outbound.attempt_deadline`): a destination that answers
+slower fails the attempt, retried with backoff. A turn starts sends for at most
+webhooks.SEND_BUDGET_TIMEOUTS timeouts; the rest wait for the next turn.
 """
 
 from __future__ import annotations
@@ -67,8 +72,13 @@ def deliver_due(now: datetime | None = None, limit: int = 100) -> dict[str, int]
     )
     if not due:
         return counts
+    budget = webhooks.send_budget()
     with outbound.guarded_client() as http:
-        for send in due:
+        for index, send in enumerate(due):
+            if budget.spent():
+                logger.warning("activation: %d due sends wait for the next turn (this turn's send time is up)",
+                               len(due) - index)
+                break
             if webhooks.claim(send, now):
                 counts[attempt(http, send, now)] += 1
     return counts
@@ -84,7 +94,8 @@ def attempt(http: httpx.Client, send: ActivationSend, now: datetime) -> str:
         # Removed, disabled or unregistered (a deploy in progress): retried, visible in the log.
         return _failure(send, "the destination is missing, disabled or of an unknown kind", True, now)
     try:
-        kind.send(destination, send.payload, http)
+        with outbound.attempt_deadline():  # the whole attempt, however many requests the kind makes
+            kind.send(destination, send.payload, http)
     except DeliveryError as error:
         return _failure(send, str(error), error.retry, now)
     except Exception as error:  # a destination plugin's bug is a failed attempt, never a stuck worker
