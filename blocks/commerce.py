@@ -24,6 +24,7 @@ from tailored.products import category_model, product_model
 
 from . import products as catalog
 from .choices import StaticChoiceBlock
+from .links import LinkBlock, SafeLinksMixin
 from .visitors import visitor_of
 
 PRODUCT_SOURCES = [
@@ -71,13 +72,13 @@ class CategoryChooserBlock(blocks.PageChooserBlock):
         return [category_model()]
 
 
-class OfferBannerBlock(blocks.StructBlock):
+class OfferBannerBlock(SafeLinksMixin, blocks.StructBlock):
     heading = blocks.CharBlock(max_length=120)
     text = blocks.TextBlock(required=False, max_length=300)
     code = blocks.CharBlock(max_length=40, help_text="The code visitors enter at checkout, e.g. SPRING20.")
     expires_at = blocks.DateTimeBlock(help_text="From this moment the banner hides itself.")
     button_label = blocks.CharBlock(required=False, max_length=40)
-    url = blocks.CharBlock(required=False, max_length=300, help_text="A path such as /fashion/ or a full URL.")
+    url = LinkBlock(required=False, max_length=300, help_text="A path such as /fashion/ or a full URL.")
 
     class Meta:
         icon = "tag"

@@ -9,14 +9,15 @@ from tailored.products import product_model_label
 from .choices import StaticChoiceBlock
 from .commerce import OfferBannerBlock, ProductCarouselBlock, RecommendationBlock
 from .engagement import OnboardingSurveyBlock, PersonalizedMessageBlock
+from .links import LinkBlock, SafeLinksMixin
 from .media import ImageWithTextBlock
 
 
-class HeroBlock(blocks.StructBlock):
+class HeroBlock(SafeLinksMixin, blocks.StructBlock):
     heading = blocks.CharBlock(max_length=120)
     subheading = blocks.TextBlock(required=False, max_length=400)
     cta_label = blocks.CharBlock(required=False, max_length=40, label="Button label")
-    cta_url = blocks.CharBlock(
+    cta_url = LinkBlock(
         required=False, max_length=300, label="Button link", help_text="A path such as /electronics/ or a full URL."
     )
 
@@ -42,10 +43,10 @@ class RichTextBlock(blocks.RichTextBlock):
         preview_value = "<h2>About us</h2><p>We pick products we would buy ourselves.</p>"
 
 
-class CTABlock(blocks.StructBlock):
+class CTABlock(SafeLinksMixin, blocks.StructBlock):
     text = blocks.CharBlock(max_length=160)
     button_label = blocks.CharBlock(max_length=40)
-    url = blocks.CharBlock(max_length=300)
+    url = LinkBlock(max_length=300)
     style = StaticChoiceBlock(choices=[("primary", "Primary"), ("secondary", "Secondary")], default="primary")
 
     class Meta:

@@ -16,6 +16,7 @@ from tailored.core.types import Profile, Visitor
 from tailored.products import category_model, product_model
 
 from .commerce import CategoryChooserBlock
+from .links import LinkBlock, SafeLinksMixin
 from .visitors import request_of, visitor_of
 
 TOKENS = ("first_name", "last_viewed_product", "favourite_category")
@@ -51,7 +52,7 @@ def category_title(slug: str | None) -> str | None:
     return model.objects.live().filter(slug=slug).values_list("title", flat=True).first()
 
 
-class PersonalizedMessageBlock(blocks.StructBlock):
+class PersonalizedMessageBlock(SafeLinksMixin, blocks.StructBlock):
     text = blocks.CharBlock(
         max_length=300,
         help_text="Tokens: {first_name}, {last_viewed_product}, {favourite_category}. Each is replaced by "
@@ -61,7 +62,7 @@ class PersonalizedMessageBlock(blocks.StructBlock):
     last_viewed_product_fallback = blocks.CharBlock(default="something new", required=False, max_length=120)
     favourite_category_fallback = blocks.CharBlock(default="our shop", required=False, max_length=120)
     link_label = blocks.CharBlock(required=False, max_length=40)
-    url = blocks.CharBlock(required=False, max_length=300)
+    url = LinkBlock(required=False, max_length=300)
 
     class Meta:
         icon = "openquote"

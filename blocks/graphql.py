@@ -35,6 +35,7 @@ from tailored.products import product_model, product_model_label
 from .commerce import OfferBannerBlock, ProductCarouselBlock, RecommendationBlock
 from .content import CTABlock, HeroBlock
 from .engagement import OnboardingSurveyBlock, PersonalizedMessageBlock, survey_url
+from .links import LinkBlock, safe_link, without_unsafe_links
 from .media import ImageWithTextBlock
 from .personalized import Choice, PersonalizedBlock, decide_page
 from .visitors import visitor_of_info
@@ -42,7 +43,7 @@ from .visitors import visitor_of_info
 
 def prep_value(block, value) -> Any:
     """A block's value as rawValue holds it: its stored form, less what the visitor may not see."""
-    raw = block.get_prep_value(value)
+    raw = block.get_prep_value(without_unsafe_links(block, value))  # a refused link (stored before the rule) as ""
     if isinstance(block, OfferBannerBlock) and isinstance(raw, dict) and not block.is_active(value):
         raw = {**raw, "code": None}  # as the `code` field: an expired offer's code stays hidden
     return raw
@@ -72,6 +73,15 @@ class _StructBlockType(GrappleStructBlock):
     def resolve_raw_value(self, info):
         return _raw(self)
 
+    def resolve_blocks(self, info, **kwargs):
+        # grapple's `blocks` hands out each field as stored: a refused link (stored before the
+        # rule) is handed out empty, as the typed fields and rawValue do.
+        items = GrappleStructBlock.resolve_blocks(self, info, **kwargs)
+        for item in items:
+            if isinstance(item.block, LinkBlock):
+                item.value = safe_link(item.value)
+        return items
+
 
 # Field names shared between block types keep one type everywhere ("heading", "url", ... are
 # non-null strings, empty when unset): GraphQL refuses to merge e.g. `url: String!` and
@@ -100,7 +110,7 @@ class HeroBlockType(_StructBlockType):
         return self.value["cta_label"]
 
     def resolve_cta_url(self, info):
-        return self.value["cta_url"]
+        return safe_link(self.value["cta_url"])
 
 
 class CTABlockType(_StructBlockType):
@@ -122,7 +132,7 @@ class CTABlockType(_StructBlockType):
         return self.value["button_label"]
 
     def resolve_url(self, info):
-        return self.value["url"]
+        return safe_link(self.value["url"])
 
     def resolve_style(self, info):
         return self.value["style"]
@@ -158,7 +168,7 @@ class ImageWithTextBlockType(_StructBlockType):
         return self.value["link_label"] or ""
 
     def resolve_url(self, info):
-        return self.value["url"] or ""
+        return safe_link(self.value["url"])
 
 
 registry.streamfield_blocks[HeroBlock] = HeroBlockType
@@ -265,7 +275,7 @@ class OfferBannerBlockType(graphene.ObjectType):
         return self.value["button_label"] or ""
 
     def resolve_url(self, info):
-        return self.value["url"] or ""
+        return safe_link(self.value["url"])
 
     def resolve_raw_value(self, info):
         return _raw(self)
@@ -445,7 +455,7 @@ class PersonalizedMessageBlockType(graphene.ObjectType):
         return self.value["link_label"] or ""
 
     def resolve_url(self, info):
-        return self.value["url"] or ""
+        return safe_link(self.value["url"])
 
     def resolve_raw_value(self, info):
         return _raw(self)

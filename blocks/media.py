@@ -7,9 +7,10 @@ from wagtail.images import get_image_model
 from wagtail.images.blocks import ImageChooserBlock
 
 from .choices import StaticChoiceBlock
+from .links import LinkBlock, SafeLinksMixin
 
 
-class ImageWithTextBlock(blocks.StructBlock):
+class ImageWithTextBlock(SafeLinksMixin, blocks.StructBlock):
     image = ImageChooserBlock()
     heading = blocks.CharBlock(max_length=120)
     body = blocks.RichTextBlock(features=["bold", "italic", "link", "ul"], required=False, label="Text")
@@ -17,7 +18,7 @@ class ImageWithTextBlock(blocks.StructBlock):
         choices=[("left", "Image on the left"), ("right", "Image on the right")], default="left"
     )
     link_label = blocks.CharBlock(required=False, max_length=40)
-    url = blocks.CharBlock(required=False, max_length=300)
+    url = LinkBlock(required=False, max_length=300)
 
     class Meta:
         icon = "image"

@@ -28,6 +28,7 @@ from .activation.models import Trait, Trigger, VisitorTraits
 from .activation.traits import MAX_TEXT_CHARS, refresh_declarations, typed_value
 from .events.schema import EVENT_TYPES
 from .models import Segment
+from .visitor_admin import PERMISSION as LOOK_UP_VISITORS
 
 MAX_CHOICES = 100
 SHOWN_EXAMPLES = 3
@@ -91,8 +92,12 @@ class TraitForm(WagtailAdminModelForm):
     def _refuse_disagreeing_values(self, proposed: Trait) -> None:
         wrong, examples = _disagreeing_values(proposed)
         if wrong:
+            # Stored values are visitors' data (an email, a CRM id): quoted only to an editor who
+            # may look visitors up (Visitors screen); anyone else who may change traits gets the count.
+            user = getattr(self, "for_user", None)
+            shown = f" (e.g. {', '.join(examples)})" if user is not None and user.has_perm(LOOK_UP_VISITORS) else ""
             self.add_error("kind", (
-                f"{wrong} visitor(s) have a stored value that would not fit (e.g. {', '.join(examples)}). "
+                f"{wrong} visitor(s) have a stored value that would not fit{shown}. "
                 "Send the new values (POST /api/traits or tailored_import_traits), or remove these "
                 "with a value of null, then change the kind or choices."
             ))
