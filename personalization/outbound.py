@@ -105,7 +105,7 @@ def url_refusal(url: str) -> str | None:
     except RefusedAddress as exc:
         return str(exc)
     except (httpx.ConnectError, httpx.InvalidURL):
-        return None
+        pass
     return None
 
 

@@ -187,8 +187,7 @@ def record_events(visitor: Visitor, events: Sequence[Event], now: float | None =
     now = time.time() if now is None else now
     events = [_path_only(event) for event in events]
     build_profile = visitor.consent.allows_profile  # analytics only: no profile to target with
-    store = conf.get_profile_store()
-    result = store.record(visitor.id, events, now, snapshot, build_profile=build_profile, resolved_at=visitor.resolved_at)
+    result = conf.get_profile_store().record(visitor.id, events, now, snapshot, build_profile=build_profile, resolved_at=visitor.resolved_at)
     experiments.count_conversions(visitor, result.stored, now)  # goal events of experiments (issue 8)
     holdout.count_conversions(visitor, result.stored, now)  # the global holdout's goals (issue 9 item 7)
     return result

@@ -40,6 +40,7 @@ import json
 import logging
 import random
 import time
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -115,31 +116,23 @@ def deliver_due(now: datetime | None = None, limit: int = 100) -> dict[str, int]
     )
     if not due:
         return counts
-    budget = send_budget()
     with http_client() as http:
-        for index, delivery in enumerate(due):
-            if budget.spent():
-                logger.warning("webhooks: %d due deliveries wait for the next turn (this turn's send time is up)",
-                               len(due) - index)
-                break
-            if claim(delivery, now):
-                counts[attempt(http, delivery, now)] += 1
+        for delivery in claimed_this_turn(due, now, "webhooks"):
+            counts[attempt(http, delivery, now)] += 1
     return counts
 
 
-class SendBudget:
-    """How long one worker turn may go on starting sends: SEND_BUDGET_TIMEOUTS attempts' worth."""
-
-    def __init__(self, seconds: float):
-        self.seconds = seconds
-        self.started = time.monotonic()
-
-    def spent(self) -> bool:
-        return time.monotonic() - self.started >= self.seconds
-
-
-def send_budget() -> SendBudget:
-    return SendBudget(SEND_BUDGET_TIMEOUTS * outbound.attempt_timeout())
+def claimed_this_turn(due: list[Any], now: datetime, outbox: str) -> Iterator[Any]:
+    """The due outbox rows (WebhookDelivery or ActivationSend) this worker claims, one at a time,
+    for as long as the turn may start sends: SEND_BUDGET_TIMEOUTS attempts' worth. The rest wait
+    for the next turn."""
+    ends = time.monotonic() + SEND_BUDGET_TIMEOUTS * outbound.attempt_timeout()
+    for index, row in enumerate(due):
+        if time.monotonic() >= ends:
+            logger.warning("%s: %d due sends wait for the next turn (this turn's send time is up)", outbox, len(due) - index)
+            return
+        if claim(row, now):
+            yield row
 
 
 def http_client() -> httpx.Client:

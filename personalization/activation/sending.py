@@ -72,15 +72,9 @@ def deliver_due(now: datetime | None = None, limit: int = 100) -> dict[str, int]
     )
     if not due:
         return counts
-    budget = webhooks.send_budget()
     with outbound.guarded_client() as http:
-        for index, send in enumerate(due):
-            if budget.spent():
-                logger.warning("activation: %d due sends wait for the next turn (this turn's send time is up)",
-                               len(due) - index)
-                break
-            if webhooks.claim(send, now):
-                counts[attempt(http, send, now)] += 1
+        for send in webhooks.claimed_this_turn(due, now, "activation"):
+            counts[attempt(http, send, now)] += 1
     return counts
 
 

@@ -56,3 +56,30 @@ def visitor_in(live: LiveExperiment, arm: str, holdout: bool = False, skip: int 
                 return visitor_id
             skip -= 1
     raise AssertionError(f"no visitor lands in {arm}")
+
+
+# What the page editor's Experiments tab posts for one experiment, before the test's own values.
+EDITOR_FORM_DEFAULTS = {
+    "name": "", "status": "running", "target": "variants", "goals": "click", "traffic_percent": "100",
+    "holdout_percent": "0", "target_block": "", "seed": "", "click_target": "", "allocation": "fixed",
+    "reallocate_every_minutes": "60", "layer": "", "layer_share_percent": "100",
+}
+
+
+def post_page_experiments(editor, page, experiments: Sequence[dict], arms: Sequence[Sequence[dict]] = ()):
+    """Publish `page` from the page editor with these experiments (each over EDITOR_FORM_DEFAULTS,
+    named by its key) and, per experiment, these arms ({"key", "weight", ...})."""
+    from wagtail.test.utils.form_data import querydict_from_html
+
+    data = querydict_from_html(editor.get(f"/admin/pages/{page.pk}/edit/").content.decode(), form_id="page-edit-form")
+    data.update({"body-count": "0", "experiments-TOTAL_FORMS": str(len(experiments)), "experiments-INITIAL_FORMS": "0"})
+    for i, fields in enumerate(experiments):
+        own_arms = arms[i] if i < len(arms) else ()
+        values = {**EDITOR_FORM_DEFAULTS, "name": fields["key"], "ORDER": str(i + 1), **fields,
+                  "arms-TOTAL_FORMS": str(len(own_arms)), "arms-INITIAL_FORMS": "0", "arms-MIN_NUM_FORMS": "0",
+                  "arms-MAX_NUM_FORMS": "1000"}
+        for n, arm in enumerate(own_arms):
+            values.update({f"arms-{n}-{name}": value for name, value in {"ORDER": str(n + 1), **arm}.items()})
+        data.update({f"experiments-{i}-{name}": value for name, value in values.items()})
+    data["action-publish"] = "action-publish"  # experiments are saved with the published page, like its content
+    return editor.post(f"/admin/pages/{page.pk}/edit/", data)

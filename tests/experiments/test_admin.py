@@ -6,12 +6,17 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from wagtail.test.utils.form_data import querydict_from_html
 
 from cms.models import HomePage, LandingPage
 from tailored.experiments.models import Experiment, ExperimentCount
 
-from .conftest import ELECTRONICS_HERO, ELECTRONICS_VARIANT, HOME_BLOCK, make_experiment
+from .conftest import (
+    ELECTRONICS_HERO,
+    ELECTRONICS_VARIANT,
+    HOME_BLOCK,
+    make_experiment,
+    post_page_experiments,
+)
 from .test_rendering import EXPERIMENT_SECTION
 
 pytestmark = pytest.mark.django_db
@@ -28,20 +33,9 @@ def test_an_editor_creates_an_experiment_in_the_page_editor(editor):
     HomePage.objects.get().add_child(instance=page)
     html = editor.get(f"/admin/pages/{page.pk}/edit/").content.decode()
     assert "Experiments" in html and "experiments-TOTAL_FORMS" in html
-    data = querydict_from_html(html, form_id="page-edit-form")
-    data.update({"body-count": "0", "experiments-TOTAL_FORMS": "1"})
-    fields = {
-        "name": "Button words", "key": "button-words", "status": "draft", "target": "block", "goals": "click, add_to_cart",
-        "traffic_percent": "100", "holdout_percent": "0", "target_block": "", "seed": "", "click_target": "",
-        "allocation": "fixed", "reallocate_every_minutes": "60", "layer": "", "layer_share_percent": "100",
-        "arms-TOTAL_FORMS": "2", "arms-INITIAL_FORMS": "0", "arms-MIN_NUM_FORMS": "0", "arms-MAX_NUM_FORMS": "1000",
-        "arms-0-key": "control", "arms-0-weight": "50", "arms-0-ORDER": "1",
-        "arms-1-key": "bold", "arms-1-label": "Bold words", "arms-1-weight": "50", "arms-1-ORDER": "2",
-    }
-    data.update({f"experiments-0-{name}": value for name, value in fields.items()})
-    data["experiments-0-ORDER"] = "1"
-    data["action-publish"] = "action-publish"  # experiments are saved with the published page, like its content
-    response = editor.post(f"/admin/pages/{page.pk}/edit/", data)
+    experiment = {"name": "Button words", "key": "button-words", "status": "draft", "target": "block", "goals": "click, add_to_cart"}
+    arms = [{"key": "control", "weight": "50"}, {"key": "bold", "label": "Bold words", "weight": "50"}]
+    response = post_page_experiments(editor, page, [experiment], [arms])
     assert response.status_code == 302, response.context["form"].errors if response.context else response
     experiment = Experiment.objects.get(key="button-words")
     assert experiment.page_id == page.pk and experiment.goal_list == ["click", "add_to_cart"]

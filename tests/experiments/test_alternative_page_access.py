@@ -9,12 +9,11 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.test import Client
 from wagtail.models import GroupPagePermission, PageViewRestriction
-from wagtail.test.utils.form_data import querydict_from_html
 
 from cms.models import HomePage, LandingPage
 from tailored.experiments.models import Experiment
 from tests.conftest import DESKTOP_UA
-from tests.experiments.conftest import make_experiment, running, visitor_in
+from tests.experiments.conftest import make_experiment, post_page_experiments, running, visitor_in
 from tests.helpers import consent_cookies
 
 pytestmark = pytest.mark.django_db
@@ -45,27 +44,16 @@ def a_editor(page) -> Client:
     return editor
 
 
-def experiment_form(editor, page, alternative) -> dict:
-    data = querydict_from_html(editor.get(f"/admin/pages/{page.pk}/edit/").content.decode(), form_id="page-edit-form")
-    data.update({"body-count": "0", "experiments-TOTAL_FORMS": "1"})
-    fields = {
-        "name": "Swap", "key": "swap-a-b", "status": "running", "target": "page", "goals": "click",
-        "traffic_percent": "100", "holdout_percent": "0", "target_block": "", "seed": "", "click_target": "",
-        "allocation": "fixed", "reallocate_every_minutes": "60", "layer": "", "layer_share_percent": "100",
-        "arms-TOTAL_FORMS": "2", "arms-INITIAL_FORMS": "0", "arms-MIN_NUM_FORMS": "0", "arms-MAX_NUM_FORMS": "1000",
-        "arms-0-key": "control", "arms-0-weight": "1", "arms-0-ORDER": "1",
-        "arms-1-key": "alt", "arms-1-weight": "99", "arms-1-ORDER": "2", "arms-1-alternative_page": str(alternative.pk),
-    }
-    data.update({f"experiments-0-{key}": value for key, value in fields.items()})
-    data["experiments-0-ORDER"] = "1"
-    data["action-publish"] = "action-publish"
-    return data
+def publish_with_page_test(editor, page, alternative):
+    experiment = {"name": "Swap", "key": "swap-a-b", "target": "page"}
+    arms = [{"key": "control", "weight": "1"}, {"key": "alt", "weight": "99", "alternative_page": str(alternative.pk)}]
+    return post_page_experiments(editor, page, [experiment], [arms])
 
 
 def test_an_editor_cannot_choose_an_alternative_page_they_may_not_edit():
     a, b = landing("page-a", "public A"), landing("page-b", "B, edited by others")
     editor = a_editor(a)
-    response = editor.post(f"/admin/pages/{a.pk}/edit/", experiment_form(editor, a, b))
+    response = publish_with_page_test(editor, a, b)
     assert response.status_code == 200
     assert "You may not edit “Page-B”: choose a page you may edit." in response.content.decode()
     assert not Experiment.objects.filter(key="swap-a-b").exists()
@@ -77,7 +65,7 @@ def test_an_editor_may_choose_a_page_they_may_edit():
     a.add_child(instance=b)  # under A: the editor's permissions reach it
     b.save_revision().publish()
     editor = a_editor(a)
-    assert editor.post(f"/admin/pages/{a.pk}/edit/", experiment_form(editor, a, b)).status_code == 302
+    assert publish_with_page_test(editor, a, b).status_code == 302
     assert Experiment.objects.filter(key="swap-a-b").exists()
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import time
 
 import pytest
-from wagtail.test.utils.form_data import querydict_from_html
 
 from cms.models import HomePage
 from tailored import conf
@@ -17,7 +16,7 @@ from tailored.experiments.models import Experiment
 from tailored.experiments.services import experiment_cache, group_for
 from tailored.experiments.targets import problem
 
-from .conftest import make_experiment
+from .conftest import make_experiment, post_page_experiments
 
 pytestmark = pytest.mark.django_db
 ARMS = [("control", 1, {}), ("b", 1, {})]
@@ -97,18 +96,7 @@ def post_experiments(editor, experiments: list[dict]):
     if page is None:
         page = LandingPage(title="Edited", slug="edited", body=[])
         HomePage.objects.get().add_child(instance=page)
-    data = querydict_from_html(editor.get(f"/admin/pages/{page.pk}/edit/").content.decode(), form_id="page-edit-form")
-    data.update({"body-count": "0", "experiments-TOTAL_FORMS": str(len(experiments)), "experiments-INITIAL_FORMS": "0"})
-    for i, fields in enumerate(experiments):
-        values = {
-            "name": fields["key"], "status": "running", "target": "variants", "goals": "click", "traffic_percent": "100",
-            "holdout_percent": "0", "target_block": "", "seed": "", "click_target": "", "allocation": "fixed",
-            "reallocate_every_minutes": "60", "layer": "", "layer_share_percent": "100", "ORDER": str(i + 1),
-            "arms-TOTAL_FORMS": "0", "arms-INITIAL_FORMS": "0", "arms-MIN_NUM_FORMS": "0", "arms-MAX_NUM_FORMS": "1000",
-        } | fields
-        data.update({f"experiments-{i}-{name}": value for name, value in values.items()})
-    data["action-publish"] = "action-publish"
-    return editor.post(f"/admin/pages/{page.pk}/edit/", data)
+    return post_page_experiments(editor, page, experiments)
 
 
 def test_the_page_editor_refuses_two_running_tests_on_one_personalized_block_or_page(editor):
